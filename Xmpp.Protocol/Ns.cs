@@ -1,0 +1,37 @@
+namespace Xmpp.Protocol;
+
+/// <summary>XML namespaces used by the server, in one place so handlers never spell them out.</summary>
+public static class Ns
+{
+    public const string Xml = "http://www.w3.org/XML/1998/namespace";
+    public const string Streams = "http://etherx.jabber.org/streams";
+    public const string Client = "jabber:client";
+    public const string Server = "jabber:server";
+    public const string StreamErrors = "urn:ietf:params:xml:ns:xmpp-streams";
+    public const string StanzaErrors = "urn:ietf:params:xml:ns:xmpp-stanzas";
+    public const string Tls = "urn:ietf:params:xml:ns:xmpp-tls";
+    public const string Sasl = "urn:ietf:params:xml:ns:xmpp-sasl";
+    public const string Bind = "urn:ietf:params:xml:ns:xmpp-bind";
+    public const string Session = "urn:ietf:params:xml:ns:xmpp-session";
+    public const string Roster = "jabber:iq:roster";
+    public const string RosterVer = "urn:xmpp:features:rosterver";
+    public const string PreApproval = "urn:xmpp:features:pre-approval";
+    public const string SubscriptionPreApproval = "urn:xmpp:features:pre-approval";
+    public const string DiscoInfo = "http://jabber.org/protocol/disco#info";
+    public const string DiscoItems = "http://jabber.org/protocol/disco#items";
+    public const string Caps = "http://jabber.org/protocol/caps";
+    public const string Ping = "urn:xmpp:ping";
+    public const string Time = "urn:xmpp:time";
+    public const string Version = "jabber:iq:version";
+    public const string Register = "jabber:iq:register";
+    public const string RegisterFeature = "http://jabber.org/features/iq-register";
+    public const string Delay = "urn:xmpp:delay";
+    public const string Offline = "msgoffline";
+    public const string Receipts = "urn:xmpp:receipts";
+    public const string ChatMarkers = "urn:xmpp:chat-markers:0";
+    public const string DataForms = "jabber:x:data";
+    public const string Limits = "urn:xmpp:serverinfo:0";
+    public const string StreamLimits = "urn:xmpp:stream-limits:0";
+    public const string Hints = "urn:xmpp:hints";
+    public const string LastActivity = "jabber:iq:last";
+}

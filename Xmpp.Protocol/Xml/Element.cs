@@ -1,0 +1,198 @@
+using System.Buffers;
+using System.Text;
+
+namespace Xmpp.Protocol.Xml;
+
+/// <summary>A light, mutable XML element: local name, resolved namespace, attributes and ordered child nodes.</summary>
+public sealed class Element : Node
+{
+    private List<XmlAttribute>? _attributes;
+    private List<Node>? _nodes;
+
+    /// <summary>Creates an element with a local name in a namespace (empty string for none).</summary>
+    public Element(string name, string ns = "")
+    {
+        Name = name;
+        Namespace = ns;
+    }
+
+    /// <summary>The local name, without prefix.</summary>
+    public string Name { get; }
+
+    /// <summary>The namespace URI the element is in, after prefix resolution.</summary>
+    public string Namespace { get; set; }
+
+    /// <summary>Attributes in document order; namespace declarations other than the default one are kept here.</summary>
+    public IReadOnlyList<XmlAttribute> Attributes => (IReadOnlyList<XmlAttribute>?)_attributes ?? Array.Empty<XmlAttribute>();
+
+    /// <summary>Child nodes (elements and text) in document order.</summary>
+    public IReadOnlyList<Node> Nodes => (IReadOnlyList<Node>?)_nodes ?? Array.Empty<Node>();
+
+    /// <summary>True when the element has neither child elements nor text.</summary>
+    public bool IsEmpty => _nodes is null || _nodes.Count == 0;
+
+    /// <summary>Returns the value of the attribute with this qualified name, or null.</summary>
+    public string? Attr(string name)
+    {
+        if (_attributes is null) return null;
+        foreach (var a in _attributes)
+            if (a.Name == name) return a.Value;
+        return null;
+    }
+
+    /// <summary>Sets (or with null removes) an attribute and returns this element for chaining.</summary>
+    public Element SetAttr(string name, string? value)
+    {
+        if (_attributes is not null)
+        {
+            for (int i = 0; i < _attributes.Count; i++)
+            {
+                if (_attributes[i].Name != name) continue;
+                if (value is null) _attributes.RemoveAt(i);
+                else _attributes[i] = new XmlAttribute(name, value);
+                return this;
+            }
+        }
+        if (value is not null) (_attributes ??= new List<XmlAttribute>(4)).Add(new XmlAttribute(name, value));
+        return this;
+    }
+
+    /// <summary>Appends a child node and returns this element for chaining.</summary>
+    public Element Add(Node node)
+    {
+        (_nodes ??= new List<Node>(2)).Add(node);
+        return this;
+    }
+
+    /// <summary>Appends child nodes, skipping nulls, and returns this element.</summary>
+    public Element Add(params Node?[] nodes)
+    {
+        foreach (var n in nodes)
+            if (n is not null) Add(n);
+        return this;
+    }
+
+    /// <summary>Appends character data and returns this element for chaining.</summary>
+    public Element AddText(string text)
+    {
+        if (text.Length == 0) return this;
+        if (_nodes is { Count: > 0 } && _nodes[^1] is TextNode last) last.Value += text;
+        else Add(new TextNode(text));
+        return this;
+    }
+
+    /// <summary>Replaces all children with a single text node (or nothing, for null or empty).</summary>
+    public Element SetText(string? text)
+    {
+        _nodes?.Clear();
+        if (!string.IsNullOrEmpty(text)) Add(new TextNode(text));
+        return this;
+    }
+
+    /// <summary>Removes a child node; returns whether it was present.</summary>
+    public bool Remove(Node node) => _nodes?.Remove(node) ?? false;
+
+    /// <summary>Removes every child element that matches the name and namespace.</summary>
+    public int RemoveAll(string name, string ns) =>
+        _nodes?.RemoveAll(n => n is Element e && e.Name == name && e.Namespace == ns) ?? 0;
+
+    /// <summary>Removes all child nodes.</summary>
+    public void ClearNodes() => _nodes?.Clear();
+
+    /// <summary>The concatenated direct character data of this element.</summary>
+    public string Text
+    {
+        get
+        {
+            if (_nodes is null) return string.Empty;
+            string? single = null;
+            StringBuilder? sb = null;
+            foreach (var n in _nodes)
+            {
+                if (n is not TextNode t) continue;
+                if (single is null) single = t.Value;
+                else (sb ??= new StringBuilder(single)).Append(t.Value);
+            }
+            return sb?.ToString() ?? single ?? string.Empty;
+        }
+    }
+
+    /// <summary>Child elements in order.</summary>
+    public IEnumerable<Element> Elements()
+    {
+        if (_nodes is null) yield break;
+        foreach (var n in _nodes)
+            if (n is Element e) yield return e;
+    }
+
+    /// <summary>Child elements with this name and namespace.</summary>
+    public IEnumerable<Element> Elements(string name, string ns)
+    {
+        if (_nodes is null) yield break;
+        foreach (var n in _nodes)
+            if (n is Element e && e.Name == name && e.Namespace == ns) yield return e;
+    }
+
+    /// <summary>The first child element with this name and namespace, or null.</summary>
+    public Element? Child(string name, string ns)
+    {
+        if (_nodes is null) return null;
+        foreach (var n in _nodes)
+            if (n is Element e && e.Name == name && e.Namespace == ns) return e;
+        return null;
+    }
+
+    /// <summary>The first child element in a namespace, whatever its name, or null.</summary>
+    public Element? ChildIn(string ns)
+    {
+        if (_nodes is null) return null;
+        foreach (var n in _nodes)
+            if (n is Element e && e.Namespace == ns) return e;
+        return null;
+    }
+
+    /// <summary>The first child element, or null.</summary>
+    public Element? FirstElement
+    {
+        get
+        {
+            if (_nodes is null) return null;
+            foreach (var n in _nodes)
+                if (n is Element e) return e;
+            return null;
+        }
+    }
+
+    /// <summary>The text of the first child with this name and namespace, or null when absent.</summary>
+    public string? ChildText(string name, string ns) => Child(name, ns)?.Text;
+
+    /// <summary>True when this element has the given name and namespace.</summary>
+    public bool Is(string name, string ns) => Name == name && Namespace == ns;
+
+    /// <summary>Returns a deep copy.</summary>
+    public Element Clone()
+    {
+        var copy = new Element(Name, Namespace);
+        if (_attributes is not null) copy._attributes = new List<XmlAttribute>(_attributes);
+        if (_nodes is not null)
+        {
+            copy._nodes = new List<Node>(_nodes.Count);
+            foreach (var n in _nodes) copy._nodes.Add(n.CloneNode());
+        }
+        return copy;
+    }
+
+    /// <inheritdoc />
+    public override Node CloneNode() => Clone();
+
+    /// <summary>Writes this element as UTF-8 into the writer; <paramref name="defaultNs"/> is the default namespace in scope.</summary>
+    public void WriteTo(IBufferWriter<byte> writer, string defaultNs = Ns.Client) => ElementWriter.Write(writer, this, defaultNs);
+
+    /// <summary>Serializes to a string with this element's namespace declared, for logs and tests.</summary>
+    public override string ToString()
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        ElementWriter.Write(buffer, this, defaultNs: "\u0000");
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+}
