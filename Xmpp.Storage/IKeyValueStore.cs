@@ -1,0 +1,13 @@
+namespace Xmpp.Storage;
+
+// Small opaque documents per account, addressed by a key the owning module chooses.
+public interface IKeyValueStore
+{
+    ValueTask<byte[]?> GetAsync(string owner, string key);
+
+    ValueTask SetAsync(string owner, string key, ReadOnlyMemory<byte> value);
+
+    ValueTask<bool> DeleteAsync(string owner, string key);
+
+    ValueTask DeleteAllAsync(string owner);
+}

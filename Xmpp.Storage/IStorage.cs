@@ -1,0 +1,18 @@
+namespace Xmpp.Storage;
+
+// The server's only view of persistent data: one small store per kind of data.
+public interface IStorage : IAsyncDisposable
+{
+    IAccountStore Accounts { get; }
+
+    IRosterStore Rosters { get; }
+
+    // An append-only archive of stanzas; "offline" is the offline spool, "mam" and "muc" share the same shape.
+    IArchiveStore Archive(string collection);
+
+    // Small per-account documents (private XML, vCard, registrations...).
+    IKeyValueStore KeyValue { get; }
+
+    // Completes when every write queued before the call is durably committed.
+    Task FlushAsync();
+}

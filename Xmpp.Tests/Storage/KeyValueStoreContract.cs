@@ -1,0 +1,92 @@
+using System.Text;
+using Xmpp.Storage;
+
+namespace Xmpp.Tests.Storage;
+
+// What every IKeyValueStore must do.
+public abstract class KeyValueStoreContract : StorageContract
+{
+    private static byte[] Utf8(string text) => Encoding.UTF8.GetBytes(text);
+
+    [Test]
+    public async Task Set_value_is_returned_by_get()
+    {
+        await Storage.KeyValue.SetAsync("juliet", "vcard", Utf8("<vCard xmlns='vcard-temp'/>"));
+
+        Assert.That(await Storage.KeyValue.GetAsync("juliet", "vcard"), Is.EqualTo(Utf8("<vCard xmlns='vcard-temp'/>")));
+    }
+
+    [Test]
+    public async Task Get_of_a_missing_key_returns_null()
+    {
+        await Storage.KeyValue.SetAsync("juliet", "vcard", Utf8("x"));
+
+        Assert.That(await Storage.KeyValue.GetAsync("juliet", "private"), Is.Null);
+        Assert.That(await Storage.KeyValue.GetAsync("romeo", "vcard"), Is.Null);
+    }
+
+    [Test]
+    public async Task Set_replaces_the_previous_value()
+    {
+        await Storage.KeyValue.SetAsync("juliet", "vcard", Utf8("old"));
+        await Storage.KeyValue.SetAsync("juliet", "vcard", Utf8("new"));
+
+        Assert.That(await Storage.KeyValue.GetAsync("juliet", "vcard"), Is.EqualTo(Utf8("new")));
+    }
+
+    [Test]
+    public async Task An_empty_value_is_stored_as_empty_not_missing()
+    {
+        await Storage.KeyValue.SetAsync("juliet", "flag", ReadOnlyMemory<byte>.Empty);
+
+        Assert.That(await Storage.KeyValue.GetAsync("juliet", "flag"), Is.Empty);
+    }
+
+    [TestCase("private:storage:bookmarks", "private:storage:Bookmarks")]
+    [TestCase("jabber:iq:private|{urn:xmpp:x} élément", "jabber:iq:private|{urn:xmpp:x} element")]
+    [TestCase("A", "a")]
+    public async Task Keys_are_kept_exactly_as_given(string key, string similarKey)
+    {
+        await Storage.KeyValue.SetAsync("juliet", key, Utf8(key));
+
+        Assert.That(await Storage.KeyValue.GetAsync("juliet", key), Is.EqualTo(Utf8(key)));
+        Assert.That(await Storage.KeyValue.GetAsync("juliet", similarKey), Is.Null);
+    }
+
+    [Test]
+    public async Task Delete_returns_true_once_and_then_false()
+    {
+        await Storage.KeyValue.SetAsync("juliet", "vcard", Utf8("x"));
+
+        Assert.That(await Storage.KeyValue.DeleteAsync("juliet", "vcard"), Is.True);
+        Assert.That(await Storage.KeyValue.DeleteAsync("juliet", "vcard"), Is.False);
+        Assert.That(await Storage.KeyValue.GetAsync("juliet", "vcard"), Is.Null);
+    }
+
+    [Test]
+    public async Task Delete_all_removes_only_that_owners_documents()
+    {
+        // "jul" is a prefix of "juliet": owners must not bleed into each other.
+        await Storage.KeyValue.SetAsync("juliet", "vcard", Utf8("j1"));
+        await Storage.KeyValue.SetAsync("juliet", "private", Utf8("j2"));
+        await Storage.KeyValue.SetAsync("jul", "vcard", Utf8("short"));
+        await Storage.KeyValue.SetAsync("julietta", "vcard", Utf8("long"));
+
+        await Storage.KeyValue.DeleteAllAsync("juliet");
+
+        Assert.That(await Storage.KeyValue.GetAsync("juliet", "vcard"), Is.Null);
+        Assert.That(await Storage.KeyValue.GetAsync("juliet", "private"), Is.Null);
+        Assert.That(await Storage.KeyValue.GetAsync("jul", "vcard"), Is.EqualTo(Utf8("short")));
+        Assert.That(await Storage.KeyValue.GetAsync("julietta", "vcard"), Is.EqualTo(Utf8("long")));
+    }
+
+    [Test]
+    public async Task Flush_completes_after_writes()
+    {
+        await Storage.KeyValue.SetAsync("juliet", "vcard", Utf8("x"));
+
+        await Storage.FlushAsync().WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.That(await Storage.KeyValue.GetAsync("juliet", "vcard"), Is.EqualTo(Utf8("x")));
+    }
+}

@@ -1,0 +1,83 @@
+using LiteDB;
+using Xmpp.Storage.LiteDb;
+
+namespace Xmpp.Tests.Storage;
+
+// The group-commit writer on its own, where failures can be provoked.
+[TestFixture]
+public sealed class LiteDbWriterTests
+{
+    private readonly TemporaryDirectories _directories = new();
+    private LiteDatabase _db = null!;
+    private LiteDbWriter _writer = null!;
+
+    [SetUp]
+    public void Open()
+    {
+        var directory = _directories.Create();
+        Directory.CreateDirectory(directory);
+        _db = new LiteDatabase(new ConnectionString { Filename = Path.Combine(directory, "w.db"), Connection = ConnectionType.Direct });
+        _writer = new LiteDbWriter(_db);
+    }
+
+    [TearDown]
+    public async Task Close()
+    {
+        await _writer.DisposeAsync();
+        _db.Dispose();
+        _directories.DeleteAll();
+    }
+
+    private static Func<LiteDatabase, int> Insert(int n) => db =>
+    {
+        db.GetCollection("items").Insert(new BsonDocument { ["_id"] = n });
+        return n;
+    };
+
+    [Test]
+    public async Task A_failing_write_fails_alone_and_the_rest_of_its_group_commits()
+    {
+        var writes = new List<Task<int>>();
+        for (var n = 1; n <= 20; n++)
+            writes.Add(_writer.Enqueue(Insert(n)));
+        // The same key again: LiteDB throws and rolls back the whole transaction it ran in.
+        var duplicate = _writer.Enqueue(Insert(5));
+        for (var n = 21; n <= 40; n++)
+            writes.Add(_writer.Enqueue(Insert(n)));
+
+        Assert.That(async () => await duplicate, Throws.InstanceOf<LiteException>());
+        Assert.That(await Task.WhenAll(writes), Is.EqualTo(Enumerable.Range(1, 40)));
+        Assert.That(_db.GetCollection("items").Count(), Is.EqualTo(40));
+    }
+
+    [Test]
+    public async Task Writes_fail_with_the_cause_instead_of_hanging_when_the_database_breaks()
+    {
+        await _writer.Enqueue(Insert(1));
+        _db.Dispose();
+
+        var write = _writer.Enqueue(Insert(2));
+
+        Assert.That(await Task.WhenAny(write, Task.Delay(TimeSpan.FromSeconds(10))), Is.SameAs(write));
+        Assert.That(async () => await write, Throws.InstanceOf<ObjectDisposedException>().Or.InstanceOf<LiteException>());
+    }
+
+    [Test]
+    public async Task Writes_after_dispose_are_refused()
+    {
+        await _writer.DisposeAsync();
+
+        Assert.That(async () => await _writer.Enqueue(Insert(1)), Throws.InstanceOf<ObjectDisposedException>());
+    }
+
+    [Test]
+    public async Task A_completed_write_is_visible_to_a_read_on_another_thread()
+    {
+        for (var n = 1; n <= 50; n++)
+        {
+            await _writer.Enqueue(Insert(n));
+            var seen = await Task.Run(() => _db.GetCollection("items").FindById(n));
+            Assert.That(seen, Is.Not.Null);
+        }
+    }
+}
