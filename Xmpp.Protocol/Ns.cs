@@ -34,4 +34,5 @@ public static class Ns
     public const string StreamLimits = "urn:xmpp:stream-limits:0";
     public const string Hints = "urn:xmpp:hints";
     public const string LastActivity = "jabber:iq:last";
+    public const string SaslChannelBinding = "urn:xmpp:sasl-cb:0";
 }

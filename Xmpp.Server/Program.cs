@@ -1,1 +1,36 @@
-Console.WriteLine("hi");
+using Xmpp.Server.Cli;
+using Xmpp.Server.Hosting;
+
+var loaded = ConfigurationLoader.Load(args);
+var words = loaded.Positional;
+var verb = words.Count > 0 ? words[0] : "run";
+if (verb is "help" or "-h" || args.Contains("--help"))
+{
+    Console.WriteLine(AdminCommands.Usage);
+    return 0;
+}
+var options = ConfigurationLoader.Bind(loaded.Configuration);
+if (verb == "check") return AdminCommands.Check(options, loaded.Problems, loaded.ConfigFile);
+
+var problems = loaded.Problems.Concat(OptionsValidator.Validate(options)).ToList();
+if (problems.Count > 0)
+{
+    foreach (var p in problems) Console.Error.WriteLine("config problem: " + p);
+    return 2;
+}
+
+switch (verb)
+{
+    case "run":
+        var app = XmppHost.Build(options, loaded.Configuration);
+        await app.RunAsync();
+        return 0;
+    case "user":
+        return await AdminCommands.UserAsync(words, options);
+    case "cert":
+        return AdminCommands.CertGenerate(words, options);
+    default:
+        Console.Error.WriteLine($"error: unknown command '{verb}'");
+        Console.Error.WriteLine(AdminCommands.Usage);
+        return 2;
+}

@@ -1,0 +1,94 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Xmpp.Protocol;
+using Xmpp.Protocol.Sasl;
+using Xmpp.Server.Hosting;
+using Xmpp.Storage;
+using ScramKeys = Xmpp.Storage.ScramKeys;
+
+namespace Xmpp.Server.Auth;
+
+/// Accounts as the server uses them: SCRAM keys only (never a password), an existence cache for the router,
+/// and the account-deleted event that lets every module remove its data.
+public sealed class AccountService(IStorage storage, XmppServerOptionsAccessor options, ILogger<AccountService> logger)
+{
+    private readonly ConcurrentDictionary<string, bool> _exists = new(StringComparer.Ordinal);
+    private Func<string, ValueTask>[] _deleted = [];
+
+    internal void SetDeletedHandlers(IEnumerable<Func<string, ValueTask>> handlers) => _deleted = handlers.ToArray();
+
+    public static string HashName(ScramHash hash) => hash switch
+    {
+        ScramHash.Sha1 => "SHA-1",
+        ScramHash.Sha256 => "SHA-256",
+        _ => "SHA-512",
+    };
+
+    public async ValueTask<bool> ExistsAsync(string username)
+    {
+        if (_exists.TryGetValue(username, out var known)) return known;
+        var found = await storage.Accounts.FindAsync(username) is not null;
+        _exists[username] = found;
+        return found;
+    }
+
+    public ValueTask<Account?> FindAsync(string username) => storage.Accounts.FindAsync(username);
+
+    public static ScramCredential? Credential(Account account, ScramHash hash)
+    {
+        var name = HashName(hash);
+        foreach (var k in account.Credentials)
+            if (k.Hash == name) return new ScramCredential(hash, k.Salt, k.Iterations, k.StoredKey, k.ServerKey);
+        return null;
+    }
+
+    public IReadOnlyList<ScramKeys> DeriveKeys(string password)
+    {
+        int iterations = options.Value.Auth.ScramIterations;
+        var list = new List<ScramKeys>(3);
+        foreach (var hash in ScramHashes.All)
+        {
+            var c = ScramCredential.Derive(password, hash, iterations);
+            list.Add(new ScramKeys(HashName(hash), c.Salt, c.Iterations, c.StoredKey, c.ServerKey));
+        }
+        return list;
+    }
+
+    /// Creates an account; false when it exists already.
+    public async ValueTask<bool> CreateAsync(string username, string password)
+    {
+        var created = await storage.Accounts.CreateAsync(new Account(username, DeriveKeys(password), DateTimeOffset.UtcNow));
+        if (created)
+        {
+            _exists[username] = true;
+            logger.LogInformation("Account {User} created", username);
+        }
+        return created;
+    }
+
+    public async ValueTask<bool> ChangePasswordAsync(string username, string password)
+    {
+        var account = await storage.Accounts.FindAsync(username);
+        if (account is null) return false;
+        await storage.Accounts.UpdateAsync(account with { Credentials = DeriveKeys(password) });
+        logger.LogInformation("Password of {User} changed", username);
+        return true;
+    }
+
+    public async ValueTask<bool> DeleteAsync(string username)
+    {
+        var deleted = await storage.Accounts.DeleteAsync(username);
+        _exists[username] = false;
+        if (!deleted) return false;
+        foreach (var handler in _deleted) await handler(username);
+        logger.LogInformation("Account {User} deleted", username);
+        return true;
+    }
+
+    public async ValueTask RecordLogoutAsync(string username, string? status)
+    {
+        var account = await storage.Accounts.FindAsync(username);
+        if (account is not null)
+            await storage.Accounts.UpdateAsync(account with { LastLogout = DateTimeOffset.UtcNow, LastStatus = status });
+    }
+}

@@ -1,0 +1,84 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Xmpp.Server.Auth;
+using Xmpp.Server.Modules;
+using Xmpp.Server.Routing;
+using Xmpp.Server.Sessions;
+using Xmpp.Server.Streams;
+using Xmpp.Server.Tls;
+using Xmpp.Storage;
+using Xmpp.Storage.LiteDb;
+
+namespace Xmpp.Server.Hosting;
+
+/// Builds the Generic Host: Kestrel listeners, storage, the session directory, router and modules.
+public static class XmppHost
+{
+    public static WebApplication Build(XmppServerOptions options, IConfiguration configuration)
+    {
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ContentRootPath = Directory.GetCurrentDirectory() });
+        builder.Configuration.AddConfiguration(configuration);
+        builder.Logging.AddConfiguration(configuration.GetSection("Logging"));
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss ";
+        });
+        if (configuration["Logging:LogLevel:Default"] is null) builder.Logging.SetMinimumLevel(LogLevel.Information);
+        builder.WebHost.UseKestrelCore();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            Listen(kestrel, options, options.C2sPort, l => l.UseConnectionHandler<C2sConnectionHandler>());
+            Listen(kestrel, options, options.C2sTlsPort, l => l.UseConnectionHandler<DirectTlsConnectionHandler>());
+        });
+        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(15));
+        AddServices(builder.Services, options);
+        var app = builder.Build();
+        var registry = app.Services.GetRequiredService<ModuleRegistry>();
+        app.Services.GetRequiredService<AccountService>().SetDeletedHandlers(registry.AccountDeleted);
+        app.Services.GetRequiredService<CertificateManager>().LoadAll();
+        return app;
+    }
+
+    private static void Listen(KestrelServerOptions kestrel, XmppServerOptions options, int port, Action<ListenOptions> configure)
+    {
+        if (port == 0) return;
+        if (options.ListenAddresses.Count == 0 || options.ListenAddresses.Contains("any"))
+        {
+            kestrel.ListenAnyIP(port, configure); // IPv6 any with IPv4 mapped, or IPv4 alone where IPv6 is off
+            return;
+        }
+        foreach (var address in options.ListenAddresses)
+            kestrel.Listen(IPAddress.Parse(address), port, configure);
+    }
+
+    public static void AddServices(IServiceCollection services, XmppServerOptions options)
+    {
+        services.AddSingleton(options);
+        services.AddSingleton(new XmppServerOptionsAccessor(options));
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(new ServedDomains(options.Domains));
+        services.AddSingleton<IStorage>(_ => new LiteDbStorage(Path.GetFullPath(options.DataDir)));
+        services.AddSingleton(sp => new CertificateManager(
+            Path.GetFullPath(options.CertDir), sp.GetRequiredService<ServedDomains>().All,
+            sp.GetRequiredService<ILogger<CertificateManager>>(), options.GenerateSelfSignedCertificates));
+        services.AddSingleton<AccountService>();
+        services.AddSingleton<AuthThrottle>();
+        services.AddSingleton<ISessionDirectory, SessionDirectory>();
+        services.AddSingleton<IRouter, Router>();
+        services.AddSingleton<ConnectionTracker>();
+        services.AddSingleton<StreamServices>();
+        services.AddSingleton(sp => new ModuleRegistry(sp.GetServices<IXmppModule>()));
+        ModuleCatalog.AddModules(services);
+        services.AddHostedService<ConnectionSweeper>();
+        services.AddHostedService<ShutdownService>();
+    }
+}

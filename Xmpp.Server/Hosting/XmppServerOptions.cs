@@ -1,0 +1,110 @@
+namespace Xmpp.Server.Hosting;
+
+/// Every setting of the server, bound from config/xmppd.json, XMPP_ environment variables and the command line.
+/// Defaults are the embedded single-binary setup: domain localhost, LiteDB under data/, self-signed certificates.
+public sealed class XmppServerOptions
+{
+    public const string Section = "Xmpp";
+
+    /// Served domains; the first is the default for SNI and admin commands.
+    public List<string> Domains { get; set; } = [];
+
+    public string DataDir { get; set; } = "data";
+    public string CertDir { get; set; } = "certs";
+
+    /// STARTTLS port (RFC 6120 §5); 0 disables the listener.
+    public int C2sPort { get; set; } = 5222;
+
+    /// Direct TLS port (XEP-0368); 0 disables the listener.
+    public int C2sTlsPort { get; set; } = 5223;
+
+    /// HTTPS port for later HTTP services (upload, WebSocket, BOSH); 0 disables it.
+    public int HttpPort { get; set; } = 0;
+
+    /// Addresses to listen on; "any" binds IPv4 and IPv6 on all interfaces.
+    public List<string> ListenAddresses { get; set; } = [];
+
+    /// Refuse SASL and everything after it until STARTTLS has completed (RFC 6120 §5.3.1 "required").
+    public bool RequireEncryption { get; set; } = true;
+
+    /// Generate a self-signed certificate for a domain that has none (logged as a warning).
+    public bool GenerateSelfSignedCertificates { get; set; } = true;
+
+    public LimitOptions Limits { get; set; } = new();
+    public AuthOptions Auth { get; set; } = new();
+    public RegistrationOptions Registration { get; set; } = new();
+    public OfflineOptions Offline { get; set; } = new();
+    public PingOptions Ping { get; set; } = new();
+}
+
+public sealed class LimitOptions
+{
+    /// Largest stanza in bytes (announced with XEP-0478); larger ones end the stream with policy-violation.
+    public int MaxStanzaBytes { get; set; } = 256 * 1024;
+    public int MaxDepth { get; set; } = 48;
+    public int MaxAttributes { get; set; } = 64;
+
+    /// Sustained read rate per connection in bytes per second; a peer above it is slowed down, not dropped.
+    public int ReadBytesPerSecond { get; set; } = 256 * 1024;
+
+    /// Burst allowed above the sustained rate, in bytes.
+    public int ReadBurstBytes { get; set; } = 1024 * 1024;
+
+    public int MaxConnectionsPerIp { get; set; } = 64;
+
+    /// Seconds a stream may take from connect to bound resource before it is closed with connection-timeout.
+    public int UnauthenticatedTimeoutSeconds { get; set; } = 60;
+
+    /// Stanzas queued for a client that does not read before it is disconnected.
+    public int MaxSendQueue { get; set; } = 10_000;
+
+    public int MaxResourcesPerAccount { get; set; } = 32;
+}
+
+public sealed class AuthOptions
+{
+    /// PBKDF2 iterations for new SCRAM credentials.
+    public int ScramIterations { get; set; } = 4096;
+
+    /// Offer PLAIN (only ever over TLS).
+    public bool AllowPlain { get; set; } = true;
+
+    /// Failed attempts within the window that are answered normally; after that each attempt waits longer.
+    public int FreeFailures { get; set; } = 5;
+    public int FailureWindowSeconds { get; set; } = 300;
+
+    /// First back-off after the free failures; doubles with each further failure.
+    public double BackoffSeconds { get; set; } = 2;
+    public double MaxBackoffSeconds { get; set; } = 60;
+
+    /// Failed SASL attempts on one stream before it is closed.
+    public int MaxAttemptsPerStream { get; set; } = 5;
+}
+
+public sealed class RegistrationOptions
+{
+    /// In-band registration (XEP-0077) of new accounts; password change is always allowed to a logged-in user.
+    public bool AllowRegistration { get; set; } = false;
+
+    /// Minimum seconds between two registrations from one IP address.
+    public int MinSecondsBetweenPerIp { get; set; } = 300;
+    public int MinPasswordLength { get; set; } = 8;
+}
+
+public sealed class OfflineOptions
+{
+    /// Messages spooled per account; further messages get resource-constraint.
+    public int MaxMessagesPerAccount { get; set; } = 1000;
+}
+
+public sealed class PingOptions
+{
+    /// Seconds of silence after which the server pings a client (XEP-0199); 0 disables.
+    public int IdleSeconds { get; set; } = 240;
+
+    /// Seconds to wait for the pong (or any traffic) before the connection counts as dead.
+    public int TimeoutSeconds { get; set; } = 60;
+
+    /// Seconds between whitespace keepalives sent on otherwise idle streams; 0 disables.
+    public int WhitespaceKeepaliveSeconds { get; set; } = 0;
+}

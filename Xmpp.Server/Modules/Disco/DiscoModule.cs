@@ -1,0 +1,99 @@
+// XEP-0030: Service Discovery, and XEP-0115: Entity Capabilities for the server itself.
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.DependencyInjection;
+using Xmpp.Protocol;
+using Xmpp.Protocol.Xml;
+
+namespace Xmpp.Server.Modules.Disco;
+
+/// Answers disco#info and disco#items for the server and for accounts, from exactly what the loaded modules
+/// registered, so nothing is announced that no module implements.
+[Xep("XEP-0030", "2.5rc3")]
+[Xep("XEP-0115", "1.6", "the server's own capabilities in stream features")]
+public sealed class DiscoModule(IServiceProvider services) : IXmppModule
+{
+    public const string CapsNode = "https://github.com/xmppd/xmppd";
+
+    private ModuleRegistry? _registry;
+    private string? _ver;
+
+    private ModuleRegistry Registry => _registry ??= services.GetRequiredService<ModuleRegistry>();
+
+    public void Register(IModuleBuilder module)
+    {
+        module.ServerIdentity("server", "im", "xmppd");
+        module.ServerFeature(Ns.DiscoInfo);
+        module.ServerFeature(Ns.DiscoItems);
+        module.AccountFeature(Ns.DiscoInfo);
+        module.AccountFeature(Ns.DiscoItems);
+        module.Iq(IqTarget.Server, "query", Ns.DiscoInfo, ServerInfo);
+        module.Iq(IqTarget.Server, "query", Ns.DiscoItems, ServerItems);
+        module.Iq(IqTarget.Account, "query", Ns.DiscoInfo, AccountInfo);
+        module.Iq(IqTarget.Account, "query", Ns.DiscoItems, AccountItems);
+        module.StreamFeature(StreamFeatureStage.PostAuth, _ => new Element("c", Ns.Caps)
+            .SetAttr("hash", "sha-1").SetAttr("node", CapsNode).SetAttr("ver", CapsVersion));
+    }
+
+    /// XEP-0115 §5.1 verification string over the server's identities and features.
+    public string CapsVersion => _ver ??= ComputeVer(Registry.Identities, Registry.ServerFeatures);
+
+    public static string ComputeVer(IEnumerable<(string Category, string Type, string Name)> identities, IEnumerable<string> features)
+    {
+        var sb = new StringBuilder();
+        foreach (var (category, type, name) in identities.OrderBy(i => i.Category, StringComparer.Ordinal).ThenBy(i => i.Type, StringComparer.Ordinal))
+            sb.Append(category).Append('/').Append(type).Append("//").Append(name).Append('<');
+        foreach (var f in features.OrderBy(f => f, StringComparer.Ordinal))
+            sb.Append(f).Append('<');
+        return Convert.ToBase64String(SHA1.HashData(Encoding.UTF8.GetBytes(sb.ToString())));
+    }
+
+    private ValueTask ServerInfo(IqContext c)
+    {
+        if (!c.IsGet) { c.Error(StanzaErrors.BadRequest); return ValueTask.CompletedTask; }
+        var node = c.Payload.Attr("node");
+        if (node is not null && node != CapsNode + "#" + CapsVersion)
+        {
+            c.Error(StanzaErrors.ItemNotFound);
+            return ValueTask.CompletedTask;
+        }
+        var query = new Element("query", Ns.DiscoInfo);
+        if (node is not null) query.SetAttr("node", node);
+        foreach (var (category, type, name) in Registry.Identities)
+            query.Add(new Element("identity", Ns.DiscoInfo).SetAttr("category", category).SetAttr("type", type).SetAttr("name", name));
+        foreach (var f in Registry.ServerFeatures)
+            query.Add(new Element("feature", Ns.DiscoInfo).SetAttr("var", f));
+        c.Result(query);
+        return ValueTask.CompletedTask;
+    }
+
+    private ValueTask ServerItems(IqContext c)
+    {
+        if (!c.IsGet) { c.Error(StanzaErrors.BadRequest); return ValueTask.CompletedTask; }
+        if (c.Payload.Attr("node") is not null) { c.Error(StanzaErrors.ItemNotFound); return ValueTask.CompletedTask; }
+        // No components (MUC, upload) are hosted yet, so the item list is empty.
+        c.Result(new Element("query", Ns.DiscoItems));
+        return ValueTask.CompletedTask;
+    }
+
+    private ValueTask AccountInfo(IqContext c)
+    {
+        if (!c.IsGet) { c.Error(StanzaErrors.BadRequest); return ValueTask.CompletedTask; }
+        if (c.Payload.Attr("node") is not null) { c.Error(StanzaErrors.ItemNotFound); return ValueTask.CompletedTask; }
+        // XEP-0030 §3.1 / RFC 6121 §8.5.2.1.3: the server answers for the account's bare JID.
+        var query = new Element("query", Ns.DiscoInfo)
+            .Add(new Element("identity", Ns.DiscoInfo).SetAttr("category", "account").SetAttr("type", "registered"));
+        foreach (var f in Registry.AccountFeatures)
+            query.Add(new Element("feature", Ns.DiscoInfo).SetAttr("var", f));
+        c.Result(query);
+        return ValueTask.CompletedTask;
+    }
+
+    private ValueTask AccountItems(IqContext c)
+    {
+        if (!c.IsGet) { c.Error(StanzaErrors.BadRequest); return ValueTask.CompletedTask; }
+        if (c.Payload.Attr("node") is not null) { c.Error(StanzaErrors.ItemNotFound); return ValueTask.CompletedTask; }
+        c.Result(new Element("query", Ns.DiscoItems));
+        return ValueTask.CompletedTask;
+    }
+}

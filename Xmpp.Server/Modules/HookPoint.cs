@@ -1,0 +1,20 @@
+namespace Xmpp.Server.Modules;
+
+/// Named points of the routing pipeline where modules plug in.
+public enum HookPoint
+{
+    /// Every stanza a local client sends, after 'from' is stamped and before routing.
+    Inbound,
+
+    /// Presence sent by a local client (broadcast, directed or subscription management).
+    OutboundPresence,
+
+    /// Presence addressed to a local account (bare or full JID).
+    InboundPresence,
+
+    /// A stanza about to be handed to one chosen local resource; a hook may change or take it.
+    Deliver,
+
+    /// A message to a local account that no resource can take now (offline spool, archive).
+    Undeliverable,
+}

@@ -1,0 +1,34 @@
+using Xmpp.Protocol.Xml;
+using Xmpp.Server.Sessions;
+
+namespace Xmpp.Server.Modules;
+
+/// What a module can contribute; everything is declared once in IXmppModule.Register.
+public interface IModuleBuilder
+{
+    /// Handles IQ get/set whose first child is {ns}name, sent to the given target.
+    void Iq(IqTarget target, string name, string ns, IqHandler handler);
+
+    /// A disco#info feature of the server (XEP-0030).
+    void ServerFeature(string feature);
+
+    /// A disco#info feature of every account's bare JID.
+    void AccountFeature(string feature);
+
+    void ServerIdentity(string category, string type, string name);
+
+    /// A stream feature child offered at the given stage; the function may return null to offer nothing.
+    void StreamFeature(StreamFeatureStage stage, Func<StreamFeatureContext, Element?> feature);
+
+    /// A hook at a routing point; lower order runs first.
+    void Hook(HookPoint point, int order, StanzaHook hook);
+
+    void OnSessionBound(Func<ClientSession, ValueTask> handler);
+
+    /// The session sent its initial presence (RFC 6121 §4.2).
+    void OnSessionAvailable(Func<ClientSession, ValueTask> handler);
+
+    void OnSessionClosed(Func<ClientSession, ValueTask> handler);
+
+    void OnAccountDeleted(Func<string, ValueTask> handler);
+}

@@ -1,0 +1,3 @@
+namespace Xmpp.Server.Modules;
+
+public delegate ValueTask IqHandler(IqContext context);

@@ -1,0 +1,25 @@
+using Microsoft.Extensions.DependencyInjection;
+using Xmpp.Server.Modules.Disco;
+using Xmpp.Server.Modules.Offline;
+using Xmpp.Server.Modules.Ping;
+using Xmpp.Server.Modules.Register;
+using Xmpp.Server.Modules.Time;
+using Xmpp.Server.Modules.Version;
+
+namespace Xmpp.Server.Modules;
+
+/// The modules the server loads, in one list: adding a feature adds one line here.
+public static class ModuleCatalog
+{
+    public static void AddModules(IServiceCollection services)
+    {
+        services.AddSingleton<SessionEvents>();
+        services.AddSingleton<IXmppModule, DiscoModule>();
+        services.AddSingleton<IXmppModule, StreamLimitsModule>();
+        services.AddSingleton<IXmppModule, PingModule>();
+        services.AddSingleton<IXmppModule, TimeModule>();
+        services.AddSingleton<IXmppModule, VersionModule>();
+        services.AddSingleton<IXmppModule, RegisterModule>();
+        services.AddSingleton<IXmppModule, OfflineModule>();
+    }
+}

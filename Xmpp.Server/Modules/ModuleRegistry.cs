@@ -1,0 +1,98 @@
+using System.Collections.Frozen;
+using System.Reflection;
+using Xmpp.Protocol.Xml;
+using Xmpp.Server.Sessions;
+
+namespace Xmpp.Server.Modules;
+
+/// Collects every module's registrations at start-up and freezes them into lookup tables,
+/// so dispatch takes no locks and builds no strings.
+public sealed class ModuleRegistry : IModuleBuilder
+{
+    private readonly Dictionary<(IqTarget, string Ns, string Name), IqHandler> _iq = new();
+    private readonly SortedSet<string> _serverFeatures = new(StringComparer.Ordinal);
+    private readonly SortedSet<string> _accountFeatures = new(StringComparer.Ordinal);
+    private readonly List<(string Category, string Type, string Name)> _identities = [];
+    private readonly List<(StreamFeatureStage Stage, Func<StreamFeatureContext, Element?> Feature)> _streamFeatures = [];
+    private readonly List<(HookPoint Point, int Order, int Seq, StanzaHook Hook)> _hooks = [];
+    private readonly List<Func<ClientSession, ValueTask>> _bound = [], _available = [], _closed = [];
+    private readonly List<Func<string, ValueTask>> _accountDeleted = [];
+    private readonly List<IXmppModule> _modules = [];
+    private bool _frozen;
+
+    private FrozenDictionary<(IqTarget, string, string), IqHandler> _iqTable = FrozenDictionary<(IqTarget, string, string), IqHandler>.Empty;
+    private StanzaHook[][] _hookTable = [];
+
+    public ModuleRegistry(IEnumerable<IXmppModule> modules)
+    {
+        foreach (var module in modules)
+        {
+            _modules.Add(module);
+            module.Register(this);
+        }
+        Freeze();
+    }
+
+    public IReadOnlyList<IXmppModule> Modules => _modules;
+    public IReadOnlyCollection<string> ServerFeatures => _serverFeatures;
+    public IReadOnlyCollection<string> AccountFeatures => _accountFeatures;
+    public IReadOnlyList<(string Category, string Type, string Name)> Identities => _identities;
+    public IReadOnlyList<Func<ClientSession, ValueTask>> SessionBound => _bound;
+    public IReadOnlyList<Func<ClientSession, ValueTask>> SessionAvailable => _available;
+    public IReadOnlyList<Func<ClientSession, ValueTask>> SessionClosed => _closed;
+    public IReadOnlyList<Func<string, ValueTask>> AccountDeleted => _accountDeleted;
+
+    /// The specifications the loaded modules declare, for the README table and `check`.
+    public IEnumerable<(string Module, XepAttribute Xep)> Specs() =>
+        _modules.SelectMany(m => m.GetType().GetCustomAttributes<XepAttribute>().Select(x => (m.GetType().Name, x)));
+
+    public IqHandler? FindIq(IqTarget target, string ns, string name) =>
+        _iqTable.TryGetValue((target, ns, name), out var h) ? h : null;
+
+    public bool HasIqNamespace(string ns) => _iqTable.Keys.Any(k => k.Item2 == ns);
+
+    public StanzaHook[] Hooks(HookPoint point) => _hookTable[(int)point];
+
+    public IEnumerable<Element> StreamFeatures(StreamFeatureStage stage, StreamFeatureContext context)
+    {
+        foreach (var (s, f) in _streamFeatures)
+            if (s == stage && f(context) is { } e) yield return e;
+    }
+
+    public void Iq(IqTarget target, string name, string ns, IqHandler handler)
+    {
+        EnsureOpen();
+        if (!_iq.TryAdd((target, ns, name), handler))
+            throw new InvalidOperationException($"Two modules handle IQ {{{ns}}}{name} for {target}.");
+    }
+
+    public void ServerFeature(string feature) { EnsureOpen(); _serverFeatures.Add(feature); }
+    public void AccountFeature(string feature) { EnsureOpen(); _accountFeatures.Add(feature); }
+    public void ServerIdentity(string category, string type, string name) { EnsureOpen(); _identities.Add((category, type, name)); }
+
+    public void StreamFeature(StreamFeatureStage stage, Func<StreamFeatureContext, Element?> feature)
+    { EnsureOpen(); _streamFeatures.Add((stage, feature)); }
+
+    public void Hook(HookPoint point, int order, StanzaHook hook)
+    { EnsureOpen(); _hooks.Add((point, order, _hooks.Count, hook)); }
+
+    public void OnSessionBound(Func<ClientSession, ValueTask> handler) { EnsureOpen(); _bound.Add(handler); }
+    public void OnSessionAvailable(Func<ClientSession, ValueTask> handler) { EnsureOpen(); _available.Add(handler); }
+    public void OnSessionClosed(Func<ClientSession, ValueTask> handler) { EnsureOpen(); _closed.Add(handler); }
+    public void OnAccountDeleted(Func<string, ValueTask> handler) { EnsureOpen(); _accountDeleted.Add(handler); }
+
+    private void Freeze()
+    {
+        _iqTable = _iq.ToFrozenDictionary();
+        var points = Enum.GetValues<HookPoint>();
+        _hookTable = new StanzaHook[points.Length][];
+        foreach (var p in points)
+            _hookTable[(int)p] = _hooks.Where(h => h.Point == p).OrderBy(h => h.Order).ThenBy(h => h.Seq).Select(h => h.Hook).ToArray();
+        _frozen = true;
+    }
+
+    private void EnsureOpen()
+    {
+        if (_frozen) throw new InvalidOperationException("Modules register only at start-up.");
+    }
+}

@@ -1,0 +1,169 @@
+// XEP-0160: Best Practices for Handling Offline Messages, with XEP-0203 delay stamps.
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Xmpp.Protocol;
+using Xmpp.Protocol.Xml;
+using Xmpp.Server.Hosting;
+using Xmpp.Server.Routing;
+using Xmpp.Server.Sessions;
+using Xmpp.Storage;
+
+namespace Xmpp.Server.Modules.Offline;
+
+/// Messages to an account with no available resource are spooled durably and handed over, in order and once,
+/// when a resource sends its initial presence. Receipts (XEP-0184) and markers (XEP-0333) are messages too,
+/// so "delivered" and "read" ticks survive either side being offline.
+[Xep("XEP-0160", "1.0.1")]
+[Xep("XEP-0203", "2.0", "delay stamps on spooled messages")]
+public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomains domains, XmppServerOptionsAccessor options, ILogger<OfflineModule> logger)
+    : IXmppModule
+{
+    public const string Collection = "offline";
+    private const int Batch = 200;
+
+    private readonly IArchiveStore _spool = storage.Archive(Collection);
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
+
+    /// Per-session: until the spool has been handed over, messages delivered directly wait behind it.
+    private sealed class DrainState
+    {
+        public bool Draining = true;
+        public readonly List<Element> Held = [];
+    }
+
+    public void Register(IModuleBuilder module)
+    {
+        module.ServerFeature(Ns.Offline);
+        module.Hook(HookPoint.Undeliverable, 100, StoreAsync);
+        module.Hook(HookPoint.Deliver, 900, HoldWhileDraining);
+        module.OnSessionBound(session => { session.State<DrainState>(); return ValueTask.CompletedTask; });
+        module.OnSessionAvailable(DeliverSpoolAsync);
+        module.OnSessionClosed(ReleaseHeldAsync);
+        module.OnAccountDeleted(user => _spool.DeleteAllAsync(user));
+    }
+
+    /// XEP-0160 §3: store chat and normal messages; not chat-state-only ones (XEP-0085 §5.5) nor those hinted no-store (XEP-0334 §4).
+    public static bool ShouldStore(Element message)
+    {
+        if (message.Attr("type") is "error" or "groupchat" or "headline") return false;
+        if (message.Child("no-store", Ns.Hints) is not null) return false;
+        bool meaningful = false;
+        foreach (var child in message.Elements())
+        {
+            if (child.Namespace is "http://jabber.org/protocol/chatstates" or Ns.Hints) continue;
+            if (child.Name is "thread" && child.Namespace == Ns.Client) continue;
+            meaningful = true;
+            break;
+        }
+        return meaningful || message.Child("store", Ns.Hints) is not null;
+    }
+
+    private async ValueTask<bool> StoreAsync(StanzaContext c)
+    {
+        var message = c.Stanza;
+        if (message.Name != "message" || c.To?.Local is not { } user) return false;
+        if (!ShouldStore(message))
+        {
+            // A no-store hint falls through to the router's service-unavailable (RFC 6121 §8.5.2.2.1);
+            // a bare chat state is ephemeral and simply not kept (XEP-0085 §5.5).
+            return message.Child("no-store", Ns.Hints) is null;
+        }
+        int max = options.Value.Offline.MaxMessagesPerAccount;
+        if (await _spool.CountAsync(user) >= max)
+        {
+            logger.LogInformation("Offline storage of {User} is full", user);
+            await router.BounceAsync(message, StanzaErrors.ServiceUnavailable, "The recipient's offline message storage is full");
+            return true;
+        }
+        var stamped = message.Clone();
+        if (stamped.Child("delay", Ns.Delay) is null)
+        {
+            stamped.Add(new Element("delay", Ns.Delay)
+                .SetAttr("from", domains.Default)
+                .SetAttr("stamp", DateTimeOffset.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture))
+                .AddText("Offline Storage"));
+        }
+        var payload = ElementWriter.ToBytes(stamped);
+        await _spool.AppendAsync(user, DateTimeOffset.UtcNow, c.From.Bare.ToString(), payload);
+        return true;
+    }
+
+    private ValueTask<bool> HoldWhileDraining(StanzaContext c)
+    {
+        if (c.Stanza.Name != "message" || c.Target?.Sink is not ClientSession session) return ValueTask.FromResult(false);
+        var state = session.State<DrainState>();
+        lock (state)
+        {
+            if (!state.Draining) return ValueTask.FromResult(false);
+            state.Held.Add(c.Stanza);
+            return ValueTask.FromResult(true);
+        }
+    }
+
+    /// At initial presence: spooled messages first, in the order they were stored, then whatever arrived meanwhile.
+    private async ValueTask DeliverSpoolAsync(ClientSession session)
+    {
+        var user = session.Jid.Local!;
+        var gate = _locks.GetOrAdd(user, static _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync();
+        try
+        {
+            while (true)
+            {
+                var page = await _spool.QueryAsync(new ArchiveQuery(user, Max: Batch));
+                if (page.Records.Count == 0) break;
+                foreach (var record in page.Records)
+                {
+                    var message = Parse(record.Payload);
+                    if (message is null) continue;
+                    message.SetAttr("to", session.Jid.ToString());
+                    if (!session.Send(message)) return; // the session went away: the rest stays spooled
+                }
+                await _spool.DeleteThroughAsync(user, page.Records[^1].Id);
+                if (page.Records.Count < Batch) break;
+            }
+        }
+        finally
+        {
+            gate.Release();
+            FlushHeld(session);
+        }
+    }
+
+    private static void FlushHeld(ClientSession session)
+    {
+        var state = session.State<DrainState>();
+        lock (state)
+        {
+            foreach (var held in state.Held) session.Send(held);
+            state.Held.Clear();
+            state.Draining = false;
+        }
+    }
+
+    /// A session that ends before its initial presence gives its held messages back to the router.
+    private async ValueTask ReleaseHeldAsync(ClientSession session)
+    {
+        var state = session.State<DrainState>();
+        List<Element> held;
+        lock (state)
+        {
+            held = [.. state.Held];
+            state.Held.Clear();
+            state.Draining = false;
+        }
+        foreach (var message in held) await router.RouteAsync(message, null);
+    }
+
+    private Element? Parse(byte[] payload)
+    {
+        try { return StoredStanza.Parse(payload); }
+        catch (Exception ex)
+        {
+            logger.LogError(ex, "A spooled message could not be parsed and was skipped: {Text}", Encoding.UTF8.GetString(payload));
+            return null;
+        }
+    }
+}

@@ -1,0 +1,23 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Xmpp.Server.Sessions;
+
+namespace Xmpp.Server.Modules;
+
+/// Lets a module announce a session event to all modules (the presence module raises "available" on initial presence).
+/// The registry is resolved on first use because modules themselves are what it is built from.
+public sealed class SessionEvents(IServiceProvider services, ILogger<SessionEvents> logger)
+{
+    private ModuleRegistry? _registry;
+    private ModuleRegistry Registry => _registry ??= services.GetRequiredService<ModuleRegistry>();
+
+    /// RFC 6121 §4.2: the session sent its initial presence; offline messages and the like follow.
+    public async ValueTask RaiseAvailableAsync(ClientSession session)
+    {
+        foreach (var handler in Registry.SessionAvailable)
+        {
+            try { await handler(session); }
+            catch (Exception ex) { logger.LogError(ex, "Session-available handler failed for {Jid}", session.Jid); }
+        }
+    }
+}

@@ -1,0 +1,21 @@
+using Xmpp.Protocol.Xml;
+using Xmpp.Server.Sessions;
+
+namespace Xmpp.Server.Routing;
+
+/// The one place that decides where a stanza goes.
+public interface IRouter
+{
+    /// Routes a stanza whose 'from' is already stamped. origin is the local session that sent it, or null for
+    /// stanzas the server generates or forwards (those skip the Inbound and OutboundPresence stages).
+    ValueTask RouteAsync(Element stanza, ClientSession? origin);
+
+    /// Hands a stanza to one bound resource through the Deliver hooks; false when it could not be taken.
+    ValueTask<bool> DeliverAsync(SessionEntry target, Element stanza);
+
+    /// Sends an IQ get/set from the server and waits for its result or error, or null on timeout.
+    Task<Element?> RequestAsync(Element iq, TimeSpan timeout);
+
+    /// Answers a stanza with its RFC 6120 §8.3 error (never for stanzas of type error).
+    ValueTask BounceAsync(Element stanza, string condition, string? text = null);
+}

@@ -1,0 +1,312 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Xmpp.Protocol;
+using Xmpp.Protocol.Xml;
+using Xmpp.Server.Auth;
+using Xmpp.Server.Hosting;
+using Xmpp.Server.Modules;
+using Xmpp.Server.Sessions;
+
+namespace Xmpp.Server.Routing;
+
+/// Applies RFC 6120 §10 and RFC 6121 §8 to every stanza: classify the target, dispatch IQs to module handlers,
+/// choose resources for messages and presence, run the hooks, and answer what cannot be delivered.
+public sealed class Router(
+    ISessionDirectory directory,
+    IServiceProvider services,
+    AccountService accounts,
+    ServedDomains domains,
+    ILogger<Router> logger) : IRouter
+{
+    private readonly ConcurrentDictionary<string, TaskCompletionSource<Element?>> _pending = new(StringComparer.Ordinal);
+    private ModuleRegistry? _modules;
+
+    // Modules depend on the router to send stanzas, so the registry is resolved on first use, not injected.
+    private ModuleRegistry modules => _modules ??= (ModuleRegistry)services.GetService(typeof(ModuleRegistry))!;
+    private long _requestSeq;
+
+    public async ValueTask RouteAsync(Element stanza, ClientSession? origin)
+    {
+        var fromAttr = stanza.Attr("from");
+        if (fromAttr is null || !Jid.TryParse(fromAttr, out var from))
+        {
+            logger.LogWarning("Dropped a stanza without a valid from: {Stanza}", stanza.Name);
+            return;
+        }
+        Jid? to = null;
+        var toAttr = stanza.Attr("to");
+        if (toAttr is not null && !Jid.TryParse(toAttr, out to))
+        {
+            await BounceAsync(stanza, StanzaErrors.JidMalformed);
+            return;
+        }
+
+        var context = new StanzaContext(stanza, from, to, origin);
+        if (origin is not null && await RunHooks(HookPoint.Inbound, context)) return;
+
+        switch (context.Stanza.Name)
+        {
+            case "iq": await RouteIq(context); break;
+            case "message": await RouteMessage(context); break;
+            case "presence": await RoutePresence(context); break;
+        }
+    }
+
+    private async ValueTask<bool> RunHooks(HookPoint point, StanzaContext context)
+    {
+        foreach (var hook in modules.Hooks(point))
+            if (await hook(context)) return true;
+        return false;
+    }
+
+    // ---- IQ (RFC 6120 §8.2.3, §10.3) ----
+
+    private async ValueTask RouteIq(StanzaContext c)
+    {
+        var stanza = c.Stanza;
+        var type = c.Type;
+        bool request = type is "get" or "set";
+        if (!request && type is not ("result" or "error"))
+        {
+            await BounceAsync(stanza, StanzaErrors.BadRequest, "iq type must be get, set, result or error");
+            return;
+        }
+        var to = c.To;
+        if (to is null || (to.IsBare && c.Origin is not null && to == c.From.Bare))
+        {
+            // RFC 6120 §10.3.3: no 'to' means the server answers on behalf of the sender's account.
+            if (request) await DispatchIq(c, c.From.Bare, IqTarget.Self);
+            return;
+        }
+        if (!domains.Contains(to.Domain))
+        {
+            if (request) await BounceAsync(stanza, StanzaErrors.RemoteServerNotFound);
+            return;
+        }
+        if (to.IsDomain)
+        {
+            if (request) await DispatchIq(c, to, IqTarget.Server);
+            else CompleteRequest(stanza);
+            return;
+        }
+        if (to.Resource is null)
+        {
+            if (!request) return; // a response to a bare JID answers nothing we asked (RFC 6121 §8.5.2.1.3)
+            if (!await accounts.ExistsAsync(to.Local!))
+            {
+                await BounceAsync(stanza, StanzaErrors.ServiceUnavailable);
+                return;
+            }
+            await DispatchIq(c, to, IqTarget.Account);
+            return;
+        }
+        var target = directory.Find(to);
+        if (target is not null)
+        {
+            if (!await DeliverAsync(target, stanza) && request)
+                await BounceAsync(stanza, StanzaErrors.ServiceUnavailable);
+            return;
+        }
+        // RFC 6121 §8.5.3.2.3: an IQ to a full JID with no such resource gets service-unavailable.
+        if (request) await BounceAsync(stanza, StanzaErrors.ServiceUnavailable);
+    }
+
+    private async ValueTask DispatchIq(StanzaContext c, Jid to, IqTarget target)
+    {
+        var stanza = c.Stanza;
+        Element? payload = null;
+        int count = 0;
+        foreach (var child in stanza.Elements())
+        {
+            if (child.Name == "error") continue;
+            payload ??= child;
+            count++;
+        }
+        if (count != 1)
+        {
+            // RFC 6120 §8.2.3: a get or set contains exactly one payload element.
+            await BounceAsync(stanza, StanzaErrors.BadRequest, "an iq get or set carries exactly one child element");
+            return;
+        }
+        var handler = modules.FindIq(target, payload!.Namespace, payload.Name);
+        if (handler is null && target == IqTarget.Self) handler = modules.FindIq(IqTarget.Account, payload.Namespace, payload.Name);
+        var origin = c.Origin;
+        var context = new IqContext(stanza, c.From, to, payload, origin, reply =>
+        {
+            // Replies to the requesting session go straight back to it; anything else is routed.
+            if (origin is not null && origin.Jid == c.From) origin.Send(reply);
+            else _ = RouteAsync(reply, null).AsTask();
+        });
+        if (handler is null)
+        {
+            context.Error(StanzaErrors.ServiceUnavailable);
+            return;
+        }
+        try
+        {
+            await handler(context);
+            if (!context.Answered)
+            {
+                logger.LogError("IQ handler for {{{Ns}}}{Name} returned no answer", payload.Namespace, payload.Name);
+                context.Error(StanzaErrors.InternalServerError);
+            }
+        }
+        catch (Exception ex)
+        {
+            logger.LogError(ex, "IQ handler for {{{Ns}}}{Name} failed", payload.Namespace, payload.Name);
+            context.Error(StanzaErrors.InternalServerError);
+        }
+    }
+
+    public Task<Element?> RequestAsync(Element iq, TimeSpan timeout)
+    {
+        var id = "s2c-" + Interlocked.Increment(ref _requestSeq).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        iq.SetAttr("id", id);
+        var tcs = new TaskCompletionSource<Element?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _pending[id] = tcs;
+        var cts = new CancellationTokenSource(timeout);
+        cts.Token.Register(() =>
+        {
+            if (_pending.TryRemove(id, out var t)) t.TrySetResult(null);
+            cts.Dispose();
+        });
+        _ = RouteAsync(iq, null).AsTask();
+        return tcs.Task;
+    }
+
+    private void CompleteRequest(Element response)
+    {
+        var id = response.Attr("id");
+        if (id is not null && _pending.TryRemove(id, out var tcs)) tcs.TrySetResult(response);
+    }
+
+    // ---- Messages (RFC 6121 §8.5) ----
+
+    private async ValueTask RouteMessage(StanzaContext c)
+    {
+        var stanza = c.Stanza;
+        var type = c.Type ?? "normal";
+        if (type is not ("normal" or "chat" or "groupchat" or "headline" or "error"))
+        {
+            await BounceAsync(stanza, StanzaErrors.BadRequest, "unknown message type");
+            return;
+        }
+        var to = c.To ?? c.From.Bare; // RFC 6120 §10.3.1: no 'to' means the sender's own bare JID
+        if (!domains.Contains(to.Domain))
+        {
+            await BounceAsync(stanza, StanzaErrors.RemoteServerNotFound);
+            return;
+        }
+        if (to.Local is null)
+        {
+            // Messages to the server itself: nothing here consumes them.
+            if (type is not ("error" or "headline")) await BounceAsync(stanza, StanzaErrors.ServiceUnavailable);
+            return;
+        }
+        if (!await accounts.ExistsAsync(to.Local))
+        {
+            // RFC 6121 §8.5.1: no such user.
+            await BounceAsync(stanza, StanzaErrors.ServiceUnavailable);
+            return;
+        }
+        if (to.Resource is not null)
+        {
+            var target = directory.Find(to);
+            if (target is not null)
+            {
+                if (await DeliverAsync(target, stanza)) return;
+            }
+            // RFC 6121 §8.5.3.2.1: no such resource.
+            switch (type)
+            {
+                case "error" or "headline": return;
+                case "groupchat": await BounceAsync(stanza, StanzaErrors.ServiceUnavailable); return;
+            }
+            // normal and chat are treated as if sent to the bare JID.
+        }
+        await RouteMessageToBare(c, to.Bare, type);
+    }
+
+    private async ValueTask RouteMessageToBare(StanzaContext c, Jid bare, string type)
+    {
+        var stanza = c.Stanza;
+        var set = directory.Get(bare);
+        switch (type)
+        {
+            case "error":
+                return; // RFC 6121 §8.5.2.1.1: silently ignored
+            case "groupchat":
+                await BounceAsync(stanza, StanzaErrors.ServiceUnavailable);
+                return;
+            case "headline":
+                // RFC 6121 §8.5.2.1.1: headlines go to all available resources with non-negative priority.
+                foreach (var e in set.Entries)
+                    if (e.ReceivesBareMessages) await DeliverAsync(e, stanza.Clone());
+                return;
+        }
+        // RFC 6121 §8.5.2.1.1: normal and chat go to the most available resource(s).
+        bool delivered = false;
+        foreach (var e in set.MostAvailable())
+            delivered |= await DeliverAsync(e, delivered ? stanza.Clone() : stanza);
+        if (delivered) return;
+        var undeliverable = new StanzaContext(stanza, c.From, bare, c.Origin);
+        if (await RunHooks(HookPoint.Undeliverable, undeliverable)) return;
+        // RFC 6121 §8.5.2.2.1: no offline storage took it.
+        await BounceAsync(stanza, StanzaErrors.ServiceUnavailable);
+    }
+
+    // ---- Presence (RFC 6121 §4, §8.5) ----
+
+    private async ValueTask RoutePresence(StanzaContext c)
+    {
+        var type = c.Type;
+        if (type is not (null or "unavailable" or "subscribe" or "subscribed" or "unsubscribe" or "unsubscribed" or "probe" or "error"))
+        {
+            await BounceAsync(c.Stanza, StanzaErrors.BadRequest, "unknown presence type");
+            return;
+        }
+        if (c.Origin is not null)
+        {
+            if (await RunHooks(HookPoint.OutboundPresence, c)) return;
+            if (c.To is null) return;
+        }
+        var to = c.To;
+        if (to is null || !domains.Contains(to.Domain) || to.Local is null) return; // RFC 6121 §4.6, §8.5.1: ignored
+        if (!await accounts.ExistsAsync(to.Local)) return;
+        if (await RunHooks(HookPoint.InboundPresence, c)) return;
+        if (to.Resource is not null)
+        {
+            if (directory.Find(to) is { } target) await DeliverAsync(target, c.Stanza);
+            return;
+        }
+        foreach (var e in directory.Get(to).Available())
+            await DeliverAsync(e, c.Stanza.Clone());
+    }
+
+    // ---- Delivery and errors ----
+
+    public async ValueTask<bool> DeliverAsync(SessionEntry target, Element stanza)
+    {
+        var hooks = modules.Hooks(HookPoint.Deliver);
+        if (hooks.Length > 0)
+        {
+            var from = Jid.TryParse(stanza.Attr("from"), out var f) ? f : Jid.Parse(domains.Default);
+            var context = new StanzaContext(stanza, from, target.Jid, null) { Target = target };
+            foreach (var hook in hooks)
+                if (await hook(context)) return true;
+            stanza = context.Stanza;
+        }
+        return target.Sink.Send(stanza);
+    }
+
+    public ValueTask BounceAsync(Element stanza, string condition, string? text = null)
+    {
+        if (stanza.Attr("type") == "error") return ValueTask.CompletedTask; // RFC 6120 §8.3.1: never answer an error
+        var reply = StanzaErrors.Reply(stanza, condition, text);
+        var originalTo = stanza.Attr("to");
+        // The error comes from the entity addressed, or from the server when the address itself was the problem.
+        reply.SetAttr("from", originalTo is not null && condition != StanzaErrors.JidMalformed ? originalTo : domains.Default);
+        if (reply.Attr("to") is null) return ValueTask.CompletedTask;
+        return RouteAsync(reply, null);
+    }
+}

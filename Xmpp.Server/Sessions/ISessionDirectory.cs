@@ -1,0 +1,24 @@
+using Xmpp.Protocol;
+
+namespace Xmpp.Server.Sessions;
+
+/// The router's only view of who is online: bare JID to its resources.
+public interface ISessionDirectory
+{
+    ResourceSet Get(Jid bare);
+
+    SessionEntry? Find(Jid full);
+
+    /// Binds a resource. An existing session on the same full JID is returned so the caller can close it (RFC 6120 §7.7.2.2).
+    SessionEntry? Bind(SessionEntry entry);
+
+    /// Applies a change to the entry of this sink, if it is still bound; returns the new entry.
+    SessionEntry? Update(ISessionSink sink, Func<SessionEntry, SessionEntry> change);
+
+    /// Removes the sink's entry; returns the entry it had, or null when it was not bound.
+    SessionEntry? Unbind(ISessionSink sink);
+
+    int Count { get; }
+
+    IEnumerable<SessionEntry> All();
+}

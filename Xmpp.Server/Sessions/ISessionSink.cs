@@ -1,0 +1,16 @@
+using Xmpp.Protocol;
+using Xmpp.Protocol.Xml;
+
+namespace Xmpp.Server.Sessions;
+
+/// Where stanzas for one bound resource go. A local stream today; a link to another node later.
+public interface ISessionSink
+{
+    Jid Jid { get; }
+
+    /// Queues a stanza for the resource; false when the session is closing and the stanza was not taken.
+    bool Send(Element stanza);
+
+    /// Ends the session with a stream error (for example conflict when another login takes the resource).
+    void Close(string streamErrorCondition, string? text = null);
+}

@@ -1,0 +1,235 @@
+using System.Buffers;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Xmpp.Protocol;
+using Xmpp.Protocol.Xml;
+
+namespace Xmpp.Server.Streams;
+
+public sealed partial class XmppStream
+{
+    private static readonly byte[] CloseTag = "</stream:stream>"u8.ToArray();
+    private static readonly byte[] Whitespace = " "u8.ToArray();
+
+    private readonly record struct Outgoing(Element? Stanza, byte[]? Raw);
+
+    private Channel<Outgoing>? _queue;
+    private Task? _writer;
+    private int _queued;
+    private int _closeRequested;
+    private volatile bool _closing;
+    private (string Condition, string? Text)? _pendingError;
+    private long _lastWriteTicks = Environment.TickCount64;
+    private int _cleanedUp;
+
+    public bool IsClosing => _closing;
+    public long MillisecondsSinceWrite => Environment.TickCount64 - Interlocked.Read(ref _lastWriteTicks);
+
+    /// Before binding, the read task writes negotiation replies itself and flushes each one.
+    private async ValueTask WriteDirectAsync(Element e)
+    {
+        e.WriteTo(_output);
+        await _output.FlushAsync(_cts.Token);
+        Interlocked.Exchange(ref _lastWriteTicks, Environment.TickCount64);
+    }
+
+    private async ValueTask WriteDirectAsync(byte[] raw)
+    {
+        _output.Write(raw);
+        await _output.FlushAsync(_cts.Token);
+        Interlocked.Exchange(ref _lastWriteTicks, Environment.TickCount64);
+    }
+
+    private void StartWriter()
+    {
+        _queue = Channel.CreateUnbounded<Outgoing>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
+        _writer = Task.Run(WriterLoopAsync);
+    }
+
+    /// Queues a stanza for this client from any thread; false when the stream is closing or the client
+    /// has stopped reading (the caller then treats the stanza as undeliverable, so nothing is silently lost).
+    public bool Enqueue(Element stanza)
+    {
+        if (_closing || _queue is null) return false;
+        if (Interlocked.Increment(ref _queued) > _s.Options.Limits.MaxSendQueue)
+        {
+            Interlocked.Decrement(ref _queued);
+            CloseWithError(StreamErrors.PolicyViolation, "Too much unread data queued for this client");
+            return false;
+        }
+        if (_queue.Writer.TryWrite(new Outgoing(stanza, null))) return true;
+        Interlocked.Decrement(ref _queued);
+        return false;
+    }
+
+    /// Sends a whitespace keepalive (RFC 6120 §4.6.1) if the stream is established.
+    public void SendKeepalive()
+    {
+        if (!_closing) _queue?.Writer.TryWrite(new Outgoing(null, Whitespace));
+    }
+
+    /// One writer per connection: serializes as many queued stanzas as are ready, then flushes once.
+    private async Task WriterLoopAsync()
+    {
+        var reader = _queue!.Reader;
+        try
+        {
+            while (await reader.WaitToReadAsync())
+            {
+                while (reader.TryRead(out var item))
+                {
+                    if (item.Stanza is not null)
+                    {
+                        Interlocked.Decrement(ref _queued);
+                        item.Stanza.WriteTo(_output);
+                    }
+                    else _output.Write(item.Raw);
+                    if (_output.CanGetUnflushedBytes && _output.UnflushedBytes > 64 * 1024)
+                        await _output.FlushAsync();
+                }
+                var flush = await _output.FlushAsync();
+                Interlocked.Exchange(ref _lastWriteTicks, Environment.TickCount64);
+                if (flush.IsCompleted || flush.IsCanceled) break;
+            }
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
+        {
+            _s.Logger.LogDebug("Writing to {Ip} failed: {Message}", RemoteAddress, ex.Message);
+        }
+        finally
+        {
+            _closing = true;
+            _queue.Writer.TryComplete();
+            // The write side is done: stop reading too, so the connection ends.
+            _cts.Cancel();
+        }
+    }
+
+    /// Ends the stream with a stream error (RFC 6120 §4.9) from any thread.
+    public void CloseWithError(string condition, string? text = null)
+    {
+        if (Interlocked.Exchange(ref _closeRequested, 1) != 0) return;
+        if (_queue is not null)
+        {
+            _queue.Writer.TryWrite(new Outgoing(StreamErrors.Create(condition, text), null));
+            _queue.Writer.TryWrite(new Outgoing(null, CloseTag));
+            _closing = true;
+            _queue.Writer.TryComplete();
+        }
+        else
+        {
+            // Before binding the read task owns the output: hand it the error and wake it.
+            _pendingError = (condition, text);
+            _closing = true;
+            _input.CancelPendingRead();
+        }
+    }
+
+    /// Sends the stream error and the closing tag, then lets the connection end (RFC 6120 §4.9.1.1).
+    private async ValueTask FailAsync(string condition, string? text)
+    {
+        if (_queue is not null)
+        {
+            CloseWithError(condition, text);
+            await WaitForWriterAsync();
+            return;
+        }
+        if (Interlocked.Exchange(ref _closeRequested, 1) != 0 && _pendingError is null) return;
+        _pendingError = null;
+        _closing = true;
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            if (!_headerSent) _output.Write(StreamHeaderBytes(null));
+            _headerSent = true;
+            StreamErrors.Create(condition, text).WriteTo(_output);
+            _output.Write(CloseTag);
+            await _output.FlushAsync(timeout.Token);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException or InvalidOperationException)
+        {
+        }
+        _s.Logger.LogDebug("Stream from {Ip} closed with {Condition}: {Text}", RemoteAddress, condition, text);
+    }
+
+    /// The peer closed its stream: answer with our closing tag (RFC 6120 §4.4).
+    private async ValueTask CloseGracefullyAsync()
+    {
+        if (_queue is not null)
+        {
+            if (Interlocked.Exchange(ref _closeRequested, 1) == 0)
+            {
+                _queue.Writer.TryWrite(new Outgoing(null, CloseTag));
+                _closing = true;
+                _queue.Writer.TryComplete();
+            }
+            await WaitForWriterAsync();
+            return;
+        }
+        _closing = true;
+        Interlocked.Exchange(ref _closeRequested, 1);
+        try
+        {
+            if (!_headerSent) _output.Write(StreamHeaderBytes(null));
+            _output.Write(CloseTag);
+            await _output.FlushAsync();
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException)
+        {
+        }
+    }
+
+    private async ValueTask WaitForWriterAsync()
+    {
+        if (_writer is null) return;
+        await Task.WhenAny(_writer, Task.Delay(TimeSpan.FromSeconds(5)));
+    }
+
+    private async ValueTask CleanupAsync()
+    {
+        if (Interlocked.Exchange(ref _cleanedUp, 1) != 0) return;
+        _closing = true;
+        _state = StreamState.Closed;
+        var session = _session;
+        if (session is not null)
+        {
+            _queue?.Writer.TryComplete();
+            bool wasBound = _s.Directory.Unbind(session) is not null;
+            if (wasBound)
+            {
+                foreach (var handler in _s.Modules.SessionClosed)
+                {
+                    try { await handler(session); }
+                    catch (Exception ex) { _s.Logger.LogError(ex, "Session-closed handler failed for {Jid}", session.Jid); }
+                }
+            }
+            await RerouteUnsentAsync();
+        }
+        _s.Connections.Remove(this);
+        try
+        {
+            if (_writer is not null) await Task.WhenAny(_writer, Task.Delay(TimeSpan.FromSeconds(2)));
+            if (_ssl is not null) await _ssl.DisposeAsync();
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException)
+        {
+        }
+        _cts.Dispose();
+    }
+
+    /// Messages that were queued for this session but never written go back to the router, which hands them to
+    /// another resource or the offline spool: a dropped connection loses nothing that never reached the wire.
+    private async ValueTask RerouteUnsentAsync()
+    {
+        if (_queue is null) return;
+        if (_writer is not null) await Task.WhenAny(_writer, Task.Delay(TimeSpan.FromSeconds(2)));
+        while (_queue.Reader.TryRead(out var item))
+        {
+            if (item.Stanza is { Name: "message" } m && m.Attr("type") is not ("error" or "groupchat" or "headline"))
+            {
+                try { await _s.Router.RouteAsync(m, null); }
+                catch (Exception ex) { _s.Logger.LogError(ex, "Re-routing an unsent message failed"); }
+            }
+        }
+    }
+}

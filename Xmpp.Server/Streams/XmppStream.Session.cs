@@ -1,0 +1,106 @@
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using Xmpp.Protocol;
+using Xmpp.Protocol.Xml;
+using Xmpp.Server.Sessions;
+
+namespace Xmpp.Server.Streams;
+
+public sealed partial class XmppStream
+{
+    /// RFC 6120 §7: resource binding, server-generated or client-chosen.
+    private async ValueTask HandleBindAsync(Element iq, Element bind)
+    {
+        if (iq.Attr("type") != "set")
+        {
+            await WriteDirectAsync(StanzaErrors.Reply(iq, StanzaErrors.BadRequest));
+            return;
+        }
+        var bare = Jid.Create(_username, _domain);
+        var requested = bind.ChildText("resource", Ns.Bind);
+        Jid full;
+        try
+        {
+            full = string.IsNullOrEmpty(requested) ? bare.WithResource(GenerateResource()) : bare.WithResource(requested);
+        }
+        catch (FormatException)
+        {
+            // RFC 6120 §7.7.2.1: the resource violates the resourcepart rules.
+            await WriteDirectAsync(StanzaErrors.Reply(iq, StanzaErrors.BadRequest, "The resource is not a valid resourcepart"));
+            return;
+        }
+        var existing = _s.Directory.Get(bare);
+        if (existing.Count >= _s.Options.Limits.MaxResourcesPerAccount && existing.Find(full.Resource!) is null)
+        {
+            // RFC 6120 §7.6.2.1: too many resources bound to the account.
+            await WriteDirectAsync(StanzaErrors.Reply(iq, StanzaErrors.ResourceConstraint, "Too many sessions for this account"));
+            return;
+        }
+
+        var session = new ClientSession(full, this);
+        StartWriter();
+        _session = session;
+        _state = StreamState.Bound;
+        var previous = _s.Directory.Bind(new SessionEntry(full, session));
+        // RFC 6120 §7.7.2.2: our policy for a resource conflict is that the new session replaces the older one.
+        previous?.Sink.Close(StreamErrors.Conflict, "Replaced by a new connection with the same resource");
+        Enqueue(new Element("iq", Ns.Client).SetAttr("type", "result").SetAttr("id", iq.Attr("id"))
+            .Add(new Element("bind", Ns.Bind).Add(new Element("jid", Ns.Bind).SetText(full.ToString()))));
+        _s.Logger.LogDebug("Bound {Jid}", full);
+        foreach (var handler in _s.Modules.SessionBound) await handler(session);
+    }
+
+    private static string GenerateResource() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+
+    /// An established session's stanza: validate, stamp 'from' (RFC 6120 §8.1.2.1) and route.
+    private async ValueTask HandleStanzaAsync(Element e)
+    {
+        var session = _session!;
+        if (e.Namespace != Ns.Client || e.Name is not ("message" or "presence" or "iq"))
+            throw new XmppStreamException(StreamErrors.UnsupportedStanzaType, $"Unsupported element {e.Name}");
+
+        if (e.Attr("from") is { } from)
+        {
+            if (!Jid.TryParse(from, out var claimed) || !(claimed == session.Jid || claimed == session.Jid.Bare))
+                throw new XmppStreamException(StreamErrors.InvalidFrom, "The 'from' address is not yours");
+        }
+        e.SetAttr("from", session.Jid.ToString());
+
+        if (e.Name == "iq")
+        {
+            var type = e.Attr("type");
+            if (e.Attr("id") is null)
+            {
+                // RFC 6120 §8.2.3: an IQ without id cannot be answered meaningfully.
+                if (type is "get" or "set") session.Send(ErrorToSender(e, StanzaErrors.BadRequest, "An iq needs an id"));
+                return;
+            }
+            if (e.Child("bind", Ns.Bind) is not null)
+            {
+                // RFC 6120 §7.1: one resource per stream.
+                session.Send(ErrorToSender(e, StanzaErrors.NotAllowed, "A resource is already bound on this stream"));
+                return;
+            }
+            if (type == "set" && e.Child("session", Ns.Session) is not null && IsToServer(e))
+            {
+                // RFC 6121 Appendix E: the legacy session IQ is accepted and does nothing.
+                session.Send(new Element("iq", Ns.Client).SetAttr("type", "result").SetAttr("id", e.Attr("id")));
+                return;
+            }
+        }
+        await _s.Router.RouteAsync(e, session);
+    }
+
+    private bool IsToServer(Element e)
+    {
+        var to = e.Attr("to");
+        return to is null || to == _domain;
+    }
+
+    private Element ErrorToSender(Element stanza, string condition, string text)
+    {
+        var reply = StanzaErrors.Reply(stanza, condition, text);
+        reply.SetAttr("from", stanza.Attr("to") ?? _domain);
+        return reply;
+    }
+}

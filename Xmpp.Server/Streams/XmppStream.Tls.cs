@@ -1,0 +1,100 @@
+using System.IO.Pipelines;
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
+using Xmpp.Protocol;
+using Xmpp.Protocol.Sasl;
+using Xmpp.Protocol.Xml;
+using Xmpp.Server.Modules;
+
+namespace Xmpp.Server.Streams;
+
+public sealed partial class XmppStream
+{
+    private byte[]? _channelBinding;
+
+    /// Runs the TLS handshake over the raw transport and swaps the stream's pipes for TLS ones,
+    /// as Kestrel's HTTPS middleware does (RFC 6120 §5.4.3.3; XEP-0368 for direct TLS with ALPN xmpp-client).
+    private async ValueTask<bool> StartTlsAsync(string[]? alpn)
+    {
+        var ssl = new SslStream(new DuplexPipeStream(_connection.Transport), leaveInnerStreamOpen: false);
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_cts.Token);
+            timeout.CancelAfter(TimeSpan.FromSeconds(30));
+            // The selector keeps each certificate's intermediates in the handshake, whatever SNI picks.
+            await ssl.AuthenticateAsServerAsync(_s.Certificates.CreateServerOptionsSelector(alpn), null, timeout.Token);
+        }
+        catch (Exception ex)
+        {
+            _s.Logger.LogDebug("TLS handshake with {Ip} failed: {Message}", RemoteAddress, ex.Message);
+            await ssl.DisposeAsync();
+            return false;
+        }
+        _ssl = ssl;
+        _input = PipeReader.Create(ssl, new StreamPipeReaderOptions(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true));
+        _output = PipeWriter.Create(ssl, new StreamPipeWriterOptions(minimumBufferSize: 4096, leaveOpen: true));
+        // RFC 6120 §5.4.3.3: after TLS both sides start a new stream.
+        _parser.Reset();
+        _state = StreamState.Negotiating;
+        _headerSent = false;
+        if (ssl.TargetHostName is { Length: > 0 } sni && Jid.TryParse(sni, out var sniJid) && _s.Domains.Contains(sniJid.Domain))
+            _domain = sniJid.Domain;
+        return true;
+    }
+
+    /// tls-server-end-point channel binding data for this connection (RFC 5929 §4).
+    private byte[]? ChannelBindingData()
+    {
+        if (_channelBinding is not null) return _channelBinding;
+        if (_ssl?.LocalCertificate is not { } local) return null;
+        var cert = local as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(local.GetRawCertData());
+        // Certificates whose signature hash RFC 5929 cannot name (Ed25519) simply get no -PLUS mechanisms.
+        return ChannelBinding.TryTlsServerEndPoint(cert, out var data) ? _channelBinding = data : null;
+    }
+
+    private IEnumerable<string> OfferedMechanisms()
+    {
+        bool plus = IsSecure && ChannelBindingData() is not null;
+        // Strongest first; the -PLUS variants only where channel binding data exists (RFC 5802 §6).
+        if (plus)
+            foreach (var hash in ScramHashes.All) yield return ScramHashes.MechanismName(hash, plus: true);
+        foreach (var hash in ScramHashes.All)
+            yield return ScramHashes.MechanismName(hash, plus: false);
+        // PLAIN only ever over TLS (RFC 6120 §13.9.4).
+        if (IsSecure && _s.Options.Auth.AllowPlain) yield return "PLAIN";
+    }
+
+    private Element BuildFeatures()
+    {
+        var features = new Element("features", Ns.Streams);
+        var context = new StreamFeatureContext(IsSecure, _state == StreamState.Authenticated, _domain);
+        if (_state == StreamState.Authenticated)
+        {
+            features.Add(new Element("bind", Ns.Bind));
+            // RFC 6121 Appendix E: the legacy session feature, marked optional.
+            features.Add(new Element("session", Ns.Session).Add(new Element("optional", Ns.Session)));
+            foreach (var f in _s.Modules.StreamFeatures(StreamFeatureStage.PostAuth, context)) features.Add(f);
+            return features;
+        }
+        if (!IsSecure)
+        {
+            var starttls = new Element("starttls", Ns.Tls);
+            if (_s.Options.RequireEncryption) starttls.Add(new Element("required", Ns.Tls));
+            features.Add(starttls);
+            if (_s.Options.RequireEncryption) return features;
+        }
+        var mechanisms = new Element("mechanisms", Ns.Sasl);
+        foreach (var m in OfferedMechanisms())
+            mechanisms.Add(new Element("mechanism", Ns.Sasl).SetText(m));
+        features.Add(mechanisms);
+        if (IsSecure && ChannelBindingData() is not null)
+        {
+            // XEP-0440: the channel-binding types the -PLUS mechanisms can use on this connection.
+            features.Add(new Element("sasl-channel-binding", Ns.SaslChannelBinding)
+                .Add(new Element("channel-binding", Ns.SaslChannelBinding).SetAttr("type", "tls-server-end-point")));
+        }
+        foreach (var f in _s.Modules.StreamFeatures(StreamFeatureStage.PreAuth, context)) features.Add(f);
+        return features;
+    }
+}

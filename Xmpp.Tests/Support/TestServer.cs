@@ -1,0 +1,105 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Xmpp.Server.Auth;
+using Xmpp.Server.Hosting;
+
+namespace Xmpp.Tests.Support;
+
+/// The real server started in-process on free loopback ports with a temporary data folder.
+public sealed class TestServer : IAsyncDisposable
+{
+    private static readonly Lazy<string> SharedCertDir = new(() =>
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "xmpp-tests-certs-" + Environment.ProcessId);
+        Directory.CreateDirectory(dir);
+        return dir;
+    });
+
+    private readonly WebApplication _app;
+    private readonly bool _ownsDir;
+    private bool _stopped;
+
+    private TestServer(WebApplication app, string root, bool ownsDir, int c2s, int tls, XmppServerOptions options)
+    {
+        _app = app;
+        Root = root;
+        _ownsDir = ownsDir;
+        C2sPort = c2s;
+        C2sTlsPort = tls;
+        Options = options;
+    }
+
+    public string Domain => "localhost";
+    public string Host => "127.0.0.1";
+    public int C2sPort { get; }
+    public int C2sTlsPort { get; }
+    public string Root { get; }
+    public string DataDir => Path.Combine(Root, "data");
+    public XmppServerOptions Options { get; }
+    public IServiceProvider Services => _app.Services;
+
+    public static async Task<TestServer> StartAsync(string? dataDir = null, Action<Dictionary<string, string?>>? configure = null)
+    {
+        bool owns = dataDir is null;
+        var root = dataDir ?? Path.Combine(Path.GetTempPath(), "xmpp-test-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(root);
+        int c2s = FreePort(), tls = FreePort();
+        var overrides = new Dictionary<string, string?>
+        {
+            ["Xmpp:Domains:0"] = "localhost",
+            ["Xmpp:C2sPort"] = c2s.ToString(),
+            ["Xmpp:C2sTlsPort"] = tls.ToString(),
+            ["Xmpp:DataDir"] = Path.Combine(root, "data"),
+            ["Xmpp:CertDir"] = SharedCertDir.Value,
+            ["Xmpp:ListenAddresses:0"] = "127.0.0.1",
+            ["Logging:LogLevel:Default"] = Environment.GetEnvironmentVariable("XMPP_TEST_LOG") ?? "Warning",
+            ["Xmpp:Limits:MaxConnectionsPerIp"] = "1000",
+        };
+        configure?.Invoke(overrides);
+        var loaded = ConfigurationLoader.Load(["--config", "/nonexistent-so-no-file-is-read.json"], overrides);
+        var options = ConfigurationLoader.Bind(loaded.Configuration);
+        var problems = OptionsValidator.Validate(options);
+        if (problems.Count > 0) throw new InvalidOperationException(string.Join(Environment.NewLine, problems));
+        var app = XmppHost.Build(options, loaded.Configuration);
+        await app.StartAsync();
+        return new TestServer(app, root, owns, options.C2sPort, options.C2sTlsPort, options);
+    }
+
+    public static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    public ServerEndpoint Endpoint => new(Host, C2sPort, C2sTlsPort, Domain);
+
+    public static implicit operator ServerEndpoint(TestServer server) => server.Endpoint;
+
+    public T Get<T>() where T : notnull => _app.Services.GetRequiredService<T>();
+
+    public async Task AddUserAsync(string username, string password)
+    {
+        if (!await Get<AccountService>().CreateAsync(username, password))
+            throw new InvalidOperationException($"user {username} exists");
+    }
+
+    public async Task StopAsync()
+    {
+        if (_stopped) return;
+        _stopped = true;
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        if (_ownsDir)
+        {
+            try { Directory.Delete(Root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+}
