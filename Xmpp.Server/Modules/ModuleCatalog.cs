@@ -5,6 +5,8 @@ using Xmpp.Server.Modules.Ping;
 using Xmpp.Server.Modules.Register;
 using Xmpp.Server.Modules.Time;
 using Xmpp.Server.Modules.Version;
+using Xmpp.Server.Modules.Presence;
+using Xmpp.Server.Modules.Roster;
 
 namespace Xmpp.Server.Modules;
 
@@ -21,5 +23,9 @@ public static class ModuleCatalog
         services.AddSingleton<IXmppModule, VersionModule>();
         services.AddSingleton<IXmppModule, RegisterModule>();
         services.AddSingleton<IXmppModule, OfflineModule>();
+        services.AddSingleton<RosterService>();
+        services.AddSingleton<IRosterService>(sp => sp.GetRequiredService<RosterService>());
+        services.AddSingleton<IXmppModule, RosterModule>();
+        services.AddSingleton<IXmppModule, PresenceModule>();
     }
 }

@@ -1,0 +1,123 @@
+// RFC 6121 §2: roster storage access, per-account serialization and roster pushes.
+using System.Collections.Concurrent;
+using System.Globalization;
+using Xmpp.Protocol;
+using Xmpp.Protocol.Xml;
+using Xmpp.Server.Routing;
+using Xmpp.Server.Sessions;
+using Xmpp.Storage;
+
+namespace Xmpp.Server.Modules.Roster;
+
+/// Owns every write to the roster store. Changes to one account's roster are serialized by a per-account lock, so the
+/// read-modify-write of the subscription state machine never loses an update and pushes leave in version order.
+public sealed class RosterService(IStorage storage, ISessionDirectory directory, IRouter router) : IRosterService
+{
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
+    private long _pushSeq;
+
+    private IRosterStore Store => storage.Rosters;
+
+    /// The storage key of an account: its local part, as AccountService keys accounts by username.
+    public static string UserKey(Jid user) =>
+        user.Local ?? throw new ArgumentException("A roster belongs to an account JID with a local part.", nameof(user));
+
+    /// Roster items are keyed by the contact's JID as normalized text; subscriptions only ever concern bare JIDs.
+    public static string ContactKey(Jid contact) => contact.ToString();
+
+    public ValueTask<RosterSnapshot> SnapshotAsync(Jid user) => Store.GetAsync(UserKey(user));
+
+    public ValueTask<RosterItem?> FindAsync(Jid user, Jid contact) => Store.GetItemAsync(UserKey(user), ContactKey(contact));
+
+    public async ValueTask<IReadOnlyList<RosterItem>> ItemsAsync(Jid user) => (await Store.GetAsync(UserKey(user))).Items;
+
+    public async ValueTask<RosterChange> ChangeAsync(Jid user, Jid contact, Func<RosterItem?, RosterItem?> change)
+    {
+        var key = UserKey(user);
+        var contactKey = ContactKey(contact);
+        var gate = _locks.GetOrAdd(key, static _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync();
+        try
+        {
+            var before = await Store.GetItemAsync(key, contactKey);
+            var after = change(before);
+            if (ReferenceEquals(before, after)) return new RosterChange(before, before, null);
+            string? version;
+            if (after is null)
+            {
+                version = await Store.RemoveItemAsync(key, contactKey);
+            }
+            else
+            {
+                if (after.Jid != contactKey) after = after with { Jid = contactKey };
+                version = await Store.SetItemAsync(key, after);
+            }
+            if (VisiblyDiffers(before, after))
+            {
+                // RFC 6121 §2.1.6: a visible change is pushed to every interested resource; an item that leaves the
+                // roster is pushed with subscription='remove'.
+                var pushed = after is { InRoster: true } ? ItemElement(after) : RemovedElement(contactKey);
+                await PushAsync(user.Bare, pushed, version);
+            }
+            return new RosterChange(before, after, version);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    public ValueTask DeleteAllAsync(string username) => Store.DeleteAllAsync(username);
+
+    /// Sends a roster push to every resource of the account that has requested the roster (an "interested resource").
+    private async ValueTask PushAsync(Jid bare, Element item, string? version)
+    {
+        foreach (var entry in directory.Get(bare).Entries)
+        {
+            if (!entry.RosterRequested) continue;
+            var query = new Element("query", Ns.Roster).Add(item.Clone());
+            if (version is not null) query.SetAttr("ver", version); // XEP-0237 §4: every push carries the new version
+            var id = "push" + Interlocked.Increment(ref _pushSeq).ToString(CultureInfo.InvariantCulture);
+            var push = new Element("iq", Ns.Client)
+                .SetAttr("type", "set").SetAttr("id", id)
+                .SetAttr("from", bare.ToString()).SetAttr("to", entry.Jid.ToString())
+                .Add(query);
+            await router.DeliverAsync(entry, push);
+        }
+    }
+
+    private static bool VisiblyDiffers(RosterItem? before, RosterItem? after)
+    {
+        bool wasVisible = before is { InRoster: true }, isVisible = after is { InRoster: true };
+        if (!wasVisible && !isVisible) return false;
+        if (wasVisible != isVisible) return true;
+        return before!.Name != after!.Name
+            || before.Subscription != after.Subscription
+            || before.AskOut != after.AskOut
+            || before.PreApproved != after.PreApproved
+            || !before.Groups.SequenceEqual(after.Groups, StringComparer.Ordinal);
+    }
+
+    /// The RFC 6121 §2.1.2 item element: jid, name, subscription, ask and approved, then the groups.
+    public static Element ItemElement(RosterItem item)
+    {
+        var e = new Element("item", Ns.Roster).SetAttr("jid", item.Jid);
+        if (!string.IsNullOrEmpty(item.Name)) e.SetAttr("name", item.Name);
+        e.SetAttr("subscription", SubscriptionName(item.Subscription));
+        if (item.AskOut) e.SetAttr("ask", "subscribe");
+        if (item.PreApproved) e.SetAttr("approved", "true"); // §3.4: shown to clients that understand pre-approval
+        foreach (var group in item.Groups) e.Add(new Element("group", Ns.Roster).SetText(group));
+        return e;
+    }
+
+    private static Element RemovedElement(string jid) =>
+        new Element("item", Ns.Roster).SetAttr("jid", jid).SetAttr("subscription", "remove");
+
+    public static string SubscriptionName(Subscription subscription) => subscription switch
+    {
+        Subscription.To => "to",
+        Subscription.From => "from",
+        Subscription.Both => "both",
+        _ => "none",
+    };
+}
