@@ -18,6 +18,8 @@ public sealed partial class XmppStream
     private string? _saslUser;
     private Account? _saslAccount;
     private int _saslFailures;
+    private int _saslGuesses;
+    private bool _clientBindsOtherType;
     private HashSet<string>? _offered;
 
     /// RFC 6120 §6.4: auth, response and abort.
@@ -69,7 +71,13 @@ public sealed partial class XmppStream
         }
         ScramHashes.TryParseMechanism(mechanism, out var hash, out var plus);
         var cb = ChannelBindingData();
-        _scram = new ScramServer(hash, plus, cb, serverOffersPlus: cb is not null);
+        if (plus && data is { Length: > 2 } && data[0] == (byte)'p' && data[1] == (byte)'='
+            && !data.AsSpan(2).StartsWith("tls-server-end-point,"u8))
+            _clientBindsOtherType = true;
+        // RFC 5802 §6: 'y' while we offer -PLUS means someone stripped the -PLUS mechanisms, so it fails.
+        // COMPAT(slixmpp): a client that already asked for a channel-binding type we do not have (tls-unique)
+        // on this stream knows we offer -PLUS; its fallback to 'y' is honest, not a downgrade.
+        _scram = new ScramServer(hash, plus, cb, serverOffersPlus: cb is not null && !_clientBindsOtherType);
         _scramHash = hash;
         if (data is null || data.Length == 0)
         {
@@ -153,8 +161,10 @@ public sealed partial class XmppStream
         }
         ResetSasl();
         await WriteDirectAsync(SaslFailure(condition, text));
-        // RFC 6120 §6.4.5: a configurable number of retries, then the stream ends.
-        if (++_saslFailures >= _s.Options.Auth.MaxAttemptsPerStream)
+        // RFC 6120 §6.4.5: a configurable number of retries, then the stream ends. Wrong passwords count against
+        // that number; protocol mistakes (a client probing mechanisms) get a looser bound of their own.
+        int maxGuesses = _s.Options.Auth.MaxAttemptsPerStream;
+        if ((countsAsGuess && ++_saslGuesses >= maxGuesses) || ++_saslFailures >= maxGuesses * 4)
             throw new XmppStreamException(StreamErrors.PolicyViolation, "Too many failed authentication attempts");
         return StreamAction.Continue;
     }

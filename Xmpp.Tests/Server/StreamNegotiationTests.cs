@@ -194,4 +194,49 @@ public sealed class StreamNegotiationTests
         Assert.That(await Wait.UntilAsync(() => c.StreamEnded), Is.True, "the server answered with its closing tag");
         await c.DisposeAsync();
     }
+    [Test]
+    public async Task Downgrade_flag_y_fails_when_the_server_offers_plus_even_with_the_right_password()
+    {
+        await using var c = await TestClient.OpenAsync(_server);
+        // 'y': "I support channel binding but think you do not". With -PLUS offered, the list was tampered with.
+        var scram = new Xmpp.Protocol.Sasl.ScramClient(Xmpp.Protocol.Sasl.ScramHash.Sha256, "alice", "wonderland-pw",
+            cbindData: new byte[] { 1, 2, 3 }, serverSupportsPlus: false);
+        await c.SendAsync(new Xmpp.Protocol.Xml.Element("auth", Ns.Sasl).SetAttr("mechanism", "SCRAM-SHA-256").SetText(Convert.ToBase64String(scram.ClientFirst())));
+        var reply = await c.ReadElementAsync();
+        if (reply.Name == "challenge")
+        {
+            await c.SendAsync(new Xmpp.Protocol.Xml.Element("response", Ns.Sasl).SetText(Convert.ToBase64String(scram.ClientFinal(Convert.FromBase64String(reply.Text)))));
+            reply = await c.ReadElementAsync();
+        }
+        Assert.That(reply.Name, Is.EqualTo("failure"), reply.ToString());
+    }
+
+    [Test]
+    public async Task A_client_that_only_knows_tls_unique_falls_back_and_logs_in()
+    {
+        await using var c = await TestClient.OpenAsync(_server);
+        // COMPAT(slixmpp): first a -PLUS attempt with a binding type the server does not have...
+        var plusFirst = System.Text.Encoding.ASCII.GetBytes("p=tls-unique,,n=alice,r=abcdefghijklmnop");
+        await c.SendAsync(new Xmpp.Protocol.Xml.Element("auth", Ns.Sasl).SetAttr("mechanism", "SCRAM-SHA-256-PLUS").SetText(Convert.ToBase64String(plusFirst)));
+        Assert.That((await c.ReadElementAsync()).Name, Is.EqualTo("failure"));
+        // ...then the plain mechanism with 'y', which is honest here.
+        var scram = new Xmpp.Protocol.Sasl.ScramClient(Xmpp.Protocol.Sasl.ScramHash.Sha256, "alice", "wonderland-pw",
+            cbindData: new byte[] { 1, 2, 3 }, serverSupportsPlus: false);
+        await c.SendAsync(new Xmpp.Protocol.Xml.Element("auth", Ns.Sasl).SetAttr("mechanism", "SCRAM-SHA-256").SetText(Convert.ToBase64String(scram.ClientFirst())));
+        var challenge = await c.ReadElementAsync();
+        Assert.That(challenge.Name, Is.EqualTo("challenge"), challenge.ToString());
+        await c.SendAsync(new Xmpp.Protocol.Xml.Element("response", Ns.Sasl).SetText(Convert.ToBase64String(scram.ClientFinal(Convert.FromBase64String(challenge.Text)))));
+        var outcome = await c.ReadElementAsync();
+        Assert.That(outcome.Name, Is.EqualTo("success"), outcome.ToString());
+    }
+    [Test]
+    public async Task Whitespace_after_starttls_does_not_break_the_handshake()
+    {
+        // COMPAT(go-sendxmpp): it writes a newline after <starttls/>.
+        await using var c = await TestClient.ConnectRawAsync(_server);
+        await c.OpenStreamAsync();
+        await c.StartTlsAsync("\n  ");
+        var features = await c.OpenStreamAsync();
+        Assert.That(features.Child("mechanisms", Ns.Sasl), Is.Not.Null);
+    }
 }
