@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
@@ -22,6 +23,8 @@ public sealed partial class XmppStream
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_cts.Token);
             timeout.CancelAfter(TimeSpan.FromSeconds(30));
+            // COMPAT(go-sendxmpp): whitespace after <starttls/> is legal between elements, but it must not reach TLS.
+            if (!_directTls && !await SkipWhitespaceAsync(_connection.Transport.Input, timeout.Token)) return false;
             // The selector keeps each certificate's intermediates in the handshake, whatever SNI picks.
             await ssl.AuthenticateAsServerAsync(_s.Certificates.CreateServerOptionsSelector(alpn), null, timeout.Token);
         }
@@ -41,6 +44,22 @@ public sealed partial class XmppStream
         if (ssl.TargetHostName is { Length: > 0 } sni && Jid.TryParse(sni, out var sniJid) && _s.Domains.Contains(sniJid.Domain))
             _domain = sniJid.Domain;
         return true;
+    }
+
+    /// Consumes whitespace before the TLS ClientHello; false when the peer closed instead.
+    private static async ValueTask<bool> SkipWhitespaceAsync(PipeReader input, CancellationToken ct)
+    {
+        while (true)
+        {
+            var result = await input.ReadAsync(ct);
+            var buffer = result.Buffer;
+            var reader = new SequenceReader<byte>(buffer);
+            reader.AdvancePastAny((byte)' ', (byte)'\t', (byte)'\r', (byte)'\n');
+            bool found = !reader.End;
+            input.AdvanceTo(reader.Position, found ? reader.Position : buffer.End);
+            if (found) return true;
+            if (result.IsCompleted) return false;
+        }
     }
 
     /// tls-server-end-point channel binding data for this connection (RFC 5929 §4).

@@ -96,9 +96,9 @@ public sealed class TestClient : IAsyncDisposable
         return features;
     }
 
-    public async Task StartTlsAsync()
+    public async Task StartTlsAsync(string trailing = "")
     {
-        await SendAsync(new Element("starttls", Ns.Tls));
+        await SendRawAsync("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>" + trailing);
         var proceed = await ReadElementAsync();
         if (!proceed.Is("proceed", Ns.Tls)) throw new InvalidOperationException($"expected proceed, got {proceed}");
         await HandshakeAsync(null);
