@@ -32,6 +32,8 @@ public static class XmppHost
             o.TimestampFormat = "HH:mm:ss ";
         });
         if (configuration["Logging:LogLevel:Default"] is null) builder.Logging.SetMinimumLevel(LogLevel.Information);
+        // The empty builder has no lifetime: without this SIGTERM and Ctrl+C would not start a graceful stop.
+        builder.Services.AddSingleton<IHostLifetime, Microsoft.Extensions.Hosting.Internal.ConsoleLifetime>();
         builder.WebHost.UseKestrelCore();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
