@@ -1,0 +1,59 @@
+using Xmpp.Tests.Support;
+
+namespace Xmpp.Tests.Interop;
+
+// Drives go-sendxmpp (Debian go-sendxmpp): it logs in (SASL PLAIN in the Debian 0.5.6 build), sends
+// initial presence and one message read from stdin, then drops the connection without </stream:stream>,
+// so the server must route every complete stanza it read before the EOF.
+[TestFixture]
+[Category("Interop")]
+public sealed class GoSendxmppInteropTests
+{
+    private TestServer _server = null!;
+
+    private string Romeo => "romeo@" + _server.Domain;
+    private string Juliet => "juliet@" + _server.Domain;
+
+    [SetUp]
+    public async Task StartServer()
+    {
+        ClientProcess.RequireProgram("go-sendxmpp", "go-sendxmpp");
+        ClientProcess.RequirePythonModule("slixmpp", "python3-slixmpp");
+        _server = await TestServer.StartAsync();
+        await _server.AddUserAsync("romeo", "r0meo-pass");
+        await _server.AddUserAsync("juliet", "jul1et-pass");
+    }
+
+    [TearDown]
+    public async Task StopServer() => await _server.DisposeAsync();
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public async Task Go_sendxmpp_message_reaches_slixmpp_with_exact_body_and_sender(bool directTls)
+    {
+        const string body = "A rose by any other name & <so on>";
+        using var juliet = ClientProcess.StartScript("slix_client.py", "receive", Juliet, "jul1et-pass", _server,
+            extra: ["--count", "1"]);
+        await juliet.WaitForEventAsync("online");
+
+        var port = directTls ? _server.C2sTlsPort : _server.C2sPort;
+        // -u account JID, -p password, -j host:port (no SRV lookup), -n skip certificate checks,
+        // -t direct TLS (XEP-0368) instead of STARTTLS; the recipient is positional, the body comes on stdin.
+        var args = new List<string> { "-u", Romeo, "-p", "r0meo-pass", "-j", $"{_server.Host}:{port}", "-n", "--timeout", "10" };
+        if (directTls) args.Add("-t");
+        args.Add(Juliet);
+        using var romeo = await ClientProcess.RunAsync(ClientProcess.RequireProgram("go-sendxmpp", "go-sendxmpp"), args,
+            TimeSpan.FromSeconds(20), stdin: body + "\n");
+        await juliet.WaitForExitAsync();
+
+        Assert.That(romeo.ExitCode, Is.EqualTo(0), romeo.Describe());
+        Assert.That(juliet.ExitCode, Is.EqualTo(0), juliet.Describe());
+        var message = juliet.EventsNamed("message").Single();
+        Assert.Multiple(() =>
+        {
+            Assert.That(ClientProcess.Text(message, "body"), Is.EqualTo(body));
+            Assert.That(ClientProcess.Text(message, "from"), Does.StartWith(Romeo + "/"));
+            Assert.That(ClientProcess.Text(message, "type"), Is.EqualTo("chat"));
+        });
+    }
+}

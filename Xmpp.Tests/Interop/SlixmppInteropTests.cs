@@ -1,0 +1,129 @@
+using System.Text.Json;
+using Xmpp.Tests.Support;
+
+namespace Xmpp.Tests.Interop;
+
+// Drives slixmpp (python3-slixmpp) through Interop/clients/slix_client.py against the real server.
+[TestFixture]
+[Category("Interop")]
+public sealed class SlixmppInteropTests
+{
+    private const string Slix = "slix_client.py";
+    private const string Nbxmpp = "nbxmpp_client.py";
+    private TestServer _server = null!;
+
+    private string Romeo => "romeo@" + _server.Domain;
+    private string Juliet => "juliet@" + _server.Domain;
+
+    [SetUp]
+    public async Task StartServer()
+    {
+        ClientProcess.RequirePythonModule("slixmpp", "python3-slixmpp");
+        _server = await TestServer.StartAsync();
+        await _server.AddUserAsync("romeo", "r0meo-pass");
+        await _server.AddUserAsync("juliet", "jul1et-pass");
+    }
+
+    [TearDown]
+    public async Task StopServer() => await _server.DisposeAsync();
+
+    [TestCase(false, "starttls")]
+    [TestCase(true, "direct")]
+    public async Task Slixmpp_logs_in_with_scram_binds_a_resource_and_disconnects_cleanly(bool directTls, string tls)
+    {
+        using var run = await ClientProcess.RunScriptAsync(Slix, "login", Romeo, "r0meo-pass", _server, directTls);
+
+        Assert.That(run.ExitCode, Is.EqualTo(0), run.Describe());
+        var online = run.EventsNamed("online").Single();
+        Assert.Multiple(() =>
+        {
+            Assert.That(ClientProcess.Text(online, "jid"), Does.StartWith(Romeo + "/").And.Length.GreaterThan(Romeo.Length + 1), run.Describe());
+            Assert.That(ClientProcess.Text(online, "mechanism"), Does.StartWith("SCRAM-"), run.Describe());
+            Assert.That(ClientProcess.Text(online, "tls"), Is.EqualTo(tls));
+            Assert.That(run.EventsNamed("offline"), Has.Count.EqualTo(1), "no clean stream close\n" + run.Describe());
+            Assert.That(run.EventsNamed("error"), Is.Empty, run.Describe());
+        });
+    }
+
+    [Test]
+    public async Task Slixmpp_message_reaches_nbxmpp_with_exact_body_and_sender()
+    {
+        ClientProcess.RequirePythonModule("nbxmpp", "python3-nbxmpp");
+        const string body = "Wherefore art thou? <&> ☀ é";
+        var id = "slix-" + Guid.NewGuid().ToString("N");
+        using var juliet = ClientProcess.StartScript(Nbxmpp, "receive", Juliet, "jul1et-pass", _server, extra: ["--count", "1"]);
+        await juliet.WaitForEventAsync("online");
+
+        using var romeo = await ClientProcess.RunScriptAsync(Slix, "send", Romeo, "r0meo-pass", _server,
+            extra: ["--to", Juliet, "--body", body, "--id", id]);
+        await juliet.WaitForExitAsync();
+
+        Assert.That(romeo.ExitCode, Is.EqualTo(0), romeo.Describe());
+        Assert.That(juliet.ExitCode, Is.EqualTo(0), juliet.Describe());
+        var message = juliet.EventsNamed("message").Single();
+        Assert.Multiple(() =>
+        {
+            Assert.That(ClientProcess.Text(message, "body"), Is.EqualTo(body));
+            Assert.That(Bare(ClientProcess.Text(message, "from")), Is.EqualTo(Romeo));
+            Assert.That(ClientProcess.Text(message, "id"), Is.EqualTo(id));
+            Assert.That(ClientProcess.Text(message, "type"), Is.EqualTo("chat"));
+        });
+    }
+
+    // Romeo (slixmpp) writes three messages to Juliet while she is offline, asking for receipts and
+    // markers; Juliet (nbxmpp) comes online, gets them in order with XEP-0203 stamps and answers each
+    // with a XEP-0184 receipt and a XEP-0333 displayed marker; Romeo, back online, sees each tick once.
+    [Test]
+    public async Task Offline_messages_are_delivered_in_order_and_their_receipts_and_markers_return_once_each()
+    {
+        ClientProcess.RequirePythonModule("nbxmpp", "python3-nbxmpp");
+        string[] bodies = ["first, while you sleep", "second", "third & last"];
+        var ids = bodies.Select((_, i) => $"m{i + 1}-{Guid.NewGuid():N}").ToArray();
+        var sendArgs = new List<string> { "--to", Juliet, "--receipt", "--markable" };
+        for (int i = 0; i < bodies.Length; i++) sendArgs.AddRange(["--body", bodies[i], "--id", ids[i]]);
+
+        using var romeoSends = await ClientProcess.RunScriptAsync(Slix, "send", Romeo, "r0meo-pass", _server, extra: sendArgs);
+        Assert.That(romeoSends.ExitCode, Is.EqualTo(0), romeoSends.Describe());
+        Assert.That(romeoSends.EventsNamed("sent").Select(e => ClientProcess.Text(e, "id")), Is.EqualTo(ids));
+
+        using var julietAcks = await ClientProcess.RunScriptAsync(Nbxmpp, "ack", Juliet, "jul1et-pass", _server,
+            directTls: true, extra: ["--count", "3"]);
+        Assert.That(julietAcks.ExitCode, Is.EqualTo(0), julietAcks.Describe());
+        var delivered = julietAcks.EventsNamed("message");
+        Assert.Multiple(() =>
+        {
+            Assert.That(delivered.Select(m => ClientProcess.Text(m, "body")), Is.EqualTo(bodies), julietAcks.Describe());
+            Assert.That(delivered.Select(m => ClientProcess.Text(m, "id")), Is.EqualTo(ids));
+            Assert.That(delivered.Select(m => Bare(ClientProcess.Text(m, "from"))), Has.All.EqualTo(Romeo));
+            Assert.That(delivered.Select(m => ClientProcess.Text(m, "delay")), Has.All.Not.Null, "offline messages need a XEP-0203 delay");
+            // nbxmpp only takes the stamp as the server's (offline) time when delay/@from is our domain.
+            Assert.That(delivered.Select(m => ClientProcess.Flag(m, "server_delay")), Has.All.True, "delay/@from should be the server's domain");
+            Assert.That(delivered.Select(m => ClientProcess.Flag(m, "receipt_request")), Has.All.True);
+            Assert.That(delivered.Select(m => ClientProcess.Flag(m, "markable")), Has.All.True);
+            Assert.That(julietAcks.EventsNamed("acked"), Has.Count.EqualTo(3));
+        });
+
+        using var romeoReads = await ClientProcess.RunScriptAsync(Slix, "receive", Romeo, "r0meo-pass", _server,
+            extra: ["--count", "6"]);
+        Assert.That(romeoReads.ExitCode, Is.EqualTo(0), romeoReads.Describe());
+        var ticks = romeoReads.EventsNamed("message");
+        Assert.Multiple(() =>
+        {
+            Assert.That(Ids(ticks, "received"), Is.EquivalentTo(ids), "XEP-0184 receipts\n" + romeoReads.Describe());
+            Assert.That(Ids(ticks, "displayed"), Is.EquivalentTo(ids), "XEP-0333 displayed markers\n" + romeoReads.Describe());
+            Assert.That(ticks.Select(m => Bare(ClientProcess.Text(m, "from"))), Has.All.EqualTo(Juliet));
+            Assert.That(ticks.Select(m => ClientProcess.Text(m, "body")), Has.All.Null);
+        });
+
+        // Nothing is left in the spool: a second visit gets no further message and times out.
+        using var romeoAgain = await ClientProcess.RunScriptAsync(Slix, "receive", Romeo, "r0meo-pass", _server,
+            extra: ["--count", "1"], scriptTimeout: TimeSpan.FromSeconds(2));
+        Assert.That(romeoAgain.ExitCode, Is.EqualTo(2), "expected no redelivery\n" + romeoAgain.Describe());
+        Assert.That(romeoAgain.EventsNamed("message"), Is.Empty, romeoAgain.Describe());
+    }
+
+    private static IEnumerable<string?> Ids(IEnumerable<JsonElement> messages, string property) =>
+        messages.Select(m => ClientProcess.Text(m, property)).Where(v => v is not null);
+
+    private static string? Bare(string? jid) => jid?.Split('/')[0];
+}

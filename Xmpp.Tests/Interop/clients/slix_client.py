@@ -1,0 +1,196 @@
+#!/usr/bin/python3
+"""Interop client built on slixmpp (asyncio).
+
+Usage: slix_client.py {login|send|receive|ack} --jid J --password P --host H --port N
+       [--direct-tls] [--timeout S] [--to J --body B [--body B2 ...] [--id ID ...] [--receipt] [--markable]]
+       [--count N]
+Run with the Debian interpreter (/usr/bin/python3): slixmpp comes from the python3-slixmpp package.
+"""
+
+import asyncio
+import os
+import ssl
+import sys
+import uuid
+
+# No __pycache__ next to the scripts (they live in the source tree and are copied to bin/).
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import interop_common as common  # noqa: E402
+
+import slixmpp  # noqa: E402
+from slixmpp.exceptions import IqError, IqTimeout  # noqa: E402
+from slixmpp.xmlstream.handler import Callback  # noqa: E402
+from slixmpp.xmlstream.matcher import MatchXPath  # noqa: E402
+
+
+class Failure(Exception):
+    pass
+
+
+class SlixRunner:
+    def __init__(self, args):
+        self.args = args
+        self.loop = asyncio.get_running_loop()
+        jid = args.jid + ("/" + args.resource if args.resource else "")
+        x = slixmpp.ClientXMPP(jid, args.password)
+        # The test servers use self-signed certificates: turn verification off (hostname first,
+        # or ssl refuses CERT_NONE). slixmpp reuses this context for STARTTLS and direct TLS.
+        x.ssl_context.check_hostname = False
+        x.ssl_context.verify_mode = ssl.CERT_NONE
+        x.register_plugin("xep_0030")
+        # auto_ack off: this program decides itself when receipts go out (action "ack").
+        x.register_plugin("xep_0184", {"auto_ack": False, "auto_request": False})
+        x.register_plugin("xep_0333")
+        x.register_plugin("xep_0199")
+        x.register_plugin("xep_0203")
+        self.x = x
+        self.mechanism = None
+        self.closing = False
+        self.session = self.loop.create_future()
+        self.failure = self.loop.create_future()
+        self.messages = asyncio.Queue()
+
+        x.add_event_handler("auth_success", self._on_auth_success)
+        x.add_event_handler("failed_all_auth", lambda _e: self._fail("SASL authentication failed"))
+        x.add_event_handler("connection_failed", lambda e: self._fail("connection failed: %s" % (e,)))
+        x.add_event_handler("stream_error", lambda e: self._fail("stream error: %s" % (e["condition"],)))
+        x.add_event_handler("disconnected", self._on_disconnected)
+        x.add_event_handler("session_start", self._on_session_start)
+        # The built-in 'message' event only fires for messages with a <body/>; receipts and markers
+        # have none, so match every message stanza here.
+        x.register_handler(Callback("interop all messages", MatchXPath("{jabber:client}message"), self._on_message))
+
+    def _fail(self, text):
+        if not self.failure.done():
+            self.failure.set_exception(Failure(text))
+
+    def _on_auth_success(self, _stanza):
+        mech = self.x["feature_mechanisms"].mech
+        self.mechanism = getattr(mech, "name", None) if mech is not None else None
+
+    def _on_disconnected(self, reason):
+        if not self.closing:
+            self._fail("disconnected by the server: %s" % (reason,))
+
+    def _on_session_start(self, _event):
+        if not self.session.done():
+            self.session.set_result(True)
+
+    def _on_message(self, msg):
+        self.messages.put_nowait(msg)
+
+    async def _or_fail(self, awaitable):
+        """Wait for awaitable, but raise as soon as the connection fails."""
+        task = asyncio.ensure_future(awaitable)
+        done, _ = await asyncio.wait({task, self.failure}, return_when=asyncio.FIRST_COMPLETED)
+        if self.failure in done and task not in done:
+            task.cancel()
+            self.failure.result()
+        return task.result()
+
+    async def connect(self, presence):
+        a = self.args
+        self.x.connect((a.host, a.port), use_ssl=a.direct_tls, force_starttls=not a.direct_tls,
+                       disable_starttls=a.direct_tls)
+        await self._or_fail(self.session)
+        if presence:
+            self.x.send_presence()
+        common.emit("online", jid=str(self.x.boundjid.full), mechanism=self.mechanism,
+                    tls="direct" if a.direct_tls else "starttls")
+
+    async def server_round_trip(self):
+        """A ping answered by the server proves it has processed everything sent before it (same stream, in order)."""
+        iq = self.x.Iq()
+        iq["type"] = "get"
+        iq["to"] = self.x.boundjid.domain
+        iq.enable("ping")
+        try:
+            await self._or_fail(iq.send(timeout=self.args.timeout))
+        except IqError as e:
+            # An error reply still proves the round trip; only its absence is a problem.
+            common.log("ping answered with error: %s" % e.iq["error"]["condition"])
+
+    async def disconnect(self):
+        self.closing = True
+        await self.x.disconnect(wait=5)
+        common.emit("offline")
+
+    async def next_countable(self):
+        while True:
+            msg = await self._or_fail(self.messages.get())
+            fields = common.describe_message(msg.xml)
+            if common.is_countable(fields):
+                return fields
+
+    def send_chat(self, to, body, msg_id, receipt, markable):
+        m = self.x.make_message(mto=to, mbody=body, mtype="chat")
+        m["id"] = msg_id
+        if receipt:
+            m["request_receipt"] = True
+        if markable:
+            m.enable("markable")
+        m.send()
+
+    def send_acks(self, fields):
+        bare = slixmpp.JID(fields["from"]).bare
+        acked = {"id": fields["id"], "to": bare, "receipt": False, "displayed": False}
+        if fields["receipt_request"]:
+            r = self.x.make_message(mto=bare, mtype="chat")
+            r["id"] = uuid.uuid4().hex
+            r["receipt"] = fields["id"]
+            r.send()
+            acked["receipt"] = True
+        if fields["markable"]:
+            d = self.x.make_message(mto=bare, mtype="chat")
+            d["id"] = uuid.uuid4().hex
+            d["displayed"]["id"] = fields["id"]
+            d.send()
+            acked["displayed"] = True
+        common.emit("acked", **acked)
+
+    async def run(self):
+        a = self.args
+        if a.action == "login":
+            await self.connect(presence=True)
+            await self.server_round_trip()
+        elif a.action == "send":
+            # No initial presence: a pure sender must not become available and swallow messages
+            # (offline ones included) that are meant for a later receiving session.
+            await self.connect(presence=False)
+            for i, body in enumerate(a.body):
+                msg_id = a.ids[i] if i < len(a.ids) else uuid.uuid4().hex
+                self.send_chat(a.to, body, msg_id, a.receipt, a.markable)
+                common.emit("sent", id=msg_id, to=a.to, body=body)
+            await self.server_round_trip()
+        else:
+            await self.connect(presence=True)
+            for _ in range(a.count):
+                fields = await self.next_countable()
+                common.emit("message", **fields)
+                if a.action == "ack" and fields["id"] and (fields["receipt_request"] or fields["markable"]):
+                    self.send_acks(fields)
+            if a.action == "ack":
+                await self.server_round_trip()
+        await self.disconnect()
+
+
+async def main(args):
+    runner = SlixRunner(args)
+    await runner.run()
+
+
+if __name__ == "__main__":
+    args = common.parse_args()
+    common.start_watchdog(args.timeout)
+    try:
+        asyncio.run(main(args))
+    except (Failure, IqTimeout) as e:
+        common.emit("error", message=str(e) or type(e).__name__)
+        common.log("error: %s" % (str(e) or type(e).__name__))
+        common.hard_exit(common.EXIT_ERROR)
+    except Exception as e:  # any other library failure is an error, reported, not a traceback-only crash
+        common.emit("error", message="%s: %s" % (type(e).__name__, e))
+        common.log("error: %s: %s" % (type(e).__name__, e))
+        common.hard_exit(common.EXIT_ERROR)
+    common.hard_exit(common.EXIT_OK)
