@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every test: unit, in-process protocol tests over real sockets, and interop with real clients.
+# Installs what the tests need (Debian packages of the real XMPP clients) when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+packages=(python3-slixmpp python3-nbxmpp go-sendxmpp)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing test clients: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+results="$(mktemp -d)"
+trap 'rm -rf "$results"' EXIT
+status=0
+dotnet test XmppServer.sln -c Release --logger "trx;LogFileName=results.trx" --logger "console;verbosity=minimal" \
+  --results-directory "$results" "$@" || status=$?
+
+# One plain summary line for CI, read from the test results file.
+trx=$(find "$results" -name '*.trx' | head -n 1)
+if [ -n "$trx" ]; then
+  passed=$(grep -o 'passed="[0-9]*"' "$trx" | head -n 1 | tr -dc 0-9)
+  failed=$(grep -o 'failed="[0-9]*"' "$trx" | head -n 1 | tr -dc 0-9)
+  echo "${passed:-0} passed, ${failed:-0} failed"
+fi
+exit $status
