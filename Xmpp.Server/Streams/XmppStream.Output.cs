@@ -115,6 +115,7 @@ public sealed partial class XmppStream
             _queue.Writer.TryWrite(new Outgoing(null, CloseTag));
             _closing = true;
             _queue.Writer.TryComplete();
+            _ = AbortIfWriterStuckAsync();
         }
         else
         {
@@ -124,6 +125,20 @@ public sealed partial class XmppStream
             _input.CancelPendingRead();
         }
     }
+
+    /// A peer that does not read never receives its stream error: after a grace period the connection is cut,
+    /// which ends the blocked write and lets cleanup re-route what was still queued.
+    private async Task AbortIfWriterStuckAsync()
+    {
+        if (_writer is null) return;
+        if (await Task.WhenAny(_writer, Task.Delay(CloseGrace)) == _writer) return;
+        _s.Logger.LogInformation("Connection from {Ip} did not take its closing data within {Seconds} s; aborting it", RemoteAddress, CloseGrace.TotalSeconds);
+        _output.CancelPendingFlush();
+        _connection.Abort(new Microsoft.AspNetCore.Connections.ConnectionAbortedException("peer stopped reading"));
+        try { _cts.Cancel(); } catch (ObjectDisposedException) { }
+    }
+
+    private static readonly TimeSpan CloseGrace = TimeSpan.FromSeconds(5);
 
     /// Sends the stream error and the closing tag, then lets the connection end (RFC 6120 §4.9.1.1).
     private async ValueTask FailAsync(string condition, string? text)
