@@ -1,0 +1,65 @@
+using Xmpp.Server.Hosting;
+
+namespace Xmpp.Tests.Server;
+
+/// Settings follow .NET conventions: file, then environment, then command line.
+[TestFixture]
+[NonParallelizable]
+public sealed class ConfigurationTests
+{
+    [Test]
+    public void Command_line_overrides_environment_which_overrides_the_file()
+    {
+        var file = Path.GetTempFileName();
+        File.WriteAllText(file, """
+            // comments are allowed in the config file
+            { "Xmpp": { "C2sPort": 1111, "C2sTlsPort": 2222, "DataDir": "from-file", "Limits": { "MaxDepth": 20 } } }
+            """);
+        try
+        {
+            Environment.SetEnvironmentVariable("XMPP__C2STLSPORT", "3333");
+            Environment.SetEnvironmentVariable("XMPP__LIMITS__MAXDEPTH", "30");
+            var loaded = ConfigurationLoader.Load(["run", "--config", file, "--c2s-port", "4444", "--domain", "a.example,b.example"]);
+            var o = ConfigurationLoader.Bind(loaded.Configuration);
+            Assert.That(loaded.Problems, Is.Empty);
+            Assert.That(o.C2sPort, Is.EqualTo(4444), "command line wins");
+            Assert.That(o.C2sTlsPort, Is.EqualTo(3333), "environment beats the file");
+            Assert.That(o.Limits.MaxDepth, Is.EqualTo(30));
+            Assert.That(o.DataDir, Is.EqualTo("from-file"));
+            Assert.That(o.Domains, Is.EqualTo(new[] { "a.example", "b.example" }));
+            Assert.That(loaded.Positional, Is.EqualTo(new[] { "run" }));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("XMPP__C2STLSPORT", null);
+            Environment.SetEnvironmentVariable("XMPP__LIMITS__MAXDEPTH", null);
+            File.Delete(file);
+        }
+    }
+
+    [Test]
+    public void The_shipped_config_file_parses_and_matches_the_defaults()
+    {
+        var path = Path.Combine(AppContext.BaseDirectory, "config", "xmppd.json");
+        var loaded = ConfigurationLoader.Load(["--config", path]);
+        var fromFile = ConfigurationLoader.Bind(loaded.Configuration);
+        var defaults = new XmppServerOptions();
+        Assert.That(fromFile.C2sPort, Is.EqualTo(defaults.C2sPort));
+        Assert.That(fromFile.Limits.MaxStanzaBytes, Is.EqualTo(defaults.Limits.MaxStanzaBytes));
+        Assert.That(fromFile.Auth.FreeFailures, Is.EqualTo(defaults.Auth.FreeFailures));
+        Assert.That(fromFile.Offline.MaxMessagesPerAccount, Is.EqualTo(defaults.Offline.MaxMessagesPerAccount));
+        Assert.That(fromFile.Ping.IdleSeconds, Is.EqualTo(defaults.Ping.IdleSeconds));
+        Assert.That(OptionsValidator.Validate(fromFile), Is.Empty);
+    }
+
+    [TestCase("C2sPort", "70000", "not a port number")]
+    [TestCase("Limits:MaxStanzaBytes", "100", "too small")]
+    [TestCase("ListenAddresses:0", "not-an-ip", "not an IP address")]
+    [TestCase("Domains:0", "bad domain!", "not a valid domain")]
+    public void Invalid_settings_give_one_clear_line(string key, string value, string expected)
+    {
+        var loaded = ConfigurationLoader.Load(["--config", "/nonexistent.json"], new Dictionary<string, string?> { ["Xmpp:" + key] = value });
+        var problems = OptionsValidator.Validate(ConfigurationLoader.Bind(loaded.Configuration));
+        Assert.That(problems, Has.Exactly(1).Contains(expected));
+    }
+}
