@@ -7,25 +7,13 @@ namespace Xmpp.Tests.Interop;
 // so the server must route every complete stanza it read before the EOF.
 [TestFixture]
 [Category("Interop")]
-public sealed class GoSendxmppInteropTests
+public sealed class GoSendxmppInteropTests : InteropFixture
 {
-    private TestServer _server = null!;
-
-    private string Romeo => "romeo@" + _server.Domain;
-    private string Juliet => "juliet@" + _server.Domain;
-
-    [SetUp]
-    public async Task StartServer()
+    protected override void RequireClients()
     {
         ClientProcess.RequireProgram("go-sendxmpp", "go-sendxmpp");
         ClientProcess.RequirePythonModule("slixmpp", "python3-slixmpp");
-        _server = await TestServer.StartAsync();
-        await _server.AddUserAsync("romeo", "r0meo-pass");
-        await _server.AddUserAsync("juliet", "jul1et-pass");
     }
-
-    [TearDown]
-    public async Task StopServer() => await _server.DisposeAsync();
 
     [TestCase(false)]
     [TestCase(true)]

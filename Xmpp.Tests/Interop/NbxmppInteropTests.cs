@@ -5,26 +5,12 @@ namespace Xmpp.Tests.Interop;
 // Drives nbxmpp (python3-nbxmpp, Gajim's protocol library) through Interop/clients/nbxmpp_client.py.
 [TestFixture]
 [Category("Interop")]
-public sealed class NbxmppInteropTests
+public sealed class NbxmppInteropTests : InteropFixture
 {
-    private const string Nbxmpp = "nbxmpp_client.py";
-    private const string Slix = "slix_client.py";
-    private TestServer _server = null!;
-
-    private string Romeo => "romeo@" + _server.Domain;
-    private string Juliet => "juliet@" + _server.Domain;
-
-    [SetUp]
-    public async Task StartServer()
+    protected override void RequireClients()
     {
         ClientProcess.RequirePythonModule("nbxmpp", "python3-nbxmpp");
-        _server = await TestServer.StartAsync();
-        await _server.AddUserAsync("romeo", "r0meo-pass");
-        await _server.AddUserAsync("juliet", "jul1et-pass");
     }
-
-    [TearDown]
-    public async Task StopServer() => await _server.DisposeAsync();
 
     [TestCase(false, "starttls")]
     [TestCase(true, "direct")]
@@ -32,17 +18,7 @@ public sealed class NbxmppInteropTests
     {
         using var run = await ClientProcess.RunScriptAsync(Nbxmpp, "login", Juliet, "jul1et-pass", _server, directTls);
 
-        Assert.That(run.ExitCode, Is.EqualTo(0), run.Describe());
-        var online = run.EventsNamed("online").Single();
-        Assert.Multiple(() =>
-        {
-            // nbxmpp asks for the resource it wants ("nbxmpp-…"); the server may keep or replace it.
-            Assert.That(ClientProcess.Text(online, "jid"), Does.StartWith(Juliet + "/").And.Length.GreaterThan(Juliet.Length + 1), run.Describe());
-            Assert.That(ClientProcess.Text(online, "mechanism"), Does.StartWith("SCRAM-"), run.Describe());
-            Assert.That(ClientProcess.Text(online, "tls"), Is.EqualTo(tls));
-            Assert.That(run.EventsNamed("offline"), Has.Count.EqualTo(1), "no clean stream close\n" + run.Describe());
-            Assert.That(run.EventsNamed("error"), Is.Empty, run.Describe());
-        });
+        AssertCleanScramLogin(run, Juliet, tls);
     }
 
     [Test]

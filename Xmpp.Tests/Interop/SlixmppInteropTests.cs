@@ -6,26 +6,12 @@ namespace Xmpp.Tests.Interop;
 // Drives slixmpp (python3-slixmpp) through Interop/clients/slix_client.py against the real server.
 [TestFixture]
 [Category("Interop")]
-public sealed class SlixmppInteropTests
+public sealed class SlixmppInteropTests : InteropFixture
 {
-    private const string Slix = "slix_client.py";
-    private const string Nbxmpp = "nbxmpp_client.py";
-    private TestServer _server = null!;
-
-    private string Romeo => "romeo@" + _server.Domain;
-    private string Juliet => "juliet@" + _server.Domain;
-
-    [SetUp]
-    public async Task StartServer()
+    protected override void RequireClients()
     {
         ClientProcess.RequirePythonModule("slixmpp", "python3-slixmpp");
-        _server = await TestServer.StartAsync();
-        await _server.AddUserAsync("romeo", "r0meo-pass");
-        await _server.AddUserAsync("juliet", "jul1et-pass");
     }
-
-    [TearDown]
-    public async Task StopServer() => await _server.DisposeAsync();
 
     [TestCase(false, "starttls")]
     [TestCase(true, "direct")]
@@ -33,16 +19,7 @@ public sealed class SlixmppInteropTests
     {
         using var run = await ClientProcess.RunScriptAsync(Slix, "login", Romeo, "r0meo-pass", _server, directTls);
 
-        Assert.That(run.ExitCode, Is.EqualTo(0), run.Describe());
-        var online = run.EventsNamed("online").Single();
-        Assert.Multiple(() =>
-        {
-            Assert.That(ClientProcess.Text(online, "jid"), Does.StartWith(Romeo + "/").And.Length.GreaterThan(Romeo.Length + 1), run.Describe());
-            Assert.That(ClientProcess.Text(online, "mechanism"), Does.StartWith("SCRAM-"), run.Describe());
-            Assert.That(ClientProcess.Text(online, "tls"), Is.EqualTo(tls));
-            Assert.That(run.EventsNamed("offline"), Has.Count.EqualTo(1), "no clean stream close\n" + run.Describe());
-            Assert.That(run.EventsNamed("error"), Is.Empty, run.Describe());
-        });
+        AssertCleanScramLogin(run, Romeo, tls);
     }
 
     [Test]
