@@ -35,4 +35,17 @@ public static class Ns
     public const string Hints = "urn:xmpp:hints";
     public const string LastActivity = "jabber:iq:last";
     public const string SaslChannelBinding = "urn:xmpp:sasl-cb:0";
+    public const string StreamManagement = "urn:xmpp:sm:3";
+    public const string Carbons = "urn:xmpp:carbons:2";
+    public const string Forward = "urn:xmpp:forward:0";
+    public const string Csi = "urn:xmpp:csi:0";
+    public const string Mam = "urn:xmpp:mam:2";
+    public const string Rsm = "http://jabber.org/protocol/rsm";
+    public const string StanzaId = "urn:xmpp:sid:0";
+    public const string ChatStates = "http://jabber.org/protocol/chatstates";
+    public const string VCard = "vcard-temp";
+    public const string VCardUpdate = "vcard-temp:x:update";
+    public const string Private = "jabber:iq:private";
+    public const string Blocking = "urn:xmpp:blocking";
+    public const string BlockingErrors = "urn:xmpp:blocking:errors";
 }

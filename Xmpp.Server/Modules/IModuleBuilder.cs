@@ -23,6 +23,9 @@ public interface IModuleBuilder
     /// A hook at a routing point; lower order runs first.
     void Hook(HookPoint point, int order, StanzaHook hook);
 
+    /// Handles a top-level element other than a stanza (a "nonza", e.g. XEP-0352 &lt;active/&gt;) on an established stream.
+    void StreamElement(string name, string ns, Func<ClientSession, Element, ValueTask> handler);
+
     void OnSessionBound(Func<ClientSession, ValueTask> handler);
 
     /// The session sent its initial presence (RFC 6121 §4.2).

@@ -17,6 +17,9 @@ public sealed class ModuleRegistry : IModuleBuilder
     private readonly List<(HookPoint Point, int Order, int Seq, StanzaHook Hook)> _hooks = [];
     private readonly List<Func<ClientSession, ValueTask>> _bound = [], _available = [], _closed = [];
     private readonly List<Func<string, ValueTask>> _accountDeleted = [];
+    private readonly Dictionary<(string Ns, string Name), Func<ClientSession, Element, ValueTask>> _streamElements = new();
+    private FrozenDictionary<(string, string), Func<ClientSession, Element, ValueTask>> _streamElementTable =
+        FrozenDictionary<(string, string), Func<ClientSession, Element, ValueTask>>.Empty;
     private readonly List<IXmppModule> _modules = [];
     private bool _frozen;
 
@@ -49,6 +52,9 @@ public sealed class ModuleRegistry : IModuleBuilder
     public IqHandler? FindIq(IqTarget target, string ns, string name) =>
         _iqTable.TryGetValue((target, ns, name), out var h) ? h : null;
 
+    public Func<ClientSession, Element, ValueTask>? FindStreamElement(string ns, string name) =>
+        _streamElementTable.TryGetValue((ns, name), out var h) ? h : null;
+
     public bool HasIqNamespace(string ns) => _iqTable.Keys.Any(k => k.Item2 == ns);
 
     public StanzaHook[] Hooks(HookPoint point) => _hookTable[(int)point];
@@ -76,6 +82,13 @@ public sealed class ModuleRegistry : IModuleBuilder
     public void Hook(HookPoint point, int order, StanzaHook hook)
     { EnsureOpen(); _hooks.Add((point, order, _hooks.Count, hook)); }
 
+    public void StreamElement(string name, string ns, Func<ClientSession, Element, ValueTask> handler)
+    {
+        EnsureOpen();
+        if (!_streamElements.TryAdd((ns, name), handler))
+            throw new InvalidOperationException($"Two modules handle the stream element {{{ns}}}{name}.");
+    }
+
     public void OnSessionBound(Func<ClientSession, ValueTask> handler) { EnsureOpen(); _bound.Add(handler); }
     public void OnSessionAvailable(Func<ClientSession, ValueTask> handler) { EnsureOpen(); _available.Add(handler); }
     public void OnSessionClosed(Func<ClientSession, ValueTask> handler) { EnsureOpen(); _closed.Add(handler); }
@@ -84,6 +97,7 @@ public sealed class ModuleRegistry : IModuleBuilder
     private void Freeze()
     {
         _iqTable = _iq.ToFrozenDictionary();
+        _streamElementTable = _streamElements.ToFrozenDictionary();
         var points = Enum.GetValues<HookPoint>();
         _hookTable = new StanzaHook[points.Length][];
         foreach (var p in points)

@@ -57,7 +57,14 @@ public sealed partial class XmppStream
     {
         var session = _session!;
         if (e.Namespace != Ns.Client || e.Name is not ("message" or "presence" or "iq"))
+        {
+            if (_s.Modules.FindStreamElement(e.Namespace, e.Name) is { } handler)
+            {
+                await handler(session, e);
+                return;
+            }
             throw new XmppStreamException(StreamErrors.UnsupportedStanzaType, $"Unsupported element {e.Name}");
+        }
 
         if (e.Attr("from") is { } from)
         {
