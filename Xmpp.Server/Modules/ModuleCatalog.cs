@@ -1,4 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
+using Xmpp.Server.Modules.Carbons;
+using Xmpp.Server.Modules.Csi;
 using Xmpp.Server.Modules.Disco;
 using Xmpp.Server.Modules.Offline;
 using Xmpp.Server.Modules.Ping;
@@ -27,5 +29,7 @@ public static class ModuleCatalog
         services.AddSingleton<IRosterService>(sp => sp.GetRequiredService<RosterService>());
         services.AddSingleton<IXmppModule, RosterModule>();
         services.AddSingleton<IXmppModule, PresenceModule>();
+        services.AddSingleton<IXmppModule, CarbonsModule>();
+        services.AddSingleton<IXmppModule, CsiModule>();
     }
 }
