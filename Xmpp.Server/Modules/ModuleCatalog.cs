@@ -1,7 +1,9 @@
 using Microsoft.Extensions.DependencyInjection;
+using Xmpp.Server.Modules.Blocking;
 using Xmpp.Server.Modules.Carbons;
 using Xmpp.Server.Modules.Csi;
 using Xmpp.Server.Modules.Disco;
+using Xmpp.Server.Modules.LastActivity;
 using Xmpp.Server.Modules.Offline;
 using Xmpp.Server.Modules.Ping;
 using Xmpp.Server.Modules.Register;
@@ -31,5 +33,7 @@ public static class ModuleCatalog
         services.AddSingleton<IXmppModule, PresenceModule>();
         services.AddSingleton<IXmppModule, CarbonsModule>();
         services.AddSingleton<IXmppModule, CsiModule>();
+        services.AddSingleton<IXmppModule, BlockingModule>();
+        services.AddSingleton<IXmppModule, LastActivityModule>();
     }
 }
