@@ -4,6 +4,7 @@ using Xmpp.Server.Modules.Carbons;
 using Xmpp.Server.Modules.Csi;
 using Xmpp.Server.Modules.Disco;
 using Xmpp.Server.Modules.LastActivity;
+using Xmpp.Server.Modules.Profiles;
 using Xmpp.Server.Modules.Offline;
 using Xmpp.Server.Modules.Ping;
 using Xmpp.Server.Modules.Register;
@@ -35,5 +36,7 @@ public static class ModuleCatalog
         services.AddSingleton<IXmppModule, CsiModule>();
         services.AddSingleton<IXmppModule, BlockingModule>();
         services.AddSingleton<IXmppModule, LastActivityModule>();
+        services.AddSingleton<IXmppModule, VCardModule>();
+        services.AddSingleton<IXmppModule, PrivateStorageModule>();
     }
 }
