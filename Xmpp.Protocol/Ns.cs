@@ -48,4 +48,5 @@ public static class Ns
     public const string Private = "jabber:iq:private";
     public const string Blocking = "urn:xmpp:blocking";
     public const string BlockingErrors = "urn:xmpp:blocking:errors";
+    public const string HttpUpload = "urn:xmpp:http:upload:0";
 }

@@ -8,6 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Xmpp.Server.Auth;
+using Xmpp.Server.Http;
 using Xmpp.Server.Modules;
 using Xmpp.Server.Routing;
 using Xmpp.Server.Sessions;
@@ -40,10 +41,12 @@ public static class XmppHost
             kestrel.AddServerHeader = false;
             Listen(kestrel, options, options.C2sPort, l => l.UseConnectionHandler<C2sConnectionHandler>());
             Listen(kestrel, options, options.C2sTlsPort, l => l.UseConnectionHandler<DirectTlsConnectionHandler>());
+            HttpEndpoint.Listen(kestrel, options, (k, port, configure) => Listen(k, options, port, configure));
         });
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(15));
         AddServices(builder.Services, options);
         var app = builder.Build();
+        app.Run(app.Services.GetRequiredService<HttpEndpoint>().InvokeAsync);
         var registry = app.Services.GetRequiredService<ModuleRegistry>();
         app.Services.GetRequiredService<AccountService>().SetDeletedHandlers(registry.AccountDeleted);
         app.Services.GetRequiredService<CertificateManager>().LoadAll();
@@ -79,6 +82,7 @@ public static class XmppHost
         services.AddSingleton<ConnectionTracker>();
         services.AddSingleton<StreamServices>();
         services.AddSingleton(sp => new ModuleRegistry(sp.GetServices<IXmppModule>()));
+        services.AddSingleton<HttpEndpoint>();
         ModuleCatalog.AddModules(services);
         services.AddHostedService<ConnectionSweeper>();
         services.AddHostedService<ShutdownService>();

@@ -9,6 +9,7 @@ using Xmpp.Server.Modules.Offline;
 using Xmpp.Server.Modules.Ping;
 using Xmpp.Server.Modules.Register;
 using Xmpp.Server.Modules.Time;
+using Xmpp.Server.Modules.Upload;
 using Xmpp.Server.Modules.Version;
 using Xmpp.Server.Modules.Presence;
 using Xmpp.Server.Modules.Roster;
@@ -38,5 +39,6 @@ public static class ModuleCatalog
         services.AddSingleton<IXmppModule, LastActivityModule>();
         services.AddSingleton<IXmppModule, VCardModule>();
         services.AddSingleton<IXmppModule, PrivateStorageModule>();
+        UploadServices.Add(services);
     }
 }
