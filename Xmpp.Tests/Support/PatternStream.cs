@@ -21,7 +21,10 @@ public sealed class PatternStream(long length, ulong seed = 0x9E3779B97F4A7C15) 
     public override long Length => length;
     public override long Position { get => _position; set => throw new NotSupportedException(); }
 
-    public byte[] Sha256() => _sha.GetCurrentHash();
+    private byte[]? _final;
+
+    /// The SHA-256 of the bytes read so far; still available after the stream was disposed (HttpClient does that).
+    public byte[] Sha256() => _final ?? _sha.GetCurrentHash();
 
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
@@ -62,7 +65,11 @@ public sealed class PatternStream(long length, ulong seed = 0x9E3779B97F4A7C15) 
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing) _sha.Dispose();
+        if (disposing && _final is null)
+        {
+            _final = _sha.GetCurrentHash();
+            _sha.Dispose();
+        }
         base.Dispose(disposing);
     }
 }
