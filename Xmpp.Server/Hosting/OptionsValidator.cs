@@ -40,6 +40,16 @@ public static class OptionsValidator
         Positive("Offline:MaxMessagesPerAccount", o.Offline.MaxMessagesPerAccount);
         if (o.Limits.ReadBytesPerSecond > 0 && o.Limits.ReadBurstBytes < o.Limits.MaxStanzaBytes)
             problems.Add("Xmpp:Limits:ReadBurstBytes must be at least MaxStanzaBytes, or one stanza could never be read at full speed.");
+        Positive("Upload:MaxMediaBytes", o.Upload.MaxMediaBytes);
+        Positive("Upload:MaxFileBytes", o.Upload.MaxFileBytes);
+        Positive("Upload:SlotLifetimeSeconds", o.Upload.SlotLifetimeSeconds, 10);
+        Positive("Upload:CleanupIntervalSeconds", o.Upload.CleanupIntervalSeconds);
+        if (o.Upload.QuotaBytesPerAccount < 0) problems.Add("Xmpp:Upload:QuotaBytesPerAccount must be 0 (unlimited) or more.");
+        if (o.Upload.RetentionDays < 0) problems.Add("Xmpp:Upload:RetentionDays must be 0 (keep forever) or more.");
+        if (o.Upload.Subdomain.Length == 0 || o.Upload.Subdomain.Contains('.'))
+            problems.Add("Xmpp:Upload:Subdomain must be one DNS label, such as 'upload'.");
+        if (o.Upload.PublicUrl.Length > 0 && !(Uri.TryCreate(o.Upload.PublicUrl, UriKind.Absolute, out var u) && u.Scheme is "https" or "http"))
+            problems.Add($"Xmpp:Upload:PublicUrl: '{o.Upload.PublicUrl}' is not an http(s) URL.");
         foreach (var a in o.ListenAddresses)
             if (a != "any" && !System.Net.IPAddress.TryParse(a, out _)) problems.Add($"Xmpp:ListenAddresses: '{a}' is not an IP address or 'any'.");
         return problems;
