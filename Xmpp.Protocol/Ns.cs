@@ -49,4 +49,5 @@ public static class Ns
     public const string Blocking = "urn:xmpp:blocking";
     public const string BlockingErrors = "urn:xmpp:blocking:errors";
     public const string HttpUpload = "urn:xmpp:http:upload:0";
+    public const string ExtDisco = "urn:xmpp:extdisco:2";
 }

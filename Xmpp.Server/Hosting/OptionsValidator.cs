@@ -50,6 +50,16 @@ public static class OptionsValidator
             problems.Add("Xmpp:Upload:Subdomain must be one DNS label, such as 'upload'.");
         if (o.Upload.PublicUrl.Length > 0 && !(Uri.TryCreate(o.Upload.PublicUrl, UriKind.Absolute, out var u) && u.Scheme is "https" or "http"))
             problems.Add($"Xmpp:Upload:PublicUrl: '{o.Upload.PublicUrl}' is not an http(s) URL.");
+        Positive("ExternalServices:CredentialLifetimeSeconds", o.ExternalServices.CredentialLifetimeSeconds, 60);
+        for (int i = 0; i < o.ExternalServices.Services.Count; i++)
+        {
+            var s = o.ExternalServices.Services[i];
+            var name = $"Xmpp:ExternalServices:Services:{i}";
+            if (string.IsNullOrWhiteSpace(s.Type)) problems.Add($"{name}:Type is required (stun, turn, turns).");
+            if (string.IsNullOrWhiteSpace(s.Host)) problems.Add($"{name}:Host is required.");
+            if (s.Port is < 1 or > 65535) problems.Add($"{name}:Port: {s.Port} is not a port number (1-65535).");
+            if (s.Transport is not ("udp" or "tcp")) problems.Add($"{name}:Transport must be udp or tcp.");
+        }
         foreach (var a in o.ListenAddresses)
             if (a != "any" && !System.Net.IPAddress.TryParse(a, out _)) problems.Add($"Xmpp:ListenAddresses: '{a}' is not an IP address or 'any'.");
         return problems;

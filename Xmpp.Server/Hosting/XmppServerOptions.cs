@@ -36,6 +36,7 @@ public sealed class XmppServerOptions
     public OfflineOptions Offline { get; set; } = new();
     public PingOptions Ping { get; set; } = new();
     public UploadOptions Upload { get; set; } = new();
+    public ExternalServicesOptions ExternalServices { get; set; } = new();
 }
 
 public sealed class LimitOptions

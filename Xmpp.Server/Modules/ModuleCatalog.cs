@@ -3,6 +3,7 @@ using Xmpp.Server.Modules.Blocking;
 using Xmpp.Server.Modules.Carbons;
 using Xmpp.Server.Modules.Csi;
 using Xmpp.Server.Modules.Disco;
+using Xmpp.Server.Modules.ExternalServices;
 using Xmpp.Server.Modules.LastActivity;
 using Xmpp.Server.Modules.Profiles;
 using Xmpp.Server.Modules.Offline;
@@ -40,5 +41,6 @@ public static class ModuleCatalog
         services.AddSingleton<IXmppModule, VCardModule>();
         services.AddSingleton<IXmppModule, PrivateStorageModule>();
         UploadServices.Add(services);
+        services.AddSingleton<IXmppModule, ExternalServicesModule>();
     }
 }

@@ -35,7 +35,7 @@ public sealed class UploadMemoryTests
 
         Assert.That(download.Status, Is.EqualTo(HttpStatusCode.OK));
         Assert.That(download.Length, Is.EqualTo(Size));
-        Assert.That(Convert.ToHexString(download.Sha256), Is.EqualTo(Convert.ToHexString(source.Sha256())));
+        Assert.That(Convert.ToHexString(download.Sha256!), Is.EqualTo(Convert.ToHexString(source.Sha256())));
         var report = $"100 MB upload: managed heap peak +{Mb(up.Heap)} MB, peak RSS +{Mb(up.Rss)} MB; " +
                      $"download: heap +{Mb(down.Heap)} MB, RSS +{Mb(down.Rss)} MB";
         TestContext.Out.WriteLine(report);

@@ -49,6 +49,13 @@ public sealed class ConfigurationTests
         Assert.That(fromFile.Auth.FreeFailures, Is.EqualTo(defaults.Auth.FreeFailures));
         Assert.That(fromFile.Offline.MaxMessagesPerAccount, Is.EqualTo(defaults.Offline.MaxMessagesPerAccount));
         Assert.That(fromFile.Ping.IdleSeconds, Is.EqualTo(defaults.Ping.IdleSeconds));
+        Assert.That(fromFile.HttpPort, Is.EqualTo(defaults.HttpPort));
+        Assert.That(fromFile.Upload.MaxMediaBytes, Is.EqualTo(defaults.Upload.MaxMediaBytes));
+        Assert.That(fromFile.Upload.MaxFileBytes, Is.EqualTo(defaults.Upload.MaxFileBytes));
+        Assert.That(fromFile.Upload.QuotaBytesPerAccount, Is.EqualTo(defaults.Upload.QuotaBytesPerAccount));
+        Assert.That(fromFile.Upload.RetentionDays, Is.EqualTo(defaults.Upload.RetentionDays));
+        Assert.That(fromFile.ExternalServices.CredentialLifetimeSeconds, Is.EqualTo(defaults.ExternalServices.CredentialLifetimeSeconds));
+        Assert.That(fromFile.ExternalServices.Services, Is.Empty);
         Assert.That(OptionsValidator.Validate(fromFile), Is.Empty);
     }
 
@@ -56,6 +63,12 @@ public sealed class ConfigurationTests
     [TestCase("Limits:MaxStanzaBytes", "100", "too small")]
     [TestCase("ListenAddresses:0", "not-an-ip", "not an IP address")]
     [TestCase("Domains:0", "bad domain!", "not a valid domain")]
+    [TestCase("Upload:MaxFileBytes", "0", "too small")]
+    [TestCase("Upload:Subdomain", "up.load", "one DNS label")]
+    [TestCase("Upload:PublicUrl", "ftp://files.example.org", "not an http(s) URL")]
+    [TestCase("Upload:RetentionDays", "-1", "keep forever")]
+    [TestCase("Upload:QuotaBytesPerAccount", "-5", "unlimited")]
+    [TestCase("ExternalServices:Services:0:Port", "0", "Host is required")]
     public void Invalid_settings_give_one_clear_line(string key, string value, string expected)
     {
         var loaded = ConfigurationLoader.Load(["--config", "/nonexistent.json"], new Dictionary<string, string?> { ["Xmpp:" + key] = value });
