@@ -20,8 +20,9 @@ public static class OptionsValidator
         Port(nameof(o.C2sPort), o.C2sPort);
         Port(nameof(o.C2sTlsPort), o.C2sTlsPort);
         Port(nameof(o.HttpPort), o.HttpPort);
-        var used = new[] { o.C2sPort, o.C2sTlsPort, o.HttpPort }.Where(p => p > 0).ToList();
-        if (used.Count != used.Distinct().Count()) problems.Add("Xmpp: C2sPort, C2sTlsPort and HttpPort must all differ.");
+        Port("Proxy65:Port", o.Proxy65.Port);
+        var used = new[] { o.C2sPort, o.C2sTlsPort, o.HttpPort, o.Proxy65.Port }.Where(p => p > 0).ToList();
+        if (used.Count != used.Distinct().Count()) problems.Add("Xmpp: C2sPort, C2sTlsPort, HttpPort and Proxy65:Port must all differ.");
         if (o.C2sPort == 0 && o.C2sTlsPort == 0) problems.Add("Xmpp: both C2sPort and C2sTlsPort are 0, so no client can connect.");
         if (string.IsNullOrWhiteSpace(o.DataDir)) problems.Add("Xmpp:DataDir must name a folder.");
         if (string.IsNullOrWhiteSpace(o.CertDir)) problems.Add("Xmpp:CertDir must name a folder.");
@@ -60,6 +61,13 @@ public static class OptionsValidator
             if (s.Port is < 1 or > 65535) problems.Add($"{name}:Port: {s.Port} is not a port number (1-65535).");
             if (s.Transport is not ("udp" or "tcp")) problems.Add($"{name}:Transport must be udp or tcp.");
         }
+        Positive("Proxy65:MaxSessions", o.Proxy65.MaxSessions);
+        Positive("Proxy65:ActivationTimeoutSeconds", o.Proxy65.ActivationTimeoutSeconds);
+        if (o.Proxy65.MaxBytesPerSecond < 0) problems.Add("Xmpp:Proxy65:MaxBytesPerSecond must be 0 (unlimited) or more.");
+        if (o.Proxy65.Subdomain.Length == 0 || o.Proxy65.Subdomain.Contains('.'))
+            problems.Add("Xmpp:Proxy65:Subdomain must be one DNS label, such as 'proxy'.");
+        if (o.Proxy65.Port > 0 && o.Upload.Subdomain == o.Proxy65.Subdomain)
+            problems.Add("Xmpp:Upload:Subdomain and Xmpp:Proxy65:Subdomain must differ.");
         foreach (var a in o.ListenAddresses)
             if (a != "any" && !System.Net.IPAddress.TryParse(a, out _)) problems.Add($"Xmpp:ListenAddresses: '{a}' is not an IP address or 'any'.");
         return problems;

@@ -10,6 +10,7 @@ using Microsoft.Extensions.Logging;
 using Xmpp.Server.Auth;
 using Xmpp.Server.Http;
 using Xmpp.Server.Modules;
+using Xmpp.Server.Modules.Proxy65;
 using Xmpp.Server.Routing;
 using Xmpp.Server.Sessions;
 using Xmpp.Server.Streams;
@@ -42,6 +43,7 @@ public static class XmppHost
             Listen(kestrel, options, options.C2sPort, l => l.UseConnectionHandler<C2sConnectionHandler>());
             Listen(kestrel, options, options.C2sTlsPort, l => l.UseConnectionHandler<DirectTlsConnectionHandler>());
             HttpEndpoint.Listen(kestrel, options, (k, port, configure) => Listen(k, options, port, configure));
+            Listen(kestrel, options, options.Proxy65.Port, l => l.UseConnectionHandler<Socks5ConnectionHandler>());
         });
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(15));
         AddServices(builder.Services, options);

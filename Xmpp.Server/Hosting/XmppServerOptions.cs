@@ -37,6 +37,7 @@ public sealed class XmppServerOptions
     public PingOptions Ping { get; set; } = new();
     public UploadOptions Upload { get; set; } = new();
     public ExternalServicesOptions ExternalServices { get; set; } = new();
+    public Proxy65Options Proxy65 { get; set; } = new();
 }
 
 public sealed class LimitOptions

@@ -13,6 +13,7 @@ using Xmpp.Server.Modules.Time;
 using Xmpp.Server.Modules.Upload;
 using Xmpp.Server.Modules.Version;
 using Xmpp.Server.Modules.Presence;
+using Xmpp.Server.Modules.Proxy65;
 using Xmpp.Server.Modules.Roster;
 
 namespace Xmpp.Server.Modules;
@@ -42,5 +43,7 @@ public static class ModuleCatalog
         services.AddSingleton<IXmppModule, PrivateStorageModule>();
         UploadServices.Add(services);
         services.AddSingleton<IXmppModule, ExternalServicesModule>();
+        services.AddSingleton<BytestreamRelay>();
+        services.AddSingleton<IXmppModule, Proxy65Module>();
     }
 }

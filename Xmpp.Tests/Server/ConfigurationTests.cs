@@ -56,6 +56,8 @@ public sealed class ConfigurationTests
         Assert.That(fromFile.Upload.RetentionDays, Is.EqualTo(defaults.Upload.RetentionDays));
         Assert.That(fromFile.ExternalServices.CredentialLifetimeSeconds, Is.EqualTo(defaults.ExternalServices.CredentialLifetimeSeconds));
         Assert.That(fromFile.ExternalServices.Services, Is.Empty);
+        Assert.That(fromFile.Proxy65.Port, Is.EqualTo(defaults.Proxy65.Port));
+        Assert.That(fromFile.Proxy65.MaxBytesPerSecond, Is.EqualTo(defaults.Proxy65.MaxBytesPerSecond));
         Assert.That(OptionsValidator.Validate(fromFile), Is.Empty);
     }
 
@@ -69,6 +71,8 @@ public sealed class ConfigurationTests
     [TestCase("Upload:RetentionDays", "-1", "keep forever")]
     [TestCase("Upload:QuotaBytesPerAccount", "-5", "unlimited")]
     [TestCase("ExternalServices:Services:0:Port", "0", "Host is required")]
+    [TestCase("Proxy65:Port", "70000", "not a port number")]
+    [TestCase("Proxy65:MaxBytesPerSecond", "-1", "unlimited")]
     public void Invalid_settings_give_one_clear_line(string key, string value, string expected)
     {
         var loaded = ConfigurationLoader.Load(["--config", "/nonexistent.json"], new Dictionary<string, string?> { ["Xmpp:" + key] = value });
