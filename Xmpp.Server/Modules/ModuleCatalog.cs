@@ -7,6 +7,7 @@ using Xmpp.Server.Modules.Time;
 using Xmpp.Server.Modules.Version;
 using Xmpp.Server.Modules.Presence;
 using Xmpp.Server.Modules.Roster;
+using Xmpp.Server.Modules.StreamManagement;
 
 namespace Xmpp.Server.Modules;
 
@@ -27,5 +28,6 @@ public static class ModuleCatalog
         services.AddSingleton<IRosterService>(sp => sp.GetRequiredService<RosterService>());
         services.AddSingleton<IXmppModule, RosterModule>();
         services.AddSingleton<IXmppModule, PresenceModule>();
+        services.AddSingleton<IXmppModule, StreamManagementModule>();
     }
 }
