@@ -113,8 +113,9 @@ public sealed partial class XmppStream
     public void CloseWithError(string condition, string? text = null)
     {
         // XEP-0198: a connection declared dead (connection-timeout) may still be resumed; any other error ends the session.
-        if (condition != StreamErrors.ConnectionTimeout) _endsSession = true;
-        if (_queue is not null) CloseWithError(StreamErrors.Create(condition, text));
+        bool endsSession = condition != StreamErrors.ConnectionTimeout;
+        if (endsSession) _endsSession = true;
+        if (_queue is not null) CloseWithError(StreamErrors.Create(condition, text), endsSession);
         else if (Interlocked.Exchange(ref _closeRequested, 1) == 0)
         {
             // Before binding the read task owns the output: hand it the error and wake it.
@@ -125,9 +126,9 @@ public sealed partial class XmppStream
     }
 
     /// Ends an established stream with a prepared stream error element (one with application-specific content).
-    internal void CloseWithError(Element error)
+    internal void CloseWithError(Element error, bool endsSession = true)
     {
-        _endsSession = true;
+        if (endsSession) _endsSession = true;
         if (Interlocked.Exchange(ref _closeRequested, 1) != 0) return;
         if (_queue is not null)
         {

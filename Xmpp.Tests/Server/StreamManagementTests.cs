@@ -399,4 +399,84 @@ public sealed class StreamManagementTests
         var spool = server.Get<IStorage>().Archive("offline");
         Assert.That(await Wait.UntilAsync(async () => await spool.CountAsync("bob") == 12), Is.True);
     }
+
+    [Test]
+    public async Task A_message_to_the_bare_jid_that_another_resource_also_got_is_not_delivered_again_when_the_session_expires()
+    {
+        await using var server = await Server(resumeSeconds: 1);
+        await using var tablet = await TestClient.ConnectAsync(server, "bob", "bob-pw", "tablet", sendPresence: true);
+        await using var alice = await TestClient.ConnectAsync(server, "alice", "alice-pw", "pc");
+        var phone = await EnabledAsync(server, "bob", "phone");
+        await Settle(phone.C);
+        phone.C.Abort();
+        Assert.That(await Wait.UntilAsync(() => Sm(server, "bob@localhost/phone")?.IsDetached == true), Is.True);
+
+        await alice.SendAsync("<message to='bob@localhost' type='chat' id='both'><body>to every device</body></message>");
+        Assert.That((await tablet.ReceiveAsync("message")).Attr("id"), Is.EqualTo("both"), "RFC 6121 §8.5.2.1.1: both resources get it");
+        Assert.That(await Wait.UntilAsync(() => server.Get<ISessionDirectory>().Find(Jid.Parse("bob@localhost/phone")) is null), Is.True);
+        Assert.That(await tablet.TryReceiveAsync(e => e.Name == "message", TimeSpan.FromSeconds(1)), Is.Null, "the tablet already has it");
+        Assert.That(await server.Get<IStorage>().Archive("offline").CountAsync("bob"), Is.Zero);
+    }
+
+    [Test]
+    public async Task Resume_after_binding_fails_with_unexpected_request()
+    {
+        await using var server = await Server();
+        await using var bob = await EnabledAsync(server, "bob", "phone");
+        await bob.C.SendAsync($"<resume xmlns='urn:xmpp:sm:3' previd='{bob.Id}' h='0'/>");
+        var failed = await bob.C.ReceiveAsync(e => e.Name == "failed");
+        Assert.That(failed.Child("unexpected-request", Ns.StanzaErrors), Is.Not.Null, failed.ToString());
+    }
+
+    [Test]
+    public async Task A_client_closed_for_not_answering_pings_can_still_resume()
+    {
+        var s = await TestServer.StartAsync(configure: o =>
+        {
+            o["Xmpp:Ping:IdleSeconds"] = "1";
+            o["Xmpp:Ping:TimeoutSeconds"] = "1";
+        });
+        await using var server = s;
+        await server.AddUserAsync("bob", "bob-pw");
+        var bob = await EnabledAsync(server, "bob", "phone");
+        // This client never answers the server's ping: the connection is declared dead (connection-timeout)...
+        var error = await bob.C.ReceiveAsync(e => e.Is("error", Ns.Streams), TimeSpan.FromSeconds(15));
+        Assert.That(error.FirstElement?.Name, Is.EqualTo(StreamErrors.ConnectionTimeout));
+        await bob.CollectRestAsync();
+        // ...which is exactly the case resumption exists for.
+        var (c, answer) = await ResumeAsync(server, "bob", bob.Id, bob.H);
+        await using var _ = c;
+        Assert.That(answer.Name, Is.EqualTo("resumed"), answer.ToString());
+    }
+
+    [Test]
+    public async Task Messages_waiting_in_a_detached_session_are_spooled_when_the_server_shuts_down()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "xmpp-sm-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var server = await TestServer.StartAsync(dir);
+            await server.AddUserAsync("alice", "alice-pw");
+            await server.AddUserAsync("bob", "bob-pw");
+            var phone = await EnabledAsync(server, "bob", "phone");
+            await Settle(phone.C);
+            phone.C.Abort();
+            Assert.That(await Wait.UntilAsync(() => Sm(server, "bob@localhost/phone")?.IsDetached == true), Is.True);
+            var alice = await TestClient.ConnectAsync(server, "alice", "alice-pw", "pc");
+            await SendMessagesAsync(alice, "bob@localhost/phone", 1, 4);
+            await Settle(alice);
+            await server.DisposeAsync();
+
+            await using var again = await TestServer.StartAsync(dir);
+            await using var bob = await TestClient.ConnectAsync(again, "bob", "bob-pw", "laptop", sendPresence: true);
+            var got = new List<Element>();
+            for (int i = 0; i < 4; i++) got.Add(await bob.ReceiveAsync("message"));
+            Assert.That(got.Select(m => m.Attr("id")), Is.EqualTo(Ids(1, 4)));
+            Assert.That(await bob.TryReceiveAsync(e => e.Name == "message", Quiet), Is.Null);
+        }
+        finally
+        {
+            try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
+        }
+    }
 }
