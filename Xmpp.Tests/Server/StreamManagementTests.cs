@@ -479,4 +479,21 @@ public sealed class StreamManagementTests
             try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
         }
     }
+
+    [Test]
+    public async Task Enabling_on_a_just_bound_session_through_the_api_returns_enabled_and_counts_from_then_on()
+    {
+        await using var server = await Server();
+        await using var c = await TestClient.ConnectAsync(server, "bob", "bob-pw", "phone");
+        var session = (ClientSession)server.Get<ISessionDirectory>().Find(Jid.Parse("bob@localhost/phone"))!.Sink;
+        var service = server.Get<StreamManagementService>();
+
+        var enabled = service.EnableOnBoundSession(session, resume: true);
+        Assert.That(X.Matches(enabled, X.Parse("<enabled xmlns='urn:xmpp:sm:3' id='*' resume='true' max='60'/>")), enabled.ToString());
+        Assert.That(await c.TryReceiveAsync(e => e.Name == "enabled", Quiet), Is.Null, "the caller sends it, e.g. inside a Bind2 reply");
+        await c.SendAsync("<presence/>");
+        await c.SendAsync("<r xmlns='urn:xmpp:sm:3'/>");
+        Assert.That((await c.ReceiveAsync(e => e.Name == "a")).Attr("h"), Is.EqualTo("1"));
+        Assert.That(service.EnableOnBoundSession(session, resume: true).Name, Is.EqualTo("failed"), "only once per session");
+    }
 }
