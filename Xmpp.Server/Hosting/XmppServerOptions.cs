@@ -38,6 +38,7 @@ public sealed class XmppServerOptions
     public UploadOptions Upload { get; set; } = new();
     public ExternalServicesOptions ExternalServices { get; set; } = new();
     public Proxy65Options Proxy65 { get; set; } = new();
+    public StreamManagementOptions StreamManagement { get; set; } = new();
 }
 
 public sealed class LimitOptions
@@ -110,4 +111,13 @@ public sealed class PingOptions
 
     /// Seconds between whitespace keepalives sent on otherwise idle streams; 0 disables.
     public int WhitespaceKeepaliveSeconds { get; set; } = 0;
+}
+
+public sealed class StreamManagementOptions
+{
+    /// Seconds a resumable session (XEP-0198) waits for its client after the connection is lost; 0 disables resumption.
+    public int ResumeTimeoutSeconds { get; set; } = 300;
+
+    /// Stanzas sent to a client and not yet acknowledged; beyond this the session ends with policy-violation.
+    public int MaxUnackedStanzas { get; set; } = 5000;
 }

@@ -15,6 +15,7 @@ using Xmpp.Server.Modules.Version;
 using Xmpp.Server.Modules.Presence;
 using Xmpp.Server.Modules.Proxy65;
 using Xmpp.Server.Modules.Roster;
+using Xmpp.Server.Modules.StreamManagement;
 
 namespace Xmpp.Server.Modules;
 
@@ -45,5 +46,6 @@ public static class ModuleCatalog
         services.AddSingleton<IXmppModule, ExternalServicesModule>();
         services.AddSingleton<BytestreamRelay>();
         services.AddSingleton<IXmppModule, Proxy65Module>();
+        services.AddSingleton<IXmppModule, StreamManagementModule>();
     }
 }

@@ -58,6 +58,8 @@ public sealed class ConfigurationTests
         Assert.That(fromFile.ExternalServices.Services, Is.Empty);
         Assert.That(fromFile.Proxy65.Port, Is.EqualTo(defaults.Proxy65.Port));
         Assert.That(fromFile.Proxy65.MaxBytesPerSecond, Is.EqualTo(defaults.Proxy65.MaxBytesPerSecond));
+        Assert.That(fromFile.StreamManagement.ResumeTimeoutSeconds, Is.EqualTo(defaults.StreamManagement.ResumeTimeoutSeconds));
+        Assert.That(fromFile.StreamManagement.MaxUnackedStanzas, Is.EqualTo(defaults.StreamManagement.MaxUnackedStanzas));
         Assert.That(OptionsValidator.Validate(fromFile), Is.Empty);
     }
 
@@ -73,6 +75,8 @@ public sealed class ConfigurationTests
     [TestCase("ExternalServices:Services:0:Port", "0", "Host is required")]
     [TestCase("Proxy65:Port", "70000", "not a port number")]
     [TestCase("Proxy65:MaxBytesPerSecond", "-1", "unlimited")]
+    [TestCase("StreamManagement:ResumeTimeoutSeconds", "-1", "too small")]
+    [TestCase("StreamManagement:MaxUnackedStanzas", "5", "too small")]
     public void Invalid_settings_give_one_clear_line(string key, string value, string expected)
     {
         var loaded = ConfigurationLoader.Load(["--config", "/nonexistent.json"], new Dictionary<string, string?> { ["Xmpp:" + key] = value });
