@@ -5,6 +5,9 @@ public static class Ns
 {
     public const string Xml = "http://www.w3.org/XML/1998/namespace";
     public const string Streams = "http://etherx.jabber.org/streams";
+    public const string Framing = "urn:ietf:params:xml:ns:xmpp-framing";
+    public const string HttpBind = "http://jabber.org/protocol/httpbind";
+    public const string XBosh = "urn:xmpp:xbosh";
     public const string Client = "jabber:client";
     public const string Server = "jabber:server";
     public const string StreamErrors = "urn:ietf:params:xml:ns:xmpp-streams";

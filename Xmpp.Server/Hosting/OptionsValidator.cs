@@ -43,6 +43,12 @@ public static class OptionsValidator
         Positive("StreamManagement:MaxUnackedStanzas", o.StreamManagement.MaxUnackedStanzas, 10);
         if (o.Limits.ReadBytesPerSecond > 0 && o.Limits.ReadBurstBytes < o.Limits.MaxStanzaBytes)
             problems.Add("Xmpp:Limits:ReadBurstBytes must be at least MaxStanzaBytes, or one stanza could never be read at full speed.");
+        Positive("Http:BoshMaxWaitSeconds", o.Http.BoshMaxWaitSeconds);
+        Positive("Http:BoshInactivitySeconds", o.Http.BoshInactivitySeconds, 5);
+        Positive("Http:BoshMaxSessions", o.Http.BoshMaxSessions);
+        foreach (var origin in o.Http.AllowedOrigins)
+            if (!Uri.TryCreate(origin, UriKind.Absolute, out var ou) || ou.Scheme is not ("https" or "http"))
+                problems.Add($"Xmpp:Http:AllowedOrigins: '{origin}' is not an origin such as https://chat.example.org.");
         Positive("Upload:MaxMediaBytes", o.Upload.MaxMediaBytes);
         Positive("Upload:MaxFileBytes", o.Upload.MaxFileBytes);
         Positive("Upload:SlotLifetimeSeconds", o.Upload.SlotLifetimeSeconds, 10);

@@ -38,6 +38,7 @@ public sealed class XmppServerOptions
     public UploadOptions Upload { get; set; } = new();
     public ExternalServicesOptions ExternalServices { get; set; } = new();
     public Proxy65Options Proxy65 { get; set; } = new();
+    public HttpOptions Http { get; set; } = new();
     public StreamManagementOptions StreamManagement { get; set; } = new();
 }
 

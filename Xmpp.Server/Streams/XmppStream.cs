@@ -35,8 +35,13 @@ public sealed partial class XmppStream
     private double _readTokens;
     private long _readTokensAt;
 
-    public XmppStream(ConnectionContext connection, StreamServices services, bool directTls)
+    private readonly bool _transportSecure;
+
+    /// transportSecure: the connection already runs inside TLS that is not ours (WebSocket and BOSH over HTTPS),
+    /// so the stream counts as encrypted and offers no STARTTLS.
+    public XmppStream(ConnectionContext connection, StreamServices services, bool directTls, bool transportSecure = false)
     {
+        _transportSecure = transportSecure;
         _s = services;
         _connection = connection;
         _directTls = directTls;
@@ -55,7 +60,7 @@ public sealed partial class XmppStream
 
     public string RemoteAddress { get; }
     public DateTimeOffset ConnectedAt { get; }
-    public bool IsSecure => _ssl is not null;
+    public bool IsSecure => _ssl is not null || _transportSecure;
     public StreamState State => _state;
     public ClientSession? Session => _session;
     public long MillisecondsSinceRead => Environment.TickCount64 - Interlocked.Read(ref _lastReadTicks);
