@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 namespace Xmpp.Server.Http.WebClients;
 
@@ -9,5 +10,8 @@ public static class WebClientServices
     {
         services.AddSingleton<IHttpHandler, WebSocketHandler>();
         services.AddSingleton<IHttpHandler, HostMetaHandler>();
+        services.AddSingleton<BoshSessions>();
+        services.AddHostedService(sp => sp.GetRequiredService<BoshSessions>());
+        services.AddSingleton<IHttpHandler, BoshHandler>();
     }
 }
