@@ -17,6 +17,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# xmpp.js (the browser library) for the WebSocket interop test, pinned by its lockfile.
+if [ ! -d Xmpp.Tests/Interop/xmppjs/node_modules ]; then
+  echo "installing xmpp.js (npm ci)"
+  (cd Xmpp.Tests/Interop/xmppjs && npm ci --no-audit --no-fund >/dev/null)
+fi
+
 results="$(mktemp -d)"
 trap 'rm -rf "$results"' EXIT
 status=0
