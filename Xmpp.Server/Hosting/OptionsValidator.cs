@@ -46,6 +46,8 @@ public static class OptionsValidator
         Positive("Http:BoshMaxWaitSeconds", o.Http.BoshMaxWaitSeconds);
         Positive("Http:BoshInactivitySeconds", o.Http.BoshInactivitySeconds, 5);
         Positive("Http:BoshMaxSessions", o.Http.BoshMaxSessions);
+        if (o.Http.PublicUrl.Length > 0 && !(Uri.TryCreate(o.Http.PublicUrl, UriKind.Absolute, out var hu) && hu.Scheme == "https"))
+            problems.Add($"Xmpp:Http:PublicUrl: '{o.Http.PublicUrl}' is not an https URL.");
         foreach (var origin in o.Http.AllowedOrigins)
             if (!Uri.TryCreate(origin, UriKind.Absolute, out var ou) || ou.Scheme is not ("https" or "http"))
                 problems.Add($"Xmpp:Http:AllowedOrigins: '{origin}' is not an origin such as https://chat.example.org.");

@@ -57,6 +57,9 @@ public sealed class ConfigurationTests
         Assert.That(fromFile.ExternalServices.CredentialLifetimeSeconds, Is.EqualTo(defaults.ExternalServices.CredentialLifetimeSeconds));
         Assert.That(fromFile.ExternalServices.Services, Is.Empty);
         Assert.That(fromFile.Proxy65.Port, Is.EqualTo(defaults.Proxy65.Port));
+        Assert.That(fromFile.Http.BoshMaxWaitSeconds, Is.EqualTo(defaults.Http.BoshMaxWaitSeconds));
+        Assert.That(fromFile.Http.BoshInactivitySeconds, Is.EqualTo(defaults.Http.BoshInactivitySeconds));
+        Assert.That(fromFile.Http.AllowedOrigins, Is.Empty);
         Assert.That(fromFile.Proxy65.MaxBytesPerSecond, Is.EqualTo(defaults.Proxy65.MaxBytesPerSecond));
         Assert.That(fromFile.StreamManagement.ResumeTimeoutSeconds, Is.EqualTo(defaults.StreamManagement.ResumeTimeoutSeconds));
         Assert.That(fromFile.StreamManagement.MaxUnackedStanzas, Is.EqualTo(defaults.StreamManagement.MaxUnackedStanzas));
@@ -73,6 +76,10 @@ public sealed class ConfigurationTests
     [TestCase("Upload:RetentionDays", "-1", "keep forever")]
     [TestCase("Upload:QuotaBytesPerAccount", "-5", "unlimited")]
     [TestCase("ExternalServices:Services:0:Port", "0", "Host is required")]
+    [TestCase("Http:BoshMaxWaitSeconds", "0", "too small")]
+    [TestCase("Http:BoshInactivitySeconds", "2", "too small")]
+    [TestCase("Http:AllowedOrigins:0", "chat.example.org", "not an origin")]
+    [TestCase("Http:PublicUrl", "http://xmpp.example.org", "not an https URL")]
     [TestCase("Proxy65:Port", "70000", "not a port number")]
     [TestCase("Proxy65:MaxBytesPerSecond", "-1", "unlimited")]
     [TestCase("StreamManagement:ResumeTimeoutSeconds", "-1", "too small")]
