@@ -37,6 +37,7 @@ public static class OptionsValidator
         Positive("Limits:MaxResourcesPerAccount", o.Limits.MaxResourcesPerAccount);
         Positive("Auth:ScramIterations", o.Auth.ScramIterations, 4096);
         Positive("Auth:MaxAttemptsPerStream", o.Auth.MaxAttemptsPerStream, 2);
+        Positive("Auth:FastTokenDays", o.Auth.FastTokenDays, 1);
         Positive("Offline:MaxMessagesPerAccount", o.Offline.MaxMessagesPerAccount);
         if (o.Limits.ReadBytesPerSecond > 0 && o.Limits.ReadBurstBytes < o.Limits.MaxStanzaBytes)
             problems.Add("Xmpp:Limits:ReadBurstBytes must be at least MaxStanzaBytes, or one stanza could never be read at full speed.");

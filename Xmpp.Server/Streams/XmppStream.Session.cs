@@ -41,12 +41,18 @@ public sealed partial class XmppStream
         StartWriter();
         _session = session;
         _state = StreamState.Bound;
-        var previous = _s.Directory.Bind(new SessionEntry(full, session));
-        // RFC 6120 §7.7.2.2: our policy for a resource conflict is that the new session replaces the older one.
-        previous?.Sink.Close(StreamErrors.Conflict, "Replaced by a new connection with the same resource");
         Enqueue(new Element("iq", Ns.Client).SetAttr("type", "result").SetAttr("id", iq.Attr("id"))
             .Add(new Element("bind", Ns.Bind).Add(new Element("jid", Ns.Bind).SetText(full.ToString()))));
-        _s.Logger.LogDebug("Bound {Jid}", full);
+        await PublishSessionAsync(session);
+    }
+
+    /// Makes a bound session reachable (RFC 6120 §7 bind or XEP-0386 Bind 2) and tells the modules.
+    private async ValueTask PublishSessionAsync(ClientSession session)
+    {
+        var previous = _s.Directory.Bind(new SessionEntry(session.Jid, session));
+        // RFC 6120 §7.7.2.2: our policy for a resource conflict is that the new session replaces the older one.
+        previous?.Sink.Close(StreamErrors.Conflict, "Replaced by a new connection with the same resource");
+        _s.Logger.LogDebug("Bound {Jid}", session.Jid);
         foreach (var handler in _s.Modules.SessionBound) await handler(session);
     }
 
