@@ -6,6 +6,7 @@ using Xmpp.Server.Modules.Register;
 using Xmpp.Server.Modules.Time;
 using Xmpp.Server.Modules.Version;
 using Xmpp.Server.Modules.Presence;
+using Xmpp.Server.Modules.Push;
 using Xmpp.Server.Modules.Roster;
 
 namespace Xmpp.Server.Modules;
@@ -27,5 +28,7 @@ public static class ModuleCatalog
         services.AddSingleton<IRosterService>(sp => sp.GetRequiredService<RosterService>());
         services.AddSingleton<IXmppModule, RosterModule>();
         services.AddSingleton<IXmppModule, PresenceModule>();
+        services.AddSingleton<PushRegistrations>();
+        services.AddSingleton<IXmppModule, PushModule>();
     }
 }
