@@ -1,0 +1,88 @@
+using Xmpp.Protocol;
+using Xmpp.Protocol.Xml;
+using Xmpp.Server.Modules;
+using Xmpp.Tests.Support;
+
+namespace Xmpp.Tests.Server;
+
+/// XEP-0386 inline features: modules announce them inside the SASL2 bind feature and enable them for the new session
+/// before &lt;success/&gt;, so nothing slips through between login and enabling.
+[TestFixture]
+public sealed class Bind2InlineTests
+{
+    private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(300);
+    private TestServer _server = null!;
+
+    [OneTimeSetUp]
+    public async Task Start()
+    {
+        _server = await TestServer.StartAsync();
+        foreach (var user in new[] { "romeo", "juliet" }) await _server.AddUserAsync(user, user + "-pw");
+    }
+
+    [OneTimeTearDown]
+    public async Task Stop() => await _server.DisposeAsync();
+
+    /// Logs in over SASL2 with Bind 2 and the given inline requests, then reads the features and starts reading.
+    private async Task<(TestClient Client, Jid Jid, Element Success)> Bind2LoginAsync(string user, params Element[] inline)
+    {
+        var c = await TestClient.OpenAsync(_server);
+        var (success, _) = await c.ScramAsync(user, user + "-pw", extend: a => a.Add(Sasl2Login.Bind("Phone", inline)),
+            userAgent: Guid.NewGuid().ToString());
+        Assert.That(success.Is("success", Ns.Sasl2), success.ToString());
+        Assert.That((await c.ReadElementAsync()).Is("features", Ns.Streams));
+        c.StartReading();
+        await c.SendAsync(new Element("presence", Ns.Client));
+        await c.IqAsync("<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
+        return (c, Jid.Parse(success.ChildText("authorization-identifier", Ns.Sasl2)!), success);
+    }
+
+    [Test]
+    public async Task The_bind_feature_lists_exactly_the_inline_features_modules_registered()
+    {
+        await using var c = await TestClient.OpenAsync(_server);
+        var features = c.Feature()!.Child("inline", Ns.Sasl2)!.Child("bind", Ns.Bind2)!.Child("inline", Ns.Bind2)!
+            .Elements("feature", Ns.Bind2).Select(f => f.Attr("var")).ToList();
+        Assert.That(features, Is.EquivalentTo(_server.Get<ModuleRegistry>().Bind2InlineFeatures));
+        Assert.That(features, Does.Contain(Ns.Carbons).And.Contain(Ns.Csi));
+    }
+
+    [Test]
+    public async Task Carbons_enabled_inline_copy_messages_sent_to_another_device_from_the_first_stanza()
+    {
+        var (phone, _, success) = await Bind2LoginAsync("romeo", new Element("enable", Ns.Carbons));
+        await using var _p = phone;
+        Assert.That(success.Child("bound", Ns.Bind2)!.Elements().Any(), Is.False, "carbons need no answer (XEP-0386 §3.2)");
+        await using var desk = await TestClient.ConnectAsync(_server, "romeo", "romeo-pw", "desk", sendPresence: true);
+        await using var juliet = await TestClient.ConnectAsync(_server, "juliet", "juliet-pw", "balcony");
+        await juliet.SendAsync("<message to='romeo@localhost/desk' type='chat' id='c1'><body>Wherefore art thou?</body></message>");
+        var carbon = await phone.ReceiveAsync(e => e.Name == "message" && e.Child("received", Ns.Carbons) is not null);
+        Assert.That(carbon.Child("received", Ns.Carbons)!.Child("forwarded", Ns.Forward)!.Child("message", Ns.Client)!.Attr("id"), Is.EqualTo("c1"));
+    }
+
+    [Test]
+    public async Task Without_the_inline_enable_a_bind2_session_gets_no_carbons()
+    {
+        var (phone, _, _) = await Bind2LoginAsync("romeo");
+        await using var _p = phone;
+        await using var desk = await TestClient.ConnectAsync(_server, "romeo", "romeo-pw", "desk2", sendPresence: true);
+        await using var juliet = await TestClient.ConnectAsync(_server, "juliet", "juliet-pw", "garden");
+        await juliet.SendAsync("<message to='romeo@localhost/desk2' type='chat' id='c2'><body>Hello</body></message>");
+        await desk.ReceiveAsync(e => e.Name == "message" && e.Attr("id") == "c2");
+        Assert.That(await phone.TryReceiveAsync(e => e.Name == "message", Quiet), Is.Null);
+    }
+
+    [Test]
+    public async Task Csi_inactive_inline_starts_the_session_inactive()
+    {
+        var (phone, jid, _) = await Bind2LoginAsync("romeo", new Element("inactive", Ns.Csi));
+        await using var _p = phone;
+        await using var juliet = await TestClient.ConnectAsync(_server, "juliet", "juliet-pw", "window");
+        await juliet.SendAsync($"<message to='{jid}' type='chat'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>");
+        await juliet.IqAsync("<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
+        Assert.That(await phone.TryReceiveAsync(e => e.Name == "message", Quiet), Is.Null, "a typing notification waits while inactive");
+        await phone.SendRawAsync("<active xmlns='urn:xmpp:csi:0'/>");
+        var held = await phone.ReceiveAsync(e => e.Name == "message");
+        Assert.That(held.Child("composing", Ns.ChatStates), Is.Not.Null);
+    }
+}
