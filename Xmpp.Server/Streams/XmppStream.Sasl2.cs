@@ -94,6 +94,9 @@ public sealed partial class XmppStream
         var request = authenticate.Child("request-token", Ns.Fast);
         if (request is not null && !fastMechanisms.Contains(request.Attr("mechanism") ?? ""))
             return auth.Reject(SaslFailures.InvalidMechanism, "The token mechanism is not offered");
+        // XEP-0484 §4.1: tokens are issued per client, which names itself with the user-agent id.
+        if (request is not null && string.IsNullOrEmpty(userAgentId))
+            return auth.Reject(SaslFailures.MalformedRequest, "A token request needs <user-agent id='...'/>");
         var fast = authenticate.Child("fast", Ns.Fast);
         long? count = null;
         if (fast?.Attr("count") is { } countText)

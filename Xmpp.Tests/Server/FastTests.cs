@@ -173,6 +173,27 @@ public sealed class FastTests
     }
 
     [Test]
+    public async Task Requesting_a_token_without_a_user_agent_is_malformed()
+    {
+        await using var c = await TestClient.OpenAsync(_server);
+        var (failure, _) = await c.ScramAsync("alice", "wonderland-pw", "SCRAM-SHA-256",
+            extend: a => a.Add(Sasl2Login.RequestToken(HashedToken.Sha256None)), userAgent: null);
+        Assert.That(failure.Condition(), Is.EqualTo(SaslFailures.MalformedRequest), failure.ToString());
+    }
+
+    [TestCase("-1")]
+    [TestCase("many")]
+    [TestCase("99999999999999999999999")]
+    public async Task A_count_that_is_not_a_number_is_malformed(string count)
+    {
+        await using var c = await TestClient.OpenAsync(_server);
+        await c.SendAsync(Sasl2Login.Authenticate(HashedToken.Sha256None, HashedToken.BuildInitial("alice", "x"u8, []))
+            .Add(new Element("fast", Ns.Fast).SetAttr("count", count)));
+        var failure = await c.ReadElementAsync();
+        Assert.That(failure.Condition(), Is.EqualTo(SaslFailures.MalformedRequest), failure.ToString());
+    }
+
+    [Test]
     public async Task Tokens_survive_a_restart_and_the_database_does_not_hold_them()
     {
         var root = Path.Combine(Path.GetTempPath(), "xmpp-test-" + Guid.NewGuid().ToString("N"));
