@@ -39,6 +39,8 @@ public static class OptionsValidator
         Positive("Auth:MaxAttemptsPerStream", o.Auth.MaxAttemptsPerStream, 2);
         Positive("Auth:FastTokenDays", o.Auth.FastTokenDays, 1);
         Positive("Offline:MaxMessagesPerAccount", o.Offline.MaxMessagesPerAccount);
+        Positive("StreamManagement:ResumeTimeoutSeconds", o.StreamManagement.ResumeTimeoutSeconds, 0);
+        Positive("StreamManagement:MaxUnackedStanzas", o.StreamManagement.MaxUnackedStanzas, 10);
         if (o.Limits.ReadBytesPerSecond > 0 && o.Limits.ReadBurstBytes < o.Limits.MaxStanzaBytes)
             problems.Add("Xmpp:Limits:ReadBurstBytes must be at least MaxStanzaBytes, or one stanza could never be read at full speed.");
         foreach (var a in o.ListenAddresses)

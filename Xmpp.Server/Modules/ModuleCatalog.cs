@@ -13,6 +13,7 @@ using Xmpp.Server.Modules.Version;
 using Xmpp.Server.Modules.Presence;
 using Xmpp.Server.Modules.Push;
 using Xmpp.Server.Modules.Roster;
+using Xmpp.Server.Modules.StreamManagement;
 
 namespace Xmpp.Server.Modules;
 
@@ -39,6 +40,7 @@ public static class ModuleCatalog
         services.AddSingleton<IXmppModule, LastActivityModule>();
         services.AddSingleton<IXmppModule, VCardModule>();
         services.AddSingleton<IXmppModule, PrivateStorageModule>();
+        services.AddSingleton<IXmppModule, StreamManagementModule>();
         services.AddSingleton<PushRegistrations>();
         services.AddSingleton<IXmppModule, PushModule>();
     }
