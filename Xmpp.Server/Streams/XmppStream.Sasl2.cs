@@ -186,6 +186,9 @@ public sealed partial class XmppStream
 
         var session = new ClientSession(full, this);
         session.State<UserAgentState>().Id = userAgentId;
+        StartWriter();
+        _session = session;
+        _state = StreamState.Bound;
         var bound = new Element("bound", Ns.Bind2);
         foreach (var child in bind.Elements())
         {
@@ -193,9 +196,6 @@ public sealed partial class XmppStream
             if (_s.Modules.FindBind2Inline(child.Namespace) is not { } handler) continue;
             if (await handler(session, child) is { } answer) bound.Add(answer);
         }
-        StartWriter();
-        _session = session;
-        _state = StreamState.Bound;
         // §3.2: a client's earlier sessions (same user-agent id) end when it binds anew.
         foreach (var old in replaced ?? []) old.Sink.Close(StreamErrors.Conflict, "Replaced by a new session of the same client");
         return bound;

@@ -73,6 +73,44 @@ public sealed class Bind2InlineTests
     }
 
     [Test]
+    public async Task Stream_management_enabled_inline_answers_in_bound_counts_and_resumes_after_a_sasl2_login()
+    {
+        var (phone, jid, success) = await Bind2LoginAsync("romeo", new Element("enable", Ns.StreamManagement).SetAttr("resume", "true"));
+        var enabled = success.Child("bound", Ns.Bind2)!.Child("enabled", Ns.StreamManagement);
+        Assert.That(enabled?.Attr("resume"), Is.EqualTo("true"), success.ToString());
+        var id = enabled!.Attr("id")!;
+        // The login helper sent a presence and a ping: both were counted from the first stanza on.
+        await phone.SendRawAsync("<r xmlns='urn:xmpp:sm:3'/>");
+        var ack = await phone.ReceiveAsync(e => e.Is("a", Ns.StreamManagement));
+        Assert.That(ack.Attr("h"), Is.EqualTo("2"));
+
+        await using var juliet = await TestClient.ConnectAsync(_server, "juliet", "juliet-pw", "tower");
+        await juliet.SendAsync($"<message to='{jid}' type='chat' id='s1'><body>one</body></message>");
+        await phone.ReceiveAsync(e => e.Name == "message" && e.Attr("id") == "s1");
+        // Stanzas the phone got: the ping result, s1, and whatever else is buffered (its own presence, if echoed).
+        var others = (await phone.DrainAsync(Quiet)).Count(e => e.Namespace == Ns.Client);
+        var handled = 2 + others;
+        phone.Abort();
+        await phone.DisposeAsync();
+        var detached = await Wait.UntilAsync(() =>
+            (_server.Get<Xmpp.Server.Sessions.ISessionDirectory>().Find(jid)?.Sink as Xmpp.Server.Sessions.ClientSession)?.StreamManagement?.IsDetached == true);
+        Assert.That(detached, Is.True);
+        await juliet.SendAsync($"<message to='{jid}' type='chat' id='s2'><body>two</body></message>");
+
+        // A SASL2 login without Bind 2, then the XEP-0198 resumption in place of binding.
+        await using var again = await TestClient.OpenAsync(_server);
+        var (ok, _) = await again.ScramAsync("romeo", "romeo-pw");
+        Assert.That(ok.Is("success", Ns.Sasl2));
+        await again.ReadElementAsync();
+        await again.SendAsync(new Element("resume", Ns.StreamManagement).SetAttr("previd", id).SetAttr("h", handled.ToString()));
+        var resumed = await again.ReadElementAsync();
+        Assert.That(resumed.Is("resumed", Ns.StreamManagement), resumed.ToString());
+        again.StartReading();
+        var two = await again.ReceiveAsync(e => e.Name == "message");
+        Assert.That(two.Attr("id"), Is.EqualTo("s2"), "only what was not acknowledged is sent again");
+    }
+
+    [Test]
     public async Task Csi_inactive_inline_starts_the_session_inactive()
     {
         var (phone, jid, _) = await Bind2LoginAsync("romeo", new Element("inactive", Ns.Csi));
