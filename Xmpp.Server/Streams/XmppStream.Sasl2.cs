@@ -41,7 +41,9 @@ public sealed partial class XmppStream
         foreach (var m in FastMechanisms()) fast.Add(new Element("mechanism", Ns.Fast).SetText(m));
         authentication.Add(new Element("inline", Ns.Sasl2)
             .Add(new Element("bind", Ns.Bind2).Add(bindInline))
-            .Add(fast));
+            .Add(fast)
+            // XEP-0198 §5 with XEP-0388: <resume/> may come inside <authenticate/>.
+            .Add(new Element("sm", Ns.StreamManagement)));
         return authentication;
     }
 
@@ -144,6 +146,29 @@ public sealed partial class XmppStream
         }
 
         _username = username;
+        if (pending.Authenticate.Child("resume", Ns.StreamManagement) is { } resume)
+        {
+            // XEP-0198 with SASL2: the outcome of the resumption goes into <success/>; a resumed session skips
+            // Bind 2 (XEP-0386 §3.2), a failed one goes on to bind.
+            var result = _s.StreamManagement.TryResume(this, Jid.Create(username, _domain), resume);
+            if (result.StreamError)
+            {
+                _endsSession = true;
+                await WriteDirectAsync(result.Reply);
+                await CloseGracefullyAsync();
+                return StreamAction.Stop;
+            }
+            success.Add(result.Reply);
+            if (result.Session is { } sm)
+            {
+                identifier.SetText(sm.Session.Jid.ToString());
+                _state = StreamState.Bound;
+                await WriteDirectAsync(success);
+                await WriteDirectAsync(BuildFeatures());
+                GoLiveResumed(result, sm);
+                return StreamAction.Continue;
+            }
+        }
         if (pending.Authenticate.Child("bind", Ns.Bind2) is { } bind)
         {
             var bound = await Bind2Async(bind, pending.UserAgentId);

@@ -111,6 +111,47 @@ public sealed class Bind2InlineTests
     }
 
     [Test]
+    public async Task Resume_inside_authenticate_takes_the_session_over_in_one_round_trip_and_skips_binding()
+    {
+        await using (var probe = await TestClient.OpenAsync(_server))
+            Assert.That(probe.Feature()!.Child("inline", Ns.Sasl2)!.Child("sm", Ns.StreamManagement), Is.Not.Null);
+        var (phone, jid, success) = await Bind2LoginAsync("juliet", new Element("enable", Ns.StreamManagement).SetAttr("resume", "true"));
+        var id = success.Child("bound", Ns.Bind2)!.Child("enabled", Ns.StreamManagement)!.Attr("id")!;
+        var handled = 1 + (await phone.DrainAsync(Quiet)).Count(e => e.Namespace == Ns.Client); // the ping result, and any echo
+        phone.Abort();
+        await phone.DisposeAsync();
+        Assert.That(await Wait.UntilAsync(() =>
+            (_server.Get<Xmpp.Server.Sessions.ISessionDirectory>().Find(jid)?.Sink as Xmpp.Server.Sessions.ClientSession)?.StreamManagement?.IsDetached == true), Is.True);
+        await using var romeo = await TestClient.ConnectAsync(_server, "romeo", "romeo-pw", "garden");
+        await romeo.SendAsync($"<message to='{jid}' type='chat' id='g1'><body>gap</body></message>");
+        await romeo.IqAsync("<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
+
+        await using var again = await TestClient.OpenAsync(_server);
+        var (resumed, _) = await again.ScramAsync("juliet", "juliet-pw", extend: a => a
+            .Add(new Element("resume", Ns.StreamManagement).SetAttr("previd", id).SetAttr("h", handled.ToString()))
+            .Add(Sasl2Login.Bind("Phone")));
+        Assert.That(resumed.Child("resumed", Ns.StreamManagement)?.Attr("previd"), Is.EqualTo(id), resumed.ToString());
+        Assert.That(resumed.Child("bound", Ns.Bind2), Is.Null, "a resumed session is already bound (XEP-0386 §3.2)");
+        Assert.That(resumed.ChildText("authorization-identifier", Ns.Sasl2), Is.EqualTo(jid.ToString()));
+        Assert.That((await again.ReadElementAsync()).Is("features", Ns.Streams));
+        again.StartReading();
+        Assert.That((await again.ReceiveAsync(e => e.Name == "message")).Attr("id"), Is.EqualTo("g1"));
+    }
+
+    [Test]
+    public async Task A_failed_inline_resume_is_reported_in_success_and_binding_goes_ahead()
+    {
+        await using var c = await TestClient.OpenAsync(_server);
+        var (success, _) = await c.ScramAsync("juliet", "juliet-pw", extend: a => a
+            .Add(new Element("resume", Ns.StreamManagement).SetAttr("previd", "no-such-session").SetAttr("h", "0"))
+            .Add(Sasl2Login.Bind("Phone")));
+        Assert.That(success.Is("success", Ns.Sasl2), success.ToString());
+        Assert.That(success.Child("failed", Ns.StreamManagement)?.Child("item-not-found", Ns.StanzaErrors), Is.Not.Null, success.ToString());
+        Assert.That(success.Child("bound", Ns.Bind2), Is.Not.Null);
+        Assert.That(success.ChildText("authorization-identifier", Ns.Sasl2), Does.StartWith("juliet@localhost/Phone/"));
+    }
+
+    [Test]
     public async Task Csi_inactive_inline_starts_the_session_inactive()
     {
         var (phone, jid, _) = await Bind2LoginAsync("romeo", new Element("inactive", Ns.Csi));
