@@ -35,6 +35,11 @@ public static class Ns
     public const string Hints = "urn:xmpp:hints";
     public const string LastActivity = "jabber:iq:last";
     public const string SaslChannelBinding = "urn:xmpp:sasl-cb:0";
+    public const string Sasl2 = "urn:xmpp:sasl:2";
+    public const string Bind2 = "urn:xmpp:bind:0";
+    public const string Fast = "urn:xmpp:fast:0";
+    public const string Push = "urn:xmpp:push:0";
+    public const string PubSubPublishOptions = "http://jabber.org/protocol/pubsub#publish-options";
     public const string StreamManagement = "urn:xmpp:sm:3";
     public const string Carbons = "urn:xmpp:carbons:2";
     public const string Forward = "urn:xmpp:forward:0";

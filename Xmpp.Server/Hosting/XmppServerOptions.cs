@@ -80,6 +80,9 @@ public sealed class AuthOptions
 
     /// Failed SASL attempts on one stream before it is closed.
     public int MaxAttemptsPerStream { get; set; } = 5;
+
+    /// Lifetime of a XEP-0484 FAST token; a token used in its second half is replaced by a fresh one.
+    public int FastTokenDays { get; set; } = 14;
 }
 
 public sealed class RegistrationOptions

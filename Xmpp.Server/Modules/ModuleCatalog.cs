@@ -11,6 +11,7 @@ using Xmpp.Server.Modules.Register;
 using Xmpp.Server.Modules.Time;
 using Xmpp.Server.Modules.Version;
 using Xmpp.Server.Modules.Presence;
+using Xmpp.Server.Modules.Push;
 using Xmpp.Server.Modules.Roster;
 using Xmpp.Server.Modules.StreamManagement;
 
@@ -40,5 +41,7 @@ public static class ModuleCatalog
         services.AddSingleton<IXmppModule, VCardModule>();
         services.AddSingleton<IXmppModule, PrivateStorageModule>();
         services.AddSingleton<IXmppModule, StreamManagementModule>();
+        services.AddSingleton<PushRegistrations>();
+        services.AddSingleton<IXmppModule, PushModule>();
     }
 }

@@ -21,6 +21,7 @@ public sealed class ModuleRegistry : IModuleBuilder
     private readonly Dictionary<(string Ns, string Name), Func<ClientSession, Element, ValueTask>> _streamElements = new();
     private FrozenDictionary<(string, string), Func<ClientSession, Element, ValueTask>> _streamElementTable =
         FrozenDictionary<(string, string), Func<ClientSession, Element, ValueTask>>.Empty;
+    private readonly SortedDictionary<string, Func<ClientSession, Element, ValueTask<Element?>>> _bind2Inline = new(StringComparer.Ordinal);
     private readonly List<IXmppModule> _modules = [];
     private bool _frozen;
 
@@ -68,6 +69,12 @@ public sealed class ModuleRegistry : IModuleBuilder
     public Func<ClientSession, Element, ValueTask>? FindStreamElement(string ns, string name) =>
         _streamElementTable.TryGetValue((ns, name), out var h) ? h : null;
 
+    /// The XEP-0386 inline features, in a stable order, as advertised.
+    public IReadOnlyCollection<string> Bind2InlineFeatures => _bind2Inline.Keys;
+
+    public Func<ClientSession, Element, ValueTask<Element?>>? FindBind2Inline(string ns) =>
+        _bind2Inline.TryGetValue(ns, out var h) ? h : null;
+
     public bool HasIqNamespace(string ns) => _iqTable.Keys.Any(k => k.Item2 == ns);
 
     public StanzaHook[] Hooks(HookPoint point) => _hookTable[(int)point];
@@ -100,6 +107,13 @@ public sealed class ModuleRegistry : IModuleBuilder
         EnsureOpen();
         if (!_streamElements.TryAdd((ns, name), handler))
             throw new InvalidOperationException($"Two modules handle the stream element {{{ns}}}{name}.");
+    }
+
+    public void Bind2Inline(string ns, Func<ClientSession, Element, ValueTask<Element?>> handler)
+    {
+        EnsureOpen();
+        if (!_bind2Inline.TryAdd(ns, handler))
+            throw new InvalidOperationException($"Two modules handle the Bind 2 inline feature {ns}.");
     }
 
     public void OnSessionBound(Func<ClientSession, ValueTask> handler) { EnsureOpen(); _bound.Add(handler); }
