@@ -53,4 +53,7 @@ public static class Ns
     public const string Private = "jabber:iq:private";
     public const string Blocking = "urn:xmpp:blocking";
     public const string BlockingErrors = "urn:xmpp:blocking:errors";
+    public const string HttpUpload = "urn:xmpp:http:upload:0";
+    public const string ExtDisco = "urn:xmpp:extdisco:2";
+    public const string Bytestreams = "http://jabber.org/protocol/bytestreams";
 }

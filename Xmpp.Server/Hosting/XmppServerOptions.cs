@@ -18,8 +18,8 @@ public sealed class XmppServerOptions
     /// Direct TLS port (XEP-0368); 0 disables the listener.
     public int C2sTlsPort { get; set; } = 5223;
 
-    /// HTTPS port for later HTTP services (upload, WebSocket, BOSH); 0 disables it.
-    public int HttpPort { get; set; } = 0;
+    /// HTTPS port for HTTP services (XEP-0363 upload; later WebSocket, BOSH); 0 disables it and the services on it.
+    public int HttpPort { get; set; } = 5281;
 
     /// Addresses to listen on; "any" binds IPv4 and IPv6 on all interfaces.
     public List<string> ListenAddresses { get; set; } = [];
@@ -36,6 +36,9 @@ public sealed class XmppServerOptions
     public OfflineOptions Offline { get; set; } = new();
     public PingOptions Ping { get; set; } = new();
     public StreamManagementOptions StreamManagement { get; set; } = new();
+    public UploadOptions Upload { get; set; } = new();
+    public ExternalServicesOptions ExternalServices { get; set; } = new();
+    public Proxy65Options Proxy65 { get; set; } = new();
 }
 
 public sealed class LimitOptions

@@ -39,4 +39,11 @@ public interface IModuleBuilder
     void OnSessionClosed(Func<ClientSession, ValueTask> handler);
 
     void OnAccountDeleted(Func<string, ValueTask> handler);
+
+    /// Hosts a service on a domain of its own (upload.example.org), listed in disco#items of the served parent domain;
+    /// IQ get/set addressed to that domain, with or without local part and resource, go to its ServiceIq handlers.
+    void Service(string domain, string parentDomain, string name);
+
+    /// Handles IQ get/set whose first child is {ns}name, sent to a domain declared with Service.
+    void ServiceIq(string domain, string name, string ns, IqHandler handler);
 }

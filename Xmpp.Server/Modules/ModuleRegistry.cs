@@ -22,6 +22,10 @@ public sealed class ModuleRegistry : IModuleBuilder
     private FrozenDictionary<(string, string), Func<ClientSession, Element, ValueTask>> _streamElementTable =
         FrozenDictionary<(string, string), Func<ClientSession, Element, ValueTask>>.Empty;
     private readonly SortedDictionary<string, Func<ClientSession, Element, ValueTask<Element?>>> _bind2Inline = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (string Parent, string Name)> _services = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string Domain, string Ns, string Name), IqHandler> _serviceIq = new();
+    private FrozenDictionary<string, (string Parent, string Name)> _serviceTable = FrozenDictionary<string, (string, string)>.Empty;
+    private FrozenDictionary<(string, string, string), IqHandler> _serviceIqTable = FrozenDictionary<(string, string, string), IqHandler>.Empty;
     private readonly List<IXmppModule> _modules = [];
     private bool _frozen;
 
@@ -75,7 +79,16 @@ public sealed class ModuleRegistry : IModuleBuilder
     public Func<ClientSession, Element, ValueTask<Element?>>? FindBind2Inline(string ns) =>
         _bind2Inline.TryGetValue(ns, out var h) ? h : null;
 
-    public bool HasIqNamespace(string ns) => _iqTable.Keys.Any(k => k.Item2 == ns);
+    public bool HasIqNamespace(string ns) => _iqTable.Keys.Any(k => k.Item2 == ns) || _serviceIqTable.Keys.Any(k => k.Item2 == ns);
+
+    public bool IsService(string domain) => _serviceTable.ContainsKey(domain);
+
+    public IqHandler? FindServiceIq(string domain, string ns, string name) =>
+        _serviceIqTable.TryGetValue((domain, ns, name), out var h) ? h : null;
+
+    /// The services hosted under a served domain, for its disco#items (XEP-0030 §4).
+    public IEnumerable<(string Domain, string Name)> ServicesOf(string parentDomain) =>
+        _serviceTable.Where(s => s.Value.Parent == parentDomain).OrderBy(s => s.Key, StringComparer.Ordinal).Select(s => (s.Key, s.Value.Name));
 
     public StanzaHook[] Hooks(HookPoint point) => _hookTable[(int)point];
 
@@ -121,8 +134,26 @@ public sealed class ModuleRegistry : IModuleBuilder
     public void OnSessionClosed(Func<ClientSession, ValueTask> handler) { EnsureOpen(); _closed.Add(handler); }
     public void OnAccountDeleted(Func<string, ValueTask> handler) { EnsureOpen(); _accountDeleted.Add(handler); }
 
+    public void Service(string domain, string parentDomain, string name)
+    {
+        EnsureOpen();
+        if (!_services.TryAdd(domain, (parentDomain, name)))
+            throw new InvalidOperationException($"Two modules host the service {domain}.");
+    }
+
+    public void ServiceIq(string domain, string name, string ns, IqHandler handler)
+    {
+        EnsureOpen();
+        if (!_services.ContainsKey(domain))
+            throw new InvalidOperationException($"Declare the service {domain} before its IQ handlers.");
+        if (!_serviceIq.TryAdd((domain, ns, name), handler))
+            throw new InvalidOperationException($"Two modules handle IQ {{{ns}}}{name} for {domain}.");
+    }
+
     private void Freeze()
     {
+        _serviceTable = _services.ToFrozenDictionary(StringComparer.Ordinal);
+        _serviceIqTable = _serviceIq.ToFrozenDictionary();
         _iqTable = _iq.ToFrozenDictionary();
         _streamElementTable = _streamElements.ToFrozenDictionary();
         var points = Enum.GetValues<HookPoint>();

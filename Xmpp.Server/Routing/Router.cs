@@ -78,6 +78,12 @@ public sealed class Router(
             if (request) await DispatchIq(c, c.From.Bare, IqTarget.Self);
             return;
         }
+        if (modules.IsService(to.Domain))
+        {
+            if (request) await DispatchIq(c, to, IqTarget.Server, service: to.Domain);
+            else CompleteRequest(stanza);
+            return;
+        }
         if (!domains.Contains(to.Domain))
         {
             if (request) await BounceAsync(stanza, StanzaErrors.RemoteServerNotFound);
@@ -111,7 +117,7 @@ public sealed class Router(
         if (request) await BounceAsync(stanza, StanzaErrors.ServiceUnavailable);
     }
 
-    private async ValueTask DispatchIq(StanzaContext c, Jid to, IqTarget target)
+    private async ValueTask DispatchIq(StanzaContext c, Jid to, IqTarget target, string? service = null)
     {
         var stanza = c.Stanza;
         Element? payload = null;
@@ -128,7 +134,9 @@ public sealed class Router(
             await BounceAsync(stanza, StanzaErrors.BadRequest, "an iq get or set carries exactly one child element");
             return;
         }
-        var handler = modules.FindIq(target, payload!.Namespace, payload.Name);
+        var handler = service is not null
+            ? modules.FindServiceIq(service, payload!.Namespace, payload.Name)
+            : modules.FindIq(target, payload!.Namespace, payload.Name);
         if (handler is null && target == IqTarget.Self) handler = modules.FindIq(IqTarget.Account, payload.Namespace, payload.Name);
         var origin = c.Origin;
         var context = new IqContext(stanza, c.From, to, payload, origin, reply =>
@@ -194,7 +202,7 @@ public sealed class Router(
         var to = c.To ?? c.From.Bare; // RFC 6120 §10.3.1: no 'to' means the sender's own bare JID
         if (!domains.Contains(to.Domain))
         {
-            await BounceAsync(stanza, StanzaErrors.RemoteServerNotFound);
+            await BounceAsync(stanza, modules.IsService(to.Domain) ? StanzaErrors.ServiceUnavailable : StanzaErrors.RemoteServerNotFound);
             return;
         }
         if (to.Local is null)
