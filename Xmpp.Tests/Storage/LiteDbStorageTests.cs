@@ -108,7 +108,7 @@ public sealed class LiteDbStorageTests
     }
 
     [Test]
-    public async Task Archive_collections_get_owner_and_with_indexes()
+    public async Task Archive_collections_get_owner_with_stamp_and_stanza_id_indexes()
     {
         await using var storage = new LiteDbStorage(_directory);
         await storage.Archive("mam").AppendAsync("juliet", T0, "romeo@montague.lit", Body(1));
@@ -117,7 +117,7 @@ public sealed class LiteDbStorageTests
         var indexes = storage.Database.GetCollection("$indexes").Find("collection = 'archive_mam'")
             .Select(d => d["name"].AsString).ToArray();
 
-        Assert.That(indexes, Is.SupersetOf(new[] { "ownerKey", "withKey" }));
+        Assert.That(indexes, Is.SupersetOf(new[] { "ownerKey", "withKey", "stampKey", "sidKey" }));
     }
 
     [Test]
