@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Xmpp.Server.Modules.Disco;
+using Xmpp.Server.Modules.Mam;
 using Xmpp.Server.Modules.Offline;
 using Xmpp.Server.Modules.Ping;
 using Xmpp.Server.Modules.Register;
@@ -22,6 +23,7 @@ public static class ModuleCatalog
         services.AddSingleton<IXmppModule, TimeModule>();
         services.AddSingleton<IXmppModule, VersionModule>();
         services.AddSingleton<IXmppModule, RegisterModule>();
+        services.AddSingleton<IXmppModule, MamModule>();
         services.AddSingleton<IXmppModule, OfflineModule>();
         services.AddSingleton<RosterService>();
         services.AddSingleton<IRosterService>(sp => sp.GetRequiredService<RosterService>());

@@ -48,6 +48,9 @@ public sealed class ConfigurationTests
         Assert.That(fromFile.Limits.MaxStanzaBytes, Is.EqualTo(defaults.Limits.MaxStanzaBytes));
         Assert.That(fromFile.Auth.FreeFailures, Is.EqualTo(defaults.Auth.FreeFailures));
         Assert.That(fromFile.Offline.MaxMessagesPerAccount, Is.EqualTo(defaults.Offline.MaxMessagesPerAccount));
+        Assert.That(fromFile.Mam.MaxPageSize, Is.EqualTo(defaults.Mam.MaxPageSize));
+        Assert.That(fromFile.Mam.MaxIds, Is.EqualTo(defaults.Mam.MaxIds));
+        Assert.That(fromFile.Mam.DefaultMode, Is.EqualTo(defaults.Mam.DefaultMode));
         Assert.That(fromFile.Ping.IdleSeconds, Is.EqualTo(defaults.Ping.IdleSeconds));
         Assert.That(OptionsValidator.Validate(fromFile), Is.Empty);
     }
@@ -56,6 +59,8 @@ public sealed class ConfigurationTests
     [TestCase("Limits:MaxStanzaBytes", "100", "too small")]
     [TestCase("ListenAddresses:0", "not-an-ip", "not an IP address")]
     [TestCase("Domains:0", "bad domain!", "not a valid domain")]
+    [TestCase("Mam:DefaultMode", "sometimes", "not always, roster or never")]
+    [TestCase("Mam:MaxPageSize", "0", "too small")]
     public void Invalid_settings_give_one_clear_line(string key, string value, string expected)
     {
         var loaded = ConfigurationLoader.Load(["--config", "/nonexistent.json"], new Dictionary<string, string?> { ["Xmpp:" + key] = value });
