@@ -20,7 +20,7 @@ NS_RECEIPTS = "urn:xmpp:receipts"
 NS_MARKERS = "urn:xmpp:chat-markers:0"
 NS_DELAY = "urn:xmpp:delay"
 
-ACTIONS = ("login", "send", "receive", "ack")
+ACTIONS = ("login", "send", "receive", "ack", "mam")
 
 
 def setup_logging():
@@ -58,6 +58,9 @@ def parse_args(argv=None):
     p.add_argument("--markable", action="store_true", help="mark as XEP-0333 markable")
     # receive / ack
     p.add_argument("--count", type=int, default=1)
+    # mam: page through the own archive (XEP-0313 with XEP-0059), --page-size messages a page, newest page first with --reverse
+    p.add_argument("--page-size", type=int, default=10)
+    p.add_argument("--reverse", action="store_true")
     a = p.parse_args(argv)
     setup_logging()
     if a.action == "send":
