@@ -562,6 +562,25 @@ public sealed class MamModuleTests
             "bob is in the roster, dave always, carol never (though in the roster), eve is a stranger");
     }
 
+    [Test]
+    public async Task Deleting_an_account_deletes_its_archive_and_preferences()
+    {
+        await using var server = await Server();
+        await SeedAsync(server);
+        await using (var alice = await Online(server, "alice", "pc"))
+            await alice.IqAsync("<iq type='set'><prefs xmlns='urn:xmpp:mam:2' default='never'/></iq>");
+
+        Assert.That(await server.Get<Xmpp.Server.Auth.AccountService>().DeleteAsync("alice"), Is.True);
+        await server.Get<IStorage>().FlushAsync();
+
+        Assert.That(await server.Get<IStorage>().Archive(MamModule.Collection).CountAsync("alice"), Is.Zero);
+        Assert.That(await server.Get<IStorage>().KeyValue.GetAsync("alice", "mam-prefs"), Is.Null);
+        await server.AddUserAsync("alice", "alice-pw");
+        await using var again = await Online(server, "alice", "pc");
+        Assert.That((await again.IqAsync("<iq type='get'><prefs xmlns='urn:xmpp:mam:2'/></iq>")).Child("prefs", Ns.Mam)!.Attr("default"),
+            Is.EqualTo("always"), "a new account of the same name starts afresh");
+    }
+
     // ---- durability and scale ----
 
     [Test]
