@@ -20,7 +20,7 @@ public sealed partial class MamModule
 
     /// XEP-0359 §4 (rule 3): ids "by" one of our own addresses are ours to assign, so a client's are removed before
     /// routing; a recipient then never sees a forged archive id.
-    public int StripForeignStanzaIds(Element message)
+    public int StripForgedStanzaIds(Element message)
     {
         var forged = message.Elements("stanza-id", Ns.StanzaId)
             .Where(e => Jid.TryParse(e.Attr("by"), out var by) && domains.IsLocal(by))
@@ -35,7 +35,7 @@ public sealed partial class MamModule
     {
         var message = c.Stanza;
         if (message.Name != "message") return false;
-        StripForeignStanzaIds(message);
+        StripForgedStanzaIds(message);
         // A message to the account itself is archived once, as it arrives.
         if (c.From.Local is not { } user || c.To is not { } to || to.BareEquals(c.From)) return false;
         if (!IsArchivable(message) || !await ShouldArchiveAsync(c.From, to)) return false;
