@@ -385,6 +385,18 @@ public sealed class MamModuleTests
     }
 
     [Test]
+    public async Task An_archive_id_far_longer_than_any_real_one_is_item_not_found()
+    {
+        await using var server = await Server();
+        await SeedAsync(server);
+        await using var alice = await Online(server, "alice", "pc");
+        var id = new string('a', 5000);
+
+        Assert.That((await Query(alice, rsm: $"<after>{id}</after>")).Error, Is.EqualTo("item-not-found"));
+        Assert.That((await Query(alice, ["ids=" + id])).Error, Is.EqualTo("item-not-found"));
+    }
+
+    [Test]
     public async Task Another_accounts_archive_ids_are_unknown_here()
     {
         await using var server = await Server();
