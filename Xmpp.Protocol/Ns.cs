@@ -45,6 +45,8 @@ public static class Ns
     public const string Forward = "urn:xmpp:forward:0";
     public const string Csi = "urn:xmpp:csi:0";
     public const string Mam = "urn:xmpp:mam:2";
+    public const string MamExtended = "urn:xmpp:mam:2#extended";
+    public const string DataFormsValidate = "http://jabber.org/protocol/xdata-validate";
     public const string Rsm = "http://jabber.org/protocol/rsm";
     public const string StanzaId = "urn:xmpp:sid:0";
     public const string ChatStates = "http://jabber.org/protocol/chatstates";

@@ -42,6 +42,10 @@ public static class OptionsValidator
         Positive("Offline:MaxMessagesPerAccount", o.Offline.MaxMessagesPerAccount);
         Positive("StreamManagement:ResumeTimeoutSeconds", o.StreamManagement.ResumeTimeoutSeconds, 0);
         Positive("StreamManagement:MaxUnackedStanzas", o.StreamManagement.MaxUnackedStanzas, 10);
+        Positive("Mam:MaxPageSize", o.Mam.MaxPageSize);
+        Positive("Mam:MaxIds", o.Mam.MaxIds);
+        if (o.Mam.DefaultMode is not ("always" or "roster" or "never"))
+            problems.Add($"Xmpp:Mam:DefaultMode: '{o.Mam.DefaultMode}' is not always, roster or never.");
         if (o.Limits.ReadBytesPerSecond > 0 && o.Limits.ReadBurstBytes < o.Limits.MaxStanzaBytes)
             problems.Add("Xmpp:Limits:ReadBurstBytes must be at least MaxStanzaBytes, or one stanza could never be read at full speed.");
         Positive("Upload:MaxMediaBytes", o.Upload.MaxMediaBytes);

@@ -34,6 +34,7 @@ public sealed class XmppServerOptions
     public AuthOptions Auth { get; set; } = new();
     public RegistrationOptions Registration { get; set; } = new();
     public OfflineOptions Offline { get; set; } = new();
+    public MamOptions Mam { get; set; } = new();
     public PingOptions Ping { get; set; } = new();
     public StreamManagementOptions StreamManagement { get; set; } = new();
     public UploadOptions Upload { get; set; } = new();
@@ -102,6 +103,19 @@ public sealed class OfflineOptions
 {
     /// Messages spooled per account; further messages get resource-constraint.
     public int MaxMessagesPerAccount { get; set; } = 1000;
+}
+
+public sealed class MamOptions
+{
+    /// Most archived messages sent for one query (XEP-0313 §4.1.4 lets the server limit a page); also the page size
+    /// when the query gives no RSM max.
+    public int MaxPageSize { get; set; } = 250;
+
+    /// Most ids one query may name in the XEP-0313 'ids' field.
+    public int MaxIds { get; set; } = 250;
+
+    /// What is archived for an account that never set preferences (XEP-0441): always, roster or never.
+    public string DefaultMode { get; set; } = "always";
 }
 
 public sealed class PingOptions

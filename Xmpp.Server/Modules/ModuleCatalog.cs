@@ -6,6 +6,7 @@ using Xmpp.Server.Modules.Disco;
 using Xmpp.Server.Modules.ExternalServices;
 using Xmpp.Server.Modules.LastActivity;
 using Xmpp.Server.Modules.Profiles;
+using Xmpp.Server.Modules.Mam;
 using Xmpp.Server.Modules.Offline;
 using Xmpp.Server.Modules.Ping;
 using Xmpp.Server.Modules.Register;
@@ -32,6 +33,7 @@ public static class ModuleCatalog
         services.AddSingleton<IXmppModule, TimeModule>();
         services.AddSingleton<IXmppModule, VersionModule>();
         services.AddSingleton<IXmppModule, RegisterModule>();
+        services.AddSingleton<IXmppModule, MamModule>();
         services.AddSingleton<IXmppModule, OfflineModule>();
         services.AddSingleton<RosterService>();
         services.AddSingleton<IRosterService>(sp => sp.GetRequiredService<RosterService>());

@@ -48,6 +48,9 @@ public sealed class ConfigurationTests
         Assert.That(fromFile.Limits.MaxStanzaBytes, Is.EqualTo(defaults.Limits.MaxStanzaBytes));
         Assert.That(fromFile.Auth.FreeFailures, Is.EqualTo(defaults.Auth.FreeFailures));
         Assert.That(fromFile.Offline.MaxMessagesPerAccount, Is.EqualTo(defaults.Offline.MaxMessagesPerAccount));
+        Assert.That(fromFile.Mam.MaxPageSize, Is.EqualTo(defaults.Mam.MaxPageSize));
+        Assert.That(fromFile.Mam.MaxIds, Is.EqualTo(defaults.Mam.MaxIds));
+        Assert.That(fromFile.Mam.DefaultMode, Is.EqualTo(defaults.Mam.DefaultMode));
         Assert.That(fromFile.Ping.IdleSeconds, Is.EqualTo(defaults.Ping.IdleSeconds));
         Assert.That(fromFile.StreamManagement.ResumeTimeoutSeconds, Is.EqualTo(defaults.StreamManagement.ResumeTimeoutSeconds));
         Assert.That(fromFile.StreamManagement.MaxUnackedStanzas, Is.EqualTo(defaults.StreamManagement.MaxUnackedStanzas));
@@ -77,6 +80,8 @@ public sealed class ConfigurationTests
     [TestCase("ExternalServices:Services:0:Port", "0", "Host is required")]
     [TestCase("Proxy65:Port", "70000", "not a port number")]
     [TestCase("Proxy65:MaxBytesPerSecond", "-1", "unlimited")]
+    [TestCase("Mam:DefaultMode", "sometimes", "not always, roster or never")]
+    [TestCase("Mam:MaxPageSize", "0", "too small")]
     public void Invalid_settings_give_one_clear_line(string key, string value, string expected)
     {
         var loaded = ConfigurationLoader.Load(["--config", "/nonexistent.json"], new Dictionary<string, string?> { ["Xmpp:" + key] = value });

@@ -20,7 +20,7 @@ NS_RECEIPTS = "urn:xmpp:receipts"
 NS_MARKERS = "urn:xmpp:chat-markers:0"
 NS_DELAY = "urn:xmpp:delay"
 
-ACTIONS = ("login", "send", "receive", "ack", "resume", "upload")
+ACTIONS = ("login", "send", "receive", "ack", "resume", "upload", "mam")
 
 
 def setup_logging():
@@ -66,6 +66,9 @@ def parse_args(argv=None):
     p.add_argument("--file")
     p.add_argument("--content-type", default=None)
     p.add_argument("--ca-file", default=None)
+    # mam: page through the own archive (XEP-0313 with XEP-0059), --page-size messages a page, newest page first with --reverse
+    p.add_argument("--page-size", type=int, default=10)
+    p.add_argument("--reverse", action="store_true")
     a = p.parse_args(argv)
     setup_logging()
     if a.action == "send":
