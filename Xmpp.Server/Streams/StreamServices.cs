@@ -24,6 +24,7 @@ public sealed class StreamServices(
     ConnectionTracker connections,
     TimeProvider time,
     StreamManagementService streamManagement,
+    Xmpp.Storage.IStorage storage,
     ILoggerFactory loggerFactory)
 {
     public XmppServerOptions Options { get; } = options.Value;
@@ -38,6 +39,7 @@ public sealed class StreamServices(
     public ConnectionTracker Connections { get; } = connections;
     public TimeProvider Time { get; } = time;
     public StreamManagementService StreamManagement { get; } = streamManagement;
+    public Xmpp.Storage.IStorage Storage { get; } = storage;
     public ILogger Logger { get; } = loggerFactory.CreateLogger<XmppStream>();
 
     public ParserLimits ParserLimits { get; } = new()

@@ -100,6 +100,9 @@ public sealed partial class XmppStream
 
         if (e.Name == "iq")
         {
+            // Writes queued for this client's earlier stanzas become durable before any IQ of its own is handled, so
+            // an answer (a ping's, say) confirms that everything sent before it is stored, as the XEP-0198 ack does.
+            if (session.TakeQueuedWrites()) await _s.Storage.FlushAsync();
             var type = e.Attr("type");
             if (e.Attr("id") is null)
             {

@@ -40,6 +40,7 @@ public sealed partial class MamModule
         if (c.From.Local is not { } user || c.To is not { } to || to.BareEquals(c.From)) return false;
         if (!IsArchivable(message) || !await ShouldArchiveAsync(c.From, to)) return false;
         Append(user, to.Bare.ToString(), message, NewId());
+        c.Origin?.NoteQueuedWrite();
         return false;
     }
 
@@ -56,6 +57,7 @@ public sealed partial class MamModule
         var id = NewId();
         message.Add(new Element("stanza-id", Ns.StanzaId).SetAttr("by", archive).SetAttr("id", id));
         Append(user, c.From.Bare.ToString(), message, id);
+        c.Origin?.NoteQueuedWrite();
         return false;
     }
 
