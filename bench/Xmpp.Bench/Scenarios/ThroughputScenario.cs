@@ -9,7 +9,8 @@ namespace Xmpp.Bench.Scenarios;
 /// Online users send chat messages to random other online users (bare JID). The body carries the step, a sequence
 /// number and the send time, so latency is measured end to end and every message is checked to arrive exactly once.
 /// First a fixed moderate rate gives p50/p99/p999; then the rate rises by RateFactor per step until a step is not
-/// sustained (sent below 95 % of the target, anything lost or duplicated, or p99 at or above LatencyLimitMs).
+/// sustained (sent below 95 % of the target, anything lost or duplicated, or p99 at or above LatencyLimitMs; a step
+/// missing only on time gets one retry).
 public sealed class ThroughputScenario
 {
     private readonly BenchOptions _o;
@@ -71,6 +72,7 @@ public sealed class ThroughputScenario
             double best = 0, bestP99 = double.NaN, rate = _o.StartRate;
             int id = 2, rampLost = 0;
             string stop = "max-rate";
+            bool retried = false;
             while (rate <= _o.MaxRate)
             {
                 if (total.Elapsed.TotalSeconds + _o.StepSeconds * 3 + 5 > _o.MaxSeconds) { stop = "time"; break; }
@@ -79,7 +81,14 @@ public sealed class ThroughputScenario
                 var (ok, why, achieved, p99) = Judge(s, rate);
                 rampLost += s.SentAt.Length - s.Received;
                 Sessions.Log($"{name} {rate:F0}/s: sent {achieved:F0}/s, received {s.Received}/{s.SentAt.Length}, p99 {p99:F1} ms{(ok ? "" : " -> " + why)}");
+                if (!ok && !retried && why is "p99" or "sender-behind")
+                {
+                    // Other processes share the CPU: a single noisy step gets one more try before it counts.
+                    retried = true;
+                    continue;
+                }
                 if (!ok) { stop = why; break; }
+                retried = false;
                 best = achieved;
                 bestP99 = p99;
                 rate *= _o.RateFactor;
