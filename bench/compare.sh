@@ -180,36 +180,47 @@ run_bench() {
     local server=$1; shift
     local line
     log "$server: $*"
-    line=$("${BENCH[@]}" "$@" --server "$server" --port "$PORT" --tls-port "$TLS_PORT" --domain "$DOMAIN" \
+    line=$("${BENCH[@]}" "$@" --server "$server" --port "${PORTS[$server]}" --tls-port "${TLS_PORTS[$server]}" --domain "$DOMAIN" \
         --password "$PASSWORD" --concurrency "$CONC" --max-seconds "$MAX_S" | tail -n 1) || true
     [ -n "$line" ] || line="{\"scenario\":\"$1\",\"server\":\"$server\",\"error\":\"no result\"}"
     echo "$line" >&2
     echo "$line" >> "$RESULTS"
 }
 
+# All servers run side by side, each idle while another is measured, and every scenario runs against each server
+# in turn: load from other processes on the machine then hits all three alike instead of whichever ran last.
+declare -A PORTS TLS_PORTS PIDS
+LIVE=()
 for server in $SERVERS; do
-    log "=== $server ==="
     "start_$server"
     STARTED_PIDS+=("$SERVER_PID")
-    if ! wait_port "$PORT" "$SERVER_PID"; then
+    if wait_port "$PORT" "$SERVER_PID"; then
+        PORTS[$server]=$PORT; TLS_PORTS[$server]=$TLS_PORT; PIDS[$server]=$SERVER_PID; LIVE+=("$server")
+        log "$server started, PID $SERVER_PID"
+    else
         log "$server did not start; see $WORK/$server"; tail -n 20 "$WORK/$server"/*.log >&2 || true
         echo "{\"scenario\":\"start\",\"server\":\"$server\",\"error\":\"did not start\"}" >> "$RESULTS"
-        continue
     fi
-    sleep 1
-    run_bench "$server" register --users "$USERS"
-    run_bench "$server" login --users "$USERS" --sessions "$LOGINS"
-    for n in $IDLE; do
-        run_bench "$server" idle --users "$USERS" --sessions "$n" --server-pid "$SERVER_PID"
+done
+sleep 1
+
+for s in "${LIVE[@]}"; do run_bench "$s" register --users "$USERS"; done
+for s in "${LIVE[@]}"; do run_bench "$s" login --users "$USERS" --sessions "$LOGINS"; done
+for n in $IDLE; do
+    for s in "${LIVE[@]}"; do run_bench "$s" idle --users "$USERS" --sessions "$n" --server-pid "${PIDS[$s]}"; done
+done
+for scenario in throughput receipts; do
+    for s in "${LIVE[@]}"; do
+        run_bench "$s" "$scenario" --users "$USERS" --online "$ONLINE" --fixed-rate "$FIXED_RATE" --fixed-seconds "$FIXED_S" \
+            --start-rate "$START_RATE" --step-seconds "$STEP_S"
     done
-    run_bench "$server" throughput --users "$USERS" --online "$ONLINE" --fixed-rate "$FIXED_RATE" --fixed-seconds "$FIXED_S" \
-        --start-rate "$START_RATE" --step-seconds "$STEP_S"
-    run_bench "$server" receipts --users "$USERS" --online "$ONLINE" --fixed-rate "$FIXED_RATE" --fixed-seconds "$FIXED_S" \
-        --start-rate "$START_RATE" --step-seconds "$STEP_S"
-    run_bench "$server" offline --users "$USERS" --messages "$MESSAGES" --receivers "$RECEIVERS" --senders "$SENDERS"
-    kill "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 1 40); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.5; done
-    kill -9 "$SERVER_PID" 2>/dev/null || true
+done
+for s in "${LIVE[@]}"; do run_bench "$s" offline --users "$USERS" --messages "$MESSAGES" --receivers "$RECEIVERS" --senders "$SENDERS"; done
+
+for s in "${LIVE[@]}"; do kill "${PIDS[$s]}" 2>/dev/null || true; done
+for s in "${LIVE[@]}"; do
+    for _ in $(seq 1 40); do kill -0 "${PIDS[$s]}" 2>/dev/null || break; sleep 0.5; done
+    kill -9 "${PIDS[$s]}" 2>/dev/null || true
 done
 
 [ -n "$OUT" ] || OUT="$ROOT/bench/results/$(date -u +%Y-%m-%d)-$SIZE.md"
