@@ -3,11 +3,12 @@
 # loopback, with the same domain, accounts and TLS certificate, and prints one table. See bench/README.md.
 #
 #   bench/compare.sh --quick            tiny numbers, a few minutes in all
-#   bench/compare.sh                    medium: 2,000 idle sessions, 500 users exchanging messages
+#   bench/compare.sh                    medium: 1,000 accounts and logins, 2,000 idle sessions, 500 users exchanging messages
 #   bench/compare.sh --full             the issue's numbers: 10,000 and 50,000 idle sessions, 1,000 users, 100,000 offline messages
 #   options: --servers "ours prosody ejabberd"   --keep (leave the temp dir)   --out FILE (results markdown)
 set -euo pipefail
 
+main() {
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SIZE=medium
 SERVERS="ours prosody ejabberd"
@@ -30,8 +31,8 @@ PASSWORD=bench-password
 case $SIZE in
     quick)  USERS=200;   LOGINS=300;   IDLE="500";         ONLINE=50;   FIXED_RATE=200; FIXED_S=3;  STEP_S=2; START_RATE=500
             MESSAGES=2000;   RECEIVERS=40;   SENDERS=10;  MAX_S=120; CONC=50 ;;
-    medium) USERS=2000;  LOGINS=2000;  IDLE="2000";        ONLINE=500;  FIXED_RATE=500; FIXED_S=10; STEP_S=3; START_RATE=500
-            MESSAGES=20000;  RECEIVERS=200;  SENDERS=50;  MAX_S=240; CONC=100 ;;
+    medium) USERS=1000;  LOGINS=1000;  IDLE="2000";        ONLINE=500;  FIXED_RATE=500; FIXED_S=10; STEP_S=3; START_RATE=500
+            MESSAGES=20000;  RECEIVERS=200;  SENDERS=50;  MAX_S=300; CONC=100 ;;
     full)   USERS=10000; LOGINS=10000; IDLE="10000 50000"; ONLINE=1000; FIXED_RATE=1000; FIXED_S=10; STEP_S=5; START_RATE=1000
             MESSAGES=100000; RECEIVERS=1000; SENDERS=100; MAX_S=900; CONC=200 ;;
 esac
@@ -227,3 +228,6 @@ done
 mkdir -p "$(dirname "$OUT")"
 python3 "$ROOT/bench/report.py" "$RESULTS" --size "$SIZE" --markdown "$OUT"
 log "results written to $OUT"
+}
+
+main "$@"

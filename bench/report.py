@@ -67,6 +67,8 @@ def advantage(ours, anchors, higher):
     if not isinstance(ours, (int, float)) or isinstance(ours, bool) or not vals:
         return None
     best = max(vals) if higher else min(vals)
+    if best == 0 or ours == 0:
+        return None
     if higher:
         return ours / best if best > 0 else None
     return best / ours if ours > 0 else None

@@ -10,7 +10,7 @@ namespace Xmpp.Bench.Scenarios;
 /// number and the send time, so latency is measured end to end and every message is checked to arrive exactly once.
 /// First a fixed moderate rate gives p50/p99/p999; then the rate rises by RateFactor per step until a step is not
 /// sustained (sent below 95 % of the target, anything lost or duplicated, or p99 at or above LatencyLimitMs; a step
-/// missing only on time gets one retry).
+/// missing only on time gets one retry). When the start rate itself is not sustained the rate steps down instead.
 public sealed class ThroughputScenario
 {
     private readonly BenchOptions _o;
@@ -39,6 +39,7 @@ public sealed class ThroughputScenario
         public double SendSeconds;
     }
 
+    private const double MinRate = 10;
     private int _late;
 
     private async Task<ResultLine> RunAsync(CancellationToken ct)
@@ -72,7 +73,7 @@ public sealed class ThroughputScenario
             double best = 0, bestP99 = double.NaN, rate = _o.StartRate;
             int id = 2, rampLost = 0;
             string stop = "max-rate";
-            bool retried = false;
+            bool retried = false, descending = false;
             while (rate <= _o.MaxRate)
             {
                 if (total.Elapsed.TotalSeconds + _o.StepSeconds * 3 + 5 > _o.MaxSeconds) { stop = "time"; break; }
@@ -87,10 +88,19 @@ public sealed class ThroughputScenario
                     retried = true;
                     continue;
                 }
+                if (!ok && best == 0 && rate / _o.RateFactor >= MinRate)
+                {
+                    // Not even the start rate holds: step down to find the rate that does.
+                    retried = false;
+                    descending = true;
+                    rate /= _o.RateFactor;
+                    continue;
+                }
                 if (!ok) { stop = why; break; }
                 retried = false;
                 best = achieved;
                 bestP99 = p99;
+                if (descending) { stop = "start-rate-too-high"; break; }
                 rate *= _o.RateFactor;
             }
             r.Add("max_sustained_rate", best).Add("p99_at_max_ms", bestP99).Add("stop_reason", stop).Add("late", _late)
