@@ -79,7 +79,7 @@ def table(rows):
     for r in rows:
         scen = r.get("scenario")
         if scen == "idle":
-            scen = f"idle {r.get('sessions', '?')}"
+            scen = f"idle {r.get('requested', r.get('sessions', '?'))}"
         by.setdefault(scen, {})[r.get("server")] = r
     scenarios = []
     for s in by:
