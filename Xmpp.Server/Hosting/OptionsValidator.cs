@@ -38,9 +38,14 @@ public static class OptionsValidator
         Positive("Limits:MaxResourcesPerAccount", o.Limits.MaxResourcesPerAccount);
         Positive("Auth:ScramIterations", o.Auth.ScramIterations, 4096);
         Positive("Auth:MaxAttemptsPerStream", o.Auth.MaxAttemptsPerStream, 2);
+        Positive("Auth:FastTokenDays", o.Auth.FastTokenDays, 1);
         Positive("Offline:MaxMessagesPerAccount", o.Offline.MaxMessagesPerAccount);
         Positive("StreamManagement:ResumeTimeoutSeconds", o.StreamManagement.ResumeTimeoutSeconds, 0);
         Positive("StreamManagement:MaxUnackedStanzas", o.StreamManagement.MaxUnackedStanzas, 10);
+        Positive("Mam:MaxPageSize", o.Mam.MaxPageSize);
+        Positive("Mam:MaxIds", o.Mam.MaxIds);
+        if (o.Mam.DefaultMode is not ("always" or "roster" or "never"))
+            problems.Add($"Xmpp:Mam:DefaultMode: '{o.Mam.DefaultMode}' is not always, roster or never.");
         if (o.Limits.ReadBytesPerSecond > 0 && o.Limits.ReadBurstBytes < o.Limits.MaxStanzaBytes)
             problems.Add("Xmpp:Limits:ReadBurstBytes must be at least MaxStanzaBytes, or one stanza could never be read at full speed.");
         Positive("Http:BoshMaxWaitSeconds", o.Http.BoshMaxWaitSeconds);

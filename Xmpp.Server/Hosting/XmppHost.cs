@@ -84,6 +84,7 @@ public static class XmppHost
             sp.GetRequiredService<ILogger<CertificateManager>>(), options.GenerateSelfSignedCertificates));
         services.AddSingleton<AccountService>();
         services.AddSingleton<AuthThrottle>();
+        services.AddSingleton<FastTokenService>();
         services.AddSingleton<ISessionDirectory, SessionDirectory>();
         services.AddSingleton<IRouter, Router>();
         services.AddSingleton<ConnectionTracker>();

@@ -27,7 +27,7 @@ public sealed class HttpEndpoint(IEnumerable<IHttpHandler> handlers)
             // certificate reload reaches HTTPS too.
             l.UseHttps(new TlsHandshakeCallbackOptions
             {
-                OnConnection = c => certificates.CreateServerOptionsSelector(Alpn)(null!, c.ClientHelloInfo, null, c.CancellationToken),
+                OnConnection = c => certificates.CreateServerOptionsSelector(Alpn)(c.SslStream, c.ClientHelloInfo, null, c.CancellationToken),
                 HandshakeTimeout = TimeSpan.FromSeconds(30),
             });
         });

@@ -26,6 +26,11 @@ public interface IModuleBuilder
     /// Handles a top-level element other than a stanza (a "nonza", e.g. XEP-0352 &lt;active/&gt;) on an established stream.
     void StreamElement(string name, string ns, Func<ClientSession, Element, ValueTask> handler);
 
+    /// A XEP-0386 Bind 2 inline feature: advertised as &lt;feature var=ns/&gt; in the SASL2 bind feature, and called with
+    /// the new session and the client's child of &lt;bind/&gt; in that namespace, after the resource is chosen but before
+    /// the session is reachable or &lt;success/&gt; is sent. A returned element is put into &lt;bound/&gt;.
+    void Bind2Inline(string ns, Func<ClientSession, Element, ValueTask<Element?>> handler);
+
     void OnSessionBound(Func<ClientSession, ValueTask> handler);
 
     /// The session sent its initial presence (RFC 6121 §4.2).

@@ -6,6 +6,7 @@ using Xmpp.Server.Modules.Disco;
 using Xmpp.Server.Modules.ExternalServices;
 using Xmpp.Server.Modules.LastActivity;
 using Xmpp.Server.Modules.Profiles;
+using Xmpp.Server.Modules.Mam;
 using Xmpp.Server.Modules.Offline;
 using Xmpp.Server.Modules.Ping;
 using Xmpp.Server.Modules.Register;
@@ -13,6 +14,7 @@ using Xmpp.Server.Modules.Time;
 using Xmpp.Server.Modules.Upload;
 using Xmpp.Server.Modules.Version;
 using Xmpp.Server.Modules.Presence;
+using Xmpp.Server.Modules.Push;
 using Xmpp.Server.Modules.Proxy65;
 using Xmpp.Server.Modules.Roster;
 using Xmpp.Server.Modules.StreamManagement;
@@ -31,6 +33,7 @@ public static class ModuleCatalog
         services.AddSingleton<IXmppModule, TimeModule>();
         services.AddSingleton<IXmppModule, VersionModule>();
         services.AddSingleton<IXmppModule, RegisterModule>();
+        services.AddSingleton<IXmppModule, MamModule>();
         services.AddSingleton<IXmppModule, OfflineModule>();
         services.AddSingleton<RosterService>();
         services.AddSingleton<IRosterService>(sp => sp.GetRequiredService<RosterService>());
@@ -42,10 +45,12 @@ public static class ModuleCatalog
         services.AddSingleton<IXmppModule, LastActivityModule>();
         services.AddSingleton<IXmppModule, VCardModule>();
         services.AddSingleton<IXmppModule, PrivateStorageModule>();
+        services.AddSingleton<IXmppModule, StreamManagementModule>();
+        services.AddSingleton<PushRegistrations>();
+        services.AddSingleton<IXmppModule, PushModule>();
         UploadServices.Add(services);
         services.AddSingleton<IXmppModule, ExternalServicesModule>();
         services.AddSingleton<BytestreamRelay>();
         services.AddSingleton<IXmppModule, Proxy65Module>();
-        services.AddSingleton<IXmppModule, StreamManagementModule>();
     }
 }

@@ -1,5 +1,6 @@
 using System.Collections.Frozen;
 using System.Reflection;
+using Microsoft.Extensions.Logging;
 using Xmpp.Protocol.Xml;
 using Xmpp.Server.Sessions;
 
@@ -20,6 +21,7 @@ public sealed class ModuleRegistry : IModuleBuilder
     private readonly Dictionary<(string Ns, string Name), Func<ClientSession, Element, ValueTask>> _streamElements = new();
     private FrozenDictionary<(string, string), Func<ClientSession, Element, ValueTask>> _streamElementTable =
         FrozenDictionary<(string, string), Func<ClientSession, Element, ValueTask>>.Empty;
+    private readonly SortedDictionary<string, Func<ClientSession, Element, ValueTask<Element?>>> _bind2Inline = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (string Parent, string Name)> _services = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Domain, string Ns, string Name), IqHandler> _serviceIq = new();
     private FrozenDictionary<string, (string Parent, string Name)> _serviceTable = FrozenDictionary<string, (string, string)>.Empty;
@@ -49,6 +51,18 @@ public sealed class ModuleRegistry : IModuleBuilder
     public IReadOnlyList<Func<ClientSession, ValueTask>> SessionClosed => _closed;
     public IReadOnlyList<Func<string, ValueTask>> AccountDeleted => _accountDeleted;
 
+    /// Runs every session-closed handler once per session, whichever path ends it first (connection cleanup, stream
+    /// management expiry, replacement by a new login); a failing handler is logged and the others still run.
+    public async ValueTask EndSessionAsync(ClientSession session, ILogger logger)
+    {
+        if (!session.TryBeginEnd()) return;
+        foreach (var handler in _closed)
+        {
+            try { await handler(session); }
+            catch (Exception ex) { logger.LogError(ex, "Session-closed handler failed for {Jid}", session.Jid); }
+        }
+    }
+
     /// The specifications the loaded modules declare, for the README table and `check`.
     public IEnumerable<(string Module, XepAttribute Xep)> Specs() =>
         _modules.SelectMany(m => m.GetType().GetCustomAttributes<XepAttribute>().Select(x => (m.GetType().Name, x)));
@@ -58,6 +72,12 @@ public sealed class ModuleRegistry : IModuleBuilder
 
     public Func<ClientSession, Element, ValueTask>? FindStreamElement(string ns, string name) =>
         _streamElementTable.TryGetValue((ns, name), out var h) ? h : null;
+
+    /// The XEP-0386 inline features, in a stable order, as advertised.
+    public IReadOnlyCollection<string> Bind2InlineFeatures => _bind2Inline.Keys;
+
+    public Func<ClientSession, Element, ValueTask<Element?>>? FindBind2Inline(string ns) =>
+        _bind2Inline.TryGetValue(ns, out var h) ? h : null;
 
     public bool HasIqNamespace(string ns) => _iqTable.Keys.Any(k => k.Item2 == ns) || _serviceIqTable.Keys.Any(k => k.Item2 == ns);
 
@@ -100,6 +120,13 @@ public sealed class ModuleRegistry : IModuleBuilder
         EnsureOpen();
         if (!_streamElements.TryAdd((ns, name), handler))
             throw new InvalidOperationException($"Two modules handle the stream element {{{ns}}}{name}.");
+    }
+
+    public void Bind2Inline(string ns, Func<ClientSession, Element, ValueTask<Element?>> handler)
+    {
+        EnsureOpen();
+        if (!_bind2Inline.TryAdd(ns, handler))
+            throw new InvalidOperationException($"Two modules handle the Bind 2 inline feature {ns}.");
     }
 
     public void OnSessionBound(Func<ClientSession, ValueTask> handler) { EnsureOpen(); _bound.Add(handler); }

@@ -41,13 +41,38 @@ public sealed partial class XmppStream
         StartWriter();
         _session = session;
         _state = StreamState.Bound;
-        var previous = _s.Directory.Bind(new SessionEntry(full, session));
-        // RFC 6120 §7.7.2.2: our policy for a resource conflict is that the new session replaces the older one.
-        previous?.Sink.Close(StreamErrors.Conflict, "Replaced by a new connection with the same resource");
         Enqueue(new Element("iq", Ns.Client).SetAttr("type", "result").SetAttr("id", iq.Attr("id"))
             .Add(new Element("bind", Ns.Bind).Add(new Element("jid", Ns.Bind).SetText(full.ToString()))));
-        _s.Logger.LogDebug("Bound {Jid}", full);
+        await PublishSessionAsync(session);
+    }
+
+    /// Makes a bound session reachable (RFC 6120 §7 bind or XEP-0386 Bind 2) and tells the modules.
+    private async ValueTask PublishSessionAsync(ClientSession session)
+    {
+        if (_s.Directory.Get(session.Jid.Bare).Find(session.Jid.Resource!) is { Sink: ClientSession old }) await EndReplacedAsync(old);
+        var previous = _s.Directory.Bind(new SessionEntry(session.Jid, session));
+        // Another login for this resource that got in between: it is replaced the same way, its end run by its cleanup.
+        if (previous?.Sink is ClientSession raced) EndReplacedLater(raced);
+        else previous?.Sink.Close(StreamErrors.Conflict, "Replaced by a new connection with the same resource");
+        _s.Logger.LogDebug("Bound {Jid}", session.Jid);
         foreach (var handler in _s.Modules.SessionBound) await handler(session);
+    }
+
+    /// RFC 6120 §7.7.2.2: our policy for a resource conflict is that the new session replaces the older one. The older
+    /// one ends completely first (unavailable presence to contacts, held stanzas released to the spool), so nothing it
+    /// leaves behind is mistaken for the new session, which sends its own presence after this.
+    private async ValueTask EndReplacedAsync(ClientSession old)
+    {
+        old.MarkReplaced();
+        _s.Directory.Unbind(old);
+        await _s.Modules.EndSessionAsync(old, _s.Logger);
+        old.Close(StreamErrors.Conflict, "Replaced by a new connection with the same resource");
+    }
+
+    private static void EndReplacedLater(ClientSession old)
+    {
+        old.MarkReplaced();
+        old.Close(StreamErrors.Conflict, "Replaced by a new connection with the same resource");
     }
 
     private static string GenerateResource() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
@@ -75,6 +100,9 @@ public sealed partial class XmppStream
 
         if (e.Name == "iq")
         {
+            // Writes queued for this client's earlier stanzas become durable before any IQ of its own is handled, so
+            // an answer (a ping's, say) confirms that everything sent before it is stored, as the XEP-0198 ack does.
+            if (session.TakeQueuedWrites()) await _s.Storage.FlushAsync();
             var type = e.Attr("type");
             if (e.Attr("id") is null)
             {

@@ -207,6 +207,7 @@ public sealed class UploadModuleTests
         Assert.That(removed.Attr("type"), Is.EqualTo("result"), removed.ToString());
 
         Assert.That(await Wait.UntilAsync(async () => (await http.GetAsync(get)).StatusCode == System.Net.HttpStatusCode.NotFound));
-        Assert.That(Directory.EnumerateFiles(server.Get<Xmpp.Server.Modules.Upload.UploadFiles>().Root), Is.Empty);
+        var root = server.Get<Xmpp.Server.Modules.Upload.UploadFiles>().Root;
+        Assert.That(await Wait.UntilAsync(() => !Directory.EnumerateFiles(root).Any()), "the file itself is deleted");
     }
 }

@@ -48,7 +48,12 @@ public sealed class ConfigurationTests
         Assert.That(fromFile.Limits.MaxStanzaBytes, Is.EqualTo(defaults.Limits.MaxStanzaBytes));
         Assert.That(fromFile.Auth.FreeFailures, Is.EqualTo(defaults.Auth.FreeFailures));
         Assert.That(fromFile.Offline.MaxMessagesPerAccount, Is.EqualTo(defaults.Offline.MaxMessagesPerAccount));
+        Assert.That(fromFile.Mam.MaxPageSize, Is.EqualTo(defaults.Mam.MaxPageSize));
+        Assert.That(fromFile.Mam.MaxIds, Is.EqualTo(defaults.Mam.MaxIds));
+        Assert.That(fromFile.Mam.DefaultMode, Is.EqualTo(defaults.Mam.DefaultMode));
         Assert.That(fromFile.Ping.IdleSeconds, Is.EqualTo(defaults.Ping.IdleSeconds));
+        Assert.That(fromFile.StreamManagement.ResumeTimeoutSeconds, Is.EqualTo(defaults.StreamManagement.ResumeTimeoutSeconds));
+        Assert.That(fromFile.StreamManagement.MaxUnackedStanzas, Is.EqualTo(defaults.StreamManagement.MaxUnackedStanzas));
         Assert.That(fromFile.HttpPort, Is.EqualTo(defaults.HttpPort));
         Assert.That(fromFile.Upload.MaxMediaBytes, Is.EqualTo(defaults.Upload.MaxMediaBytes));
         Assert.That(fromFile.Upload.MaxFileBytes, Is.EqualTo(defaults.Upload.MaxFileBytes));
@@ -61,8 +66,6 @@ public sealed class ConfigurationTests
         Assert.That(fromFile.Http.BoshInactivitySeconds, Is.EqualTo(defaults.Http.BoshInactivitySeconds));
         Assert.That(fromFile.Http.AllowedOrigins, Is.Empty);
         Assert.That(fromFile.Proxy65.MaxBytesPerSecond, Is.EqualTo(defaults.Proxy65.MaxBytesPerSecond));
-        Assert.That(fromFile.StreamManagement.ResumeTimeoutSeconds, Is.EqualTo(defaults.StreamManagement.ResumeTimeoutSeconds));
-        Assert.That(fromFile.StreamManagement.MaxUnackedStanzas, Is.EqualTo(defaults.StreamManagement.MaxUnackedStanzas));
         Assert.That(OptionsValidator.Validate(fromFile), Is.Empty);
     }
 
@@ -70,6 +73,8 @@ public sealed class ConfigurationTests
     [TestCase("Limits:MaxStanzaBytes", "100", "too small")]
     [TestCase("ListenAddresses:0", "not-an-ip", "not an IP address")]
     [TestCase("Domains:0", "bad domain!", "not a valid domain")]
+    [TestCase("StreamManagement:ResumeTimeoutSeconds", "-1", "too small")]
+    [TestCase("StreamManagement:MaxUnackedStanzas", "5", "too small")]
     [TestCase("Upload:MaxFileBytes", "0", "too small")]
     [TestCase("Upload:Subdomain", "up.load", "one DNS label")]
     [TestCase("Upload:PublicUrl", "ftp://files.example.org", "not an http(s) URL")]
@@ -82,8 +87,8 @@ public sealed class ConfigurationTests
     [TestCase("Http:PublicUrl", "http://xmpp.example.org", "not an https URL")]
     [TestCase("Proxy65:Port", "70000", "not a port number")]
     [TestCase("Proxy65:MaxBytesPerSecond", "-1", "unlimited")]
-    [TestCase("StreamManagement:ResumeTimeoutSeconds", "-1", "too small")]
-    [TestCase("StreamManagement:MaxUnackedStanzas", "5", "too small")]
+    [TestCase("Mam:DefaultMode", "sometimes", "not always, roster or never")]
+    [TestCase("Mam:MaxPageSize", "0", "too small")]
     public void Invalid_settings_give_one_clear_line(string key, string value, string expected)
     {
         var loaded = ConfigurationLoader.Load(["--config", "/nonexistent.json"], new Dictionary<string, string?> { ["Xmpp:" + key] = value });

@@ -94,10 +94,12 @@ public sealed class BytestreamRelay(XmppServerOptions options)
         }
     }
 
-    // Bytes sent before activation were left unread (§7: "ignore but not drop"), so they are relayed first.
+    // Bytes sent before activation were left unread (§7: "ignore but not drop"), so they are relayed first. With a rate,
+    // bytes go out in slices of a tenth of a second's worth, each only once the bytes before it are due.
     private async Task CopyAsync(PipeReader from, PipeWriter to)
     {
         long rate = Options.MaxBytesPerSecond;
+        long sliceMax = rate > 0 ? Math.Max(1024, rate / 10) : long.MaxValue;
         long total = 0;
         var started = System.Diagnostics.Stopwatch.StartNew();
         try
@@ -105,21 +107,25 @@ public sealed class BytestreamRelay(XmppServerOptions options)
             while (true)
             {
                 var result = await from.ReadAsync();
-                var buffer = result.Buffer;
-                foreach (var segment in buffer)
+                var remaining = result.Buffer;
+                while (!remaining.IsEmpty)
                 {
-                    var flush = await to.WriteAsync(segment);
-                    if (flush.IsCompleted || flush.IsCanceled) return;
+                    var slice = remaining.Slice(0, Math.Min(remaining.Length, sliceMax));
+                    if (rate > 0)
+                    {
+                        var due = TimeSpan.FromSeconds((double)total / rate) - started.Elapsed;
+                        if (due > TimeSpan.Zero) await Task.Delay(due);
+                    }
+                    foreach (var segment in slice)
+                    {
+                        var flush = await to.WriteAsync(segment);
+                        if (flush.IsCompleted || flush.IsCanceled) return;
+                    }
+                    total += slice.Length;
+                    remaining = remaining.Slice(slice.End);
                 }
-                total += buffer.Length;
-                from.AdvanceTo(buffer.End);
+                from.AdvanceTo(result.Buffer.End);
                 if (result.IsCompleted || result.IsCanceled) return;
-                if (rate > 0)
-                {
-                    // Sending total bytes at the allowed rate takes total/rate seconds; wait out any lead.
-                    var due = TimeSpan.FromSeconds((double)total / rate) - started.Elapsed;
-                    if (due > TimeSpan.Zero) await Task.Delay(due);
-                }
             }
         }
         catch (Exception e) when (e is IOException or ConnectionResetException or OperationCanceledException or InvalidOperationException)

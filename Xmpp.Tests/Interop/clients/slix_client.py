@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """Interop client built on slixmpp (asyncio).
 
-Usage: slix_client.py {login|send|receive|ack|upload|resume} --jid J --password P --host H --port N
+Usage: slix_client.py {login|send|receive|ack|resume|upload|mam} --jid J --password P --host H --port N
        [--direct-tls] [--timeout S] [--to J --body B [--body B2 ...] [--id ID ...] [--receipt] [--markable]]
-       [--count N] [--file F [--content-type T] [--ca-file PEM]] [--drop-after K --gap S]
+       [--count N] [--drop-after K --gap S] [--file F [--content-type T] [--ca-file PEM]] [--page-size N] [--reverse]
 Run with the Debian interpreter (/usr/bin/python3): slixmpp comes from the python3-slixmpp package.
 """
 
@@ -45,15 +45,16 @@ class SlixRunner:
         x.register_plugin("xep_0333")
         x.register_plugin("xep_0199")
         x.register_plugin("xep_0203")
-        if args.action == "upload":
+        x.register_plugin("xep_0313")
+        if args.action == "resume":
+            # XEP-0198 with resumption (the plugin asks for resume='true' by default).
+            x.register_plugin("xep_0198")
+        elif args.action == "upload":
             # XEP-0363 uploads with aiohttp (python3-aiohttp), whose default TLS context verifies the server:
             # SSL_CERT_FILE makes it trust the test server's self-signed certificate, and only that one.
             if args.ca_file:
                 os.environ["SSL_CERT_FILE"] = args.ca_file
             x.register_plugin("xep_0363")
-        if args.action == "resume":
-            # XEP-0198 with resumption (the plugin asks for resume='true' by default).
-            x.register_plugin("xep_0198")
         self.x = x
         self.mechanism = None
         self.closing = False
@@ -229,13 +230,34 @@ class SlixRunner:
         self.x["xep_0198"].send_ack()
         await self.server_round_trip()
 
+    async def page_archive(self):
+        """XEP-0313 through slixmpp's own RSM iterator: one "page" event per answer, one "archived" per message."""
+        a = self.args
+        own = slixmpp.JID(self.x.boundjid.bare)
+        pages = self.x["xep_0313"].retrieve(jid=own, iterator=True, reverse=a.reverse, rsm={"max": a.page_size})
+        async for page in pages:
+            fin = page["mam_fin"]
+            results = fin["results"]
+            common.emit("page", size=len(results), complete=fin.xml.get("complete"), count=fin["rsm"]["count"],
+                        first=fin["rsm"]["first"], last=fin["rsm"]["last"])
+            for msg in results:
+                result = msg["mam_result"]
+                fields = common.describe_message(result["forwarded"]["stanza"].xml)
+                fields["archive_id"] = result["id"]
+                fields["queryid"] = result["queryid"]
+                fields["stamp"] = str(result["forwarded"]["delay"]["stamp"])
+                common.emit("archived", **fields)
+
     async def run(self):
         a = self.args
         if a.action == "resume":
             await self.resume()
             await self.disconnect()
             return
-        if a.action == "login":
+        if a.action == "mam":
+            await self.connect(presence=False)
+            await self._or_fail(self.page_archive())
+        elif a.action == "login":
             await self.connect(presence=True)
             await self.server_round_trip()
         elif a.action == "send":
