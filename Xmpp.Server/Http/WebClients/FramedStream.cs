@@ -27,7 +27,13 @@ internal sealed class FramedStream
     public StreamOutputReader Output { get; }
 
     /// True until the client's opening (or restart) has been passed on; again after SASL success (RFC 6120 §6.4.6).
-    public bool AwaitingHeader { get; private set; } = true;
+    public bool AwaitingHeader
+    {
+        get => Volatile.Read(ref _awaitingHeader);
+        private set => Volatile.Write(ref _awaitingHeader, value);
+    }
+
+    private bool _awaitingHeader = true;
 
     public Task Completion => _run ?? Task.CompletedTask;
 
