@@ -38,6 +38,13 @@ public static class OptionsValidator
         Positive("Auth:ScramIterations", o.Auth.ScramIterations, 4096);
         Positive("Auth:MaxAttemptsPerStream", o.Auth.MaxAttemptsPerStream, 2);
         Positive("Offline:MaxMessagesPerAccount", o.Offline.MaxMessagesPerAccount);
+        Positive("Muc:MaxOccupantsPerRoom", o.Muc.MaxOccupantsPerRoom);
+        Positive("Muc:MaxRoomsPerUser", o.Muc.MaxRoomsPerUser, 0);
+        Positive("Muc:MaxHistoryMessages", o.Muc.MaxHistoryMessages, 0);
+        Positive("Muc:MessagesPerSecond", o.Muc.MessagesPerSecond, 0.01);
+        Positive("Muc:MessageBurst", o.Muc.MessageBurst);
+        if (o.Muc.Enabled && !Precis.TryPrepareDomain(o.Muc.Subdomain + ".example", out _))
+            problems.Add($"Xmpp:Muc:Subdomain: '{o.Muc.Subdomain}' is not a valid domain label.");
         if (o.Limits.ReadBytesPerSecond > 0 && o.Limits.ReadBurstBytes < o.Limits.MaxStanzaBytes)
             problems.Add("Xmpp:Limits:ReadBurstBytes must be at least MaxStanzaBytes, or one stanza could never be read at full speed.");
         foreach (var a in o.ListenAddresses)

@@ -26,6 +26,10 @@ public interface IModuleBuilder
     /// Handles a top-level element other than a stanza (a "nonza", e.g. XEP-0352 &lt;active/&gt;) on an established stream.
     void StreamElement(string name, string ns, Func<ClientSession, Element, ValueTask> handler);
 
+    /// A hosted service domain (XEP-0045 MUC, later components): every stanza addressed to the domain or a JID at it
+    /// goes to the handler instead of local delivery; the service is listed in disco#items of parentDomain.
+    void Service(string domain, string parentDomain, string name, Func<StanzaContext, ValueTask> handler);
+
     void OnSessionBound(Func<ClientSession, ValueTask> handler);
 
     /// The session sent its initial presence (RFC 6121 §4.2).

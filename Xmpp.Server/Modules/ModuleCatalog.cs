@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Xmpp.Server.Modules.Disco;
+using Xmpp.Server.Modules.Muc;
 using Xmpp.Server.Modules.Offline;
 using Xmpp.Server.Modules.Ping;
 using Xmpp.Server.Modules.Register;
@@ -27,5 +28,7 @@ public static class ModuleCatalog
         services.AddSingleton<IRosterService>(sp => sp.GetRequiredService<RosterService>());
         services.AddSingleton<IXmppModule, RosterModule>();
         services.AddSingleton<IXmppModule, PresenceModule>();
+        services.AddSingleton<MucModule>();
+        services.AddSingleton<IXmppModule>(sp => sp.GetRequiredService<MucModule>());
     }
 }

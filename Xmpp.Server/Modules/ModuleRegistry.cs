@@ -20,6 +20,8 @@ public sealed class ModuleRegistry : IModuleBuilder
     private readonly Dictionary<(string Ns, string Name), Func<ClientSession, Element, ValueTask>> _streamElements = new();
     private FrozenDictionary<(string, string), Func<ClientSession, Element, ValueTask>> _streamElementTable =
         FrozenDictionary<(string, string), Func<ClientSession, Element, ValueTask>>.Empty;
+    private readonly Dictionary<string, (string Parent, string Name, Func<StanzaContext, ValueTask> Handler)> _services = new(StringComparer.Ordinal);
+    private FrozenDictionary<string, Func<StanzaContext, ValueTask>> _serviceTable = FrozenDictionary<string, Func<StanzaContext, ValueTask>>.Empty;
     private readonly List<IXmppModule> _modules = [];
     private bool _frozen;
 
@@ -55,6 +57,14 @@ public sealed class ModuleRegistry : IModuleBuilder
     public Func<ClientSession, Element, ValueTask>? FindStreamElement(string ns, string name) =>
         _streamElementTable.TryGetValue((ns, name), out var h) ? h : null;
 
+    /// The handler of a hosted service domain, or null when the domain is not a service.
+    public Func<StanzaContext, ValueTask>? FindService(string domain) =>
+        _serviceTable.TryGetValue(domain, out var h) ? h : null;
+
+    /// The hosted services listed under a served domain (XEP-0030 disco#items).
+    public IEnumerable<(string Domain, string Name)> ServicesOf(string parentDomain) =>
+        _services.Where(s => s.Value.Parent == parentDomain).Select(s => (s.Key, s.Value.Name));
+
     public bool HasIqNamespace(string ns) => _iqTable.Keys.Any(k => k.Item2 == ns);
 
     public StanzaHook[] Hooks(HookPoint point) => _hookTable[(int)point];
@@ -89,6 +99,13 @@ public sealed class ModuleRegistry : IModuleBuilder
             throw new InvalidOperationException($"Two modules handle the stream element {{{ns}}}{name}.");
     }
 
+    public void Service(string domain, string parentDomain, string name, Func<StanzaContext, ValueTask> handler)
+    {
+        EnsureOpen();
+        if (!_services.TryAdd(domain, (parentDomain, name, handler)))
+            throw new InvalidOperationException($"Two modules serve the domain {domain}.");
+    }
+
     public void OnSessionBound(Func<ClientSession, ValueTask> handler) { EnsureOpen(); _bound.Add(handler); }
     public void OnSessionAvailable(Func<ClientSession, ValueTask> handler) { EnsureOpen(); _available.Add(handler); }
     public void OnSessionClosed(Func<ClientSession, ValueTask> handler) { EnsureOpen(); _closed.Add(handler); }
@@ -98,6 +115,7 @@ public sealed class ModuleRegistry : IModuleBuilder
     {
         _iqTable = _iq.ToFrozenDictionary();
         _streamElementTable = _streamElements.ToFrozenDictionary();
+        _serviceTable = _services.ToFrozenDictionary(s => s.Key, s => s.Value.Handler, StringComparer.Ordinal);
         var points = Enum.GetValues<HookPoint>();
         _hookTable = new StanzaHook[points.Length][];
         foreach (var p in points)

@@ -43,6 +43,11 @@ public sealed class Router(
 
         var context = new StanzaContext(stanza, from, to, origin);
         if (origin is not null && await RunHooks(HookPoint.Inbound, context)) return;
+        if (to is not null && modules.FindService(to.Domain) is { } service)
+        {
+            await RouteToServiceAsync(context, service);
+            return;
+        }
 
         switch (context.Stanza.Name)
         {
@@ -57,6 +62,19 @@ public sealed class Router(
         foreach (var hook in modules.Hooks(point))
             if (await hook(context)) return true;
         return false;
+    }
+
+    /// A hosted service (MUC) takes everything addressed to its domain; a client's presence to it still passes the
+    /// outbound presence hooks, so directed presence is remembered and its end announced there (RFC 6121 §4.6.3).
+    private async ValueTask RouteToServiceAsync(StanzaContext c, Func<StanzaContext, ValueTask> service)
+    {
+        if (c.Name == "presence" && c.Origin is not null && await RunHooks(HookPoint.OutboundPresence, c)) return;
+        try { await service(c); }
+        catch (Exception ex)
+        {
+            logger.LogError(ex, "Service {Domain} failed on a {Name}", c.To!.Domain, c.Name);
+            if (c.Type is not ("error" or "result")) await BounceAsync(c.Stanza, StanzaErrors.InternalServerError);
+        }
     }
 
     // ---- IQ (RFC 6120 §8.2.3, §10.3) ----

@@ -1,0 +1,174 @@
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using Xmpp.Protocol;
+using Xmpp.Protocol.Xml;
+using Xmpp.Server.Hosting;
+using Xmpp.Server.Routing;
+
+namespace Xmpp.Server.Modules.Muc;
+
+/// One MUC service domain: answers for the service itself, and hands stanzas for room JIDs to the room, loading it
+/// on demand. A room with nobody in it and nothing to do is unloaded; if it is not persistent, it is gone.
+public sealed class MucService(string domain, IRouter router, MucStore store, MucOptions options, ILogger<MucService> logger)
+{
+    private readonly Dictionary<string, MucRoom> _rooms = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _indexGate = new(1, 1);
+    private MucServiceIndex? _index;
+    private readonly Dictionary<string, MucRoomSummary> _live = new(StringComparer.Ordinal);
+
+    public string Domain { get; } = domain;
+    internal IRouter Router => router;
+    internal MucStore Store => store;
+    internal MucOptions Options => options;
+    internal ILogger Logger => logger;
+
+    /// Rooms currently in memory.
+    public int LoadedRooms { get { lock (_rooms) return _rooms.Count; } }
+
+    public async ValueTask HandleAsync(StanzaContext c)
+    {
+        var to = c.To!;
+        if (to.Local is null)
+        {
+            await HandleServiceAsync(c);
+            return;
+        }
+        await EnsureIndexAsync();
+        lock (_rooms)
+        {
+            if (!_rooms.TryGetValue(to.Local, out var room))
+            {
+                room = new MucRoom(this, Jid.Create(to.Local, Domain));
+                _rooms[to.Local] = room;
+            }
+            room.Post(c);
+        }
+    }
+
+    /// Called by a room's worker when its inbox is empty: an empty room leaves memory (XEP-0045 §10.1.x: a temporary
+    /// room is destroyed when the last occupant exits).
+    internal bool TryUnload(MucRoom room)
+    {
+        lock (_rooms)
+        {
+            if (!room.CanUnload) return false;
+            _rooms.Remove(room.Jid.Local!);
+            room.Closed = true;
+        }
+        if (!room.Config.Persistent)
+            lock (_live) _live.Remove(room.Jid.Local!);
+        return true;
+    }
+
+    // ---- Directory of rooms (persistent ones in the stored index, temporary ones while they live) ----
+
+    private async ValueTask EnsureIndexAsync()
+    {
+        if (Volatile.Read(ref _index) is not null) return;
+        await _indexGate.WaitAsync();
+        try
+        {
+            if (_index is not null) return;
+            var index = await store.LoadIndexAsync(Domain);
+            if (index.Secret.Length == 0)
+            {
+                index.Secret = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+                await store.SaveIndexAsync(Domain, index);
+            }
+            Volatile.Write(ref _index, index);
+        }
+        finally { _indexGate.Release(); }
+    }
+
+    internal string Secret => _index!.Secret;
+
+    internal bool IsPersistentRoom(string local)
+    {
+        lock (_index!) return _index.Rooms.ContainsKey(local);
+    }
+
+    /// Records a room's summary after a change; persistent rooms are written to the stored index.
+    internal async ValueTask UpdateSummaryAsync(string local, MucRoomSummary? summary)
+    {
+        bool persistentBefore, persistentNow = summary?.Persistent == true;
+        lock (_index!) persistentBefore = _index.Rooms.ContainsKey(local);
+        lock (_live)
+        {
+            if (summary is null || persistentNow) _live.Remove(local);
+            else _live[local] = summary;
+        }
+        if (!persistentBefore && !persistentNow) return;
+        await _indexGate.WaitAsync();
+        try
+        {
+            lock (_index)
+            {
+                if (persistentNow) _index.Rooms[local] = summary!;
+                else _index.Rooms.Remove(local);
+            }
+            await store.SaveIndexAsync(Domain, _index);
+        }
+        finally { _indexGate.Release(); }
+    }
+
+    /// Rooms that list this bare JID as an owner, persistent or alive (for MucOptions.MaxRoomsPerUser).
+    internal int RoomsOwnedBy(string bare)
+    {
+        int n = 0;
+        lock (_index!) n += _index.Rooms.Values.Count(s => s.Owners.Contains(bare));
+        lock (_live) n += _live.Values.Count(s => s.Owners.Contains(bare));
+        return n;
+    }
+
+    private List<(string Local, MucRoomSummary Summary)> PublicRooms()
+    {
+        var list = new List<(string, MucRoomSummary)>();
+        lock (_index!) list.AddRange(_index.Rooms.Where(r => r.Value.Public).Select(r => (r.Key, r.Value)));
+        lock (_live) list.AddRange(_live.Where(r => r.Value.Public).Select(r => (r.Key, r.Value)));
+        return list;
+    }
+
+    // ---- The service's own address (XEP-0045 §6.1, §6.3) ----
+
+    private async ValueTask HandleServiceAsync(StanzaContext c)
+    {
+        var stanza = c.Stanza;
+        if (c.Type is "error" or "result") return;
+        if (stanza.Name == "presence") return; // presence to the service itself means nothing (RFC 6121 §4.6)
+        if (stanza.Name == "message")
+        {
+            if (c.Type != "headline") await router.BounceAsync(stanza, StanzaErrors.ServiceUnavailable);
+            return;
+        }
+        var payload = stanza.Elements().FirstOrDefault(e => e.Name != "error");
+        Element? result = null;
+        if (c.Type == "get" && payload is not null && payload.Attr("node") is null)
+        {
+            if (payload.Is("query", Ns.DiscoInfo))
+            {
+                result = new Element("query", Ns.DiscoInfo)
+                    .Add(new Element("identity", Ns.DiscoInfo).SetAttr("category", "conference").SetAttr("type", "text").SetAttr("name", "Chatrooms"));
+                foreach (var f in new[] { Ns.DiscoInfo, Ns.DiscoItems, Ns.Muc })
+                    result.Add(new Element("feature", Ns.DiscoInfo).SetAttr("var", f));
+            }
+            else if (payload.Is("query", Ns.DiscoItems))
+            {
+                await EnsureIndexAsync();
+                result = new Element("query", Ns.DiscoItems);
+                foreach (var (local, summary) in PublicRooms().OrderBy(r => r.Local, StringComparer.Ordinal))
+                    result.Add(new Element("item", Ns.DiscoItems).SetAttr("jid", Jid.Create(local, Domain).ToString())
+                        .SetAttr("name", summary.Title.Length > 0 ? summary.Title : local));
+            }
+            else if (payload.Is("ping", Ns.Ping)) result = null;
+        }
+        if (result is null && !(c.Type == "get" && payload?.Is("ping", Ns.Ping) == true))
+        {
+            await router.BounceAsync(stanza, payload?.Attr("node") is not null ? StanzaErrors.ItemNotFound : StanzaErrors.ServiceUnavailable);
+            return;
+        }
+        var reply = new Element("iq", Ns.Client).SetAttr("type", "result").SetAttr("id", stanza.Attr("id"))
+            .SetAttr("from", Domain).SetAttr("to", c.From.ToString());
+        if (result is not null) reply.Add(result);
+        await router.RouteAsync(reply, null);
+    }
+}
