@@ -43,7 +43,7 @@ public abstract class MucTestBase
         return c;
     }
 
-    protected static IReadOnlyList<int> Codes(Element stanza) =>
+    public static IReadOnlyList<int> Codes(Element stanza) =>
         stanza.Child("x", Ns.MucUser)?.Elements("status", Ns.MucUser).Select(s => int.Parse(s.Attr("code")!)).ToList() ?? [];
 
     protected static Element? Item(Element presence) => presence.Child("x", Ns.MucUser)?.Child("item", Ns.MucUser);
@@ -55,7 +55,7 @@ public abstract class MucTestBase
         e.Name == "presence" && e.Attr("from") == occupantJid && (e.Attr("type") == "error" || Codes(e).Contains(110));
 
     /// Sends the MUC join presence and returns our own presence (with 110) or the error presence.
-    protected static async Task<Element> JoinAsync(TestClient c, string room, string nick, string inner = "", string? status = null)
+    public static async Task<Element> JoinAsync(TestClient c, string room, string nick, string inner = "", string? status = null)
     {
         var occupant = room + "/" + nick;
         var statusXml = status is null ? "" : $"<status>{status}</status>";
@@ -65,7 +65,7 @@ public abstract class MucTestBase
     }
 
     /// Joins and waits for the empty or set subject, the end of the join sequence.
-    protected static async Task<Element> JoinFullyAsync(TestClient c, string room, string nick, string inner = "")
+    public static async Task<Element> JoinFullyAsync(TestClient c, string room, string nick, string inner = "")
     {
         var self = await JoinAsync(c, room, nick, inner);
         Assert.That(self.Attr("type"), Is.Not.EqualTo("error"), self.ToString());
@@ -73,12 +73,12 @@ public abstract class MucTestBase
         return self;
     }
 
-    protected static Task<Element> ReceiveSubjectAsync(TestClient c, string room) =>
+    public static Task<Element> ReceiveSubjectAsync(TestClient c, string room) =>
         c.ReceiveAsync(e => e.Name == "message" && e.Child("subject", Ns.Client) is not null && e.Child("body", Ns.Client) is null
             && e.Attr("from")!.StartsWith(room, StringComparison.Ordinal));
 
     /// Creates a room and accepts the default configuration (XEP-0045 §10.1.2 instant room).
-    protected static async Task CreateInstantAsync(TestClient owner, string room, string nick = "owner")
+    public static async Task CreateInstantAsync(TestClient owner, string room, string nick = "owner")
     {
         var self = await JoinFullyAsync(owner, room, nick);
         Assert.That(Codes(self), Does.Contain(201));
@@ -87,14 +87,14 @@ public abstract class MucTestBase
     }
 
     /// Submits a muc#roomconfig form with the given fields and returns the reply.
-    protected static Task<Element> ConfigureAsync(TestClient owner, string room, params (string Var, string Value)[] fields)
+    public static Task<Element> ConfigureAsync(TestClient owner, string room, params (string Var, string Value)[] fields)
     {
         var xml = string.Concat(fields.Select(f => $"<field var='{f.Var}'><value>{System.Security.SecurityElement.Escape(f.Value)}</value></field>"));
         return owner.IqAsync($"<iq type='set' to='{room}'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'>" +
             $"<field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/muc#roomconfig</value></field>{xml}</x></query></iq>");
     }
 
-    protected static Task<Element> AdminAsync(TestClient c, string room, string itemXml, string type = "set") =>
+    public static Task<Element> AdminAsync(TestClient c, string room, string itemXml, string type = "set") =>
         c.IqAsync($"<iq type='{type}' to='{room}'><query xmlns='http://jabber.org/protocol/muc#admin'>{itemXml}</query></iq>");
 
     protected static Task<Element> GroupchatAsync(TestClient c, string room, string body) =>
