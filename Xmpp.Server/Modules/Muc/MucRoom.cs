@@ -101,16 +101,19 @@ internal sealed partial class MucRoom(MucService service, Jid jid)
     /// Writes the room's stored record and its directory entry; temporary rooms only update the directory.
     private async ValueTask SaveAsync()
     {
-        if (Config.Persistent)
-            await service.Store.SaveRoomAsync(RoomText, new MucRoomRecord
+        // Both writes are queued together so that they share one storage commit.
+        var record = Config.Persistent
+            ? service.Store.SaveRoomAsync(RoomText, new MucRoomRecord
             {
                 Config = Config, Affiliations = Affiliations, Subject = Subject, SubjectNick = SubjectNick,
-            });
-        await service.UpdateSummaryAsync(Jid.Local!, new MucRoomSummary
+            }).AsTask()
+            : Task.CompletedTask;
+        var summary = service.UpdateSummaryAsync(Jid.Local!, new MucRoomSummary
         {
             Title = Config.Title, Public = Config.Public && !Locked, Persistent = Config.Persistent,
             Owners = Affiliations.Where(a => a.Value == MucAffiliation.Owner).Select(a => a.Key).ToList(),
-        });
+        }).AsTask();
+        await Task.WhenAll(record, summary);
     }
 
     // ---- Lookups ----

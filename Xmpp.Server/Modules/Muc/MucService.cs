@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Xmpp.Protocol;
 using Xmpp.Protocol.Xml;
@@ -13,7 +12,8 @@ public sealed class MucService(string domain, IRouter router, MucStore store, Mu
 {
     private readonly Dictionary<string, MucRoom> _rooms = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _indexGate = new(1, 1);
-    private MucServiceIndex? _index;
+    private Dictionary<string, MucRoomSummary>? _directory;
+    private string _secret = "";
     private readonly Dictionary<string, MucRoomSummary> _live = new(StringComparer.Ordinal);
 
     public string Domain { get; } = domain;
@@ -64,58 +64,48 @@ public sealed class MucService(string domain, IRouter router, MucStore store, Mu
 
     private async ValueTask EnsureIndexAsync()
     {
-        if (Volatile.Read(ref _index) is not null) return;
+        if (Volatile.Read(ref _directory) is not null) return;
         await _indexGate.WaitAsync();
         try
         {
-            if (_index is not null) return;
-            var index = await store.LoadIndexAsync(Domain);
-            if (index.Secret.Length == 0)
-            {
-                index.Secret = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
-                await store.SaveIndexAsync(Domain, index);
-            }
-            Volatile.Write(ref _index, index);
+            if (_directory is not null) return;
+            _secret = await store.SecretAsync(Domain);
+            Volatile.Write(ref _directory, await store.LoadDirectoryAsync(Domain));
         }
         finally { _indexGate.Release(); }
     }
 
-    internal string Secret => _index!.Secret;
+    internal string Secret => _secret;
 
     internal bool IsPersistentRoom(string local)
     {
-        lock (_index!) return _index.Rooms.ContainsKey(local);
+        lock (_directory!) return _directory.ContainsKey(local);
     }
 
-    /// Records a room's summary after a change; persistent rooms are written to the stored index.
+    /// Records a room's summary after a change; persistent rooms keep theirs in storage, temporary ones in memory.
     internal async ValueTask UpdateSummaryAsync(string local, MucRoomSummary? summary)
     {
         bool persistentBefore, persistentNow = summary?.Persistent == true;
-        lock (_index!) persistentBefore = _index.Rooms.ContainsKey(local);
+        lock (_directory!)
+        {
+            persistentBefore = _directory.ContainsKey(local);
+            if (persistentNow) _directory[local] = summary!;
+            else _directory.Remove(local);
+        }
         lock (_live)
         {
             if (summary is null || persistentNow) _live.Remove(local);
             else _live[local] = summary;
         }
-        if (!persistentBefore && !persistentNow) return;
-        await _indexGate.WaitAsync();
-        try
-        {
-            lock (_index)
-            {
-                if (persistentNow) _index.Rooms[local] = summary!;
-                else _index.Rooms.Remove(local);
-            }
-            await store.SaveIndexAsync(Domain, _index);
-        }
-        finally { _indexGate.Release(); }
+        if (persistentNow) await store.SaveSummaryAsync(Domain, local, summary!);
+        else if (persistentBefore) await store.DeleteSummaryAsync(Domain, local);
     }
 
     /// Rooms that list this bare JID as an owner, persistent or alive (for MucOptions.MaxRoomsPerUser).
     internal int RoomsOwnedBy(string bare)
     {
         int n = 0;
-        lock (_index!) n += _index.Rooms.Values.Count(s => s.Owners.Contains(bare));
+        lock (_directory!) n += _directory.Values.Count(s => s.Owners.Contains(bare));
         lock (_live) n += _live.Values.Count(s => s.Owners.Contains(bare));
         return n;
     }
@@ -123,7 +113,7 @@ public sealed class MucService(string domain, IRouter router, MucStore store, Mu
     private List<(string Local, MucRoomSummary Summary)> PublicRooms()
     {
         var list = new List<(string, MucRoomSummary)>();
-        lock (_index!) list.AddRange(_index.Rooms.Where(r => r.Value.Public).Select(r => (r.Key, r.Value)));
+        lock (_directory!) list.AddRange(_directory.Where(r => r.Value.Public).Select(r => (r.Key, r.Value)));
         lock (_live) list.AddRange(_live.Where(r => r.Value.Public).Select(r => (r.Key, r.Value)));
         return list;
     }

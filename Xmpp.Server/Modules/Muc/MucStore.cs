@@ -11,7 +11,7 @@ public sealed class MucStore(IStorage storage)
 {
     public const string Collection = "muc";
     private const string RoomKey = "muc-room";
-    private const string IndexKey = "muc-index";
+    private const string SecretKey = "muc-secret";
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
 
     private readonly IArchiveStore _archive = storage.Archive(Collection);
@@ -31,14 +31,31 @@ public sealed class MucStore(IStorage storage)
         await _archive.DeleteAllAsync(room);
     }
 
-    public async ValueTask<MucServiceIndex> LoadIndexAsync(string service)
+    /// The service's directory of persistent rooms: one small document per room under the service's owner key.
+    public async ValueTask<Dictionary<string, MucRoomSummary>> LoadDirectoryAsync(string service)
     {
-        var bytes = await storage.KeyValue.GetAsync(service, IndexKey);
-        return bytes is null ? new MucServiceIndex() : JsonSerializer.Deserialize<MucServiceIndex>(bytes, Json) ?? new MucServiceIndex();
+        var rooms = new Dictionary<string, MucRoomSummary>(StringComparer.Ordinal);
+        foreach (var (local, bytes) in await storage.KeyValue.ListAsync(DirectoryOwner(service)))
+            if (JsonSerializer.Deserialize<MucRoomSummary>(bytes, Json) is { } summary) rooms[local] = summary;
+        return rooms;
     }
 
-    public ValueTask SaveIndexAsync(string service, MucServiceIndex index) =>
-        storage.KeyValue.SetAsync(service, IndexKey, JsonSerializer.SerializeToUtf8Bytes(index, Json));
+    public ValueTask SaveSummaryAsync(string service, string local, MucRoomSummary summary) =>
+        storage.KeyValue.SetAsync(DirectoryOwner(service), local, JsonSerializer.SerializeToUtf8Bytes(summary, Json));
+
+    public async ValueTask DeleteSummaryAsync(string service, string local) =>
+        await storage.KeyValue.DeleteAsync(DirectoryOwner(service), local);
+
+    /// The secret that keys the service's occupant-ids (XEP-0421), created once.
+    public async ValueTask<string> SecretAsync(string service)
+    {
+        if (await storage.KeyValue.GetAsync(service, SecretKey) is { } existing) return System.Text.Encoding.UTF8.GetString(existing);
+        var secret = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        await storage.KeyValue.SetAsync(service, SecretKey, System.Text.Encoding.UTF8.GetBytes(secret));
+        return secret;
+    }
+
+    private static string DirectoryOwner(string service) => "muc-rooms:" + service;
 
     public async ValueTask AppendHistoryAsync(string room, DateTimeOffset stamp, string nick, Element message, string stanzaId) =>
         await _archive.AppendAsync(room, stamp, nick, ElementWriter.ToBytes(message), stanzaId);
@@ -52,11 +69,4 @@ public sealed class MucStore(IStorage storage)
         foreach (var r in page.Records.OrderBy(r => r.Id)) list.Add((r.Stamp, StoredStanza.Parse(r.Payload)));
         return list;
     }
-}
-
-/// The persistent rooms of one service and the secret that keys its occupant-ids (XEP-0421).
-public sealed class MucServiceIndex
-{
-    public string Secret { get; set; } = "";
-    public Dictionary<string, MucRoomSummary> Rooms { get; set; } = new(StringComparer.Ordinal);
 }
