@@ -63,7 +63,7 @@ public sealed class MucMeasurementTests
             for (int i = 0; i < occupants; i++)
             {
                 await server.AddUserAsync("u" + i, "pw-" + i);
-                var c = await TestClient.ConnectAsync(server, "u" + i, "pw-" + i, "pc");
+                var c = await TestClient.ConnectAsync(server, "u" + i, "pw-" + i, "pc", sendPresence: true);
                 clients.Add(c);
                 await c.SendAsync($"<presence to='{room}/u{i}'/>");
                 await c.ReceiveAsync(e => e.Name == "message" && e.Child("subject", Ns.Client) is not null);
