@@ -332,4 +332,21 @@ public sealed class MucModuleTests : MucTestBase
         await ReceiveBodyAsync(bob1, "to both");
         await ReceiveBodyAsync(bob2, "to both");
     }
+
+    [TestCase("<presence to='{0}/Bob' type='error'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>")]
+    [TestCase("<message to='{0}' type='error'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>")]
+    public async Task Occupant_that_bounces_room_traffic_is_removed_with_333(string bounce)
+    {
+        var room = NewRoom();
+        var alice = await Connect("alice");
+        await CreateInstantAsync(alice, room, "Alice");
+        var bob = await Connect("bob");
+        await JoinFullyAsync(bob, room, "Bob");
+        await ReceivePresenceFrom(alice, room + "/Bob");
+        await bob.SendAsync(string.Format(bounce, room));
+        var gone = await ReceivePresenceFrom(alice, room + "/Bob", "unavailable");
+        Assert.That(Codes(gone), Does.Contain(333));
+        await GroupchatAsync(bob, room, "am I in?");
+        Assert.That(ErrorCondition(await bob.ReceiveAsync(e => e.Name == "message" && e.Attr("type") == "error")), Is.EqualTo("not-acceptable"));
+    }
 }
