@@ -50,4 +50,33 @@ public sealed class MucSlixmppInteropTests : InteropFixture
             Assert.That(Codes(romeo.EventsNamed("kicked").Single()), Does.Contain(307));
         });
     }
+
+    // Romeo (our test client) talks in a room; Juliet joins with nbxmpp asking for two messages of history and gets
+    // the last two, stamped by the room (nbxmpp takes them as the server's delay), then the subject.
+    [Test]
+    public async Task Nbxmpp_joins_and_receives_limited_history_with_the_rooms_delay()
+    {
+        ClientProcess.RequirePythonModule("nbxmpp", "python3-nbxmpp");
+        var room = "balcony@conference." + _server.Domain;
+        await using var romeo = await TestClient.ConnectAsync(_server, "romeo", "r0meo-pass", "pc", sendPresence: true);
+        await Modules.MucTestBase.CreateInstantAsync(romeo, room, "Romeo");
+        foreach (var body in new[] { "one", "two", "three" })
+        {
+            await romeo.SendAsync($"<message to='{room}' type='groupchat'><body>{body}</body></message>");
+            await romeo.ReceiveAsync(e => e.Name == "message" && e.ChildText("body", Xmpp.Protocol.Ns.Client) == body);
+        }
+        using var juliet = await ClientProcess.RunScriptAsync("nbxmpp_muc_client.py", "history", Juliet, "jul1et-pass", _server,
+            scriptTimeout: Limit, extra: ["--room", room, "--nick", "Juliet", "--maxstanzas", "2"]);
+        Assert.That(juliet.ExitCode, Is.EqualTo(0), juliet.Describe());
+        var history = juliet.EventsNamed("history");
+        Assert.Multiple(() =>
+        {
+            Assert.That(Codes(juliet.EventsNamed("self").Single()), Does.Contain(110));
+            Assert.That(history.Select(h => ClientProcess.Text(h, "body")), Is.EqualTo(new[] { "two", "three" }), juliet.Describe());
+            Assert.That(history.Select(h => ClientProcess.Text(h, "frm")), Has.All.EqualTo(room + "/Romeo"));
+            Assert.That(history.Select(h => ClientProcess.Flag(h, "server_delay")), Has.All.True);
+            Assert.That(history.Select(h => ClientProcess.Text(h, "stanza_id_by")), Has.All.EqualTo(room));
+            Assert.That(juliet.EventsNamed("subject"), Has.Count.EqualTo(1));
+        });
+    }
 }

@@ -7,8 +7,8 @@ using Xmpp.Storage;
 namespace Xmpp.Server.Modules.Muc;
 
 /// Registers one MUC service per served domain with the router; the services own the rooms.
-[Xep("XEP-0045", "1.34.5")]
-[Xep("XEP-0004", "2.13.1", "room configuration and room information forms")]
+[Xep("XEP-0045", "1.34.3")]
+[Xep("XEP-0004", "2.13.0", "room configuration and room information forms")]
 [Xep("XEP-0203", "2.0", "delay stamps on room history")]
 [Xep("XEP-0359", "0.7.0", "stanza-id by the room on groupchat messages")]
 [Xep("XEP-0421", "0.2.0", "occupant-id in room presence and messages")]

@@ -132,33 +132,31 @@ public sealed class MucService(string domain, IRouter router, MucStore store, Mu
         }
         var payload = stanza.Elements().FirstOrDefault(e => e.Name != "error");
         Element? result = null;
-        if (c.Type == "get" && payload is not null && payload.Attr("node") is null)
+        string? error = null;
+        if (c.Type != "get" || payload is null) error = StanzaErrors.ServiceUnavailable;
+        else if (payload.Is("query", Ns.DiscoInfo) && payload.Attr("node") is null)
         {
-            if (payload.Is("query", Ns.DiscoInfo))
-            {
-                result = new Element("query", Ns.DiscoInfo)
-                    .Add(new Element("identity", Ns.DiscoInfo).SetAttr("category", "conference").SetAttr("type", "text").SetAttr("name", "Chatrooms"));
-                foreach (var f in new[] { Ns.DiscoInfo, Ns.DiscoItems, Ns.Muc })
-                    result.Add(new Element("feature", Ns.DiscoInfo).SetAttr("var", f));
-            }
-            else if (payload.Is("query", Ns.DiscoItems))
-            {
-                await EnsureIndexAsync();
-                result = new Element("query", Ns.DiscoItems);
-                foreach (var (local, summary) in PublicRooms().OrderBy(r => r.Local, StringComparer.Ordinal))
-                    result.Add(new Element("item", Ns.DiscoItems).SetAttr("jid", Jid.Create(local, Domain).ToString())
-                        .SetAttr("name", summary.Title.Length > 0 ? summary.Title : local));
-            }
-            else if (payload.Is("ping", Ns.Ping)) result = null;
+            result = new Element("query", Ns.DiscoInfo)
+                .Add(new Element("identity", Ns.DiscoInfo).SetAttr("category", "conference").SetAttr("type", "text").SetAttr("name", "Chatrooms"));
+            foreach (var f in new[] { Ns.DiscoInfo, Ns.DiscoItems, Ns.Muc })
+                result.Add(new Element("feature", Ns.DiscoInfo).SetAttr("var", f));
         }
-        if (result is null && !(c.Type == "get" && payload?.Is("ping", Ns.Ping) == true))
+        else if (payload.Is("query", Ns.DiscoItems) && payload.Attr("node") is null)
         {
-            await router.BounceAsync(stanza, payload?.Attr("node") is not null ? StanzaErrors.ItemNotFound : StanzaErrors.ServiceUnavailable);
+            await EnsureIndexAsync();
+            result = new Element("query", Ns.DiscoItems);
+            foreach (var (local, summary) in PublicRooms().OrderBy(r => r.Local, StringComparer.Ordinal))
+                result.Add(new Element("item", Ns.DiscoItems).SetAttr("jid", Jid.Create(local, Domain).ToString())
+                    .SetAttr("name", summary.Title.Length > 0 ? summary.Title : local));
+        }
+        else error = payload.Namespace is Ns.DiscoInfo or Ns.DiscoItems ? StanzaErrors.ItemNotFound : StanzaErrors.ServiceUnavailable;
+        if (error is not null)
+        {
+            await router.BounceAsync(stanza, error);
             return;
         }
         var reply = new Element("iq", Ns.Client).SetAttr("type", "result").SetAttr("id", stanza.Attr("id"))
-            .SetAttr("from", Domain).SetAttr("to", c.From.ToString());
-        if (result is not null) reply.Add(result);
+            .SetAttr("from", Domain).SetAttr("to", c.From.ToString()).Add(result!);
         await router.RouteAsync(reply, null);
     }
 }
