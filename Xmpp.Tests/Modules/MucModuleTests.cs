@@ -349,4 +349,51 @@ public sealed class MucModuleTests : MucTestBase
         await GroupchatAsync(bob, room, "am I in?");
         Assert.That(ErrorCondition(await bob.ReceiveAsync(e => e.Name == "message" && e.Attr("type") == "error")), Is.EqualTo("not-acceptable"));
     }
+
+    [Test]
+    public async Task Iq_to_an_occupant_is_relayed_both_ways_between_occupant_jids()
+    {
+        var room = NewRoom();
+        var alice = await Connect("alice");
+        await CreateInstantAsync(alice, room, "Alice");
+        var bob = await Connect("bob");
+        await JoinFullyAsync(bob, room, "Bob");
+        await bob.SendAsync($"<iq type='get' id='v1' to='{room}/Alice'><query xmlns='jabber:iq:version'/></iq>");
+        var request = await alice.ReceiveAsync(e => e.Name == "iq" && e.Attr("type") == "get");
+        Assert.That(request.Attr("from"), Is.EqualTo(room + "/Bob"));
+        Assert.That(request.Child("query", Ns.Version), Is.Not.Null);
+        await alice.SendAsync($"<iq type='result' id='{request.Attr("id")}' to='{room}/Bob'><query xmlns='jabber:iq:version'><name>test</name></query></iq>");
+        var answer = await bob.ReceiveAsync(e => e.Name == "iq" && e.Attr("id") == "v1");
+        Assert.That(answer.Attr("type"), Is.EqualTo("result"));
+        Assert.That(answer.Attr("from"), Is.EqualTo(room + "/Alice"));
+        Assert.That(answer.Child("query", Ns.Version)!.ChildText("name", Ns.Version), Is.EqualTo("test"));
+
+        var missing = await bob.IqAsync($"<iq type='get' to='{room}/Nobody'><query xmlns='jabber:iq:version'/></iq>");
+        Assert.That(ErrorCondition(missing), Is.EqualTo("item-not-found"));
+        // An answer nobody asked for goes nowhere.
+        await alice.SendAsync($"<iq type='result' id='muc-999' to='{room}/Bob'/>");
+        Assert.That(await bob.TryReceiveAsync(e => e.Name == "iq", Quiet), Is.Null);
+    }
+
+    [Test]
+    public async Task Relayed_iqs_left_unanswered_are_forgotten_oldest_first()
+    {
+        var room = NewRoom();
+        var alice = await Connect("alice");
+        await CreateInstantAsync(alice, room, "Alice");
+        var bob = await Connect("bob");
+        await JoinFullyAsync(bob, room, "Bob");
+        var ids = new List<string>();
+        for (int i = 0; i < 257; i++)
+        {
+            await bob.SendAsync($"<iq type='get' id='q{i}' to='{room}/Alice'><query xmlns='jabber:iq:version'/></iq>");
+            ids.Add((await alice.ReceiveAsync(e => e.Name == "iq" && e.Attr("type") == "get")).Attr("id")!);
+        }
+        // The table holds 256: the first request is gone, the second still answers.
+        await alice.SendAsync($"<iq type='result' id='{ids[0]}' to='{room}/Bob'/>");
+        await alice.SendAsync($"<iq type='result' id='{ids[1]}' to='{room}/Bob'/>");
+        var answer = await bob.ReceiveAsync(e => e.Name == "iq" && e.Attr("type") == "result");
+        Assert.That(answer.Attr("id"), Is.EqualTo("q1"));
+        Assert.That(await bob.TryReceiveAsync(e => e.Name == "iq", Quiet), Is.Null);
+    }
 }

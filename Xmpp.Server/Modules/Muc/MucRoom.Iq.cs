@@ -10,7 +10,11 @@ internal sealed partial class MucRoom
     private async ValueTask HandleIqAsync(StanzaContext c)
     {
         var stanza = c.Stanza;
-        if (c.Type is "result" or "error") return;
+        if (c.Type is "result" or "error")
+        {
+            if (c.To!.Resource is not null) RelayIqResponse(c);
+            return;
+        }
         var payload = stanza.Elements().FirstOrDefault(e => e.Name != "error");
         if (payload is null || c.Type is not ("get" or "set"))
         {
@@ -42,7 +46,7 @@ internal sealed partial class MucRoom
     }
 
     /// XEP-0410 §3.2: a ping to one's own occupant JID is answered by the room; it tells the client whether it is
-    /// still joined. Other IQs to occupants are not relayed.
+    /// still joined. Other IQs to occupants are relayed (MucRoom.IqRelay.cs).
     private void OccupantIq(StanzaContext c, Element payload)
     {
         var sender = BySession(c.From);
@@ -51,12 +55,18 @@ internal sealed partial class MucRoom
             Error(c.Stanza, StanzaErrors.NotAcceptable, "You are not an occupant of this room");
             return;
         }
-        if (payload.Is("ping", Ns.Ping) && c.Type == "get" && ByNick(c.To!.Resource!) is { } target && ReferenceEquals(target, sender))
+        var target = ByNick(c.To!.Resource!);
+        if (payload.Is("ping", Ns.Ping) && c.Type == "get" && ReferenceEquals(target, sender))
         {
             Result(c);
             return;
         }
-        Error(c.Stanza, StanzaErrors.ServiceUnavailable);
+        if (target is null)
+        {
+            Error(c.Stanza, StanzaErrors.ItemNotFound, "No occupant has that nickname");
+            return;
+        }
+        RelayIqRequest(c, sender, target, payload);
     }
 
     /// §6.4: identity, the muc_* features describing the room, and the muc#roominfo form.
