@@ -17,6 +17,7 @@ public sealed class StreamServices(
     CertificateManager certificates,
     AccountService accounts,
     AuthThrottle throttle,
+    FastTokenService fastTokens,
     IRouter router,
     ISessionDirectory directory,
     ModuleRegistry modules,
@@ -30,6 +31,7 @@ public sealed class StreamServices(
     public CertificateManager Certificates { get; } = certificates;
     public AccountService Accounts { get; } = accounts;
     public AuthThrottle Throttle { get; } = throttle;
+    public FastTokenService FastTokens { get; } = fastTokens;
     public IRouter Router { get; } = router;
     public ISessionDirectory Directory { get; } = directory;
     public ModuleRegistry Modules { get; } = modules;

@@ -41,13 +41,20 @@ public sealed partial class XmppStream
         StartWriter();
         _session = session;
         _state = StreamState.Bound;
-        if (existing.Find(full.Resource!) is { Sink: ClientSession old }) await EndReplacedAsync(old);
-        var previous = _s.Directory.Bind(new SessionEntry(full, session));
-        // Another login for this resource that got in between: it is replaced the same way, its end run by its cleanup.
-        if (previous?.Sink is ClientSession raced) EndReplacedLater(raced);
         Enqueue(new Element("iq", Ns.Client).SetAttr("type", "result").SetAttr("id", iq.Attr("id"))
             .Add(new Element("bind", Ns.Bind).Add(new Element("jid", Ns.Bind).SetText(full.ToString()))));
-        _s.Logger.LogDebug("Bound {Jid}", full);
+        await PublishSessionAsync(session);
+    }
+
+    /// Makes a bound session reachable (RFC 6120 §7 bind or XEP-0386 Bind 2) and tells the modules.
+    private async ValueTask PublishSessionAsync(ClientSession session)
+    {
+        if (_s.Directory.Get(session.Jid.Bare).Find(session.Jid.Resource!) is { Sink: ClientSession old }) await EndReplacedAsync(old);
+        var previous = _s.Directory.Bind(new SessionEntry(session.Jid, session));
+        // Another login for this resource that got in between: it is replaced the same way, its end run by its cleanup.
+        if (previous?.Sink is ClientSession raced) EndReplacedLater(raced);
+        else previous?.Sink.Close(StreamErrors.Conflict, "Replaced by a new connection with the same resource");
+        _s.Logger.LogDebug("Bound {Jid}", session.Jid);
         foreach (var handler in _s.Modules.SessionBound) await handler(session);
     }
 

@@ -74,6 +74,20 @@ public sealed class MucConfigTests : MucTestBase
     }
 
     [Test]
+    public async Task A_malformed_configuration_form_is_bad_request_and_changes_nothing()
+    {
+        var room = NewRoom();
+        var alice = await Connect("alice");
+        await CreateInstantAsync(alice, room, "Alice");
+        // XEP-0004 §3.2: each field name occurs once in a form.
+        var r = await alice.IqAsync($"<iq type='set' to='{room}'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'>"
+            + "<field var='muc#roomconfig_roomname'><value>One</value></field><field var='muc#roomconfig_roomname'><value>Two</value></field></x></query></iq>");
+        Assert.That(ErrorCondition(r), Is.EqualTo("bad-request"), r.ToString());
+        var info = await alice.IqAsync($"<iq type='get' to='{room}'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
+        Assert.That(info.Child("query", Ns.DiscoInfo)!.Child("identity", Ns.DiscoInfo)!.Attr("name"), Is.Not.EqualTo("One").And.Not.EqualTo("Two"));
+    }
+
+    [Test]
     public async Task Configuration_change_is_announced_to_occupants_with_104()
     {
         var room = NewRoom();

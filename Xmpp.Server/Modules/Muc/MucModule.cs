@@ -1,5 +1,6 @@
 // XEP-0045: Multi-User Chat, hosted on SUBDOMAIN.DOMAIN for every served domain.
 using Microsoft.Extensions.Logging;
+using Xmpp.Protocol;
 using Xmpp.Server.Hosting;
 using Xmpp.Server.Routing;
 using Xmpp.Storage;
@@ -31,7 +32,10 @@ public sealed class MucModule(IRouter router, IStorage storage, ServedDomains do
             var serviceDomain = o.Subdomain + "." + domain;
             var service = new MucService(serviceDomain, router, new MucStore(storage), o, loggers.CreateLogger<MucService>());
             _services[serviceDomain] = service;
-            module.Service(serviceDomain, domain, "Chatrooms", service.HandleAsync);
+            // §6.1, §6.3: the service's own address answers disco; rooms and occupants are the service's entities.
+            module.Service(serviceDomain, domain, MucService.Name, service.HandleAsync);
+            module.ServiceIq(serviceDomain, "query", Ns.DiscoInfo, service.InfoAsync);
+            module.ServiceIq(serviceDomain, "query", Ns.DiscoItems, service.ItemsAsync);
         }
     }
 }

@@ -35,7 +35,8 @@ internal sealed partial class MucRoom
             await DestroyAsync(destroy.Attr("jid"), destroy.ChildText("reason", Ns.MucOwner), destroy.ChildText("password", Ns.MucOwner));
             return;
         }
-        if (DataForm.In(query) is not { } form) { Error(c.Stanza, StanzaErrors.BadRequest, "Expected a data form or destroy"); return; }
+        if (query.Child("x", Ns.DataForms) is not { } x) { Error(c.Stanza, StanzaErrors.BadRequest, "Expected a data form or destroy"); return; }
+        if (!DataForm.TryParse(x, out var form, out var malformed)) { Error(c.Stanza, StanzaErrors.BadRequest, malformed); return; }
         if (form.Type == "cancel")
         {
             Result(c);

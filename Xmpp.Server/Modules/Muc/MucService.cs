@@ -25,21 +25,20 @@ public sealed class MucService(string domain, IRouter router, MucStore store, Mu
     /// Rooms currently in memory.
     public int LoadedRooms { get { lock (_rooms) return _rooms.Count; } }
 
+    public const string Name = "Chatrooms";
+
+    /// Stanzas for room and occupant JIDs (the router sends those for the service's own address to InfoAsync and
+    /// ItemsAsync, or answers them itself).
     public async ValueTask HandleAsync(StanzaContext c)
     {
         var to = c.To!;
-        if (to.Local is null)
-        {
-            await HandleServiceAsync(c);
-            return;
-        }
         await EnsureIndexAsync();
         lock (_rooms)
         {
-            if (!_rooms.TryGetValue(to.Local, out var room))
+            if (!_rooms.TryGetValue(to.Local!, out var room))
             {
                 room = new MucRoom(this, Jid.Create(to.Local, Domain));
-                _rooms[to.Local] = room;
+                _rooms[to.Local!] = room;
             }
             room.Post(c);
         }
@@ -120,43 +119,31 @@ public sealed class MucService(string domain, IRouter router, MucStore store, Mu
 
     // ---- The service's own address (XEP-0045 §6.1, §6.3) ----
 
-    private async ValueTask HandleServiceAsync(StanzaContext c)
+    internal ValueTask InfoAsync(IqContext c)
     {
-        var stanza = c.Stanza;
-        if (c.Type is "error" or "result") return;
-        if (stanza.Name == "presence") return; // presence to the service itself means nothing (RFC 6121 §4.6)
-        if (stanza.Name == "message")
+        if (!c.IsGet) c.Error(StanzaErrors.BadRequest);
+        else if (c.Payload.Attr("node") is not null || !c.To.IsDomain) c.Error(StanzaErrors.ItemNotFound);
+        else
         {
-            if (c.Type != "headline") await router.BounceAsync(stanza, StanzaErrors.ServiceUnavailable);
-            return;
-        }
-        var payload = stanza.Elements().FirstOrDefault(e => e.Name != "error");
-        Element? result = null;
-        string? error = null;
-        if (c.Type != "get" || payload is null) error = StanzaErrors.ServiceUnavailable;
-        else if (payload.Is("query", Ns.DiscoInfo) && payload.Attr("node") is null)
-        {
-            result = new Element("query", Ns.DiscoInfo)
-                .Add(new Element("identity", Ns.DiscoInfo).SetAttr("category", "conference").SetAttr("type", "text").SetAttr("name", "Chatrooms"));
+            var result = new Element("query", Ns.DiscoInfo)
+                .Add(new Element("identity", Ns.DiscoInfo).SetAttr("category", "conference").SetAttr("type", "text").SetAttr("name", Name));
             foreach (var f in new[] { Ns.DiscoInfo, Ns.DiscoItems, Ns.Muc })
                 result.Add(new Element("feature", Ns.DiscoInfo).SetAttr("var", f));
+            c.Result(result);
         }
-        else if (payload.Is("query", Ns.DiscoItems) && payload.Attr("node") is null)
-        {
-            await EnsureIndexAsync();
-            result = new Element("query", Ns.DiscoItems);
-            foreach (var (local, summary) in PublicRooms().OrderBy(r => r.Local, StringComparer.Ordinal))
-                result.Add(new Element("item", Ns.DiscoItems).SetAttr("jid", Jid.Create(local, Domain).ToString())
-                    .SetAttr("name", summary.Title.Length > 0 ? summary.Title : local));
-        }
-        else error = payload.Namespace is Ns.DiscoInfo or Ns.DiscoItems ? StanzaErrors.ItemNotFound : StanzaErrors.ServiceUnavailable;
-        if (error is not null)
-        {
-            await router.BounceAsync(stanza, error);
-            return;
-        }
-        var reply = new Element("iq", Ns.Client).SetAttr("type", "result").SetAttr("id", stanza.Attr("id"))
-            .SetAttr("from", Domain).SetAttr("to", c.From.ToString()).Add(result!);
-        await router.RouteAsync(reply, null);
+        return ValueTask.CompletedTask;
+    }
+
+    /// §6.3: the public rooms, persistent or alive.
+    internal async ValueTask ItemsAsync(IqContext c)
+    {
+        if (!c.IsGet) { c.Error(StanzaErrors.BadRequest); return; }
+        if (c.Payload.Attr("node") is not null || !c.To.IsDomain) { c.Error(StanzaErrors.ItemNotFound); return; }
+        await EnsureIndexAsync();
+        var result = new Element("query", Ns.DiscoItems);
+        foreach (var (local, summary) in PublicRooms().OrderBy(r => r.Local, StringComparer.Ordinal))
+            result.Add(new Element("item", Ns.DiscoItems).SetAttr("jid", Jid.Create(local, Domain).ToString())
+                .SetAttr("name", summary.Title.Length > 0 ? summary.Title : local));
+        c.Result(result);
     }
 }
