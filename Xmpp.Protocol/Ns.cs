@@ -55,6 +55,16 @@ public static class Ns
     public const string Private = "jabber:iq:private";
     public const string Blocking = "urn:xmpp:blocking";
     public const string BlockingErrors = "urn:xmpp:blocking:errors";
+    public const string Muc = "http://jabber.org/protocol/muc";
+    public const string MucUser = "http://jabber.org/protocol/muc#user";
+    public const string MucAdmin = "http://jabber.org/protocol/muc#admin";
+    public const string MucOwner = "http://jabber.org/protocol/muc#owner";
+    public const string MucRoomConfig = "http://jabber.org/protocol/muc#roomconfig";
+    public const string MucRoomInfo = "http://jabber.org/protocol/muc#roominfo";
+    public const string MucStableId = "http://jabber.org/protocol/muc#stable_id";
+    public const string MucSelfPing = "http://jabber.org/protocol/muc#self-ping-optimization";
+    public const string ConferenceInvite = "jabber:x:conference";
+    public const string OccupantId = "urn:xmpp:occupant-id:0";
     public const string HttpUpload = "urn:xmpp:http:upload:0";
     public const string ExtDisco = "urn:xmpp:extdisco:2";
     public const string Bytestreams = "http://jabber.org/protocol/bytestreams";

@@ -37,6 +37,7 @@ public sealed class XmppServerOptions
     public MamOptions Mam { get; set; } = new();
     public PingOptions Ping { get; set; } = new();
     public StreamManagementOptions StreamManagement { get; set; } = new();
+    public MucOptions Muc { get; set; } = new();
     public UploadOptions Upload { get; set; } = new();
     public ExternalServicesOptions ExternalServices { get; set; } = new();
     public Proxy65Options Proxy65 { get; set; } = new();
@@ -137,4 +138,25 @@ public sealed class StreamManagementOptions
 
     /// Stanzas sent to a client and not yet acknowledged; beyond this the session ends with policy-violation.
     public int MaxUnackedStanzas { get; set; } = 5000;
+}
+
+public sealed class MucOptions
+{
+    /// Host group chat (XEP-0045) on SUBDOMAIN.DOMAIN for every served domain.
+    public bool Enabled { get; set; } = true;
+    public string Subdomain { get; set; } = "conference";
+
+    /// Occupants one room admits; a room's own "max users" setting can only lower it.
+    public int MaxOccupantsPerRoom { get; set; } = 500;
+
+    /// Rooms one account may own; creating more is refused with not-allowed.
+    public int MaxRoomsPerUser { get; set; } = 50;
+
+    /// Messages kept per room for history on join; a room's "history length" setting can only lower it.
+    public int MaxHistoryMessages { get; set; } = 50;
+
+    /// Sustained groupchat and private messages per occupant per second, and the burst allowed above it;
+    /// faster senders get resource-constraint.
+    public double MessagesPerSecond { get; set; } = 5;
+    public int MessageBurst { get; set; } = 20;
 }

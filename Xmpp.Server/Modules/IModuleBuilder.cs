@@ -40,9 +40,12 @@ public interface IModuleBuilder
 
     void OnAccountDeleted(Func<string, ValueTask> handler);
 
-    /// Hosts a service on a domain of its own (upload.example.org), listed in disco#items of the served parent domain;
-    /// IQ get/set addressed to that domain, with or without local part and resource, go to its ServiceIq handlers.
-    void Service(string domain, string parentDomain, string name);
+    /// Hosts a service on a domain of its own (conference.example.org, upload.example.org), listed once in disco#items
+    /// of the served parent domain. Everything addressed to that domain or a JID at it is routed to the service, never
+    /// to local accounts: IQ get/set to the domain itself go to its ServiceIq handlers. Stanzas of any kind to JIDs with
+    /// a local part (MUC rooms and occupants) go to entities when it is given (a client's presence passes the outbound
+    /// presence hooks first); without it, IQ get/set to such JIDs also go to the ServiceIq handlers.
+    void Service(string domain, string parentDomain, string name, Func<StanzaContext, ValueTask>? entities = null);
 
     /// Handles IQ get/set whose first child is {ns}name, sent to a domain declared with Service.
     void ServiceIq(string domain, string name, string ns, IqHandler handler);

@@ -6,6 +6,7 @@ using Xmpp.Server.Modules.Disco;
 using Xmpp.Server.Modules.ExternalServices;
 using Xmpp.Server.Modules.LastActivity;
 using Xmpp.Server.Modules.Profiles;
+using Xmpp.Server.Modules.Muc;
 using Xmpp.Server.Modules.Mam;
 using Xmpp.Server.Modules.Offline;
 using Xmpp.Server.Modules.Ping;
@@ -46,6 +47,8 @@ public static class ModuleCatalog
         services.AddSingleton<IXmppModule, VCardModule>();
         services.AddSingleton<IXmppModule, PrivateStorageModule>();
         services.AddSingleton<IXmppModule, StreamManagementModule>();
+        services.AddSingleton<MucModule>();
+        services.AddSingleton<IXmppModule>(sp => sp.GetRequiredService<MucModule>());
         services.AddSingleton<PushRegistrations>();
         services.AddSingleton<IXmppModule, PushModule>();
         UploadServices.Add(services);

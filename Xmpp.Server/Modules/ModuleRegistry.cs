@@ -22,9 +22,9 @@ public sealed class ModuleRegistry : IModuleBuilder
     private FrozenDictionary<(string, string), Func<ClientSession, Element, ValueTask>> _streamElementTable =
         FrozenDictionary<(string, string), Func<ClientSession, Element, ValueTask>>.Empty;
     private readonly SortedDictionary<string, Func<ClientSession, Element, ValueTask<Element?>>> _bind2Inline = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, (string Parent, string Name)> _services = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, HostedService> _services = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Domain, string Ns, string Name), IqHandler> _serviceIq = new();
-    private FrozenDictionary<string, (string Parent, string Name)> _serviceTable = FrozenDictionary<string, (string, string)>.Empty;
+    private FrozenDictionary<string, HostedService> _serviceTable = FrozenDictionary<string, HostedService>.Empty;
     private FrozenDictionary<(string, string, string), IqHandler> _serviceIqTable = FrozenDictionary<(string, string, string), IqHandler>.Empty;
     private readonly List<IXmppModule> _modules = [];
     private bool _frozen;
@@ -81,7 +81,8 @@ public sealed class ModuleRegistry : IModuleBuilder
 
     public bool HasIqNamespace(string ns) => _iqTable.Keys.Any(k => k.Item2 == ns) || _serviceIqTable.Keys.Any(k => k.Item2 == ns);
 
-    public bool IsService(string domain) => _serviceTable.ContainsKey(domain);
+    /// The service hosted on exactly this domain, or null when the domain is not a service.
+    public HostedService? FindService(string domain) => _serviceTable.TryGetValue(domain, out var s) ? s : null;
 
     public IqHandler? FindServiceIq(string domain, string ns, string name) =>
         _serviceIqTable.TryGetValue((domain, ns, name), out var h) ? h : null;
@@ -134,10 +135,10 @@ public sealed class ModuleRegistry : IModuleBuilder
     public void OnSessionClosed(Func<ClientSession, ValueTask> handler) { EnsureOpen(); _closed.Add(handler); }
     public void OnAccountDeleted(Func<string, ValueTask> handler) { EnsureOpen(); _accountDeleted.Add(handler); }
 
-    public void Service(string domain, string parentDomain, string name)
+    public void Service(string domain, string parentDomain, string name, Func<StanzaContext, ValueTask>? entities = null)
     {
         EnsureOpen();
-        if (!_services.TryAdd(domain, (parentDomain, name)))
+        if (!_services.TryAdd(domain, new HostedService(parentDomain, name, entities)))
             throw new InvalidOperationException($"Two modules host the service {domain}.");
     }
 
@@ -168,3 +169,6 @@ public sealed class ModuleRegistry : IModuleBuilder
         if (_frozen) throw new InvalidOperationException("Modules register only at start-up.");
     }
 }
+
+/// A service declared with IModuleBuilder.Service: where it is listed, and who takes stanzas for JIDs at it.
+public sealed record HostedService(string Parent, string Name, Func<StanzaContext, ValueTask>? Entities);
