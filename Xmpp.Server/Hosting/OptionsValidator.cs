@@ -38,6 +38,10 @@ public static class OptionsValidator
         Positive("Auth:ScramIterations", o.Auth.ScramIterations, 4096);
         Positive("Auth:MaxAttemptsPerStream", o.Auth.MaxAttemptsPerStream, 2);
         Positive("Offline:MaxMessagesPerAccount", o.Offline.MaxMessagesPerAccount);
+        Positive("Pep:MaxItemsPerNode", o.Pep.MaxItemsPerNode);
+        Positive("Pep:MaxNodesPerAccount", o.Pep.MaxNodesPerAccount);
+        Positive("Pep:StatusItemLifetimeSeconds", o.Pep.StatusItemLifetimeSeconds);
+        Positive("Pep:ExpirySweepSeconds", o.Pep.ExpirySweepSeconds);
         if (o.Limits.ReadBytesPerSecond > 0 && o.Limits.ReadBurstBytes < o.Limits.MaxStanzaBytes)
             problems.Add("Xmpp:Limits:ReadBurstBytes must be at least MaxStanzaBytes, or one stanza could never be read at full speed.");
         foreach (var a in o.ListenAddresses)

@@ -35,6 +35,7 @@ public sealed class XmppServerOptions
     public RegistrationOptions Registration { get; set; } = new();
     public OfflineOptions Offline { get; set; } = new();
     public PingOptions Ping { get; set; } = new();
+    public PepOptions Pep { get; set; } = new();
 }
 
 public sealed class LimitOptions
@@ -107,4 +108,19 @@ public sealed class PingOptions
 
     /// Seconds between whitespace keepalives sent on otherwise idle streams; 0 disables.
     public int WhitespaceKeepaliveSeconds { get; set; } = 0;
+}
+
+public sealed class PepOptions
+{
+    /// What pubsub#max_items 'max' means, and the highest number of items one PEP node keeps.
+    public int MaxItemsPerNode { get; set; } = 1000;
+
+    /// PEP nodes per account; publishing to a further new node is refused with resource-constraint.
+    public int MaxNodesPerAccount { get; set; } = 256;
+
+    /// Seconds after which items of the user status node (urn:xmppd:status:0) expire.
+    public int StatusItemLifetimeSeconds { get; set; } = 86400;
+
+    /// Seconds between sweeps that remove expired items (pubsub#item_expire).
+    public int ExpirySweepSeconds { get; set; } = 60;
 }

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Xmpp.Server.Modules.Disco;
 using Xmpp.Server.Modules.Offline;
+using Xmpp.Server.Modules.Pep;
 using Xmpp.Server.Modules.Ping;
 using Xmpp.Server.Modules.Register;
 using Xmpp.Server.Modules.Time;
@@ -27,5 +28,8 @@ public static class ModuleCatalog
         services.AddSingleton<IRosterService>(sp => sp.GetRequiredService<RosterService>());
         services.AddSingleton<IXmppModule, RosterModule>();
         services.AddSingleton<IXmppModule, PresenceModule>();
+        services.AddSingleton<PepStore>().AddSingleton<PepCaps>().AddSingleton<PepService>();
+        services.AddSingleton<IPepService>(sp => sp.GetRequiredService<PepService>());
+        services.AddSingleton<IXmppModule, PepModule>().AddHostedService<PepExpirySweeper>();
     }
 }

@@ -1,0 +1,105 @@
+// XEP-0060 §16.4.4: the pubsub#node_config fields a PEP node supports.
+using System.Globalization;
+using Xmpp.Protocol;
+using Xmpp.Protocol.Payloads;
+
+namespace Xmpp.Server.Modules.Pep;
+
+/// The configuration of one PEP node. Immutable: a change makes a new record, so "applying these options changes
+/// nothing" is how XEP-0060 §7.1.5 publish-options preconditions are checked.
+public sealed record PepNodeConfig
+{
+    /// MaxItems value meaning "as many as the service allows" (pubsub#max_items 'max', XEP-0060 §16.4.4).
+    public const int Max = -1;
+
+    /// XEP-0163 §5 recommended defaults: presence access, notifications with payloads, the last item on presence.
+    public PepAccessModel Access { get; init; } = PepAccessModel.Presence;
+    public bool PersistItems { get; init; } = true;
+    public int MaxItems { get; init; } = 1;
+    public string SendLastPublishedItem { get; init; } = "on_sub_and_presence";
+    public bool NotifyRetract { get; init; } = true;
+    public bool NotifyDelete { get; init; } = true;
+    public bool DeliverNotifications { get; init; } = true;
+    public bool DeliverPayloads { get; init; } = true;
+
+    /// Seconds after which an item is removed (pubsub#item_expire); 0 keeps items forever.
+    public int ItemExpireSeconds { get; init; }
+    public string Title { get; init; } = "";
+
+    public static readonly string[] SendLastValues = ["never", "on_sub", "on_sub_and_presence"];
+    public static readonly string[] AccessValues = ["open", "presence", "roster", "whitelist"];
+
+    /// The number of items the node keeps, with 'max' resolved to the service limit.
+    public int EffectiveMaxItems(int serviceMax) => MaxItems == Max ? serviceMax : Math.Min(MaxItems, serviceMax);
+
+    public bool SendsLastOnPresence => SendLastPublishedItem == "on_sub_and_presence";
+
+    /// Applies the fields of a submitted form (FORM_TYPE ignored); returns null and the offending field when a field is
+    /// unknown or its value unsupported (XEP-0060 §8.2.5.3 not-acceptable, §7.1.5 precondition-not-met).
+    public PepNodeConfig? Apply(DataForm form, int serviceMax, out string? badField)
+    {
+        var c = this;
+        badField = null;
+        foreach (var f in form.Fields)
+        {
+            if (f.Var == "FORM_TYPE") continue;
+            var v = f.Value;
+            PepNodeConfig? next = f.Var switch
+            {
+                "pubsub#access_model" => ParseAccess(v) is { } a ? c with { Access = a } : null,
+                "pubsub#persist_items" => DataForm.ParseBoolean(v) is { } b1 ? c with { PersistItems = b1 } : null,
+                "pubsub#max_items" => ParseMaxItems(v, serviceMax) is { } m ? c with { MaxItems = m } : null,
+                "pubsub#send_last_published_item" => v is not null && SendLastValues.Contains(v) ? c with { SendLastPublishedItem = v } : null,
+                "pubsub#notify_retract" => DataForm.ParseBoolean(v) is { } b2 ? c with { NotifyRetract = b2 } : null,
+                "pubsub#notify_delete" => DataForm.ParseBoolean(v) is { } b3 ? c with { NotifyDelete = b3 } : null,
+                "pubsub#deliver_notifications" => DataForm.ParseBoolean(v) is { } b4 ? c with { DeliverNotifications = b4 } : null,
+                "pubsub#deliver_payloads" => DataForm.ParseBoolean(v) is { } b5 ? c with { DeliverPayloads = b5 } : null,
+                "pubsub#item_expire" => ParseSeconds(v) is { } s ? c with { ItemExpireSeconds = s } : null,
+                "pubsub#title" => c with { Title = v ?? "" },
+                _ => null,
+            };
+            if (next is null)
+            {
+                badField = f.Var;
+                return null;
+            }
+            c = next;
+        }
+        return c;
+    }
+
+    /// The configuration as a form of a type: "form" for XEP-0060 §8.2.1 configure, "submit" for storage.
+    public DataForm ToForm(string type)
+    {
+        var form = new DataForm(type).Add("FORM_TYPE", "hidden", null, Ns.PubSubNodeConfig);
+        form.AddWithOptions("pubsub#access_model", "list-single", "Who may subscribe and retrieve items", [AccessName(Access)], AccessValues);
+        form.Add("pubsub#persist_items", "boolean", "Persist items to storage", Bool(PersistItems));
+        form.Add("pubsub#max_items", "text-single", "Max number of items to persist",
+            MaxItems == Max ? "max" : MaxItems.ToString(CultureInfo.InvariantCulture));
+        form.AddWithOptions("pubsub#send_last_published_item", "list-single", "When to send the last published item",
+            [SendLastPublishedItem], SendLastValues);
+        form.Add("pubsub#notify_retract", "boolean", "Notify subscribers when items are removed from the node", Bool(NotifyRetract));
+        form.Add("pubsub#notify_delete", "boolean", "Notify subscribers when the node is deleted", Bool(NotifyDelete));
+        form.Add("pubsub#deliver_notifications", "boolean", "Deliver event notifications", Bool(DeliverNotifications));
+        form.Add("pubsub#deliver_payloads", "boolean", "Deliver payloads with event notifications", Bool(DeliverPayloads));
+        form.Add("pubsub#item_expire", "text-single", "Seconds after which items expire (0: never)",
+            ItemExpireSeconds.ToString(CultureInfo.InvariantCulture));
+        form.Add("pubsub#title", "text-single", "A friendly name for the node", Title);
+        return form;
+    }
+
+    public static string AccessName(PepAccessModel access) => AccessValues[(int)access];
+
+    private static PepAccessModel? ParseAccess(string? v) => Array.IndexOf(AccessValues, v) is var i and >= 0 ? (PepAccessModel)i : null;
+
+    private static int? ParseMaxItems(string? v, int serviceMax)
+    {
+        if (v == "max") return Max;
+        return int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= 1 && n <= serviceMax ? n : null;
+    }
+
+    private static int? ParseSeconds(string? v) =>
+        int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : null;
+
+    private static string Bool(bool b) => b ? "true" : "false";
+}
