@@ -54,7 +54,9 @@ public sealed partial class PepService
     private async ValueTask NotifyAsync(Jid owner, PepNodeSnapshot node, Element eventChild)
     {
         if (!node.Config.DeliverNotifications) return;
-        foreach (var entry in await RecipientsAsync(owner, node))
+        var recipients = await RecipientsAsync(owner, node);
+        logger.LogDebug("PEP event on {Owner} {Node} to {Count} resources", owner, node.Name, recipients.Count);
+        foreach (var entry in recipients)
             await SendEventAsync(owner, entry, eventChild, null);
     }
 
