@@ -211,6 +211,21 @@ public sealed partial class PepModuleTests
     }
 
     [Test]
+    public async Task Deleting_an_account_removes_its_pep_nodes()
+    {
+        await using (var alice = await Online("alice", "pc"))
+            await Publish(alice, Nick, $"<nick xmlns='{Nick}'>gone soon</nick>", "current");
+        var kv = _server.Get<IStorage>().KeyValue;
+        Assert.That(await kv.GetAsync("alice", "pep|" + Nick), Is.Not.Null);
+
+        Assert.That(await _server.Get<Xmpp.Server.Auth.AccountService>().DeleteAsync("alice"), Is.True);
+        Assert.That(await Wait.UntilAsync(async () => await kv.GetAsync("alice", "pep|" + Nick) is null && await kv.GetAsync("alice", "pep") is null));
+        await _server.AddUserAsync("alice", "alice-pw");
+        await using var again = await Online("alice", "pc");
+        AssertError(await Items(again, "alice@localhost", Nick), StanzaErrors.ItemNotFound);
+    }
+
+    [Test]
     public void Caps_verification_string_matches_the_xep_0115_example()
     {
         // XEP-0115 §5.2 simple example.
