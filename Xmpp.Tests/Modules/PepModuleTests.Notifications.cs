@@ -133,6 +133,26 @@ public sealed partial class PepModuleTests
     }
 
     [Test]
+    public async Task A_caps_answer_from_anyone_but_the_queried_resource_is_not_believed()
+    {
+        await using var alice = await Online("alice", "pc");
+        await using var carol = await Online("carol", "pc");
+        var (_, ver) = ClientInfo([Tune]);
+        await using var bob = await TestClient.ConnectAsync(_server, "bob", "bob-pw", "pc");
+        await bob.SendAsync($"<presence><c xmlns='{Ns.Caps}' hash='sha-1' node='{CapsNode}' ver='{ver}'/></presence>");
+        var query = await bob.ReceiveAsync(e => e.Name == "iq" && e.Child("query", Ns.DiscoInfo) is not null);
+        // Carol answers the server's query in bob's place, with bob's real features.
+        var forged = ClientInfo([Tune]).Query.SetAttr("node", CapsNode + "#" + ver);
+        await carol.SendAsync(new Element("iq", Ns.Client).SetAttr("type", "result").SetAttr("id", query.Attr("id")).SetAttr("to", "localhost").Add(forged));
+        await carol.IqAsync("<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
+        Assert.That(await Wait.UntilAsync(() => _server.Get<PepCaps>().Known(bob.Jid!, X.Parse($"<presence><c xmlns='{Ns.Caps}' hash='sha-1' node='{CapsNode}' ver='{ver}'/></presence>")) is not null));
+        Assert.That(_server.Get<PepCaps>().Known(bob.Jid!, X.Parse($"<presence><c xmlns='{Ns.Caps}' hash='sha-1' node='{CapsNode}' ver='{ver}'/></presence>")), Is.Empty,
+            "the forged answer was not cached, not even for bob");
+        await Publish(alice, Tune, TuneXml("x"));
+        Assert.That(await bob.TryReceiveAsync(Event(Tune), Quiet), Is.Null);
+    }
+
+    [Test]
     public async Task The_last_item_is_sent_with_a_delay_when_a_contact_comes_online_with_interest()
     {
         await using (var alice = await Online("alice", "pc"))

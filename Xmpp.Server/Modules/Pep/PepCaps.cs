@@ -77,7 +77,9 @@ public sealed class PepCaps(IRouter router, ServedDomains domains, ILogger<PepCa
         var iq = new Element("iq", Ns.Client).SetAttr("type", "get").SetAttr("from", domains.Default).SetAttr("to", full.ToString())
             .Add(new Element("query", Ns.DiscoInfo).SetAttr("node", caps.Node + "#" + caps.Ver));
         var reply = await router.RequestAsync(iq, QueryTimeout);
-        if (reply?.Attr("type") != "result" || reply.Child("query", Ns.DiscoInfo) is not { } query)
+        // Only the queried resource may answer: anything else (an error, a timeout, a reply from another entity that
+        // guessed the id) leaves the resource with no features rather than someone else's.
+        if (reply?.Attr("type") != "result" || reply.Attr("from") != full.ToString() || reply.Child("query", Ns.DiscoInfo) is not { } query)
         {
             logger.LogDebug("No caps answer from {Jid} for {Ver}", full, caps.Ver);
             return (FrozenSet<string>.Empty, false);

@@ -55,10 +55,10 @@ public sealed partial class PepModule
         if (c.Payload.Child("publish-options", Ns.PubSub) is { } po && po.Child("x", Ns.DataForms) is { } x)
         {
             options = DataForm.Parse(x);
-            // §7.1.5: the form must be a submitted publish-options form.
-            if (options is null || options.Type != "submit" || (options.FormType is { } ft && ft != Ns.PubSubPublishOptions))
+            // §7.1.5: a publish-options form; a cancelled or result form, or another FORM_TYPE, is not one.
+            if (options is null || options.Type is "cancel" or "result" || (options.FormType is { } ft && ft != Ns.PubSubPublishOptions))
             {
-                c.Error(StanzaErrors.BadRequest, "publish-options must be a submitted " + Ns.PubSubPublishOptions + " form");
+                c.Error(StanzaErrors.BadRequest, "publish-options must be a " + Ns.PubSubPublishOptions + " form");
                 return;
             }
         }
