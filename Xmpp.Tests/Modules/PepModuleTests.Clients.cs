@@ -174,6 +174,41 @@ public sealed partial class PepModuleTests
         Assert.That(ItemIds(await Items(bob, "alice@localhost", Ns.UserStatus)), Is.Empty);
     }
 
+    /// The server's clock, moved by the test; timers still run in real time.
+    private sealed class ManualClock : TimeProvider
+    {
+        private long _ticks = DateTimeOffset.UtcNow.UtcTicks;
+        public override DateTimeOffset GetUtcNow() => new(Interlocked.Read(ref _ticks), TimeSpan.Zero);
+        public void Advance(TimeSpan by) => Interlocked.Add(ref _ticks, by.Ticks);
+    }
+
+    [Test]
+    public async Task Status_items_vanish_24_hours_after_publication_by_the_servers_clock()
+    {
+        var clock = new ManualClock();
+        await _server.DisposeAsync();
+        _server = await StartServerAsync(configure: o =>
+        {
+            o["Xmpp:Pep:ExpirySweepSeconds"] = "1";
+            o["Xmpp:Ping:IdleSeconds"] = "0"; // the jumps of the clock must not make clients look idle
+        }, services: s => Microsoft.Extensions.DependencyInjection.ServiceCollectionServiceExtensions.AddSingleton<TimeProvider>(s, clock));
+        await using var alice = await Online("alice", "pc");
+        await using var bob = await Online("bob", "pc");
+        const string first = "<status xmlns='urn:xmppd:status:0'><text>breakfast</text></status>";
+        const string second = "<status xmlns='urn:xmppd:status:0'><text>dinner</text></status>";
+        await Publish(alice, Ns.UserStatus, first, "morning");
+        clock.Advance(TimeSpan.FromHours(23) + TimeSpan.FromMinutes(59));
+        await Publish(alice, Ns.UserStatus, second, "evening");
+        Assert.That(ItemIds(await Items(bob, "alice@localhost", Ns.UserStatus)), Is.EqualTo(new[] { "morning", "evening" }), "both younger than a day");
+
+        clock.Advance(TimeSpan.FromMinutes(2));
+        Assert.That(ItemIds(await Items(bob, "alice@localhost", Ns.UserStatus)), Is.EqualTo(new[] { "evening" }), "the morning post is a day old");
+        var kv = _server.Get<IStorage>().KeyValue;
+        Assert.That(await Wait.UntilAsync(async () =>
+            System.Text.Encoding.UTF8.GetString(await kv.GetAsync("alice", "pep|" + Ns.UserStatus) ?? []) is var doc
+            && !doc.Contains("breakfast") && doc.Contains("dinner")), "the sweeper removed only the expired post from storage");
+    }
+
     [Test]
     public async Task An_expired_item_is_not_returned_even_before_the_sweeper_runs()
     {

@@ -28,9 +28,10 @@ public sealed partial class PepModuleTests
     [TearDown]
     public async Task Stop() => await _server.DisposeAsync();
 
-    private static async Task<TestServer> StartServerAsync(string? dataDir = null, Action<Dictionary<string, string?>>? configure = null)
+    private static async Task<TestServer> StartServerAsync(string? dataDir = null, Action<Dictionary<string, string?>>? configure = null,
+        Action<Microsoft.Extensions.DependencyInjection.IServiceCollection>? services = null)
     {
-        var s = await TestServer.StartAsync(dataDir, configure);
+        var s = await TestServer.StartAsync(dataDir, configure, services);
         foreach (var user in new[] { "alice", "bob", "carol", "dave" })
             if (!await s.Get<Xmpp.Server.Auth.AccountService>().ExistsAsync(user))
                 await s.AddUserAsync(user, user + "-pw");
