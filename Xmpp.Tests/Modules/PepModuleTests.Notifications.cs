@@ -41,6 +41,21 @@ public sealed partial class PepModuleTests
         await using var carol = await Online("carol", "pc");
         Assert.That(ItemIds(await Items(dave, "alice@localhost", "friends")), Is.EqualTo(new[] { "1" }), "dave is in alice's roster without subscription");
         AssertError(await Items(carol, "alice@localhost", "friends"), StanzaErrors.NotAuthorized, "not-in-roster-group");
+
+        // pubsub#roster_groups_allowed narrows it to contacts in the named groups (dave is in "Friends").
+        var family = "<field var='pubsub#roster_groups_allowed'><value>Family</value></field>";
+        var friends = "<field var='pubsub#roster_groups_allowed'><value>Family</value><value>Friends</value></field>";
+        await Configure(alice, "friends", family);
+        AssertError(await Items(dave, "alice@localhost", "friends"), StanzaErrors.NotAuthorized, "not-in-roster-group");
+        await Configure(alice, "friends", friends);
+        Assert.That(ItemIds(await Items(dave, "alice@localhost", "friends")), Is.EqualTo(new[] { "1" }));
+    }
+
+    private static async Task Configure(TestClient owner, string node, string fields)
+    {
+        var r = await owner.IqAsync($"<iq type='set'><pubsub xmlns='{Ns.PubSubOwner}'><configure node='{node}'><x xmlns='jabber:x:data' type='submit'>" +
+            $"<field var='FORM_TYPE' type='hidden'><value>{Ns.PubSubNodeConfig}</value></field>{fields}</x></configure></pubsub></iq>");
+        Assert.That(r.Attr("type"), Is.EqualTo("result"), r.ToString());
     }
 
     [Test]

@@ -37,14 +37,14 @@ public sealed partial class PepModuleTests
                 await s.AddUserAsync(user, user + "-pw");
         await Seed(s, "alice", "bob@localhost", Subscription.Both);
         await Seed(s, "bob", "alice@localhost", Subscription.Both);
-        await Seed(s, "alice", "dave@localhost", Subscription.None);
+        await Seed(s, "alice", "dave@localhost", Subscription.None, "Friends");
         await Seed(s, "dave", "alice@localhost", Subscription.None);
         return s;
     }
 
-    private static async Task Seed(TestServer s, string user, string contact, Subscription subscription) =>
+    private static async Task Seed(TestServer s, string user, string contact, Subscription subscription, params string[] groups) =>
         await s.Get<IStorage>().Rosters.SetItemAsync(user,
-            new RosterItem(contact, null, Array.Empty<string>(), subscription, AskOut: false, PendingIn: false, PreApproved: false, InRoster: true));
+            new RosterItem(contact, null, groups, subscription, AskOut: false, PendingIn: false, PreApproved: false, InRoster: true));
 
     /// A disco#info answer with the features a client announces, and its XEP-0115 sha-1 verification string.
     private static (Element Query, string Ver) ClientInfo(string[] notify)

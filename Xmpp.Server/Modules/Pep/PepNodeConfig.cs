@@ -26,6 +26,12 @@ public sealed record PepNodeConfig
     public int ItemExpireSeconds { get; init; }
     public string Title { get; init; } = "";
 
+    /// pubsub#roster_groups_allowed for the roster access model, sorted and joined by newlines so that records compare
+    /// by value; empty admits every contact in the roster.
+    public string RosterGroups { get; init; } = "";
+
+    public IReadOnlyList<string> RosterGroupList => RosterGroups.Length == 0 ? [] : RosterGroups.Split('\n');
+
     public static readonly string[] SendLastValues = ["never", "on_sub", "on_sub_and_presence"];
     public static readonly string[] AccessValues = ["open", "presence", "roster", "whitelist"];
 
@@ -56,6 +62,8 @@ public sealed record PepNodeConfig
                 "pubsub#deliver_payloads" => DataForm.ParseBoolean(v) is { } b5 ? c with { DeliverPayloads = b5 } : null,
                 "pubsub#item_expire" => ParseSeconds(v) is { } s ? c with { ItemExpireSeconds = s } : null,
                 "pubsub#title" => c with { Title = v ?? "" },
+                "pubsub#roster_groups_allowed" => f.Values.Any(g => g.Length == 0 || g.Contains('\n')) ? null
+                    : c with { RosterGroups = string.Join('\n', f.Values.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)) },
                 _ => null,
             };
             if (next is null)
@@ -85,6 +93,7 @@ public sealed record PepNodeConfig
         form.Add("pubsub#item_expire", "text-single", "Seconds after which items expire (0: never)",
             ItemExpireSeconds.ToString(CultureInfo.InvariantCulture));
         form.Add("pubsub#title", "text-single", "A friendly name for the node", Title);
+        form.Add("pubsub#roster_groups_allowed", "list-multi", "Roster groups allowed to retrieve items", [.. RosterGroupList]);
         return form;
     }
 

@@ -22,8 +22,10 @@ public sealed partial class PepService
                     ? null
                     : new PepError(StanzaErrors.NotAuthorized, "presence-subscription-required");
             case PepAccessModel.Roster:
-                // Roster groups are not configurable here: any contact in the owner's roster is allowed.
-                return await rosters.FindAsync(owner.Bare, asker) is { InRoster: true }
+                // Contacts in one of pubsub#roster_groups_allowed, or anyone in the roster when no group is named.
+                var groups = node.Config.RosterGroupList;
+                return await rosters.FindAsync(owner.Bare, asker) is { InRoster: true } item
+                    && (groups.Count == 0 || item.Groups.Any(g => groups.Contains(g, StringComparer.Ordinal)))
                     ? null
                     : new PepError(StanzaErrors.NotAuthorized, "not-in-roster-group");
             default:
