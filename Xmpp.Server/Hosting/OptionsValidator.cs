@@ -38,6 +38,8 @@ public static class OptionsValidator
         Positive("Auth:ScramIterations", o.Auth.ScramIterations, 4096);
         Positive("Auth:MaxAttemptsPerStream", o.Auth.MaxAttemptsPerStream, 2);
         Positive("Offline:MaxMessagesPerAccount", o.Offline.MaxMessagesPerAccount);
+        Positive("StreamManagement:ResumeTimeoutSeconds", o.StreamManagement.ResumeTimeoutSeconds, 0);
+        Positive("StreamManagement:MaxUnackedStanzas", o.StreamManagement.MaxUnackedStanzas, 10);
         Positive("Pep:MaxItemsPerNode", o.Pep.MaxItemsPerNode);
         Positive("Pep:MaxNodesPerAccount", o.Pep.MaxNodesPerAccount);
         Positive("Pep:StatusItemLifetimeSeconds", o.Pep.StatusItemLifetimeSeconds);

@@ -12,6 +12,7 @@ using Xmpp.Server.Modules;
 using Xmpp.Server.Routing;
 using Xmpp.Server.Sessions;
 using Xmpp.Server.Streams;
+using Xmpp.Server.Streams.StreamManagement;
 using Xmpp.Server.Tls;
 using Xmpp.Storage;
 using Xmpp.Storage.LiteDb;
@@ -79,10 +80,13 @@ public static class XmppHost
         services.AddSingleton<ISessionDirectory, SessionDirectory>();
         services.AddSingleton<IRouter, Router>();
         services.AddSingleton<ConnectionTracker>();
+        services.AddSingleton<StreamManagementService>();
         services.AddSingleton<StreamServices>();
         services.AddSingleton(sp => new ModuleRegistry(sp.GetServices<IXmppModule>()));
         ModuleCatalog.AddModules(services);
         services.AddHostedService<ConnectionSweeper>();
         services.AddHostedService<ShutdownService>();
+        // Registered after ShutdownService so it stops first: detached sessions end while storage is still open.
+        services.AddHostedService(sp => sp.GetRequiredService<StreamManagementService>());
     }
 }

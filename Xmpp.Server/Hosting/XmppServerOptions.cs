@@ -35,6 +35,7 @@ public sealed class XmppServerOptions
     public RegistrationOptions Registration { get; set; } = new();
     public OfflineOptions Offline { get; set; } = new();
     public PingOptions Ping { get; set; } = new();
+    public StreamManagementOptions StreamManagement { get; set; } = new();
     public PepOptions Pep { get; set; } = new();
 }
 
@@ -108,6 +109,15 @@ public sealed class PingOptions
 
     /// Seconds between whitespace keepalives sent on otherwise idle streams; 0 disables.
     public int WhitespaceKeepaliveSeconds { get; set; } = 0;
+}
+
+public sealed class StreamManagementOptions
+{
+    /// Seconds a resumable session (XEP-0198) waits for its client after the connection is lost; 0 disables resumption.
+    public int ResumeTimeoutSeconds { get; set; } = 300;
+
+    /// Stanzas sent to a client and not yet acknowledged; beyond this the session ends with policy-violation.
+    public int MaxUnackedStanzas { get; set; } = 5000;
 }
 
 public sealed class PepOptions

@@ -1,5 +1,10 @@
 using Microsoft.Extensions.DependencyInjection;
+using Xmpp.Server.Modules.Blocking;
+using Xmpp.Server.Modules.Carbons;
+using Xmpp.Server.Modules.Csi;
 using Xmpp.Server.Modules.Disco;
+using Xmpp.Server.Modules.LastActivity;
+using Xmpp.Server.Modules.Profiles;
 using Xmpp.Server.Modules.Offline;
 using Xmpp.Server.Modules.Pep;
 using Xmpp.Server.Modules.Ping;
@@ -8,6 +13,7 @@ using Xmpp.Server.Modules.Time;
 using Xmpp.Server.Modules.Version;
 using Xmpp.Server.Modules.Presence;
 using Xmpp.Server.Modules.Roster;
+using Xmpp.Server.Modules.StreamManagement;
 
 namespace Xmpp.Server.Modules;
 
@@ -28,6 +34,13 @@ public static class ModuleCatalog
         services.AddSingleton<IRosterService>(sp => sp.GetRequiredService<RosterService>());
         services.AddSingleton<IXmppModule, RosterModule>();
         services.AddSingleton<IXmppModule, PresenceModule>();
+        services.AddSingleton<IXmppModule, CarbonsModule>();
+        services.AddSingleton<IXmppModule, CsiModule>();
+        services.AddSingleton<IXmppModule, BlockingModule>();
+        services.AddSingleton<IXmppModule, LastActivityModule>();
+        services.AddSingleton<IXmppModule, VCardModule>();
+        services.AddSingleton<IXmppModule, PrivateStorageModule>();
+        services.AddSingleton<IXmppModule, StreamManagementModule>();
         services.AddSingleton<PepStore>().AddSingleton<PepCaps>().AddSingleton<PepService>();
         services.AddSingleton<IPepService>(sp => sp.GetRequiredService<PepService>());
         services.AddSingleton<IXmppModule, PepModule>().AddHostedService<PepExpirySweeper>();

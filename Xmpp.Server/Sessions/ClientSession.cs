@@ -2,14 +2,18 @@ using System.Collections.Concurrent;
 using Xmpp.Protocol;
 using Xmpp.Protocol.Xml;
 using Xmpp.Server.Streams;
+using Xmpp.Server.Streams.StreamManagement;
 
 namespace Xmpp.Server.Sessions;
 
 /// A bound client resource: the sink the router delivers to, plus per-session state modules keep.
+/// With stream management (XEP-0198) it outlives its connection and can move to a resumed one.
 public sealed class ClientSession : ISessionSink
 {
-    private readonly XmppStream _stream;
     private readonly ConcurrentDictionary<Type, object> _state = new();
+    private readonly object _sendGate = new();
+    private XmppStream _stream;
+    private StreamManagementSession? _sm;
 
     internal ClientSession(Jid jid, XmppStream stream)
     {
@@ -18,15 +22,51 @@ public sealed class ClientSession : ISessionSink
     }
 
     public Jid Jid { get; }
-    public string RemoteAddress => _stream.RemoteAddress;
-    public bool IsSecure => _stream.IsSecure;
+    public string RemoteAddress => Stream.RemoteAddress;
+    public bool IsSecure => Stream.IsSecure;
     public DateTimeOffset BoundAt { get; } = DateTimeOffset.UtcNow;
-    public bool IsClosing => _stream.IsClosing;
+    public bool IsClosing => StreamManagement is { } sm ? sm.IsEnded : Stream.IsClosing;
 
-    public bool Send(Element stanza) => _stream.Enqueue(stanza);
+    /// Stream management state, once the client has enabled it.
+    public StreamManagementSession? StreamManagement => Volatile.Read(ref _sm);
 
-    public void Close(string streamErrorCondition, string? text = null) => _stream.CloseWithError(streamErrorCondition, text);
+    /// The connection the session is (or was last) on.
+    internal XmppStream Stream => Volatile.Read(ref _stream);
+
+    public bool Send(Element stanza)
+    {
+        var sm = Volatile.Read(ref _sm);
+        if (sm is null)
+        {
+            // Taken with the lock that enabling holds, so no uncounted stanza slips in after <enabled/>.
+            lock (_sendGate)
+            {
+                sm = _sm;
+                if (sm is null) return _stream.Enqueue(stanza);
+            }
+        }
+        return sm.Send(stanza);
+    }
+
+    public void Close(string streamErrorCondition, string? text = null)
+    {
+        if (StreamManagement is { } sm) sm.Close(streamErrorCondition, text);
+        else Stream.CloseWithError(streamErrorCondition, text);
+    }
 
     /// Module-owned state for this session, created on first use.
     public T State<T>() where T : class, new() => (T)_state.GetOrAdd(typeof(T), static _ => new T());
+
+    /// From now on every stanza is counted and kept until acknowledged; announce (the &lt;enabled/&gt;) goes out first.
+    internal void EnableStreamManagement(StreamManagementSession sm, Element? announce)
+    {
+        lock (_sendGate)
+        {
+            if (announce is not null) _stream.Enqueue(announce);
+            Volatile.Write(ref _sm, sm);
+        }
+    }
+
+    /// A resumed stream takes the session over (XEP-0198 §5).
+    internal void Attach(XmppStream stream) => Volatile.Write(ref _stream, stream);
 }

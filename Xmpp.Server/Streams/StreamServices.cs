@@ -5,6 +5,7 @@ using Xmpp.Server.Hosting;
 using Xmpp.Server.Modules;
 using Xmpp.Server.Routing;
 using Xmpp.Server.Sessions;
+using Xmpp.Server.Streams.StreamManagement;
 using Xmpp.Server.Tls;
 
 namespace Xmpp.Server.Streams;
@@ -21,6 +22,7 @@ public sealed class StreamServices(
     ModuleRegistry modules,
     ConnectionTracker connections,
     TimeProvider time,
+    StreamManagementService streamManagement,
     ILoggerFactory loggerFactory)
 {
     public XmppServerOptions Options { get; } = options.Value;
@@ -33,6 +35,7 @@ public sealed class StreamServices(
     public ModuleRegistry Modules { get; } = modules;
     public ConnectionTracker Connections { get; } = connections;
     public TimeProvider Time { get; } = time;
+    public StreamManagementService StreamManagement { get; } = streamManagement;
     public ILogger Logger { get; } = loggerFactory.CreateLogger<XmppStream>();
 
     public ParserLimits ParserLimits { get; } = new()

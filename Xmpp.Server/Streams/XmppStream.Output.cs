@@ -11,7 +11,8 @@ public sealed partial class XmppStream
     private static readonly byte[] CloseTag = "</stream:stream>"u8.ToArray();
     private static readonly byte[] Whitespace = " "u8.ToArray();
 
-    private readonly record struct Outgoing(Element? Stanza, byte[]? Raw);
+    /// Tracked: a stanza stream management (XEP-0198) keeps until acknowledged, so cleanup must not re-route it.
+    private readonly record struct Outgoing(Element? Stanza, byte[]? Raw, bool Tracked = false);
 
     private Channel<Outgoing>? _queue;
     private Task? _writer;
@@ -21,6 +22,7 @@ public sealed partial class XmppStream
     private (string Condition, string? Text)? _pendingError;
     private long _lastWriteTicks = Environment.TickCount64;
     private int _cleanedUp;
+    private volatile bool _endsSession;
 
     public bool IsClosing => _closing;
     public long MillisecondsSinceWrite => Environment.TickCount64 - Interlocked.Read(ref _lastWriteTicks);
@@ -48,7 +50,9 @@ public sealed partial class XmppStream
 
     /// Queues a stanza for this client from any thread; false when the stream is closing or the client
     /// has stopped reading (the caller then treats the stanza as undeliverable, so nothing is silently lost).
-    public bool Enqueue(Element stanza)
+    public bool Enqueue(Element stanza) => Enqueue(stanza, tracked: false);
+
+    internal bool Enqueue(Element stanza, bool tracked)
     {
         if (_closing || _queue is null) return false;
         if (Interlocked.Increment(ref _queued) > _s.Options.Limits.MaxSendQueue)
@@ -57,7 +61,7 @@ public sealed partial class XmppStream
             CloseWithError(StreamErrors.PolicyViolation, "Too much unread data queued for this client");
             return false;
         }
-        if (_queue.Writer.TryWrite(new Outgoing(stanza, null))) return true;
+        if (_queue.Writer.TryWrite(new Outgoing(stanza, null, tracked))) return true;
         Interlocked.Decrement(ref _queued);
         return false;
     }
@@ -108,21 +112,31 @@ public sealed partial class XmppStream
     /// Ends the stream with a stream error (RFC 6120 §4.9) from any thread.
     public void CloseWithError(string condition, string? text = null)
     {
-        if (Interlocked.Exchange(ref _closeRequested, 1) != 0) return;
-        if (_queue is not null)
-        {
-            _queue.Writer.TryWrite(new Outgoing(StreamErrors.Create(condition, text), null));
-            _queue.Writer.TryWrite(new Outgoing(null, CloseTag));
-            _closing = true;
-            _queue.Writer.TryComplete();
-            _ = AbortIfWriterStuckAsync();
-        }
-        else
+        // XEP-0198: a connection declared dead (connection-timeout) may still be resumed; any other error ends the session.
+        bool endsSession = condition != StreamErrors.ConnectionTimeout;
+        if (endsSession) _endsSession = true;
+        if (_queue is not null) CloseWithError(StreamErrors.Create(condition, text), endsSession);
+        else if (Interlocked.Exchange(ref _closeRequested, 1) == 0)
         {
             // Before binding the read task owns the output: hand it the error and wake it.
             _pendingError = (condition, text);
             _closing = true;
             _input.CancelPendingRead();
+        }
+    }
+
+    /// Ends an established stream with a prepared stream error element (one with application-specific content).
+    internal void CloseWithError(Element error, bool endsSession = true)
+    {
+        if (endsSession) _endsSession = true;
+        if (Interlocked.Exchange(ref _closeRequested, 1) != 0) return;
+        if (_queue is not null)
+        {
+            _queue.Writer.TryWrite(new Outgoing(error, null));
+            _queue.Writer.TryWrite(new Outgoing(null, CloseTag));
+            _closing = true;
+            _queue.Writer.TryComplete();
+            _ = AbortIfWriterStuckAsync();
         }
     }
 
@@ -170,6 +184,7 @@ public sealed partial class XmppStream
     /// The peer closed its stream: answer with our closing tag (RFC 6120 §4.4).
     private async ValueTask CloseGracefullyAsync()
     {
+        _endsSession = true; // XEP-0198 §7: a cleanly closed stream ends the session; there is nothing to resume
         if (_queue is not null)
         {
             if (Interlocked.Exchange(ref _closeRequested, 1) == 0)
@@ -209,6 +224,16 @@ public sealed partial class XmppStream
         if (session is not null)
         {
             _queue?.Writer.TryComplete();
+            if (session.StreamManagement is { } sm)
+            {
+                // The session may outlive this connection: stream management decides whether it ends now.
+                await _s.StreamManagement.StreamEndedAsync(sm, this, _endsSession);
+                await RerouteUnsentAsync();
+                session = null;
+            }
+        }
+        if (session is not null)
+        {
             bool wasBound = _s.Directory.Unbind(session) is not null;
             if (wasBound)
             {
@@ -240,6 +265,7 @@ public sealed partial class XmppStream
         if (_writer is not null) await Task.WhenAny(_writer, Task.Delay(TimeSpan.FromSeconds(2)));
         while (_queue.Reader.TryRead(out var item))
         {
+            if (item.Tracked) continue; // stream management still holds it
             if (item.Stanza is { Name: "message" } m && m.Attr("type") is not ("error" or "groupchat" or "headline"))
             {
                 try { await _s.Router.RouteAsync(m, null); }

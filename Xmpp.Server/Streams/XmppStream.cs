@@ -178,9 +178,12 @@ public sealed partial class XmppStream
                     await HandleBindAsync(e, bind);
                     return StreamAction.Continue;
                 }
+                if (e.Namespace == Ns.StreamManagement) return await HandleStreamManagementBeforeBindAsync(e);
                 throw new XmppStreamException(StreamErrors.NotAuthorized, "Bind a resource before sending stanzas");
             case StreamState.Bound:
                 await HandleStanzaAsync(e);
+                // XEP-0198 §4: a stanza counts as handled once it has been routed (awaited above).
+                if (e.Namespace == Ns.Client) _session!.StreamManagement?.CountHandled();
                 return StreamAction.Continue;
             default:
                 throw new XmppStreamException(StreamErrors.NotAuthorized);

@@ -99,6 +99,43 @@ public sealed class SlixmppInteropTests : InteropFixture
         Assert.That(romeoAgain.EventsNamed("message"), Is.Empty, romeoAgain.Describe());
     }
 
+    // Juliet (slixmpp with its XEP-0198 plugin) enables stream management with resumption and reads five messages;
+    // then her socket is cut without closing the stream. Romeo keeps writing while she is gone; she reconnects,
+    // resumes, and gets every message exactly once, in order, with nothing left over for the offline spool.
+    [Test]
+    public async Task Slixmpp_resumes_after_losing_its_socket_and_gets_every_message_exactly_once_in_order()
+    {
+        var ids = Enumerable.Range(1, 15).Select(i => $"sm{i}-{Guid.NewGuid():N}").ToArray();
+        using var juliet = ClientProcess.StartScript(Slix, "resume", Juliet, "jul1et-pass", _server,
+            extra: ["--count", "15", "--drop-after", "5", "--gap", "2"], scriptTimeout: TimeSpan.FromSeconds(30));
+        var enabled = await juliet.WaitForEventAsync("sm_enabled");
+        Assert.That(ClientProcess.Text(enabled, "id"), Is.Not.Null.And.Not.Empty, juliet.Describe());
+        await using var romeo = await TestClient.ConnectAsync(_server, "romeo", "r0meo-pass", "balcony");
+
+        async Task Send(int first, int last)
+        {
+            for (int i = first; i <= last; i++)
+                await romeo.SendAsync($"<message to='{Juliet}' type='chat' id='{ids[i - 1]}'><body>line {i}</body></message>");
+        }
+        await Send(1, 5);
+        await juliet.WaitForEventAsync("dropped", within: TimeSpan.FromSeconds(20));
+        await Send(6, 10); // while Juliet has no connection
+        await juliet.WaitForEventAsync("resumed", within: TimeSpan.FromSeconds(20));
+        await Send(11, 15);
+        await juliet.WaitForExitAsync();
+
+        Assert.That(juliet.ExitCode, Is.EqualTo(0), juliet.Describe());
+        var received = juliet.EventsNamed("message");
+        Assert.Multiple(() =>
+        {
+            Assert.That(received.Select(m => ClientProcess.Text(m, "id")), Is.EqualTo(ids), juliet.Describe());
+            Assert.That(received.Select(m => Bare(ClientProcess.Text(m, "from"))), Has.All.EqualTo(Romeo));
+            Assert.That(juliet.EventsNamed("offline"), Has.Count.EqualTo(1), "clean close after resuming\n" + juliet.Describe());
+        });
+        Assert.That(await _server.Get<Xmpp.Storage.IStorage>().Archive("offline").CountAsync("juliet"), Is.Zero,
+            "acknowledged before closing: nothing was treated as undelivered");
+    }
+
     private static IEnumerable<string?> Ids(IEnumerable<JsonElement> messages, string property) =>
         messages.Select(m => ClientProcess.Text(m, property)).Where(v => v is not null);
 

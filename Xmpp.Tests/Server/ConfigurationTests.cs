@@ -49,6 +49,8 @@ public sealed class ConfigurationTests
         Assert.That(fromFile.Auth.FreeFailures, Is.EqualTo(defaults.Auth.FreeFailures));
         Assert.That(fromFile.Offline.MaxMessagesPerAccount, Is.EqualTo(defaults.Offline.MaxMessagesPerAccount));
         Assert.That(fromFile.Ping.IdleSeconds, Is.EqualTo(defaults.Ping.IdleSeconds));
+        Assert.That(fromFile.StreamManagement.ResumeTimeoutSeconds, Is.EqualTo(defaults.StreamManagement.ResumeTimeoutSeconds));
+        Assert.That(fromFile.StreamManagement.MaxUnackedStanzas, Is.EqualTo(defaults.StreamManagement.MaxUnackedStanzas));
         Assert.That(OptionsValidator.Validate(fromFile), Is.Empty);
     }
 
@@ -56,6 +58,8 @@ public sealed class ConfigurationTests
     [TestCase("Limits:MaxStanzaBytes", "100", "too small")]
     [TestCase("ListenAddresses:0", "not-an-ip", "not an IP address")]
     [TestCase("Domains:0", "bad domain!", "not a valid domain")]
+    [TestCase("StreamManagement:ResumeTimeoutSeconds", "-1", "too small")]
+    [TestCase("StreamManagement:MaxUnackedStanzas", "5", "too small")]
     public void Invalid_settings_give_one_clear_line(string key, string value, string expected)
     {
         var loaded = ConfigurationLoader.Load(["--config", "/nonexistent.json"], new Dictionary<string, string?> { ["Xmpp:" + key] = value });

@@ -20,7 +20,7 @@ NS_RECEIPTS = "urn:xmpp:receipts"
 NS_MARKERS = "urn:xmpp:chat-markers:0"
 NS_DELAY = "urn:xmpp:delay"
 
-ACTIONS = ("login", "send", "receive", "ack")
+ACTIONS = ("login", "send", "receive", "ack", "resume")
 
 
 def setup_logging():
@@ -56,8 +56,12 @@ def parse_args(argv=None):
     p.add_argument("--id", dest="ids", action="append", default=[])
     p.add_argument("--receipt", action="store_true", help="request a XEP-0184 receipt")
     p.add_argument("--markable", action="store_true", help="mark as XEP-0333 markable")
-    # receive / ack
+    # receive / ack / resume
     p.add_argument("--count", type=int, default=1)
+    # resume: after --drop-after messages the socket is cut without closing the stream, and after --gap seconds
+    # the client reconnects and resumes (XEP-0198)
+    p.add_argument("--drop-after", type=int, default=1)
+    p.add_argument("--gap", type=float, default=1.0)
     a = p.parse_args(argv)
     setup_logging()
     if a.action == "send":

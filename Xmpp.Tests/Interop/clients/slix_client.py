@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """Interop client built on slixmpp (asyncio).
 
-Usage: slix_client.py {login|send|receive|ack} --jid J --password P --host H --port N
+Usage: slix_client.py {login|send|receive|ack|resume} --jid J --password P --host H --port N
        [--direct-tls] [--timeout S] [--to J --body B [--body B2 ...] [--id ID ...] [--receipt] [--markable]]
-       [--count N]
+       [--count N] [--drop-after K --gap S]
 Run with the Debian interpreter (/usr/bin/python3): slixmpp comes from the python3-slixmpp package.
 """
 
@@ -44,12 +44,18 @@ class SlixRunner:
         x.register_plugin("xep_0333")
         x.register_plugin("xep_0199")
         x.register_plugin("xep_0203")
+        if args.action == "resume":
+            # XEP-0198 with resumption (the plugin asks for resume='true' by default).
+            x.register_plugin("xep_0198")
         self.x = x
         self.mechanism = None
         self.closing = False
         self.session = self.loop.create_future()
         self.failure = self.loop.create_future()
         self.messages = asyncio.Queue()
+        self.dropping = False
+        self.sm_enabled = self.loop.create_future()
+        self.sm_outcome = None
 
         x.add_event_handler("auth_success", self._on_auth_success)
         x.add_event_handler("failed_all_auth", lambda _e: self._fail("SASL authentication failed"))
@@ -57,6 +63,9 @@ class SlixRunner:
         x.add_event_handler("stream_error", lambda e: self._fail("stream error: %s" % (e["condition"],)))
         x.add_event_handler("disconnected", self._on_disconnected)
         x.add_event_handler("session_start", self._on_session_start)
+        x.add_event_handler("sm_enabled", lambda e: self._settle(self.sm_enabled, e))
+        x.add_event_handler("session_resumed", lambda _e: self._settle(self.sm_outcome, "resumed"))
+        x.add_event_handler("sm_failed", lambda e: self._settle(self.sm_outcome, "failed: %s" % (e,)))
         # The built-in 'message' event only fires for messages with a <body/>; receipts and markers
         # have none, so match every message stanza here.
         x.register_handler(Callback("interop all messages", MatchXPath("{jabber:client}message"), self._on_message))
@@ -69,7 +78,14 @@ class SlixRunner:
         mech = self.x["feature_mechanisms"].mech
         self.mechanism = getattr(mech, "name", None) if mech is not None else None
 
+    @staticmethod
+    def _settle(future, value):
+        if future is not None and not future.done():
+            future.set_result(value)
+
     def _on_disconnected(self, reason):
+        if self.dropping:
+            return
         if not self.closing:
             self._fail("disconnected by the server: %s" % (reason,))
 
@@ -149,8 +165,43 @@ class SlixRunner:
             acked["displayed"] = True
         common.emit("acked", **acked)
 
+    async def resume(self):
+        """Receive, lose the socket without closing the stream, reconnect, resume, receive the rest."""
+        a = self.args
+        await self.connect(presence=True)
+        enabled = await self._or_fail(self.sm_enabled)
+        common.emit("sm_enabled", id=enabled["id"], resume=enabled["resume"])
+        received = 0
+        while received < a.drop_after:
+            common.emit("message", **(await self.next_countable()))
+            received += 1
+        self.dropping = True
+        gone = self.x.disconnected  # resolved by connection_lost
+        self.x.abort()
+        await asyncio.wait_for(gone, a.timeout)
+        common.emit("dropped", handled=self.x["xep_0198"].handled)
+        await asyncio.sleep(a.gap)
+        self.sm_outcome = self.loop.create_future()
+        self.dropping = False
+        self.x.connect((a.host, a.port), use_ssl=a.direct_tls, force_starttls=not a.direct_tls,
+                       disable_starttls=a.direct_tls)
+        outcome = await self._or_fail(self.sm_outcome)
+        if outcome != "resumed":
+            raise Failure("resumption %s" % outcome)
+        common.emit("resumed")
+        while received < a.count:
+            common.emit("message", **(await self.next_countable()))
+            received += 1
+        # Acknowledge everything before closing, so the server has nothing left to treat as undelivered.
+        self.x["xep_0198"].send_ack()
+        await self.server_round_trip()
+
     async def run(self):
         a = self.args
+        if a.action == "resume":
+            await self.resume()
+            await self.disconnect()
+            return
         if a.action == "login":
             await self.connect(presence=True)
             await self.server_round_trip()

@@ -1,0 +1,283 @@
+// XEP-0191: Blocking Command. The list and its commands are here; enforcement on the routing path is in .Enforcement.
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
+using Xmpp.Protocol;
+using Xmpp.Protocol.Xml;
+using Xmpp.Server.Auth;
+using Xmpp.Server.Hosting;
+using Xmpp.Server.Modules.Roster;
+using Xmpp.Server.Routing;
+using Xmpp.Server.Sessions;
+using Xmpp.Storage;
+
+namespace Xmpp.Server.Modules.Blocking;
+
+/// A user's blocklist: retrieved, extended and shrunk by the XEP-0191 commands, stored durably, pushed to the
+/// user's interested resources, and held in memory per account so that checking a stanza costs no storage read.
+[Xep("XEP-0191", "1.3")]
+public sealed partial class BlockingModule(
+    IStorage storage,
+    IRouter router,
+    ISessionDirectory directory,
+    IRosterService rosters,
+    AccountService accounts,
+    ServedDomains domains,
+    ILogger<BlockingModule> logger) : IXmppModule
+{
+    public const string Key = "blocklist";
+
+    /// More than any person blocks by hand; a bound on what one account keeps in memory.
+    public const int MaxItems = 5000;
+
+    /// Early: a blocked stanza is refused before any other module spends work on it.
+    public const int HookOrder = 100;
+
+    private readonly ConcurrentDictionary<string, BlockList> _lists = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
+
+    // Presence this module itself sends on block and unblock, which its own presence check must let through.
+    private readonly ConditionalWeakTable<Element, object> _exempt = new();
+    private long _pushSeq;
+
+    /// Per session: whether it retrieved the blocklist and so receives pushes (XEP-0191 §3.3).
+    private sealed class Interest
+    {
+        public volatile bool Requested;
+    }
+
+    public void Register(IModuleBuilder module)
+    {
+        module.ServerFeature(Ns.Blocking);
+        module.Iq(IqTarget.Self, "blocklist", Ns.Blocking, GetAsync);
+        module.Iq(IqTarget.Self, "block", Ns.Blocking, BlockAsync);
+        module.Iq(IqTarget.Self, "unblock", Ns.Blocking, UnblockAsync);
+        module.Hook(HookPoint.Inbound, HookOrder, InboundAsync);
+        module.Hook(HookPoint.InboundPresence, HookOrder, InboundPresenceAsync);
+        module.OnAccountDeleted(async user =>
+        {
+            _lists.TryRemove(user, out _);
+            await storage.KeyValue.DeleteAsync(user, Key);
+        });
+    }
+
+    // ---- Commands (XEP-0191 §3.2-§3.5) ----
+
+    private async ValueTask GetAsync(IqContext c)
+    {
+        if (!c.IsGet)
+        {
+            c.Error(StanzaErrors.BadRequest);
+            return;
+        }
+        var list = await ListAsync(c.From.Local!);
+        if (c.Origin is { } origin) origin.State<Interest>().Requested = true;
+        c.Result(ItemsElement("blocklist", list.Items));
+    }
+
+    private async ValueTask BlockAsync(IqContext c)
+    {
+        if (!TryReadItems(c, out var items)) return;
+        if (items.Count == 0)
+        {
+            // §3.3: a block without an item is a bad request.
+            c.Error(StanzaErrors.BadRequest, "Name at least one JID to block");
+            return;
+        }
+        var user = c.From.Bare;
+        BlockList before;
+        bool full = false;
+        var gate = Gate(user.Local!);
+        await gate.WaitAsync();
+        try
+        {
+            before = await LoadAsync(user.Local!);
+            var after = before.With(items.Select(j => j.ToString()));
+            if (after.Count > MaxItems) full = true;
+            else if (after.Count != before.Count) await SaveAsync(user.Local!, after);
+        }
+        finally
+        {
+            gate.Release();
+        }
+        if (full)
+        {
+            c.Error(StanzaErrors.NotAcceptable, $"A blocklist holds at most {MaxItems} JIDs");
+            return;
+        }
+        c.Result();
+        await PushAsync(user, ItemsElement("block", items.Select(j => j.ToString())));
+        var added = items.Where(j => !before.Contains(j.ToString())).ToList();
+        if (added.Count > 0) await AnnounceBlockAsync(user, BlockList.Of(added.Select(j => j.ToString())));
+    }
+
+    private async ValueTask UnblockAsync(IqContext c)
+    {
+        if (!TryReadItems(c, out var items)) return;
+        var user = c.From.Bare;
+        BlockList before, after;
+        var gate = Gate(user.Local!);
+        await gate.WaitAsync();
+        try
+        {
+            before = await LoadAsync(user.Local!);
+            // §3.5: an unblock without items unblocks everyone.
+            after = items.Count == 0 ? BlockList.Empty : before.Without(items.Select(j => j.ToString()));
+            if (after.Count != before.Count) await SaveAsync(user.Local!, after);
+        }
+        finally
+        {
+            gate.Release();
+        }
+        c.Result();
+        await PushAsync(user, ItemsElement("unblock", items.Select(j => j.ToString())));
+        var removed = before.Items.Where(i => !after.Contains(i)).ToList();
+        if (removed.Count > 0) await AnnounceUnblockAsync(user, BlockList.Of(removed), after);
+    }
+
+    /// Reads the items of a block or unblock; answers the IQ and returns false when one is unusable.
+    private static bool TryReadItems(IqContext c, out List<Jid> items)
+    {
+        items = [];
+        if (!c.IsSet)
+        {
+            c.Error(StanzaErrors.BadRequest);
+            return false;
+        }
+        foreach (var item in c.Payload.Elements("item", Ns.Blocking))
+        {
+            var text = item.Attr("jid");
+            if (text is null)
+            {
+                c.Error(StanzaErrors.BadRequest, "Each item needs a 'jid'");
+                return false;
+            }
+            if (!Jid.TryParse(text, out var jid))
+            {
+                c.Error(StanzaErrors.JidMalformed, $"'{text}' is not a valid JID");
+                return false;
+            }
+            items.Add(jid);
+        }
+        return true;
+    }
+
+    /// §3.3, §3.4, §3.5: the change goes to every resource of the user that retrieved the blocklist.
+    private async ValueTask PushAsync(Jid user, Element payload)
+    {
+        foreach (var entry in directory.Get(user).Entries)
+        {
+            if (entry.Sink is not ClientSession session || !session.State<Interest>().Requested) continue;
+            var id = "block" + Interlocked.Increment(ref _pushSeq).ToString(CultureInfo.InvariantCulture);
+            var push = new Element("iq", Ns.Client)
+                .SetAttr("type", "set").SetAttr("id", id)
+                .SetAttr("from", user.ToString()).SetAttr("to", entry.Jid.ToString())
+                .Add(payload.Clone());
+            await router.DeliverAsync(entry, push);
+        }
+    }
+
+    // ---- Presence when blocking and unblocking ----
+
+    /// §3.3: contacts subscribed to the user's presence see each available resource go unavailable. The user's
+    /// own resources likewise see the blocked contact go unavailable, since its presence no longer reaches them.
+    private async ValueTask AnnounceBlockAsync(Jid user, BlockList added)
+    {
+        var mine = directory.Get(user).Available().ToList();
+        foreach (var (contact, item) in await MatchingContactsAsync(user, added))
+        {
+            if (item.Subscription is Subscription.From or Subscription.Both)
+                foreach (var e in mine)
+                    await RouteExemptAsync(Presence("unavailable", e.Jid, contact));
+            if (item.Subscription is Subscription.To or Subscription.Both && IsLocal(contact))
+                foreach (var e in directory.Get(contact).Available())
+                    await RouteExemptAsync(Presence("unavailable", e.Jid, user));
+        }
+    }
+
+    /// §3.4: contacts subscribed to the user's presence get its current presence again; and the user, if
+    /// subscribed to theirs, gets theirs through a probe, as at login (RFC 6121 §4.3).
+    private async ValueTask AnnounceUnblockAsync(Jid user, BlockList removed, BlockList remaining)
+    {
+        var mine = directory.Get(user).Available().ToList();
+        foreach (var (contact, item) in await MatchingContactsAsync(user, removed))
+        {
+            if (remaining.Matches(contact)) continue; // still blocked through another item (a domain, say)
+            if (item.Subscription is Subscription.From or Subscription.Both)
+                foreach (var e in mine)
+                    if (e.Presence is { } last)
+                        await router.RouteAsync(last.Clone().SetAttr("from", e.Jid.ToString()).SetAttr("to", contact.ToString()), null);
+            if (item.Subscription is Subscription.To or Subscription.Both && mine.Count > 0)
+                await router.RouteAsync(Presence("probe", user, contact), null);
+        }
+    }
+
+    private async ValueTask<List<(Jid Contact, RosterItem Item)>> MatchingContactsAsync(Jid user, BlockList items)
+    {
+        var found = new List<(Jid, RosterItem)>();
+        foreach (var item in await rosters.ItemsAsync(user))
+        {
+            if (!item.InRoster || !Jid.TryParse(item.Jid, out var contact) || contact.Bare == user) continue;
+            if (items.Matches(contact)) found.Add((contact, item));
+        }
+        return found;
+    }
+
+    private ValueTask RouteExemptAsync(Element presence)
+    {
+        _exempt.AddOrUpdate(presence, this);
+        return router.RouteAsync(presence, null);
+    }
+
+    // ---- The cached lists ----
+
+    /// The user's blocklist: from memory, or loaded once from storage.
+    private async ValueTask<BlockList> ListAsync(string user)
+    {
+        if (_lists.TryGetValue(user, out var list)) return list;
+        var gate = Gate(user);
+        await gate.WaitAsync();
+        try
+        {
+            return await LoadAsync(user);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    /// Under the user's gate: the cached list, or the stored one, which is then cached.
+    private async ValueTask<BlockList> LoadAsync(string user)
+    {
+        if (_lists.TryGetValue(user, out var list)) return list;
+        var bytes = await storage.KeyValue.GetAsync(user, Key);
+        list = bytes is null ? BlockList.Empty : BlockList.Parse(bytes);
+        _lists[user] = list;
+        return list;
+    }
+
+    /// Under the user's gate: stored first, then published, so what a check sees has been written.
+    private async ValueTask SaveAsync(string user, BlockList list)
+    {
+        if (list.Count == 0) await storage.KeyValue.DeleteAsync(user, Key);
+        else await storage.KeyValue.SetAsync(user, Key, list.ToBytes());
+        _lists[user] = list;
+        logger.LogDebug("Blocklist of {User} now holds {Count} JIDs", user, list.Count);
+    }
+
+    private SemaphoreSlim Gate(string user) => _locks.GetOrAdd(user, static _ => new SemaphoreSlim(1, 1));
+
+    private bool IsLocal(Jid jid) => domains.Contains(jid.Domain);
+
+    private static Element ItemsElement(string name, IEnumerable<string> items)
+    {
+        var e = new Element(name, Ns.Blocking);
+        foreach (var item in items) e.Add(new Element("item", Ns.Blocking).SetAttr("jid", item));
+        return e;
+    }
+
+    private static Element Presence(string type, Jid from, Jid to) => new Element("presence", Ns.Client)
+        .SetAttr("type", type).SetAttr("from", from.ToString()).SetAttr("to", to.ToString());
+}

@@ -1,0 +1,33 @@
+// XEP-0198: Stream Management. The protocol lives in Streams/StreamManagement; this declares its stream feature
+// and the nonzas it answers on an established stream.
+using Xmpp.Protocol;
+using Xmpp.Protocol.Xml;
+using Xmpp.Server.Streams.StreamManagement;
+
+namespace Xmpp.Server.Modules.StreamManagement;
+
+[Xep("XEP-0198", "1.6.3", "acks, resumption; unacknowledged messages go to another resource or the offline spool")]
+public sealed class StreamManagementModule(StreamManagementService service) : IXmppModule
+{
+    public void Register(IModuleBuilder module)
+    {
+        // XEP-0198 §2: offered after authentication, next to resource binding; a stream feature only, not in disco.
+        module.StreamFeature(StreamFeatureStage.PostAuth, _ => new Element("sm", Ns.StreamManagement));
+        module.StreamElement("enable", Ns.StreamManagement, (session, e) =>
+        {
+            service.HandleEnable(session, e);
+            return ValueTask.CompletedTask;
+        });
+        module.StreamElement("r", Ns.StreamManagement, (session, _) => service.HandleRequestAsync(session));
+        module.StreamElement("a", Ns.StreamManagement, (session, e) =>
+        {
+            service.HandleAck(session, e);
+            return ValueTask.CompletedTask;
+        });
+        module.StreamElement("resume", Ns.StreamManagement, (session, _) =>
+        {
+            service.HandleResumeAfterBind(session);
+            return ValueTask.CompletedTask;
+        });
+    }
+}

@@ -1,0 +1,46 @@
+using Microsoft.Extensions.Logging;
+using Xmpp.Protocol;
+using Xmpp.Protocol.Xml;
+using Xmpp.Server.Streams.StreamManagement;
+
+namespace Xmpp.Server.Streams;
+
+public sealed partial class XmppStream
+{
+    /// XEP-0198 elements on an authenticated stream before binding: &lt;resume/&gt; takes a detached session over
+    /// in place of binding (§5); &lt;enable/&gt; (and anything else) has to wait for binding (§3).
+    private async ValueTask<StreamAction> HandleStreamManagementBeforeBindAsync(Element e)
+    {
+        if (e.Name != "resume")
+        {
+            await WriteDirectAsync(StreamManagementService.Failed(StanzaErrors.UnexpectedRequest, null));
+            return StreamAction.Continue;
+        }
+        var result = _s.StreamManagement.TryResume(this, Jid.Create(_username, _domain), e);
+        if (result.StreamError)
+        {
+            _endsSession = true;
+            await WriteDirectAsync(result.Reply);
+            await CloseGracefullyAsync();
+            return StreamAction.Stop;
+        }
+        await WriteDirectAsync(result.Reply);
+        if (result.Session is not { } sm) return StreamAction.Continue; // <failed/>: the client may bind instead
+
+        // §5: the old connection, if the server still thinks it open, is replaced.
+        result.Previous?.CloseWithError(StreamErrors.Conflict, "Replaced by a resumed stream");
+        var session = sm.Session;
+        StartWriter();
+        _session = session;
+        _state = StreamState.Bound;
+        session.Attach(this);
+        if (!sm.GoLive(this))
+        {
+            // Resumed again elsewhere, or ended, in the meantime: this stream has nothing to serve.
+            CloseWithError(StreamErrors.Conflict, "The session was taken over by another stream");
+            return StreamAction.Continue;
+        }
+        _s.Logger.LogDebug("Resumed {Jid}", session.Jid);
+        return StreamAction.Continue;
+    }
+}
