@@ -1,5 +1,6 @@
 using System.Collections.Frozen;
 using System.Reflection;
+using Microsoft.Extensions.Logging;
 using Xmpp.Protocol;
 using Xmpp.Protocol.Xml;
 using Xmpp.Server.Sessions;
@@ -49,6 +50,18 @@ public sealed class ModuleRegistry : IModuleBuilder
     public IReadOnlyList<Func<ClientSession, ValueTask>> SessionAvailable => _available;
     public IReadOnlyList<Func<ClientSession, ValueTask>> SessionClosed => _closed;
     public IReadOnlyList<Func<string, ValueTask>> AccountDeleted => _accountDeleted;
+
+    /// Runs every session-closed handler once per session, whichever path ends it first (connection cleanup, stream
+    /// management expiry, replacement by a new login); a failing handler is logged and the others still run.
+    public async ValueTask EndSessionAsync(ClientSession session, ILogger logger)
+    {
+        if (!session.TryBeginEnd()) return;
+        foreach (var handler in _closed)
+        {
+            try { await handler(session); }
+            catch (Exception ex) { logger.LogError(ex, "Session-closed handler failed for {Jid}", session.Jid); }
+        }
+    }
 
     /// The specifications the loaded modules declare, for the README table and `check`.
     public IEnumerable<(string Module, XepAttribute Xep)> Specs() =>

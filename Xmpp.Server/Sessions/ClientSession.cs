@@ -54,6 +54,18 @@ public sealed class ClientSession : ISessionSink
         else Stream.CloseWithError(streamErrorCondition, text);
     }
 
+    /// Another login bound the same full JID and took this session's place (RFC 6120 §7.7.2.2). The session still
+    /// ends like any other, so modules release what it held, but what it announced may already be superseded.
+    public bool IsReplaced => Volatile.Read(ref _replaced);
+
+    private bool _replaced;
+    private int _ended;
+
+    internal void MarkReplaced() => Volatile.Write(ref _replaced, true);
+
+    /// True for the one caller that runs the session's end (its session-closed handlers); false for every later one.
+    internal bool TryBeginEnd() => Interlocked.Exchange(ref _ended, 1) == 0;
+
     /// Module-owned state for this session, created on first use.
     public T State<T>() where T : class, new() => (T)_state.GetOrAdd(typeof(T), static _ => new T());
 

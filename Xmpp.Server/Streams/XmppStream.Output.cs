@@ -234,15 +234,9 @@ public sealed partial class XmppStream
         }
         if (session is not null)
         {
-            bool wasBound = _s.Directory.Unbind(session) is not null;
-            if (wasBound)
-            {
-                foreach (var handler in _s.Modules.SessionClosed)
-                {
-                    try { await handler(session); }
-                    catch (Exception ex) { _s.Logger.LogError(ex, "Session-closed handler failed for {Jid}", session.Jid); }
-                }
-            }
+            // A replaced session is no longer in the directory; its end already ran when it was replaced.
+            if (_s.Directory.Unbind(session) is not null || session.IsReplaced)
+                await _s.Modules.EndSessionAsync(session, _s.Logger);
             await RerouteUnsentAsync();
         }
         _s.Connections.Remove(this);

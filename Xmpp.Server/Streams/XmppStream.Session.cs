@@ -41,13 +41,31 @@ public sealed partial class XmppStream
         StartWriter();
         _session = session;
         _state = StreamState.Bound;
+        if (existing.Find(full.Resource!) is { Sink: ClientSession old }) await EndReplacedAsync(old);
         var previous = _s.Directory.Bind(new SessionEntry(full, session));
-        // RFC 6120 §7.7.2.2: our policy for a resource conflict is that the new session replaces the older one.
-        previous?.Sink.Close(StreamErrors.Conflict, "Replaced by a new connection with the same resource");
+        // Another login for this resource that got in between: it is replaced the same way, its end run by its cleanup.
+        if (previous?.Sink is ClientSession raced) EndReplacedLater(raced);
         Enqueue(new Element("iq", Ns.Client).SetAttr("type", "result").SetAttr("id", iq.Attr("id"))
             .Add(new Element("bind", Ns.Bind).Add(new Element("jid", Ns.Bind).SetText(full.ToString()))));
         _s.Logger.LogDebug("Bound {Jid}", full);
         foreach (var handler in _s.Modules.SessionBound) await handler(session);
+    }
+
+    /// RFC 6120 §7.7.2.2: our policy for a resource conflict is that the new session replaces the older one. The older
+    /// one ends completely first (unavailable presence to contacts, held stanzas released to the spool), so nothing it
+    /// leaves behind is mistaken for the new session, which sends its own presence after this.
+    private async ValueTask EndReplacedAsync(ClientSession old)
+    {
+        old.MarkReplaced();
+        _s.Directory.Unbind(old);
+        await _s.Modules.EndSessionAsync(old, _s.Logger);
+        old.Close(StreamErrors.Conflict, "Replaced by a new connection with the same resource");
+    }
+
+    private static void EndReplacedLater(ClientSession old)
+    {
+        old.MarkReplaced();
+        old.Close(StreamErrors.Conflict, "Replaced by a new connection with the same resource");
     }
 
     private static string GenerateResource() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));

@@ -441,4 +441,52 @@ public sealed class PresenceModuleTests
         await nurse.SendAsync("<presence type='probe' to='juliet@localhost'/>");
         Assert.That(await nurse.TryReceiveAsync(Presence("juliet@localhost/balcony"), Quiet), Is.Null);
     }
+
+    // ---- A session replaced by a login with the same resource (RFC 6120 §7.7.2.2) ----
+
+    [Test]
+    public async Task A_replaced_session_that_is_not_followed_by_presence_goes_unavailable_for_contacts_and_directed_recipients()
+    {
+        await using var server = await Server();
+        await Lovers(server);
+        await using var juliet = await Online(server, "juliet", "balcony");
+        await using var nurse = await Online(server, "nurse", "kitchen");
+        await using var old = await Online(server, "romeo", "pc", status: "here");
+        await juliet.ReceiveAsync(Presence("romeo@localhost/pc"));
+        await old.SendAsync("<presence to='nurse@localhost/kitchen'><status>psst</status></presence>");
+        await nurse.ReceiveAsync(Presence("romeo@localhost/pc"));
+
+        await using var replacement = await TestClient.ConnectAsync(server, "romeo", "romeo-pw", "pc");
+        var error = await old.ReceiveAsync(e => e.Is("error", Ns.Streams));
+        Assert.That(error.Child("conflict", Ns.StreamErrors), Is.Not.Null, error.ToString());
+
+        var gone = await juliet.ReceiveAsync(Presence("romeo@localhost/pc", "unavailable"));
+        Assert.That(gone.ChildText("status", Ns.Client), Is.EqualTo("here"), "the last status goes with it");
+        await nurse.ReceiveAsync(Presence("romeo@localhost/pc", "unavailable"));
+    }
+
+    [Test]
+    public async Task The_old_sessions_unavailable_reaches_contacts_before_the_replacements_presence_never_after()
+    {
+        await using var server = await Server();
+        await Lovers(server);
+        await using var juliet = await Online(server, "juliet", "balcony");
+        await using var old = await Online(server, "romeo", "pc", status: "old");
+        await juliet.ReceiveAsync(Presence("romeo@localhost/pc"));
+        await juliet.DrainAsync(TimeSpan.Zero);
+
+        await using var replacement = await Online(server, "romeo", "pc", status: "new");
+        var error = await old.ReceiveAsync(e => e.Is("error", Ns.Streams));
+        Assert.That(error.Child("conflict", Ns.StreamErrors), Is.Not.Null, error.ToString());
+
+        // Everything Juliet hears about romeo/pc, in the order it arrives, until the replacement has been heard.
+        var heard = new List<Element>();
+        for (int i = 0; i < 20 && !heard.Any(IsNew); i++)
+            heard.AddRange((await juliet.DrainAsync(Quiet)).Where(e => e.Name == "presence" && e.Attr("from") == "romeo@localhost/pc"));
+        heard.AddRange((await juliet.DrainAsync(Quiet)).Where(e => e.Name == "presence" && e.Attr("from") == "romeo@localhost/pc"));
+        Assert.That(heard.Count(e => e.Attr("type") == "unavailable"), Is.EqualTo(1), string.Join(" | ", heard));
+        Assert.That(IsNew(heard[^1]), Is.True, "the last word about romeo/pc is the replacement's: " + string.Join(" | ", heard));
+
+        static bool IsNew(Element e) => e.Attr("type") is null && e.ChildText("status", Ns.Client) == "new";
+    }
 }

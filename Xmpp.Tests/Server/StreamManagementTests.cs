@@ -293,7 +293,7 @@ public sealed class StreamManagementTests
     [Test]
     public async Task Unacknowledged_messages_of_an_expired_session_reach_another_resource_once_and_its_unavailable_presence_waits_for_the_end()
     {
-        await using var server = await Server(resumeSeconds: 2);
+        await using var server = await Server(resumeSeconds: 4);
         await using var tablet = await TestClient.ConnectAsync(server, "bob", "bob-pw", "tablet", sendPresence: true);
         await using var alice = await TestClient.ConnectAsync(server, "alice", "alice-pw", "pc");
         var phone = await EnabledAsync(server, "bob", "phone");
@@ -320,19 +320,22 @@ public sealed class StreamManagementTests
     [Test]
     public async Task Unacknowledged_messages_of_an_expired_session_go_to_the_offline_spool_once_when_no_other_resource_is_online()
     {
-        await using var server = await Server(resumeSeconds: 1);
+        await using var server = await Server(resumeSeconds: 4);
         await using var alice = await TestClient.ConnectAsync(server, "alice", "alice-pw", "pc");
         var phone = await EnabledAsync(server, "bob", "phone");
         await SendMessagesAsync(alice, "bob@localhost", 1, 3);
         Assert.That(await phone.CollectUntilAsync(p => p.MessageIds.Count() == 3), Is.True);
-        await phone.C.SendAsync($"<a xmlns='urn:xmpp:sm:3' h='{phone.H}'/>");
         await Settle(phone.C);
+        await phone.C.SendAsync($"<a xmlns='urn:xmpp:sm:3' h='{phone.H + 1}'/>"); // + the ping's answer
+        Assert.That(await Wait.UntilAsync(() => Sm(server, "bob@localhost/phone")?.UnackedCount == 0), Is.True);
 
         phone.C.Abort();
         await SendMessagesAsync(alice, "bob@localhost", 4, 8);
         await Settle(alice);
+        Assert.That(Sm(server, "bob@localhost/phone")?.UnackedCount, Is.EqualTo(5), "queued in the detached session first");
         var spool = server.Get<IStorage>().Archive("offline");
-        Assert.That(await Wait.UntilAsync(async () => await spool.CountAsync("bob") == 5), Is.True, "the five unacknowledged ones, not the acknowledged three");
+        Assert.That(await Wait.UntilAsync(async () => await spool.CountAsync("bob") == 5, TimeSpan.FromSeconds(20)), Is.True,
+            "the five unacknowledged ones, not the acknowledged three");
 
         await using var bob = await TestClient.ConnectAsync(server, "bob", "bob-pw", "laptop", sendPresence: true);
         var got = new List<Element>();
@@ -403,7 +406,7 @@ public sealed class StreamManagementTests
     [Test]
     public async Task A_message_to_the_bare_jid_that_another_resource_also_got_is_not_delivered_again_when_the_session_expires()
     {
-        await using var server = await Server(resumeSeconds: 1);
+        await using var server = await Server(resumeSeconds: 3);
         await using var tablet = await TestClient.ConnectAsync(server, "bob", "bob-pw", "tablet", sendPresence: true);
         await using var alice = await TestClient.ConnectAsync(server, "alice", "alice-pw", "pc");
         var phone = await EnabledAsync(server, "bob", "phone");
@@ -413,6 +416,7 @@ public sealed class StreamManagementTests
 
         await alice.SendAsync("<message to='bob@localhost' type='chat' id='both'><body>to every device</body></message>");
         Assert.That((await tablet.ReceiveAsync("message")).Attr("id"), Is.EqualTo("both"), "RFC 6121 §8.5.2.1.1: both resources get it");
+        Assert.That(Sm(server, "bob@localhost/phone")?.UnackedCount, Is.GreaterThanOrEqualTo(1), "the phone's copy waits in its queue");
         Assert.That(await Wait.UntilAsync(() => server.Get<ISessionDirectory>().Find(Jid.Parse("bob@localhost/phone")) is null), Is.True);
         Assert.That(await tablet.TryReceiveAsync(e => e.Name == "message", TimeSpan.FromSeconds(1)), Is.Null, "the tablet already has it");
         Assert.That(await server.Get<IStorage>().Archive("offline").CountAsync("bob"), Is.Zero);
@@ -478,5 +482,22 @@ public sealed class StreamManagementTests
         {
             try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
         }
+    }
+
+    [Test]
+    public async Task Enabling_on_a_just_bound_session_through_the_api_returns_enabled_and_counts_from_then_on()
+    {
+        await using var server = await Server();
+        await using var c = await TestClient.ConnectAsync(server, "bob", "bob-pw", "phone");
+        var session = (ClientSession)server.Get<ISessionDirectory>().Find(Jid.Parse("bob@localhost/phone"))!.Sink;
+        var service = server.Get<StreamManagementService>();
+
+        var enabled = service.EnableOnBoundSession(session, resume: true);
+        Assert.That(X.Matches(enabled, X.Parse("<enabled xmlns='urn:xmpp:sm:3' id='*' resume='true' max='60'/>")), enabled.ToString());
+        Assert.That(await c.TryReceiveAsync(e => e.Name == "enabled", Quiet), Is.Null, "the caller sends it, e.g. inside a Bind2 reply");
+        await c.SendAsync("<presence/>");
+        await c.SendAsync("<r xmlns='urn:xmpp:sm:3'/>");
+        Assert.That((await c.ReceiveAsync(e => e.Name == "a")).Attr("h"), Is.EqualTo("1"));
+        Assert.That(service.EnableOnBoundSession(session, resume: true).Name, Is.EqualTo("failed"), "only once per session");
     }
 }

@@ -84,14 +84,8 @@ public sealed partial class StreamManagementService
         }
         var unacked = sm.TakeUnacked();
         logger.LogDebug("Session {Jid} ends because {Reason}; {Count} unacknowledged stanzas", session.Jid, reason, unacked.Count);
-        if (directory.Unbind(session) is not null)
-        {
-            foreach (var handler in Modules.SessionClosed)
-            {
-                try { await handler(session); }
-                catch (Exception ex) { logger.LogError(ex, "Session-closed handler failed for {Jid}", session.Jid); }
-            }
-        }
+        if (directory.Unbind(session) is not null || session.IsReplaced)
+            await Modules.EndSessionAsync(session, logger);
         await RerouteAsync(unacked);
     }
 
