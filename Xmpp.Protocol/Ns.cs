@@ -35,11 +35,18 @@ public static class Ns
     public const string Hints = "urn:xmpp:hints";
     public const string LastActivity = "jabber:iq:last";
     public const string SaslChannelBinding = "urn:xmpp:sasl-cb:0";
+    public const string Sasl2 = "urn:xmpp:sasl:2";
+    public const string Bind2 = "urn:xmpp:bind:0";
+    public const string Fast = "urn:xmpp:fast:0";
+    public const string Push = "urn:xmpp:push:0";
+    public const string PubSubPublishOptions = "http://jabber.org/protocol/pubsub#publish-options";
     public const string StreamManagement = "urn:xmpp:sm:3";
     public const string Carbons = "urn:xmpp:carbons:2";
     public const string Forward = "urn:xmpp:forward:0";
     public const string Csi = "urn:xmpp:csi:0";
     public const string Mam = "urn:xmpp:mam:2";
+    public const string MamExtended = "urn:xmpp:mam:2#extended";
+    public const string DataFormsValidate = "http://jabber.org/protocol/xdata-validate";
     public const string Rsm = "http://jabber.org/protocol/rsm";
     public const string StanzaId = "urn:xmpp:sid:0";
     public const string ChatStates = "http://jabber.org/protocol/chatstates";
@@ -52,8 +59,20 @@ public static class Ns
     public const string PubSubEvent = "http://jabber.org/protocol/pubsub#event";
     public const string PubSubOwner = "http://jabber.org/protocol/pubsub#owner";
     public const string PubSubErrors = "http://jabber.org/protocol/pubsub#errors";
-    public const string PubSubPublishOptions = "http://jabber.org/protocol/pubsub#publish-options";
     public const string PubSubNodeConfig = "http://jabber.org/protocol/pubsub#node_config";
     /// <summary>The product's own PEP node for short-lived status posts (documented in the README).</summary>
     public const string UserStatus = "urn:xmppd:status:0";
+    public const string Muc = "http://jabber.org/protocol/muc";
+    public const string MucUser = "http://jabber.org/protocol/muc#user";
+    public const string MucAdmin = "http://jabber.org/protocol/muc#admin";
+    public const string MucOwner = "http://jabber.org/protocol/muc#owner";
+    public const string MucRoomConfig = "http://jabber.org/protocol/muc#roomconfig";
+    public const string MucRoomInfo = "http://jabber.org/protocol/muc#roominfo";
+    public const string MucStableId = "http://jabber.org/protocol/muc#stable_id";
+    public const string MucSelfPing = "http://jabber.org/protocol/muc#self-ping-optimization";
+    public const string ConferenceInvite = "jabber:x:conference";
+    public const string OccupantId = "urn:xmpp:occupant-id:0";
+    public const string HttpUpload = "urn:xmpp:http:upload:0";
+    public const string ExtDisco = "urn:xmpp:extdisco:2";
+    public const string Bytestreams = "http://jabber.org/protocol/bytestreams";
 }

@@ -13,6 +13,9 @@ public interface IStorage : IAsyncDisposable
     // Small per-account documents (private XML, vCard, registrations...).
     IKeyValueStore KeyValue { get; }
 
+    // Metadata of files uploaded over HTTP (XEP-0363).
+    IUploadStore Uploads { get; }
+
     // Completes when every write queued before the call is durably committed.
     Task FlushAsync();
 }

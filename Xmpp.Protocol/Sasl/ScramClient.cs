@@ -66,6 +66,9 @@ public sealed class ScramClient
     /// <summary>The server-error-value of a server-final-message carrying <c>e=</c>, or null.</summary>
     public string? ServerError { get; private set; }
 
+    /// <summary>The XEP-0474 value the server sent in its server-first-message (attribute <c>h</c>), for the caller to compare with its own computation; null when absent.</summary>
+    public string? DowngradeProtection { get; private set; }
+
     private string Gs2Header => Authzid is null ? gs2Flag + ",," : $"{gs2Flag},a={ScramSyntax.EncodeSaslName(Authzid)},";
 
     /// <summary>Builds the client-first-message, gs2 header included.</summary>
@@ -103,6 +106,10 @@ public sealed class ScramClient
             throw new FormatException("The iteration count is not a positive number.");
         if (iterations < MinimumIterations)
             throw new FormatException($"The server asks for {iterations} iterations, fewer than {MinimumIterations}.");
+
+        for (var i = 3; i < parts.Count; i++)
+            if (ScramSyntax.IsAttribute(span[parts[i]], ScramDowngradeProtection.AttributeName))
+                DowngradeProtection = span[parts[i]][2..].ToString();
 
         var headerBytes = Encoding.UTF8.GetBytes(Gs2Header);
         var channelBinding = cbindData is null ? headerBytes : [.. headerBytes, .. cbindData];

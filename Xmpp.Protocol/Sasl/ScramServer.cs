@@ -50,6 +50,9 @@ public sealed class ScramServer
     /// <summary>The RFC 5802 §7 server-error-value that explains the last failure (for logs or the failure's text), or null.</summary>
     public string? FailureDetail { get; private set; }
 
+    /// <summary>The XEP-0474 downgrade-protection value to send as the attribute <c>h</c> of the server-first-message, or null to send none.</summary>
+    public string? DowngradeProtection { get; init; }
+
     // Tests pin the server nonce to reproduce the RFC examples.
     internal string? FixedServerNonce { get; init; }
 
@@ -85,6 +88,8 @@ public sealed class ScramServer
         var iterations = credential?.Iterations ?? UnknownUserIterations;
         nonce = clientNonce + (FixedServerNonce ?? Convert.ToBase64String(RandomNumberGenerator.GetBytes(18)));
         serverFirst = $"r={nonce},s={Convert.ToBase64String(salt)},i={iterations}";
+        // RFC 5802 §7 allows extensions after the iteration count; XEP-0474 puts its hash there, covered by the proof.
+        if (DowngradeProtection is not null) serverFirst += $",{ScramDowngradeProtection.AttributeName}={DowngradeProtection}";
         state = State.ExpectClientFinal;
         return Encoding.UTF8.GetBytes(serverFirst);
     }

@@ -71,6 +71,8 @@ public sealed class AccountService(IStorage storage, XmppServerOptionsAccessor o
         var account = await storage.Accounts.FindAsync(username);
         if (account is null) return false;
         await storage.Accounts.UpdateAsync(account with { Credentials = DeriveKeys(password) });
+        // XEP-0484: a token stands in for the password, so a new password ends every client's token.
+        await FastTokenService.RevokeAllAsync(storage, username);
         logger.LogInformation("Password of {User} changed", username);
         return true;
     }
@@ -80,6 +82,7 @@ public sealed class AccountService(IStorage storage, XmppServerOptionsAccessor o
         var deleted = await storage.Accounts.DeleteAsync(username);
         _exists[username] = false;
         if (!deleted) return false;
+        await FastTokenService.RevokeAllAsync(storage, username);
         foreach (var handler in _deleted) await handler(username);
         logger.LogInformation("Account {User} deleted", username);
         return true;

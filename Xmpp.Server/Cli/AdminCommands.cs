@@ -136,7 +136,7 @@ public static class AdminCommands
                 if (line.Contains("warning:", StringComparison.Ordinal)) Console.WriteLine("warning: certificate: " + line);
                 else problems.Add("certificate: " + line);
             }
-            foreach (var (name, port) in new[] { ("C2sPort", options.C2sPort), ("C2sTlsPort", options.C2sTlsPort), ("HttpPort", options.HttpPort) })
+            foreach (var (name, port) in new[] { ("C2sPort", options.C2sPort), ("C2sTlsPort", options.C2sTlsPort), ("HttpPort", options.HttpPort), ("Proxy65:Port", options.Proxy65.Port) })
                 if (port > 0 && PortProblem(port) is { } p) problems.Add($"Xmpp:{name}: {p}");
             problems.AddRange(DataDirProblems(options.DataDir));
         }

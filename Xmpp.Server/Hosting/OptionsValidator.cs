@@ -20,8 +20,9 @@ public static class OptionsValidator
         Port(nameof(o.C2sPort), o.C2sPort);
         Port(nameof(o.C2sTlsPort), o.C2sTlsPort);
         Port(nameof(o.HttpPort), o.HttpPort);
-        var used = new[] { o.C2sPort, o.C2sTlsPort, o.HttpPort }.Where(p => p > 0).ToList();
-        if (used.Count != used.Distinct().Count()) problems.Add("Xmpp: C2sPort, C2sTlsPort and HttpPort must all differ.");
+        Port("Proxy65:Port", o.Proxy65.Port);
+        var used = new[] { o.C2sPort, o.C2sTlsPort, o.HttpPort, o.Proxy65.Port }.Where(p => p > 0).ToList();
+        if (used.Count != used.Distinct().Count()) problems.Add("Xmpp: C2sPort, C2sTlsPort, HttpPort and Proxy65:Port must all differ.");
         if (o.C2sPort == 0 && o.C2sTlsPort == 0) problems.Add("Xmpp: both C2sPort and C2sTlsPort are 0, so no client can connect.");
         if (string.IsNullOrWhiteSpace(o.DataDir)) problems.Add("Xmpp:DataDir must name a folder.");
         if (string.IsNullOrWhiteSpace(o.CertDir)) problems.Add("Xmpp:CertDir must name a folder.");
@@ -37,6 +38,7 @@ public static class OptionsValidator
         Positive("Limits:MaxResourcesPerAccount", o.Limits.MaxResourcesPerAccount);
         Positive("Auth:ScramIterations", o.Auth.ScramIterations, 4096);
         Positive("Auth:MaxAttemptsPerStream", o.Auth.MaxAttemptsPerStream, 2);
+        Positive("Auth:FastTokenDays", o.Auth.FastTokenDays, 1);
         Positive("Offline:MaxMessagesPerAccount", o.Offline.MaxMessagesPerAccount);
         Positive("StreamManagement:ResumeTimeoutSeconds", o.StreamManagement.ResumeTimeoutSeconds, 0);
         Positive("StreamManagement:MaxUnackedStanzas", o.StreamManagement.MaxUnackedStanzas, 10);
@@ -44,8 +46,51 @@ public static class OptionsValidator
         Positive("Pep:MaxNodesPerAccount", o.Pep.MaxNodesPerAccount);
         Positive("Pep:StatusItemLifetimeSeconds", o.Pep.StatusItemLifetimeSeconds);
         Positive("Pep:ExpirySweepSeconds", o.Pep.ExpirySweepSeconds);
+        Positive("Muc:MaxOccupantsPerRoom", o.Muc.MaxOccupantsPerRoom);
+        Positive("Muc:MaxRoomsPerUser", o.Muc.MaxRoomsPerUser, 0);
+        Positive("Muc:MaxHistoryMessages", o.Muc.MaxHistoryMessages, 0);
+        Positive("Muc:MessagesPerSecond", o.Muc.MessagesPerSecond, 0.01);
+        Positive("Muc:MessageBurst", o.Muc.MessageBurst);
+        if (o.Muc.Enabled && !Precis.TryPrepareDomain(o.Muc.Subdomain + ".example", out _))
+            problems.Add($"Xmpp:Muc:Subdomain: '{o.Muc.Subdomain}' is not a valid domain label.");
+        Positive("Mam:MaxPageSize", o.Mam.MaxPageSize);
+        Positive("Mam:MaxIds", o.Mam.MaxIds);
+        if (o.Mam.DefaultMode is not ("always" or "roster" or "never"))
+            problems.Add($"Xmpp:Mam:DefaultMode: '{o.Mam.DefaultMode}' is not always, roster or never.");
         if (o.Limits.ReadBytesPerSecond > 0 && o.Limits.ReadBurstBytes < o.Limits.MaxStanzaBytes)
             problems.Add("Xmpp:Limits:ReadBurstBytes must be at least MaxStanzaBytes, or one stanza could never be read at full speed.");
+        Positive("Upload:MaxMediaBytes", o.Upload.MaxMediaBytes);
+        Positive("Upload:MaxFileBytes", o.Upload.MaxFileBytes);
+        Positive("Upload:SlotLifetimeSeconds", o.Upload.SlotLifetimeSeconds, 10);
+        Positive("Upload:CleanupIntervalSeconds", o.Upload.CleanupIntervalSeconds);
+        if (o.Upload.QuotaBytesPerAccount < 0) problems.Add("Xmpp:Upload:QuotaBytesPerAccount must be 0 (unlimited) or more.");
+        if (o.Upload.RetentionDays < 0) problems.Add("Xmpp:Upload:RetentionDays must be 0 (keep forever) or more.");
+        if (o.Upload.Subdomain.Length == 0 || o.Upload.Subdomain.Contains('.'))
+            problems.Add("Xmpp:Upload:Subdomain must be one DNS label, such as 'upload'.");
+        if (o.Upload.PublicUrl.Length > 0 && !(Uri.TryCreate(o.Upload.PublicUrl, UriKind.Absolute, out var u) && u.Scheme is "https" or "http"))
+            problems.Add($"Xmpp:Upload:PublicUrl: '{o.Upload.PublicUrl}' is not an http(s) URL.");
+        Positive("ExternalServices:CredentialLifetimeSeconds", o.ExternalServices.CredentialLifetimeSeconds, 60);
+        for (int i = 0; i < o.ExternalServices.Services.Count; i++)
+        {
+            var s = o.ExternalServices.Services[i];
+            var name = $"Xmpp:ExternalServices:Services:{i}";
+            if (string.IsNullOrWhiteSpace(s.Type)) problems.Add($"{name}:Type is required (stun, turn, turns).");
+            if (string.IsNullOrWhiteSpace(s.Host)) problems.Add($"{name}:Host is required.");
+            if (s.Port is < 1 or > 65535) problems.Add($"{name}:Port: {s.Port} is not a port number (1-65535).");
+            if (s.Transport is not ("udp" or "tcp")) problems.Add($"{name}:Transport must be udp or tcp.");
+        }
+        Positive("Proxy65:MaxSessions", o.Proxy65.MaxSessions);
+        Positive("Proxy65:ActivationTimeoutSeconds", o.Proxy65.ActivationTimeoutSeconds);
+        if (o.Proxy65.MaxBytesPerSecond < 0) problems.Add("Xmpp:Proxy65:MaxBytesPerSecond must be 0 (unlimited) or more.");
+        if (o.Proxy65.Subdomain.Length == 0 || o.Proxy65.Subdomain.Contains('.'))
+            problems.Add("Xmpp:Proxy65:Subdomain must be one DNS label, such as 'proxy'.");
+        // Every hosted service needs a subdomain of its own: the router hands everything at it to that one service.
+        var services = new List<(string Key, string Label)>();
+        if (o.Muc.Enabled) services.Add(("Muc", o.Muc.Subdomain));
+        if (o.Upload.Enabled && o.HttpPort != 0) services.Add(("Upload", o.Upload.Subdomain));
+        if (o.Proxy65.Port > 0) services.Add(("Proxy65", o.Proxy65.Subdomain));
+        foreach (var clash in services.GroupBy(s => s.Label, StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > 1))
+            problems.Add($"Xmpp:{string.Join(" and Xmpp:", clash.Select(s => s.Key + ":Subdomain"))} must differ (all are '{clash.Key}').");
         foreach (var a in o.ListenAddresses)
             if (a != "any" && !System.Net.IPAddress.TryParse(a, out _)) problems.Add($"Xmpp:ListenAddresses: '{a}' is not an IP address or 'any'.");
         return problems;

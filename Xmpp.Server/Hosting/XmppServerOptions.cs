@@ -18,8 +18,8 @@ public sealed class XmppServerOptions
     /// Direct TLS port (XEP-0368); 0 disables the listener.
     public int C2sTlsPort { get; set; } = 5223;
 
-    /// HTTPS port for later HTTP services (upload, WebSocket, BOSH); 0 disables it.
-    public int HttpPort { get; set; } = 0;
+    /// HTTPS port for HTTP services (XEP-0363 upload; later WebSocket, BOSH); 0 disables it and the services on it.
+    public int HttpPort { get; set; } = 5281;
 
     /// Addresses to listen on; "any" binds IPv4 and IPv6 on all interfaces.
     public List<string> ListenAddresses { get; set; } = [];
@@ -34,9 +34,14 @@ public sealed class XmppServerOptions
     public AuthOptions Auth { get; set; } = new();
     public RegistrationOptions Registration { get; set; } = new();
     public OfflineOptions Offline { get; set; } = new();
+    public MamOptions Mam { get; set; } = new();
     public PingOptions Ping { get; set; } = new();
     public StreamManagementOptions StreamManagement { get; set; } = new();
     public PepOptions Pep { get; set; } = new();
+    public MucOptions Muc { get; set; } = new();
+    public UploadOptions Upload { get; set; } = new();
+    public ExternalServicesOptions ExternalServices { get; set; } = new();
+    public Proxy65Options Proxy65 { get; set; } = new();
 }
 
 public sealed class LimitOptions
@@ -81,6 +86,9 @@ public sealed class AuthOptions
 
     /// Failed SASL attempts on one stream before it is closed.
     public int MaxAttemptsPerStream { get; set; } = 5;
+
+    /// Lifetime of a XEP-0484 FAST token; a token used in its second half is replaced by a fresh one.
+    public int FastTokenDays { get; set; } = 14;
 }
 
 public sealed class RegistrationOptions
@@ -97,6 +105,19 @@ public sealed class OfflineOptions
 {
     /// Messages spooled per account; further messages get resource-constraint.
     public int MaxMessagesPerAccount { get; set; } = 1000;
+}
+
+public sealed class MamOptions
+{
+    /// Most archived messages sent for one query (XEP-0313 §4.1.4 lets the server limit a page); also the page size
+    /// when the query gives no RSM max.
+    public int MaxPageSize { get; set; } = 250;
+
+    /// Most ids one query may name in the XEP-0313 'ids' field.
+    public int MaxIds { get; set; } = 250;
+
+    /// What is archived for an account that never set preferences (XEP-0441): always, roster or never.
+    public string DefaultMode { get; set; } = "always";
 }
 
 public sealed class PingOptions
@@ -133,4 +154,25 @@ public sealed class PepOptions
 
     /// Seconds between sweeps that remove expired items (pubsub#item_expire).
     public int ExpirySweepSeconds { get; set; } = 60;
+}
+
+public sealed class MucOptions
+{
+    /// Host group chat (XEP-0045) on SUBDOMAIN.DOMAIN for every served domain.
+    public bool Enabled { get; set; } = true;
+    public string Subdomain { get; set; } = "conference";
+
+    /// Occupants one room admits; a room's own "max users" setting can only lower it.
+    public int MaxOccupantsPerRoom { get; set; } = 500;
+
+    /// Rooms one account may own; creating more is refused with not-allowed.
+    public int MaxRoomsPerUser { get; set; } = 50;
+
+    /// Messages kept per room for history on join; a room's "history length" setting can only lower it.
+    public int MaxHistoryMessages { get; set; } = 50;
+
+    /// Sustained groupchat and private messages per occupant per second, and the burst allowed above it;
+    /// faster senders get resource-constraint.
+    public double MessagesPerSecond { get; set; } = 5;
+    public int MessageBurst { get; set; } = 20;
 }

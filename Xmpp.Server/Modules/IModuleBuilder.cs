@@ -33,6 +33,11 @@ public interface IModuleBuilder
     /// Handles a top-level element other than a stanza (a "nonza", e.g. XEP-0352 &lt;active/&gt;) on an established stream.
     void StreamElement(string name, string ns, Func<ClientSession, Element, ValueTask> handler);
 
+    /// A XEP-0386 Bind 2 inline feature: advertised as &lt;feature var=ns/&gt; in the SASL2 bind feature, and called with
+    /// the new session and the client's child of &lt;bind/&gt; in that namespace, after the resource is chosen but before
+    /// the session is reachable or &lt;success/&gt; is sent. A returned element is put into &lt;bound/&gt;.
+    void Bind2Inline(string ns, Func<ClientSession, Element, ValueTask<Element?>> handler);
+
     void OnSessionBound(Func<ClientSession, ValueTask> handler);
 
     /// The session sent its initial presence (RFC 6121 §4.2).
@@ -41,4 +46,14 @@ public interface IModuleBuilder
     void OnSessionClosed(Func<ClientSession, ValueTask> handler);
 
     void OnAccountDeleted(Func<string, ValueTask> handler);
+
+    /// Hosts a service on a domain of its own (conference.example.org, upload.example.org), listed once in disco#items
+    /// of the served parent domain. Everything addressed to that domain or a JID at it is routed to the service, never
+    /// to local accounts: IQ get/set to the domain itself go to its ServiceIq handlers. Stanzas of any kind to JIDs with
+    /// a local part (MUC rooms and occupants) go to entities when it is given (a client's presence passes the outbound
+    /// presence hooks first); without it, IQ get/set to such JIDs also go to the ServiceIq handlers.
+    void Service(string domain, string parentDomain, string name, Func<StanzaContext, ValueTask>? entities = null);
+
+    /// Handles IQ get/set whose first child is {ns}name, sent to a domain declared with Service.
+    void ServiceIq(string domain, string name, string ns, IqHandler handler);
 }

@@ -33,10 +33,12 @@ public sealed class IqContext(Element stanza, Jid from, Jid to, Element payload,
         send(reply);
     }
 
-    public void Error(string condition, string? text = null, string? type = null)
+    /// Answers with an error; applicationCondition is an extra child of &lt;error/&gt; (RFC 6120 §8.3.2).
+    public void Error(string condition, string? text = null, string? type = null, Element? applicationCondition = null)
     {
         if (Interlocked.Exchange(ref _answered, 1) != 0) return;
         var reply = StanzaErrors.Reply(Stanza, condition, text, type);
+        if (applicationCondition is not null) reply.Child("error", Ns.Client)!.Add(applicationCondition);
         reply.SetAttr("from", null).SetAttr("to", null);
         Address(reply);
         send(reply);

@@ -3,15 +3,21 @@ using Xmpp.Server.Modules.Blocking;
 using Xmpp.Server.Modules.Carbons;
 using Xmpp.Server.Modules.Csi;
 using Xmpp.Server.Modules.Disco;
+using Xmpp.Server.Modules.ExternalServices;
 using Xmpp.Server.Modules.LastActivity;
 using Xmpp.Server.Modules.Profiles;
+using Xmpp.Server.Modules.Muc;
+using Xmpp.Server.Modules.Mam;
 using Xmpp.Server.Modules.Offline;
 using Xmpp.Server.Modules.Pep;
 using Xmpp.Server.Modules.Ping;
 using Xmpp.Server.Modules.Register;
 using Xmpp.Server.Modules.Time;
+using Xmpp.Server.Modules.Upload;
 using Xmpp.Server.Modules.Version;
 using Xmpp.Server.Modules.Presence;
+using Xmpp.Server.Modules.Push;
+using Xmpp.Server.Modules.Proxy65;
 using Xmpp.Server.Modules.Roster;
 using Xmpp.Server.Modules.StreamManagement;
 
@@ -29,6 +35,7 @@ public static class ModuleCatalog
         services.AddSingleton<IXmppModule, TimeModule>();
         services.AddSingleton<IXmppModule, VersionModule>();
         services.AddSingleton<IXmppModule, RegisterModule>();
+        services.AddSingleton<IXmppModule, MamModule>();
         services.AddSingleton<IXmppModule, OfflineModule>();
         services.AddSingleton<RosterService>();
         services.AddSingleton<IRosterService>(sp => sp.GetRequiredService<RosterService>());
@@ -44,5 +51,13 @@ public static class ModuleCatalog
         services.AddSingleton<PepStore>().AddSingleton<PepCaps>().AddSingleton<PepService>();
         services.AddSingleton<IPepService>(sp => sp.GetRequiredService<PepService>());
         services.AddSingleton<IXmppModule, PepModule>().AddHostedService<PepExpirySweeper>();
+        services.AddSingleton<MucModule>();
+        services.AddSingleton<IXmppModule>(sp => sp.GetRequiredService<MucModule>());
+        services.AddSingleton<PushRegistrations>();
+        services.AddSingleton<IXmppModule, PushModule>();
+        UploadServices.Add(services);
+        services.AddSingleton<IXmppModule, ExternalServicesModule>();
+        services.AddSingleton<BytestreamRelay>();
+        services.AddSingleton<IXmppModule, Proxy65Module>();
     }
 }

@@ -24,6 +24,11 @@ public sealed class ModuleRegistry : IModuleBuilder
     private readonly Dictionary<(string Ns, string Name), Func<ClientSession, Element, ValueTask>> _streamElements = new();
     private FrozenDictionary<(string, string), Func<ClientSession, Element, ValueTask>> _streamElementTable =
         FrozenDictionary<(string, string), Func<ClientSession, Element, ValueTask>>.Empty;
+    private readonly SortedDictionary<string, Func<ClientSession, Element, ValueTask<Element?>>> _bind2Inline = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, HostedService> _services = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string Domain, string Ns, string Name), IqHandler> _serviceIq = new();
+    private FrozenDictionary<string, HostedService> _serviceTable = FrozenDictionary<string, HostedService>.Empty;
+    private FrozenDictionary<(string, string, string), IqHandler> _serviceIqTable = FrozenDictionary<(string, string, string), IqHandler>.Empty;
     private readonly List<IXmppModule> _modules = [];
     private bool _frozen;
 
@@ -73,7 +78,23 @@ public sealed class ModuleRegistry : IModuleBuilder
     public Func<ClientSession, Element, ValueTask>? FindStreamElement(string ns, string name) =>
         _streamElementTable.TryGetValue((ns, name), out var h) ? h : null;
 
-    public bool HasIqNamespace(string ns) => _iqTable.Keys.Any(k => k.Item2 == ns);
+    /// The XEP-0386 inline features, in a stable order, as advertised.
+    public IReadOnlyCollection<string> Bind2InlineFeatures => _bind2Inline.Keys;
+
+    public Func<ClientSession, Element, ValueTask<Element?>>? FindBind2Inline(string ns) =>
+        _bind2Inline.TryGetValue(ns, out var h) ? h : null;
+
+    public bool HasIqNamespace(string ns) => _iqTable.Keys.Any(k => k.Item2 == ns) || _serviceIqTable.Keys.Any(k => k.Item2 == ns);
+
+    /// The service hosted on exactly this domain, or null when the domain is not a service.
+    public HostedService? FindService(string domain) => _serviceTable.TryGetValue(domain, out var s) ? s : null;
+
+    public IqHandler? FindServiceIq(string domain, string ns, string name) =>
+        _serviceIqTable.TryGetValue((domain, ns, name), out var h) ? h : null;
+
+    /// The services hosted under a served domain, for its disco#items (XEP-0030 §4).
+    public IEnumerable<(string Domain, string Name)> ServicesOf(string parentDomain) =>
+        _serviceTable.Where(s => s.Value.Parent == parentDomain).OrderBy(s => s.Key, StringComparer.Ordinal).Select(s => (s.Key, s.Value.Name));
 
     public StanzaHook[] Hooks(HookPoint point) => _hookTable[(int)point];
 
@@ -109,13 +130,38 @@ public sealed class ModuleRegistry : IModuleBuilder
             throw new InvalidOperationException($"Two modules handle the stream element {{{ns}}}{name}.");
     }
 
+    public void Bind2Inline(string ns, Func<ClientSession, Element, ValueTask<Element?>> handler)
+    {
+        EnsureOpen();
+        if (!_bind2Inline.TryAdd(ns, handler))
+            throw new InvalidOperationException($"Two modules handle the Bind 2 inline feature {ns}.");
+    }
+
     public void OnSessionBound(Func<ClientSession, ValueTask> handler) { EnsureOpen(); _bound.Add(handler); }
     public void OnSessionAvailable(Func<ClientSession, ValueTask> handler) { EnsureOpen(); _available.Add(handler); }
     public void OnSessionClosed(Func<ClientSession, ValueTask> handler) { EnsureOpen(); _closed.Add(handler); }
     public void OnAccountDeleted(Func<string, ValueTask> handler) { EnsureOpen(); _accountDeleted.Add(handler); }
 
+    public void Service(string domain, string parentDomain, string name, Func<StanzaContext, ValueTask>? entities = null)
+    {
+        EnsureOpen();
+        if (!_services.TryAdd(domain, new HostedService(parentDomain, name, entities)))
+            throw new InvalidOperationException($"Two modules host the service {domain}.");
+    }
+
+    public void ServiceIq(string domain, string name, string ns, IqHandler handler)
+    {
+        EnsureOpen();
+        if (!_services.ContainsKey(domain))
+            throw new InvalidOperationException($"Declare the service {domain} before its IQ handlers.");
+        if (!_serviceIq.TryAdd((domain, ns, name), handler))
+            throw new InvalidOperationException($"Two modules handle IQ {{{ns}}}{name} for {domain}.");
+    }
+
     private void Freeze()
     {
+        _serviceTable = _services.ToFrozenDictionary(StringComparer.Ordinal);
+        _serviceIqTable = _serviceIq.ToFrozenDictionary();
         _iqTable = _iq.ToFrozenDictionary();
         _streamElementTable = _streamElements.ToFrozenDictionary();
         var points = Enum.GetValues<HookPoint>();
@@ -130,3 +176,6 @@ public sealed class ModuleRegistry : IModuleBuilder
         if (_frozen) throw new InvalidOperationException("Modules register only at start-up.");
     }
 }
+
+/// A service declared with IModuleBuilder.Service: where it is listed, and who takes stanzas for JIDs at it.
+public sealed record HostedService(string Parent, string Name, Func<StanzaContext, ValueTask>? Entities);

@@ -43,6 +43,11 @@ public sealed class Router(
 
         var context = new StanzaContext(stanza, from, to, origin);
         if (origin is not null && await RunHooks(HookPoint.Inbound, context)) return;
+        if (to is not null && modules.FindService(to.Domain) is { } service)
+        {
+            await RouteToServiceAsync(context, service);
+            return;
+        }
 
         switch (context.Stanza.Name)
         {
@@ -57,6 +62,41 @@ public sealed class Router(
         foreach (var hook in modules.Hooks(point))
             if (await hook(context)) return true;
         return false;
+    }
+
+    // ---- Hosted services (IModuleBuilder.Service): MUC, upload, proxy ----
+
+    /// Everything addressed to a service domain or a JID at it goes to that service, never to local delivery. A client's
+    /// presence first passes the outbound presence hooks, so directed presence is remembered and its end announced
+    /// there (RFC 6121 §4.6.3). JIDs with a local part go to the service's entity handler when it has one (MUC rooms and
+    /// occupants); IQ requests to everything else go to its ServiceIq handlers.
+    private async ValueTask RouteToServiceAsync(StanzaContext c, HostedService service)
+    {
+        if (c.Name == "presence" && c.Origin is not null && await RunHooks(HookPoint.OutboundPresence, c)) return;
+        var to = c.To!;
+        if (to.Local is not null && service.Entities is { } entities)
+        {
+            try { await entities(c); }
+            catch (Exception ex)
+            {
+                logger.LogError(ex, "Service {Domain} failed on a {Name}", to.Domain, c.Name);
+                if (c.Type is not ("error" or "result")) await BounceAsync(c.Stanza, StanzaErrors.InternalServerError);
+            }
+            return;
+        }
+        switch (c.Name)
+        {
+            case "iq":
+                if (c.Type is "get" or "set") await DispatchIq(c, to, IqTarget.Server, service: to.Domain);
+                else if (c.Type is "result" or "error") CompleteRequest(c.Stanza);
+                else await BounceAsync(c.Stanza, StanzaErrors.BadRequest, "iq type must be get, set, result or error");
+                return;
+            case "message":
+                // Nothing at the service consumes messages (RFC 6121 §8.5.1 applied to a service without entities).
+                if (c.Type is not ("error" or "headline")) await BounceAsync(c.Stanza, StanzaErrors.ServiceUnavailable);
+                return;
+        }
+        // Presence to the service itself means nothing (RFC 6121 §4.6); it is ignored.
     }
 
     // ---- IQ (RFC 6120 §8.2.3, §10.3) ----
@@ -111,7 +151,7 @@ public sealed class Router(
         if (request) await BounceAsync(stanza, StanzaErrors.ServiceUnavailable);
     }
 
-    private async ValueTask DispatchIq(StanzaContext c, Jid to, IqTarget target)
+    private async ValueTask DispatchIq(StanzaContext c, Jid to, IqTarget target, string? service = null)
     {
         var stanza = c.Stanza;
         Element? payload = null;
@@ -128,7 +168,9 @@ public sealed class Router(
             await BounceAsync(stanza, StanzaErrors.BadRequest, "an iq get or set carries exactly one child element");
             return;
         }
-        var handler = modules.FindIq(target, payload!.Namespace, payload.Name);
+        var handler = service is not null
+            ? modules.FindServiceIq(service, payload!.Namespace, payload.Name)
+            : modules.FindIq(target, payload!.Namespace, payload.Name);
         if (handler is null && target == IqTarget.Self) handler = modules.FindIq(IqTarget.Account, payload.Namespace, payload.Name);
         var origin = c.Origin;
         var context = new IqContext(stanza, c.From, to, payload, origin, reply =>

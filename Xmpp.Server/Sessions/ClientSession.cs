@@ -66,6 +66,14 @@ public sealed class ClientSession : ISessionSink
     /// True for the one caller that runs the session's end (its session-closed handlers); false for every later one.
     internal bool TryBeginEnd() => Interlocked.Exchange(ref _ended, 1) == 0;
 
+    private int _queuedWrites;
+
+    /// A module queued a storage write for a stanza this session sent (offline spool, archive) without waiting for it
+    /// to be durable; the session's next IQ is answered only once it is.
+    public void NoteQueuedWrite() => Volatile.Write(ref _queuedWrites, 1);
+
+    internal bool TakeQueuedWrites() => Interlocked.Exchange(ref _queuedWrites, 0) != 0;
+
     /// Module-owned state for this session, created on first use.
     public T State<T>() where T : class, new() => (T)_state.GetOrAdd(typeof(T), static _ => new T());
 

@@ -17,12 +17,14 @@ public sealed class StreamServices(
     CertificateManager certificates,
     AccountService accounts,
     AuthThrottle throttle,
+    FastTokenService fastTokens,
     IRouter router,
     ISessionDirectory directory,
     ModuleRegistry modules,
     ConnectionTracker connections,
     TimeProvider time,
     StreamManagementService streamManagement,
+    Xmpp.Storage.IStorage storage,
     ILoggerFactory loggerFactory)
 {
     public XmppServerOptions Options { get; } = options.Value;
@@ -30,12 +32,14 @@ public sealed class StreamServices(
     public CertificateManager Certificates { get; } = certificates;
     public AccountService Accounts { get; } = accounts;
     public AuthThrottle Throttle { get; } = throttle;
+    public FastTokenService FastTokens { get; } = fastTokens;
     public IRouter Router { get; } = router;
     public ISessionDirectory Directory { get; } = directory;
     public ModuleRegistry Modules { get; } = modules;
     public ConnectionTracker Connections { get; } = connections;
     public TimeProvider Time { get; } = time;
     public StreamManagementService StreamManagement { get; } = streamManagement;
+    public Xmpp.Storage.IStorage Storage { get; } = storage;
     public ILogger Logger { get; } = loggerFactory.CreateLogger<XmppStream>();
 
     public ParserLimits ParserLimits { get; } = new()

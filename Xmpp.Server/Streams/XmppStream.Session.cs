@@ -41,13 +41,20 @@ public sealed partial class XmppStream
         StartWriter();
         _session = session;
         _state = StreamState.Bound;
-        if (existing.Find(full.Resource!) is { Sink: ClientSession old }) await EndReplacedAsync(old);
-        var previous = _s.Directory.Bind(new SessionEntry(full, session));
-        // Another login for this resource that got in between: it is replaced the same way, its end run by its cleanup.
-        if (previous?.Sink is ClientSession raced) EndReplacedLater(raced);
         Enqueue(new Element("iq", Ns.Client).SetAttr("type", "result").SetAttr("id", iq.Attr("id"))
             .Add(new Element("bind", Ns.Bind).Add(new Element("jid", Ns.Bind).SetText(full.ToString()))));
-        _s.Logger.LogDebug("Bound {Jid}", full);
+        await PublishSessionAsync(session);
+    }
+
+    /// Makes a bound session reachable (RFC 6120 §7 bind or XEP-0386 Bind 2) and tells the modules.
+    private async ValueTask PublishSessionAsync(ClientSession session)
+    {
+        if (_s.Directory.Get(session.Jid.Bare).Find(session.Jid.Resource!) is { Sink: ClientSession old }) await EndReplacedAsync(old);
+        var previous = _s.Directory.Bind(new SessionEntry(session.Jid, session));
+        // Another login for this resource that got in between: it is replaced the same way, its end run by its cleanup.
+        if (previous?.Sink is ClientSession raced) EndReplacedLater(raced);
+        else previous?.Sink.Close(StreamErrors.Conflict, "Replaced by a new connection with the same resource");
+        _s.Logger.LogDebug("Bound {Jid}", session.Jid);
         foreach (var handler in _s.Modules.SessionBound) await handler(session);
     }
 
@@ -93,6 +100,9 @@ public sealed partial class XmppStream
 
         if (e.Name == "iq")
         {
+            // Writes queued for this client's earlier stanzas become durable before any IQ of its own is handled, so
+            // an answer (a ping's, say) confirms that everything sent before it is stored, as the XEP-0198 ack does.
+            if (session.TakeQueuedWrites()) await _s.Storage.FlushAsync();
             var type = e.Attr("type");
             if (e.Attr("id") is null)
             {

@@ -26,7 +26,13 @@ public sealed partial class XmppStream
         }
         await WriteDirectAsync(result.Reply);
         if (result.Session is not { } sm) return StreamAction.Continue; // <failed/>: the client may bind instead
+        GoLiveResumed(result, sm);
+        return StreamAction.Continue;
+    }
 
+    /// After &lt;resumed/&gt; went out (on its own, or inside a SASL2 &lt;success/&gt;): this stream takes the session over.
+    private void GoLiveResumed(StreamManagementService.ResumeResult result, StreamManagementSession sm)
+    {
         // §5: the old connection, if the server still thinks it open, is replaced.
         result.Previous?.CloseWithError(StreamErrors.Conflict, "Replaced by a resumed stream");
         var session = sm.Session;
@@ -38,9 +44,8 @@ public sealed partial class XmppStream
         {
             // Resumed again elsewhere, or ended, in the meantime: this stream has nothing to serve.
             CloseWithError(StreamErrors.Conflict, "The session was taken over by another stream");
-            return StreamAction.Continue;
+            return;
         }
         _s.Logger.LogDebug("Resumed {Jid}", session.Jid);
-        return StreamAction.Continue;
     }
 }

@@ -72,6 +72,11 @@ public sealed partial class XmppStream
         return ChannelBinding.TryTlsServerEndPoint(cert, out var data) ? _channelBinding = data : null;
     }
 
+    /// XEP-0440 types offered on this connection, or null when no -PLUS mechanism is. .NET exposes no tls-exporter,
+    /// and tls-unique does not exist under TLS 1.3 (RFC 9266), so tls-server-end-point is the only one.
+    private IReadOnlyList<string>? AdvertisedChannelBindingTypes() =>
+        IsSecure && ChannelBindingData() is not null ? [ChannelBinding.TlsServerEndPointName] : null;
+
     private IEnumerable<string> OfferedMechanisms()
     {
         bool plus = IsSecure && ChannelBindingData() is not null;
@@ -87,12 +92,17 @@ public sealed partial class XmppStream
     private Element BuildFeatures()
     {
         var features = new Element("features", Ns.Streams);
-        var context = new StreamFeatureContext(IsSecure, _state == StreamState.Authenticated, _domain);
-        if (_state == StreamState.Authenticated)
+        bool authenticated = _state is StreamState.Authenticated or StreamState.Bound;
+        var context = new StreamFeatureContext(IsSecure, authenticated, _domain);
+        if (authenticated)
         {
-            features.Add(new Element("bind", Ns.Bind));
-            // RFC 6121 Appendix E: the legacy session feature, marked optional.
-            features.Add(new Element("session", Ns.Session).Add(new Element("optional", Ns.Session)));
+            // After XEP-0386 Bind 2 the resource is already bound: only the session's own features remain.
+            if (_state == StreamState.Authenticated)
+            {
+                features.Add(new Element("bind", Ns.Bind));
+                // RFC 6121 Appendix E: the legacy session feature, marked optional.
+                features.Add(new Element("session", Ns.Session).Add(new Element("optional", Ns.Session)));
+            }
             foreach (var f in _s.Modules.StreamFeatures(StreamFeatureStage.PostAuth, context)) features.Add(f);
             return features;
         }
@@ -107,12 +117,14 @@ public sealed partial class XmppStream
         foreach (var m in OfferedMechanisms())
             mechanisms.Add(new Element("mechanism", Ns.Sasl).SetText(m));
         features.Add(mechanisms);
-        if (IsSecure && ChannelBindingData() is not null)
+        if (AdvertisedChannelBindingTypes() is { } types)
         {
             // XEP-0440: the channel-binding types the -PLUS mechanisms can use on this connection.
-            features.Add(new Element("sasl-channel-binding", Ns.SaslChannelBinding)
-                .Add(new Element("channel-binding", Ns.SaslChannelBinding).SetAttr("type", "tls-server-end-point")));
+            var cb = new Element("sasl-channel-binding", Ns.SaslChannelBinding);
+            foreach (var type in types) cb.Add(new Element("channel-binding", Ns.SaslChannelBinding).SetAttr("type", type));
+            features.Add(cb);
         }
+        if (IsSecure) features.Add(Sasl2Feature());
         foreach (var f in _s.Modules.StreamFeatures(StreamFeatureStage.PreAuth, context)) features.Add(f);
         return features;
     }

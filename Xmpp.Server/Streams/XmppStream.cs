@@ -263,9 +263,18 @@ public sealed partial class XmppStream
             }
             throw new XmppStreamException(StreamErrors.PolicyViolation, "STARTTLS is required on this server");
         }
+        if (_sasl2 is not null && _auth is { InProgress: true } && !(e.Namespace == Ns.Sasl2 && e.Name is "response" or "abort"))
+        {
+            // XEP-0388 §2.5: during authentication only responses or an abort may be sent.
+            throw new XmppStreamException(StreamErrors.PolicyViolation, "Only <response/> or <abort/> while authenticating");
+        }
         if (e.Namespace == Ns.Sasl)
         {
             return await HandleSaslAsync(e);
+        }
+        if (e.Namespace == Ns.Sasl2)
+        {
+            return await HandleSasl2Async(e);
         }
         if (e.Is("iq", Ns.Client) && e.FirstElement is { } payload
             && _s.Modules.FindIq(Modules.IqTarget.Stream, payload.Namespace, payload.Name) is { } handler)

@@ -32,6 +32,7 @@ public sealed class LiteDbStorage : IStorage
         Accounts = new LiteDbAccountStore(_db, _writer);
         Rosters = new LiteDbRosterStore(_db, _writer);
         KeyValue = new LiteDbKeyValueStore(_db, _writer);
+        Uploads = new LiteDbUploadStore(_db, _writer);
     }
 
     public IAccountStore Accounts { get; }
@@ -39,6 +40,8 @@ public sealed class LiteDbStorage : IStorage
     public IRosterStore Rosters { get; }
 
     public IKeyValueStore KeyValue { get; }
+
+    public IUploadStore Uploads { get; }
 
     // Transactions committed so far; each holds a group of writes.
     internal long Commits => _writer.Commits;

@@ -13,6 +13,9 @@ internal sealed class MemoryArchiveStore : IArchiveStore
             var id = ++_lastId;
             if (!_owners.TryGetValue(owner, out var records))
                 _owners[owner] = records = [];
+            // Time never runs backwards within an owner's archive (see IArchiveStore).
+            if (records.Count > 0 && records[^1].Stamp > stamp)
+                stamp = records[^1].Stamp;
             // Ids are taken under the lock, so each owner's list stays sorted by id.
             records.Add(new ArchiveRecord(id, owner, stamp, with, bytes, stanzaId));
             return ValueTask.FromResult(id);
@@ -46,6 +49,18 @@ internal sealed class MemoryArchiveStore : IArchiveStore
             ? window.Skip(Math.Max(0, window.Count - query.Max)).ToList()
             : window.Take(query.Max).ToList();
         return ValueTask.FromResult(new ArchivePage(page.Select(Copy).ToArray(), complete, matching.Count));
+    }
+
+    public ValueTask<long?> FindIdAsync(string owner, string stanzaId)
+    {
+        lock (_owners)
+        {
+            if (_owners.TryGetValue(owner, out var records))
+                foreach (var record in records)
+                    if (record.StanzaId == stanzaId)
+                        return ValueTask.FromResult<long?>(record.Id);
+            return ValueTask.FromResult<long?>(null);
+        }
     }
 
     public ValueTask<int> DeleteThroughAsync(string owner, long id)

@@ -12,6 +12,7 @@ public sealed class MemoryStorage : IStorage
         Accounts = new MemoryAccountStore();
         Rosters = new MemoryRosterStore();
         KeyValue = new MemoryKeyValueStore();
+        Uploads = new MemoryUploadStore();
     }
 
     public IAccountStore Accounts { get; }
@@ -19,6 +20,8 @@ public sealed class MemoryStorage : IStorage
     public IRosterStore Rosters { get; }
 
     public IKeyValueStore KeyValue { get; }
+
+    public IUploadStore Uploads { get; }
 
     public IArchiveStore Archive(string collection)
     {

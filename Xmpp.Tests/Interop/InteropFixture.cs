@@ -17,11 +17,16 @@ public abstract class InteropFixture
     /// Fails (never skips) when a client program the test needs is missing: the test command installs them.
     protected abstract void RequireClients();
 
+    /// Settings a fixture needs beyond the defaults (for example the HTTPS endpoint).
+    protected virtual void ConfigureServer(Dictionary<string, string?> options)
+    {
+    }
+
     [SetUp]
     public async Task StartServer()
     {
         RequireClients();
-        _server = await TestServer.StartAsync();
+        _server = await TestServer.StartAsync(configure: ConfigureServer);
         await _server.AddUserAsync("romeo", "r0meo-pass");
         await _server.AddUserAsync("juliet", "jul1et-pass");
     }

@@ -136,6 +136,41 @@ public sealed class SlixmppInteropTests : InteropFixture
             "acknowledged before closing: nothing was treated as undelivered");
     }
 
+    // Romeo (slixmpp) sends 23 messages to Juliet; Juliet (slixmpp's XEP-0313 plugin with its XEP-0059 iterator) pages
+    // through her archive 10 at a time, oldest first and then newest first, and sees every message once, in order.
+    [Test]
+    public async Task Slixmpp_pages_through_the_archive_forward_and_backward_with_every_message_once_in_order()
+    {
+        var bodies = Enumerable.Range(1, 23).Select(i => $"message {i} <&>").ToArray();
+        var sendArgs = new List<string> { "--to", Juliet };
+        foreach (var body in bodies) sendArgs.AddRange(["--body", body]);
+        using var romeo = await ClientProcess.RunScriptAsync(Slix, "send", Romeo, "r0meo-pass", _server, extra: sendArgs);
+        Assert.That(romeo.ExitCode, Is.EqualTo(0), romeo.Describe());
+
+        using var forward = await ClientProcess.RunScriptAsync(Slix, "mam", Juliet, "jul1et-pass", _server, extra: ["--page-size", "10"]);
+        using var backward = await ClientProcess.RunScriptAsync(Slix, "mam", Juliet, "jul1et-pass", _server,
+            extra: ["--page-size", "10", "--reverse"]);
+
+        Assert.That(forward.ExitCode, Is.EqualTo(0), forward.Describe());
+        Assert.That(backward.ExitCode, Is.EqualTo(0), backward.Describe());
+        var archived = forward.EventsNamed("archived");
+        var pages = forward.EventsNamed("page");
+        Assert.Multiple(() =>
+        {
+            Assert.That(archived.Select(m => ClientProcess.Text(m, "body")), Is.EqualTo(bodies), forward.Describe());
+            Assert.That(archived.Select(m => Bare(ClientProcess.Text(m, "from"))), Has.All.EqualTo(Romeo));
+            Assert.That(archived.Select(m => ClientProcess.Text(m, "archive_id")), Is.Unique);
+            Assert.That(archived.Select(m => ClientProcess.Text(m, "stamp")), Has.All.Not.Empty);
+            Assert.That(pages.Take(3).Select(p => p.GetProperty("size").GetInt32()), Is.EqualTo(new[] { 10, 10, 3 }), forward.Describe());
+            Assert.That(pages.Take(3).Select(p => ClientProcess.Text(p, "count")), Has.All.EqualTo("23"));
+            Assert.That(pages.Take(3).Select(p => ClientProcess.Text(p, "complete")), Is.EqualTo(new[] { "false", "false", "true" }));
+            // Backwards: the newest page first, each page still in chronological order (XEP-0313 §4.3.3).
+            Assert.That(backward.EventsNamed("archived").Select(m => ClientProcess.Text(m, "body")),
+                Is.EqualTo(bodies[13..].Concat(bodies[3..13]).Concat(bodies[..3])), backward.Describe());
+            Assert.That(backward.EventsNamed("page").Take(3).Select(p => ClientProcess.Text(p, "complete")), Is.EqualTo(new[] { "false", "false", "true" }));
+        });
+    }
+
     private static IEnumerable<string?> Ids(IEnumerable<JsonElement> messages, string property) =>
         messages.Select(m => ClientProcess.Text(m, property)).Where(v => v is not null);
 

@@ -1,3 +1,4 @@
+using Xmpp.Server.Sessions;
 using Xmpp.Protocol;
 using Xmpp.Storage;
 using Xmpp.Tests.Support;
@@ -109,6 +110,7 @@ public sealed class OfflineModuleTests
         Assert.That(error.Attr("id"), Is.EqualTo("q4"));
         Assert.That(error.Child("error", Ns.Client)?.Child("service-unavailable", Ns.StanzaErrors), Is.Not.Null);
         Assert.That(error.Child("error", Ns.Client)?.ChildText("text", Ns.StanzaErrors), Does.Contain("full"));
+        await Settle(alice); // the answer to a later IQ confirms that what was spooled before it is stored
         Assert.That(await server.Get<IStorage>().Archive("offline").CountAsync("bob"), Is.EqualTo(3));
     }
 
@@ -169,5 +171,28 @@ public sealed class OfflineModuleTests
         Assert.That(second.Child("displayed", Ns.ChatMarkers)?.Attr("id"), Is.EqualTo("tick-1"));
         Assert.That(first.Attr("from"), Is.EqualTo("bob@localhost/phone"));
         Assert.That(await alice2.TryReceiveAsync(e => e.Name == "message", TimeSpan.FromMilliseconds(400)), Is.Null);
+    }
+
+    [Test]
+    public async Task The_quota_counts_messages_still_being_written_and_frees_up_once_delivered()
+    {
+        await using var server = await Server(o => o["Xmpp:Offline:MaxMessagesPerAccount"] = "5");
+        await using var alice = await Online(server, "alice", "pc");
+        // Sent back to back with no round trip between them: the writes are still queued when the later ones arrive.
+        for (int i = 1; i <= 8; i++)
+            await alice.SendAsync($"<message to='bob@localhost' type='chat' id='f{i}'><body>{i}</body></message>");
+        await Settle(alice);
+        var errors = (await alice.DrainAsync(TimeSpan.FromMilliseconds(300))).Where(e => e.Attr("type") == "error").Select(e => e.Attr("id"));
+        Assert.That(errors, Is.EqualTo(new[] { "f6", "f7", "f8" }));
+        Assert.That(await server.Get<IStorage>().Archive("offline").CountAsync("bob"), Is.EqualTo(5));
+
+        await using (var bob = await Online(server, "bob", "phone"))
+            for (int i = 1; i <= 5; i++) Assert.That((await bob.ReceiveAsync("message")).Attr("id"), Is.EqualTo("f" + i));
+        Assert.That(await Wait.UntilAsync(() => server.Get<ISessionDirectory>().Get(Jid.Parse("bob@localhost")).Count == 0), Is.True);
+        await alice.SendAsync("<message to='bob@localhost' type='chat' id='g1'><body>again</body></message>");
+        await Settle(alice);
+        Assert.That(await alice.TryReceiveAsync(e => e.Attr("type") == "error", TimeSpan.FromMilliseconds(300)), Is.Null,
+            "the delivered messages no longer count against the quota");
+        Assert.That(await server.Get<IStorage>().Archive("offline").CountAsync("bob"), Is.EqualTo(1));
     }
 }

@@ -228,6 +228,12 @@ public sealed partial class PepModuleTests
         AssertError(await Items(alice, "alice@localhost", "n", "max_items='zero'"), StanzaErrors.BadRequest);
         AssertError(await alice.IqAsync($"<iq type='set'><pubsub xmlns='{Ns.PubSub}'><subscribe node='n' jid='alice@localhost'/></pubsub></iq>"),
             StanzaErrors.FeatureNotImplemented, "unsupported");
+        // XEP-0004 §3.2: a field named twice, or a form without a type, is not a usable form.
+        var twice = $"<publish-options><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>{Ns.PubSubPublishOptions}</value></field>" +
+            "<field var='pubsub#access_model'><value>open</value></field><field var='pubsub#access_model'><value>presence</value></field></x></publish-options>";
+        AssertError(await Publish(alice, "n", TuneXml("y"), options: twice), StanzaErrors.BadRequest);
+        AssertError(await alice.IqAsync($"<iq type='set'><pubsub xmlns='{Ns.PubSubOwner}'><configure node='n'><x xmlns='jabber:x:data'>" +
+            "<field var='pubsub#title'><value>t</value></field></x></configure></pubsub></iq>"), StanzaErrors.BadRequest);
     }
 
     [Test]

@@ -33,7 +33,7 @@ public sealed class CrashRecoveryTests
     [
         "--domain", "localhost", "--c2s-port", _c2s.ToString(), "--c2s-tls-port", _tls.ToString(),
         "--data-dir", Path.Combine(_dir, "data"), "--cert-dir", Path.Combine(_dir, "certs"), "--listen", "127.0.0.1",
-        "--log-level", "Warning",
+        "--http-port", "0", "--log-level", "Warning",
     ];
 
     [Test]

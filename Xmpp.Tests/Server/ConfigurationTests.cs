@@ -48,9 +48,21 @@ public sealed class ConfigurationTests
         Assert.That(fromFile.Limits.MaxStanzaBytes, Is.EqualTo(defaults.Limits.MaxStanzaBytes));
         Assert.That(fromFile.Auth.FreeFailures, Is.EqualTo(defaults.Auth.FreeFailures));
         Assert.That(fromFile.Offline.MaxMessagesPerAccount, Is.EqualTo(defaults.Offline.MaxMessagesPerAccount));
+        Assert.That(fromFile.Mam.MaxPageSize, Is.EqualTo(defaults.Mam.MaxPageSize));
+        Assert.That(fromFile.Mam.MaxIds, Is.EqualTo(defaults.Mam.MaxIds));
+        Assert.That(fromFile.Mam.DefaultMode, Is.EqualTo(defaults.Mam.DefaultMode));
         Assert.That(fromFile.Ping.IdleSeconds, Is.EqualTo(defaults.Ping.IdleSeconds));
         Assert.That(fromFile.StreamManagement.ResumeTimeoutSeconds, Is.EqualTo(defaults.StreamManagement.ResumeTimeoutSeconds));
         Assert.That(fromFile.StreamManagement.MaxUnackedStanzas, Is.EqualTo(defaults.StreamManagement.MaxUnackedStanzas));
+        Assert.That(fromFile.HttpPort, Is.EqualTo(defaults.HttpPort));
+        Assert.That(fromFile.Upload.MaxMediaBytes, Is.EqualTo(defaults.Upload.MaxMediaBytes));
+        Assert.That(fromFile.Upload.MaxFileBytes, Is.EqualTo(defaults.Upload.MaxFileBytes));
+        Assert.That(fromFile.Upload.QuotaBytesPerAccount, Is.EqualTo(defaults.Upload.QuotaBytesPerAccount));
+        Assert.That(fromFile.Upload.RetentionDays, Is.EqualTo(defaults.Upload.RetentionDays));
+        Assert.That(fromFile.ExternalServices.CredentialLifetimeSeconds, Is.EqualTo(defaults.ExternalServices.CredentialLifetimeSeconds));
+        Assert.That(fromFile.ExternalServices.Services, Is.Empty);
+        Assert.That(fromFile.Proxy65.Port, Is.EqualTo(defaults.Proxy65.Port));
+        Assert.That(fromFile.Proxy65.MaxBytesPerSecond, Is.EqualTo(defaults.Proxy65.MaxBytesPerSecond));
         Assert.That(OptionsValidator.Validate(fromFile), Is.Empty);
     }
 
@@ -60,6 +72,18 @@ public sealed class ConfigurationTests
     [TestCase("Domains:0", "bad domain!", "not a valid domain")]
     [TestCase("StreamManagement:ResumeTimeoutSeconds", "-1", "too small")]
     [TestCase("StreamManagement:MaxUnackedStanzas", "5", "too small")]
+    [TestCase("Upload:MaxFileBytes", "0", "too small")]
+    [TestCase("Upload:Subdomain", "up.load", "one DNS label")]
+    [TestCase("Upload:PublicUrl", "ftp://files.example.org", "not an http(s) URL")]
+    [TestCase("Upload:RetentionDays", "-1", "keep forever")]
+    [TestCase("Upload:QuotaBytesPerAccount", "-5", "unlimited")]
+    [TestCase("ExternalServices:Services:0:Port", "0", "Host is required")]
+    [TestCase("Proxy65:Port", "70000", "not a port number")]
+    [TestCase("Proxy65:MaxBytesPerSecond", "-1", "unlimited")]
+    [TestCase("Mam:DefaultMode", "sometimes", "not always, roster or never")]
+    [TestCase("Mam:MaxPageSize", "0", "too small")]
+    [TestCase("Muc:Subdomain", "upload", "must differ")]
+    [TestCase("Upload:Subdomain", "conference", "must differ")]
     public void Invalid_settings_give_one_clear_line(string key, string value, string expected)
     {
         var loaded = ConfigurationLoader.Load(["--config", "/nonexistent.json"], new Dictionary<string, string?> { ["Xmpp:" + key] = value });

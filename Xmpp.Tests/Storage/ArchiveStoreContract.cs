@@ -236,6 +236,95 @@ public abstract class ArchiveStoreContract : StorageContract
     }
 
     [Test]
+    public async Task Paging_backward_with_before_visits_every_filtered_record_once_newest_page_first()
+    {
+        await SeedAsync();
+        var pages = new List<int[]>();
+        long? before = null;
+        ArchivePage page;
+        do
+        {
+            page = await Archive.QueryAsync(new ArchiveQuery("juliet", With: "romeo@montague.lit", Start: T0.AddMinutes(1),
+                BeforeId: before, Max: 2, Reverse: true));
+            pages.Add(Numbers(page));
+            before = page.Records.Count > 0 ? page.Records[0].Id : before;
+        } while (!page.Complete);
+
+        Assert.That(pages, Is.EqualTo(new[] { new[] { 6, 8 }, new[] { 2, 4 } }));
+        Assert.That(page.TotalCount, Is.EqualTo(4));
+    }
+
+    [Test]
+    public async Task Start_and_end_combine_with_with_and_the_cursors()
+    {
+        var ids = await SeedAsync();
+
+        var page = await Archive.QueryAsync(new ArchiveQuery("juliet", With: "nurse@capulet.lit", Start: T0.AddMinutes(2),
+            End: T0.AddMinutes(8), AfterId: ids[3], Max: 1));
+
+        Assert.That(Numbers(page), Is.EqualTo(new[] { 5 }));
+        Assert.That(page.Complete, Is.False);
+        Assert.That(page.TotalCount, Is.EqualTo(3), "3, 5 and 7");
+    }
+
+    [Test]
+    public async Task Start_after_the_newest_record_and_end_before_the_oldest_match_nothing()
+    {
+        await SeedAsync();
+
+        var late = await Archive.QueryAsync(new ArchiveQuery("juliet", Start: T0.AddMinutes(9).AddTicks(1)));
+        var early = await Archive.QueryAsync(new ArchiveQuery("juliet", End: T0.AddTicks(-1)));
+
+        Assert.That(late.Records, Is.Empty);
+        Assert.That(late.TotalCount, Is.Zero);
+        Assert.That(early.Records, Is.Empty);
+        Assert.That(early.Complete, Is.True);
+    }
+
+    [Test]
+    public async Task A_stamp_older_than_the_owners_newest_record_is_raised_to_it()
+    {
+        await Archive.AppendAsync("juliet", T0.AddMinutes(5), "romeo@montague.lit", Body(1));
+        await Archive.AppendAsync("juliet", T0.AddMinutes(2), "romeo@montague.lit", Body(2));
+        await Archive.AppendAsync("romeo", T0, "juliet@capulet.lit", Body(3));
+
+        var juliet = await Archive.QueryAsync(new ArchiveQuery("juliet"));
+        var fromMinuteThree = await Archive.QueryAsync(new ArchiveQuery("juliet", Start: T0.AddMinutes(3)));
+        var romeo = await Archive.QueryAsync(new ArchiveQuery("romeo"));
+
+        Assert.That(juliet.Records.Select(r => r.Stamp), Is.EqualTo(new[] { T0.AddMinutes(5), T0.AddMinutes(5) }));
+        Assert.That(Numbers(fromMinuteThree), Is.EqualTo(new[] { 1, 2 }), "time order is id order");
+        Assert.That(romeo.Records.Single().Stamp, Is.EqualTo(T0), "another owner's clock is its own");
+    }
+
+    [Test]
+    public async Task Find_id_returns_the_owners_record_with_that_stanza_id()
+    {
+        var ids = await SeedAsync();
+
+        Assert.That(await Archive.FindIdAsync("juliet", "s7"), Is.EqualTo(ids[7]));
+        Assert.That(await Archive.FindIdAsync("juliet", "s"), Is.Null, "no prefix match");
+        Assert.That(await Archive.FindIdAsync("julietta", "s7"), Is.Null, "another owner's archive");
+        Assert.That(await Archive.FindIdAsync("juliet", "s7\u0001"), Is.Null);
+        Assert.That(await Archive.FindIdAsync("juliet", "s\u00017"), Is.Null);
+    }
+
+    [Test]
+    public async Task Stanza_ids_combine_with_the_cursors_and_reverse()
+    {
+        var ids = await SeedAsync();
+        string[] wanted = ["s1", "s3", "s5", "s7", "s9"];
+
+        var after = await Archive.QueryAsync(new ArchiveQuery("juliet", StanzaIds: wanted, AfterId: ids[3], Max: 2));
+        var last = await Archive.QueryAsync(new ArchiveQuery("juliet", StanzaIds: wanted, Max: 2, Reverse: true));
+
+        Assert.That(Numbers(after), Is.EqualTo(new[] { 5, 7 }));
+        Assert.That(after.Complete, Is.False);
+        Assert.That(after.TotalCount, Is.EqualTo(5));
+        Assert.That(Numbers(last), Is.EqualTo(new[] { 7, 9 }));
+    }
+
+    [Test]
     public async Task Delete_through_removes_the_owners_records_up_to_and_including_the_id()
     {
         var ids = await SeedAsync();

@@ -108,7 +108,7 @@ public sealed class LiteDbStorageTests
     }
 
     [Test]
-    public async Task Archive_collections_get_owner_and_with_indexes()
+    public async Task Archive_collections_get_owner_with_stamp_and_stanza_id_indexes()
     {
         await using var storage = new LiteDbStorage(_directory);
         await storage.Archive("mam").AppendAsync("juliet", T0, "romeo@montague.lit", Body(1));
@@ -117,7 +117,41 @@ public sealed class LiteDbStorageTests
         var indexes = storage.Database.GetCollection("$indexes").Find("collection = 'archive_mam'")
             .Select(d => d["name"].AsString).ToArray();
 
-        Assert.That(indexes, Is.SupersetOf(new[] { "ownerKey", "withKey" }));
+        Assert.That(indexes, Is.SupersetOf(new[] { "ownerKey", "withKey", "stampKey", "sidKey" }));
+    }
+
+    [Test]
+    public async Task Archive_records_written_before_the_stamp_and_ordinal_keys_existed_are_rekeyed_on_open()
+    {
+        await using (var storage = new LiteDbStorage(_directory))
+        {
+            // The layout of the first archive version: ownerKey = owner|id, withKey = owner|with|id, no stampKey or sidKey.
+            var records = storage.Database.GetCollection("archive_offline");
+            for (var id = 1L; id <= 3; id++)
+            {
+                var owner = id == 2 ? "romeo" : "juliet";
+                records.Insert(new LiteDB.BsonDocument
+                {
+                    ["_id"] = id, ["owner"] = owner, ["with"] = "nurse@capulet.lit", ["stamp"] = T0.AddMinutes(id).UtcTicks,
+                    ["payload"] = Body((int)id), ["stanzaId"] = "s" + id,
+                    ["ownerKey"] = owner + "\u0001" + id.ToString("D19"),
+                    ["withKey"] = owner + "\u0001nurse@capulet.lit\u0001" + id.ToString("D19"),
+                });
+            }
+            storage.Database.GetCollection("sequences").Upsert(new LiteDB.BsonDocument { ["_id"] = "offline", ["last"] = 3L });
+        }
+
+        await using var reopened = new LiteDbStorage(_directory);
+        var archive = reopened.Archive("offline");
+        var fourth = await archive.AppendAsync("juliet", T0, "nurse@capulet.lit", Body(4), "s4");
+
+        var page = await archive.QueryAsync(new ArchiveQuery("juliet", With: "nurse@capulet.lit"));
+        Assert.That(page.Records.Select(r => r.Id), Is.EqualTo(new[] { 1L, 3L, fourth }));
+        Assert.That(page.TotalCount, Is.EqualTo(3));
+        Assert.That(page.Records[2].Stamp, Is.EqualTo(T0.AddMinutes(3)), "the new record's stamp is raised to the newest old one");
+        Assert.That(await archive.CountAsync("juliet"), Is.EqualTo(3));
+        Assert.That(await archive.FindIdAsync("juliet", "s3"), Is.EqualTo(3));
+        Assert.That((await archive.QueryAsync(new ArchiveQuery("juliet", Start: T0.AddMinutes(2)))).Records.Select(r => r.Id), Is.EqualTo(new[] { 3L, fourth }));
     }
 
     [Test]

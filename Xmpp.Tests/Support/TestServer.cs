@@ -38,6 +38,10 @@ public sealed class TestServer : IAsyncDisposable
     public string Root { get; }
     public string DataDir => Path.Combine(Root, "data");
     public XmppServerOptions Options { get; }
+    public int HttpPort => Options.HttpPort;
+
+    /// A configure step that turns on the HTTPS endpoint on a free port.
+    public static void WithHttp(Dictionary<string, string?> o) => o["Xmpp:HttpPort"] = FreePort().ToString();
     public IServiceProvider Services => _app.Services;
 
     public static async Task<TestServer> StartAsync(string? dataDir = null, Action<Dictionary<string, string?>>? configure = null,
@@ -57,6 +61,8 @@ public sealed class TestServer : IAsyncDisposable
             ["Xmpp:ListenAddresses:0"] = "127.0.0.1",
             ["Logging:LogLevel:Default"] = Environment.GetEnvironmentVariable("XMPP_TEST_LOG") ?? "Warning",
             ["Xmpp:Limits:MaxConnectionsPerIp"] = "1000",
+            // The HTTPS endpoint is off unless a test turns it on with WithHttp.
+            ["Xmpp:HttpPort"] = "0",
         };
         configure?.Invoke(overrides);
         var loaded = ConfigurationLoader.Load(["--config", "/nonexistent-so-no-file-is-read.json"], overrides);

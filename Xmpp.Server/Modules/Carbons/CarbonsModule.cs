@@ -38,6 +38,13 @@ public sealed class CarbonsModule(ISessionDirectory directory, IRouter router, I
             module.Iq(target, "enable", Ns.Carbons, c => Toggle(c, enabled: true));
             module.Iq(target, "disable", Ns.Carbons, c => Toggle(c, enabled: false));
         }
+        // XEP-0386 §3.2: <enable/> inside a Bind 2 request starts the new session with carbons on; it cannot fail,
+        // so nothing goes into <bound/>.
+        module.Bind2Inline(Ns.Carbons, (session, request) =>
+        {
+            if (request.Name == "enable") session.State<CarbonsState>().Enabled = true;
+            return ValueTask.FromResult<Element?>(null);
+        });
         module.Hook(HookPoint.Inbound, GuardOrder, RefuseWrappersFromClients);
         module.Hook(HookPoint.Inbound, DeliverOrder, CopySentAsync);
         module.Hook(HookPoint.Deliver, GuardOrder, GuardDelivery);

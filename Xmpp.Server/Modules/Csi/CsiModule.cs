@@ -49,6 +49,12 @@ public sealed class CsiModule(IRouter router, ILogger<CsiModule> logger) : IXmpp
         module.StreamFeature(StreamFeatureStage.PostAuth, c => c.IsAuthenticated ? new Element("csi", Ns.Csi) : null);
         module.StreamElement("active", Ns.Csi, (session, _) => SetActiveAsync(session));
         module.StreamElement("inactive", Ns.Csi, (session, _) => SetInactive(session));
+        // XEP-0386 §3.2: <inactive/> (or <active/>, the default) inside a Bind 2 request sets the state the session starts in.
+        module.Bind2Inline(Ns.Csi, async (session, request) =>
+        {
+            if (request.Name == "inactive") await SetInactive(session);
+            return null;
+        });
         module.Hook(HookPoint.Deliver, DeliverOrder, HoldAsync);
         module.OnSessionClosed(ReleaseAsync);
     }

@@ -71,8 +71,11 @@ public sealed class DiscoModule(IServiceProvider services) : IXmppModule
     {
         if (!c.IsGet) { c.Error(StanzaErrors.BadRequest); return ValueTask.CompletedTask; }
         if (c.Payload.Attr("node") is not null) { c.Error(StanzaErrors.ItemNotFound); return ValueTask.CompletedTask; }
-        // No components (MUC, upload) are hosted yet, so the item list is empty.
-        c.Result(new Element("query", Ns.DiscoItems));
+        // XEP-0030 §4: the services hosted on subdomains (MUC, upload, proxy) are the server's items, each listed once.
+        var query = new Element("query", Ns.DiscoItems);
+        foreach (var (domain, name) in Registry.ServicesOf(c.To.Domain))
+            query.Add(new Element("item", Ns.DiscoItems).SetAttr("jid", domain).SetAttr("name", name));
+        c.Result(query);
         return ValueTask.CompletedTask;
     }
 

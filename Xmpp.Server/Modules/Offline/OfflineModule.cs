@@ -1,6 +1,7 @@
 // XEP-0160: Best Practices for Handling Offline Messages, with XEP-0203 delay stamps.
 using System.Collections.Concurrent;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Xmpp.Protocol;
@@ -26,6 +27,13 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
     private readonly IArchiveStore _spool = storage.Archive(Collection);
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
 
+    /// Per account: the last spool write queued and not yet durable.
+    private readonly ConcurrentDictionary<string, Task> _pending = new(StringComparer.Ordinal);
+
+    /// Per account: messages in the spool, queued writes included, so the quota holds while writes are in flight.
+    /// Loaded from storage on first use; this module is the only writer of the spool.
+    private readonly ConcurrentDictionary<string, StrongBox<long>> _counts = new(StringComparer.Ordinal);
+
     /// Per-session: until the spool has been handed over, messages delivered directly wait behind it.
     private sealed class DrainState
     {
@@ -41,7 +49,12 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
         module.OnSessionBound(session => { session.State<DrainState>(); return ValueTask.CompletedTask; });
         module.OnSessionAvailable(DeliverSpoolAsync);
         module.OnSessionClosed(ReleaseHeldAsync);
-        module.OnAccountDeleted(user => _spool.DeleteAllAsync(user));
+        module.OnAccountDeleted(async user =>
+        {
+            await WaitForPendingAsync(user);
+            await _spool.DeleteAllAsync(user);
+            _counts.TryRemove(user, out _);
+        });
     }
 
     /// XEP-0160 §3: store chat and normal messages; not chat-state-only ones (XEP-0085 §5.5) nor those hinted no-store (XEP-0334 §4).
@@ -71,8 +84,10 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
             return message.Child("no-store", Ns.Hints) is null;
         }
         int max = options.Value.Offline.MaxMessagesPerAccount;
-        if (await _spool.CountAsync(user) >= max)
+        var count = await CountAsync(user);
+        if (Interlocked.Increment(ref count.Value) > max)
         {
+            Interlocked.Decrement(ref count.Value);
             logger.LogInformation("Offline storage of {User} is full", user);
             await router.BounceAsync(message, StanzaErrors.ServiceUnavailable, "The recipient's offline message storage is full");
             return true;
@@ -86,8 +101,42 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
                 .AddText("Offline Storage"));
         }
         var payload = ElementWriter.ToBytes(stamped);
-        await _spool.AppendAsync(user, DateTimeOffset.UtcNow, c.From.Bare.ToString(), payload);
+        Spool(user, c.From.Bare.ToString(), payload, message, count);
+        c.Origin?.NoteQueuedWrite();
         return true;
+    }
+
+    /// Queued, not awaited, so the sender's stream goes on while the writer commits many messages in one group. The
+    /// queue keeps their order; whatever promises durability waits for it: a XEP-0198 acknowledgement flushes storage
+    /// first, and the drain at the recipient's next presence waits for the account's last queued write.
+    private void Spool(string user, string from, byte[] payload, Element message, StrongBox<long> count)
+    {
+        var task = _spool.AppendAsync(user, DateTimeOffset.UtcNow, from, payload).AsTask();
+        _pending[user] = task;
+        _ = task.ContinueWith(async t =>
+        {
+            _pending.TryRemove(new KeyValuePair<string, Task>(user, t));
+            if (t.Exception is not { } ex) return;
+            Interlocked.Decrement(ref count.Value);
+            // Not stored after all: the sender learns it, rather than believing the message waits for its recipient.
+            logger.LogError(ex, "Storing an offline message for {User} failed", user);
+            try { await router.BounceAsync(message, StanzaErrors.InternalServerError, "The message could not be stored for the offline recipient"); }
+            catch (Exception bounce) { logger.LogError(bounce, "Bouncing an unstored offline message failed"); }
+        }, TaskScheduler.Default).Unwrap();
+    }
+
+    private async ValueTask<StrongBox<long>> CountAsync(string user)
+    {
+        if (_counts.TryGetValue(user, out var count)) return count;
+        var stored = await _spool.CountAsync(user);
+        return _counts.GetOrAdd(user, _ => new StrongBox<long>(stored));
+    }
+
+    private async ValueTask WaitForPendingAsync(string user)
+    {
+        if (!_pending.TryGetValue(user, out var task)) return;
+        try { await task; }
+        catch (Exception) { } // bounced to the sender where it was queued
     }
 
     private ValueTask<bool> HoldWhileDraining(StanzaContext c)
@@ -110,6 +159,7 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
         await gate.WaitAsync();
         try
         {
+            await WaitForPendingAsync(user);
             while (true)
             {
                 var page = await _spool.QueryAsync(new ArchiveQuery(user, Max: Batch));
@@ -122,6 +172,7 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
                     if (!session.Send(message)) return; // the session went away: the rest stays spooled
                 }
                 await _spool.DeleteThroughAsync(user, page.Records[^1].Id);
+                if (_counts.TryGetValue(user, out var count)) Interlocked.Add(ref count.Value, -page.Records.Count);
                 if (page.Records.Count < Batch) break;
             }
         }

@@ -102,15 +102,16 @@ public sealed class PepCaps(IRouter router, ServedDomains domains, ILogger<PepCa
         var features = query.Elements("feature", Ns.DiscoInfo).Select(f => f.Attr("var") ?? "").ToList();
         if (features.Distinct(StringComparer.Ordinal).Count() != features.Count) return null;
         foreach (var f in features.Order(StringComparer.Ordinal)) sb.Append(f).Append('<');
-        var forms = query.Elements("x", Ns.DataForms).Select(DataForm.Parse).OfType<DataForm>().Where(f => f.FormType is not null).ToList();
+        var forms = query.Elements("x", Ns.DataForms)
+            .Select(x => DataForm.TryParse(x, out var form, out _) ? form : null).OfType<DataForm>().Where(f => f.FormType is not null).ToList();
         if (forms.Select(f => f.FormType).Distinct(StringComparer.Ordinal).Count() != forms.Count) return null;
         foreach (var form in forms.OrderBy(f => f.FormType, StringComparer.Ordinal))
         {
             sb.Append(form.FormType).Append('<');
-            foreach (var field in form.Fields.Where(f => f.Var != "FORM_TYPE").OrderBy(f => f.Var, StringComparer.Ordinal))
+            foreach (var name in form.FieldNames.Where(n => n != "FORM_TYPE").Order(StringComparer.Ordinal))
             {
-                sb.Append(field.Var).Append('<');
-                foreach (var v in field.Values.Order(StringComparer.Ordinal)) sb.Append(v).Append('<');
+                sb.Append(name).Append('<');
+                foreach (var v in form.Values(name).Order(StringComparer.Ordinal)) sb.Append(v).Append('<');
             }
         }
         var bytes = Encoding.UTF8.GetBytes(sb.ToString());

@@ -18,7 +18,7 @@ public sealed partial class PepModule
             case (false, "default"):
                 // §8.3: the default configuration a new node would get.
                 c.Result(new Element("pubsub", Ns.PubSubOwner).Add(new Element("default", Ns.PubSubOwner)
-                    .Add(pep.DefaultConfig(action!.Attr("node") ?? "").ToForm("form").ToElement())));
+                    .Add(pep.DefaultConfig(action!.Attr("node") ?? "").ToForm("form").Element)));
                 break;
             case (true, "delete" or "purge"):
                 if (NodeOf(c, action!) is not { } node) return;
@@ -49,15 +49,15 @@ public sealed partial class PepModule
         if (NodeOf(c, configure) is not { } name) return;
         if (await pep.FindAsync(c.To.Bare, name) is not { } node) { Fail(c, PepService.NodeNotFound); return; }
         c.Result(new Element("pubsub", Ns.PubSubOwner).Add(new Element("configure", Ns.PubSubOwner).SetAttr("node", name)
-            .Add(node.Config.ToForm("form").ToElement())));
+            .Add(node.Config.ToForm("form").Element)));
     }
 
     /// §8.2.4: a submitted form changes the configuration; a cancel (§8.2.3) changes nothing.
     private async ValueTask SetConfigurationAsync(IqContext c, Element configure)
     {
         if (NodeOf(c, configure) is not { } name) return;
-        var form = DataForm.Parse(configure.Child("x", Ns.DataForms));
-        if (form is null || form.Type is not ("submit" or "cancel"))
+        DataForm? form = null;
+        if (configure.Child("x", Ns.DataForms) is not { } x || !DataForm.TryParse(x, out form, out _) || form.Type is not ("submit" or "cancel"))
         {
             c.Error(StanzaErrors.BadRequest, "a submitted node configuration form is required");
             return;

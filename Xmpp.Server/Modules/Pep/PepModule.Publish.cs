@@ -54,9 +54,8 @@ public sealed partial class PepModule
         DataForm? options = null;
         if (c.Payload.Child("publish-options", Ns.PubSub) is { } po && po.Child("x", Ns.DataForms) is { } x)
         {
-            options = DataForm.Parse(x);
             // §7.1.5: a publish-options form; a cancelled or result form, or another FORM_TYPE, is not one.
-            if (options is null || options.Type is "cancel" or "result" || (options.FormType is { } ft && ft != Ns.PubSubPublishOptions))
+            if (!DataForm.TryParse(x, out options, out _) || options.Type is "cancel" or "result" || (options.FormType is { } ft && ft != Ns.PubSubPublishOptions))
             {
                 c.Error(StanzaErrors.BadRequest, "publish-options must be a " + Ns.PubSubPublishOptions + " form");
                 return;
@@ -80,7 +79,8 @@ public sealed partial class PepModule
         var ids = retract.Elements("item", Ns.PubSub).Select(i => i.Attr("id")).ToList();
         if (string.IsNullOrEmpty(node)) { Fail(c, new PepError(StanzaErrors.BadRequest, "nodeid-required")); return; }
         if (ids.Count != 1 || string.IsNullOrEmpty(ids[0])) { Fail(c, new PepError(StanzaErrors.BadRequest, "item-required")); return; }
-        var notify = DataForm.ParseBoolean(retract.Attr("notify"));
+        // The notify attribute is an xs:boolean.
+        bool? notify = retract.Attr("notify") switch { "1" or "true" => true, "0" or "false" => false, _ => null };
         if (await pep.RetractCoreAsync(c.To.Bare, node, ids[0]!, notify) is { } error) { Fail(c, error); return; }
         c.Result();
     }
@@ -95,7 +95,7 @@ public sealed partial class PepModule
             return;
         }
         DataForm? form = null;
-        if (c.Payload.Child("configure", Ns.PubSub)?.Child("x", Ns.DataForms) is { } x && (form = DataForm.Parse(x)) is null)
+        if (c.Payload.Child("configure", Ns.PubSub)?.Child("x", Ns.DataForms) is { } x && !DataForm.TryParse(x, out form, out _))
         {
             c.Error(StanzaErrors.BadRequest, "malformed configuration form");
             return;

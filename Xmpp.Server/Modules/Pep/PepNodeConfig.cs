@@ -46,29 +46,30 @@ public sealed record PepNodeConfig
     {
         var c = this;
         badField = null;
-        foreach (var f in form.Fields)
+        foreach (var name in form.FieldNames)
         {
-            if (f.Var == "FORM_TYPE") continue;
-            var v = f.Value;
-            PepNodeConfig? next = f.Var switch
+            if (name == "FORM_TYPE") continue;
+            var v = form.Value(name);
+            var values = form.Values(name);
+            PepNodeConfig? next = name switch
             {
                 "pubsub#access_model" => ParseAccess(v) is { } a ? c with { Access = a } : null,
-                "pubsub#persist_items" => DataForm.ParseBoolean(v) is { } b1 ? c with { PersistItems = b1 } : null,
+                "pubsub#persist_items" => form.Bool(name, out _) is { } b1 ? c with { PersistItems = b1 } : null,
                 "pubsub#max_items" => ParseMaxItems(v, serviceMax) is { } m ? c with { MaxItems = m } : null,
                 "pubsub#send_last_published_item" => v is not null && SendLastValues.Contains(v) ? c with { SendLastPublishedItem = v } : null,
-                "pubsub#notify_retract" => DataForm.ParseBoolean(v) is { } b2 ? c with { NotifyRetract = b2 } : null,
-                "pubsub#notify_delete" => DataForm.ParseBoolean(v) is { } b3 ? c with { NotifyDelete = b3 } : null,
-                "pubsub#deliver_notifications" => DataForm.ParseBoolean(v) is { } b4 ? c with { DeliverNotifications = b4 } : null,
-                "pubsub#deliver_payloads" => DataForm.ParseBoolean(v) is { } b5 ? c with { DeliverPayloads = b5 } : null,
+                "pubsub#notify_retract" => form.Bool(name, out _) is { } b2 ? c with { NotifyRetract = b2 } : null,
+                "pubsub#notify_delete" => form.Bool(name, out _) is { } b3 ? c with { NotifyDelete = b3 } : null,
+                "pubsub#deliver_notifications" => form.Bool(name, out _) is { } b4 ? c with { DeliverNotifications = b4 } : null,
+                "pubsub#deliver_payloads" => form.Bool(name, out _) is { } b5 ? c with { DeliverPayloads = b5 } : null,
                 "pubsub#item_expire" => ParseSeconds(v) is { } s ? c with { ItemExpireSeconds = s } : null,
                 "pubsub#title" => c with { Title = v ?? "" },
-                "pubsub#roster_groups_allowed" => f.Values.Any(g => g.Length == 0 || g.Contains('\n')) ? null
-                    : c with { RosterGroups = string.Join('\n', f.Values.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)) },
+                "pubsub#roster_groups_allowed" => values.Any(g => g.Length == 0 || g.Contains('\n')) ? null
+                    : c with { RosterGroups = string.Join('\n', values.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)) },
                 _ => null,
             };
             if (next is null)
             {
-                badField = f.Var;
+                badField = name;
                 return null;
             }
             c = next;
@@ -79,23 +80,25 @@ public sealed record PepNodeConfig
     /// The configuration as a form of a type: "form" for XEP-0060 §8.2.1 configure, "submit" for storage.
     public DataForm ToForm(string type)
     {
-        var form = new DataForm(type).Add("FORM_TYPE", "hidden", null, Ns.PubSubNodeConfig);
-        form.AddWithOptions("pubsub#access_model", "list-single", "Who may subscribe and retrieve items", [AccessName(Access)], AccessValues);
-        form.Add("pubsub#persist_items", "boolean", "Persist items to storage", Bool(PersistItems));
-        form.Add("pubsub#max_items", "text-single", "Max number of items to persist",
-            MaxItems == Max ? "max" : MaxItems.ToString(CultureInfo.InvariantCulture));
-        form.AddWithOptions("pubsub#send_last_published_item", "list-single", "When to send the last published item",
-            [SendLastPublishedItem], SendLastValues);
-        form.Add("pubsub#notify_retract", "boolean", "Notify subscribers when items are removed from the node", Bool(NotifyRetract));
-        form.Add("pubsub#notify_delete", "boolean", "Notify subscribers when the node is deleted", Bool(NotifyDelete));
-        form.Add("pubsub#deliver_notifications", "boolean", "Deliver event notifications", Bool(DeliverNotifications));
-        form.Add("pubsub#deliver_payloads", "boolean", "Deliver payloads with event notifications", Bool(DeliverPayloads));
-        form.Add("pubsub#item_expire", "text-single", "Seconds after which items expire (0: never)",
-            ItemExpireSeconds.ToString(CultureInfo.InvariantCulture));
-        form.Add("pubsub#title", "text-single", "A friendly name for the node", Title);
-        form.Add("pubsub#roster_groups_allowed", "list-multi", "Roster groups allowed to retrieve items", [.. RosterGroupList]);
+        var form = new DataForm(type, Ns.PubSubNodeConfig);
+        form.AddField("pubsub#access_model", "list-single", "Who may subscribe and retrieve items", [AccessName(Access)], Labelled(AccessValues));
+        form.AddField("pubsub#persist_items", "boolean", "Persist items to storage", [Bool(PersistItems)]);
+        form.AddField("pubsub#max_items", "text-single", "Max number of items to persist",
+            [MaxItems == Max ? "max" : MaxItems.ToString(CultureInfo.InvariantCulture)]);
+        form.AddField("pubsub#send_last_published_item", "list-single", "When to send the last published item", [SendLastPublishedItem], Labelled(SendLastValues));
+        form.AddField("pubsub#notify_retract", "boolean", "Notify subscribers when items are removed from the node", [Bool(NotifyRetract)]);
+        form.AddField("pubsub#notify_delete", "boolean", "Notify subscribers when the node is deleted", [Bool(NotifyDelete)]);
+        form.AddField("pubsub#deliver_notifications", "boolean", "Deliver event notifications", [Bool(DeliverNotifications)]);
+        form.AddField("pubsub#deliver_payloads", "boolean", "Deliver payloads with event notifications", [Bool(DeliverPayloads)]);
+        form.AddField("pubsub#item_expire", "text-single", "Seconds after which items expire (0: never)",
+            [ItemExpireSeconds.ToString(CultureInfo.InvariantCulture)]);
+        form.AddField("pubsub#title", "text-single", "A friendly name for the node", [Title]);
+        form.AddField("pubsub#roster_groups_allowed", "list-multi", "Roster groups allowed to retrieve items", [.. RosterGroupList]);
         return form;
     }
+
+    /// List options labelled with their own values.
+    private static IEnumerable<(string Label, string Value)> Labelled(IEnumerable<string> values) => values.Select(v => (v, v));
 
     public static string AccessName(PepAccessModel access) => AccessValues[(int)access];
 

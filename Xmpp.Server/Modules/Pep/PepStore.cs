@@ -53,7 +53,7 @@ public sealed class PepStore(IStorage storage)
 
     private static Element Write(PepNode node)
     {
-        var e = new Element("node", StoreNs).SetAttr("name", node.Name).Add(node.Config.ToForm("submit").ToElement());
+        var e = new Element("node", StoreNs).SetAttr("name", node.Name).Add(node.Config.ToForm("submit").Element);
         foreach (var m in node.Members) e.Add(new Element("member", StoreNs).SetAttr("jid", m));
         if (!node.Config.PersistItems) return e;
         foreach (var item in node.Items)
@@ -68,7 +68,7 @@ public sealed class PepStore(IStorage storage)
     private static PepNode Read(Element e, string name, int serviceMax)
     {
         var config = new PepNodeConfig();
-        if (DataForm.Parse(e.Child("x", Ns.DataForms)) is { } form)
+        if (e.Child("x", Ns.DataForms) is { } x && DataForm.TryParse(x, out var form, out _))
             config = config.Apply(form, serviceMax, out _) ?? config;
         var node = new PepNode(name, config);
         foreach (var m in e.Elements("member", StoreNs))

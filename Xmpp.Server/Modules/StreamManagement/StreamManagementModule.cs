@@ -1,5 +1,6 @@
 // XEP-0198: Stream Management. The protocol lives in Streams/StreamManagement; this declares its stream feature
 // and the nonzas it answers on an established stream.
+using System.Globalization;
 using Xmpp.Protocol;
 using Xmpp.Protocol.Xml;
 using Xmpp.Server.Streams.StreamManagement;
@@ -17,6 +18,16 @@ public sealed class StreamManagementModule(StreamManagementService service) : IX
         {
             service.HandleEnable(session, e);
             return ValueTask.CompletedTask;
+        });
+        // XEP-0386 §3.2: <enable/> inside a Bind 2 request; the <enabled/> (or <failed/>) answer goes into <bound/>, and
+        // counting starts before the session is reachable, so every stanza after <success/> is counted.
+        module.Bind2Inline(Ns.StreamManagement, (session, request) =>
+        {
+            if (request.Name != "enable")
+                return ValueTask.FromResult<Element?>(StreamManagementService.Failed(StanzaErrors.UnexpectedRequest, null));
+            var resume = request.Attr("resume") is "true" or "1";
+            int max = int.TryParse(request.Attr("max"), NumberStyles.None, CultureInfo.InvariantCulture, out var m) ? m : 0;
+            return ValueTask.FromResult<Element?>(service.EnableOnBoundSession(session, resume, max));
         });
         module.StreamElement("r", Ns.StreamManagement, (session, _) => service.HandleRequestAsync(session));
         module.StreamElement("a", Ns.StreamManagement, (session, e) =>

@@ -20,7 +20,7 @@ NS_RECEIPTS = "urn:xmpp:receipts"
 NS_MARKERS = "urn:xmpp:chat-markers:0"
 NS_DELAY = "urn:xmpp:delay"
 
-ACTIONS = ("login", "send", "receive", "ack", "resume")
+ACTIONS = ("login", "send", "receive", "ack", "resume", "upload", "mam")
 
 
 def setup_logging():
@@ -62,6 +62,13 @@ def parse_args(argv=None):
     # the client reconnects and resumes (XEP-0198)
     p.add_argument("--drop-after", type=int, default=1)
     p.add_argument("--gap", type=float, default=1.0)
+    # upload (XEP-0363): the file to upload, its content type, and the CA file that verifies the HTTPS endpoint
+    p.add_argument("--file")
+    p.add_argument("--content-type", default=None)
+    p.add_argument("--ca-file", default=None)
+    # mam: page through the own archive (XEP-0313 with XEP-0059), --page-size messages a page, newest page first with --reverse
+    p.add_argument("--page-size", type=int, default=10)
+    p.add_argument("--reverse", action="store_true")
     a = p.parse_args(argv)
     setup_logging()
     if a.action == "send":
@@ -69,6 +76,8 @@ def parse_args(argv=None):
             p.error("send needs --to and at least one --body")
         if len(a.ids) > len(a.body):
             p.error("more --id than --body")
+    if a.action == "upload" and not a.file:
+        p.error("upload needs --file")
     if a.action in ("receive", "ack") and a.count < 0:
         p.error("--count must be >= 0")
     return a

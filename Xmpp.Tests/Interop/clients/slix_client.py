@@ -1,14 +1,15 @@
 #!/usr/bin/python3
 """Interop client built on slixmpp (asyncio).
 
-Usage: slix_client.py {login|send|receive|ack|resume} --jid J --password P --host H --port N
+Usage: slix_client.py {login|send|receive|ack|resume|upload|mam} --jid J --password P --host H --port N
        [--direct-tls] [--timeout S] [--to J --body B [--body B2 ...] [--id ID ...] [--receipt] [--markable]]
-       [--count N] [--drop-after K --gap S]
+       [--count N] [--drop-after K --gap S] [--file F [--content-type T] [--ca-file PEM]] [--page-size N] [--reverse]
 Run with the Debian interpreter (/usr/bin/python3): slixmpp comes from the python3-slixmpp package.
 """
 
 import asyncio
 import os
+import pathlib
 import ssl
 import sys
 import uuid
@@ -44,9 +45,16 @@ class SlixRunner:
         x.register_plugin("xep_0333")
         x.register_plugin("xep_0199")
         x.register_plugin("xep_0203")
+        x.register_plugin("xep_0313")
         if args.action == "resume":
             # XEP-0198 with resumption (the plugin asks for resume='true' by default).
             x.register_plugin("xep_0198")
+        elif args.action == "upload":
+            # XEP-0363 uploads with aiohttp (python3-aiohttp), whose default TLS context verifies the server:
+            # SSL_CERT_FILE makes it trust the test server's self-signed certificate, and only that one.
+            if args.ca_file:
+                os.environ["SSL_CERT_FILE"] = args.ca_file
+            x.register_plugin("xep_0363")
         self.x = x
         self.mechanism = None
         self.closing = False
@@ -127,6 +135,32 @@ class SlixRunner:
             # An error reply still proves the round trip; only its absence is a problem.
             common.log("ping answered with error: %s" % e.iq["error"]["condition"])
 
+    async def discover_upload_service(self):
+        """XEP-0363 §3 discovery: the domain's disco#items, then each item's disco#info.
+
+        COMPAT(slixmpp 1.8.3): its own discovery (xep_0030 get_info_from_domain) hands coroutines to asyncio.wait,
+        which Python 3.11 refuses, so the plugin is told the service found here with slixmpp's own disco calls."""
+        disco = self.x["xep_0030"]
+        timeout = self.args.timeout
+        items = await self._or_fail(disco.get_items(self.x.boundjid.domain, timeout=timeout))
+        for item in items["disco_items"]["items"]:
+            info = (await self._or_fail(disco.get_info(item[0], timeout=timeout)))["disco_info"]
+            if not any(i[0] == "store" and i[1] == "file" for i in info["identities"]):
+                continue
+            if "urn:xmpp:http:upload:0" not in info["features"]:
+                continue
+            max_size = None
+            for form in info.iterables:
+                values = form["values"]
+                if values.get("FORM_TYPE") == ["urn:xmpp:http:upload:0"]:
+                    max_size = int(values["max-file-size"])
+            upload = self.x["xep_0363"]
+            upload.upload_service = item[0]
+            upload.max_file_size = max_size if max_size is not None else float("+inf")
+            common.emit("upload_service", jid=str(item[0]), max_file_size=max_size)
+            return
+        raise Failure("no XEP-0363 upload service in disco#items of %s" % self.x.boundjid.domain)
+
     async def disconnect(self):
         self.closing = True
         await self.x.disconnect(wait=5)
@@ -196,13 +230,34 @@ class SlixRunner:
         self.x["xep_0198"].send_ack()
         await self.server_round_trip()
 
+    async def page_archive(self):
+        """XEP-0313 through slixmpp's own RSM iterator: one "page" event per answer, one "archived" per message."""
+        a = self.args
+        own = slixmpp.JID(self.x.boundjid.bare)
+        pages = self.x["xep_0313"].retrieve(jid=own, iterator=True, reverse=a.reverse, rsm={"max": a.page_size})
+        async for page in pages:
+            fin = page["mam_fin"]
+            results = fin["results"]
+            common.emit("page", size=len(results), complete=fin.xml.get("complete"), count=fin["rsm"]["count"],
+                        first=fin["rsm"]["first"], last=fin["rsm"]["last"])
+            for msg in results:
+                result = msg["mam_result"]
+                fields = common.describe_message(result["forwarded"]["stanza"].xml)
+                fields["archive_id"] = result["id"]
+                fields["queryid"] = result["queryid"]
+                fields["stamp"] = str(result["forwarded"]["delay"]["stamp"])
+                common.emit("archived", **fields)
+
     async def run(self):
         a = self.args
         if a.action == "resume":
             await self.resume()
             await self.disconnect()
             return
-        if a.action == "login":
+        if a.action == "mam":
+            await self.connect(presence=False)
+            await self._or_fail(self.page_archive())
+        elif a.action == "login":
             await self.connect(presence=True)
             await self.server_round_trip()
         elif a.action == "send":
@@ -214,6 +269,12 @@ class SlixRunner:
                 self.send_chat(a.to, body, msg_id, a.receipt, a.markable)
                 common.emit("sent", id=msg_id, to=a.to, body=body)
             await self.server_round_trip()
+        elif a.action == "upload":
+            await self.connect(presence=False)
+            await self.discover_upload_service()
+            url = await self._or_fail(self.x["xep_0363"].upload_file(
+                pathlib.Path(a.file), content_type=a.content_type, timeout=a.timeout))
+            common.emit("uploaded", url=url)
         else:
             await self.connect(presence=True)
             for _ in range(a.count):

@@ -1,0 +1,44 @@
+using System.Net;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.Extensions.DependencyInjection;
+using Xmpp.Server.Hosting;
+using Xmpp.Server.Tls;
+
+namespace Xmpp.Server.Http;
+
+/// The HTTPS endpoint (Xmpp:HttpPort): Kestrel with the c2s certificates chosen by SNI, and a dispatcher that hands each
+/// request to the handler owning its path prefix. No MVC or routing: the few services here each own a prefix.
+public sealed class HttpEndpoint(IEnumerable<IHttpHandler> handlers)
+{
+    private static readonly string[] Alpn = ["h2", "http/1.1"];
+    private readonly IHttpHandler[] _handlers = handlers.ToArray();
+
+    public static void Listen(KestrelServerOptions kestrel, XmppServerOptions options, Action<KestrelServerOptions, int, Action<ListenOptions>> listen)
+    {
+        if (options.HttpPort == 0) return;
+        listen(kestrel, options.HttpPort, l =>
+        {
+            l.Protocols = HttpProtocols.Http1AndHttp2;
+            var certificates = kestrel.ApplicationServices.GetRequiredService<CertificateManager>();
+            // The same certificates and SNI selection as the XMPP ports; the selector is looked up per handshake, so a
+            // certificate reload reaches HTTPS too.
+            l.UseHttps(new TlsHandshakeCallbackOptions
+            {
+                OnConnection = c => certificates.CreateServerOptionsSelector(Alpn)(c.SslStream, c.ClientHelloInfo, null, c.CancellationToken),
+                HandshakeTimeout = TimeSpan.FromSeconds(30),
+            });
+        });
+    }
+
+    public Task InvokeAsync(HttpContext context)
+    {
+        foreach (var handler in _handlers)
+            if (context.Request.Path.StartsWithSegments(handler.PathPrefix, StringComparison.Ordinal))
+                return handler.HandleAsync(context);
+        context.Response.StatusCode = (int)HttpStatusCode.NotFound;
+        return Task.CompletedTask;
+    }
+}

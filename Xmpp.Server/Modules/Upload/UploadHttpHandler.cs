@@ -1,0 +1,159 @@
+// XEP-0363 §6: the HTTP side of file upload: PUT into a signed slot, GET of completed files, CORS for browser clients.
+using System.Collections.Concurrent;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using Xmpp.Server.Http;
+using Xmpp.Storage;
+
+namespace Xmpp.Server.Modules.Upload;
+
+/// Serves /upload/ID/NAME. A PUT streams the body to a temporary file, checks it is exactly the slot's size, fsyncs
+/// and renames it, records it, and only then answers 201; a GET serves only recorded files, so an upload in progress
+/// or one that broke off is never visible.
+public sealed partial class UploadHttpHandler(UploadSlots slots, UploadFiles files, IStorage storage, UploadModule module,
+    TimeProvider time, ILogger<UploadHttpHandler> logger) : IHttpHandler
+{
+    private const int CopyBufferBytes = 64 * 1024;
+
+    // Ids with a PUT under way: a second PUT to the same slot meanwhile is refused like a replay.
+    private readonly ConcurrentDictionary<string, byte> _uploading = new(StringComparer.Ordinal);
+
+    public PathString PathPrefix => UploadSlots.PathPrefix;
+
+    public Task HandleAsync(HttpContext context)
+    {
+        var response = context.Response;
+        // Browser clients (Converse.js, Movim) upload and download cross-origin; the URLs themselves are the secret.
+        response.Headers.AccessControlAllowOrigin = "*";
+        var rest = context.Request.Path.Value.AsSpan(PathPrefix.Value!.Length).TrimStart('/');
+        var slash = rest.IndexOf('/');
+        var id = (slash < 0 ? rest : rest[..slash]).ToString();
+        if (!UploadSlots.IsId(id)) return Status(context, StatusCodes.Status404NotFound);
+        return context.Request.Method switch
+        {
+            "OPTIONS" => PreflightAsync(context),
+            "PUT" => PutAsync(context, id),
+            "GET" or "HEAD" => GetAsync(context, id),
+            _ => MethodNotAllowed(context),
+        };
+    }
+
+    private static Task PreflightAsync(HttpContext context)
+    {
+        var h = context.Response.Headers;
+        h.AccessControlAllowMethods = "GET, HEAD, PUT, OPTIONS";
+        // Content-Type beyond the CORS-safelisted ones, and the slot headers XEP-0363 §4 allows.
+        h.AccessControlAllowHeaders = "Content-Type, Authorization, Cookie, Expires, Range, If-Range, If-None-Match";
+        h.AccessControlMaxAge = "86400";
+        context.Response.StatusCode = StatusCodes.Status204NoContent;
+        return Task.CompletedTask;
+    }
+
+    private async Task PutAsync(HttpContext context, string id)
+    {
+        var request = context.Request;
+        var slot = slots.Verify(id, request.Query["v"]);
+        if (slot is null) { await Status(context, StatusCodes.Status403Forbidden, "invalid upload URL"); return; }
+        if (time.GetUtcNow().ToUnixTimeSeconds() > slot.Expires) { await Status(context, StatusCodes.Status403Forbidden, "upload URL expired; request a new slot"); return; }
+        if (request.ContentLength is not { } length) { await Status(context, StatusCodes.Status411LengthRequired, "Content-Length is required"); return; }
+        // XEP-0363 §6: the upload MUST be rejected if Content-Length differs from the announced size.
+        if (length > slot.Size) { await Status(context, StatusCodes.Status413PayloadTooLarge, $"this slot takes exactly {slot.Size} bytes"); return; }
+        if (length < slot.Size) { await Status(context, StatusCodes.Status400BadRequest, $"this slot takes exactly {slot.Size} bytes"); return; }
+        if (slot.ContentType.Length > 0 && !SameMediaType(request.ContentType, slot.ContentType))
+        {
+            await Status(context, StatusCodes.Status415UnsupportedMediaType, $"this slot takes {slot.ContentType}");
+            return;
+        }
+        if (!_uploading.TryAdd(id, 0)) { await Status(context, StatusCodes.Status409Conflict, "this slot is being uploaded"); return; }
+        try
+        {
+            if (await storage.Uploads.GetAsync(id) is not null) { await Status(context, StatusCodes.Status409Conflict, "this slot has been used"); return; }
+            if (await module.QuotaExceededAsync(slot.Owner, slot.Size)) { await Status(context, StatusCodes.Status403Forbidden, "upload quota reached"); return; }
+            var temp = files.NewTempPath(id);
+            try
+            {
+                if (!await ReceiveAsync(context, temp, slot.Size)) return;
+                files.Commit(temp, id);
+            }
+            finally
+            {
+                UploadFiles.DeleteQuietly(temp);
+            }
+            var type = slot.ContentType.Length > 0 ? slot.ContentType : "application/octet-stream";
+            // The record's commit is durable before 201: a client told "done" can rely on the file being there.
+            await storage.Uploads.AddAsync(new UploadRecord(id, slot.Owner, slot.FileName, type, slot.Size, time.GetUtcNow()));
+            logger.LogInformation("Upload {Id} of {Size} bytes by {Owner} stored", id, slot.Size, slot.Owner);
+            context.Response.StatusCode = StatusCodes.Status201Created;
+        }
+        finally
+        {
+            _uploading.TryRemove(id, out _);
+        }
+    }
+
+    // Streams exactly size bytes into the file through one small buffer, then fsyncs it. False when the body broke off.
+    private async Task<bool> ReceiveAsync(HttpContext context, string path, long size)
+    {
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = size;
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(CopyBufferBytes);
+        try
+        {
+            await using var file = new FileStream(path, new FileStreamOptions
+            {
+                Mode = FileMode.CreateNew, Access = FileAccess.Write, BufferSize = 0, Options = FileOptions.Asynchronous,
+                PreallocationSize = size,
+            });
+            long received = 0;
+            try
+            {
+                int n;
+                while ((n = await context.Request.Body.ReadAsync(buffer, context.RequestAborted)) > 0)
+                {
+                    received += n;
+                    if (received > size) break;
+                    await file.WriteAsync(buffer.AsMemory(0, n), context.RequestAborted);
+                }
+            }
+            catch (Exception e) when (e is IOException or OperationCanceledException or BadHttpRequestException)
+            {
+                logger.LogInformation("Upload {Path} broke off after {Received} of {Size} bytes: {Message}", Path.GetFileName(path), received, size, e.Message);
+                return false;
+            }
+            if (received != size)
+            {
+                await Status(context, StatusCodes.Status400BadRequest, $"received {received} bytes, expected {size}");
+                return false;
+            }
+            file.Flush(flushToDisk: true);
+            return true;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static bool SameMediaType(string? given, string announced)
+    {
+        if (given is null) return false;
+        var semicolon = given.IndexOf(';');
+        var type = (semicolon < 0 ? given : given[..semicolon]).Trim();
+        return string.Equals(type, announced, StringComparison.OrdinalIgnoreCase);
+    }
+
+    private static Task MethodNotAllowed(HttpContext context)
+    {
+        context.Response.Headers.Allow = "GET, HEAD, PUT, OPTIONS";
+        return Status(context, StatusCodes.Status405MethodNotAllowed);
+    }
+
+    private static Task Status(HttpContext context, int status, string? text = null)
+    {
+        if (context.Response.HasStarted) return Task.CompletedTask;
+        context.Response.StatusCode = status;
+        if (text is null) return Task.CompletedTask;
+        context.Response.ContentType = "text/plain; charset=utf-8";
+        return context.Response.WriteAsync(text + "\n");
+    }
+}

@@ -1,0 +1,82 @@
+using LiteDB;
+
+namespace Xmpp.Storage.LiteDb;
+
+// Collection "uploads": _id = the upload id, indexed by owner (quota) and by creation time (retention).
+internal sealed class LiteDbUploadStore : IUploadStore
+{
+    private const string CollectionName = "uploads";
+
+    private readonly LiteDatabase _db;
+    private readonly LiteDbWriter _writer;
+
+    public LiteDbUploadStore(LiteDatabase db, LiteDbWriter writer)
+    {
+        _db = db;
+        _writer = writer;
+        _ = writer.Enqueue(d =>
+        {
+            var c = d.GetCollection(CollectionName);
+            c.EnsureIndex("owner");
+            c.EnsureIndex("created");
+            return true;
+        });
+    }
+
+    public ValueTask<bool> AddAsync(UploadRecord record)
+    {
+        var document = new BsonDocument
+        {
+            ["_id"] = record.Id,
+            ["owner"] = record.Owner,
+            ["name"] = record.FileName,
+            ["type"] = record.ContentType,
+            ["size"] = record.Size,
+            ["created"] = LiteDbKeys.Ticks(record.Created),
+        };
+        return new(_writer.Enqueue(d =>
+        {
+            var c = d.GetCollection(CollectionName);
+            // Checked rather than caught: a duplicate-key exception would roll back the whole group transaction.
+            if (c.FindById(record.Id) is not null) return false;
+            c.Insert(document);
+            return true;
+        }));
+    }
+
+    public ValueTask<UploadRecord?> GetAsync(string id)
+    {
+        var document = _db.GetCollection(CollectionName).FindById(id);
+        return ValueTask.FromResult(document is null ? null : FromDocument(document));
+    }
+
+    public ValueTask<bool> DeleteAsync(string id) =>
+        new(_writer.Enqueue(d => d.GetCollection(CollectionName).Delete(id)));
+
+    public ValueTask<long> UsedBytesAsync(string owner)
+    {
+        long total = 0;
+        foreach (var d in _db.GetCollection(CollectionName).Find(Query.EQ("owner", owner)))
+            total += d["size"].AsInt64;
+        return ValueTask.FromResult(total);
+    }
+
+    public ValueTask<IReadOnlyList<UploadRecord>> ListByOwnerAsync(string owner)
+    {
+        IReadOnlyList<UploadRecord> list = _db.GetCollection(CollectionName).Find(Query.EQ("owner", owner))
+            .Select(FromDocument).OrderBy(r => r.Created).ThenBy(r => r.Id, StringComparer.Ordinal).ToArray();
+        return ValueTask.FromResult(list);
+    }
+
+    public ValueTask<IReadOnlyList<UploadRecord>> ListCreatedBeforeAsync(DateTimeOffset before, int limit)
+    {
+        IReadOnlyList<UploadRecord> list = _db.GetCollection(CollectionName)
+            .Find(Query.LT("created", LiteDbKeys.Ticks(before)))
+            .Select(FromDocument).OrderBy(r => r.Created).ThenBy(r => r.Id, StringComparer.Ordinal).Take(limit).ToArray();
+        return ValueTask.FromResult(list);
+    }
+
+    private static UploadRecord FromDocument(BsonDocument d) => new(
+        d["_id"].AsString, d["owner"].AsString, d["name"].AsString, d["type"].AsString,
+        d["size"].AsInt64, LiteDbKeys.Stamp(d["created"]));
+}

@@ -1,0 +1,44 @@
+using Xmpp.Bench.Scenarios;
+
+namespace Xmpp.Bench;
+
+/// Runs one scenario under a hard time limit, so a run always stops by itself and reports.
+public static class BenchRunner
+{
+    public const string Usage = """
+        usage: xmpp-bench SCENARIO [--key value ...]
+          scenarios: register | login | idle | throughput | receipts | offline
+          target:    --host 127.0.0.1 --port 5222 --tls-port 5223 [--direct-tls] --domain localhost --server NAME
+          accounts:  --users 100 --user-prefix u --password bench-password   (accounts u0..u{users-1})
+          common:    --concurrency 50 --max-seconds 120 --login-timeout 30 [--no-spread]
+          login:     --sessions 100
+          idle:      --sessions 100 --server-pid PID --idle-seconds 10
+          throughput/receipts: --online 100 --fixed-rate 200 --fixed-seconds 5 --start-rate 200 --rate-factor 1.5
+                     --step-seconds 3 --max-rate 100000 --latency-limit-ms 100
+          offline:   --messages 1000 --receivers 20 --senders 10
+        prints one JSON line with the results on stdout; progress goes to stderr.
+        """;
+
+    public static async Task<ResultLine> RunAsync(BenchOptions o, CancellationToken ct = default)
+    {
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        limit.CancelAfter(TimeSpan.FromSeconds(o.MaxSeconds));
+        try
+        {
+            return o.Scenario switch
+            {
+                "register" => await RegisterScenario.RunAsync(o, limit.Token),
+                "login" => await LoginScenario.RunAsync(o, limit.Token),
+                "idle" => await IdleScenario.RunAsync(o, limit.Token),
+                "throughput" => await ThroughputScenario.RunAsync(o, receipts: false, limit.Token),
+                "receipts" => await ThroughputScenario.RunAsync(o, receipts: true, limit.Token),
+                "offline" => await OfflineScenario.RunAsync(o, limit.Token),
+                _ => new ResultLine(o.Scenario, o.Server).Add("error", "unknown scenario"),
+            };
+        }
+        catch (OperationCanceledException) when (limit.IsCancellationRequested)
+        {
+            return new ResultLine(o.Scenario, o.Server).Add("error", $"time limit of {o.MaxSeconds} s reached");
+        }
+    }
+}

@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# Runs the load generator (bench/Xmpp.Bench) against our server, Prosody and ejabberd, one after the other, on
+# loopback, with the same domain, accounts and TLS certificate, and prints one table. See bench/README.md.
+#
+#   bench/compare.sh --quick            tiny numbers, a few minutes in all
+#   bench/compare.sh                    medium: 1,000 accounts and logins, 2,000 idle sessions, 500 users exchanging messages
+#   bench/compare.sh --full             the issue's numbers: 10,000 and 50,000 idle sessions, 1,000 users, 100,000 offline messages
+#   options: --servers "ours prosody ejabberd"   --keep (leave the temp dir)   --out FILE (results markdown)
+set -euo pipefail
+
+main() {
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SIZE=medium
+SERVERS="ours prosody ejabberd"
+KEEP=0
+OUT=""
+while [ $# -gt 0 ]; do
+    case $1 in
+        --quick) SIZE=quick; shift ;;
+        --medium) SIZE=medium; shift ;;
+        --full) SIZE=full; shift ;;
+        --servers) SERVERS=$2; shift 2 ;;
+        --keep) KEEP=1; shift ;;
+        --out) OUT=$2; shift 2 ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+done
+
+DOMAIN=bench.localhost
+PASSWORD=bench-password
+case $SIZE in
+    quick)  USERS=200;   LOGINS=300;   IDLE="500";         ONLINE=50;   FIXED_RATE=200; FIXED_S=3;  STEP_S=2; START_RATE=500
+            MESSAGES=2000;   RECEIVERS=40;   SENDERS=10;  MAX_S=120; CONC=50 ;;
+    medium) USERS=1000;  LOGINS=1000;  IDLE="2000";        ONLINE=500;  FIXED_RATE=500; FIXED_S=10; STEP_S=3; START_RATE=500
+            MESSAGES=20000;  RECEIVERS=200;  SENDERS=50;  MAX_S=300; CONC=100 ;;
+    full)   USERS=10000; LOGINS=10000; IDLE="10000 50000"; ONLINE=1000; FIXED_RATE=1000; FIXED_S=10; STEP_S=5; START_RATE=1000
+            MESSAGES=100000; RECEIVERS=1000; SENDERS=100; MAX_S=900; CONC=200 ;;
+esac
+
+WORK=$(mktemp -d /tmp/xmpp-bench.XXXXXX)
+RESULTS=$WORK/results.jsonl
+: > "$RESULTS"
+STARTED_PIDS=()
+cleanup() {
+    # Stop only what this script started, by PID.
+    for pid in "${STARTED_PIDS[@]:-}"; do
+        [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+    done
+    [ "$KEEP" = 1 ] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
+
+# Enough file descriptors for tens of thousands of sockets on both ends.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+ulimit -n 1048576 2>/dev/null || true
+
+# ---- anchors from Debian packages, never left running as services ----
+install_anchors() {
+    local need=()
+    case " $SERVERS " in *" prosody "*) command -v prosody >/dev/null || need+=(prosody) ;; esac
+    case " $SERVERS " in *" ejabberd "*) [ -x /usr/sbin/ejabberdctl ] || need+=(ejabberd) ;; esac
+    [ ${#need[@]} -eq 0 ] && return
+    log "installing ${need[*]} from Debian packages"
+    local SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >&2
+    # The packages come with system services; this benchmark starts its own instances instead.
+    if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+        for s in "${need[@]}"; do $SUDO systemctl disable --now "$s" >&2 2>/dev/null || true; done
+    fi
+}
+install_anchors
+
+# ---- build ----
+log "building xmppd (published Release) and the load generator"
+dotnet publish "$ROOT/Xmpp.Server" -c Release -o "$WORK/xmppd" -v quiet -nologo >&2
+dotnet build "$ROOT/bench/Xmpp.Bench" -c Release -o "$WORK/bench" -v quiet -nologo >&2
+BENCH=(dotnet "$WORK/bench/xmpp-bench.dll")
+
+# ---- one self-signed certificate for all three ----
+mkdir -p "$WORK/certs/$DOMAIN"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 -subj "/CN=$DOMAIN" \
+    -addext "subjectAltName=DNS:$DOMAIN" -keyout "$WORK/certs/$DOMAIN/privkey.pem" -out "$WORK/certs/$DOMAIN/fullchain.pem" 2>/dev/null
+CERT=$WORK/certs/$DOMAIN/fullchain.pem
+KEY=$WORK/certs/$DOMAIN/privkey.pem
+cat "$CERT" "$KEY" > "$WORK/certs/combined.pem"
+
+wait_port() {
+    local port=$1 pid=$2
+    for _ in $(seq 1 120); do
+        if ! kill -0 "$pid" 2>/dev/null; then return 1; fi
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        sleep 0.5
+    done
+    return 1
+}
+
+# ---- each server: start on loopback with its own config, data dir and ports, as the current user ----
+start_ours() {
+    local d=$WORK/ours; mkdir -p "$d"
+    (cd "$d" && exec "$WORK/xmppd/xmppd" run --domain "$DOMAIN" --data-dir "$d/data" --cert-dir "$WORK/certs" \
+        --c2s-port 15222 --c2s-tls-port 15223 --listen 127.0.0.1 --log-level Warning --allow-registration true \
+        --Xmpp:Registration:MinSecondsBetweenPerIp=0 --Xmpp:Limits:MaxConnectionsPerIp=1000000 \
+        --Xmpp:Limits:ReadBytesPerSecond=1073741824 --Xmpp:Limits:ReadBurstBytes=1073741824 \
+        --Xmpp:Limits:MaxResourcesPerAccount=1000 --Xmpp:Offline:MaxMessagesPerAccount=1000000 \
+        > "$d/server.log" 2>&1) &
+    SERVER_PID=$!; PORT=15222; TLS_PORT=15223
+}
+
+start_prosody() {
+    local d=$WORK/prosody; mkdir -p "$d/data"
+    cat > "$d/prosody.cfg.lua" <<EOF
+-- Generated by bench/compare.sh: loopback only, no s2s, registration open, limits off.
+run_as_root = true
+daemonize = false
+pidfile = "$d/prosody.pid"
+data_path = "$d/data"
+log = { { levels = { min = "warn" }, to = "file", filename = "$d/prosody.log" } }
+interfaces = { "127.0.0.1" }
+local_interfaces = { "127.0.0.1" }
+c2s_ports = { 25222 }
+c2s_direct_tls_ports = { 25223 }
+s2s_ports = { }
+http_ports = { }
+https_ports = { }
+modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "register", "offline", "posix" }
+modules_disabled = { "s2s" }
+c2s_require_encryption = true
+allow_registration = true
+-- Same PBKDF2 work per login as the other two servers (their default is 4096).
+default_iteration_count = 4096
+c2s_stanza_size_limit = 262144
+ssl = { certificate = "$CERT"; key = "$KEY" }
+VirtualHost "$DOMAIN"
+    ssl = { certificate = "$CERT"; key = "$KEY" }
+EOF
+    (cd "$d" && exec prosody -F --config "$d/prosody.cfg.lua" > "$d/stdout.log" 2>&1) &
+    SERVER_PID=$!; PORT=25222; TLS_PORT=25223
+}
+
+start_ejabberd() {
+    local d=$WORK/ejabberd; mkdir -p "$d/spool"
+    cat > "$d/ejabberd.yml" <<EOF
+# Generated by bench/compare.sh: loopback only, no s2s, registration open, shapers off.
+hosts: ["$DOMAIN"]
+loglevel: warning
+certfiles: ["$WORK/certs/combined.pem"]
+define_macro: {}
+listen:
+  - {port: 35222, ip: "127.0.0.1", module: ejabberd_c2s, starttls_required: true, shaper: none, max_stanza_size: 262144, access: c2s}
+  - {port: 35223, ip: "127.0.0.1", module: ejabberd_c2s, tls: true, shaper: none, max_stanza_size: 262144, access: c2s}
+auth_method: internal
+auth_password_format: scram
+registration_timeout: infinity
+s2s_access: none
+acl:
+  local: {user_regexp: ""}
+access_rules:
+  c2s: {allow: all}
+  register: {allow: all}
+shaper_rules:
+  max_user_sessions: 100000
+  max_user_offline_messages: 10000000
+modules:
+  mod_disco: {}
+  mod_ping: {}
+  mod_roster: {}
+  mod_offline: {access_max_user_messages: max_user_offline_messages}
+  mod_register: {access: register, ip_access: all, password_strength: 0, welcome_message: {subject: "", body: ""}}
+EOF
+    # Started without ejabberdctl, which would switch to the ejabberd system user; no Erlang distribution, so no epmd.
+    (cd "$d" && EJABBERD_CONFIG_PATH="$d/ejabberd.yml" EJABBERD_LOG_PATH="$d/ejabberd.log" ERL_LIBS=/usr/lib/x86_64-linux-gnu \
+        ERL_CRASH_DUMP="$d/erl_crash.dump" ERL_CRASH_DUMP_BYTES=0 \
+        exec erl +P 2000000 +Q 1048576 -noinput -mnesia dir "\"$d/spool\"" -s ejabberd > "$d/stdout.log" 2>&1) &
+    SERVER_PID=$!; PORT=35222; TLS_PORT=35223
+}
+
+run_bench() {
+    local server=$1; shift
+    local line
+    log "$server: $*"
+    line=$("${BENCH[@]}" "$@" --server "$server" --port "${PORTS[$server]}" --tls-port "${TLS_PORTS[$server]}" --domain "$DOMAIN" \
+        --password "$PASSWORD" --concurrency "$CONC" --max-seconds "$MAX_S" | tail -n 1) || true
+    [ -n "$line" ] || line="{\"scenario\":\"$1\",\"server\":\"$server\",\"error\":\"no result\"}"
+    echo "$line" >&2
+    echo "$line" >> "$RESULTS"
+}
+
+# All servers run side by side, each idle while another is measured, and every scenario runs against each server
+# in turn: load from other processes on the machine then hits all three alike instead of whichever ran last.
+declare -A PORTS TLS_PORTS PIDS
+LIVE=()
+for server in $SERVERS; do
+    "start_$server"
+    STARTED_PIDS+=("$SERVER_PID")
+    if wait_port "$PORT" "$SERVER_PID"; then
+        PORTS[$server]=$PORT; TLS_PORTS[$server]=$TLS_PORT; PIDS[$server]=$SERVER_PID; LIVE+=("$server")
+        log "$server started, PID $SERVER_PID"
+    else
+        log "$server did not start; see $WORK/$server"; tail -n 20 "$WORK/$server"/*.log >&2 || true
+        echo "{\"scenario\":\"start\",\"server\":\"$server\",\"error\":\"did not start\"}" >> "$RESULTS"
+    fi
+done
+sleep 1
+
+for s in "${LIVE[@]}"; do run_bench "$s" register --users "$USERS"; done
+for s in "${LIVE[@]}"; do run_bench "$s" login --users "$USERS" --sessions "$LOGINS"; done
+for n in $IDLE; do
+    for s in "${LIVE[@]}"; do run_bench "$s" idle --users "$USERS" --sessions "$n" --server-pid "${PIDS[$s]}"; done
+done
+for scenario in throughput receipts; do
+    for s in "${LIVE[@]}"; do
+        run_bench "$s" "$scenario" --users "$USERS" --online "$ONLINE" --fixed-rate "$FIXED_RATE" --fixed-seconds "$FIXED_S" \
+            --start-rate "$START_RATE" --step-seconds "$STEP_S"
+    done
+done
+for s in "${LIVE[@]}"; do run_bench "$s" offline --users "$USERS" --messages "$MESSAGES" --receivers "$RECEIVERS" --senders "$SENDERS"; done
+
+for s in "${LIVE[@]}"; do kill "${PIDS[$s]}" 2>/dev/null || true; done
+for s in "${LIVE[@]}"; do
+    for _ in $(seq 1 40); do kill -0 "${PIDS[$s]}" 2>/dev/null || break; sleep 0.5; done
+    kill -9 "${PIDS[$s]}" 2>/dev/null || true
+done
+
+[ -n "$OUT" ] || OUT="$ROOT/bench/results/$(date -u +%Y-%m-%d)-$SIZE.md"
+mkdir -p "$(dirname "$OUT")"
+python3 "$ROOT/bench/report.py" "$RESULTS" --size "$SIZE" --markdown "$OUT"
+log "results written to $OUT"
+}
+
+main "$@"

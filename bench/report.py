@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Turns the JSON result lines of bench/compare.sh into one table: our figure, each anchor's, and the advantage
+over the better anchor (>1 means ours is better, whichever way the metric points), with the issue's targets."""
+import argparse
+import datetime
+import json
+import platform
+import subprocess
+import sys
+
+SERVERS = ["ours", "prosody", "ejabberd"]
+
+# (scenario, key, label, higher_is_better, target advantage or None)
+METRICS = [
+    ("register", "accounts_per_s", "accounts registered/s (XEP-0077)", True, None),
+    ("login", "sessions_per_s", "logins/s (TLS+SCRAM-SHA-1+bind+presence)", True, 2.0),
+    ("login", "login_p99_ms", "login p99 ms", False, None),
+    ("login", "failures", "login failures", False, None),
+    ("idle", "rss_per_session_kb", "RSS per idle TLS session KiB", False, 2.0),
+    ("idle", "idle_cpu_percent", "CPU % while idle", False, None),
+    ("idle", "failures", "idle sessions failed/dropped", False, None),
+    ("throughput", "max_sustained_rate", "1:1 msgs/s sustained (p99<100 ms)", True, 2.0),
+    ("throughput", "p50_ms", "p50 ms at fixed rate", False, None),
+    ("throughput", "p99_ms", "p99 ms at fixed rate", False, 2.0),
+    ("throughput", "p999_ms", "p999 ms at fixed rate", False, None),
+    ("throughput", "fixed_lost", "lost at fixed rate", False, None),
+    ("receipts", "max_sustained_rate", "msgs/s sustained with receipts+markers", True, None),
+    ("receipts", "p99_ms", "p99 ms at fixed rate (receipts)", False, None),
+    ("receipts", "receipt_rtt_p99_ms", "receipt round trip p99 ms", False, None),
+    ("offline", "store_per_s", "offline messages stored/s", True, None),
+    ("offline", "drain_per_s", "offline messages drained/s", True, 2.0),
+    ("offline", "exactly_once", "every offline message exactly once", True, None),
+]
+
+
+def load(path):
+    rows = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("{"):
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:
+                    pass
+    return rows
+
+
+def fmt(v):
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "NO"
+    if isinstance(v, (int, float)):
+        if v == 0:
+            return "0"
+        if abs(v) >= 100:
+            return f"{v:,.0f}"
+        if abs(v) >= 1:
+            return f"{v:.1f}"
+        return f"{v:.3f}"
+    return str(v)
+
+
+def advantage(ours, anchors, higher):
+    vals = [a for a in anchors if isinstance(a, (int, float)) and not isinstance(a, bool)]
+    if not isinstance(ours, (int, float)) or isinstance(ours, bool) or not vals:
+        return None
+    best = max(vals) if higher else min(vals)
+    if best == 0 or ours == 0:
+        return None
+    if higher:
+        return ours / best if best > 0 else None
+    return best / ours if ours > 0 else None
+
+
+def table(rows):
+    by = {}
+    for r in rows:
+        scen = r.get("scenario")
+        if scen == "idle":
+            scen = f"idle {r.get('requested', r.get('sessions', '?'))}"
+        by.setdefault(scen, {})[r.get("server")] = r
+    scenarios = []
+    for s in by:
+        if s not in scenarios:
+            scenarios.append(s)
+    out = ["| scenario | metric | ours | prosody | ejabberd | ours vs better anchor | target |",
+           "|---|---|---|---|---|---|---|"]
+    for scen in scenarios:
+        base = scen.split(" ")[0]
+        for (ms, key, label, higher, target) in METRICS:
+            if ms != base:
+                continue
+            vals = [by[scen].get(s, {}).get(key) for s in SERVERS]
+            if all(v is None for v in vals):
+                continue
+            adv = advantage(vals[0], vals[1:], higher)
+            adv_s = f"{adv:.2f}×" if adv is not None else "–"
+            tgt = ""
+            if target is not None and adv is not None:
+                tgt = f"≥{target:g}× {'met' if adv >= target else 'short'}"
+            out.append(f"| {scen} | {label} | {fmt(vals[0])} | {fmt(vals[1])} | {fmt(vals[2])} | {adv_s} | {tgt} |")
+    errors = [r for r in rows if "error" in r or "first_error" in r]
+    return out, errors
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("results")
+    p.add_argument("--size", default="")
+    p.add_argument("--markdown")
+    a = p.parse_args()
+    rows = load(a.results)
+    lines, errors = table(rows)
+    print("\n".join(lines))
+    for e in errors:
+        print(f"note: {e.get('server')} {e.get('scenario')}: {e.get('error') or e.get('first_error')}")
+    if a.markdown:
+        cpu = ""
+        try:
+            cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
+                                 capture_output=True, text=True).stdout.strip()
+        except OSError:
+            pass
+        with open(a.markdown, "w") as f:
+            f.write(f"# Benchmark {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC ({a.size})\n\n")
+            f.write(f"Machine: {platform.machine()}, {cpu}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores; "
+                    "load generator on the same machine. Ratios >1 mean ours is better.\n\n")
+            f.write("\n".join(lines) + "\n\n")
+            if errors:
+                f.write("Notes:\n\n")
+                for e in errors:
+                    f.write(f"- {e.get('server')} {e.get('scenario')}: {e.get('error') or e.get('first_error')}\n")
+                f.write("\n")
+            f.write("Raw result lines:\n\n```\n")
+            for r in rows:
+                f.write(json.dumps(r) + "\n")
+            f.write("```\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
