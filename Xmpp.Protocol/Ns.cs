@@ -55,6 +55,13 @@ public static class Ns
     public const string Private = "jabber:iq:private";
     public const string Blocking = "urn:xmpp:blocking";
     public const string BlockingErrors = "urn:xmpp:blocking:errors";
+    public const string PubSub = "http://jabber.org/protocol/pubsub";
+    public const string PubSubEvent = "http://jabber.org/protocol/pubsub#event";
+    public const string PubSubOwner = "http://jabber.org/protocol/pubsub#owner";
+    public const string PubSubErrors = "http://jabber.org/protocol/pubsub#errors";
+    public const string PubSubNodeConfig = "http://jabber.org/protocol/pubsub#node_config";
+    /// <summary>The product's own PEP node for short-lived status posts (documented in the README).</summary>
+    public const string UserStatus = "urn:xmppd:status:0";
     public const string Muc = "http://jabber.org/protocol/muc";
     public const string MucUser = "http://jabber.org/protocol/muc#user";
     public const string MucAdmin = "http://jabber.org/protocol/muc#admin";

@@ -42,6 +42,10 @@ public static class OptionsValidator
         Positive("Offline:MaxMessagesPerAccount", o.Offline.MaxMessagesPerAccount);
         Positive("StreamManagement:ResumeTimeoutSeconds", o.StreamManagement.ResumeTimeoutSeconds, 0);
         Positive("StreamManagement:MaxUnackedStanzas", o.StreamManagement.MaxUnackedStanzas, 10);
+        Positive("Pep:MaxItemsPerNode", o.Pep.MaxItemsPerNode);
+        Positive("Pep:MaxNodesPerAccount", o.Pep.MaxNodesPerAccount);
+        Positive("Pep:StatusItemLifetimeSeconds", o.Pep.StatusItemLifetimeSeconds);
+        Positive("Pep:ExpirySweepSeconds", o.Pep.ExpirySweepSeconds);
         Positive("Muc:MaxOccupantsPerRoom", o.Muc.MaxOccupantsPerRoom);
         Positive("Muc:MaxRoomsPerUser", o.Muc.MaxRoomsPerUser, 0);
         Positive("Muc:MaxHistoryMessages", o.Muc.MaxHistoryMessages, 0);

@@ -37,6 +37,7 @@ public sealed class XmppServerOptions
     public MamOptions Mam { get; set; } = new();
     public PingOptions Ping { get; set; } = new();
     public StreamManagementOptions StreamManagement { get; set; } = new();
+    public PepOptions Pep { get; set; } = new();
     public MucOptions Muc { get; set; } = new();
     public UploadOptions Upload { get; set; } = new();
     public ExternalServicesOptions ExternalServices { get; set; } = new();
@@ -138,6 +139,21 @@ public sealed class StreamManagementOptions
 
     /// Stanzas sent to a client and not yet acknowledged; beyond this the session ends with policy-violation.
     public int MaxUnackedStanzas { get; set; } = 5000;
+}
+
+public sealed class PepOptions
+{
+    /// What pubsub#max_items 'max' means, and the highest number of items one PEP node keeps.
+    public int MaxItemsPerNode { get; set; } = 1000;
+
+    /// PEP nodes per account; publishing to a further new node is refused with resource-constraint.
+    public int MaxNodesPerAccount { get; set; } = 256;
+
+    /// Seconds after which items of the user status node (urn:xmppd:status:0) expire.
+    public int StatusItemLifetimeSeconds { get; set; } = 86400;
+
+    /// Seconds between sweeps that remove expired items (pubsub#item_expire).
+    public int ExpirySweepSeconds { get; set; } = 60;
 }
 
 public sealed class MucOptions

@@ -1,3 +1,4 @@
+using Xmpp.Protocol;
 using Xmpp.Protocol.Xml;
 using Xmpp.Server.Sessions;
 
@@ -16,6 +17,12 @@ public interface IModuleBuilder
     void AccountFeature(string feature);
 
     void ServerIdentity(string category, string type, string name);
+
+    /// A disco#info identity of every account's bare JID (e.g. pubsub/pep, XEP-0163 §6.1).
+    void AccountIdentity(string category, string type, string name);
+
+    /// Contributes disco#items of an account's bare JID (no node), for the asker (first Jid) about the account (second).
+    void AccountItems(Func<Jid, Jid, ValueTask<IEnumerable<Element>>> items);
 
     /// A stream feature child offered at the given stage; the function may return null to offer nothing.
     void StreamFeature(StreamFeatureStage stage, Func<StreamFeatureContext, Element?> feature);

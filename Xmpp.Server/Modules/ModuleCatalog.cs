@@ -9,6 +9,7 @@ using Xmpp.Server.Modules.Profiles;
 using Xmpp.Server.Modules.Muc;
 using Xmpp.Server.Modules.Mam;
 using Xmpp.Server.Modules.Offline;
+using Xmpp.Server.Modules.Pep;
 using Xmpp.Server.Modules.Ping;
 using Xmpp.Server.Modules.Register;
 using Xmpp.Server.Modules.Time;
@@ -47,6 +48,9 @@ public static class ModuleCatalog
         services.AddSingleton<IXmppModule, VCardModule>();
         services.AddSingleton<IXmppModule, PrivateStorageModule>();
         services.AddSingleton<IXmppModule, StreamManagementModule>();
+        services.AddSingleton<PepStore>().AddSingleton<PepCaps>().AddSingleton<PepService>();
+        services.AddSingleton<IPepService>(sp => sp.GetRequiredService<PepService>());
+        services.AddSingleton<IXmppModule, PepModule>().AddHostedService<PepExpirySweeper>();
         services.AddSingleton<MucModule>();
         services.AddSingleton<IXmppModule>(sp => sp.GetRequiredService<MucModule>());
         services.AddSingleton<PushRegistrations>();

@@ -1,6 +1,7 @@
 using System.Collections.Frozen;
 using System.Reflection;
 using Microsoft.Extensions.Logging;
+using Xmpp.Protocol;
 using Xmpp.Protocol.Xml;
 using Xmpp.Server.Sessions;
 
@@ -14,6 +15,8 @@ public sealed class ModuleRegistry : IModuleBuilder
     private readonly SortedSet<string> _serverFeatures = new(StringComparer.Ordinal);
     private readonly SortedSet<string> _accountFeatures = new(StringComparer.Ordinal);
     private readonly List<(string Category, string Type, string Name)> _identities = [];
+    private readonly List<(string Category, string Type, string Name)> _accountIdentities = [];
+    private readonly List<Func<Jid, Jid, ValueTask<IEnumerable<Element>>>> _accountItems = [];
     private readonly List<(StreamFeatureStage Stage, Func<StreamFeatureContext, Element?> Feature)> _streamFeatures = [];
     private readonly List<(HookPoint Point, int Order, int Seq, StanzaHook Hook)> _hooks = [];
     private readonly List<Func<ClientSession, ValueTask>> _bound = [], _available = [], _closed = [];
@@ -46,6 +49,8 @@ public sealed class ModuleRegistry : IModuleBuilder
     public IReadOnlyCollection<string> ServerFeatures => _serverFeatures;
     public IReadOnlyCollection<string> AccountFeatures => _accountFeatures;
     public IReadOnlyList<(string Category, string Type, string Name)> Identities => _identities;
+    public IReadOnlyList<(string Category, string Type, string Name)> AccountIdentities => _accountIdentities;
+    public IReadOnlyList<Func<Jid, Jid, ValueTask<IEnumerable<Element>>>> AccountItemSources => _accountItems;
     public IReadOnlyList<Func<ClientSession, ValueTask>> SessionBound => _bound;
     public IReadOnlyList<Func<ClientSession, ValueTask>> SessionAvailable => _available;
     public IReadOnlyList<Func<ClientSession, ValueTask>> SessionClosed => _closed;
@@ -109,6 +114,8 @@ public sealed class ModuleRegistry : IModuleBuilder
     public void ServerFeature(string feature) { EnsureOpen(); _serverFeatures.Add(feature); }
     public void AccountFeature(string feature) { EnsureOpen(); _accountFeatures.Add(feature); }
     public void ServerIdentity(string category, string type, string name) { EnsureOpen(); _identities.Add((category, type, name)); }
+    public void AccountIdentity(string category, string type, string name) { EnsureOpen(); _accountIdentities.Add((category, type, name)); }
+    public void AccountItems(Func<Jid, Jid, ValueTask<IEnumerable<Element>>> items) { EnsureOpen(); _accountItems.Add(items); }
 
     public void StreamFeature(StreamFeatureStage stage, Func<StreamFeatureContext, Element?> feature)
     { EnsureOpen(); _streamFeatures.Add((stage, feature)); }
