@@ -58,6 +58,23 @@ public static class Ns
     public const string Private = "jabber:iq:private";
     public const string Blocking = "urn:xmpp:blocking";
     public const string BlockingErrors = "urn:xmpp:blocking:errors";
+    public const string PubSub = "http://jabber.org/protocol/pubsub";
+    public const string PubSubEvent = "http://jabber.org/protocol/pubsub#event";
+    public const string PubSubOwner = "http://jabber.org/protocol/pubsub#owner";
+    public const string PubSubErrors = "http://jabber.org/protocol/pubsub#errors";
+    public const string PubSubNodeConfig = "http://jabber.org/protocol/pubsub#node_config";
+    /// <summary>The product's own PEP node for short-lived status posts (documented in the README).</summary>
+    public const string UserStatus = "urn:xmppd:status:0";
+    public const string Muc = "http://jabber.org/protocol/muc";
+    public const string MucUser = "http://jabber.org/protocol/muc#user";
+    public const string MucAdmin = "http://jabber.org/protocol/muc#admin";
+    public const string MucOwner = "http://jabber.org/protocol/muc#owner";
+    public const string MucRoomConfig = "http://jabber.org/protocol/muc#roomconfig";
+    public const string MucRoomInfo = "http://jabber.org/protocol/muc#roominfo";
+    public const string MucStableId = "http://jabber.org/protocol/muc#stable_id";
+    public const string MucSelfPing = "http://jabber.org/protocol/muc#self-ping-optimization";
+    public const string ConferenceInvite = "jabber:x:conference";
+    public const string OccupantId = "urn:xmpp:occupant-id:0";
     public const string HttpUpload = "urn:xmpp:http:upload:0";
     public const string ExtDisco = "urn:xmpp:extdisco:2";
     public const string Bytestreams = "http://jabber.org/protocol/bytestreams";

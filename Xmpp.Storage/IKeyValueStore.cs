@@ -10,4 +10,7 @@ public interface IKeyValueStore
     ValueTask<bool> DeleteAsync(string owner, string key);
 
     ValueTask DeleteAllAsync(string owner);
+
+    // Every document of one owner, ordered by key (ordinal): for owners that hold a directory, such as a MUC service's rooms.
+    ValueTask<IReadOnlyList<KeyValuePair<string, byte[]>>> ListAsync(string owner);
 }

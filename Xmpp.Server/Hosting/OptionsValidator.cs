@@ -42,6 +42,17 @@ public static class OptionsValidator
         Positive("Offline:MaxMessagesPerAccount", o.Offline.MaxMessagesPerAccount);
         Positive("StreamManagement:ResumeTimeoutSeconds", o.StreamManagement.ResumeTimeoutSeconds, 0);
         Positive("StreamManagement:MaxUnackedStanzas", o.StreamManagement.MaxUnackedStanzas, 10);
+        Positive("Pep:MaxItemsPerNode", o.Pep.MaxItemsPerNode);
+        Positive("Pep:MaxNodesPerAccount", o.Pep.MaxNodesPerAccount);
+        Positive("Pep:StatusItemLifetimeSeconds", o.Pep.StatusItemLifetimeSeconds);
+        Positive("Pep:ExpirySweepSeconds", o.Pep.ExpirySweepSeconds);
+        Positive("Muc:MaxOccupantsPerRoom", o.Muc.MaxOccupantsPerRoom);
+        Positive("Muc:MaxRoomsPerUser", o.Muc.MaxRoomsPerUser, 0);
+        Positive("Muc:MaxHistoryMessages", o.Muc.MaxHistoryMessages, 0);
+        Positive("Muc:MessagesPerSecond", o.Muc.MessagesPerSecond, 0.01);
+        Positive("Muc:MessageBurst", o.Muc.MessageBurst);
+        if (o.Muc.Enabled && !Precis.TryPrepareDomain(o.Muc.Subdomain + ".example", out _))
+            problems.Add($"Xmpp:Muc:Subdomain: '{o.Muc.Subdomain}' is not a valid domain label.");
         Positive("Mam:MaxPageSize", o.Mam.MaxPageSize);
         Positive("Mam:MaxIds", o.Mam.MaxIds);
         if (o.Mam.DefaultMode is not ("always" or "roster" or "never"))
@@ -81,8 +92,13 @@ public static class OptionsValidator
         if (o.Proxy65.MaxBytesPerSecond < 0) problems.Add("Xmpp:Proxy65:MaxBytesPerSecond must be 0 (unlimited) or more.");
         if (o.Proxy65.Subdomain.Length == 0 || o.Proxy65.Subdomain.Contains('.'))
             problems.Add("Xmpp:Proxy65:Subdomain must be one DNS label, such as 'proxy'.");
-        if (o.Proxy65.Port > 0 && o.Upload.Subdomain == o.Proxy65.Subdomain)
-            problems.Add("Xmpp:Upload:Subdomain and Xmpp:Proxy65:Subdomain must differ.");
+        // Every hosted service needs a subdomain of its own: the router hands everything at it to that one service.
+        var services = new List<(string Key, string Label)>();
+        if (o.Muc.Enabled) services.Add(("Muc", o.Muc.Subdomain));
+        if (o.Upload.Enabled && o.HttpPort != 0) services.Add(("Upload", o.Upload.Subdomain));
+        if (o.Proxy65.Port > 0) services.Add(("Proxy65", o.Proxy65.Subdomain));
+        foreach (var clash in services.GroupBy(s => s.Label, StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > 1))
+            problems.Add($"Xmpp:{string.Join(" and Xmpp:", clash.Select(s => s.Key + ":Subdomain"))} must differ (all are '{clash.Key}').");
         foreach (var a in o.ListenAddresses)
             if (a != "any" && !System.Net.IPAddress.TryParse(a, out _)) problems.Add($"Xmpp:ListenAddresses: '{a}' is not an IP address or 'any'.");
         return problems;

@@ -26,7 +26,8 @@ namespace Xmpp.Server.Hosting;
 /// Builds the Generic Host: Kestrel listeners, storage, the session directory, router and modules.
 public static class XmppHost
 {
-    public static WebApplication Build(XmppServerOptions options, IConfiguration configuration)
+    /// configureServices runs after the server's own registrations, so tests can replace one (a fake TimeProvider).
+    public static WebApplication Build(XmppServerOptions options, IConfiguration configuration, Action<IServiceCollection>? configureServices = null)
     {
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ContentRootPath = Directory.GetCurrentDirectory() });
         builder.Configuration.AddConfiguration(configuration);
@@ -51,6 +52,7 @@ public static class XmppHost
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(15));
         AddServices(builder.Services, options);
         builder.Services.AddWebSockets(w => w.KeepAliveInterval = TimeSpan.FromSeconds(30));
+        configureServices?.Invoke(builder.Services);
         var app = builder.Build();
         app.UseWebSockets();
         app.Run(app.Services.GetRequiredService<HttpEndpoint>().InvokeAsync);

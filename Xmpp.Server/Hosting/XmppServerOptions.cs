@@ -37,6 +37,8 @@ public sealed class XmppServerOptions
     public MamOptions Mam { get; set; } = new();
     public PingOptions Ping { get; set; } = new();
     public StreamManagementOptions StreamManagement { get; set; } = new();
+    public PepOptions Pep { get; set; } = new();
+    public MucOptions Muc { get; set; } = new();
     public UploadOptions Upload { get; set; } = new();
     public ExternalServicesOptions ExternalServices { get; set; } = new();
     public Proxy65Options Proxy65 { get; set; } = new();
@@ -138,4 +140,40 @@ public sealed class StreamManagementOptions
 
     /// Stanzas sent to a client and not yet acknowledged; beyond this the session ends with policy-violation.
     public int MaxUnackedStanzas { get; set; } = 5000;
+}
+
+public sealed class PepOptions
+{
+    /// What pubsub#max_items 'max' means, and the highest number of items one PEP node keeps.
+    public int MaxItemsPerNode { get; set; } = 1000;
+
+    /// PEP nodes per account; publishing to a further new node is refused with resource-constraint.
+    public int MaxNodesPerAccount { get; set; } = 256;
+
+    /// Seconds after which items of the user status node (urn:xmppd:status:0) expire.
+    public int StatusItemLifetimeSeconds { get; set; } = 86400;
+
+    /// Seconds between sweeps that remove expired items (pubsub#item_expire).
+    public int ExpirySweepSeconds { get; set; } = 60;
+}
+
+public sealed class MucOptions
+{
+    /// Host group chat (XEP-0045) on SUBDOMAIN.DOMAIN for every served domain.
+    public bool Enabled { get; set; } = true;
+    public string Subdomain { get; set; } = "conference";
+
+    /// Occupants one room admits; a room's own "max users" setting can only lower it.
+    public int MaxOccupantsPerRoom { get; set; } = 500;
+
+    /// Rooms one account may own; creating more is refused with not-allowed.
+    public int MaxRoomsPerUser { get; set; } = 50;
+
+    /// Messages kept per room for history on join; a room's "history length" setting can only lower it.
+    public int MaxHistoryMessages { get; set; } = 50;
+
+    /// Sustained groupchat and private messages per occupant per second, and the burst allowed above it;
+    /// faster senders get resource-constraint.
+    public double MessagesPerSecond { get; set; } = 5;
+    public int MessageBurst { get; set; } = 20;
 }

@@ -1,3 +1,4 @@
+using Xmpp.Protocol;
 using Xmpp.Protocol.Xml;
 using Xmpp.Server.Sessions;
 
@@ -16,6 +17,12 @@ public interface IModuleBuilder
     void AccountFeature(string feature);
 
     void ServerIdentity(string category, string type, string name);
+
+    /// A disco#info identity of every account's bare JID (e.g. pubsub/pep, XEP-0163 §6.1).
+    void AccountIdentity(string category, string type, string name);
+
+    /// Contributes disco#items of an account's bare JID (no node), for the asker (first Jid) about the account (second).
+    void AccountItems(Func<Jid, Jid, ValueTask<IEnumerable<Element>>> items);
 
     /// A stream feature child offered at the given stage; the function may return null to offer nothing.
     void StreamFeature(StreamFeatureStage stage, Func<StreamFeatureContext, Element?> feature);
@@ -40,9 +47,12 @@ public interface IModuleBuilder
 
     void OnAccountDeleted(Func<string, ValueTask> handler);
 
-    /// Hosts a service on a domain of its own (upload.example.org), listed in disco#items of the served parent domain;
-    /// IQ get/set addressed to that domain, with or without local part and resource, go to its ServiceIq handlers.
-    void Service(string domain, string parentDomain, string name);
+    /// Hosts a service on a domain of its own (conference.example.org, upload.example.org), listed once in disco#items
+    /// of the served parent domain. Everything addressed to that domain or a JID at it is routed to the service, never
+    /// to local accounts: IQ get/set to the domain itself go to its ServiceIq handlers. Stanzas of any kind to JIDs with
+    /// a local part (MUC rooms and occupants) go to entities when it is given (a client's presence passes the outbound
+    /// presence hooks first); without it, IQ get/set to such JIDs also go to the ServiceIq handlers.
+    void Service(string domain, string parentDomain, string name, Func<StanzaContext, ValueTask>? entities = null);
 
     /// Handles IQ get/set whose first child is {ns}name, sent to a domain declared with Service.
     void ServiceIq(string domain, string name, string ns, IqHandler handler);

@@ -44,6 +44,17 @@ public sealed class IqContext(Element stanza, Jid from, Jid to, Element payload,
         send(reply);
     }
 
+    /// An error with an application-specific condition beside the stanza one (RFC 6120 §8.3.4), e.g. pubsub#errors.
+    public void Error(string condition, Element applicationCondition, string? text = null)
+    {
+        if (Interlocked.Exchange(ref _answered, 1) != 0) return;
+        var reply = StanzaErrors.Reply(Stanza, condition, text);
+        reply.SetAttr("from", null).SetAttr("to", null);
+        reply.Child("error", Ns.Client)?.Add(applicationCondition);
+        Address(reply);
+        send(reply);
+    }
+
     private void Address(Element reply)
     {
         // Before authentication the client has no address yet, so replies carry none (XEP-0077 §3.1).

@@ -1,6 +1,7 @@
 using System.Collections.Frozen;
 using System.Reflection;
 using Microsoft.Extensions.Logging;
+using Xmpp.Protocol;
 using Xmpp.Protocol.Xml;
 using Xmpp.Server.Sessions;
 
@@ -14,6 +15,8 @@ public sealed class ModuleRegistry : IModuleBuilder
     private readonly SortedSet<string> _serverFeatures = new(StringComparer.Ordinal);
     private readonly SortedSet<string> _accountFeatures = new(StringComparer.Ordinal);
     private readonly List<(string Category, string Type, string Name)> _identities = [];
+    private readonly List<(string Category, string Type, string Name)> _accountIdentities = [];
+    private readonly List<Func<Jid, Jid, ValueTask<IEnumerable<Element>>>> _accountItems = [];
     private readonly List<(StreamFeatureStage Stage, Func<StreamFeatureContext, Element?> Feature)> _streamFeatures = [];
     private readonly List<(HookPoint Point, int Order, int Seq, StanzaHook Hook)> _hooks = [];
     private readonly List<Func<ClientSession, ValueTask>> _bound = [], _available = [], _closed = [];
@@ -22,9 +25,9 @@ public sealed class ModuleRegistry : IModuleBuilder
     private FrozenDictionary<(string, string), Func<ClientSession, Element, ValueTask>> _streamElementTable =
         FrozenDictionary<(string, string), Func<ClientSession, Element, ValueTask>>.Empty;
     private readonly SortedDictionary<string, Func<ClientSession, Element, ValueTask<Element?>>> _bind2Inline = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, (string Parent, string Name)> _services = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, HostedService> _services = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Domain, string Ns, string Name), IqHandler> _serviceIq = new();
-    private FrozenDictionary<string, (string Parent, string Name)> _serviceTable = FrozenDictionary<string, (string, string)>.Empty;
+    private FrozenDictionary<string, HostedService> _serviceTable = FrozenDictionary<string, HostedService>.Empty;
     private FrozenDictionary<(string, string, string), IqHandler> _serviceIqTable = FrozenDictionary<(string, string, string), IqHandler>.Empty;
     private readonly List<IXmppModule> _modules = [];
     private bool _frozen;
@@ -46,6 +49,8 @@ public sealed class ModuleRegistry : IModuleBuilder
     public IReadOnlyCollection<string> ServerFeatures => _serverFeatures;
     public IReadOnlyCollection<string> AccountFeatures => _accountFeatures;
     public IReadOnlyList<(string Category, string Type, string Name)> Identities => _identities;
+    public IReadOnlyList<(string Category, string Type, string Name)> AccountIdentities => _accountIdentities;
+    public IReadOnlyList<Func<Jid, Jid, ValueTask<IEnumerable<Element>>>> AccountItemSources => _accountItems;
     public IReadOnlyList<Func<ClientSession, ValueTask>> SessionBound => _bound;
     public IReadOnlyList<Func<ClientSession, ValueTask>> SessionAvailable => _available;
     public IReadOnlyList<Func<ClientSession, ValueTask>> SessionClosed => _closed;
@@ -81,7 +86,8 @@ public sealed class ModuleRegistry : IModuleBuilder
 
     public bool HasIqNamespace(string ns) => _iqTable.Keys.Any(k => k.Item2 == ns) || _serviceIqTable.Keys.Any(k => k.Item2 == ns);
 
-    public bool IsService(string domain) => _serviceTable.ContainsKey(domain);
+    /// The service hosted on exactly this domain, or null when the domain is not a service.
+    public HostedService? FindService(string domain) => _serviceTable.TryGetValue(domain, out var s) ? s : null;
 
     public IqHandler? FindServiceIq(string domain, string ns, string name) =>
         _serviceIqTable.TryGetValue((domain, ns, name), out var h) ? h : null;
@@ -108,6 +114,8 @@ public sealed class ModuleRegistry : IModuleBuilder
     public void ServerFeature(string feature) { EnsureOpen(); _serverFeatures.Add(feature); }
     public void AccountFeature(string feature) { EnsureOpen(); _accountFeatures.Add(feature); }
     public void ServerIdentity(string category, string type, string name) { EnsureOpen(); _identities.Add((category, type, name)); }
+    public void AccountIdentity(string category, string type, string name) { EnsureOpen(); _accountIdentities.Add((category, type, name)); }
+    public void AccountItems(Func<Jid, Jid, ValueTask<IEnumerable<Element>>> items) { EnsureOpen(); _accountItems.Add(items); }
 
     public void StreamFeature(StreamFeatureStage stage, Func<StreamFeatureContext, Element?> feature)
     { EnsureOpen(); _streamFeatures.Add((stage, feature)); }
@@ -134,10 +142,10 @@ public sealed class ModuleRegistry : IModuleBuilder
     public void OnSessionClosed(Func<ClientSession, ValueTask> handler) { EnsureOpen(); _closed.Add(handler); }
     public void OnAccountDeleted(Func<string, ValueTask> handler) { EnsureOpen(); _accountDeleted.Add(handler); }
 
-    public void Service(string domain, string parentDomain, string name)
+    public void Service(string domain, string parentDomain, string name, Func<StanzaContext, ValueTask>? entities = null)
     {
         EnsureOpen();
-        if (!_services.TryAdd(domain, (parentDomain, name)))
+        if (!_services.TryAdd(domain, new HostedService(parentDomain, name, entities)))
             throw new InvalidOperationException($"Two modules host the service {domain}.");
     }
 
@@ -168,3 +176,6 @@ public sealed class ModuleRegistry : IModuleBuilder
         if (_frozen) throw new InvalidOperationException("Modules register only at start-up.");
     }
 }
+
+/// A service declared with IModuleBuilder.Service: where it is listed, and who takes stanzas for JIDs at it.
+public sealed record HostedService(string Parent, string Name, Func<StanzaContext, ValueTask>? Entities);

@@ -43,6 +43,11 @@ public sealed class Router(
 
         var context = new StanzaContext(stanza, from, to, origin);
         if (origin is not null && await RunHooks(HookPoint.Inbound, context)) return;
+        if (to is not null && modules.FindService(to.Domain) is { } service)
+        {
+            await RouteToServiceAsync(context, service);
+            return;
+        }
 
         switch (context.Stanza.Name)
         {
@@ -57,6 +62,41 @@ public sealed class Router(
         foreach (var hook in modules.Hooks(point))
             if (await hook(context)) return true;
         return false;
+    }
+
+    // ---- Hosted services (IModuleBuilder.Service): MUC, upload, proxy ----
+
+    /// Everything addressed to a service domain or a JID at it goes to that service, never to local delivery. A client's
+    /// presence first passes the outbound presence hooks, so directed presence is remembered and its end announced
+    /// there (RFC 6121 §4.6.3). JIDs with a local part go to the service's entity handler when it has one (MUC rooms and
+    /// occupants); IQ requests to everything else go to its ServiceIq handlers.
+    private async ValueTask RouteToServiceAsync(StanzaContext c, HostedService service)
+    {
+        if (c.Name == "presence" && c.Origin is not null && await RunHooks(HookPoint.OutboundPresence, c)) return;
+        var to = c.To!;
+        if (to.Local is not null && service.Entities is { } entities)
+        {
+            try { await entities(c); }
+            catch (Exception ex)
+            {
+                logger.LogError(ex, "Service {Domain} failed on a {Name}", to.Domain, c.Name);
+                if (c.Type is not ("error" or "result")) await BounceAsync(c.Stanza, StanzaErrors.InternalServerError);
+            }
+            return;
+        }
+        switch (c.Name)
+        {
+            case "iq":
+                if (c.Type is "get" or "set") await DispatchIq(c, to, IqTarget.Server, service: to.Domain);
+                else if (c.Type is "result" or "error") CompleteRequest(c.Stanza);
+                else await BounceAsync(c.Stanza, StanzaErrors.BadRequest, "iq type must be get, set, result or error");
+                return;
+            case "message":
+                // Nothing at the service consumes messages (RFC 6121 §8.5.1 applied to a service without entities).
+                if (c.Type is not ("error" or "headline")) await BounceAsync(c.Stanza, StanzaErrors.ServiceUnavailable);
+                return;
+        }
+        // Presence to the service itself means nothing (RFC 6121 §4.6); it is ignored.
     }
 
     // ---- IQ (RFC 6120 §8.2.3, §10.3) ----
@@ -76,12 +116,6 @@ public sealed class Router(
         {
             // RFC 6120 §10.3.3: no 'to' means the server answers on behalf of the sender's account.
             if (request) await DispatchIq(c, c.From.Bare, IqTarget.Self);
-            return;
-        }
-        if (modules.IsService(to.Domain))
-        {
-            if (request) await DispatchIq(c, to, IqTarget.Server, service: to.Domain);
-            else CompleteRequest(stanza);
             return;
         }
         if (!domains.Contains(to.Domain))
@@ -202,7 +236,7 @@ public sealed class Router(
         var to = c.To ?? c.From.Bare; // RFC 6120 §10.3.1: no 'to' means the sender's own bare JID
         if (!domains.Contains(to.Domain))
         {
-            await BounceAsync(stanza, modules.IsService(to.Domain) ? StanzaErrors.ServiceUnavailable : StanzaErrors.RemoteServerNotFound);
+            await BounceAsync(stanza, StanzaErrors.RemoteServerNotFound);
             return;
         }
         if (to.Local is null)

@@ -25,6 +25,17 @@ internal sealed class LiteDbKeyValueStore(LiteDatabase db, LiteDbWriter writer) 
         return new(writer.Enqueue(db => db.GetCollection(CollectionName).Delete(id)));
     }
 
+    public ValueTask<IReadOnlyList<KeyValuePair<string, byte[]>>> ListAsync(string owner)
+    {
+        var prefix = LiteDbKeys.Prefix(owner);
+        IReadOnlyList<KeyValuePair<string, byte[]>> list = db.GetCollection(CollectionName)
+            .Find(LiteDbKeys.StartsWith("_id", prefix))
+            .Select(d => KeyValuePair.Create(d["_id"].AsString[prefix.Length..], d["value"].AsBinary))
+            .OrderBy(p => p.Key, StringComparer.Ordinal)
+            .ToList();
+        return ValueTask.FromResult(list);
+    }
+
     public ValueTask DeleteAllAsync(string owner)
     {
         var range = LiteDbKeys.StartsWith("_id", LiteDbKeys.Prefix(owner));

@@ -33,6 +33,17 @@ internal sealed class MemoryKeyValueStore : IKeyValueStore
         }
     }
 
+    public ValueTask<IReadOnlyList<KeyValuePair<string, byte[]>>> ListAsync(string owner)
+    {
+        lock (_owners)
+        {
+            IReadOnlyList<KeyValuePair<string, byte[]>> list = _owners.TryGetValue(owner, out var values)
+                ? values.OrderBy(v => v.Key, StringComparer.Ordinal).Select(v => KeyValuePair.Create(v.Key, v.Value.ToArray())).ToList()
+                : [];
+            return ValueTask.FromResult(list);
+        }
+    }
+
     public ValueTask DeleteAllAsync(string owner)
     {
         lock (_owners)

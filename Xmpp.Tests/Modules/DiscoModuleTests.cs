@@ -78,11 +78,13 @@ public sealed class DiscoModuleTests
     }
 
     [Test]
-    public async Task Items_of_the_server_are_an_empty_list()
+    public async Task Items_of_the_server_are_exactly_the_hosted_services()
     {
         var reply = await _client.IqAsync("<iq type='get' to='localhost'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>");
         Assert.That(reply.Attr("type"), Is.EqualTo("result"));
-        Assert.That(reply.Child("query", Ns.DiscoItems)!.Elements().Count(), Is.EqualTo(0));
+        var items = reply.Child("query", Ns.DiscoItems)!.Elements().Select(e => e.Attr("jid")).ToList();
+        Assert.That(items, Is.EquivalentTo(_server.Get<ModuleRegistry>().ServicesOf("localhost").Select(s => s.Domain)));
+        Assert.That(items, Is.EqualTo(new[] { "conference.localhost" }));
     }
 
     [Test]

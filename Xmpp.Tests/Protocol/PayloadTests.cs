@@ -55,26 +55,4 @@ public sealed class PayloadTests
     {
         Assert.That(() => ResultSetRequest.Parse(X.Parse(xml)), Throws.InstanceOf<FormatException>());
     }
-
-    [Test]
-    public void A_submitted_form_gives_each_fields_values()
-    {
-        var form = DataForm.Parse(X.Parse("<x xmlns='jabber:x:data' type='submit'>" +
-            "<field var='FORM_TYPE' type='hidden'><value>urn:xmpp:mam:2</value></field>" +
-            "<field var='ids'><value>a</value><value>b</value></field><field var='empty'/><field type='fixed'><value>note</value></field></x>"));
-
-        Assert.That(form.Type, Is.EqualTo("submit"));
-        Assert.That(form.FormType, Is.EqualTo("urn:xmpp:mam:2"));
-        Assert.That(form.Fields["ids"], Is.EqualTo(new[] { "a", "b" }));
-        Assert.That(form.Value("empty"), Is.Null);
-        Assert.That(form.Fields.Keys, Is.EquivalentTo(new[] { "FORM_TYPE", "ids", "empty" }));
-    }
-
-    [TestCase("<x xmlns='jabber:x:data'/>")]
-    [TestCase("<x xmlns='jabber:x:data' type='submit'><field><value>v</value></field></x>")]
-    [TestCase("<x xmlns='jabber:x:data' type='submit'><field var='a'/><field var='a'/></x>")]
-    public void Malformed_forms_are_rejected(string xml)
-    {
-        Assert.That(() => DataForm.Parse(X.Parse(xml)), Throws.InstanceOf<FormatException>());
-    }
 }

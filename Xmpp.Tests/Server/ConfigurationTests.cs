@@ -89,6 +89,8 @@ public sealed class ConfigurationTests
     [TestCase("Proxy65:MaxBytesPerSecond", "-1", "unlimited")]
     [TestCase("Mam:DefaultMode", "sometimes", "not always, roster or never")]
     [TestCase("Mam:MaxPageSize", "0", "too small")]
+    [TestCase("Muc:Subdomain", "upload", "must differ")]
+    [TestCase("Upload:Subdomain", "conference", "must differ")]
     public void Invalid_settings_give_one_clear_line(string key, string value, string expected)
     {
         var loaded = ConfigurationLoader.Load(["--config", "/nonexistent.json"], new Dictionary<string, string?> { ["Xmpp:" + key] = value });

@@ -64,6 +64,21 @@ public abstract class KeyValueStoreContract : StorageContract
     }
 
     [Test]
+    public async Task List_returns_exactly_one_owners_documents_ordered_by_key()
+    {
+        await Storage.KeyValue.SetAsync("muc", "b", Utf8("2"));
+        await Storage.KeyValue.SetAsync("muc", "a", Utf8("1"));
+        await Storage.KeyValue.SetAsync("mu", "x", Utf8("short"));
+        await Storage.KeyValue.SetAsync("muc2", "y", Utf8("long"));
+
+        var list = await Storage.KeyValue.ListAsync("muc");
+
+        Assert.That(list.Select(p => p.Key), Is.EqualTo(new[] { "a", "b" }));
+        Assert.That(list.Select(p => Encoding.UTF8.GetString(p.Value)), Is.EqualTo(new[] { "1", "2" }));
+        Assert.That(await Storage.KeyValue.ListAsync("nobody"), Is.Empty);
+    }
+
+    [Test]
     public async Task Delete_all_removes_only_that_owners_documents()
     {
         // "jul" is a prefix of "juliet": owners must not bleed into each other.

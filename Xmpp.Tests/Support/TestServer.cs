@@ -44,7 +44,8 @@ public sealed class TestServer : IAsyncDisposable
     public static void WithHttp(Dictionary<string, string?> o) => o["Xmpp:HttpPort"] = FreePort().ToString();
     public IServiceProvider Services => _app.Services;
 
-    public static async Task<TestServer> StartAsync(string? dataDir = null, Action<Dictionary<string, string?>>? configure = null)
+    public static async Task<TestServer> StartAsync(string? dataDir = null, Action<Dictionary<string, string?>>? configure = null,
+        Action<IServiceCollection>? services = null)
     {
         bool owns = dataDir is null;
         var root = dataDir ?? Path.Combine(Path.GetTempPath(), "xmpp-test-" + Guid.NewGuid().ToString("N"));
@@ -68,7 +69,7 @@ public sealed class TestServer : IAsyncDisposable
         var options = ConfigurationLoader.Bind(loaded.Configuration);
         var problems = OptionsValidator.Validate(options);
         if (problems.Count > 0) throw new InvalidOperationException(string.Join(Environment.NewLine, problems));
-        var app = XmppHost.Build(options, loaded.Configuration);
+        var app = XmppHost.Build(options, loaded.Configuration, services);
         await app.StartAsync();
         return new TestServer(app, root, owns, options.C2sPort, options.C2sTlsPort, options);
     }

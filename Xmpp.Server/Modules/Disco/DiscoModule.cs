@@ -71,7 +71,7 @@ public sealed class DiscoModule(IServiceProvider services) : IXmppModule
     {
         if (!c.IsGet) { c.Error(StanzaErrors.BadRequest); return ValueTask.CompletedTask; }
         if (c.Payload.Attr("node") is not null) { c.Error(StanzaErrors.ItemNotFound); return ValueTask.CompletedTask; }
-        // XEP-0030 §4: the services hosted on subdomains (upload, ...) are the server's items.
+        // XEP-0030 §4: the services hosted on subdomains (MUC, upload, proxy) are the server's items, each listed once.
         var query = new Element("query", Ns.DiscoItems);
         foreach (var (domain, name) in Registry.ServicesOf(c.To.Domain))
             query.Add(new Element("item", Ns.DiscoItems).SetAttr("jid", domain).SetAttr("name", name));
@@ -86,17 +86,22 @@ public sealed class DiscoModule(IServiceProvider services) : IXmppModule
         // XEP-0030 §3.1 / RFC 6121 §8.5.2.1.3: the server answers for the account's bare JID.
         var query = new Element("query", Ns.DiscoInfo)
             .Add(new Element("identity", Ns.DiscoInfo).SetAttr("category", "account").SetAttr("type", "registered"));
+        foreach (var (category, type, name) in Registry.AccountIdentities)
+            query.Add(new Element("identity", Ns.DiscoInfo).SetAttr("category", category).SetAttr("type", type).SetAttr("name", name));
         foreach (var f in Registry.AccountFeatures)
             query.Add(new Element("feature", Ns.DiscoInfo).SetAttr("var", f));
         c.Result(query);
         return ValueTask.CompletedTask;
     }
 
-    private ValueTask AccountItems(IqContext c)
+    private async ValueTask AccountItems(IqContext c)
     {
-        if (!c.IsGet) { c.Error(StanzaErrors.BadRequest); return ValueTask.CompletedTask; }
-        if (c.Payload.Attr("node") is not null) { c.Error(StanzaErrors.ItemNotFound); return ValueTask.CompletedTask; }
-        c.Result(new Element("query", Ns.DiscoItems));
-        return ValueTask.CompletedTask;
+        if (!c.IsGet) { c.Error(StanzaErrors.BadRequest); return; }
+        if (c.Payload.Attr("node") is not null) { c.Error(StanzaErrors.ItemNotFound); return; }
+        var query = new Element("query", Ns.DiscoItems);
+        foreach (var source in Registry.AccountItemSources)
+            foreach (var item in await source(c.From, c.To))
+                query.Add(item);
+        c.Result(query);
     }
 }

@@ -22,15 +22,16 @@ public sealed record MamQuery(
     };
 
     /// The blank form of XEP-0313 §4.1.5, with the fields this server understands.
-    public static Element Form() => DataForm.Create("form", Ns.Mam)
-        .Add(DataForm.Field("with", "jid-single"))
-        .Add(DataForm.Field("start", "text-single"))
-        .Add(DataForm.Field("end", "text-single"))
-        .Add(DataForm.Field("before-id", "text-single"))
-        .Add(DataForm.Field("after-id", "text-single"))
+    public static Element Form() => new DataForm("form", Ns.Mam)
+        .AddField("with", "jid-single")
+        .AddField("start", "text-single")
+        .AddField("end", "text-single")
+        .AddField("before-id", "text-single")
+        .AddField("after-id", "text-single")
         // §4.1.5: 'ids' is an open list (XEP-0122).
-        .Add(DataForm.Field("ids", "list-multi")
-            .Add(new Element("validate", Ns.DataFormsValidate).SetAttr("datatype", "xs:string").Add(new Element("open", Ns.DataFormsValidate))));
+        .AddField(DataForm.Field("ids", "list-multi")
+            .Add(new Element("validate", Ns.DataFormsValidate).SetAttr("datatype", "xs:string").Add(new Element("open", Ns.DataFormsValidate))))
+        .Element;
 
     /// Reads a query; on failure returns null with the stanza error condition and a text for the client.
     public static MamQuery? Parse(Element query, out string condition, out string? text)
@@ -59,7 +60,7 @@ public sealed record MamQuery(
             var form = DataForm.Parse(x);
             if (form.Type != "submit") throw new FormatException("the query form must be of type submit");
             if (form.FormType is { } formType && formType != Ns.Mam) throw new FormatException($"unknown FORM_TYPE '{formType}'");
-            if (form.Fields.Keys.FirstOrDefault(k => !KnownFields.Contains(k)) is { } unknown)
+            if (form.FieldNames.FirstOrDefault(k => !KnownFields.Contains(k)) is { } unknown)
             {
                 // §4.1.5: a field the server does not know.
                 condition = StanzaErrors.FeatureNotImplemented;
@@ -86,7 +87,7 @@ public sealed record MamQuery(
             end = Time(form, "end");
             afterId = NonEmpty(form, "after-id");
             beforeId = NonEmpty(form, "before-id");
-            if (form.Fields.TryGetValue("ids", out var values) && values.Count > 0) ids = values.Select(v => v.Trim()).ToList();
+            if (form.Values("ids") is { Count: > 0 } values) ids = values.Select(v => v.Trim()).ToList();
         }
         var set = query.Child("set", Ns.Rsm) is { } s ? ResultSetRequest.Parse(s) : null;
         return new MamQuery(query.Attr("queryid"), with, start, end, afterId, beforeId, ids, set,

@@ -17,7 +17,9 @@ public sealed partial class UploadHttpHandler(UploadSlots slots, UploadFiles fil
     private const int CopyBufferBytes = 64 * 1024;
 
     // Ids with a PUT under way: a second PUT to the same slot meanwhile is refused like a replay.
-    private readonly ConcurrentDictionary<string, byte> _uploading = new(StringComparer.Ordinal);
+    // Slot id -> the attempt holding it; an attempt only ever releases its own claim.
+    private readonly ConcurrentDictionary<string, long> _uploading = new(StringComparer.Ordinal);
+    private long _attempts;
 
     public PathString PathPrefix => UploadSlots.PathPrefix;
 
@@ -65,7 +67,9 @@ public sealed partial class UploadHttpHandler(UploadSlots slots, UploadFiles fil
             await Status(context, StatusCodes.Status415UnsupportedMediaType, $"this slot takes {slot.ContentType}");
             return;
         }
-        if (!_uploading.TryAdd(id, 0)) { await Status(context, StatusCodes.Status409Conflict, "this slot is being uploaded"); return; }
+        var attempt = Interlocked.Increment(ref _attempts);
+        var claim = new KeyValuePair<string, long>(id, attempt);
+        if (!_uploading.TryAdd(id, attempt)) { await Status(context, StatusCodes.Status409Conflict, "this slot is being uploaded"); return; }
         try
         {
             if (await storage.Uploads.GetAsync(id) is not null) { await Status(context, StatusCodes.Status409Conflict, "this slot has been used"); return; }
@@ -73,7 +77,13 @@ public sealed partial class UploadHttpHandler(UploadSlots slots, UploadFiles fil
             var temp = files.NewTempPath(id);
             try
             {
-                if (!await ReceiveAsync(context, temp, slot.Size)) return;
+                if (!await ReceiveAsync(context, temp, slot.Size))
+                {
+                    // The slot is free again before the broken attempt's file goes (each attempt has its own file), so
+                    // a client that sees the attempt cleaned up can retry at once.
+                    _uploading.TryRemove(claim);
+                    return;
+                }
                 files.Commit(temp, id);
             }
             finally
@@ -88,7 +98,7 @@ public sealed partial class UploadHttpHandler(UploadSlots slots, UploadFiles fil
         }
         finally
         {
-            _uploading.TryRemove(id, out _);
+            _uploading.TryRemove(claim);
         }
     }
 

@@ -1,6 +1,7 @@
 // XEP-0363: HTTP File Upload, the XMPP side: discovery and slot requests. The HTTP side is UploadHttpHandler.
 using System.Globalization;
 using Xmpp.Protocol;
+using Xmpp.Protocol.Payloads;
 using Xmpp.Protocol.Xml;
 using Xmpp.Server.Hosting;
 using Xmpp.Storage;
@@ -55,9 +56,7 @@ public sealed class UploadModule(XmppServerOptions options, ServedDomains domain
             new Element("feature", Ns.DiscoInfo).SetAttr("var", Ns.DiscoInfo),
             new Element("feature", Ns.DiscoInfo).SetAttr("var", Ns.DiscoItems),
             new Element("feature", Ns.DiscoInfo).SetAttr("var", Ns.HttpUpload),
-            new Element("x", Ns.DataForms).SetAttr("type", "result").Add(
-                Field("FORM_TYPE", Ns.HttpUpload).SetAttr("type", "hidden"),
-                Field("max-file-size", max))));
+            new DataForm("result", Ns.HttpUpload).AddField("max-file-size", null, max).Element));
         return ValueTask.CompletedTask;
     }
 
@@ -144,9 +143,6 @@ public sealed class UploadModule(XmppServerOptions options, ServedDomains domain
                 UploadFiles.DeleteQuietly(files.PathOf(record.Id));
             }
     }
-
-    private static Element Field(string var, string value) =>
-        new Element("field", Ns.DataForms).SetAttr("var", var).Add(new Element("value", Ns.DataForms).SetText(value));
 
     private static ValueTask Fail(IqContext c, string condition)
     {

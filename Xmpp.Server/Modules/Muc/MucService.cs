@@ -1,0 +1,149 @@
+using Microsoft.Extensions.Logging;
+using Xmpp.Protocol;
+using Xmpp.Protocol.Xml;
+using Xmpp.Server.Hosting;
+using Xmpp.Server.Routing;
+
+namespace Xmpp.Server.Modules.Muc;
+
+/// One MUC service domain: answers for the service itself, and hands stanzas for room JIDs to the room, loading it
+/// on demand. A room with nobody in it and nothing to do is unloaded; if it is not persistent, it is gone.
+public sealed class MucService(string domain, IRouter router, MucStore store, MucOptions options, ILogger<MucService> logger)
+{
+    private readonly Dictionary<string, MucRoom> _rooms = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _indexGate = new(1, 1);
+    private Dictionary<string, MucRoomSummary>? _directory;
+    private string _secret = "";
+    private readonly Dictionary<string, MucRoomSummary> _live = new(StringComparer.Ordinal);
+
+    public string Domain { get; } = domain;
+    internal IRouter Router => router;
+    internal MucStore Store => store;
+    internal MucOptions Options => options;
+    internal ILogger Logger => logger;
+
+    /// Rooms currently in memory.
+    public int LoadedRooms { get { lock (_rooms) return _rooms.Count; } }
+
+    public const string Name = "Chatrooms";
+
+    /// Stanzas for room and occupant JIDs (the router sends those for the service's own address to InfoAsync and
+    /// ItemsAsync, or answers them itself).
+    public async ValueTask HandleAsync(StanzaContext c)
+    {
+        var to = c.To!;
+        await EnsureIndexAsync();
+        lock (_rooms)
+        {
+            if (!_rooms.TryGetValue(to.Local!, out var room))
+            {
+                room = new MucRoom(this, Jid.Create(to.Local, Domain));
+                _rooms[to.Local!] = room;
+            }
+            room.Post(c);
+        }
+    }
+
+    /// Called by a room's worker when its inbox is empty: an empty room leaves memory (XEP-0045 §10.1.x: a temporary
+    /// room is destroyed when the last occupant exits).
+    internal bool TryUnload(MucRoom room)
+    {
+        lock (_rooms)
+        {
+            if (!room.CanUnload) return false;
+            _rooms.Remove(room.Jid.Local!);
+            room.Closed = true;
+        }
+        if (!room.Config.Persistent)
+            lock (_live) _live.Remove(room.Jid.Local!);
+        return true;
+    }
+
+    // ---- Directory of rooms (persistent ones in the stored index, temporary ones while they live) ----
+
+    private async ValueTask EnsureIndexAsync()
+    {
+        if (Volatile.Read(ref _directory) is not null) return;
+        await _indexGate.WaitAsync();
+        try
+        {
+            if (_directory is not null) return;
+            _secret = await store.SecretAsync(Domain);
+            Volatile.Write(ref _directory, await store.LoadDirectoryAsync(Domain));
+        }
+        finally { _indexGate.Release(); }
+    }
+
+    internal string Secret => _secret;
+
+    internal bool IsPersistentRoom(string local)
+    {
+        lock (_directory!) return _directory.ContainsKey(local);
+    }
+
+    /// Records a room's summary after a change; persistent rooms keep theirs in storage, temporary ones in memory.
+    internal async ValueTask UpdateSummaryAsync(string local, MucRoomSummary? summary)
+    {
+        bool persistentBefore, persistentNow = summary?.Persistent == true;
+        lock (_directory!)
+        {
+            persistentBefore = _directory.ContainsKey(local);
+            if (persistentNow) _directory[local] = summary!;
+            else _directory.Remove(local);
+        }
+        lock (_live)
+        {
+            if (summary is null || persistentNow) _live.Remove(local);
+            else _live[local] = summary;
+        }
+        if (persistentNow) await store.SaveSummaryAsync(Domain, local, summary!);
+        else if (persistentBefore) await store.DeleteSummaryAsync(Domain, local);
+    }
+
+    /// Rooms that list this bare JID as an owner, persistent or alive (for MucOptions.MaxRoomsPerUser).
+    internal int RoomsOwnedBy(string bare)
+    {
+        int n = 0;
+        lock (_directory!) n += _directory.Values.Count(s => s.Owners.Contains(bare));
+        lock (_live) n += _live.Values.Count(s => s.Owners.Contains(bare));
+        return n;
+    }
+
+    private List<(string Local, MucRoomSummary Summary)> PublicRooms()
+    {
+        var list = new List<(string, MucRoomSummary)>();
+        lock (_directory!) list.AddRange(_directory.Where(r => r.Value.Public).Select(r => (r.Key, r.Value)));
+        lock (_live) list.AddRange(_live.Where(r => r.Value.Public).Select(r => (r.Key, r.Value)));
+        return list;
+    }
+
+    // ---- The service's own address (XEP-0045 §6.1, §6.3) ----
+
+    internal ValueTask InfoAsync(IqContext c)
+    {
+        if (!c.IsGet) c.Error(StanzaErrors.BadRequest);
+        else if (c.Payload.Attr("node") is not null || !c.To.IsDomain) c.Error(StanzaErrors.ItemNotFound);
+        else
+        {
+            var result = new Element("query", Ns.DiscoInfo)
+                .Add(new Element("identity", Ns.DiscoInfo).SetAttr("category", "conference").SetAttr("type", "text").SetAttr("name", Name));
+            foreach (var f in new[] { Ns.DiscoInfo, Ns.DiscoItems, Ns.Muc })
+                result.Add(new Element("feature", Ns.DiscoInfo).SetAttr("var", f));
+            c.Result(result);
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    /// §6.3: the public rooms, persistent or alive.
+    internal async ValueTask ItemsAsync(IqContext c)
+    {
+        if (!c.IsGet) { c.Error(StanzaErrors.BadRequest); return; }
+        if (c.Payload.Attr("node") is not null || !c.To.IsDomain) { c.Error(StanzaErrors.ItemNotFound); return; }
+        await EnsureIndexAsync();
+        var result = new Element("query", Ns.DiscoItems);
+        foreach (var (local, summary) in PublicRooms().OrderBy(r => r.Local, StringComparer.Ordinal))
+            result.Add(new Element("item", Ns.DiscoItems).SetAttr("jid", Jid.Create(local, Domain).ToString())
+                .SetAttr("name", summary.Title.Length > 0 ? summary.Title : local));
+        c.Result(result);
+    }
+}

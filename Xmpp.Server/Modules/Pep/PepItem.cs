@@ -1,0 +1,10 @@
+using Xmpp.Protocol.Xml;
+
+namespace Xmpp.Server.Modules.Pep;
+
+/// One published item: its id, payload, when and by whom it was published. Immutable; never mutate Payload.
+public sealed record PepItem(string Id, Element Payload, DateTimeOffset Published, string Publisher)
+{
+    public bool IsExpired(PepNodeConfig config, DateTimeOffset now) =>
+        config.ItemExpireSeconds > 0 && Published.AddSeconds(config.ItemExpireSeconds) <= now;
+}
