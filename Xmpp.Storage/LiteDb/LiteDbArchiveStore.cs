@@ -28,12 +28,25 @@ internal sealed class LiteDbArchiveStore : IArchiveStore
     private readonly string _name;
     private readonly string _collectionName;
 
+    // What appends last wrote, kept on the writer thread (the only one that touches them) so an append costs an insert
+    // and no index seeks: the last id, per owner its newest stamp and last ordinal, per owner and peer the last ordinal.
+    // Filled from the indexes on first use, dropped whenever a group rolls back.
+    private long _lastId = -1;
+    private readonly Dictionary<string, (long Stamp, long Ordinal)> _owners = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _peers = new(StringComparer.Ordinal);
+
     public LiteDbArchiveStore(LiteDatabase db, LiteDbWriter writer, string name)
     {
         _db = db;
         _writer = writer;
         _name = name;
         _collectionName = "archive_" + name;
+        writer.RolledBack += () =>
+        {
+            _lastId = -1;
+            _owners.Clear();
+            _peers.Clear();
+        };
     }
 
     // Creating an index is a write, so it is queued like any other, ahead of any append. Records written before the
@@ -94,19 +107,30 @@ internal sealed class LiteDbArchiveStore : IArchiveStore
         return new(_writer.Enqueue(db =>
         {
             var sequences = db.GetCollection(SequencesName);
-            var id = (sequences.FindById(_name)?["last"].AsInt64 ?? 0) + 1;
+            if (_lastId < 0) _lastId = sequences.FindById(_name)?["last"].AsInt64 ?? 0;
+            var id = _lastId + 1;
             sequences.Upsert(new BsonDocument { ["_id"] = _name, ["last"] = id });
             var records = db.GetCollection(_collectionName);
             var prefix = LiteDbKeys.Prefix(owner);
-            var newest = Keys(records, StampKey, LiteDbKeys.StartsWith(StampKey, prefix), descending: true, 1).FirstOrDefault();
-            var lastOfOwner = Keys(records, OwnerKey, LiteDbKeys.StartsWith(OwnerKey, prefix), descending: true, 1).FirstOrDefault();
+            if (!_owners.TryGetValue(owner, out var last))
+            {
+                var newest = Keys(records, StampKey, LiteDbKeys.StartsWith(StampKey, prefix), descending: true, 1).FirstOrDefault();
+                var lastOfOwner = Keys(records, OwnerKey, LiteDbKeys.StartsWith(OwnerKey, prefix), descending: true, 1).FirstOrDefault();
+                last = (newest is null ? long.MinValue : Number(newest, prefix.Length), lastOfOwner is null ? 0 : OrdinalOf(lastOfOwner));
+            }
             var withPrefix = prefix + LiteDbKeys.Prefix(with);
-            var lastWithPeer = Keys(records, WithKey, LiteDbKeys.StartsWith(WithKey, withPrefix), descending: true, 1).FirstOrDefault();
+            if (!_peers.TryGetValue(withPrefix, out var lastWith))
+            {
+                var lastWithPeer = Keys(records, WithKey, LiteDbKeys.StartsWith(WithKey, withPrefix), descending: true, 1).FirstOrDefault();
+                lastWith = lastWithPeer is null ? 0 : OrdinalOf(lastWithPeer);
+            }
             // Time never runs backwards within an owner's archive (see IArchiveStore).
-            var stamp = newest is null ? ticks : Math.Max(ticks, Number(newest, prefix.Length));
-            SetKeys(document, id, owner, with, stamp, lastOfOwner is null ? 1 : OrdinalOf(lastOfOwner) + 1,
-                lastWithPeer is null ? 1 : OrdinalOf(lastWithPeer) + 1, stanzaId);
+            var stamp = Math.Max(ticks, last.Stamp);
+            SetKeys(document, id, owner, with, stamp, last.Ordinal + 1, lastWith + 1, stanzaId);
             records.Insert(document);
+            _lastId = id;
+            _owners[owner] = (stamp, last.Ordinal + 1);
+            _peers[withPrefix] = lastWith + 1;
             return id;
         }));
     }

@@ -27,6 +27,10 @@ internal sealed class LiteDbWriter : IAsyncDisposable
         thread.Start();
     }
 
+    // Raised on the writer thread after a group was rolled back, so stores that keep writer-side caches of what they
+    // wrote drop them (the rolled-back writes never happened).
+    public event Action? RolledBack;
+
     // How many transactions have been committed: lets tests and benchmarks see the grouping.
     public long Commits => Interlocked.Read(ref _commits);
 
@@ -127,6 +131,7 @@ internal sealed class LiteDbWriter : IAsyncDisposable
                 else
                 {
                     _db.Rollback();
+                    RolledBack?.Invoke();
                 }
             }
             catch (Exception ex)
@@ -134,6 +139,7 @@ internal sealed class LiteDbWriter : IAsyncDisposable
                 // LiteDB itself failed (I/O error, disk full, closed database): nothing in this group is known to be
                 // durable, so every write of it fails with the cause instead of hanging.
                 TryRollback();
+                RolledBack?.Invoke();
                 foreach (var operation in pending)
                     operation.Fail(ex);
                 return;
