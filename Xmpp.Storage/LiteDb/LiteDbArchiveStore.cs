@@ -32,6 +32,7 @@ internal sealed class LiteDbArchiveStore : IArchiveStore
     // and no index seeks: the last id, per owner its newest stamp and last ordinal, per owner and peer the last ordinal.
     // Filled from the indexes on first use, dropped whenever a group rolls back.
     private long _lastId = -1;
+    private bool _sequenceDirty;
     private readonly Dictionary<string, (long Stamp, long Ordinal)> _owners = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _peers = new(StringComparer.Ordinal);
 
@@ -41,8 +42,15 @@ internal sealed class LiteDbArchiveStore : IArchiveStore
         _writer = writer;
         _name = name;
         _collectionName = "archive_" + name;
+        writer.BeforeCommit += db =>
+        {
+            if (!_sequenceDirty) return;
+            db.GetCollection(SequencesName).Upsert(new BsonDocument { ["_id"] = _name, ["last"] = _lastId });
+            _sequenceDirty = false;
+        };
         writer.RolledBack += () =>
         {
+            _sequenceDirty = false;
             _lastId = -1;
             _owners.Clear();
             _peers.Clear();
@@ -109,7 +117,6 @@ internal sealed class LiteDbArchiveStore : IArchiveStore
             var sequences = db.GetCollection(SequencesName);
             if (_lastId < 0) _lastId = sequences.FindById(_name)?["last"].AsInt64 ?? 0;
             var id = _lastId + 1;
-            sequences.Upsert(new BsonDocument { ["_id"] = _name, ["last"] = id });
             var records = db.GetCollection(_collectionName);
             var prefix = LiteDbKeys.Prefix(owner);
             if (!_owners.TryGetValue(owner, out var last))
@@ -129,6 +136,7 @@ internal sealed class LiteDbArchiveStore : IArchiveStore
             SetKeys(document, id, owner, with, stamp, last.Ordinal + 1, lastWith + 1, stanzaId);
             records.Insert(document);
             _lastId = id;
+            _sequenceDirty = true; // written once for the whole group, just before it commits
             _owners[owner] = (stamp, last.Ordinal + 1);
             _peers[withPrefix] = lastWith + 1;
             return id;

@@ -31,6 +31,10 @@ internal sealed class LiteDbWriter : IAsyncDisposable
     // wrote drop them (the rolled-back writes never happened).
     public event Action? RolledBack;
 
+    // Raised on the writer thread inside the group's transaction, after its writes and before the commit: a store
+    // writes once per group what would otherwise be rewritten by every write of the group (a sequence's last value).
+    public event Action<LiteDatabase>? BeforeCommit;
+
     // How many transactions have been committed: lets tests and benchmarks see the grouping.
     public long Commits => Interlocked.Read(ref _commits);
 
@@ -124,6 +128,7 @@ internal sealed class LiteDbWriter : IAsyncDisposable
                 }
                 if (failed < 0)
                 {
+                    BeforeCommit?.Invoke(_db);
                     _db.Commit();
                     Interlocked.Increment(ref _commits);
                     MakeDurable();
