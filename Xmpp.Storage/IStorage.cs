@@ -18,4 +18,8 @@ public interface IStorage : IAsyncDisposable
 
     // Completes when every write queued before the call is durably committed.
     Task FlushAsync();
+
+    // Writes queued and not yet committed: callers that queue without waiting (archive, spool) wait instead when
+    // this grows past their bound, so a sender faster than the disk is slowed down rather than buffered without end.
+    int PendingWrites { get; }
 }

@@ -61,6 +61,8 @@ public sealed class LiteDbStorage : IStorage
 
     public Task FlushAsync() => _writer.FlushAsync();
 
+    public int PendingWrites => _writer.Pending;
+
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)

@@ -17,6 +17,7 @@ internal sealed class LiteDbWriter : IAsyncDisposable
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile Exception? _fault;
     private long _commits;
+    private int _pending;
 
     public LiteDbWriter(LiteDatabase db)
     {
@@ -35,6 +36,9 @@ internal sealed class LiteDbWriter : IAsyncDisposable
     // writes once per group what would otherwise be rewritten by every write of the group (a sequence's last value).
     public event Action<LiteDatabase>? BeforeCommit;
 
+    // Writes queued and not yet completed or failed.
+    public int Pending => Volatile.Read(ref _pending);
+
     // How many transactions have been committed: lets tests and benchmarks see the grouping.
     public long Commits => Interlocked.Read(ref _commits);
 
@@ -42,7 +46,8 @@ internal sealed class LiteDbWriter : IAsyncDisposable
     // state (it may run again when another write of its group fails) and must not swallow LiteDB exceptions.
     public Task<T> Enqueue<T>(Func<LiteDatabase, T> write)
     {
-        var operation = new WriteOperation<T>(write);
+        var operation = new WriteOperation<T>(write, this);
+        Interlocked.Increment(ref _pending);
         if (!_queue.Writer.TryWrite(operation))
             operation.Fail(_fault ?? new ObjectDisposedException(nameof(LiteDbStorage)));
         return operation.Task;
@@ -191,7 +196,7 @@ internal sealed class LiteDbWriter : IAsyncDisposable
         public abstract void Fail(Exception error);
     }
 
-    private sealed class WriteOperation<T>(Func<LiteDatabase, T> write) : WriteOperation
+    private sealed class WriteOperation<T>(Func<LiteDatabase, T> write, LiteDbWriter owner) : WriteOperation
     {
         // Continuations must not run on the writer thread: they would delay the next group and could try to open a
         // transaction on a thread that owns one.
@@ -202,8 +207,14 @@ internal sealed class LiteDbWriter : IAsyncDisposable
 
         public override void Execute(LiteDatabase db) => _result = write(db);
 
-        public override void Complete() => _done.TrySetResult(_result);
+        public override void Complete()
+        {
+            if (_done.TrySetResult(_result)) Interlocked.Decrement(ref owner._pending);
+        }
 
-        public override void Fail(Exception error) => _done.TrySetException(error);
+        public override void Fail(Exception error)
+        {
+            if (_done.TrySetException(error)) Interlocked.Decrement(ref owner._pending);
+        }
     }
 }

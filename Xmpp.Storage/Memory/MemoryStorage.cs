@@ -32,5 +32,7 @@ public sealed class MemoryStorage : IStorage
     // Every write completes synchronously, so there is never anything queued.
     public Task FlushAsync() => Task.CompletedTask;
 
+    public int PendingWrites => 0;
+
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }

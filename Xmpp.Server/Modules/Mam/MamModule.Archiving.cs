@@ -39,8 +39,9 @@ public sealed partial class MamModule
         // A message to the account itself is archived once, as it arrives.
         if (c.From.Local is not { } user || c.To is not { } to || to.BareEquals(c.From)) return false;
         if (!IsArchivable(message) || !await ShouldArchiveAsync(c.From, to)) return false;
-        Append(user, to.Bare.ToString(), message, NewId());
+        var write = Append(user, to.Bare.ToString(), message, NewId());
         c.Origin?.NoteQueuedWrite();
+        await WriteBackPressure.WaitIfBehindAsync(storage, write);
         return false;
     }
 
@@ -56,15 +57,16 @@ public sealed partial class MamModule
         if (!IsArchivable(message) || !await ShouldArchiveAsync(c.To, c.From)) return false;
         var id = NewId();
         message.Add(new Element("stanza-id", Ns.StanzaId).SetAttr("by", archive).SetAttr("id", id));
-        Append(user, c.From.Bare.ToString(), message, id);
+        var write = Append(user, c.From.Bare.ToString(), message, id);
         c.Origin?.NoteQueuedWrite();
+        await WriteBackPressure.WaitIfBehindAsync(storage, write);
         return false;
     }
 
     /// XEP-0313 §3: archive ids are unpredictable; XEP-0359 §3.1 recommends UUIDs (version 4: random).
     private static string NewId() => Guid.NewGuid().ToString("D");
 
-    private void Append(string owner, string with, Element message, string id)
+    private Task Append(string owner, string with, Element message, string id)
     {
         // Serialized now: the element goes on being routed (and stamped) while the write waits in the queue.
         var payload = ElementWriter.ToBytes(message);
@@ -75,6 +77,7 @@ public sealed partial class MamModule
             if (t.Exception is { } ex) logger.LogError(ex, "Archiving a message for {User} failed", owner);
             _pending.TryRemove(new KeyValuePair<string, Task>(owner, task));
         }, TaskScheduler.Default);
+        return task;
     }
 
     private async ValueTask WaitForPendingAsync(string owner)

@@ -101,15 +101,16 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
                 .AddText("Offline Storage"));
         }
         var payload = ElementWriter.ToBytes(stamped);
-        Spool(user, c.From.Bare.ToString(), payload, message, count);
+        var write = Spool(user, c.From.Bare.ToString(), payload, message, count);
         c.Origin?.NoteQueuedWrite();
+        await WriteBackPressure.WaitIfBehindAsync(storage, write);
         return true;
     }
 
     /// Queued, not awaited, so the sender's stream goes on while the writer commits many messages in one group. The
     /// queue keeps their order; whatever promises durability waits for it: a XEP-0198 acknowledgement flushes storage
     /// first, and the drain at the recipient's next presence waits for the account's last queued write.
-    private void Spool(string user, string from, byte[] payload, Element message, StrongBox<long> count)
+    private Task Spool(string user, string from, byte[] payload, Element message, StrongBox<long> count)
     {
         var task = _spool.AppendAsync(user, DateTimeOffset.UtcNow, from, payload).AsTask();
         _pending[user] = task;
@@ -123,6 +124,7 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
             try { await router.BounceAsync(message, StanzaErrors.InternalServerError, "The message could not be stored for the offline recipient"); }
             catch (Exception bounce) { logger.LogError(bounce, "Bouncing an unstored offline message failed"); }
         }, TaskScheduler.Default).Unwrap();
+        return task;
     }
 
     private async ValueTask<StrongBox<long>> CountAsync(string user)

@@ -1,0 +1,64 @@
+using Xmpp.Server.Modules;
+using Xmpp.Storage;
+using Xmpp.Storage.Memory;
+
+namespace Xmpp.Tests.Modules;
+
+[TestFixture]
+public sealed class WriteBackPressureTests
+{
+    /// Storage whose writer backlog the test sets.
+    private sealed class Backlogged(int pending) : IStorage
+    {
+        private readonly MemoryStorage _inner = new();
+        public IAccountStore Accounts => _inner.Accounts;
+        public IRosterStore Rosters => _inner.Rosters;
+        public IArchiveStore Archive(string collection) => _inner.Archive(collection);
+        public IKeyValueStore KeyValue => _inner.KeyValue;
+        public IUploadStore Uploads => _inner.Uploads;
+        public Task FlushAsync() => Task.CompletedTask;
+        public int PendingWrites => pending;
+        public ValueTask DisposeAsync() => _inner.DisposeAsync();
+    }
+
+    [Test]
+    public async Task A_write_is_not_waited_for_while_the_writer_keeps_up()
+    {
+        var write = new TaskCompletionSource();
+        var wait = WriteBackPressure.WaitIfBehindAsync(new Backlogged(WriteBackPressure.MaxPending), write.Task);
+        Assert.That(wait.IsCompleted, Is.True);
+        await wait;
+    }
+
+    [Test]
+    public async Task A_writer_behind_by_more_than_the_bound_holds_the_sender_until_its_write_is_done()
+    {
+        var write = new TaskCompletionSource();
+        var wait = WriteBackPressure.WaitIfBehindAsync(new Backlogged(WriteBackPressure.MaxPending + 1), write.Task).AsTask();
+        await Task.Delay(100);
+        Assert.That(wait.IsCompleted, Is.False, "the sender waits for the disk");
+        write.SetException(new IOException("disk full"));
+        await wait; // a failed write releases the sender too; the failure is reported where it was queued
+    }
+
+    [Test]
+    public async Task The_LiteDB_writer_counts_queued_writes_until_they_commit()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "xmpp-backlog-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            await using var storage = new Xmpp.Storage.LiteDb.LiteDbStorage(dir);
+            var archive = storage.Archive("offline");
+            var writes = Enumerable.Range(0, 500).Select(i => archive.AppendAsync("bob", DateTimeOffset.UtcNow, "alice@localhost", new byte[] { 1 }).AsTask()).ToList();
+            Assert.That(storage.PendingWrites, Is.GreaterThan(0));
+            await Task.WhenAll(writes);
+            await storage.FlushAsync();
+            Assert.That(storage.PendingWrites, Is.Zero);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}
