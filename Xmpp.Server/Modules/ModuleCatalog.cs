@@ -4,6 +4,7 @@ using Xmpp.Server.Modules.Carbons;
 using Xmpp.Server.Modules.Csi;
 using Xmpp.Server.Modules.Disco;
 using Xmpp.Server.Modules.LastActivity;
+using Xmpp.Server.Modules.Mds;
 using Xmpp.Server.Modules.Profiles;
 using Xmpp.Server.Modules.Offline;
 using Xmpp.Server.Modules.Pep;
@@ -44,5 +45,6 @@ public static class ModuleCatalog
         services.AddSingleton<PepStore>().AddSingleton<PepCaps>().AddSingleton<PepService>();
         services.AddSingleton<IPepService>(sp => sp.GetRequiredService<PepService>());
         services.AddSingleton<IXmppModule, PepModule>().AddHostedService<PepExpirySweeper>();
+        services.AddSingleton<IXmppModule, MdsModule>();
     }
 }
