@@ -39,12 +39,14 @@ public static class ModuleCatalog
         services.AddSingleton<IXmppModule, CsiModule>();
         services.AddSingleton<IXmppModule, BlockingModule>();
         services.AddSingleton<IXmppModule, LastActivityModule>();
-        services.AddSingleton<IXmppModule, VCardModule>();
+        services.AddSingleton<VCardModule>().AddSingleton<IVCardService>(sp => sp.GetRequiredService<VCardModule>());
+        services.AddSingleton<IXmppModule>(sp => sp.GetRequiredService<VCardModule>());
         services.AddSingleton<IXmppModule, PrivateStorageModule>();
         services.AddSingleton<IXmppModule, StreamManagementModule>();
         services.AddSingleton<PepStore>().AddSingleton<PepCaps>().AddSingleton<PepService>();
         services.AddSingleton<IPepService>(sp => sp.GetRequiredService<PepService>());
         services.AddSingleton<IXmppModule, PepModule>().AddHostedService<PepExpirySweeper>();
         services.AddSingleton<IXmppModule, MdsModule>();
+        services.AddSingleton<IXmppModule, AvatarConversionModule>();
     }
 }
