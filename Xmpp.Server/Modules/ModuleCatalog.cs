@@ -41,12 +41,14 @@ public static class ModuleCatalog
         services.AddSingleton<IXmppModule, LastActivityModule>();
         services.AddSingleton<VCardModule>().AddSingleton<IVCardService>(sp => sp.GetRequiredService<VCardModule>());
         services.AddSingleton<IXmppModule>(sp => sp.GetRequiredService<VCardModule>());
-        services.AddSingleton<IXmppModule, PrivateStorageModule>();
+        services.AddSingleton<PrivateStorageModule>().AddSingleton<IPrivateStorage>(sp => sp.GetRequiredService<PrivateStorageModule>());
+        services.AddSingleton<IXmppModule>(sp => sp.GetRequiredService<PrivateStorageModule>());
         services.AddSingleton<IXmppModule, StreamManagementModule>();
         services.AddSingleton<PepStore>().AddSingleton<PepCaps>().AddSingleton<PepService>();
         services.AddSingleton<IPepService>(sp => sp.GetRequiredService<PepService>());
         services.AddSingleton<IXmppModule, PepModule>().AddHostedService<PepExpirySweeper>();
         services.AddSingleton<IXmppModule, MdsModule>();
         services.AddSingleton<IXmppModule, AvatarConversionModule>();
+        services.AddSingleton<IXmppModule, BookmarksConversionModule>();
     }
 }
