@@ -90,3 +90,24 @@ public sealed partial class PepModuleTests
             .Child("metadata", Ns.AvatarMetadata)!.IsEmpty, Is.True, off.ToString());
     }
 }
+
+public sealed partial class PepModuleTests
+{
+    [Test]
+    public async Task A_pep_avatar_too_large_for_a_vcard_stays_pep_only_and_leaves_the_vcard_alone()
+    {
+        await using var alice = await Online("alice", "pc");
+        await alice.IqAsync($"<iq type='set'><vCard xmlns='{Ns.VCard}'><FN>Alice</FN></vCard></iq>");
+        var big = new byte[100_000];
+        new Random(7).NextBytes(big);
+        var id = Convert.ToHexStringLower(SHA1.HashData(big));
+        var data = await Publish(alice, Ns.AvatarData, $"<data xmlns='{Ns.AvatarData}'>{Convert.ToBase64String(big)}</data>", id);
+        Assert.That(data.Attr("type"), Is.EqualTo("result"), data.ToString());
+        var meta = await Publish(alice, Ns.AvatarMetadata, $"<metadata xmlns='{Ns.AvatarMetadata}'><info bytes='{big.Length}' id='{id}' type='image/png'/></metadata>", id);
+        Assert.That(meta.Attr("type"), Is.EqualTo("result"), meta.ToString());
+
+        var vcard = await VCardOf(alice);
+        Assert.That(vcard.ChildText("FN", Ns.VCard), Is.EqualTo("Alice"));
+        Assert.That(vcard.Child("PHOTO", Ns.VCard), Is.Null);
+    }
+}

@@ -78,3 +78,15 @@ public sealed partial class PepModuleTests
         AssertError(await phone.ReceiveAsync(e => e.Name == "message" && e.Attr("id") == "bad"), StanzaErrors.BadRequest);
     }
 }
+
+public sealed partial class PepModuleTests
+{
+    [Test]
+    public async Task An_mds_element_in_a_message_without_to_is_refused_and_publishes_nothing()
+    {
+        await using var phone = await Online("alice", "phone");
+        await phone.SendAsync($"<message id='noto'><displayed xmlns='{Ns.ChatMarkers}' id='a'/>{MdsPayload("s1")}</message>");
+        AssertError(await phone.ReceiveAsync(e => e.Name == "message" && e.Attr("id") == "noto"), StanzaErrors.BadRequest);
+        Assert.That(ItemIds(await Items(phone, "alice@localhost", Ns.MdsDisplayed)), Is.Empty);
+    }
+}

@@ -45,6 +45,7 @@ public sealed class AvatarConversionModule(IPepService pep, IVCardService vcards
             vcard.Add(new Element("PHOTO", Ns.VCard).Add(
                 new Element("TYPE", Ns.VCard).SetText(info.Attr("type") ?? "image/png"),
                 new Element("BINVAL", Ns.VCard).SetText(data.Payload.Text.Trim())));
+            // An avatar too large for a vCard (VCardModule.MaxBytes) stays PEP-only rather than breaking the vCard.
             await WriteVCardAsync(user, vcard);
             return;
         }

@@ -67,7 +67,13 @@ public sealed class VCardModule(IStorage storage, ILogger<VCardModule> logger) :
 
     public ValueTask<Element?> GetAsync(string user) => LoadAsync(user);
 
-    public ValueTask SetAsync(string user, Element vcard) => StoreAsync(user, vcard, ElementWriter.ToBytes(vcard));
+    public async ValueTask<bool> SetAsync(string user, Element vcard)
+    {
+        var bytes = ElementWriter.ToBytes(vcard);
+        if (bytes.Length > MaxBytes) return false;
+        await StoreAsync(user, vcard, bytes);
+        return true;
+    }
 
     public void OnChange(Func<string, Element, ValueTask> handler)
     {
