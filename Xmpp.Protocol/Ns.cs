@@ -78,4 +78,13 @@ public static class Ns
     public const string HttpUpload = "urn:xmpp:http:upload:0";
     public const string ExtDisco = "urn:xmpp:extdisco:2";
     public const string Bytestreams = "http://jabber.org/protocol/bytestreams";
+    public const string MdsDisplayed = "urn:xmpp:mds:displayed:0";
+    public const string MdsServerAssist = "urn:xmpp:mds:server-assist:0";
+    public const string AvatarData = "urn:xmpp:avatar:data";
+    public const string AvatarMetadata = "urn:xmpp:avatar:metadata";
+    public const string PepVCardConversion = "urn:xmpp:pep-vcard-conversion:0";
+    public const string Bookmarks = "urn:xmpp:bookmarks:1";
+    public const string BookmarksCompat = "urn:xmpp:bookmarks:1#compat";
+    public const string BookmarksConversion = "urn:xmpp:bookmarks-conversion:0";
+    public const string LegacyBookmarks = "storage:bookmarks";
 }

@@ -5,6 +5,7 @@ using Xmpp.Server.Modules.Csi;
 using Xmpp.Server.Modules.Disco;
 using Xmpp.Server.Modules.ExternalServices;
 using Xmpp.Server.Modules.LastActivity;
+using Xmpp.Server.Modules.Mds;
 using Xmpp.Server.Modules.Profiles;
 using Xmpp.Server.Modules.Muc;
 using Xmpp.Server.Modules.Mam;
@@ -45,8 +46,10 @@ public static class ModuleCatalog
         services.AddSingleton<IXmppModule, CsiModule>();
         services.AddSingleton<IXmppModule, BlockingModule>();
         services.AddSingleton<IXmppModule, LastActivityModule>();
-        services.AddSingleton<IXmppModule, VCardModule>();
-        services.AddSingleton<IXmppModule, PrivateStorageModule>();
+        services.AddSingleton<VCardModule>().AddSingleton<IVCardService>(sp => sp.GetRequiredService<VCardModule>());
+        services.AddSingleton<IXmppModule>(sp => sp.GetRequiredService<VCardModule>());
+        services.AddSingleton<PrivateStorageModule>().AddSingleton<IPrivateStorage>(sp => sp.GetRequiredService<PrivateStorageModule>());
+        services.AddSingleton<IXmppModule>(sp => sp.GetRequiredService<PrivateStorageModule>());
         services.AddSingleton<IXmppModule, StreamManagementModule>();
         services.AddSingleton<PepStore>().AddSingleton<PepCaps>().AddSingleton<PepService>();
         services.AddSingleton<IPepService>(sp => sp.GetRequiredService<PepService>());
@@ -59,5 +62,8 @@ public static class ModuleCatalog
         services.AddSingleton<IXmppModule, ExternalServicesModule>();
         services.AddSingleton<BytestreamRelay>();
         services.AddSingleton<IXmppModule, Proxy65Module>();
+        services.AddSingleton<IXmppModule, MdsModule>();
+        services.AddSingleton<IXmppModule, AvatarConversionModule>();
+        services.AddSingleton<IXmppModule, BookmarksConversionModule>();
     }
 }

@@ -11,7 +11,7 @@ namespace Xmpp.Server.Modules.Profiles;
 /// Lets a user keep XML fragments on the server, one set per namespace (XEP-0048 bookmarks, client preferences).
 /// All of an account's fragments live in one stored document, so the size limit covers the account as a whole.
 [Xep("XEP-0049", "1.2")]
-public sealed class PrivateStorageModule(IStorage storage, ILogger<PrivateStorageModule> logger) : IXmppModule
+public sealed class PrivateStorageModule(IStorage storage, ILogger<PrivateStorageModule> logger) : IXmppModule, IPrivateStorage
 {
     public const string Key = "private";
 
@@ -19,6 +19,7 @@ public sealed class PrivateStorageModule(IStorage storage, ILogger<PrivateStorag
     public const int MaxBytes = 128 * 1024;
 
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
+    private readonly List<Func<string, Element, ValueTask>> _handlers = [];
 
     public void Register(IModuleBuilder module)
     {
@@ -84,6 +85,26 @@ public sealed class PrivateStorageModule(IStorage storage, ILogger<PrivateStorag
             c.Error(StanzaErrors.NotAcceptable, "Nothing to store");
             return;
         }
+        if (!await StoreAsync(user, children))
+        {
+            c.Error(StanzaErrors.NotAcceptable, $"Private storage is limited to {MaxBytes / 1024} KiB per account");
+            return;
+        }
+        c.Result();
+    }
+
+    public async ValueTask<Element?> GetAsync(string user, string ns) =>
+        (await LoadAsync(user)).Elements().FirstOrDefault(e => e.Namespace == ns)?.Clone();
+
+    public ValueTask<bool> SetAsync(string user, Element fragment) => StoreAsync(user, [fragment]);
+
+    public void OnChange(Func<string, Element, ValueTask> handler)
+    {
+        lock (_handlers) _handlers.Add(handler);
+    }
+
+    private async ValueTask<bool> StoreAsync(string user, List<Element> children)
+    {
         var namespaces = children.Select(e => e.Namespace).ToHashSet(StringComparer.Ordinal);
         var gate = _locks.GetOrAdd(user, static _ => new SemaphoreSlim(1, 1));
         await gate.WaitAsync();
@@ -95,18 +116,23 @@ public sealed class PrivateStorageModule(IStorage storage, ILogger<PrivateStorag
                 if (!namespaces.Contains(fragment.Namespace)) next.Add(fragment.Clone());
             foreach (var child in children) next.Add(child.Clone());
             var bytes = ElementWriter.ToBytes(next);
-            if (bytes.Length > MaxBytes)
-            {
-                c.Error(StanzaErrors.NotAcceptable, $"Private storage is limited to {MaxBytes / 1024} KiB per account");
-                return;
-            }
+            if (bytes.Length > MaxBytes) return false;
             await storage.KeyValue.SetAsync(user, Key, bytes);
         }
         finally
         {
             gate.Release();
         }
-        c.Result();
+        Func<string, Element, ValueTask>[] handlers;
+        lock (_handlers) handlers = [.. _handlers];
+        // Before the client's result, so that an acknowledged set has reached every converted copy.
+        foreach (var child in children)
+            foreach (var handler in handlers)
+            {
+                try { await handler(user, child); }
+                catch (Exception ex) { logger.LogError(ex, "A private storage change handler failed for {User}", user); }
+            }
+        return true;
     }
 
     private async ValueTask<Element> LoadAsync(string user)

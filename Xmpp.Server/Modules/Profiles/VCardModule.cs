@@ -16,7 +16,7 @@ namespace Xmpp.Server.Modules.Profiles;
 /// vCard still learn the avatar.
 [Xep("XEP-0054", "1.2")]
 [Xep("XEP-0153", "1.1", "the server adds the photo hash to presence that carries none")]
-public sealed class VCardModule(IStorage storage, ILogger<VCardModule> logger) : IXmppModule
+public sealed class VCardModule(IStorage storage, ILogger<VCardModule> logger) : IXmppModule, IVCardService
 {
     public const string Key = "vcard";
 
@@ -29,6 +29,7 @@ public sealed class VCardModule(IStorage storage, ILogger<VCardModule> logger) :
     // Per account: the avatar hash of the stored vCard ("" for none), loaded at the first presence, so presence
     // costs no storage read.
     private readonly ConcurrentDictionary<string, string> _photoHashes = new(StringComparer.Ordinal);
+    private readonly List<Func<string, Element, ValueTask>> _handlers = [];
 
     public void Register(IModuleBuilder module)
     {
@@ -60,10 +61,38 @@ public sealed class VCardModule(IStorage storage, ILogger<VCardModule> logger) :
             c.Error(StanzaErrors.NotAcceptable, $"The vCard is larger than {MaxBytes / 1024} KiB");
             return;
         }
+        await StoreAsync(user, vcard, bytes);
+        c.Result();
+    }
+
+    public ValueTask<Element?> GetAsync(string user) => LoadAsync(user);
+
+    public async ValueTask<bool> SetAsync(string user, Element vcard)
+    {
+        var bytes = ElementWriter.ToBytes(vcard);
+        if (bytes.Length > MaxBytes) return false;
+        await StoreAsync(user, vcard, bytes);
+        return true;
+    }
+
+    public void OnChange(Func<string, Element, ValueTask> handler)
+    {
+        lock (_handlers) _handlers.Add(handler);
+    }
+
+    private async ValueTask StoreAsync(string user, Element vcard, byte[] bytes)
+    {
         if (vcard.IsEmpty) await storage.KeyValue.DeleteAsync(user, Key);
         else await storage.KeyValue.SetAsync(user, Key, bytes);
         _photoHashes[user] = PhotoHash(vcard);
-        c.Result();
+        Func<string, Element, ValueTask>[] handlers;
+        lock (_handlers) handlers = [.. _handlers];
+        // Before the client's result, so that when the set is acknowledged every converted copy is in place.
+        foreach (var handler in handlers)
+        {
+            try { await handler(user, vcard); }
+            catch (Exception ex) { logger.LogError(ex, "A vCard change handler failed for {User}", user); }
+        }
     }
 
     /// XEP-0054 §3.3: anyone may read an account's vCard (it is public); only its owner may change it (§3.2).
@@ -97,21 +126,26 @@ public sealed class VCardModule(IStorage storage, ILogger<VCardModule> logger) :
     }
 
     /// The SHA-1 of the decoded photo (XEP-0153 §3.1), lower-case hex; "" when there is no embedded photo.
-    public static string PhotoHash(Element? vcard)
+    public static string PhotoHash(Element? vcard) =>
+        PhotoBytes(vcard) is { } bytes ? Convert.ToHexStringLower(SHA1.HashData(bytes)) : "";
+
+    /// The decoded embedded photo, or null when there is none or its base64 is broken.
+    public static byte[]? PhotoBytes(Element? vcard)
     {
         var binval = vcard?.Child("PHOTO", Ns.VCard)?.ChildText("BINVAL", Ns.VCard);
-        if (string.IsNullOrWhiteSpace(binval)) return "";
+        if (string.IsNullOrWhiteSpace(binval)) return null;
         // XEP-0153 §4.6: whitespace in the base64 data (line breaks every 76 characters) is ignored.
         var compact = new StringBuilder(binval.Length);
         foreach (var ch in binval)
             if (!char.IsWhiteSpace(ch)) compact.Append(ch);
         try
         {
-            return Convert.ToHexStringLower(SHA1.HashData(Convert.FromBase64String(compact.ToString())));
+            var bytes = Convert.FromBase64String(compact.ToString());
+            return bytes.Length == 0 ? null : bytes;
         }
         catch (FormatException)
         {
-            return "";
+            return null;
         }
     }
 
