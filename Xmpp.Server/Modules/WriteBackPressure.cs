@@ -8,7 +8,7 @@ namespace Xmpp.Server.Modules;
 /// without end.
 public static class WriteBackPressure
 {
-    public const int MaxPending = 5000;
+    public const int MaxPending = 10_000;
 
     public static async ValueTask WaitIfBehindAsync(IStorage storage, Task write)
     {

@@ -9,7 +9,7 @@ namespace Xmpp.Storage.LiteDb;
 // durable (see MakeDurable), which is what an acknowledgement that promises durability waits for.
 internal sealed class LiteDbWriter : IAsyncDisposable
 {
-    internal const int MaxBatch = 256;
+    internal const int MaxBatch = 8192;
 
     private readonly LiteDatabase _db;
     private readonly Channel<WriteOperation> _queue =
