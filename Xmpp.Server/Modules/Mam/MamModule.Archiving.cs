@@ -39,9 +39,7 @@ public sealed partial class MamModule
         // A message to the account itself is archived once, as it arrives.
         if (c.From.Local is not { } user || c.To is not { } to || to.BareEquals(c.From)) return false;
         if (!IsArchivable(message) || !await ShouldArchiveAsync(c.From, to)) return false;
-        var write = Append(user, to.Bare.ToString(), message, NewId());
-        c.Origin?.NoteQueuedWrite();
-        await WriteBackPressure.WaitIfBehindAsync(storage, write);
+        await _queued.AddAsync(user, Append(user, to.Bare.ToString(), message, NewId()), c.Origin);
         return false;
     }
 
@@ -57,9 +55,7 @@ public sealed partial class MamModule
         if (!IsArchivable(message) || !await ShouldArchiveAsync(c.To, c.From)) return false;
         var id = NewId();
         message.Add(new Element("stanza-id", Ns.StanzaId).SetAttr("by", archive).SetAttr("id", id));
-        var write = Append(user, c.From.Bare.ToString(), message, id);
-        c.Origin?.NoteQueuedWrite();
-        await WriteBackPressure.WaitIfBehindAsync(storage, write);
+        await _queued.AddAsync(user, Append(user, c.From.Bare.ToString(), message, id), c.Origin);
         return false;
     }
 
@@ -71,19 +67,8 @@ public sealed partial class MamModule
         // Serialized now: the element goes on being routed (and stamped) while the write waits in the queue.
         var payload = ElementWriter.ToBytes(message);
         var task = _archive.AppendAsync(owner, DateTimeOffset.UtcNow, with, payload, id).AsTask();
-        _pending[owner] = task;
-        _ = task.ContinueWith(t =>
-        {
-            if (t.Exception is { } ex) logger.LogError(ex, "Archiving a message for {User} failed", owner);
-            _pending.TryRemove(new KeyValuePair<string, Task>(owner, task));
-        }, TaskScheduler.Default);
+        _ = task.ContinueWith(t => logger.LogError(t.Exception, "Archiving a message for {User} failed", owner),
+            CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
         return task;
-    }
-
-    private async ValueTask WaitForPendingAsync(string owner)
-    {
-        if (!_pending.TryGetValue(owner, out var task)) return;
-        try { await task; }
-        catch (Exception) { } // logged where it was queued; the query shows what was stored
     }
 }

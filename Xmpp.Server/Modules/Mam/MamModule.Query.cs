@@ -34,7 +34,7 @@ public sealed partial class MamModule
             return;
         }
         var owner = c.From.Local!;
-        await WaitForPendingAsync(owner);
+        await _queued.WaitAsync(owner);
 
         var store = await ToStoreQueryAsync(owner, query);
         if (store is null)
@@ -110,7 +110,7 @@ public sealed partial class MamModule
             return;
         }
         var owner = c.From.Local!;
-        await WaitForPendingAsync(owner);
+        await _queued.WaitAsync(owner);
         var first = await _archive.QueryAsync(new ArchiveQuery(owner, Max: 1));
         var last = await _archive.QueryAsync(new ArchiveQuery(owner, Max: 1, Reverse: true));
         var metadata = new Element("metadata", Ns.Mam);

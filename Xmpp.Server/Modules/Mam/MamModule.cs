@@ -26,8 +26,8 @@ public sealed partial class MamModule(
 
     private readonly IArchiveStore _archive = storage.Archive(Collection);
 
-    /// The last append queued per account, so that a query sees every message archived before it was sent.
-    private readonly ConcurrentDictionary<string, Task> _pending = new(StringComparer.Ordinal);
+    /// Appends queued per account, so that a query sees every message archived before it was sent.
+    private readonly QueuedWrites _queued = new(storage);
 
     private MamOptions Options => options.Value.Mam;
 
@@ -59,7 +59,7 @@ public sealed partial class MamModule(
 
     private async ValueTask DeleteAccountAsync(string user)
     {
-        await WaitForPendingAsync(user);
+        await _queued.WaitAsync(user);
         await _archive.DeleteAllAsync(user);
         await storage.KeyValue.DeleteAsync(user, PrefsKey);
         _prefs.TryRemove(user, out _);

@@ -27,8 +27,8 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
     private readonly IArchiveStore _spool = storage.Archive(Collection);
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
 
-    /// Per account: the last spool write queued and not yet durable.
-    private readonly ConcurrentDictionary<string, Task> _pending = new(StringComparer.Ordinal);
+    /// Per account: the spool writes queued and not yet durable.
+    private readonly QueuedWrites _queued = new(storage);
 
     /// Per account: messages in the spool, queued writes included, so the quota holds while writes are in flight.
     /// Loaded from storage on first use; this module is the only writer of the spool.
@@ -51,7 +51,7 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
         module.OnSessionClosed(ReleaseHeldAsync);
         module.OnAccountDeleted(async user =>
         {
-            await WaitForPendingAsync(user);
+            await _queued.WaitAsync(user);
             await _spool.DeleteAllAsync(user);
             _counts.TryRemove(user, out _);
         });
@@ -101,9 +101,7 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
                 .AddText("Offline Storage"));
         }
         var payload = ElementWriter.ToBytes(stamped);
-        var write = Spool(user, c.From.Bare.ToString(), payload, message, count);
-        c.Origin?.NoteQueuedWrite();
-        await WriteBackPressure.WaitIfBehindAsync(storage, write);
+        await _queued.AddAsync(user, Spool(user, c.From.Bare.ToString(), payload, message, count), c.Origin);
         return true;
     }
 
@@ -113,10 +111,8 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
     private Task Spool(string user, string from, byte[] payload, Element message, StrongBox<long> count)
     {
         var task = _spool.AppendAsync(user, DateTimeOffset.UtcNow, from, payload).AsTask();
-        _pending[user] = task;
         _ = task.ContinueWith(async t =>
         {
-            _pending.TryRemove(new KeyValuePair<string, Task>(user, t));
             if (t.Exception is not { } ex) return;
             Interlocked.Decrement(ref count.Value);
             // Not stored after all: the sender learns it, rather than believing the message waits for its recipient.
@@ -132,13 +128,6 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
         if (_counts.TryGetValue(user, out var count)) return count;
         var stored = await _spool.CountAsync(user);
         return _counts.GetOrAdd(user, _ => new StrongBox<long>(stored));
-    }
-
-    private async ValueTask WaitForPendingAsync(string user)
-    {
-        if (!_pending.TryGetValue(user, out var task)) return;
-        try { await task; }
-        catch (Exception) { } // bounced to the sender where it was queued
     }
 
     private ValueTask<bool> HoldWhileDraining(StanzaContext c)
@@ -161,7 +150,7 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
         await gate.WaitAsync();
         try
         {
-            await WaitForPendingAsync(user);
+            await _queued.WaitAsync(user);
             while (true)
             {
                 var page = await _spool.QueryAsync(new ArchiveQuery(user, Max: Batch));

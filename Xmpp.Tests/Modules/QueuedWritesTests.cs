@@ -5,7 +5,7 @@ using Xmpp.Storage.Memory;
 namespace Xmpp.Tests.Modules;
 
 [TestFixture]
-public sealed class WriteBackPressureTests
+public sealed class QueuedWritesTests
 {
     /// Storage whose writer backlog the test sets.
     private sealed class Backlogged(int pending) : IStorage
@@ -25,7 +25,7 @@ public sealed class WriteBackPressureTests
     public async Task A_write_is_not_waited_for_while_the_writer_keeps_up()
     {
         var write = new TaskCompletionSource();
-        var wait = WriteBackPressure.WaitIfBehindAsync(new Backlogged(WriteBackPressure.MaxPending), write.Task);
+        var wait = new QueuedWrites(new Backlogged(QueuedWrites.MaxPending)).AddAsync("bob", write.Task, null);
         Assert.That(wait.IsCompleted, Is.True);
         await wait;
     }
@@ -34,11 +34,25 @@ public sealed class WriteBackPressureTests
     public async Task A_writer_behind_by_more_than_the_bound_holds_the_sender_until_its_write_is_done()
     {
         var write = new TaskCompletionSource();
-        var wait = WriteBackPressure.WaitIfBehindAsync(new Backlogged(WriteBackPressure.MaxPending + 1), write.Task).AsTask();
+        var wait = new QueuedWrites(new Backlogged(QueuedWrites.MaxPending + 1)).AddAsync("bob", write.Task, null).AsTask();
         await Task.Delay(100);
         Assert.That(wait.IsCompleted, Is.False, "the sender waits for the disk");
         write.SetException(new IOException("disk full"));
         await wait; // a failed write releases the sender too; the failure is reported where it was queued
+    }
+
+    [Test]
+    public async Task A_reader_of_an_account_waits_for_that_accounts_queued_writes_only()
+    {
+        var queued = new QueuedWrites(new Backlogged(0));
+        var bobs = new TaskCompletionSource();
+        await queued.AddAsync("bob", bobs.Task, null);
+        Assert.That(queued.WaitAsync("alice").IsCompleted, Is.True, "nothing queued for alice");
+        var wait = queued.WaitAsync("bob").AsTask();
+        await Task.Delay(100);
+        Assert.That(wait.IsCompleted, Is.False, "bob's reader waits for bob's write");
+        bobs.SetResult();
+        await wait;
     }
 
     [Test]
