@@ -14,6 +14,11 @@ public interface IArchiveStore
     // cannot hold, such as one containing U+0001).
     ValueTask<long?> FindIdAsync(string owner, string stanzaId);
 
+    // Replaces the payload of the owner's record with that id, keeping its id, stamp, peer and stanza id (a retraction
+    // or moderation tombstone, XEP-0424/XEP-0425 ask that the archived message be replaced, not removed). Returns false
+    // when the owner has no such record. Completes once the change is durably committed.
+    ValueTask<bool> ReplaceAsync(string owner, long id, ReadOnlyMemory<byte> payload);
+
     // Deletes the owner's records with Id <= id and returns how many were deleted.
     ValueTask<int> DeleteThroughAsync(string owner, long id);
 

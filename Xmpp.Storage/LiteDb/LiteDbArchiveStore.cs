@@ -173,6 +173,19 @@ internal sealed class LiteDbArchiveStore : IArchiveStore
         return ValueTask.FromResult(key is null ? null : (long?)Number(key, key.Length - NumberLength));
     }
 
+    public ValueTask<bool> ReplaceAsync(string owner, long id, ReadOnlyMemory<byte> payload)
+    {
+        var bytes = payload.ToArray();
+        return new(_writer.Enqueue(db =>
+        {
+            var records = db.GetCollection(_collectionName);
+            if (records.FindById(id) is not { } document || document["owner"].AsString != owner)
+                return false;
+            document["payload"] = bytes;
+            return records.Update(document);
+        }));
+    }
+
     public ValueTask<int> DeleteThroughAsync(string owner, long id)
     {
         if (id < 1)

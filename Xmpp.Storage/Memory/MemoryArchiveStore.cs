@@ -63,6 +63,21 @@ internal sealed class MemoryArchiveStore : IArchiveStore
         }
     }
 
+    public ValueTask<bool> ReplaceAsync(string owner, long id, ReadOnlyMemory<byte> payload)
+    {
+        var bytes = payload.ToArray();
+        lock (_owners)
+        {
+            if (!_owners.TryGetValue(owner, out var records))
+                return ValueTask.FromResult(false);
+            var index = records.FindIndex(r => r.Id == id);
+            if (index < 0)
+                return ValueTask.FromResult(false);
+            records[index] = records[index] with { Payload = bytes };
+            return ValueTask.FromResult(true);
+        }
+    }
+
     public ValueTask<int> DeleteThroughAsync(string owner, long id)
     {
         lock (_owners)

@@ -339,6 +339,23 @@ public abstract class ArchiveStoreContract : StorageContract
     }
 
     [Test]
+    public async Task Replace_changes_only_the_payload_of_the_owners_record()
+    {
+        var ids = await SeedAsync();
+
+        Assert.That(await Archive.ReplaceAsync("juliet", ids[2], Body(42)), Is.True);
+        Assert.That(await Archive.ReplaceAsync("romeo", ids[3], Body(43)), Is.False, "another owner's record is not touched");
+        Assert.That(await Archive.ReplaceAsync("juliet", ids[9] + 1000, Body(44)), Is.False);
+
+        var page = await Archive.QueryAsync(new ArchiveQuery("juliet"));
+        Assert.That(Numbers(page), Is.EqualTo(new[] { 0, 1, 42, 3, 4, 5, 6, 7, 8, 9 }));
+        var replaced = page.Records[2];
+        Assert.That((replaced.Id, replaced.Stamp, replaced.With, replaced.StanzaId),
+            Is.EqualTo((ids[2], T0.AddMinutes(2), "romeo@montague.lit", "s2")));
+        Assert.That(await Archive.FindIdAsync("juliet", "s2"), Is.EqualTo(ids[2]));
+    }
+
+    [Test]
     public async Task Count_is_per_owner()
     {
         await SeedAsync();
