@@ -18,7 +18,8 @@ namespace Xmpp.Server.Modules.Offline;
 /// so "delivered" and "read" ticks survive either side being offline.
 [Xep("XEP-0160", "1.0.1")]
 [Xep("XEP-0203", "2.0", "delay stamps on spooled messages")]
-public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomains domains, XmppServerOptionsAccessor options, ILogger<OfflineModule> logger)
+public sealed class OfflineModule(IStorage storage, IRouter router, ISessionDirectory directory, ServedDomains domains,
+    XmppServerOptionsAccessor options, ILogger<OfflineModule> logger)
     : IXmppModule
 {
     public const string Collection = "offline";
@@ -83,6 +84,35 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
             // a bare chat state is ephemeral and simply not kept (XEP-0085 §5.5).
             return message.Child("no-store", Ns.Hints) is null;
         }
+        // The spool is written under the same per-account gate as the drain, so a drain either waits for this write or
+        // has finished before it. In the second case a resource became available after the router found none, and
+        // its drain has already looked: spooling now would leave the message waiting for the next login. It is handed
+        // to the available resources instead (exactly as the router would have; one still draining holds it behind
+        // the spool), and spooled only if none takes it.
+        var gate = Gate(user);
+        await gate.WaitAsync();
+        try
+        {
+            if (await DeliverToAvailableAsync(c.To.Bare, message)) return true;
+            return await SpoolAsync(c, user, message);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    // RFC 6121 §8.5.2.1.1: normal and chat messages to the bare JID go to the most available resource(s).
+    private async ValueTask<bool> DeliverToAvailableAsync(Jid bare, Element message)
+    {
+        var delivered = false;
+        foreach (var entry in directory.Get(bare).MostAvailable())
+            delivered |= await router.DeliverAsync(entry, delivered ? message.Clone() : message);
+        return delivered;
+    }
+
+    private async ValueTask<bool> SpoolAsync(StanzaContext c, string user, Element message)
+    {
         int max = options.Value.Offline.MaxMessagesPerAccount;
         var count = await CountAsync(user);
         if (Interlocked.Increment(ref count.Value) > max)
@@ -123,6 +153,8 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
         return task;
     }
 
+    private SemaphoreSlim Gate(string user) => _locks.GetOrAdd(user, static _ => new SemaphoreSlim(1, 1));
+
     private async ValueTask<StrongBox<long>> CountAsync(string user)
     {
         if (_counts.TryGetValue(user, out var count)) return count;
@@ -146,7 +178,7 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
     private async ValueTask DeliverSpoolAsync(ClientSession session)
     {
         var user = session.Jid.Local!;
-        var gate = _locks.GetOrAdd(user, static _ => new SemaphoreSlim(1, 1));
+        var gate = Gate(user);
         await gate.WaitAsync();
         try
         {
