@@ -282,19 +282,33 @@ public sealed class Router(
                 return;
             case "headline":
                 // RFC 6121 §8.5.2.1.1: headlines go to all available resources with non-negative priority.
-                foreach (var e in set.Entries)
-                    if (e.ReceivesBareMessages) await DeliverAsync(e, stanza.Clone());
+                await DeliverSharedAsync(set.Entries.Where(e => e.ReceivesBareMessages).ToList(), stanza);
                 return;
         }
         // RFC 6121 §8.5.2.1.1: normal and chat go to the most available resource(s).
-        bool delivered = false;
-        foreach (var e in set.MostAvailable())
-            delivered |= await DeliverAsync(e, delivered ? stanza.Clone() : stanza);
-        if (delivered) return;
+        if (await DeliverSharedAsync(set.MostAvailable(), stanza)) return;
         var undeliverable = new StanzaContext(stanza, c.From, bare, c.Origin);
         if (await RunHooks(HookPoint.Undeliverable, undeliverable)) return;
         // RFC 6121 §8.5.2.2.1: no offline storage took it.
         await BounceAsync(stanza, StanzaErrors.ServiceUnavailable);
+    }
+
+    /// Hands a message to each target, copies linked in one SharedDelivery when there are several. False when it
+    /// must be treated as undeliverable: no target took it, or every one that did has already given it back.
+    private async ValueTask<bool> DeliverSharedAsync(IReadOnlyList<SessionEntry> targets, Element stanza)
+    {
+        if (targets.Count == 0) return false;
+        if (targets.Count == 1) return await DeliverAsync(targets[0], stanza);
+        var group = new SharedDelivery(targets.Count);
+        bool routeOn = false;
+        for (int i = 0; i < targets.Count; i++)
+        {
+            // Cloned only after the first delivery: what its hooks added (the archive's stanza-id) is on every copy.
+            var copy = i == 0 ? stanza : stanza.Clone();
+            group.Attach(copy);
+            if (!await DeliverAsync(targets[i], copy) && group.Release()) routeOn = true;
+        }
+        return !routeOn;
     }
 
     // ---- Presence (RFC 6121 §4, §8.5) ----
@@ -336,6 +350,7 @@ public sealed class Router(
             var context = new StanzaContext(stanza, from, target.Jid, null) { Target = target };
             foreach (var hook in hooks)
                 if (await hook(context)) return true;
+            if (!ReferenceEquals(stanza, context.Stanza)) SharedDelivery.Carry(stanza, context.Stanza);
             stanza = context.Stanza;
         }
         return target.Sink.Send(stanza);

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Xmpp.Protocol;
 using Xmpp.Protocol.Xml;
+using Xmpp.Server.Routing;
 using Xmpp.Server.Streams;
 using Xmpp.Server.Streams.StreamManagement;
 
@@ -42,7 +43,13 @@ public sealed class ClientSession : ISessionSink
             lock (_sendGate)
             {
                 sm = _sm;
-                if (sm is null) return _stream.Enqueue(stanza);
+                if (sm is null)
+                {
+                    if (!_stream.Enqueue(stanza)) return false;
+                    // Without stream management, written is as delivered as it gets.
+                    SharedDelivery.Of(stanza)?.Settle();
+                    return true;
+                }
             }
         }
         return sm.Send(stanza);

@@ -423,6 +423,60 @@ public sealed class StreamManagementTests
     }
 
     [Test]
+    public async Task A_message_to_the_bare_jid_held_by_two_sessions_that_both_expire_is_spooled_once()
+    {
+        await using var server = await Server(resumeSeconds: 3);
+        await using var alice = await TestClient.ConnectAsync(server, "alice", "alice-pw", "pc");
+        var phone = await EnabledAsync(server, "bob", "phone");
+        var tablet = await EnabledAsync(server, "bob", "tablet");
+        await Settle(phone.C);
+        await Settle(tablet.C);
+        phone.C.Abort();
+        tablet.C.Abort();
+        Assert.That(await Wait.UntilAsync(() => Sm(server, "bob@localhost/phone")?.IsDetached == true
+            && Sm(server, "bob@localhost/tablet")?.IsDetached == true), Is.True);
+
+        await alice.SendAsync("<message to='bob@localhost' type='chat' id='both'><body>to every device</body></message>");
+        await Settle(alice);
+        Assert.That(Sm(server, "bob@localhost/phone")?.UnackedCount, Is.GreaterThanOrEqualTo(1), "each detached session holds a copy");
+        Assert.That(Sm(server, "bob@localhost/tablet")?.UnackedCount, Is.GreaterThanOrEqualTo(1));
+
+        var spool = server.Get<IStorage>().Archive("offline");
+        Assert.That(await Wait.UntilAsync(() => server.Get<ISessionDirectory>().Get(Jid.Parse("bob@localhost")).Count == 0, TimeSpan.FromSeconds(15)),
+            Is.True, "both sessions expire");
+        await server.Get<IStorage>().FlushAsync();
+        Assert.That(await Wait.UntilAsync(async () => await spool.CountAsync("bob") >= 1), Is.True, "neither delivered it, so it is kept");
+        Assert.That(await spool.CountAsync("bob"), Is.EqualTo(1), "once, not once per copy");
+
+        await using var laptop = await TestClient.ConnectAsync(server, "bob", "bob-pw", "laptop", sendPresence: true);
+        Assert.That((await laptop.ReceiveAsync("message")).Attr("id"), Is.EqualTo("both"));
+        Assert.That(await laptop.TryReceiveAsync(e => e.Name == "message", Quiet), Is.Null);
+    }
+
+    [Test]
+    public async Task A_message_to_the_bare_jid_one_session_acknowledged_is_not_routed_again_when_the_other_expires()
+    {
+        await using var server = await Server(resumeSeconds: 3);
+        await using var alice = await TestClient.ConnectAsync(server, "alice", "alice-pw", "pc");
+        var phone = await EnabledAsync(server, "bob", "phone");
+        await using var tablet = await EnabledAsync(server, "bob", "tablet");
+        await Settle(phone.C);
+        phone.C.Abort();
+        Assert.That(await Wait.UntilAsync(() => Sm(server, "bob@localhost/phone")?.IsDetached == true), Is.True);
+
+        await alice.SendAsync("<message to='bob@localhost' type='chat' id='both'><body>to every device</body></message>");
+        Assert.That(await tablet.CollectUntilAsync(t => t.MessageIds.Contains("both")), Is.True);
+        await tablet.C.SendAsync($"<a xmlns='urn:xmpp:sm:3' h='{tablet.H}'/>");
+        Assert.That(await Wait.UntilAsync(() => Sm(server, "bob@localhost/tablet")?.UnackedCount == 0), Is.True);
+        tablet.C.Abort();
+
+        Assert.That(await Wait.UntilAsync(() => server.Get<ISessionDirectory>().Get(Jid.Parse("bob@localhost")).Count == 0, TimeSpan.FromSeconds(15)),
+            Is.True);
+        await server.Get<IStorage>().FlushAsync();
+        Assert.That(await server.Get<IStorage>().Archive("offline").CountAsync("bob"), Is.Zero, "the tablet acknowledged it");
+    }
+
+    [Test]
     public async Task Resume_after_binding_fails_with_unexpected_request()
     {
         await using var server = await Server();

@@ -7,7 +7,7 @@ namespace Xmpp.Tests.Server;
 [TestFixture]
 public sealed class UnackedQueueTests
 {
-    private static UnackedStanza Msg(int i) => new(new Element("message").SetAttr("id", "m" + i), DateTimeOffset.UnixEpoch, false);
+    private static UnackedStanza Msg(int i) => new(new Element("message").SetAttr("id", "m" + i), DateTimeOffset.UnixEpoch, null);
 
     [Test]
     public void Acknowledging_h_releases_the_stanzas_up_to_it_in_order()

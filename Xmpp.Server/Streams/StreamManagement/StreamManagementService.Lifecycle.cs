@@ -90,8 +90,8 @@ public sealed partial class StreamManagementService
     }
 
     /// Messages go back to the router with a XEP-0203 delay: now that the resource is gone they reach another
-    /// resource or the offline spool, once. A message to the bare JID that other resources got as well is not
-    /// routed again. IQ requests get service-unavailable; presence and IQ responses are dropped (RFC 6121 §8.5.3.2.1).
+    /// resource or the offline spool, once. A message to the bare JID that other resources got as well is routed on
+    /// only by the last of them to give it back, and only if none delivered it (SharedDelivery). IQ requests get service-unavailable; presence and IQ responses are dropped (RFC 6121 §8.5.3.2.1).
     private async ValueTask RerouteAsync(List<UnackedStanza> unacked)
     {
         foreach (var item in unacked)
@@ -102,7 +102,7 @@ public sealed partial class StreamManagementService
             {
                 switch (stanza.Name)
                 {
-                    case "message" when !item.DeliveredElsewhere && type != "error":
+                    case "message" when type != "error" && (item.Shared is null || item.Shared.Release()):
                         var message = stanza.Clone();
                         if (message.Child("delay", Ns.Delay) is null)
                         {
@@ -122,18 +122,6 @@ public sealed partial class StreamManagementService
                 logger.LogError(ex, "Re-routing an unacknowledged {Name} failed", stanza.Name);
             }
         }
-    }
-
-    /// Whether a message to a bare JID was also delivered to another resource (RFC 6121 §8.5.2.1.1: all of the
-    /// most available ones; all non-negative ones for headlines).
-    internal bool DeliveredElsewhere(ClientSession session, Element stanza)
-    {
-        if (stanza.Name != "message" || !Jid.TryParse(stanza.Attr("to"), out var to) || !to.IsBare) return false;
-        var set = directory.Get(to);
-        IEnumerable<SessionEntry> receivers = stanza.Attr("type") == "headline"
-            ? set.Entries.Where(e => e.ReceivesBareMessages)
-            : set.MostAvailable();
-        return receivers.Any(e => !ReferenceEquals(e.Sink, session));
     }
 
     private void Remember(string id, string bare, uint handled)

@@ -1,6 +1,7 @@
 // XEP-0198: Stream Management, the per-session state that outlives a connection.
 using Xmpp.Protocol;
 using Xmpp.Protocol.Xml;
+using Xmpp.Server.Routing;
 using Xmpp.Server.Sessions;
 
 namespace Xmpp.Server.Streams.StreamManagement;
@@ -72,7 +73,7 @@ public sealed class StreamManagementSession
     /// as undeliverable, so it is never lost.
     internal bool Send(Element stanza)
     {
-        bool deliveredElsewhere = _service.DeliveredElsewhere(Session, stanza);
+        var shared = SharedDelivery.Of(stanza);
         XmppStream? overflowStream = null;
         bool overflowDetached = false;
         lock (_gate)
@@ -85,7 +86,7 @@ public sealed class StreamManagementSession
             }
             else
             {
-                _unacked.Add(new UnackedStanza(stanza, _service.Now, deliveredElsewhere));
+                _unacked.Add(new UnackedStanza(stanza, _service.Now, shared));
                 if (_live && _stream is { } stream)
                 {
                     stream.Enqueue(stanza, tracked: true);

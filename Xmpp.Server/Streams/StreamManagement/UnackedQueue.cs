@@ -1,11 +1,12 @@
 // XEP-0198 §4: acknowledgement bookkeeping for stanzas sent to the client.
 using Xmpp.Protocol.Xml;
+using Xmpp.Server.Routing;
 
 namespace Xmpp.Server.Streams.StreamManagement;
 
-/// A stanza the client has not acknowledged yet. DeliveredElsewhere marks a message to the bare JID that other
-/// resources received too, so it is not routed to them a second time when this session ends.
-public readonly record struct UnackedStanza(Element Stanza, DateTimeOffset QueuedAt, bool DeliveredElsewhere);
+/// A stanza the client has not acknowledged yet. Shared links a message to the bare JID that other resources
+/// received too, so that when this session ends it is routed on only if none of them took it (see SharedDelivery).
+public readonly record struct UnackedStanza(Element Stanza, DateTimeOffset QueuedAt, SharedDelivery? Shared);
 
 /// Stanzas sent to the client in order, numbered by XEP-0198's counter, which wraps at 2^32 (§4: "h" is an
 /// unsigned 32-bit value that starts again at zero). Not thread-safe: the owning session locks around it.
@@ -39,7 +40,7 @@ public sealed class UnackedQueue(uint start = 0)
     {
         long n = Releases(h);
         if (n < 0) return false;
-        for (long i = 0; i < n; i++) _items.Dequeue();
+        for (long i = 0; i < n; i++) _items.Dequeue().Shared?.Settle();
         Acked = h;
         return true;
     }
