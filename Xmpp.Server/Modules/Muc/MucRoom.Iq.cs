@@ -41,6 +41,9 @@ internal sealed partial class MucRoom
             case Ns.MucOwner when payload.Name == "query":
                 await OwnerAsync(c, payload);
                 return;
+            case Ns.Mam when payload.Name == "query":
+                await ArchiveQueryAsync(c, payload);
+                return;
         }
         Error(stanza, StanzaErrors.ServiceUnavailable);
     }
@@ -95,6 +98,7 @@ internal sealed partial class MucRoom
             Config.Public ? "muc_public" : "muc_hidden",
             Config.NonAnonymous ? "muc_nonanonymous" : "muc_semianonymous",
         };
+        if (Archived) features.Add(Ns.Mam);
         foreach (var f in features) query.Add(new Element("feature", Ns.DiscoInfo).SetAttr("var", f));
         var form = new DataForm("result", Ns.MucRoomInfo)
             .AddField("muc#roominfo_description", null, "Description", [Config.Description])

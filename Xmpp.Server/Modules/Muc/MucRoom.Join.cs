@@ -110,11 +110,13 @@ internal sealed partial class MucRoom
             if (!ReferenceEquals(o, receiver)) Send(OccupantPresence(o, receiver, to, null));
     }
 
-    /// 100 non-anonymous room (§7.2.4), 201 room created (§10.1.1), 210 nick changed by the service (§7.2.10).
+    /// 100 non-anonymous room (§7.2.4), 170 room logged (§7.2.12: archived), 201 room created (§10.1.1),
+    /// 210 nick changed by the service (§7.2.10).
     private List<int> SelfCodes(bool created, bool nickModified)
     {
         var codes = new List<int>();
         if (Config.NonAnonymous) codes.Add(100);
+        if (Archived) codes.Add(170);
         if (created) codes.Add(201);
         if (nickModified) codes.Add(210);
         return codes;

@@ -87,7 +87,7 @@ internal sealed partial class MucRoom
             await SaveAsync();
             return;
         }
-        if (stanza.Child("body", Ns.Client) is not null) await RecordAsync(message, sender.Nick, stanzaId);
+        if (stanza.Child("body", Ns.Client) is not null) await RecordAsync(message, sender, stanzaId);
     }
 
     /// The message as occupants receive it: from the sender's occupant JID, without ids others could forge
@@ -97,6 +97,8 @@ internal sealed partial class MucRoom
         var message = stanza.Clone().SetAttr("from", OccupantJid(sender).ToString()).SetAttr("to", null);
         foreach (var id in message.Elements("stanza-id", Ns.StanzaId).Where(e => e.Attr("by") == RoomText).ToList()) message.Remove(id);
         message.RemoveAll("occupant-id", Ns.OccupantId);
+        // Only the room says who someone is (a forged muc#user item could claim a real JID in archives).
+        message.RemoveAll("x", Ns.MucUser);
         message.Add(new Element("occupant-id", Ns.OccupantId).SetAttr("id", sender.OccupantId));
         return message;
     }
