@@ -41,6 +41,9 @@ internal sealed partial class MucRoom
             case Ns.MucOwner when payload.Name == "query":
                 await OwnerAsync(c, payload);
                 return;
+            case Ns.MessageModerate when payload.Name == "moderate":
+                await ModerateAsync(c, payload);
+                return;
             case Ns.Mam when payload.Name == "query":
                 await ArchiveQueryAsync(c, payload);
                 return;
@@ -90,7 +93,7 @@ internal sealed partial class MucRoom
                 .SetAttr("name", Config.Title.Length > 0 ? Config.Title : Jid.Local));
         var features = new List<string>
         {
-            Ns.DiscoInfo, Ns.Muc, Ns.StanzaId, Ns.OccupantId, Ns.MucSelfPing, Ns.MucStableId,
+            Ns.DiscoInfo, Ns.Muc, Ns.StanzaId, Ns.OccupantId, Ns.MucSelfPing, Ns.MucStableId, Ns.MessageModerate,
             Config.Persistent ? "muc_persistent" : "muc_temporary",
             Config.MembersOnly ? "muc_membersonly" : "muc_open",
             Config.Moderated ? "muc_moderated" : "muc_unmoderated",
