@@ -77,6 +77,32 @@ public sealed class MucPersistenceTests
     }
 
     [Test]
+    public async Task Reserved_nicknames_survive_a_restart()
+    {
+        var room = "names@" + Service;
+        await using (var s = await TestServer.StartAsync(_dir))
+        {
+            await s.AddUserAsync("alice", "alice-pw");
+            await s.AddUserAsync("bob", "bob-pw");
+            await s.AddUserAsync("carol", "carol-pw");
+            await using var alice = await Connect(s, "alice");
+            await MucTestBase.CreateInstantAsync(alice, room, "Alice");
+            await MucTestBase.ConfigureAsync(alice, room, ("muc#roomconfig_persistentroom", "1"));
+            await using var bob = await Connect(s, "bob");
+            Assert.That((await MucRegisterTests.RegisterAsync(bob, room, "Bobby")).Attr("type"), Is.EqualTo("result"));
+        }
+        await using (var s = await TestServer.StartAsync(_dir))
+        {
+            await using var carol = await Connect(s, "carol");
+            var refused = await MucTestBase.JoinAsync(carol, room, "Bobby");
+            Assert.That(refused.Child("error", Ns.Client)?.Child("conflict", Ns.StanzaErrors), Is.Not.Null, refused.ToString());
+            await using var bob = await Connect(s, "bob");
+            var info = await bob.IqAsync($"<iq type='get' to='{room}'><query xmlns='http://jabber.org/protocol/disco#info' node='x-roomuser-item'/></iq>");
+            Assert.That(info.Child("query", Ns.DiscoInfo)!.Child("identity", Ns.DiscoInfo)?.Attr("name"), Is.EqualTo("Bobby"));
+        }
+    }
+
+    [Test]
     public async Task Temporary_room_is_destroyed_when_the_last_occupant_leaves()
     {
         await using var s = await TestServer.StartAsync(_dir);

@@ -44,6 +44,9 @@ internal sealed partial class MucRoom
             case Ns.MessageModerate when payload.Name == "moderate":
                 await ModerateAsync(c, payload);
                 return;
+            case Ns.Register when payload.Name == "query":
+                await RegisterAsync(c, payload);
+                return;
             case Ns.Mam when payload.Name == "query":
                 await ArchiveQueryAsync(c, payload);
                 return;
@@ -83,6 +86,11 @@ internal sealed partial class MucRoom
             Error(c.Stanza, StanzaErrors.ItemNotFound);
             return;
         }
+        if (payload.Attr("node") == RoomUserNode)
+        {
+            ReservedNickInfo(c);
+            return;
+        }
         if (payload.Attr("node") is not null)
         {
             Error(c.Stanza, StanzaErrors.ItemNotFound);
@@ -93,7 +101,7 @@ internal sealed partial class MucRoom
                 .SetAttr("name", Config.Title.Length > 0 ? Config.Title : Jid.Local));
         var features = new List<string>
         {
-            Ns.DiscoInfo, Ns.Muc, Ns.StanzaId, Ns.OccupantId, Ns.MucSelfPing, Ns.MucStableId, Ns.MessageModerate,
+            Ns.DiscoInfo, Ns.Muc, Ns.StanzaId, Ns.OccupantId, Ns.MucSelfPing, Ns.MucStableId, Ns.MessageModerate, Ns.Register,
             Config.Persistent ? "muc_persistent" : "muc_temporary",
             Config.MembersOnly ? "muc_membersonly" : "muc_open",
             Config.Moderated ? "muc_moderated" : "muc_unmoderated",

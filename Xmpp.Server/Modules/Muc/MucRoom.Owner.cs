@@ -182,6 +182,7 @@ internal sealed partial class MucRoom
         Locked = false;
         Config = new MucRoomConfig();
         Affiliations.Clear();
+        Nicks.Clear();
         Subject = SubjectNick = null;
         _history.Clear();
     }
