@@ -25,12 +25,17 @@ internal sealed partial class MucRoom
             await GroupchatAsync(c, sender);
             return;
         }
+        if (IsVoiceRequestForm(stanza, out var form))
+        {
+            VoiceRequest(c, sender, form!);
+            return;
+        }
         if (stanza.Child("x", Ns.MucUser) is { } x && (x.Child("invite", Ns.MucUser) is not null || x.Child("decline", Ns.MucUser) is not null))
         {
             await InviteOrDeclineAsync(c, sender, x);
             return;
         }
-        Error(stanza, StanzaErrors.BadRequest, "Messages to a room are groupchat, invitations or declines");
+        Error(stanza, StanzaErrors.BadRequest, "Messages to a room are groupchat, invitations, declines or voice requests");
     }
 
     /// A bounce of a groupchat message or presence we sent tells us an occupant is gone (XEP-0045 §18.1, code 333);
