@@ -92,7 +92,9 @@ internal sealed partial class MucRoom
             await SaveAsync();
             return;
         }
-        if (stanza.Child("body", Ns.Client) is not null) await RecordAsync(message, sender, stanzaId);
+        if (stanza.Child("body", Ns.Client) is null) return;
+        NotifyAbsentMembers(message, sender);
+        await RecordAsync(message, sender, stanzaId);
     }
 
     /// The message as occupants receive it: from the sender's occupant JID, without ids others could forge
