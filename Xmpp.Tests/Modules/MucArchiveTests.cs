@@ -12,12 +12,7 @@ public sealed class MucArchiveTests : MucTestBase
     private static async Task<List<string>> SendAll(TestClient sender, TestClient watcher, string room, params string[] bodies)
     {
         var ids = new List<string>();
-        foreach (var body in bodies)
-        {
-            await GroupchatAsync(sender, room, body);
-            var seen = await ReceiveBodyAsync(watcher, body);
-            ids.Add(seen.Child("stanza-id", Ns.StanzaId)!.Attr("id")!);
-        }
+        foreach (var body in bodies) ids.Add(await SayAsync(sender, watcher, room, body));
         return ids;
     }
 

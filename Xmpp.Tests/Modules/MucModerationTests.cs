@@ -13,10 +13,13 @@ public sealed class MucModerationTests : MucTestBase
         c.IqAsync($"<iq type='set' to='{room}'><moderate xmlns='urn:xmpp:message-moderate:1' id='{id}'>" +
             $"<retract xmlns='urn:xmpp:message-retract:1'/><reason>{reason}</reason></moderate></iq>");
 
-    private static async Task<string> Said(TestClient sender, TestClient watcher, string room, string body)
+    /// Joins and checks that the history holds the message with that id as a tombstone.
+    private static async Task AssertTombstoneOnJoin(TestClient c, string room, string nick, string id)
     {
-        await GroupchatAsync(sender, room, body);
-        return (await ReceiveBodyAsync(watcher, body)).Child("stanza-id", Ns.StanzaId)!.Attr("id")!;
+        await JoinAsync(c, room, nick);
+        var history = await c.ReceiveAsync(e => e.Name == "message" && e.Child("stanza-id", Ns.StanzaId)?.Attr("id") == id);
+        Assert.That(history.Child("body", Ns.Client), Is.Null);
+        Assert.That(history.Child("retracted", Ns.MessageRetract), Is.Not.Null);
     }
 
     private static bool IsRetraction(Element e, string id) =>
@@ -29,8 +32,8 @@ public sealed class MucModerationTests : MucTestBase
         var room = await PersistentRoomAsync(alice, "Alice");
         var bob = await Connect("bob");
         await JoinFullyAsync(bob, room, "Bob");
-        await Said(bob, alice, room, "fine");
-        var id = await Said(bob, alice, room, "buy potions");
+        await SayAsync(bob, alice, room, "fine");
+        var id = await SayAsync(bob, alice, room, "buy potions");
 
         var r = await Moderate(alice, room, id);
         Assert.That(r.Attr("type"), Is.EqualTo("result"), r.ToString());
@@ -57,11 +60,7 @@ public sealed class MucModerationTests : MucTestBase
         Assert.That(results.Any(x => Forwarded(x).Child("retract", Ns.MessageRetract)?.Attr("id") == id), Is.True,
             "the retraction itself is archived for clients catching up");
 
-        var carol = await Connect("carol");
-        await JoinAsync(carol, room, "Carol");
-        var history = await carol.ReceiveAsync(e => e.Name == "message" && e.Child("stanza-id", Ns.StanzaId)?.Attr("id") == id);
-        Assert.That(history.Child("body", Ns.Client), Is.Null);
-        Assert.That(history.Child("retracted", Ns.MessageRetract), Is.Not.Null);
+        await AssertTombstoneOnJoin(await Connect("carol"), room, "Carol", id);
     }
 
     [Test]
@@ -70,13 +69,9 @@ public sealed class MucModerationTests : MucTestBase
         var alice = await Connect("alice");
         var room = NewRoom();
         await CreateInstantAsync(alice, room, "Alice");
-        var id = await Said(alice, alice, room, "oops");
+        var id = await SayAsync(alice, alice, room, "oops");
         Assert.That((await Moderate(alice, room, id)).Attr("type"), Is.EqualTo("result"));
-        var bob = await Connect("bob");
-        await JoinAsync(bob, room, "Bob");
-        var history = await bob.ReceiveAsync(e => e.Name == "message" && e.Child("stanza-id", Ns.StanzaId)?.Attr("id") == id);
-        Assert.That(history.Child("body", Ns.Client), Is.Null);
-        Assert.That(history.Child("retracted", Ns.MessageRetract), Is.Not.Null);
+        await AssertTombstoneOnJoin(await Connect("bob"), room, "Bob", id);
     }
 
     [Test]
@@ -86,7 +81,7 @@ public sealed class MucModerationTests : MucTestBase
         var room = await PersistentRoomAsync(alice, "Alice");
         var bob = await Connect("bob");
         await JoinFullyAsync(bob, room, "Bob");
-        var id = await Said(alice, bob, room, "mine");
+        var id = await SayAsync(alice, bob, room, "mine");
         Assert.That(ErrorCondition(await Moderate(bob, room, id)), Is.EqualTo("forbidden"));
         Assert.That(ErrorCondition(await Moderate(alice, room, "no-such-id")), Is.EqualTo("item-not-found"));
         var (results, _) = await RoomArchiveAsync(alice, room);

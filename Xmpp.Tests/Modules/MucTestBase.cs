@@ -120,12 +120,24 @@ public abstract class MucTestBase
                 string.Concat(fields.Select(f => f.Split('=', 2)).GroupBy(p => p[0]).Select(g =>
                     $"<field var='{g.Key}'>{string.Concat(g.Select(p => $"<value>{System.Security.SecurityElement.Escape(p[1])}</value>"))}</field>")) + "</x>";
         var set = rsm is null ? "" : $"<set xmlns='http://jabber.org/protocol/rsm'>{rsm}</set>";
-        var iq = await c.IqAsync($"<iq type='set' to='{room}'><query xmlns='urn:xmpp:mam:2' queryid='{queryId}'>{form}{set}</query></iq>", TimeSpan.FromSeconds(30));
+        var iqId = "mam-" + queryId;
+        await c.SendAsync($"<iq type='set' id='{iqId}' to='{room}'><query xmlns='urn:xmpp:mam:2' queryid='{queryId}'>{form}{set}</query></iq>");
         var results = new List<Element>();
-        // The room sends the results before the iq answer, to the same resource.
-        while (await c.TryReceiveAsync(e => e.Name == "message" && e.Child("result", Ns.Mam)?.Attr("queryid") == queryId, TimeSpan.FromMilliseconds(1)) is { } m)
-            results.Add(m.Child("result", Ns.Mam)!);
-        return (results, iq);
+        // XEP-0313 §4.2: every result arrives before the iq answer, which ends the query.
+        while (true)
+        {
+            var e = await c.ReceiveAsync(e => e.Name == "message" && e.Child("result", Ns.Mam)?.Attr("queryid") == queryId
+                || e.Name == "iq" && e.Attr("id") == iqId, TimeSpan.FromSeconds(30));
+            if (e.Name == "iq") return (results, e);
+            results.Add(e.Child("result", Ns.Mam)!);
+        }
+    }
+
+    /// Sends a groupchat message and returns the stanza-id the room gave it, as the watcher received it.
+    protected static async Task<string> SayAsync(TestClient sender, TestClient watcher, string room, string body)
+    {
+        await GroupchatAsync(sender, room, body);
+        return (await ReceiveBodyAsync(watcher, body)).Child("stanza-id", Ns.StanzaId)!.Attr("id")!;
     }
 
     protected static Element Forwarded(Element result) => result.Child("forwarded", Ns.Forward)!.Child("message", Ns.Client)!;

@@ -61,7 +61,12 @@ internal sealed partial class MucRoom
         bool seesJids = SeesRealJids(c.From);
         var (messages, fin) = MamArchiveReader.Results(query, page, RoomText, c.From.ToString(),
             m => seesJids ? m : WithoutRealJid(m));
-        foreach (var m in messages) Send(m);
+        // Straight to the querying stream, like the user archive's results: routed, they would meet the delivery hooks
+        // that hold messages for a session which has not sent presence yet, as a client catching up often has not.
+        // The iq answer follows through the room's outbox, so it still comes last (§4.2).
+        foreach (var m in messages)
+            if (c.Origin is { } origin) origin.Send(m);
+            else Send(m);
         Result(c, fin);
     }
 

@@ -38,7 +38,8 @@ internal sealed partial class MucRoom
             node.Value = new HistoryEntry(node.Value.Stamp, Tombstone(node.Value.Message, actor, reason, stamp));
             found = true;
         }
-        if (Archived && await service.Store.Archive.FindIdAsync(RoomText, id) is { } recordId)
+        // The archive may hold the message even if archiving has since been turned off.
+        if (Config.Persistent && await service.Store.Archive.FindIdAsync(RoomText, id) is { } recordId)
         {
             var page = await service.Store.Archive.QueryAsync(new ArchiveQuery(RoomText, StanzaIds: [id], Max: 1));
             if (page.Records is [var record])
