@@ -4,7 +4,7 @@ using Xmpp.Tests.Support;
 
 namespace Xmpp.Tests.Modules;
 
-/// XEP-0313 §5 archives of rooms: what is archived, how it is queried at the room JID, who may read it, and what
+/// XEP-0313 archives of rooms: what is archived, how it is queried at the room JID, who may read it, and what
 /// real JIDs results show; XEP-0045 status codes 170/171 for logging.
 [TestFixture]
 public sealed class MucArchiveTests : MucTestBase
@@ -122,6 +122,27 @@ public sealed class MucArchiveTests : MucTestBase
     }
 
     [Test]
+    public async Task Metadata_names_the_first_and_last_message_and_flip_page_sends_newest_first()
+    {
+        var alice = await Connect("alice");
+        var room = await PersistentRoomAsync(alice, "Alice");
+        var empty = await alice.IqAsync($"<iq type='get' to='{room}'><metadata xmlns='urn:xmpp:mam:2'/></iq>");
+        Assert.That(empty.Child("metadata", Ns.Mam)!.FirstElement, Is.Null);
+        var ids = await SendAll(alice, alice, room, "x", "y", "z");
+        var meta = (await alice.IqAsync($"<iq type='get' to='{room}'><metadata xmlns='urn:xmpp:mam:2'/></iq>")).Child("metadata", Ns.Mam)!;
+        Assert.That(meta.Child("start", Ns.Mam)!.Attr("id"), Is.EqualTo(ids[0]));
+        Assert.That(meta.Child("end", Ns.Mam)!.Attr("id"), Is.EqualTo(ids[2]));
+
+        var queryId = "flip";
+        var iq = await alice.IqAsync($"<iq type='set' to='{room}'><query xmlns='urn:xmpp:mam:2' queryid='{queryId}'><flip-page/></query></iq>");
+        Assert.That(iq.Attr("type"), Is.EqualTo("result"));
+        var flipped = new List<string?>();
+        while (await alice.TryReceiveAsync(e => e.Child("result", Ns.Mam)?.Attr("queryid") == queryId, TimeSpan.FromMilliseconds(1)) is { } m)
+            flipped.Add(Forwarded(m.Child("result", Ns.Mam)!).ChildText("body", Ns.Client));
+        Assert.That(flipped, Is.EqualTo(new[] { "z", "y", "x" }));
+    }
+
+    [Test]
     public async Task Members_only_rooms_let_members_read_and_outcasts_never_read()
     {
         var alice = await Connect("alice");
@@ -156,7 +177,7 @@ public sealed class MucArchiveTests : MucTestBase
 
         var room = await PersistentRoomAsync(alice, "Alice");
         Assert.That(Codes(await alice.ReceiveAsync(e => e.Name == "message" && Codes(e).Contains(104) && e.Attr("from") == room)), Does.Contain(170));
-        Assert.That(await Features(alice, room), Does.Contain(Ns.Mam));
+        Assert.That(await Features(alice, room), Does.Contain(Ns.Mam).And.Contain(Ns.MamExtended));
         var bob = await Connect("bob");
         Assert.That(Codes(await JoinFullyAsync(bob, room, "Bob")), Does.Contain(170));
 

@@ -48,6 +48,20 @@ public static class MamArchiveReader
             StanzaErrors.BadRequest, null);
     }
 
+    /// XEP-0313 (#extended) metadata: the first and last message of the archive, nothing for an empty one.
+    public static async ValueTask<Element> MetadataAsync(IArchiveStore archive, string owner)
+    {
+        var first = await archive.QueryAsync(new ArchiveQuery(owner, Max: 1));
+        var last = await archive.QueryAsync(new ArchiveQuery(owner, Max: 1, Reverse: true));
+        var metadata = new Element("metadata", Ns.Mam);
+        if (first.Records is [var oldest] && last.Records is [var newest])
+        {
+            metadata.Add(new Element("start", Ns.Mam).SetAttr("id", oldest.StanzaId).SetAttr("timestamp", DateTimeProfile.Format(oldest.Stamp)));
+            metadata.Add(new Element("end", Ns.Mam).SetAttr("id", newest.StanzaId).SetAttr("timestamp", DateTimeProfile.Format(newest.Stamp)));
+        }
+        return metadata;
+    }
+
     /// The result messages from the archive's address to the querier, in the order to send them, and the &lt;fin/&gt;
     /// for the iq result. view may change or drop (null) each stored message before it is forwarded.
     public static (List<Element> Messages, Element Fin) Results(MamQuery query, ArchivePage page, string archive, string to,

@@ -1,8 +1,6 @@
 using Xmpp.Protocol;
-using Xmpp.Protocol.Payloads;
 using Xmpp.Protocol.Xml;
 using Xmpp.Server.Routing;
-using Xmpp.Storage;
 
 namespace Xmpp.Server.Modules.Mam;
 
@@ -52,14 +50,6 @@ public sealed partial class MamModule
         }
         var owner = c.From.Local!;
         await _queued.WaitAsync(owner);
-        var first = await _archive.QueryAsync(new ArchiveQuery(owner, Max: 1));
-        var last = await _archive.QueryAsync(new ArchiveQuery(owner, Max: 1, Reverse: true));
-        var metadata = new Element("metadata", Ns.Mam);
-        if (first.Records is [var oldest] && last.Records is [var newest])
-        {
-            metadata.Add(new Element("start", Ns.Mam).SetAttr("id", oldest.StanzaId).SetAttr("timestamp", DateTimeProfile.Format(oldest.Stamp)));
-            metadata.Add(new Element("end", Ns.Mam).SetAttr("id", newest.StanzaId).SetAttr("timestamp", DateTimeProfile.Format(newest.Stamp)));
-        }
-        c.Result(metadata);
+        c.Result(await MamArchiveReader.MetadataAsync(_archive, owner));
     }
 }

@@ -15,7 +15,7 @@ namespace Xmpp.Server.Modules.Muc;
 [Xep("XEP-0421", "0.2.0", "occupant-id in room presence and messages")]
 [Xep("XEP-0410", "1.1.0", "the room answers occupants' self-pings")]
 [Xep("XEP-0249", "1.2", "direct invitations pass through unchanged")]
-[Xep("XEP-0313", "1.1.3", "room archives (§5), queried at the room JID")]
+[Xep("XEP-0313", "1.1.3", "room archives (MUC archives), queried at the room JID; metadata")]
 [Xep("XEP-0425", "0.3.0", "moderators retract messages; archive and history keep a tombstone")]
 public sealed class MucModule(IRouter router, IStorage storage, ServedDomains domains, XmppServerOptionsAccessor options, ILoggerFactory loggers)
     : IXmppModule

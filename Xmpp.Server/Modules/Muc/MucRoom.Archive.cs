@@ -1,4 +1,4 @@
-// XEP-0313 §5: the room's message archive, queried at the room's bare JID.
+// XEP-0313 (MUC archives): the room's message archive, queried at the room's bare JID.
 using Xmpp.Protocol;
 using Xmpp.Protocol.Xml;
 using Xmpp.Server.Modules.Mam;
@@ -26,6 +26,12 @@ internal sealed partial class MucRoom
         if (!MayReadArchive(c.From))
         {
             Error(c.Stanza, StanzaErrors.Forbidden, "You may not read this room's archive");
+            return;
+        }
+        if (payload.Name == "metadata")
+        {
+            if (c.Type == "get") Result(c, await MamArchiveReader.MetadataAsync(service.Store.Archive, RoomText));
+            else Error(c.Stanza, StanzaErrors.BadRequest, "metadata is read with a get");
             return;
         }
         if (c.Type == "get")
@@ -70,7 +76,7 @@ internal sealed partial class MucRoom
         Result(c, fin);
     }
 
-    /// Who may read the archive (XEP-0313 §5 leaves it to the room; we follow who may read along when joined):
+    /// Who may read the archive (XEP-0313 leaves it to the room; we follow who may read along when joined):
     /// never outcasts; occupants; in members-only or password-protected rooms only members and above (a non-member
     /// who knows the password reads once joined); in open rooms anyone who could enter.
     private bool MayReadArchive(Jid from)

@@ -17,7 +17,7 @@ internal sealed partial class MucRoom
     private int HistoryCapacity => Math.Clamp(Config.HistoryLength, 0, service.Options.MaxHistoryMessages);
 
     /// Keeps a groupchat message (as occupants received it) for later joiners, and archives it when the room is archived.
-    /// The archived copy also names the sender's real bare JID (XEP-0313 §5 lets results carry it), which is removed
+    /// The archived copy also names the sender's real bare JID (XEP-0313 MUC archives let results carry it), which is removed
     /// for queriers who may not see real JIDs; a message from the room itself has no sender.
     private async ValueTask RecordAsync(Element message, MucOccupant? sender, string stanzaId)
     {

@@ -47,7 +47,7 @@ internal sealed partial class MucRoom
             case Ns.Register when payload.Name == "query":
                 await RegisterAsync(c, payload);
                 return;
-            case Ns.Mam when payload.Name == "query":
+            case Ns.Mam when payload.Name is "query" or "metadata":
                 await ArchiveQueryAsync(c, payload);
                 return;
         }
@@ -109,7 +109,7 @@ internal sealed partial class MucRoom
             Config.Public ? "muc_public" : "muc_hidden",
             Config.NonAnonymous ? "muc_nonanonymous" : "muc_semianonymous",
         };
-        if (Archived) features.Add(Ns.Mam);
+        if (Archived) features.AddRange([Ns.Mam, Ns.MamExtended]);
         foreach (var f in features) query.Add(new Element("feature", Ns.DiscoInfo).SetAttr("var", f));
         var form = new DataForm("result", Ns.MucRoomInfo)
             .AddField("muc#roominfo_description", null, "Description", [Config.Description])

@@ -24,7 +24,7 @@ public sealed class MucRoomConfig
     public bool ChangeSubject { get; set; }
     public bool AllowInvites { get; set; }
 
-    /// XEP-0313 §5: groupchat messages go to the room's archive (persistent rooms only), queryable with MAM.
+    /// XEP-0313 (MUC archives): groupchat messages go to the room's archive (persistent rooms only), queryable with MAM.
     public bool Archiving { get; set; } = true;
 
     public MucRoomConfig Clone() => (MucRoomConfig)MemberwiseClone();
