@@ -10,7 +10,7 @@ namespace Xmpp.Server.Modules.Muc;
 internal sealed partial class MucRoom
 {
     /// A moderator retracts a groupchat message by its stanza-id: the archived copy and the history kept for joiners
-    /// become a tombstone (the archive keeps the record, XEP-0425 §5), and occupants receive the retraction.
+    /// become a tombstone (the archive keeps the record: XEP-0425, "Tombstones"), and occupants receive the retraction.
     private async ValueTask ModerateAsync(StanzaContext c, Element moderate)
     {
         if (!Exists)
@@ -55,7 +55,7 @@ internal sealed partial class MucRoom
         }
         Result(c);
 
-        // §4: the retraction goes to everyone, from the room, and is itself kept so that a client catching up on the
+        // XEP-0425: the retraction goes to everyone, from the room, and is itself kept so that a client catching up on the
         // archive learns of it too.
         var retraction = new Element("message", Ns.Client).SetAttr("type", "groupchat").SetAttr("from", RoomText)
             .SetAttr("id", NewStanzaId())
@@ -72,7 +72,7 @@ internal sealed partial class MucRoom
     private string? StanzaIdOf(Element message) =>
         message.Elements("stanza-id", Ns.StanzaId).FirstOrDefault(e => e.Attr("by") == RoomText)?.Attr("id");
 
-    /// XEP-0425 §5: the message keeps who sent it and its ids; its content gives way to a &lt;retracted/&gt; saying
+    /// XEP-0425 tombstones: the message keeps who sent it and its ids; its content gives way to a &lt;retracted/&gt; saying
     /// when and by which moderator.
     private Element Tombstone(Element original, MucOccupant moderator, string? reason, DateTimeOffset stamp)
     {
