@@ -103,6 +103,35 @@ public sealed class MucPersistenceTests
     }
 
     [Test]
+    public async Task A_moderated_message_stays_a_tombstone_after_a_restart()
+    {
+        var room = "quiet@" + Service;
+        string id;
+        await using (var s = await TestServer.StartAsync(_dir))
+        {
+            await s.AddUserAsync("alice", "alice-pw");
+            await s.AddUserAsync("bob", "bob-pw");
+            await using var alice = await Connect(s, "alice");
+            await MucTestBase.CreateInstantAsync(alice, room, "Alice");
+            await MucTestBase.ConfigureAsync(alice, room, ("muc#roomconfig_persistentroom", "1"));
+            await alice.SendAsync($"<message to='{room}' type='groupchat'><body>regret</body></message>");
+            id = (await alice.ReceiveAsync(e => e.ChildText("body", Ns.Client) == "regret")).Child("stanza-id", Ns.StanzaId)!.Attr("id")!;
+            var r = await alice.IqAsync($"<iq type='set' to='{room}'><moderate xmlns='urn:xmpp:message-moderate:1' id='{id}'>" +
+                "<retract xmlns='urn:xmpp:message-retract:1'/></moderate></iq>");
+            Assert.That(r.Attr("type"), Is.EqualTo("result"), r.ToString());
+        }
+        await using (var s = await TestServer.StartAsync(_dir))
+        {
+            await using var bob = await Connect(s, "bob");
+            await MucTestBase.JoinAsync(bob, room, "Bob");
+            var history = await bob.ReceiveAsync(e => e.Name == "message" && e.Child("stanza-id", Ns.StanzaId)?.Attr("id") == id);
+            Assert.That(history.Child("body", Ns.Client), Is.Null);
+            Assert.That(history.Child("retracted", Ns.MessageRetract), Is.Not.Null);
+            Assert.That(history.Child("x", Ns.MucUser), Is.Null, "history on join never carries the archived real JID");
+        }
+    }
+
+    [Test]
     public async Task Temporary_room_is_destroyed_when_the_last_occupant_leaves()
     {
         await using var s = await TestServer.StartAsync(_dir);
