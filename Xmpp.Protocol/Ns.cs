@@ -73,6 +73,12 @@ public static class Ns
     public const string MucRoomInfo = "http://jabber.org/protocol/muc#roominfo";
     public const string MucStableId = "http://jabber.org/protocol/muc#stable_id";
     public const string MucSelfPing = "http://jabber.org/protocol/muc#self-ping-optimization";
+    public const string MucRegister = "http://jabber.org/protocol/muc#register";
+    public const string MucRequest = "http://jabber.org/protocol/muc#request";
+    public const string MessageModerate = "urn:xmpp:message-moderate:1";
+    public const string MessageRetract = "urn:xmpp:message-retract:1";
+    public const string Fallback = "urn:xmpp:fallback:0";
+    public const string Reference = "urn:xmpp:reference:0";
     public const string ConferenceInvite = "jabber:x:conference";
     public const string OccupantId = "urn:xmpp:occupant-id:0";
     public const string HttpUpload = "urn:xmpp:http:upload:0";

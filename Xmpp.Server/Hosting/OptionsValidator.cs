@@ -51,6 +51,9 @@ public static class OptionsValidator
         Positive("Muc:MaxHistoryMessages", o.Muc.MaxHistoryMessages, 0);
         Positive("Muc:MessagesPerSecond", o.Muc.MessagesPerSecond, 0.01);
         Positive("Muc:MessageBurst", o.Muc.MessageBurst);
+        Positive("Muc:NotifyIntervalSeconds", o.Muc.NotifyIntervalSeconds, 0);
+        if (o.Muc.NotifyAbsentMembers is not ("none" or "mentions" or "all"))
+            problems.Add($"Xmpp:Muc:NotifyAbsentMembers: '{o.Muc.NotifyAbsentMembers}' is not none, mentions or all.");
         if (o.Muc.Enabled && !Precis.TryPrepareDomain(o.Muc.Subdomain + ".example", out _))
             problems.Add($"Xmpp:Muc:Subdomain: '{o.Muc.Subdomain}' is not a valid domain label.");
         Positive("Mam:MaxPageSize", o.Mam.MaxPageSize);

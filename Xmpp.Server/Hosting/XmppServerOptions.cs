@@ -176,4 +176,12 @@ public sealed class MucOptions
     /// faster senders get resource-constraint.
     public double MessagesPerSecond { get; set; } = 5;
     public int MessageBurst { get; set; } = 20;
+
+    /// Members-only rooms tell affiliated members who are not in the room about new messages, with a normal message
+    /// to their bare JID (spooled offline): "none", "mentions" (their reserved nick, bare JID or a XEP-0372 mention
+    /// reference) or "all".
+    public string NotifyAbsentMembers { get; set; } = "mentions";
+
+    /// At most one such notification per member and room in this many seconds; 0 = no limit.
+    public int NotifyIntervalSeconds { get; set; } = 300;
 }

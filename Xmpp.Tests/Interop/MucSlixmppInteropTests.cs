@@ -51,6 +51,39 @@ public sealed class MucSlixmppInteropTests : InteropFixture
         });
     }
 
+    // Romeo (our test client) talks in a persistent room; Juliet, without joining, pages through the room's archive
+    // with slixmpp's XEP-0313 plugin and its RSM iterator, two at a time, both ways.
+    [Test]
+    public async Task Slixmpp_pages_through_a_room_archive_both_ways()
+    {
+        var room = "library@conference." + _server.Domain;
+        await using var romeo = await TestClient.ConnectAsync(_server, "romeo", "r0meo-pass", "pc", sendPresence: true);
+        await Modules.MucTestBase.CreateInstantAsync(romeo, room, "Romeo");
+        await Modules.MucTestBase.ConfigureAsync(romeo, room, ("muc#roomconfig_persistentroom", "1"));
+        var bodies = new[] { "one", "two", "three", "four", "five" };
+        foreach (var body in bodies)
+        {
+            await romeo.SendAsync($"<message to='{room}' type='groupchat'><body>{body}</body></message>");
+            await romeo.ReceiveAsync(e => e.Name == "message" && e.ChildText("body", Xmpp.Protocol.Ns.Client) == body);
+        }
+        using var forward = await ClientProcess.RunScriptAsync("slix_client.py", "mam", Juliet, "jul1et-pass", _server,
+            scriptTimeout: Limit, extra: ["--archive", room, "--page-size", "2"]);
+        using var backward = await ClientProcess.RunScriptAsync("slix_client.py", "mam", Juliet, "jul1et-pass", _server,
+            scriptTimeout: Limit, extra: ["--archive", room, "--page-size", "2", "--reverse"]);
+        Assert.That(forward.ExitCode, Is.EqualTo(0), forward.Describe());
+        Assert.That(backward.ExitCode, Is.EqualTo(0), backward.Describe());
+        var archived = forward.EventsNamed("archived");
+        Assert.Multiple(() =>
+        {
+            Assert.That(archived.Select(m => ClientProcess.Text(m, "body")), Is.EqualTo(bodies), forward.Describe());
+            Assert.That(archived.Select(m => ClientProcess.Text(m, "from")), Has.All.EqualTo(room + "/Romeo"));
+            Assert.That(archived.Select(m => ClientProcess.Text(m, "type")), Has.All.EqualTo("groupchat"));
+            Assert.That(forward.EventsNamed("page").Select(p => ClientProcess.Text(p, "complete")), Is.EqualTo(new[] { "false", "false", "true" }));
+            Assert.That(backward.EventsNamed("archived").Select(m => ClientProcess.Text(m, "body")),
+                Is.EqualTo(new[] { "four", "five", "two", "three", "one" }), backward.Describe());
+        });
+    }
+
     // Romeo (our test client) talks in a room; Juliet joins with nbxmpp asking for two messages of history and gets
     // the last two, stamped by the room (nbxmpp takes them as the server's delay), then the subject.
     [Test]

@@ -77,6 +77,61 @@ public sealed class MucPersistenceTests
     }
 
     [Test]
+    public async Task Reserved_nicknames_survive_a_restart()
+    {
+        var room = "names@" + Service;
+        await using (var s = await TestServer.StartAsync(_dir))
+        {
+            await s.AddUserAsync("alice", "alice-pw");
+            await s.AddUserAsync("bob", "bob-pw");
+            await s.AddUserAsync("carol", "carol-pw");
+            await using var alice = await Connect(s, "alice");
+            await MucTestBase.CreateInstantAsync(alice, room, "Alice");
+            await MucTestBase.ConfigureAsync(alice, room, ("muc#roomconfig_persistentroom", "1"));
+            await using var bob = await Connect(s, "bob");
+            Assert.That((await MucRegisterTests.RegisterAsync(bob, room, "Bobby")).Attr("type"), Is.EqualTo("result"));
+        }
+        await using (var s = await TestServer.StartAsync(_dir))
+        {
+            await using var carol = await Connect(s, "carol");
+            var refused = await MucTestBase.JoinAsync(carol, room, "Bobby");
+            Assert.That(refused.Child("error", Ns.Client)?.Child("conflict", Ns.StanzaErrors), Is.Not.Null, refused.ToString());
+            await using var bob = await Connect(s, "bob");
+            var info = await bob.IqAsync($"<iq type='get' to='{room}'><query xmlns='http://jabber.org/protocol/disco#info' node='x-roomuser-item'/></iq>");
+            Assert.That(info.Child("query", Ns.DiscoInfo)!.Child("identity", Ns.DiscoInfo)?.Attr("name"), Is.EqualTo("Bobby"));
+        }
+    }
+
+    [Test]
+    public async Task A_moderated_message_stays_a_tombstone_after_a_restart()
+    {
+        var room = "quiet@" + Service;
+        string id;
+        await using (var s = await TestServer.StartAsync(_dir))
+        {
+            await s.AddUserAsync("alice", "alice-pw");
+            await s.AddUserAsync("bob", "bob-pw");
+            await using var alice = await Connect(s, "alice");
+            await MucTestBase.CreateInstantAsync(alice, room, "Alice");
+            await MucTestBase.ConfigureAsync(alice, room, ("muc#roomconfig_persistentroom", "1"));
+            await alice.SendAsync($"<message to='{room}' type='groupchat'><body>regret</body></message>");
+            id = (await alice.ReceiveAsync(e => e.ChildText("body", Ns.Client) == "regret")).Child("stanza-id", Ns.StanzaId)!.Attr("id")!;
+            var r = await alice.IqAsync($"<iq type='set' to='{room}'><moderate xmlns='urn:xmpp:message-moderate:1' id='{id}'>" +
+                "<retract xmlns='urn:xmpp:message-retract:1'/></moderate></iq>");
+            Assert.That(r.Attr("type"), Is.EqualTo("result"), r.ToString());
+        }
+        await using (var s = await TestServer.StartAsync(_dir))
+        {
+            await using var bob = await Connect(s, "bob");
+            await MucTestBase.JoinAsync(bob, room, "Bob");
+            var history = await bob.ReceiveAsync(e => e.Name == "message" && e.Child("stanza-id", Ns.StanzaId)?.Attr("id") == id);
+            Assert.That(history.Child("body", Ns.Client), Is.Null);
+            Assert.That(history.Child("retracted", Ns.MessageRetract), Is.Not.Null);
+            Assert.That(history.Child("x", Ns.MucUser), Is.Null, "history on join never carries the archived real JID");
+        }
+    }
+
+    [Test]
     public async Task Temporary_room_is_destroyed_when_the_last_occupant_leaves()
     {
         await using var s = await TestServer.StartAsync(_dir);

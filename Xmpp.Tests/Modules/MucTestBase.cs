@@ -109,6 +109,48 @@ public abstract class MucTestBase
     protected static Task<Element> ReceiveBodyAsync(TestClient c, string body) =>
         c.ReceiveAsync(e => e.Name == "message" && e.ChildText("body", Ns.Client) == body);
 
+    /// Sends a XEP-0313 query to a room (form fields as "var=value", an optional RSM set) and returns the forwarded
+    /// result messages (the &lt;result/&gt; wrappers) and the iq answer.
+    protected static async Task<(List<Element> Results, Element Iq)> RoomArchiveAsync(TestClient c, string room, string[]? fields = null, string? rsm = null)
+    {
+        var queryId = "q" + Guid.NewGuid().ToString("N");
+        var form = "";
+        if (fields is not null)
+            form = "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>urn:xmpp:mam:2</value></field>" +
+                string.Concat(fields.Select(f => f.Split('=', 2)).GroupBy(p => p[0]).Select(g =>
+                    $"<field var='{g.Key}'>{string.Concat(g.Select(p => $"<value>{System.Security.SecurityElement.Escape(p[1])}</value>"))}</field>")) + "</x>";
+        var set = rsm is null ? "" : $"<set xmlns='http://jabber.org/protocol/rsm'>{rsm}</set>";
+        var iqId = "mam-" + queryId;
+        await c.SendAsync($"<iq type='set' id='{iqId}' to='{room}'><query xmlns='urn:xmpp:mam:2' queryid='{queryId}'>{form}{set}</query></iq>");
+        var results = new List<Element>();
+        // XEP-0313 §4.2: every result arrives before the iq answer, which ends the query.
+        while (true)
+        {
+            var e = await c.ReceiveAsync(e => e.Name == "message" && e.Child("result", Ns.Mam)?.Attr("queryid") == queryId
+                || e.Name == "iq" && e.Attr("id") == iqId, TimeSpan.FromSeconds(30));
+            if (e.Name == "iq") return (results, e);
+            results.Add(e.Child("result", Ns.Mam)!);
+        }
+    }
+
+    /// Sends a groupchat message and returns the stanza-id the room gave it, as the watcher received it.
+    protected static async Task<string> SayAsync(TestClient sender, TestClient watcher, string room, string body)
+    {
+        await GroupchatAsync(sender, room, body);
+        return (await ReceiveBodyAsync(watcher, body)).Child("stanza-id", Ns.StanzaId)!.Attr("id")!;
+    }
+
+    protected static Element Forwarded(Element result) => result.Child("forwarded", Ns.Forward)!.Child("message", Ns.Client)!;
+
+    protected static async Task<string> PersistentRoomAsync(TestClient owner, string nick, params (string Var, string Value)[] more)
+    {
+        var room = NewRoom();
+        await CreateInstantAsync(owner, room, nick);
+        var r = await ConfigureAsync(owner, room, [("muc#roomconfig_persistentroom", "1"), .. more]);
+        Assert.That(r.Attr("type"), Is.EqualTo("result"), r.ToString());
+        return room;
+    }
+
     protected static Task<Element> ReceivePresenceFrom(TestClient c, string from, string? type = null) =>
         c.ReceiveAsync(e => e.Name == "presence" && e.Attr("from") == from && e.Attr("type") == type);
 }

@@ -90,6 +90,7 @@ public sealed class ConfigurationTests
     [TestCase("Mam:DefaultMode", "sometimes", "not always, roster or never")]
     [TestCase("Mam:MaxPageSize", "0", "too small")]
     [TestCase("Muc:Subdomain", "upload", "must differ")]
+    [TestCase("Muc:NotifyAbsentMembers", "some", "not none, mentions or all")]
     [TestCase("Upload:Subdomain", "conference", "must differ")]
     public void Invalid_settings_give_one_clear_line(string key, string value, string expected)
     {

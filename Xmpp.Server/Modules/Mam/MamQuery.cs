@@ -33,14 +33,15 @@ public sealed record MamQuery(
             .Add(new Element("validate", Ns.DataFormsValidate).SetAttr("datatype", "xs:string").Add(new Element("open", Ns.DataFormsValidate))))
         .Element;
 
-    /// Reads a query; on failure returns null with the stanza error condition and a text for the client.
-    public static MamQuery? Parse(Element query, out string condition, out string? text)
+    /// Reads a query; on failure returns null with the stanza error condition and a text for the client. A room
+    /// archive accepts a full JID in 'with' (an occupant JID); a user archive only a bare one.
+    public static MamQuery? Parse(Element query, out string condition, out string? text, bool fullWith = false)
     {
         condition = StanzaErrors.BadRequest;
         text = null;
         try
         {
-            return ParseOrThrow(query, ref condition, ref text);
+            return ParseOrThrow(query, fullWith, ref condition, ref text);
         }
         catch (FormatException ex)
         {
@@ -49,7 +50,7 @@ public sealed record MamQuery(
         }
     }
 
-    private static MamQuery? ParseOrThrow(Element query, ref string condition, ref string? text)
+    private static MamQuery? ParseOrThrow(Element query, bool fullWith, ref string condition, ref string? text)
     {
         Jid? with = null;
         DateTimeOffset? start = null, end = null;
@@ -75,7 +76,7 @@ public sealed record MamQuery(
                     text = "with is not a JID";
                     return null;
                 }
-                if (with.IsFull)
+                if (with.IsFull && !fullWith)
                 {
                     // Archive records keep the contact's bare JID only (§4.1.1 allows the bare match only for a bare 'with').
                     condition = StanzaErrors.FeatureNotImplemented;

@@ -16,8 +16,10 @@ internal sealed partial class MucRoom
 
     private int HistoryCapacity => Math.Clamp(Config.HistoryLength, 0, service.Options.MaxHistoryMessages);
 
-    /// Keeps a groupchat message (as occupants received it) for later joiners; persistent rooms also archive it.
-    private async ValueTask RecordAsync(Element message, string nick, string stanzaId)
+    /// Keeps a groupchat message (as occupants received it) for later joiners, and archives it when the room is archived.
+    /// The archived copy also names the sender's real bare JID (XEP-0313 MUC archives let results carry it), which is removed
+    /// for queriers who may not see real JIDs; a message from the room itself has no sender.
+    private async ValueTask RecordAsync(Element message, MucOccupant? sender, string stanzaId)
     {
         var stamp = DateTimeOffset.UtcNow;
         var kept = message.Clone().SetAttr("to", null);
@@ -26,7 +28,11 @@ internal sealed partial class MucRoom
             _history.AddLast(new HistoryEntry(stamp, kept));
             while (_history.Count > HistoryCapacity) _history.RemoveFirst();
         }
-        if (Config.Persistent) await service.Store.AppendHistoryAsync(RoomText, stamp, nick, kept, stanzaId);
+        if (!Archived) return;
+        var archived = kept.Clone();
+        if (sender is not null)
+            archived.Add(new Element("x", Ns.MucUser).Add(new Element("item", Ns.MucUser).SetAttr("jid", sender.Bare.ToString())));
+        await service.Store.AppendHistoryAsync(RoomText, stamp, sender?.Nick ?? "", archived, stanzaId);
     }
 
     /// §7.2.14: the client may limit history by stanzas, characters, seconds or a start time; each limit applies.

@@ -41,6 +41,15 @@ internal sealed partial class MucRoom
             case Ns.MucOwner when payload.Name == "query":
                 await OwnerAsync(c, payload);
                 return;
+            case Ns.MessageModerate when payload.Name == "moderate":
+                await ModerateAsync(c, payload);
+                return;
+            case Ns.Register when payload.Name == "query":
+                await RegisterAsync(c, payload);
+                return;
+            case Ns.Mam when payload.Name is "query" or "metadata":
+                await ArchiveQueryAsync(c, payload);
+                return;
         }
         Error(stanza, StanzaErrors.ServiceUnavailable);
     }
@@ -77,6 +86,11 @@ internal sealed partial class MucRoom
             Error(c.Stanza, StanzaErrors.ItemNotFound);
             return;
         }
+        if (payload.Attr("node") == RoomUserNode)
+        {
+            ReservedNickInfo(c);
+            return;
+        }
         if (payload.Attr("node") is not null)
         {
             Error(c.Stanza, StanzaErrors.ItemNotFound);
@@ -87,7 +101,7 @@ internal sealed partial class MucRoom
                 .SetAttr("name", Config.Title.Length > 0 ? Config.Title : Jid.Local));
         var features = new List<string>
         {
-            Ns.DiscoInfo, Ns.Muc, Ns.StanzaId, Ns.OccupantId, Ns.MucSelfPing, Ns.MucStableId,
+            Ns.DiscoInfo, Ns.Muc, Ns.StanzaId, Ns.OccupantId, Ns.MucSelfPing, Ns.MucStableId, Ns.MessageModerate, Ns.Register,
             Config.Persistent ? "muc_persistent" : "muc_temporary",
             Config.MembersOnly ? "muc_membersonly" : "muc_open",
             Config.Moderated ? "muc_moderated" : "muc_unmoderated",
@@ -95,6 +109,7 @@ internal sealed partial class MucRoom
             Config.Public ? "muc_public" : "muc_hidden",
             Config.NonAnonymous ? "muc_nonanonymous" : "muc_semianonymous",
         };
+        if (Archived) features.AddRange([Ns.Mam, Ns.MamExtended]);
         foreach (var f in features) query.Add(new Element("feature", Ns.DiscoInfo).SetAttr("var", f));
         var form = new DataForm("result", Ns.MucRoomInfo)
             .AddField("muc#roominfo_description", null, "Description", [Config.Description])

@@ -67,6 +67,8 @@ internal sealed partial class MucRoom
         else if (affiliation == MucAffiliation.Outcast) (refusal, text) = (StanzaErrors.Forbidden, "You are banned from this room");
         else if (Config.MembersOnly && affiliation < MucAffiliation.Member) (refusal, text) = (StanzaErrors.RegistrationRequired, "This room is members-only");
         else if (existing is not null && existing.Bare != from.Bare) (refusal, text) = (StanzaErrors.Conflict, "That nickname is in use");
+        else if (ReservedBy(nick) is { } holder && holder != from.Bare.ToString())
+            (refusal, text) = (StanzaErrors.Conflict, "That nickname is reserved"); // §7.10, §7.2.9
         else if (Config.PasswordProtected && affiliation != MucAffiliation.Owner && mucX?.ChildText("password", Ns.Muc) != Config.Password)
             (refusal, text) = (StanzaErrors.NotAuthorized, "A password is required");
         else if (existing is null && _occupants.Count >= MaxUsers && affiliation < MucAffiliation.Admin)
@@ -110,11 +112,13 @@ internal sealed partial class MucRoom
             if (!ReferenceEquals(o, receiver)) Send(OccupantPresence(o, receiver, to, null));
     }
 
-    /// 100 non-anonymous room (§7.2.4), 201 room created (§10.1.1), 210 nick changed by the service (§7.2.10).
+    /// 100 non-anonymous room (§7.2.4), 170 room logged (§7.2.12: archived), 201 room created (§10.1.1),
+    /// 210 nick changed by the service (§7.2.10).
     private List<int> SelfCodes(bool created, bool nickModified)
     {
         var codes = new List<int>();
         if (Config.NonAnonymous) codes.Add(100);
+        if (Archived) codes.Add(170);
         if (created) codes.Add(201);
         if (nickModified) codes.Add(210);
         return codes;
@@ -148,6 +152,12 @@ internal sealed partial class MucRoom
         if (ByNick(nick) is { } other && !ReferenceEquals(other, occupant))
         {
             Error(c.Stanza, StanzaErrors.Conflict, "That nickname is in use");
+            return;
+        }
+        if (ReservedBy(nick) is { } holder && holder != occupant.Bare.ToString())
+        {
+            // §7.6: a nick reserved by someone else is refused like one in use.
+            Error(c.Stanza, StanzaErrors.Conflict, "That nickname is reserved");
             return;
         }
         BroadcastPresence(occupant, "unavailable", [303], item: i => i.SetAttr("nick", nick));

@@ -25,12 +25,17 @@ internal sealed partial class MucRoom
             await GroupchatAsync(c, sender);
             return;
         }
+        if (IsVoiceRequestForm(stanza, out var form))
+        {
+            VoiceRequest(c, sender, form!);
+            return;
+        }
         if (stanza.Child("x", Ns.MucUser) is { } x && (x.Child("invite", Ns.MucUser) is not null || x.Child("decline", Ns.MucUser) is not null))
         {
             await InviteOrDeclineAsync(c, sender, x);
             return;
         }
-        Error(stanza, StanzaErrors.BadRequest, "Messages to a room are groupchat, invitations or declines");
+        Error(stanza, StanzaErrors.BadRequest, "Messages to a room are groupchat, invitations, declines or voice requests");
     }
 
     /// A bounce of a groupchat message or presence we sent tells us an occupant is gone (XEP-0045 §18.1, code 333);
@@ -87,7 +92,9 @@ internal sealed partial class MucRoom
             await SaveAsync();
             return;
         }
-        if (stanza.Child("body", Ns.Client) is not null) await RecordAsync(message, sender.Nick, stanzaId);
+        if (stanza.Child("body", Ns.Client) is null) return;
+        NotifyAbsentMembers(message, sender);
+        await RecordAsync(message, sender, stanzaId);
     }
 
     /// The message as occupants receive it: from the sender's occupant JID, without ids others could forge
@@ -97,6 +104,8 @@ internal sealed partial class MucRoom
         var message = stanza.Clone().SetAttr("from", OccupantJid(sender).ToString()).SetAttr("to", null);
         foreach (var id in message.Elements("stanza-id", Ns.StanzaId).Where(e => e.Attr("by") == RoomText).ToList()) message.Remove(id);
         message.RemoveAll("occupant-id", Ns.OccupantId);
+        // Only the room says who someone is (a forged muc#user item could claim a real JID in archives).
+        message.RemoveAll("x", Ns.MucUser);
         message.Add(new Element("occupant-id", Ns.OccupantId).SetAttr("id", sender.OccupantId));
         return message;
     }

@@ -80,6 +80,7 @@ internal sealed partial class MucRoom
             [("Anyone", "anyone"), ("Participants", "participants"), ("Moderators", "moderators"), ("Nobody", "none")]);
         f.AddBool("muc#roomconfig_changesubject", "Occupants may change the subject", Config.ChangeSubject);
         f.AddBool("muc#roomconfig_allowinvites", "Occupants may invite others", Config.AllowInvites);
+        f.AddBool("muc#roomconfig_enablearchiving", "Archive messages (persistent rooms; XEP-0313)", Config.Archiving);
         return f;
     }
 
@@ -102,6 +103,10 @@ internal sealed partial class MucRoom
         Bool("muc#roomconfig_passwordprotectedroom", b => next.PasswordProtected = b);
         Bool("muc#roomconfig_changesubject", b => next.ChangeSubject = b);
         Bool("muc#roomconfig_allowinvites", b => next.AllowInvites = b);
+        // The field clients use for MAM in rooms; XEP-0045's "enablelogging" and the short "mam" mean the same here.
+        Bool("muc#roomconfig_enablelogging", b => next.Archiving = b);
+        Bool("mam", b => next.Archiving = b);
+        Bool("muc#roomconfig_enablearchiving", b => next.Archiving = b);
         if (form.Has("muc#roomconfig_roomsecret")) next.Password = form.Value("muc#roomconfig_roomsecret") ?? "";
         if (form.Value("muc#roomconfig_whois") is { } whois)
         {
@@ -142,6 +147,10 @@ internal sealed partial class MucRoom
             var codes = new List<int> { 104 };
             if (next.NonAnonymous && !before.NonAnonymous) codes.Add(172);
             if (!next.NonAnonymous && before.NonAnonymous) codes.Add(173);
+            // 170/171: the room is now logged (archived) or no longer.
+            bool loggedBefore = before.Persistent && before.Archiving, loggedNow = next.Persistent && next.Archiving;
+            if (loggedNow && !loggedBefore) codes.Add(170);
+            if (!loggedNow && loggedBefore) codes.Add(171);
             StatusMessage([.. codes]);
         }
         if (next.MembersOnly && !before.MembersOnly)
@@ -173,6 +182,7 @@ internal sealed partial class MucRoom
         Locked = false;
         Config = new MucRoomConfig();
         Affiliations.Clear();
+        Nicks.Clear();
         Subject = SubjectNick = null;
         _history.Clear();
     }

@@ -78,6 +78,7 @@ internal sealed partial class MucRoom(MucService service, Jid jid)
         Affiliations = new Dictionary<string, MucAffiliation>(record.Affiliations, StringComparer.Ordinal);
         Subject = record.Subject;
         SubjectNick = record.SubjectNick;
+        Nicks = new Dictionary<string, string>(record.Nicks, StringComparer.Ordinal);
         foreach (var (stamp, message) in await service.Store.LoadHistoryAsync(RoomText, HistoryCapacity))
             _history.AddLast(new HistoryEntry(stamp, message));
     }
@@ -105,7 +106,7 @@ internal sealed partial class MucRoom(MucService service, Jid jid)
         var record = Config.Persistent
             ? service.Store.SaveRoomAsync(RoomText, new MucRoomRecord
             {
-                Config = Config, Affiliations = Affiliations, Subject = Subject, SubjectNick = SubjectNick,
+                Config = Config, Affiliations = Affiliations, Subject = Subject, SubjectNick = SubjectNick, Nicks = Nicks,
             }).AsTask()
             : Task.CompletedTask;
         var summary = service.UpdateSummaryAsync(Jid.Local!, new MucRoomSummary

@@ -24,6 +24,9 @@ public sealed class MucRoomConfig
     public bool ChangeSubject { get; set; }
     public bool AllowInvites { get; set; }
 
+    /// XEP-0313 (MUC archives): groupchat messages go to the room's archive (persistent rooms only), queryable with MAM.
+    public bool Archiving { get; set; } = true;
+
     public MucRoomConfig Clone() => (MucRoomConfig)MemberwiseClone();
 }
 
@@ -34,6 +37,9 @@ public sealed class MucRoomRecord
     public Dictionary<string, MucAffiliation> Affiliations { get; set; } = new(StringComparer.Ordinal);
     public string? Subject { get; set; }
     public string? SubjectNick { get; set; }
+
+    /// Reserved nicknames (XEP-0045 §7.10) by real bare JID.
+    public Dictionary<string, string> Nicks { get; set; } = new(StringComparer.Ordinal);
 }
 
 /// A room as the service directory knows it without loading it: for disco#items and the per-user room limit.

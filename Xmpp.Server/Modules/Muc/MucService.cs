@@ -8,7 +8,7 @@ namespace Xmpp.Server.Modules.Muc;
 
 /// One MUC service domain: answers for the service itself, and hands stanzas for room JIDs to the room, loading it
 /// on demand. A room with nobody in it and nothing to do is unloaded; if it is not persistent, it is gone.
-public sealed class MucService(string domain, IRouter router, MucStore store, MucOptions options, ILogger<MucService> logger)
+public sealed class MucService(string domain, IRouter router, MucStore store, MucOptions options, MamOptions mamOptions, ILogger<MucService> logger)
 {
     private readonly Dictionary<string, MucRoom> _rooms = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _indexGate = new(1, 1);
@@ -20,6 +20,7 @@ public sealed class MucService(string domain, IRouter router, MucStore store, Mu
     internal IRouter Router => router;
     internal MucStore Store => store;
     internal MucOptions Options => options;
+    internal MamOptions MamOptions => mamOptions;
     internal ILogger Logger => logger;
 
     /// Rooms currently in memory.

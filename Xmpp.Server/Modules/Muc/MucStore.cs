@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Xmpp.Protocol;
 using Xmpp.Protocol.Xml;
 using Xmpp.Server.Routing;
 using Xmpp.Storage;
@@ -15,6 +16,9 @@ public sealed class MucStore(IStorage storage)
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
 
     private readonly IArchiveStore _archive = storage.Archive(Collection);
+
+    /// The room archives (owner: the room's bare JID), for MAM queries and moderation.
+    internal IArchiveStore Archive => _archive;
 
     public async ValueTask<MucRoomRecord?> LoadRoomAsync(string room)
     {
@@ -66,7 +70,13 @@ public sealed class MucStore(IStorage storage)
         var list = new List<(DateTimeOffset, Element)>();
         if (max <= 0) return list;
         var page = await _archive.QueryAsync(new ArchiveQuery(room, Max: max, Reverse: true));
-        foreach (var r in page.Records.OrderBy(r => r.Id)) list.Add((r.Stamp, StoredStanza.Parse(r.Payload)));
+        foreach (var r in page.Records.OrderBy(r => r.Id))
+        {
+            // The archive keeps the sender's real JID for those who may see it in MAM results; history on join does not.
+            var message = StoredStanza.Parse(r.Payload);
+            message.RemoveAll("x", Ns.MucUser);
+            list.Add((r.Stamp, message));
+        }
         return list;
     }
 }

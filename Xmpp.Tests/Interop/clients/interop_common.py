@@ -69,6 +69,8 @@ def parse_args(argv=None):
     # mam: page through the own archive (XEP-0313 with XEP-0059), --page-size messages a page, newest page first with --reverse
     p.add_argument("--page-size", type=int, default=10)
     p.add_argument("--reverse", action="store_true")
+    # mam: another archive than the own, e.g. a room's (XEP-0313 MUC archives)
+    p.add_argument("--archive", default=None)
     a = p.parse_args(argv)
     setup_logging()
     if a.action == "send":

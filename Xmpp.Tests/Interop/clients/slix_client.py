@@ -233,7 +233,7 @@ class SlixRunner:
     async def page_archive(self):
         """XEP-0313 through slixmpp's own RSM iterator: one "page" event per answer, one "archived" per message."""
         a = self.args
-        own = slixmpp.JID(self.x.boundjid.bare)
+        own = slixmpp.JID(a.archive or self.x.boundjid.bare)
         pages = self.x["xep_0313"].retrieve(jid=own, iterator=True, reverse=a.reverse, rsm={"max": a.page_size})
         async for page in pages:
             fin = page["mam_fin"]
