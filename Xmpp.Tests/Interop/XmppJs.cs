@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.RegularExpressions;
 using System.Xml.Linq;
+using Xmpp.Protocol;
 using Xmpp.Tests.Support;
 
 namespace Xmpp.Tests.Interop;
@@ -29,6 +30,24 @@ internal static partial class XmppJs
         args.AddRange([node, "--experimental-websocket", Path.Combine(dir, "xmppjs_client.mjs"),
             service, server.Domain, username, password, peer, body, expected]);
         return ClientProcess.Start("/usr/bin/env", args, TimeSpan.FromSeconds(60));
+    }
+
+    /// The exchange every run does: xmpp.js comes online, its message reaches peer, peer's answer reaches it, and it
+    /// closes its stream and exits 0. Returns the full JID it was bound to.
+    public static async Task<string> ChatAsync(ClientProcess js, TestClient peer, string body, string answer)
+    {
+        var online = await js.WaitForEventAsync("online", within: TimeSpan.FromSeconds(40));
+        var jid = ClientProcess.Text(online, "jid")!;
+        var got = await peer.ReceiveAsync(e => e.Name == "message", TimeSpan.FromSeconds(30));
+        Assert.That(got.ChildText("body", Ns.Client), Is.EqualTo(body));
+        Assert.That(got.Attr("from"), Is.EqualTo(jid));
+        await peer.SendAsync($"<message to='{jid}' type='chat'><body>{answer}</body></message>");
+        var received = await js.WaitForEventAsync("received", within: TimeSpan.FromSeconds(30));
+        Assert.That(ClientProcess.Text(received, "from"), Is.EqualTo(peer.Jid!.ToString()));
+        await js.WaitForExitAsync();
+        Assert.That(js.ExitCode, Is.EqualTo(0), js.Describe());
+        Assert.That(js.EventsNamed("closed"), Has.Count.EqualTo(1), "xmpp.js closed its stream and got our close");
+        return jid;
     }
 
     /// Every element xmpp.js wrote, in order (the stream header, which is not a whole element, is left out).
