@@ -15,9 +15,10 @@ internal static partial class XmppJs
     /// Plain TCP: xmpp.js upgrades it with STARTTLS before it authenticates.
     public static string TcpService(TestServer server) => $"xmpp://127.0.0.1:{server.C2sPort}";
 
-    /// The client logs in, sends body to peer and exits once expected comes back.
+    /// The client logs in, sends body to peer and exits once expected comes back; with drop it cuts its connection
+    /// once after sending, and reconnects.
     public static ClientProcess Start(string service, TestServer server, string username, string password, string peer,
-        string body, string expected, string? userAgent = null, string? tokenFile = null)
+        string body, string expected, string? userAgent = null, string? tokenFile = null, bool drop = false)
     {
         var dir = ClientDirectory();
         if (!Directory.Exists(Path.Combine(dir, "node_modules", "@xmpp", "client")))
@@ -26,6 +27,7 @@ internal static partial class XmppJs
         List<string> args = ["NODE_TLS_REJECT_UNAUTHORIZED=0", "XMPPJS_TRACE=1"];
         if (userAgent is not null) args.Add($"XMPPJS_USER_AGENT={userAgent}");
         if (tokenFile is not null) args.Add($"XMPPJS_TOKEN_FILE={tokenFile}");
+        if (drop) args.Add("XMPPJS_DROP=1");
         // xmpp.js 0.14 uses the global WebSocket, which node 20 has only behind this flag.
         args.AddRange([node, "--experimental-websocket", Path.Combine(dir, "xmppjs_client.mjs"),
             service, server.Domain, username, password, peer, body, expected]);

@@ -52,9 +52,9 @@ public sealed class XmppJsFastInteropTests
         return (server, _juliet);
     }
 
-    private ClientProcess Run(TestServer server, string password, string transport = "websocket") =>
+    private ClientProcess Run(TestServer server, string password, string transport = "websocket", bool drop = false) =>
         XmppJs.Start(transport == "tcp" ? XmppJs.TcpService(server) : XmppJs.WebSocketService(server), server,
-            "romeo", password, "juliet@localhost/phone", Body, Answer, _agent, _tokenFile);
+            "romeo", password, "juliet@localhost/phone", Body, Answer, _agent, _tokenFile, drop);
 
     private string StoredToken() => JsonDocument.Parse(File.ReadAllText(_tokenFile)).RootElement.GetProperty("token").GetString()!;
 
@@ -99,6 +99,37 @@ public sealed class XmppJsFastInteropTests
         Assert.That(success.Element(XmppJs.Sasl2 + "additional-data"), Is.Not.Null, success.ToString());
         Assert.That(success.Element(XmppJs.Sasl2 + "authorization-identifier")?.Value, Is.EqualTo(jid));
         Assert.That(StoredToken(), Is.EqualTo(token), "a fresh token is not rotated");
+    }
+
+    [TestCase("websocket")]
+    [TestCase("tcp")]
+    public async Task After_a_lost_connection_xmppjs_resumes_its_session_inside_sasl2_with_its_fast_token(string transport)
+    {
+        var (server, juliet) = await StartAsync();
+        using var js = Run(server, "pw-romeo", transport, drop: true);
+        var jid = ClientProcess.Text(await js.WaitForEventAsync("online", within: TimeSpan.FromSeconds(40)), "jid")!;
+        await js.WaitForEventAsync("dropped");
+        // Sent while xmpp.js is away (or to the dead connection before the server notices): XEP-0198 keeps it.
+        await juliet.SendAsync($"<message to='{jid}' type='chat'><body>{Answer}</body></message>");
+        var resumed = await js.WaitForEventAsync("resumed", within: TimeSpan.FromSeconds(40));
+        Assert.That(ClientProcess.Text(resumed, "jid"), Is.EqualTo(jid));
+        await js.WaitForEventAsync("received", within: TimeSpan.FromSeconds(30));
+        await js.WaitForExitAsync();
+        Assert.That(js.ExitCode, Is.EqualTo(0), js.Describe());
+        Assert.That(js.EventsNamed("online"), Has.Count.EqualTo(1), "a resumed session does not go online anew");
+        var got = await juliet.ReceiveAsync(e => e.Name == "message", TimeSpan.FromSeconds(30));
+        Assert.That(got.ChildText("body", Xmpp.Protocol.Ns.Client), Is.EqualTo(Body));
+
+        // The second login: the token from the first (asked for there), and <resume/> inside <authenticate/>.
+        var attempts = XmppJs.Authentications(js);
+        Assert.That(attempts.Select(a => a.Attribute("mechanism")?.Value), Is.EqualTo(new[] { "SCRAM-SHA-1", TokenMechanism }), js.Describe());
+        var successes = XmppJs.Received(js).Where(e => e.Name == XmppJs.Sasl2 + "success").ToArray();
+        var id = successes[0].Element(XmppJs.Bind2 + "bound")?.Element(XmppJs.Sm + "enabled")?.Attribute("id")?.Value;
+        Assert.That(id, Is.Not.Null, successes[0].ToString());
+        Assert.That(attempts[1].Element(XmppJs.Sm + "resume")?.Attribute("previd")?.Value, Is.EqualTo(id), js.Describe());
+        Assert.That(successes[1].Element(XmppJs.Sm + "resumed")?.Attribute("previd")?.Value, Is.EqualTo(id), successes[1].ToString());
+        Assert.That(successes[1].Element(XmppJs.Bind2 + "bound"), Is.Null, "XEP-0386 §3.2: a resumed session is not bound again");
+        Assert.That(successes[1].Element(XmppJs.Sasl2 + "authorization-identifier")?.Value, Is.EqualTo(jid));
     }
 
     [Test]

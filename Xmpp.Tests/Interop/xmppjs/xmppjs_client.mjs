@@ -10,12 +10,15 @@
 //                                   that is to use a token must present the same one
 //   XMPPJS_TOKEN_FILE=PATH          where the XEP-0484 FAST token is kept between processes (JSON, as xmpp.js hands
 //                                   it over); xmpp.js reads it before authenticating and replaces or deletes it
+//   XMPPJS_DROP=1                   once the message is acknowledged, cut the connection without closing the stream, as a
+//                                   lost network does; xmpp.js reconnects and resumes its XEP-0198 session
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { client, xml } from "@xmpp/client";
 
 const [service, domain, username, password, peer, body, expected] = process.argv.slice(2);
 const emit = (event, fields = {}) => console.log(JSON.stringify({ event, ...fields }));
-const { XMPPJS_USER_AGENT: agentId, XMPPJS_TOKEN_FILE: tokenFile } = process.env;
+const { XMPPJS_USER_AGENT: agentId, XMPPJS_TOKEN_FILE: tokenFile, XMPPJS_DROP: drop } = process.env;
+let dropped = false;
 
 const xmpp = client({
   service,
@@ -29,6 +32,20 @@ const timer = setTimeout(() => {
   emit("failure", { reason: "timeout" });
   process.exit(3);
 }, 30000);
+
+// COMPAT(xmpp.js 0.14): Connection.open() waits for the write callback of its stream header before it listens for
+// the server's; after STARTTLS the server's header can be parsed first, and open() then fails with a TimeoutError
+// although the stream is open. Listen from the start and take whichever comes first.
+const openAfterWrite = xmpp.open.bind(xmpp);
+xmpp.open = (options) =>
+  new Promise((resolve, reject) => {
+    const onOpen = (header) => resolve(header);
+    xmpp.once("open", onOpen);
+    openAfterWrite(options).then(resolve, (err) => {
+      xmpp.removeListener("open", onOpen);
+      reject(err); // no effect once resolved
+    });
+  });
 
 if (tokenFile) {
   // xmpp.js keeps the token in memory unless these are replaced (see @xmpp/client-core/src/fast/fast.js).
@@ -64,6 +81,10 @@ xmpp.on("stanza", async (stanza) => {
   if (!stanza.is("message") || stanza.getChildText("body") !== expected) return;
   emit("received", { from: stanza.attrs.from, body: expected, sm: xmpp.streamManagement.enabled });
   clearTimeout(timer);
+  // COMPAT(xmpp.js 0.14): it goes on reading the stanzas that follow a SASL2 <success/> while it still checks that
+  // <success/> (the HT mechanism's check of the server's proof is asynchronous), so a stanza resent after <resumed/>
+  // can arrive before it has taken the resumption in; stopping then makes its own resume handling throw.
+  if (dropped) await resumedOnce;
   await xmpp.stop();
   emit("closed");
   process.exit(0);
@@ -71,14 +92,28 @@ xmpp.on("stanza", async (stanza) => {
 
 xmpp.on("online", async (address) => {
   emit("online", { jid: address.toString() });
-  // COMPAT(xmpp.js 0.14): with Bind 2 it goes online before it reads the <enabled/> in <bound/>, so a stanza sent
-  // from this handler is not queued for XEP-0198 though the server counts it (the <enable/> went out inside
-  // <authenticate/>), and the server's next <a h='2'/> makes it throw. Let it finish reading <bound/> first.
-  await new Promise((resolve) => setImmediate(resolve));
   await xmpp.send(xml("presence"));
   await xmpp.send(xml("message", { to: peer, type: "chat", id: "js1" }, xml("body", {}, body)));
   emit("sent", { to: peer });
 });
+
+// Dropped once the server has acknowledged the message (XEP-0198 <a/>): login is long over by then.
+xmpp.streamManagement.on("ack", (stanza) => {
+  if (!drop || dropped || stanza.attrs.id !== "js1") return;
+  dropped = true;
+  // The transport's own socket: a TLS socket after STARTTLS, or the WebSocket.
+  const raw = xmpp.socket.socket;
+  if (raw.destroy) raw.destroy();
+  else raw.close();
+  emit("dropped");
+});
+
+const resumedOnce = new Promise((resolve) =>
+  xmpp.streamManagement.on("resumed", () => {
+    emit("resumed", { jid: xmpp.jid.toString() });
+    resolve();
+  }),
+);
 
 try {
   await xmpp.start();
