@@ -28,9 +28,10 @@ internal static partial class XmppJs
         if (userAgent is not null) args.Add($"XMPPJS_USER_AGENT={userAgent}");
         if (tokenFile is not null) args.Add($"XMPPJS_TOKEN_FILE={tokenFile}");
         if (drop) args.Add("XMPPJS_DROP=1");
-        // xmpp.js 0.14 uses the global WebSocket, which node 20 has only behind this flag.
-        args.AddRange([node, "--experimental-websocket", Path.Combine(dir, "xmppjs_client.mjs"),
-            service, server.Domain, username, password, peer, body, expected]);
+        args.Add(node);
+        // xmpp.js 0.14 uses the global WebSocket, which node 20 has only behind this flag (22 has it by default).
+        if (NodeNeedsWebSocketFlag(node)) args.Add("--experimental-websocket");
+        args.AddRange([Path.Combine(dir, "xmppjs_client.mjs"), service, server.Domain, username, password, peer, body, expected]);
         return ClientProcess.Start("/usr/bin/env", args, TimeSpan.FromSeconds(60));
     }
 
@@ -85,6 +86,18 @@ internal static partial class XmppJs
     /// The XML declaration and the TCP stream's open and close tags, which are not elements of their own.
     [GeneratedRegex(@"<\?xml[^>]*\?>|<stream:stream[^>]*>|</stream:stream>")]
     private static partial Regex StreamFraming();
+
+    private static bool? _needsWebSocketFlag;
+
+    private static bool NodeNeedsWebSocketFlag(string node)
+    {
+        if (_needsWebSocketFlag is { } known) return known;
+        var info = new System.Diagnostics.ProcessStartInfo(node, ["-p", "typeof WebSocket"]) { RedirectStandardOutput = true };
+        using var probe = System.Diagnostics.Process.Start(info)!;
+        var answer = probe.StandardOutput.ReadToEnd().Trim();
+        probe.WaitForExit();
+        return (_needsWebSocketFlag = answer == "undefined").Value;
+    }
 
     private static string ClientDirectory()
     {

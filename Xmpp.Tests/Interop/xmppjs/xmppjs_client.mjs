@@ -1,8 +1,8 @@
 // Interop client built on xmpp.js (@xmpp/client from npm): logs in over WebSocket (RFC 7395, wss://) or TCP with
 // STARTTLS (xmpp://), sends one chat message and waits for one back. One JSON event per stdout line, as the Python
 // interop clients print them.
-// Usage: node --experimental-websocket xmppjs_client.mjs SERVICE DOMAIN USERNAME PASSWORD PEER BODY EXPECTED_BODY
-// (node 20 has WebSocket only behind that flag; 22 and later have it by default and accept the flag).
+// Usage: node [--experimental-websocket] xmppjs_client.mjs SERVICE DOMAIN USERNAME PASSWORD PEER BODY EXPECTED_BODY
+// (node 20 has the WebSocket xmpp.js needs only behind that flag; 22 and later have it by default).
 // Environment:
 //   NODE_TLS_REJECT_UNAUTHORIZED=0  the test server's certificate is self-signed
 //   XMPPJS_TRACE=1                  print every element sent ("out") and received ("in")
