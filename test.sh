@@ -17,10 +17,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# xmpp.js (the browser library) for the WebSocket interop test, pinned by its lockfile.
-if [ ! -d Xmpp.Tests/Interop/xmppjs/node_modules ]; then
+# xmpp.js (the browser library) for its interop tests, pinned by its lockfile; installed again when the lockfile is
+# newer than the installed tree (npm writes node_modules/.package-lock.json), so a kept work tree does not test an old one.
+xmppjs=Xmpp.Tests/Interop/xmppjs
+if [ ! -f $xmppjs/node_modules/.package-lock.json ] || [ $xmppjs/package-lock.json -nt $xmppjs/node_modules/.package-lock.json ]; then
   echo "installing xmpp.js (npm ci)"
-  (cd Xmpp.Tests/Interop/xmppjs && npm ci --no-audit --no-fund >/dev/null)
+  (cd $xmppjs && npm ci --no-audit --no-fund >/dev/null)
 fi
 
 results="$(mktemp -d)"

@@ -164,7 +164,7 @@ public sealed partial class XmppStream
                 identifier.SetText(sm.Session.Jid.ToString());
                 _state = StreamState.Bound;
                 await WriteDirectAsync(success);
-                await WriteDirectAsync(BuildFeatures());
+                await WriteDirectAsync(BuildFeatures(resumed: true));
                 GoLiveResumed(result, sm);
                 return StreamAction.Continue;
             }

@@ -89,11 +89,14 @@ public sealed partial class XmppStream
         if (IsSecure && _s.Options.Auth.AllowPlain) yield return "PLAIN";
     }
 
-    private Element BuildFeatures()
+    /// resumed: a SASL2 &lt;success/&gt; carried &lt;resumed/&gt;, whose session this stream takes over only after
+    /// these features went out.
+    private Element BuildFeatures(bool resumed = false)
     {
         var features = new Element("features", Ns.Streams);
         bool authenticated = _state is StreamState.Authenticated or StreamState.Bound;
-        var context = new StreamFeatureContext(IsSecure, authenticated, _domain);
+        var context = new StreamFeatureContext(IsSecure, authenticated, _domain,
+            IsStreamManaged: resumed || _session?.StreamManagement is not null);
         if (authenticated)
         {
             // After XEP-0386 Bind 2 the resource is already bound: only the session's own features remain.

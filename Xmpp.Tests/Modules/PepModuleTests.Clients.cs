@@ -174,14 +174,6 @@ public sealed partial class PepModuleTests
         Assert.That(ItemIds(await Items(bob, "alice@localhost", Ns.UserStatus)), Is.Empty);
     }
 
-    /// The server's clock, moved by the test; timers still run in real time.
-    private sealed class ManualClock : TimeProvider
-    {
-        private long _ticks = DateTimeOffset.UtcNow.UtcTicks;
-        public override DateTimeOffset GetUtcNow() => new(Interlocked.Read(ref _ticks), TimeSpan.Zero);
-        public void Advance(TimeSpan by) => Interlocked.Add(ref _ticks, by.Ticks);
-    }
-
     [Test]
     public async Task Status_items_vanish_24_hours_after_publication_by_the_servers_clock()
     {

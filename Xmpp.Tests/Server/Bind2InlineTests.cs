@@ -110,6 +110,22 @@ public sealed class Bind2InlineTests
         Assert.That(two.Attr("id"), Is.EqualTo("s2"), "only what was not acknowledged is sent again");
     }
 
+    [TestCase(true)]
+    [TestCase(false)]
+    public async Task The_features_after_bind2_offer_stream_management_only_when_it_was_not_enabled_inline(bool inline)
+    {
+        // XEP-0388 §2.6.1: the features after <success/> are those still applicable; XEP-0198 §3 allows one enable.
+        await using var c = await TestClient.OpenAsync(_server);
+        Element[] requests = inline ? [new Element("enable", Ns.StreamManagement).SetAttr("resume", "true")] : [];
+        var (success, _) = await c.ScramAsync("romeo", "romeo-pw", extend: a => a.Add(Sasl2Login.Bind("Phone", requests)),
+            userAgent: Guid.NewGuid().ToString());
+        Assert.That(success.Child("bound", Ns.Bind2)?.Child("enabled", Ns.StreamManagement) is not null, Is.EqualTo(inline));
+        var features = await c.ReadElementAsync();
+        Assert.That(features.Is("features", Ns.Streams), features.ToString());
+        Assert.That(features.Child("sm", Ns.StreamManagement) is not null, Is.EqualTo(!inline), features.ToString());
+        Assert.That(features.Child("csi", Ns.Csi), Is.Not.Null, "the other session features stay");
+    }
+
     [Test]
     public async Task Resume_inside_authenticate_takes_the_session_over_in_one_round_trip_and_skips_binding()
     {
@@ -133,7 +149,9 @@ public sealed class Bind2InlineTests
         Assert.That(resumed.Child("resumed", Ns.StreamManagement)?.Attr("previd"), Is.EqualTo(id), resumed.ToString());
         Assert.That(resumed.Child("bound", Ns.Bind2), Is.Null, "a resumed session is already bound (XEP-0386 §3.2)");
         Assert.That(resumed.ChildText("authorization-identifier", Ns.Sasl2), Is.EqualTo(jid.ToString()));
-        Assert.That((await again.ReadElementAsync()).Is("features", Ns.Streams));
+        var features = await again.ReadElementAsync();
+        Assert.That(features.Is("features", Ns.Streams));
+        Assert.That(features.Child("sm", Ns.StreamManagement), Is.Null, "the resumed session has stream management already");
         again.StartReading();
         Assert.That((await again.ReceiveAsync(e => e.Name == "message")).Attr("id"), Is.EqualTo("g1"));
     }

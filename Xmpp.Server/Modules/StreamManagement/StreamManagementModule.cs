@@ -13,7 +13,10 @@ public sealed class StreamManagementModule(StreamManagementService service) : IX
     public void Register(IModuleBuilder module)
     {
         // XEP-0198 §2: offered after authentication, next to resource binding; a stream feature only, not in disco.
-        module.StreamFeature(StreamFeatureStage.PostAuth, _ => new Element("sm", Ns.StreamManagement));
+        // Not once it is on: the features after a SASL2 <success/> (XEP-0388 §2.6.1) list what is still applicable,
+        // and §3 allows one enable per session, §5 a resume only in place of binding.
+        // (xmpp.js 0.14 answers an <sm/> there with <resume/>, then <enable/>, and drops its state when both fail.)
+        module.StreamFeature(StreamFeatureStage.PostAuth, c => c.IsStreamManaged ? null : new Element("sm", Ns.StreamManagement));
         module.StreamElement("enable", Ns.StreamManagement, (session, e) =>
         {
             service.HandleEnable(session, e);
