@@ -226,7 +226,7 @@ for s in "${LIVE[@]}"; do
         --users "$USERS" --sessions "$USERS" --concurrency "$CONC" --max-seconds "$MAX_S" > /dev/null 2>&1 || true
 done
 if wants login; then
-    for s in "${LIVE[@]}"; do run_bench "$s" login --users "$USERS" --sessions "$LOGINS"; done
+    for s in "${LIVE[@]}"; do run_bench "$s" login --users "$USERS" --sessions "$LOGINS" --server-pid "${PIDS[$s]}"; done
 fi
 if wants idle; then
     for n in $IDLE; do
