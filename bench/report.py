@@ -15,6 +15,7 @@ METRICS = [
     ("register", "accounts_per_s", "accounts registered/s (XEP-0077)", True, None),
     ("login", "sessions_per_s", "logins/s (TLS+SCRAM-SHA-1+bind+presence)", True, 2.0),
     ("login", "login_p99_ms", "login p99 ms", False, None),
+    ("login", "server_cpu_ms_per_login", "server CPU ms per login (generator excluded)", False, None),
     ("login", "failures", "login failures", False, None),
     ("idle", "rss_per_session_kb", "RSS per idle TLS session KiB", False, 2.0),
     ("idle", "idle_cpu_percent", "CPU % while idle", False, None),

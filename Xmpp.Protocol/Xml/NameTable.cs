@@ -15,10 +15,13 @@ public sealed class NameTable
     private readonly NameTable? _parent;
     private readonly int _capacity;
     private readonly int _maxKeyBytes;
-    private readonly int[] _buckets; // 1-based entry index, 0 = empty
+    private readonly int _maxBuckets;
+    private int[] _buckets; // 1-based entry index, 0 = empty
     private Entry[] _entries;
     private int _count;
     private bool _frozen;
+
+    private const int InitialSize = 4;
 
     private struct Entry
     {
@@ -35,8 +38,11 @@ public sealed class NameTable
         _parent = parent;
         _capacity = capacity;
         _maxKeyBytes = maxKeyBytes;
-        _buckets = new int[(int)BitOperations.RoundUpToPowerOf2((uint)capacity)];
-        _entries = new Entry[Math.Min(capacity, 16)];
+        // Every connection's parser has a table, and most names it meets are in Common: start small and grow with
+        // the names actually added, so an idle connection holds ~100 bytes here rather than the full table.
+        _maxBuckets = (int)BitOperations.RoundUpToPowerOf2((uint)capacity);
+        _buckets = new int[Math.Min(_maxBuckets, InitialSize)];
+        _entries = new Entry[Math.Min(capacity, InitialSize)];
     }
 
     /// <summary>A frozen, process-wide table of the names and short values XMPP uses all the time.</summary>
@@ -97,10 +103,25 @@ public sealed class NameTable
     private void Insert(byte[] key, string value, int hash)
     {
         if (_count == _entries.Length) Array.Resize(ref _entries, Math.Min(_capacity, _entries.Length * 2));
+        if (_count >= _buckets.Length && _buckets.Length < _maxBuckets) Rehash(_buckets.Length * 2);
         ref int bucket = ref _buckets[hash & (_buckets.Length - 1)];
         _entries[_count] = new Entry { Key = key, Value = value, Hash = hash, Next = bucket };
         _count++;
         bucket = _count;
+    }
+
+    // Chains are rebuilt from the stored hashes; entry indexes do not change.
+    private void Rehash(int size)
+    {
+        var buckets = new int[size];
+        for (int i = 0; i < _count; i++)
+        {
+            ref var e = ref _entries[i];
+            ref int bucket = ref buckets[e.Hash & (size - 1)];
+            e.Next = bucket;
+            bucket = i + 1;
+        }
+        _buckets = buckets;
     }
 
     private static NameTable CreateCommon()

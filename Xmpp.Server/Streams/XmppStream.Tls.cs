@@ -35,7 +35,9 @@ public sealed partial class XmppStream
             return false;
         }
         _ssl = ssl;
-        _input = PipeReader.Create(ssl, new StreamPipeReaderOptions(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true));
+        // Zero-byte reads: an idle connection waits for data without holding a buffer, here or in SslStream (which
+        // then waits with a zero-byte read on the transport); both buffers are rented only when bytes arrive.
+        _input = PipeReader.Create(ssl, new StreamPipeReaderOptions(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true, useZeroByteReads: true));
         _output = PipeWriter.Create(ssl, new StreamPipeWriterOptions(minimumBufferSize: 4096, leaveOpen: true));
         // RFC 6120 §5.4.3.3: after TLS both sides start a new stream.
         _parser.Reset();

@@ -57,4 +57,22 @@ public class NameTableTests
         Assert.That(name, Is.EqualTo("größe-😀"));
         Assert.That(table.GetOrAdd("größe-😀"u8), Is.SameAs(name));
     }
+
+    [Test]
+    public void Table_that_grows_past_its_initial_size_still_finds_every_name_it_interned()
+    {
+        // A new table starts with a handful of buckets and rehashes as names arrive: every earlier name must
+        // still come back as the same instance after each growth, up to the capacity.
+        var table = new NameTable(capacity: 300);
+        var interned = new List<string>();
+        for (int i = 0; i < 300; i++)
+        {
+            interned.Add(table.GetOrAdd(System.Text.Encoding.UTF8.GetBytes($"name-{i}")));
+            for (int j = 0; j <= i; j += 37)
+                Assert.That(table.GetOrAdd(System.Text.Encoding.UTF8.GetBytes($"name-{j}")), Is.SameAs(interned[j]));
+        }
+        Assert.That(table.Count, Is.EqualTo(300));
+        for (int i = 0; i < 300; i++)
+            Assert.That(table.TryGet(System.Text.Encoding.UTF8.GetBytes($"name-{i}"), out var found) && ReferenceEquals(found, interned[i]), Is.True, $"name-{i}");
+    }
 }

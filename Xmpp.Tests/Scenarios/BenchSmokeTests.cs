@@ -46,6 +46,15 @@ public sealed class BenchSmokeTests
     }
 
     [Test]
+    public async Task Login_scenario_with_the_server_pid_reports_the_servers_cpu_per_login()
+    {
+        // The in-process test server shares this process, so its CPU time is ours: positive, and bounded by the run.
+        var r = await RunAsync("login", "--users", "12", "--sessions", "10", "--server-pid", Environment.ProcessId.ToString());
+        Assert.That(r.Number("failures"), Is.EqualTo(0), r.ToString());
+        Assert.That(r.Number("server_cpu_ms_per_login"), Is.GreaterThan(0).And.LessThan(r.Number("seconds") * 1000 * Environment.ProcessorCount / 10 + 1), r.ToString());
+    }
+
+    [Test]
     public async Task Login_scenario_also_works_over_direct_tls()
     {
         var r = await RunAsync("login", "--users", "12", "--sessions", "6", "--direct-tls");
