@@ -111,10 +111,10 @@ public sealed class LiteDbStorageTests
     public async Task Archive_collections_get_owner_with_stamp_and_stanza_id_indexes()
     {
         await using var storage = new LiteDbStorage(_directory);
-        await storage.Archive("mam").AppendAsync("juliet", T0, "romeo@montague.lit", Body(1));
+        await storage.Archive("offline").AppendAsync("juliet", T0, "romeo@montague.lit", Body(1));
         await storage.FlushAsync();
 
-        var indexes = storage.Database.GetCollection("$indexes").Find("collection = 'archive_mam'")
+        var indexes = storage.Database.GetCollection("$indexes").Find("collection = 'archive_offline'")
             .Select(d => d["name"].AsString).ToArray();
 
         Assert.That(indexes, Is.SupersetOf(new[] { "ownerKey", "withKey", "stampKey", "sidKey" }));
@@ -178,7 +178,7 @@ public sealed class LiteDbStorageTests
         var clock = Stopwatch.StartNew();
         await using (var storage = new LiteDbStorage(_directory))
         {
-            var archive = storage.Archive("mam");
+            var archive = storage.Archive("offline");
             var perWriter = await Task.WhenAll(Enumerable.Range(0, Writers).Select(w => Task.Run(async () =>
             {
                 var mine = new long[PerWriter];
@@ -196,7 +196,7 @@ public sealed class LiteDbStorageTests
         await using var reopened = new LiteDbStorage(_directory);
         var stored = new List<ArchiveRecord>();
         for (var owner = 0; owner < 7; owner++)
-            stored.AddRange((await reopened.Archive("mam").QueryAsync(new ArchiveQuery($"user{owner}", Max: 10_000))).Records);
+            stored.AddRange((await reopened.Archive("offline").QueryAsync(new ArchiveQuery($"user{owner}", Max: 10_000))).Records);
 
         Assert.That(ids, Has.Length.EqualTo(Writers * PerWriter).And.Unique);
         Assert.That(stored.Select(r => r.Id).Order(), Is.EqualTo(ids.Order()));
@@ -211,7 +211,7 @@ public sealed class LiteDbStorageTests
     {
         const int Count = 200;
         await using var storage = new LiteDbStorage(_directory);
-        var archive = storage.Archive("mam");
+        var archive = storage.Archive("offline");
         await storage.FlushAsync();
         var commitsBefore = storage.Commits;
 
