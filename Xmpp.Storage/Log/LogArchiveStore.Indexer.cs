@@ -5,8 +5,8 @@ namespace Xmpp.Storage.Log;
 internal sealed partial class LogArchiveStore
 {
     // A pass starts once this many entries wait in memory, or after IndexInterval with any waiting.
-    private const int IndexBatch = 20_000;
-    private static readonly TimeSpan IndexInterval = TimeSpan.FromSeconds(1);
+    private const int IndexBatch = 50_000;
+    private static readonly TimeSpan IndexInterval = TimeSpan.FromSeconds(2);
 
     private readonly Task _indexer;
     private readonly CancellationTokenSource _stopping = new();
@@ -45,7 +45,8 @@ internal sealed partial class LogArchiveStore
         }
     }
 
-    private sealed record OwnerSnapshot(string Owner, LogOwner State, LogEntry[] Tail, KeyValuePair<long, LogLocation>[] Replaced, long DeletedThrough);
+    private sealed record OwnerSnapshot(
+        string Owner, LogOwner State, LogEntry[] Tail, KeyValuePair<long, LogLocation>[] Replaced, long DeletedThrough, bool Deleting);
 
     // Moves what waits in memory into the index blocks, in one LiteDB transaction with the log position it covers and
     // the live records per segment; then drops it from memory and removes segment files nothing refers to any more.
@@ -61,7 +62,8 @@ internal sealed partial class LogArchiveStore
                 return;
             foreach (var state in _unindexed)
             {
-                owners.Add(new OwnerSnapshot(state.Name, state, state.Tail.ToArray(), state.Replaced.ToArray(), state.DeletedThrough));
+                owners.Add(new OwnerSnapshot(state.Name, state, state.Tail.ToArray(), state.Replaced.ToArray(), state.DeletedThrough,
+                    state.DeletedThrough > state.IndexedDeletedThrough));
             }
             position = _applied;
             lastId = _appliedLastId;
@@ -116,7 +118,8 @@ internal sealed partial class LogArchiveStore
     private static void WriteBlocks(ILiteCollection<BsonDocument> blocks, OwnerSnapshot owner)
     {
         // Deletions first: blocks wholly deleted go, the one the watermark cuts through is rewritten without its head.
-        foreach (var document in blocks.Query().Where(IndexBlock.Range(owner.Owner, owner.DeletedThrough)).OrderBy("_id").ToList())
+        var deleted = owner.Deleting ? blocks.Query().Where(IndexBlock.Range(owner.Owner, owner.DeletedThrough)).OrderBy("_id").ToList() : [];
+        foreach (var document in deleted)
         {
             var block = IndexBlock.FromDocument(document);
             blocks.Delete(document["_id"]);
@@ -145,13 +148,13 @@ internal sealed partial class LogArchiveStore
 
         if (owner.Tail.Length == 0)
             return;
-        // New entries fill the owner's last block up to its capacity, then start new ones.
+        // New entries join the owner's last block while it is small, then fill new ones.
         var entries = new List<LogEntry>(owner.Tail.Length);
         foreach (var entry in owner.Tail)
             entries.Add(replaced.TryGetValue(entry.Id, out var location) ? entry with { Location = location } : entry);
         var next = 0;
         var lastDocument = blocks.Query().Where(IndexBlock.Range(owner.Owner)).OrderByDescending("_id").Limit(1).FirstOrDefault();
-        if (lastDocument is not null && lastDocument["e"].AsBinary.Length / 32 < IndexBlock.Capacity)
+        if (lastDocument is not null && IndexBlock.CountOf(lastDocument) < IndexBlock.MergeBelow)
         {
             var last = IndexBlock.FromDocument(lastDocument);
             next = Math.Min(entries.Count, IndexBlock.Capacity - last.Entries.Count);

@@ -7,12 +7,22 @@ internal sealed partial class LogArchiveStore
 {
     private const int ImportBatch = 4096;
 
+    // The last id the LiteDB archive gave out before this store replaced it ("sequences" collection).
+    private long _replacedSequence;
+
     // Loads the indexer's checkpoint and replays every record the log holds after it into memory. The last record of a
     // segment may be torn (the process died inside a write, before its fsync returned, so nobody was told it was stored):
     // the segment is cut at the end of the last whole record.
     private void Recover()
     {
-        if (_db.GetCollection(CheckpointsName).FindById(_name) is { } checkpoint)
+        // On the LiteDB writer's thread: LiteDB 5 fails ("page type must be collection page") when a collection is
+        // created while another thread reads it, so the index collection is created here, before any reader.
+        var (checkpoint, sequence) = _writer.Enqueue(db =>
+        {
+            db.GetCollection(_blocksName).EnsureIndex("last");
+            return (db.GetCollection(CheckpointsName).FindById(_name), db.GetCollection("sequences").FindById(_name));
+        }).GetAwaiter().GetResult();
+        if (checkpoint is not null)
         {
             _checkpoint = (checkpoint["segment"].AsInt32, checkpoint["offset"].AsInt64);
             _lastId = _appliedLastId = checkpoint["lastId"].AsInt64;
@@ -23,8 +33,7 @@ internal sealed partial class LogArchiveStore
         {
             _checkpoint = (1, 0);
         }
-        // Ids stay above those the LiteDB archive gave out before this store replaced it, even deleted ones.
-        _lastId = Math.Max(_lastId, _db.GetCollection("sequences").FindById(_name)?["last"].AsInt64 ?? 0);
+        _replacedSequence = sequence?["last"].AsInt64 ?? 0;
 
         var existing = _segments.Existing();
         foreach (var segment in existing)
@@ -97,15 +106,23 @@ internal sealed partial class LogArchiveStore
     }
 
     // The LiteDB archive this store replaces ("archive_<name>", written by LiteDbArchiveStore) is copied into the log
-    // in id order with its ids, stamps and stanza ids, then dropped. Ids already in the log were copied by an open that
-    // stopped half-way; the collection is dropped only once all of it is durable in the log.
+    // in id order with its ids, stamps and stanza ids, then emptied. Ids already in the log were copied by an open that
+    // stopped half-way; the collection is emptied only once all of it is durable in the log.
     private void Migrate()
     {
         var name = "archive_" + _name;
-        if (!_db.CollectionExists(name))
-            return;
+        if (_db.CollectionExists(name) && _db.GetCollection(name).Query().Limit(1).FirstOrDefault() is not null)
+            Import(name);
+        // Ids stay above those the LiteDB archive gave out, even deleted ones; only now, as until the import is done
+        // the log's own last id says how far it got.
+        _lastId = Math.Max(_lastId, _replacedSequence);
+        _appliedLastId = Math.Max(_appliedLastId, _lastId);
+    }
+
+    private void Import(string name)
+    {
         var records = _db.GetCollection(name);
-        var after = _appliedLastId;
+        var after = _lastId;
         while (true)
         {
             var batch = new List<LogWrite>(ImportBatch);
@@ -124,6 +141,7 @@ internal sealed partial class LogArchiveStore
                 IndexPassAsync().GetAwaiter().GetResult();
         }
         IndexPassAsync().GetAwaiter().GetResult();
-        _writer.Enqueue(db => db.DropCollection(name)).GetAwaiter().GetResult();
+        // Emptied rather than dropped: LiteDB drops a collection only outside a transaction, and the writer is inside one.
+        _writer.Enqueue(db => db.GetCollection(name).DeleteAll()).GetAwaiter().GetResult();
     }
 }
