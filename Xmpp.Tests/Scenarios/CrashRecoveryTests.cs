@@ -83,6 +83,62 @@ public sealed class CrashRecoveryTests
     }
 
     [Test]
+    public async Task Kill_9_during_archived_traffic_loses_no_acknowledged_archive_record()
+    {
+        string[] args = [.. Args(), "--Xmpp:Mam:DefaultMode=always"];
+        var endpoint = new ServerEndpoint("127.0.0.1", _c2s, _tls);
+        int sent = 0, confirmed = 0;
+        await using (var server = await ServerProcess.StartAsync(_dir, _c2s, args))
+        {
+            var alice = await TestClient.ConnectAsync(endpoint, "alice", "alice-pw", "pc");
+            using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            var killer = Task.Run(async () =>
+            {
+                await Task.Delay(1500);
+                server.KillHard();
+            });
+            try
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    sent++;
+                    await alice.SendAsync($"<message to='bob@localhost' type='chat' id='a{sent}'><body>{sent}</body></message>");
+                    if (sent % 5 == 0)
+                    {
+                        // The answer to the next IQ waits until the archive writes its stanzas queued are durable.
+                        await alice.IqAsync("<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>", TimeSpan.FromSeconds(5));
+                        confirmed = sent;
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is IOException or TimeoutException or ObjectDisposedException or System.Net.Sockets.SocketException)
+            {
+            }
+            await killer;
+            await alice.DisposeAsync();
+        }
+        Assert.That(confirmed, Is.GreaterThan(10), "traffic was flowing when the process was killed");
+
+        await using var restarted = await ServerProcess.StartAsync(_dir, _c2s, args);
+        await using var again = await TestClient.ConnectAsync(endpoint, "alice", "alice-pw", "pc");
+        var bodies = new List<int>();
+        string? after = null;
+        while (true)
+        {
+            var set = $"<set xmlns='http://jabber.org/protocol/rsm'><max>100</max>{(after is null ? "" : $"<after>{after}</after>")}</set>";
+            var answer = await again.IqAsync($"<iq type='set'><query xmlns='urn:xmpp:mam:2' queryid='k'>{set}</query></iq>", TimeSpan.FromSeconds(30));
+            while (await again.TryReceiveAsync(e => e.Name == "message" && e.Child("result", Ns.Mam) is not null, TimeSpan.FromMilliseconds(1)) is { } m)
+                bodies.Add(int.Parse(m.Child("result", Ns.Mam)!.Child("forwarded", Ns.Forward)!.Child("message", Ns.Client)!.ChildText("body", Ns.Client)!));
+            var fin = answer.Child("fin", Ns.Mam)!;
+            if (fin.Attr("complete") == "true")
+                break;
+            after = fin.Child("set", Ns.Rsm)!.ChildText("last", Ns.Rsm);
+        }
+        Assert.That(bodies.Count, Is.GreaterThanOrEqualTo(confirmed), $"confirmed {confirmed}, sent {sent}");
+        Assert.That(bodies, Is.EqualTo(Enumerable.Range(1, bodies.Count)), "a gap-free prefix of alice's messages, in order, no duplicates");
+    }
+
+    [Test]
     public async Task Graceful_stop_sends_system_shutdown_and_keeps_the_spool()
     {
         var endpoint = new ServerEndpoint("127.0.0.1", _c2s, _tls);
