@@ -3,6 +3,8 @@
 # with the quick sizes of compare.sh. Each run gets a fresh data folder and free loopback ports; results go to stdout as
 # JSON lines (one per scenario), progress to stderr. Build first: dotnet build XmppServer.sln -c Release
 #   bench/archive-cost.sh [rounds]
+# FIXED_RATE and FIXED_SECONDS (default 200 and 3, as compare.sh quick) set the fixed-rate phase whose p50/p99 are
+# reported; START_RATE (500) where the ramp to the maximum sustained rate starts.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ROUNDS=${1:-2}
@@ -41,7 +43,7 @@ run() {
     local common=(--server ours --port "$port" --tls-port "$tls" --domain "$DOMAIN" --password "$PASSWORD" --concurrency 50 --max-seconds 120)
     log "round $round, archiving $mode"
     "$BENCH" register --users 200 "${common[@]}" | tail -n 1 >/dev/null
-    for scenario in "throughput --users 200 --online 50 --fixed-rate 200 --fixed-seconds 3 --start-rate 500 --step-seconds 2" \
+    for scenario in "throughput --users 200 --online 50 --fixed-rate ${FIXED_RATE:-200} --fixed-seconds ${FIXED_SECONDS:-3} --start-rate ${START_RATE:-500} --step-seconds 2" \
                     "offline --users 60 --messages 2000 --receivers 40 --senders 10"; do
         # shellcheck disable=SC2086
         line=$("$BENCH" $scenario "${common[@]}" | tail -n 1) || line='{"error":"no result"}'

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Globalization;
-using System.Text;
 using LiteDB;
 
 namespace Xmpp.Storage.Log;
@@ -19,8 +18,6 @@ internal sealed class IndexBlock
     // an index pass rewrites few entries it wrote before.
     public const int MergeBelow = 128;
     public const char Separator = '\u0001';
-
-    private static readonly UTF8Encoding Utf8 = new(false, true);
 
     public IndexBlock(string owner, List<LogEntry> entries)
     {
@@ -49,7 +46,7 @@ internal sealed class IndexBlock
     {
         var length = 0;
         foreach (var entry in Entries)
-            length += 40 + Utf8.GetByteCount(entry.With) + (entry.StanzaId is null ? 0 : Utf8.GetByteCount(entry.StanzaId));
+            length += 32 + Utf8Field.Length(entry.With) + Utf8Field.Length(entry.StanzaId);
         var packed = new byte[length];
         var at = 0;
         foreach (var entry in Entries)
@@ -61,8 +58,8 @@ internal sealed class IndexBlock
             BinaryPrimitives.WriteInt64LittleEndian(span[20..], entry.Location.Offset);
             BinaryPrimitives.WriteInt32LittleEndian(span[28..], entry.Location.Length);
             at += 32;
-            at += WriteString(packed.AsSpan(at), entry.With);
-            at += WriteString(packed.AsSpan(at), entry.StanzaId);
+            at += Utf8Field.Write(packed.AsSpan(at), entry.With);
+            at += Utf8Field.Write(packed.AsSpan(at), entry.StanzaId);
         }
         return new BsonDocument
         {
@@ -87,32 +84,10 @@ internal sealed class IndexBlock
             var id = BinaryPrimitives.ReadInt64LittleEndian(span);
             var stamp = BinaryPrimitives.ReadInt64LittleEndian(span[8..]);
             at += 32;
-            var with = ReadString(packed, ref at)!;
-            entries.Add(new LogEntry(id, stamp, with, ReadString(packed, ref at), location));
+            if (!Utf8Field.TryRead(packed, ref at, out var with) || with is null || !Utf8Field.TryRead(packed, ref at, out var stanzaId))
+                throw new InvalidDataException($"Archive index block '{key}' is damaged.");
+            entries.Add(new LogEntry(id, stamp, with, stanzaId, location));
         }
         return new IndexBlock(key[..key.LastIndexOf(Separator)], entries);
-    }
-
-    private static int WriteString(Span<byte> output, string? value)
-    {
-        if (value is null)
-        {
-            BinaryPrimitives.WriteInt32LittleEndian(output, -1);
-            return 4;
-        }
-        var written = Utf8.GetBytes(value, output[4..]);
-        BinaryPrimitives.WriteInt32LittleEndian(output, written);
-        return 4 + written;
-    }
-
-    private static string? ReadString(byte[] packed, ref int at)
-    {
-        var length = BinaryPrimitives.ReadInt32LittleEndian(packed.AsSpan(at));
-        at += 4;
-        if (length < 0)
-            return null;
-        var value = Utf8.GetString(packed, at, length);
-        at += length;
-        return value;
     }
 }

@@ -83,7 +83,7 @@ internal sealed partial class LogArchiveStore
                 ["_id"] = _name, ["segment"] = position.Segment, ["offset"] = position.Offset, ["lastId"] = lastId, ["live"] = segments,
             });
             return true;
-        }).ConfigureAwait(false);
+        }, background: true).ConfigureAwait(false);
 
         var deletable = new List<int>();
         lock (_gate)

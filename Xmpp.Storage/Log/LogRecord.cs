@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Hashing;
-using System.Text;
 
 namespace Xmpp.Storage.Log;
 
@@ -18,11 +17,8 @@ internal readonly record struct LogRecord(
     // A length beyond this in a header is garbage from a torn write, not a record.
     public const int MaxBodyLength = 64 * 1024 * 1024;
 
-    private static readonly UTF8Encoding Utf8 = new(false, true);
-
     public int EncodedLength =>
-        HeaderLength + 1 + 8 + 8 + 4 * 4 + Utf8.GetByteCount(Owner) + Utf8.GetByteCount(With)
-        + (StanzaId is null ? 0 : Utf8.GetByteCount(StanzaId)) + Payload.Length;
+        HeaderLength + 1 + 8 + 8 + Utf8Field.Length(Owner) + Utf8Field.Length(With) + Utf8Field.Length(StanzaId) + 4 + Payload.Length;
 
     public int WriteTo(IBufferWriter<byte> output)
     {
@@ -33,9 +29,9 @@ internal readonly record struct LogRecord(
         BinaryPrimitives.WriteInt64LittleEndian(body[1..], Id);
         BinaryPrimitives.WriteInt64LittleEndian(body[9..], Stamp);
         var at = 17;
-        at += WriteString(body[at..], Owner);
-        at += WriteString(body[at..], With);
-        at += WriteString(body[at..], StanzaId);
+        at += Utf8Field.Write(body[at..], Owner);
+        at += Utf8Field.Write(body[at..], With);
+        at += Utf8Field.Write(body[at..], StanzaId);
         BinaryPrimitives.WriteInt32LittleEndian(body[at..], Payload.Length);
         Payload.Span.CopyTo(body[(at + 4)..]);
         BinaryPrimitives.WriteUInt32LittleEndian(span, (uint)body.Length);
@@ -63,9 +59,9 @@ internal readonly record struct LogRecord(
         if (body[0] is < (byte)LogRecordKind.Append or > (byte)LogRecordKind.DeleteThrough)
             return false;
         var at = 17;
-        if (!TryReadString(body, ref at, out var owner) || owner is null
-            || !TryReadString(body, ref at, out var with) || with is null
-            || !TryReadString(body, ref at, out var stanzaId)
+        if (!Utf8Field.TryRead(body, ref at, out var owner) || owner is null
+            || !Utf8Field.TryRead(body, ref at, out var with) || with is null
+            || !Utf8Field.TryRead(body, ref at, out var stanzaId)
             || at + 4 > body.Length)
             return false;
         var payloadLength = BinaryPrimitives.ReadInt32LittleEndian(body[at..]);
@@ -73,34 +69,6 @@ internal readonly record struct LogRecord(
             return false;
         record = new LogRecord((LogRecordKind)body[0], BinaryPrimitives.ReadInt64LittleEndian(body[1..]),
             BinaryPrimitives.ReadInt64LittleEndian(body[9..]), owner, with, stanzaId, body[(at + 4)..].ToArray());
-        return true;
-    }
-
-    private static int WriteString(Span<byte> output, string? value)
-    {
-        if (value is null)
-        {
-            BinaryPrimitives.WriteInt32LittleEndian(output, -1);
-            return 4;
-        }
-        var written = Utf8.GetBytes(value, output[4..]);
-        BinaryPrimitives.WriteInt32LittleEndian(output, written);
-        return 4 + written;
-    }
-
-    private static bool TryReadString(ReadOnlySpan<byte> body, ref int at, out string? value)
-    {
-        value = null;
-        if (at + 4 > body.Length)
-            return false;
-        var length = BinaryPrimitives.ReadInt32LittleEndian(body[at..]);
-        at += 4;
-        if (length == -1)
-            return true;
-        if (length < 0 || at + length > body.Length)
-            return false;
-        value = Utf8.GetString(body.Slice(at, length));
-        at += length;
         return true;
     }
 }
