@@ -14,6 +14,12 @@ namespace Xmpp.Storage.Log;
 // hundreds of entries per owner (IndexBlock), written in large batches by a lagging indexer together with the log
 // position it covers (LogArchiveStore.Indexer); what it has not yet moved stays in memory (LogOwner) and queries merge
 // both. On open the log is replayed from that position and a torn last record is cut off (LogArchiveStore.Recovery).
+//
+// Space: a segment file is removed once the indexer has passed it and no live record remains in it (deletions only
+// ever remove an owner's oldest records, so old segments empty out). Left alone on purpose: compaction of segments
+// still partly live (one old record of a quiet owner keeps its whole segment), and fsync of the directory after a new
+// segment is created (a power loss right after a roll could lose the new file's entry; a killed process cannot).
+// Queries decode all of the owner's index blocks, so their cost grows with the owner's archive.
 internal sealed partial class LogArchiveStore : IArchiveStore, IAsyncDisposable
 {
     public const long DefaultSegmentBytes = 64L * 1024 * 1024;
