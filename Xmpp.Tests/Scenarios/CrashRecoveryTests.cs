@@ -41,34 +41,7 @@ public sealed class CrashRecoveryTests
     {
         await using var server = await ServerProcess.StartAsync(_dir, _c2s, Args());
         var endpoint = new ServerEndpoint("127.0.0.1", _c2s, _tls);
-        var alice = await TestClient.ConnectAsync(endpoint, "alice", "alice-pw", "pc");
-        int sent = 0, confirmed = 0;
-        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var killer = Task.Run(async () =>
-        {
-            await Task.Delay(1500);
-            server.KillHard();
-        });
-        try
-        {
-            while (!stop.IsCancellationRequested)
-            {
-                sent++;
-                await alice.SendAsync($"<message to='bob@localhost' type='chat' id='k{sent}'><body>{sent}</body></message>");
-                if (sent % 5 == 0)
-                {
-                    // The server handles one connection's stanzas in order and stores before reading on,
-                    // so a pong proves everything sent before it is durably spooled.
-                    await alice.IqAsync("<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>", TimeSpan.FromSeconds(5));
-                    confirmed = sent;
-                }
-            }
-        }
-        catch (Exception ex) when (ex is IOException or TimeoutException or ObjectDisposedException or System.Net.Sockets.SocketException)
-        {
-        }
-        await killer;
-        await alice.DisposeAsync();
+        var (sent, confirmed) = await SendUntilKilledAsync(server, endpoint, "k");
         Assert.That(confirmed, Is.GreaterThan(10), "traffic was flowing when the process was killed");
 
         await using var restarted = await ServerProcess.StartAsync(_dir, _c2s, Args());
@@ -80,6 +53,35 @@ public sealed class CrashRecoveryTests
         Assert.That(ids.Count, Is.GreaterThanOrEqualTo(confirmed), $"confirmed {confirmed}, sent {sent}");
         Assert.That(ids, Is.EqualTo(Enumerable.Range(1, ids.Count)), "a gap-free prefix, in order, no duplicates");
         Assert.That(ids.Count, Is.LessThanOrEqualTo(sent));
+    }
+
+    [Test]
+    public async Task Kill_9_during_archived_traffic_loses_no_acknowledged_archive_record()
+    {
+        string[] args = [.. Args(), "--Xmpp:Mam:DefaultMode=always"];
+        var endpoint = new ServerEndpoint("127.0.0.1", _c2s, _tls);
+        int sent, confirmed;
+        await using (var server = await ServerProcess.StartAsync(_dir, _c2s, args))
+            (sent, confirmed) = await SendUntilKilledAsync(server, endpoint, "a");
+        Assert.That(confirmed, Is.GreaterThan(10), "traffic was flowing when the process was killed");
+
+        await using var restarted = await ServerProcess.StartAsync(_dir, _c2s, args);
+        await using var again = await TestClient.ConnectAsync(endpoint, "alice", "alice-pw", "pc");
+        var bodies = new List<int>();
+        string? after = null;
+        while (true)
+        {
+            var set = $"<set xmlns='http://jabber.org/protocol/rsm'><max>100</max>{(after is null ? "" : $"<after>{after}</after>")}</set>";
+            var answer = await again.IqAsync($"<iq type='set'><query xmlns='urn:xmpp:mam:2' queryid='k'>{set}</query></iq>", TimeSpan.FromSeconds(30));
+            while (await again.TryReceiveAsync(e => e.Name == "message" && e.Child("result", Ns.Mam) is not null, TimeSpan.FromMilliseconds(1)) is { } m)
+                bodies.Add(int.Parse(m.Child("result", Ns.Mam)!.Child("forwarded", Ns.Forward)!.Child("message", Ns.Client)!.ChildText("body", Ns.Client)!));
+            var fin = answer.Child("fin", Ns.Mam)!;
+            if (fin.Attr("complete") == "true")
+                break;
+            after = fin.Child("set", Ns.Rsm)!.ChildText("last", Ns.Rsm);
+        }
+        Assert.That(bodies.Count, Is.GreaterThanOrEqualTo(confirmed), $"confirmed {confirmed}, sent {sent}");
+        Assert.That(bodies, Is.EqualTo(Enumerable.Range(1, bodies.Count)), "a gap-free prefix of alice's messages, in order, no duplicates");
     }
 
     [Test]
@@ -103,5 +105,40 @@ public sealed class CrashRecoveryTests
         var ids = new List<string?>();
         for (int i = 0; i < 20; i++) ids.Add((await bob.ReceiveAsync("message")).Attr("id"));
         Assert.That(ids, Is.EqualTo(Enumerable.Range(1, 20).Select(i => "g" + i)));
+    }
+
+    // Alice sends numbered messages to bob, with a ping after every fifth, until the server is killed 1.5 s in. The
+    // server handles one connection's stanzas in order and answers an IQ only once the writes queued by the stanzas
+    // before it are durable, so a pong proves everything sent before it is stored. Returns how many were sent and
+    // how many confirmed so.
+    private static async Task<(int Sent, int Confirmed)> SendUntilKilledAsync(ServerProcess server, ServerEndpoint endpoint, string idPrefix)
+    {
+        var alice = await TestClient.ConnectAsync(endpoint, "alice", "alice-pw", "pc");
+        int sent = 0, confirmed = 0;
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var killer = Task.Run(async () =>
+        {
+            await Task.Delay(1500);
+            server.KillHard();
+        });
+        try
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                sent++;
+                await alice.SendAsync($"<message to='bob@localhost' type='chat' id='{idPrefix}{sent}'><body>{sent}</body></message>");
+                if (sent % 5 == 0)
+                {
+                    await alice.IqAsync("<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>", TimeSpan.FromSeconds(5));
+                    confirmed = sent;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or TimeoutException or ObjectDisposedException or System.Net.Sockets.SocketException)
+        {
+        }
+        await killer;
+        await alice.DisposeAsync();
+        return (sent, confirmed);
     }
 }

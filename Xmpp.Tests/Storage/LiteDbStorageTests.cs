@@ -20,6 +20,9 @@ public sealed class LiteDbStorageTests
     [TearDown]
     public void DeleteDirectories() => _directories.DeleteAll();
 
+    // Archives kept as LiteDB collections, as before the archive log (LogArchiveStoreTests covers the log).
+    private LiteDbStorage WithLiteDbArchives() => new(_directory, new HashSet<string>());
+
     private static byte[] Body(int n) => Encoding.UTF8.GetBytes($"<message><body>{n}</body></message>");
 
     [Test]
@@ -110,11 +113,11 @@ public sealed class LiteDbStorageTests
     [Test]
     public async Task Archive_collections_get_owner_with_stamp_and_stanza_id_indexes()
     {
-        await using var storage = new LiteDbStorage(_directory);
-        await storage.Archive("mam").AppendAsync("juliet", T0, "romeo@montague.lit", Body(1));
+        await using var storage = WithLiteDbArchives();
+        await storage.Archive("offline").AppendAsync("juliet", T0, "romeo@montague.lit", Body(1));
         await storage.FlushAsync();
 
-        var indexes = storage.Database.GetCollection("$indexes").Find("collection = 'archive_mam'")
+        var indexes = storage.Database.GetCollection("$indexes").Find("collection = 'archive_offline'")
             .Select(d => d["name"].AsString).ToArray();
 
         Assert.That(indexes, Is.SupersetOf(new[] { "ownerKey", "withKey", "stampKey", "sidKey" }));
@@ -123,7 +126,7 @@ public sealed class LiteDbStorageTests
     [Test]
     public async Task Archive_records_written_before_the_stamp_and_ordinal_keys_existed_are_rekeyed_on_open()
     {
-        await using (var storage = new LiteDbStorage(_directory))
+        await using (var storage = WithLiteDbArchives())
         {
             // The layout of the first archive version: ownerKey = owner|id, withKey = owner|with|id, no stampKey or sidKey.
             var records = storage.Database.GetCollection("archive_offline");
@@ -141,7 +144,7 @@ public sealed class LiteDbStorageTests
             storage.Database.GetCollection("sequences").Upsert(new LiteDB.BsonDocument { ["_id"] = "offline", ["last"] = 3L });
         }
 
-        await using var reopened = new LiteDbStorage(_directory);
+        await using var reopened = WithLiteDbArchives();
         var archive = reopened.Archive("offline");
         var fourth = await archive.AppendAsync("juliet", T0, "nurse@capulet.lit", Body(4), "s4");
 
@@ -176,9 +179,9 @@ public sealed class LiteDbStorageTests
         long[] ids;
         long commits;
         var clock = Stopwatch.StartNew();
-        await using (var storage = new LiteDbStorage(_directory))
+        await using (var storage = WithLiteDbArchives())
         {
-            var archive = storage.Archive("mam");
+            var archive = storage.Archive("offline");
             var perWriter = await Task.WhenAll(Enumerable.Range(0, Writers).Select(w => Task.Run(async () =>
             {
                 var mine = new long[PerWriter];
@@ -193,10 +196,10 @@ public sealed class LiteDbStorageTests
                 Assert.That(mine, Is.Ordered.Ascending, "one writer's awaited appends get increasing ids");
         }
 
-        await using var reopened = new LiteDbStorage(_directory);
+        await using var reopened = WithLiteDbArchives();
         var stored = new List<ArchiveRecord>();
         for (var owner = 0; owner < 7; owner++)
-            stored.AddRange((await reopened.Archive("mam").QueryAsync(new ArchiveQuery($"user{owner}", Max: 10_000))).Records);
+            stored.AddRange((await reopened.Archive("offline").QueryAsync(new ArchiveQuery($"user{owner}", Max: 10_000))).Records);
 
         Assert.That(ids, Has.Length.EqualTo(Writers * PerWriter).And.Unique);
         Assert.That(stored.Select(r => r.Id).Order(), Is.EqualTo(ids.Order()));
@@ -210,8 +213,8 @@ public sealed class LiteDbStorageTests
     public async Task One_by_one_appends_each_pay_for_a_commit()
     {
         const int Count = 200;
-        await using var storage = new LiteDbStorage(_directory);
-        var archive = storage.Archive("mam");
+        await using var storage = WithLiteDbArchives();
+        var archive = storage.Archive("offline");
         await storage.FlushAsync();
         var commitsBefore = storage.Commits;
 

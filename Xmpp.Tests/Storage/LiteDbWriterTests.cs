@@ -35,6 +35,28 @@ public sealed class LiteDbWriterTests
     };
 
     [Test]
+    public async Task Flush_waits_for_earlier_writes_but_not_for_a_background_one()
+    {
+        using var release = new ManualResetEventSlim();
+        var foreground = _writer.Enqueue(Insert(1));
+        var background = _writer.Enqueue(db =>
+        {
+            release.Wait(TimeSpan.FromSeconds(30));
+            return Insert(2)(db);
+        }, background: true);
+
+        await _writer.FlushAsync().WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.That(foreground.IsCompletedSuccessfully, Is.True, "the foreground write queued before the flush is stored");
+        Assert.That(background.IsCompleted, Is.False, "the background write is still held");
+        release.Set();
+        Assert.That(await background, Is.EqualTo(2));
+        var afterwards = _writer.Enqueue(Insert(3));
+        await _writer.FlushAsync();
+        Assert.That(afterwards.IsCompletedSuccessfully, Is.True);
+    }
+
+    [Test]
     public async Task A_failing_write_fails_alone_and_the_rest_of_its_group_commits()
     {
         var writes = new List<Task<int>>();

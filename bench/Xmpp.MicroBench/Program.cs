@@ -2,4 +2,11 @@ using BenchmarkDotNet.Running;
 
 // dotnet run -c Release --project bench/Xmpp.MicroBench -- --filter '*'        (all)
 // dotnet run -c Release --project bench/Xmpp.MicroBench -- --filter '*Parser*' --job short
+// dotnet run -c Release --project bench/Xmpp.MicroBench -- archive-appends [count]   (store appends/s, not BenchmarkDotNet)
+if (args is ["archive-appends", ..])
+{
+    await Xmpp.MicroBench.ArchiveAppends.RunAsync(args.Length > 1 ? int.Parse(args[1]) : 200_000);
+    return;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Xmpp.MicroBench.Stanzas).Assembly).Run(args);

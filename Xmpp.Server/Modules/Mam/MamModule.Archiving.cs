@@ -59,8 +59,7 @@ public sealed partial class MamModule
         return false;
     }
 
-    /// XEP-0313 §3: archive ids are unpredictable; XEP-0359 §3.1 recommends UUIDs (version 4: random).
-    private static string NewId() => Guid.NewGuid().ToString("D");
+    private static string NewId() => ArchiveIds.Next();
 
     private Task Append(string owner, string with, Element message, string id)
     {

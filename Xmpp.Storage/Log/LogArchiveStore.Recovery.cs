@@ -1,0 +1,147 @@
+using System.Buffers;
+using LiteDB;
+
+namespace Xmpp.Storage.Log;
+
+internal sealed partial class LogArchiveStore
+{
+    private const int ImportBatch = 4096;
+
+    // The last id the LiteDB archive gave out before this store replaced it ("sequences" collection).
+    private long _replacedSequence;
+
+    // Loads the indexer's checkpoint and replays every record the log holds after it into memory. The last record of a
+    // segment may be torn (the process died inside a write, before its fsync returned, so nobody was told it was stored):
+    // the segment is cut at the end of the last whole record.
+    private void Recover()
+    {
+        // On the LiteDB writer's thread: LiteDB 5 fails ("page type must be collection page") when a collection is
+        // created while another thread reads it, so the index collection is created here, before any reader.
+        var (checkpoint, sequence) = _writer.Enqueue(db =>
+        {
+            db.GetCollection(_blocksName).EnsureIndex("last");
+            return (db.GetCollection(CheckpointsName).FindById(_name), db.GetCollection("sequences").FindById(_name));
+        }).GetAwaiter().GetResult();
+        if (checkpoint is not null)
+        {
+            _checkpoint = (checkpoint["segment"].AsInt32, checkpoint["offset"].AsInt64);
+            _lastId = _appliedLastId = checkpoint["lastId"].AsInt64;
+            foreach (var (segment, count) in checkpoint["live"].AsDocument)
+                _live[int.Parse(segment, System.Globalization.CultureInfo.InvariantCulture)] = count.AsInt64;
+        }
+        else
+        {
+            _checkpoint = (1, 0);
+        }
+        _replacedSequence = sequence?["last"].AsInt64 ?? 0;
+
+        var existing = _segments.Existing();
+        foreach (var segment in existing)
+            if (segment >= _checkpoint.Segment)
+                Replay(segment, segment == _checkpoint.Segment ? _checkpoint.Offset : 0);
+        _segments.OpenForAppend(Math.Max(existing.Count > 0 ? existing[^1] : 0, _checkpoint.Segment));
+        _applied = (_segments.ActiveSegment, _segments.ActiveLength);
+        _appliedLastId = Math.Max(_appliedLastId, _lastId);
+    }
+
+    private void Replay(int segment, long offset)
+    {
+        var header = new byte[LogRecord.HeaderLength];
+        long end;
+        using (var stream = new FileStream(_segments.PathOf(segment), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1 << 16))
+        {
+            if (offset >= stream.Length)
+                return;
+            stream.Position = end = offset;
+            while (stream.ReadAtLeast(header, header.Length, throwOnEndOfStream: false) == header.Length)
+            {
+                var body = LogRecord.BodyLength(header);
+                if (body < 0)
+                    break;
+                var framed = ArrayPool<byte>.Shared.Rent(LogRecord.HeaderLength + body);
+                try
+                {
+                    header.CopyTo(framed, 0);
+                    if (stream.ReadAtLeast(framed.AsSpan(LogRecord.HeaderLength, body), body, throwOnEndOfStream: false) != body
+                        || !LogRecord.TryDecode(framed.AsSpan(0, LogRecord.HeaderLength + body), out var record))
+                        break;
+                    Reapply(record, new LogLocation(segment, end, LogRecord.HeaderLength + body));
+                    end += LogRecord.HeaderLength + body;
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(framed);
+                }
+            }
+            if (end == stream.Length)
+                return;
+        }
+        _segments.Truncate(segment, end);
+    }
+
+    // A record read back from the log has the effect it had when it was written.
+    private void Reapply(LogRecord record, LogLocation location)
+    {
+        var write = new LogWrite(record.Kind, record.Owner, record.Id, record.Stamp, record.With, record.StanzaId, default)
+        {
+            Location = location,
+            Writes = true,
+        };
+        switch (record.Kind)
+        {
+            case LogRecordKind.Append:
+                _lastId = Math.Max(_lastId, record.Id);
+                break;
+            case LogRecordKind.Replace:
+                if (Find(record.Owner, record.Id) is not { } current)
+                    return;
+                write.Previous = current.Location;
+                break;
+            case LogRecordKind.DeleteThrough:
+                write.DeletedSegments = DeletedSegments(record.Owner, record.Id);
+                break;
+        }
+        lock (_gate)
+            Apply(write);
+    }
+
+    // The LiteDB archive this store replaces ("archive_<name>", written by LiteDbArchiveStore) is copied into the log
+    // in id order with its ids, stamps and stanza ids, then emptied. Ids already in the log were copied by an open that
+    // stopped half-way; the collection is emptied only once all of it is durable in the log.
+    private void Migrate()
+    {
+        var name = "archive_" + _name;
+        if (_db.CollectionExists(name) && _db.GetCollection(name).Query().Limit(1).FirstOrDefault() is not null)
+            Import(name);
+        // Ids stay above those the LiteDB archive gave out, even deleted ones; only now, as until the import is done
+        // the log's own last id says how far it got.
+        _lastId = Math.Max(_lastId, _replacedSequence);
+        _appliedLastId = Math.Max(_appliedLastId, _lastId);
+    }
+
+    private void Import(string name)
+    {
+        var records = _db.GetCollection(name);
+        var after = _lastId;
+        while (true)
+        {
+            var batch = new List<LogWrite>(ImportBatch);
+            foreach (var document in records.Find(LiteDB.Query.GT("_id", after), 0, ImportBatch))
+            {
+                var stanzaId = document["stanzaId"];
+                batch.Add(new LogWrite(LogRecordKind.Append, document["owner"].AsString, document["_id"].AsInt64,
+                    document["stamp"].AsInt64, document["with"].AsString, stanzaId.IsNull ? null : stanzaId.AsString, document["payload"].AsBinary));
+            }
+            if (batch.Count == 0)
+                break;
+            Interlocked.Add(ref _pending, batch.Count);
+            Process(batch);
+            after = batch[^1].Id;
+            if (_tailCount >= IndexBatch)
+                IndexPassAsync().GetAwaiter().GetResult();
+        }
+        IndexPassAsync().GetAwaiter().GetResult();
+        // Emptied rather than dropped: LiteDB drops a collection only outside a transaction, and the writer is inside one.
+        _writer.Enqueue(db => db.GetCollection(name).DeleteAll()).GetAwaiter().GetResult();
+    }
+}

@@ -1,0 +1,194 @@
+using System.Buffers;
+
+namespace Xmpp.Storage.Log;
+
+internal sealed partial class LogArchiveStore
+{
+    private const int MaxBatch = 16_384;
+
+    // Past this many entries waiting for the indexer the writer waits for it, so memory stays bounded and the queue
+    // (hence IStorage.PendingWrites, hence the senders' back-pressure) grows instead.
+    private const int MaxTail = 200_000;
+
+    private readonly Thread _writerThread;
+    private readonly TaskCompletionSource _writerStopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ArrayBufferWriter<byte> _buffer = new(1 << 20);
+    private readonly List<LogWrite> _group = new(MaxBatch);
+    private readonly SemaphoreSlim _indexed = new(0);
+
+    // Writer thread only: the last id given out, and per owner the newest stamp (time never runs backwards within an
+    // owner's archive, see IArchiveStore).
+    private long _lastId;
+    private readonly Dictionary<string, long> _newest = new(StringComparer.Ordinal);
+
+    private void Run()
+    {
+        var batch = new List<LogWrite>(MaxBatch);
+        var reader = _queue.Reader;
+        try
+        {
+            while (WaitToRead(reader))
+            {
+                while (Volatile.Read(ref _tailCount) > MaxTail)
+                {
+                    WakeIndexer();
+                    _indexed.Wait(100);
+                }
+                while (batch.Count < MaxBatch && reader.TryRead(out var write))
+                    batch.Add(write);
+                Process(batch);
+                batch.Clear();
+            }
+        }
+        catch (Exception ex)
+        {
+            // A write to the log failed: what follows the failure point on disk is unknown, so the log takes no more
+            // writes (a later record after a torn one would be cut off on the next open). Nobody is left waiting.
+            _fault = ex;
+            _queue.Writer.TryComplete(ex);
+            foreach (var write in _group)
+                Fail(write, ex);
+            foreach (var write in batch)
+                Fail(write, ex);
+            while (reader.TryRead(out var write))
+                Fail(write, ex);
+        }
+        finally
+        {
+            _writerStopped.TrySetResult();
+        }
+    }
+
+    private static bool WaitToRead(System.Threading.Channels.ChannelReader<LogWrite> reader)
+    {
+        var wait = reader.WaitToReadAsync();
+        return wait.IsCompletedSuccessfully ? wait.Result : wait.AsTask().GetAwaiter().GetResult();
+    }
+
+    // Appends need nothing but the writer's own state, so any number of them share one write and one fsync. A replace
+    // or deletion looks at the index first (does the record exist, what does it delete), so what was queued before it
+    // is committed first.
+    private void Process(List<LogWrite> batch)
+    {
+        foreach (var write in batch)
+        {
+            if (write.Kind is LogRecordKind.Replace or LogRecordKind.DeleteThrough && _group.Count > 0)
+                CommitGroup();
+            Prepare(write);
+            if (write.Writes)
+            {
+                var record = write.ToRecord();
+                var length = record.EncodedLength;
+                if (!_segments.Fits(_buffer.WrittenCount, length))
+                {
+                    CommitGroup();
+                    _segments.Roll();
+                }
+                write.Location = new LogLocation(_segments.ActiveSegment, _segments.ActiveLength + _buffer.WrittenCount, length);
+                record.WriteTo(_buffer);
+            }
+            _group.Add(write);
+        }
+        CommitGroup();
+    }
+
+    private void Prepare(LogWrite write)
+    {
+        switch (write.Kind)
+        {
+            case LogRecordKind.Append:
+                // Imported records keep their ids (see Migrate).
+                write.Id = write.Id > 0 ? write.Id : _lastId + 1;
+                _lastId = Math.Max(_lastId, write.Id);
+                if (!_newest.TryGetValue(write.Owner, out var newest))
+                    newest = NewestStamp(write.Owner);
+                write.Stamp = _newest[write.Owner] = Math.Max(write.Stamp, newest);
+                write.Result = write.Id;
+                write.Writes = true;
+                break;
+            case LogRecordKind.Replace:
+                var current = Find(write.Owner, write.Id);
+                write.Writes = current is not null;
+                write.Result = write.Writes ? 1 : 0;
+                write.Previous = current?.Location ?? default;
+                break;
+            case LogRecordKind.DeleteThrough:
+                if (write.Id == LogWrite.Everything)
+                    write.Id = _lastId;
+                write.DeletedSegments = DeletedSegments(write.Owner, write.Id);
+                write.Result = write.DeletedSegments.Count;
+                write.Writes = write.Result > 0;
+                break;
+        }
+    }
+
+    // Writes the group's records, fsyncs, and only then shows them to queries and completes their tasks.
+    private void CommitGroup()
+    {
+        if (_buffer.WrittenCount > 0)
+        {
+            _segments.Append(_buffer.WrittenSpan);
+            _segments.Sync();
+            _buffer.ResetWrittenCount();
+        }
+        lock (_gate)
+        {
+            foreach (var write in _group)
+                if (write.Writes)
+                    Apply(write);
+            _applied = (_segments.ActiveSegment, _segments.ActiveLength);
+        }
+        if (Volatile.Read(ref _tailCount) >= IndexBatch)
+            WakeIndexer();
+        foreach (var write in _group)
+            Complete(write);
+        _group.Clear();
+    }
+
+    // Under _gate: the write's effect on the in-memory index. Also used when replaying the log on open.
+    private void Apply(LogWrite write)
+    {
+        var owner = Owner(write.Owner);
+        switch (write.Kind)
+        {
+            case LogRecordKind.Append:
+                owner.Tail.Add(write.ToEntry());
+                _tailCount++;
+                _appliedLastId = Math.Max(_appliedLastId, write.Id);
+                AddLive(write.Location.Segment, 1);
+                break;
+            case LogRecordKind.Replace:
+                owner.Replaced[write.Id] = write.Location;
+                AddLive(write.Previous.Segment, -1);
+                AddLive(write.Location.Segment, 1);
+                break;
+            case LogRecordKind.DeleteThrough:
+                owner.DeletedThrough = Math.Max(owner.DeletedThrough, write.Id);
+                _tailCount -= RemoveThrough(owner.Tail, write.Id);
+                owner.Replaced.Keys.Where(id => id <= write.Id).ToList().ForEach(id => owner.Replaced.Remove(id));
+                foreach (var segment in write.DeletedSegments!)
+                    AddLive(segment, -1);
+                break;
+        }
+        _unindexed.Add(owner);
+    }
+
+    private LogOwner Owner(string name)
+    {
+        if (!_owners.TryGetValue(name, out var owner))
+            _owners[name] = owner = new LogOwner(name);
+        return owner;
+    }
+
+    private void AddLive(int segment, long delta) => _live[segment] = _live.GetValueOrDefault(segment) + delta;
+
+    // Removes the entries with ids up to through from an id-ordered list; returns how many.
+    private static int RemoveThrough(List<LogEntry> entries, long through)
+    {
+        var count = 0;
+        while (count < entries.Count && entries[count].Id <= through)
+            count++;
+        entries.RemoveRange(0, count);
+        return count;
+    }
+}
