@@ -75,4 +75,20 @@ public sealed class QueuedWritesTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [Test]
+    public async Task Finished_writes_are_forgotten_in_sweeps_while_unfinished_ones_are_still_waited_for()
+    {
+        var queued = new QueuedWrites(new Backlogged(0));
+        var open = new TaskCompletionSource();
+        await queued.AddAsync("slow", open.Task, null);
+        for (int i = 0; i < 20_000; i++)
+            await queued.AddAsync("user" + i, Task.CompletedTask, null);
+
+        Assert.That(queued.Tracked, Is.LessThan(10_000), "accounts whose writes finished do not accumulate");
+        var wait = queued.WaitAsync("slow").AsTask();
+        Assert.That(wait.IsCompleted, Is.False, "an unfinished write is kept through every sweep");
+        open.SetResult();
+        await wait;
+    }
 }

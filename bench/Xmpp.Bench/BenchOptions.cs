@@ -32,6 +32,9 @@ public sealed class BenchOptions
     public int Online { get; set; } = 100;
     public double StartRate { get; set; } = 200;
     public double RateFactor { get; set; } = 1.5;
+
+    // Bisection steps between the last rate that held and the first that failed.
+    public int RefineSteps { get; set; } = 2;
     public double MaxRate { get; set; } = 100_000;
     public double StepSeconds { get; set; } = 3;
     public double FixedRate { get; set; } = 200;
@@ -81,6 +84,7 @@ public sealed class BenchOptions
                 case "online": o.Online = Int(v); break;
                 case "start-rate": o.StartRate = Dbl(v); break;
                 case "rate-factor": o.RateFactor = Dbl(v); break;
+                case "refine-steps": o.RefineSteps = (int)Dbl(v); break;
                 case "max-rate": o.MaxRate = Dbl(v); break;
                 case "step-seconds": o.StepSeconds = Dbl(v); break;
                 case "fixed-rate": o.FixedRate = Dbl(v); break;

@@ -67,7 +67,7 @@ public sealed partial class MamModule
         var payload = ElementWriter.ToBytes(message);
         var task = _archive.AppendAsync(owner, DateTimeOffset.UtcNow, with, payload, id).AsTask();
         _ = task.ContinueWith(t => logger.LogError(t.Exception, "Archiving a message for {User} failed", owner),
-            CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         return task;
     }
 }

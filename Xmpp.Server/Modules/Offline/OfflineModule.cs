@@ -141,16 +141,21 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ISessionDire
     private Task Spool(string user, string from, byte[] payload, Element message, StrongBox<long> count)
     {
         var task = _spool.AppendAsync(user, DateTimeOffset.UtcNow, from, payload).AsTask();
-        _ = task.ContinueWith(async t =>
-        {
-            if (t.Exception is not { } ex) return;
-            Interlocked.Decrement(ref count.Value);
-            // Not stored after all: the sender learns it, rather than believing the message waits for its recipient.
-            logger.LogError(ex, "Storing an offline message for {User} failed", user);
-            try { await router.BounceAsync(message, StanzaErrors.InternalServerError, "The message could not be stored for the offline recipient"); }
-            catch (Exception bounce) { logger.LogError(bounce, "Bouncing an unstored offline message failed"); }
-        }, TaskScheduler.Default).Unwrap();
+        // Only a failure runs anything, and only then on the thread pool (ExecuteSynchronously: nothing is queued for
+        // the writes that succeed).
+        _ = task.ContinueWith(t => _ = SpoolFailedAsync(t.Exception!, user, message, count), CancellationToken.None,
+            TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         return task;
+    }
+
+    private async Task SpoolFailedAsync(Exception ex, string user, Element message, StrongBox<long> count)
+    {
+        await Task.Yield();
+        Interlocked.Decrement(ref count.Value);
+        // Not stored after all: the sender learns it, rather than believing the message waits for its recipient.
+        logger.LogError(ex, "Storing an offline message for {User} failed", user);
+        try { await router.BounceAsync(message, StanzaErrors.InternalServerError, "The message could not be stored for the offline recipient"); }
+        catch (Exception bounce) { logger.LogError(bounce, "Bouncing an unstored offline message failed"); }
     }
 
     private SemaphoreSlim Gate(string user) => _locks.GetOrAdd(user, static _ => new SemaphoreSlim(1, 1));
