@@ -74,11 +74,25 @@ public sealed class TestServer : IAsyncDisposable
         return new TestServer(app, root, owns, options.C2sPort, options.C2sTlsPort, options);
     }
 
+    // The kernel may hand the same ephemeral port to two probes in a row once the first listener is closed, and a
+    // server given the same port twice refuses to start; so the last ports handed out are not handed out again.
+    private static readonly Queue<int> RecentPorts = new();
+
     public static int FreePort()
     {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
+        lock (RecentPorts)
+        {
+            while (true)
+            {
+                using var l = new TcpListener(IPAddress.Loopback, 0);
+                l.Start();
+                var port = ((IPEndPoint)l.LocalEndpoint).Port;
+                if (RecentPorts.Contains(port)) continue;
+                RecentPorts.Enqueue(port);
+                if (RecentPorts.Count > 256) RecentPorts.Dequeue();
+                return port;
+            }
+        }
     }
 
     public ServerEndpoint Endpoint => new(Host, C2sPort, C2sTlsPort, Domain);
