@@ -27,15 +27,27 @@ public sealed class OfflineDrainRaceTests
             });
     }
 
+    private static async Task<TestServer> StartAsync(PauseBeforeSpool pause)
+    {
+        var server = await TestServer.StartAsync(services: s => s.AddSingleton<IXmppModule>(pause));
+        await server.AddUserAsync("alice", "alice-pw");
+        await server.AddUserAsync("bob", "bob-pw");
+        return server;
+    }
+
+    private static async Task<TestClient> OnlineAsync(TestServer server, string user)
+    {
+        var client = await TestClient.ConnectAsync(server, user, user + "-pw", "pc");
+        await client.SendAsync("<presence/>");
+        return client;
+    }
+
     [Test]
     public async Task A_message_spooled_after_the_recipients_drain_looked_is_delivered_to_that_session_once()
     {
         var pause = new PauseBeforeSpool();
-        await using var server = await TestServer.StartAsync(services: s => s.AddSingleton<IXmppModule>(pause));
-        await server.AddUserAsync("alice", "alice-pw");
-        await server.AddUserAsync("bob", "bob-pw");
-        await using var alice = await TestClient.ConnectAsync(server, "alice", "alice-pw", "pc");
-        await alice.SendAsync("<presence/>");
+        await using var server = await StartAsync(pause);
+        await using var alice = await OnlineAsync(server, "alice");
         await alice.SendAsync("<message to='bob@localhost' type='chat' id='early'><body>spooled first</body></message>");
         await alice.IqAsync("<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
 
@@ -59,11 +71,8 @@ public sealed class OfflineDrainRaceTests
     public async Task A_message_whose_recipient_is_still_offline_after_the_window_is_spooled()
     {
         var pause = new PauseBeforeSpool();
-        await using var server = await TestServer.StartAsync(services: s => s.AddSingleton<IXmppModule>(pause));
-        await server.AddUserAsync("alice", "alice-pw");
-        await server.AddUserAsync("bob", "bob-pw");
-        await using var alice = await TestClient.ConnectAsync(server, "alice", "alice-pw", "pc");
-        await alice.SendAsync("<presence/>");
+        await using var server = await StartAsync(pause);
+        await using var alice = await OnlineAsync(server, "alice");
         await alice.SendAsync("<message to='bob@localhost' type='chat' id='late'><body>still offline</body></message>");
         await pause.Reached.Task.WaitAsync(TimeSpan.FromSeconds(10));
 
