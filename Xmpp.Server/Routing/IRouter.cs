@@ -1,3 +1,4 @@
+using Xmpp.Protocol;
 using Xmpp.Protocol.Xml;
 using Xmpp.Server.Sessions;
 
@@ -12,6 +13,10 @@ public interface IRouter
 
     /// Hands a stanza to one bound resource through the Deliver hooks; false when it could not be taken.
     ValueTask<bool> DeliverAsync(SessionEntry target, Element stanza);
+
+    /// Hands a normal or chat message to the bare JID's most available resources (RFC 6121 §8.5.2.1.1), copies linked
+    /// so that it is routed on once if every holder gives it back; false when none took it.
+    ValueTask<bool> DeliverToBareAsync(Jid bare, Element stanza);
 
     /// Sends an IQ get/set from the server and waits for its result or error, or null on timeout.
     Task<Element?> RequestAsync(Element iq, TimeSpan timeout);

@@ -293,6 +293,8 @@ public sealed class Router(
         await BounceAsync(stanza, StanzaErrors.ServiceUnavailable);
     }
 
+    public ValueTask<bool> DeliverToBareAsync(Jid bare, Element stanza) => DeliverSharedAsync(directory.Get(bare).MostAvailable(), stanza);
+
     /// Hands a message to each target, copies linked in one SharedDelivery when there are several. False when it
     /// must be treated as undeliverable: no target took it, or every one that did has already given it back.
     private async ValueTask<bool> DeliverSharedAsync(IReadOnlyList<SessionEntry> targets, Element stanza)

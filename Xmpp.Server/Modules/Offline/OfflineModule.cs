@@ -18,8 +18,8 @@ namespace Xmpp.Server.Modules.Offline;
 /// so "delivered" and "read" ticks survive either side being offline.
 [Xep("XEP-0160", "1.0.1")]
 [Xep("XEP-0203", "2.0", "delay stamps on spooled messages")]
-public sealed class OfflineModule(IStorage storage, IRouter router, ISessionDirectory directory, ServedDomains domains,
-    XmppServerOptionsAccessor options, ILogger<OfflineModule> logger)
+public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomains domains, XmppServerOptionsAccessor options,
+    ILogger<OfflineModule> logger)
     : IXmppModule
 {
     public const string Collection = "offline";
@@ -93,22 +93,13 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ISessionDire
         await gate.WaitAsync();
         try
         {
-            if (await DeliverToAvailableAsync(c.To.Bare, message)) return true;
+            if (await router.DeliverToBareAsync(c.To.Bare, message)) return true;
             return await SpoolAsync(c, user, message);
         }
         finally
         {
             gate.Release();
         }
-    }
-
-    // RFC 6121 §8.5.2.1.1: normal and chat messages to the bare JID go to the most available resource(s).
-    private async ValueTask<bool> DeliverToAvailableAsync(Jid bare, Element message)
-    {
-        var delivered = false;
-        foreach (var entry in directory.Get(bare).MostAvailable())
-            delivered |= await router.DeliverAsync(entry, delivered ? message.Clone() : message);
-        return delivered;
     }
 
     private async ValueTask<bool> SpoolAsync(StanzaContext c, string user, Element message)
