@@ -39,14 +39,11 @@ internal sealed partial class MucRoom
             found = true;
         }
         // The archive may hold the message even if archiving has since been turned off.
-        if (Config.Persistent && await service.Store.Archive.FindIdAsync(RoomText, id) is { } recordId)
+        if (Config.Persistent
+            && (await service.Store.Archive.QueryAsync(new ArchiveQuery(RoomText, StanzaIds: [id], Max: 1))).Records is [var record])
         {
-            var page = await service.Store.Archive.QueryAsync(new ArchiveQuery(RoomText, StanzaIds: [id], Max: 1));
-            if (page.Records is [var record])
-            {
-                var tombstone = Tombstone(StoredStanza.Parse(record.Payload), actor, reason, stamp);
-                found |= await service.Store.Archive.ReplaceAsync(RoomText, recordId, ElementWriter.ToBytes(tombstone));
-            }
+            var tombstone = Tombstone(StoredStanza.Parse(record.Payload), actor, reason, stamp);
+            found |= await service.Store.Archive.ReplaceAsync(RoomText, record.Id, ElementWriter.ToBytes(tombstone));
         }
         if (!found)
         {
