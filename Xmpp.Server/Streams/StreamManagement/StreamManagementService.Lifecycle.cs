@@ -91,7 +91,8 @@ public sealed partial class StreamManagementService
 
     /// Messages go back to the router with a XEP-0203 delay: now that the resource is gone they reach another
     /// resource or the offline spool, once. A message to the bare JID that other resources got as well is routed on
-    /// only by the last of them to give it back, and only if none delivered it (SharedDelivery). IQ requests get service-unavailable; presence and IQ responses are dropped (RFC 6121 §8.5.3.2.1).
+    /// only by the last of them to give it back, and only if none delivered it (SharedDelivery). IQ requests get
+    /// service-unavailable; presence and IQ responses are dropped (RFC 6121 §8.5.3.2.1).
     private async ValueTask RerouteAsync(List<UnackedStanza> unacked)
     {
         foreach (var item in unacked)
