@@ -27,6 +27,9 @@ public sealed class MucRegisterTests : MucTestBase
         var room = NewRoom();
         await CreateInstantAsync(alice, room, "Alice");
         var bob = await Connect("bob");
+        var info = await bob.IqAsync($"<iq type='get' to='{room}'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
+        Assert.That(info.Child("query", Ns.DiscoInfo)!.Elements("feature", Ns.DiscoInfo).Select(f => f.Attr("var")),
+            Does.Contain(Ns.Register), "the room announces registration (§7.10)");
         var form = await bob.IqAsync($"<iq type='get' to='{room}'><query xmlns='jabber:iq:register'/></iq>");
         Assert.That(form.Child("query", Ns.Register)!.Child("x", Ns.DataForms)!.ToString(), Does.Contain("muc#register_roomnick"));
         Assert.That(await ReservedNick(bob, room), Is.Null);
