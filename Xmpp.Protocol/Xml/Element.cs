@@ -118,20 +118,10 @@ public sealed class Element : Node
     }
 
     /// <summary>Child elements in order.</summary>
-    public IEnumerable<Element> Elements()
-    {
-        if (_nodes is null) yield break;
-        foreach (var n in _nodes)
-            if (n is Element e) yield return e;
-    }
+    public ChildElements Elements() => new(_nodes, null, null);
 
     /// <summary>Child elements with this name and namespace.</summary>
-    public IEnumerable<Element> Elements(string name, string ns)
-    {
-        if (_nodes is null) yield break;
-        foreach (var n in _nodes)
-            if (n is Element e && e.Name == name && e.Namespace == ns) yield return e;
-    }
+    public ChildElements Elements(string name, string ns) => new(_nodes, name, ns);
 
     /// <summary>The first child element with this name and namespace, or null.</summary>
     public Element? Child(string name, string ns)
