@@ -98,8 +98,22 @@ public static class ElementWriter
     /// <summary>Serializes an element to a UTF-8 byte array with <paramref name="defaultNs"/> in scope.</summary>
     public static byte[] ToBytes(Element e, string defaultNs = Ns.Client)
     {
-        var buffer = new ArrayBufferWriter<byte>(256);
-        Write(buffer, e, defaultNs);
-        return buffer.WrittenSpan.ToArray();
+        // One exact-size array per call: the growing is done in a buffer the thread keeps (archiving serializes every
+        // message it stores, and the intermediate arrays were most of the archive's garbage).
+        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(1024);
+        try
+        {
+            Write(buffer, e, defaultNs);
+            return buffer.WrittenSpan.ToArray();
+        }
+        finally
+        {
+            if (buffer.Capacity > MaxKeptBuffer) t_buffer = null;
+            else buffer.ResetWrittenCount();
+        }
     }
+
+    private const int MaxKeptBuffer = 64 * 1024;
+
+    [ThreadStatic] private static ArrayBufferWriter<byte>? t_buffer;
 }

@@ -9,7 +9,11 @@ namespace Xmpp.Server.Modules;
 /// so a reader of that account (the spool drain, an archive query) can wait until what was queued before it is stored.
 /// When the writer falls behind by more than MaxPending writes, the stanza that queued one waits for it: the sender's
 /// stream slows to the disk's pace (TCP pushes back on the client) instead of the queue growing without end.
-public sealed class QueuedWrites(IStorage storage)
+///
+/// A failed write is reported to onFault (if given) when a sweep or a wait finds it: cheaper than a continuation on
+/// every write, and nothing goes unreported with the stores in use, which stop at their first failure and fail every
+/// write queued after it, so the account's last tracked write fails too.
+public sealed class QueuedWrites(IStorage storage, Action<string, Exception>? onFault = null)
 {
     public const int MaxPending = 10_000;
 
@@ -17,8 +21,7 @@ public sealed class QueuedWrites(IStorage storage)
     private int _addsSinceSweep;
 
     /// Tracks a queued write for the account and tells the session whose stanza caused it (its next IQ is answered
-    /// once the write is durable); waits for the write only while the writer is behind. Failures are the caller's to
-    /// report, on the task it passed in.
+    /// once the write is durable); waits for the write only while the writer is behind.
     public ValueTask AddAsync(string account, Task write, ClientSession? origin)
     {
         _last[account] = write;
@@ -36,7 +39,10 @@ public sealed class QueuedWrites(IStorage storage)
     {
         Volatile.Write(ref _addsSinceSweep, 0);
         foreach (var (account, write) in _last)
-            if (write.IsCompleted) _last.TryRemove(new KeyValuePair<string, Task>(account, write));
+        {
+            if (!write.IsCompleted || !_last.TryRemove(new KeyValuePair<string, Task>(account, write))) continue;
+            if (write.Exception is { } failed) onFault?.Invoke(account, failed.GetBaseException());
+        }
     }
 
     /// Accounts with a write still tracked (finished ones linger until the next sweep).
@@ -49,6 +55,6 @@ public sealed class QueuedWrites(IStorage storage)
     private static async ValueTask WaitQuietlyAsync(Task write)
     {
         try { await write; }
-        catch (Exception) { } // reported by whoever queued it
+        catch (Exception) { } // reported by a sweep, to onFault
     }
 }

@@ -64,11 +64,11 @@ internal sealed partial class LogArchiveStore : IArchiveStore, IAsyncDisposable
     {
         CheckOwner(owner);
         ArgumentNullException.ThrowIfNull(with);
-        return new(Enqueue(new LogWrite(LogRecordKind.Append, owner, 0, stamp.UtcTicks, with, stanzaId, payload.ToArray())));
+        return new(Enqueue(new LogWrite(LogRecordKind.Append, owner, 0, stamp.UtcTicks, with, stanzaId, payload)));
     }
 
     public async ValueTask<bool> ReplaceAsync(string owner, long id, ReadOnlyMemory<byte> payload) =>
-        await Enqueue(new LogWrite(LogRecordKind.Replace, owner, id, 0, "", null, payload.ToArray())).ConfigureAwait(false) != 0;
+        await Enqueue(new LogWrite(LogRecordKind.Replace, owner, id, 0, "", null, payload)).ConfigureAwait(false) != 0;
 
     public async ValueTask<int> DeleteThroughAsync(string owner, long id) =>
         id < 1 ? 0 : (int)await Enqueue(new LogWrite(LogRecordKind.DeleteThrough, owner, id, 0, "", null, default)).ConfigureAwait(false);

@@ -10,6 +10,9 @@ internal sealed class LogOwner(string name)
 
     public Dictionary<long, LogLocation> Replaced { get; } = [];
 
+    // The peer of the newest appended record, whose string later entries with the same peer share.
+    public string? LastWith { get; set; }
+
     // Every record with an id up to this one is deleted, in memory at once and in the blocks once indexed.
     public long DeletedThrough { get; set; }
 

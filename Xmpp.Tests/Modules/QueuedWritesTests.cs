@@ -38,7 +38,26 @@ public sealed class QueuedWritesTests
         await Task.Delay(100);
         Assert.That(wait.IsCompleted, Is.False, "the sender waits for the disk");
         write.SetException(new IOException("disk full"));
-        await wait; // a failed write releases the sender too; the failure is reported where it was queued
+        await wait; // a failed write releases the sender too; the failure goes to onFault in a sweep
+    }
+
+    [Test]
+    public async Task A_failed_write_is_reported_once_by_the_next_sweep_and_a_successful_one_never()
+    {
+        var reported = new List<(string Account, Exception Error)>();
+        var queued = new QueuedWrites(new Backlogged(0), (account, error) => reported.Add((account, error)));
+        var failed = new TaskCompletionSource();
+        await queued.AddAsync("bob", failed.Task, null);
+        failed.SetException(new IOException("disk full"));
+        await queued.WaitAsync("bob"); // a reader is released quietly
+        Assert.That(reported, Is.Empty, "reported by a sweep, not on the write path");
+
+        // Enough other writes to start sweeps; bob's failure is found in the first and then forgotten.
+        for (int i = 0; i < 20_000; i++)
+            await queued.AddAsync("user" + i, Task.CompletedTask, null);
+        Assert.That(reported, Has.Count.EqualTo(1));
+        Assert.That(reported[0].Account, Is.EqualTo("bob"));
+        Assert.That(reported[0].Error, Is.InstanceOf<IOException>().With.Message.EqualTo("disk full"));
     }
 
     [Test]

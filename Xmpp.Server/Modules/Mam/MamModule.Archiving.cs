@@ -22,11 +22,21 @@ public sealed partial class MamModule
     /// routing; a recipient then never sees a forged archive id.
     public int StripForgedStanzaIds(Element message)
     {
-        var forged = message.Elements("stanza-id", Ns.StanzaId)
-            .Where(e => Jid.TryParse(e.Attr("by"), out var by) && domains.IsLocal(by))
-            .ToList();
+        // Nearly every message has none: nothing is allocated unless one is found.
+        List<Element>? forged = null;
+        foreach (var e in message.Elements("stanza-id", Ns.StanzaId))
+            if (Jid.TryParse(e.Attr("by"), out var by) && domains.IsLocal(by))
+                (forged ??= []).Add(e);
+        if (forged is null) return 0;
         foreach (var e in forged) message.Remove(e);
         return forged.Count;
+    }
+
+    private static bool HasStanzaIdBy(Element message, string archive)
+    {
+        foreach (var e in message.Elements("stanza-id", Ns.StanzaId))
+            if (e.Attr("by") == archive) return true;
+        return false;
     }
 
     /// Inbound: a local client's message, archived in the sender's archive as sent (without a stanza-id: XEP-0313 §3.5
@@ -51,7 +61,7 @@ public sealed partial class MamModule
         var message = c.Stanza;
         if (message.Name != "message" || c.To?.Local is not { } user) return false;
         var archive = c.To.Bare.ToString();
-        if (message.Elements("stanza-id", Ns.StanzaId).Any(e => e.Attr("by") == archive)) return false;
+        if (HasStanzaIdBy(message, archive)) return false;
         if (!IsArchivable(message) || !await ShouldArchiveAsync(c.To, c.From)) return false;
         var id = NewId();
         message.Add(new Element("stanza-id", Ns.StanzaId).SetAttr("by", archive).SetAttr("id", id));
@@ -61,13 +71,8 @@ public sealed partial class MamModule
 
     private static string NewId() => ArchiveIds.Next();
 
-    private Task Append(string owner, string with, Element message, string id)
-    {
-        // Serialized now: the element goes on being routed (and stamped) while the write waits in the queue.
-        var payload = ElementWriter.ToBytes(message);
-        var task = _archive.AppendAsync(owner, DateTimeOffset.UtcNow, with, payload, id).AsTask();
-        _ = task.ContinueWith(t => logger.LogError(t.Exception, "Archiving a message for {User} failed", owner),
-            CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        return task;
-    }
+    // Serialized now: the element goes on being routed (and stamped) while the write waits in the queue. A failure is
+    // logged by _queued's sweep.
+    private Task Append(string owner, string with, Element message, string id) =>
+        _archive.AppendAsync(owner, DateTimeOffset.UtcNow, with, ElementWriter.ToBytes(message), id).AsTask();
 }

@@ -27,7 +27,16 @@ public sealed partial class MamModule(
     private readonly IArchiveStore _archive = storage.Archive(Collection);
 
     /// Appends queued per account, so that a query sees every message archived before it was sent.
-    private readonly QueuedWrites _queued = new(storage);
+    private readonly QueuedWrites _queued = new(storage, (user, error) => ReportFailure(logger, user, error));
+
+    private static Exception? s_lastReported;
+
+    // A log that fails stops and fails every write after with the same exception: one line for it, not one per account.
+    private static void ReportFailure(ILogger logger, string user, Exception error)
+    {
+        if (Interlocked.Exchange(ref s_lastReported, error) != error)
+            logger.LogError(error, "Archiving a message for {User} failed", user);
+    }
 
     private MamOptions Options => options.Value.Mam;
 

@@ -13,8 +13,11 @@ public sealed record MamPrefs(string Default, IReadOnlyList<Jid> Always, IReadOn
     /// A listed full JID matches that resource only, a listed bare JID every resource of it.
     public bool? Listed(Jid contact)
     {
-        if (Never.Any(j => Matches(j, contact))) return false;
-        if (Always.Any(j => Matches(j, contact))) return true;
+        // Loops, not Any(): this runs twice for every archived message.
+        foreach (var j in Never)
+            if (Matches(j, contact)) return false;
+        foreach (var j in Always)
+            if (Matches(j, contact)) return true;
         return null;
     }
 
