@@ -34,8 +34,10 @@ internal sealed partial class LogArchiveStore
                     WakeIndexer();
                     _indexed.Wait(100);
                 }
+                PaceGroups();
                 while (batch.Count < MaxBatch && reader.TryRead(out var write))
                     batch.Add(write);
+                _lastGroupStart = Environment.TickCount64;
                 Process(batch);
                 batch.Clear();
             }
@@ -57,6 +59,21 @@ internal sealed partial class LogArchiveStore
         {
             _writerStopped.TrySetResult();
         }
+    }
+
+    // Under steady load a group starts at most every MinGroupInterval: an fsync costs the same for one record or a
+    // thousand (here about 1 ms of wall time and a sixth of the server's CPU when every group synced at once, measured
+    // with perf at 10,000 archived messages a second), and nothing but a durability wait (a XEP-0198 ack, an IQ answer
+    // after a queued write) is held by the pause. After a quiet spell the first write is taken at once.
+    private const int MinGroupInterval = 10;
+
+    private long _lastGroupStart;
+
+    private void PaceGroups()
+    {
+        var wait = _lastGroupStart + MinGroupInterval - Environment.TickCount64;
+        if (wait > 0 && wait <= MinGroupInterval)
+            Thread.Sleep((int)wait);
     }
 
     private static bool WaitToRead(System.Threading.Channels.ChannelReader<LogWrite> reader)
@@ -152,7 +169,10 @@ internal sealed partial class LogArchiveStore
         switch (write.Kind)
         {
             case LogRecordKind.Append:
-                owner.Tail.Add(write.ToEntry());
+                // One string per peer in a run of records, not one per record: the tail lives until the next index
+                // pass, long enough for the garbage collector to promote whatever it holds.
+                var with = write.With == owner.LastWith ? owner.LastWith : owner.LastWith = write.With;
+                owner.Tail.Add(new LogEntry(write.Id, write.Stamp, with, write.StanzaId, write.Location));
                 _tailCount++;
                 _appliedLastId = Math.Max(_appliedLastId, write.Id);
                 AddLive(write.Location.Segment, 1);
