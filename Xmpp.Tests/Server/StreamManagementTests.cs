@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Xmpp.Protocol;
 using Xmpp.Protocol.Xml;
 using Xmpp.Server.Sessions;
@@ -154,6 +155,71 @@ public sealed class StreamManagementTests
         Assert.That(a.Namespace, Is.EqualTo(Ns.StreamManagement));
         Assert.That(a.Attr("h"), Is.EqualTo("3"), "presence, iq and message each count once; nonzas do not");
         // The message to offline alice was durably spooled before it was acknowledged.
+        Assert.That(await server.Get<IStorage>().Archive("offline").CountAsync("alice"), Is.EqualTo(1));
+    }
+
+    /// Storage whose flushes wait until the test opens the gate (the LiteDB storage underneath does the writes).
+    private sealed class GatedFlushStorage(IStorage inner) : IStorage
+    {
+        public TaskCompletionSource Gate { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public IAccountStore Accounts => inner.Accounts;
+        public IRosterStore Rosters => inner.Rosters;
+        public IArchiveStore Archive(string collection) => inner.Archive(collection);
+        public IKeyValueStore KeyValue => inner.KeyValue;
+        public IUploadStore Uploads => inner.Uploads;
+        public async Task FlushAsync()
+        {
+            await Gate.Task;
+            await inner.FlushAsync();
+        }
+        public int PendingWrites => inner.PendingWrites;
+        public ValueTask DisposeAsync()
+        {
+            Gate.TrySetResult();
+            return inner.DisposeAsync();
+        }
+    }
+
+    [Test]
+    public async Task An_ack_waits_for_the_storage_flush_but_the_stream_goes_on_and_acks_keep_their_order()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "xmpp-sm-gate-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            await AckOrderAsync(dir);
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private static async Task AckOrderAsync(string dir)
+    {
+        GatedFlushStorage? storage = null;
+        await using var server = await TestServer.StartAsync(services: s =>
+            s.AddSingleton<IStorage>(_ => storage = new GatedFlushStorage(new Xmpp.Storage.LiteDb.LiteDbStorage(dir))));
+        await server.AddUserAsync("alice", "alice-pw");
+        await server.AddUserAsync("bob", "bob-pw");
+        await server.AddUserAsync("carol", "carol-pw");
+        await using var carol = await TestClient.ConnectAsync(server, "carol", "carol-pw", "desk");
+        await carol.SendAsync("<presence/>");
+        await using var bob = await EnabledAsync(server, "bob", "phone", presence: false);
+
+        // To offline alice (spooled), then an ack request, then a message to online carol.
+        await bob.C.SendAsync("<message to='alice@localhost' type='chat' id='m1'><body>1</body></message>");
+        await bob.C.SendAsync("<r xmlns='urn:xmpp:sm:3'/>");
+        await bob.C.SendAsync("<message to='carol@localhost' type='chat' id='m2'><body>2</body></message>");
+        var m2 = await carol.ReceiveAsync(e => e.Name == "message");
+        Assert.That(m2.Attr("id"), Is.EqualTo("m2"), "the stream was not held by the ack's flush");
+        await bob.C.SendAsync("<r xmlns='urn:xmpp:sm:3'/>");
+        Assert.That(await bob.CollectUntilAsync(c => c.Nonzas.Any(n => n.Name == "a"), Quiet), Is.False,
+            "no ack before the flush is done");
+
+        storage!.Gate.SetResult();
+        Assert.That(await bob.CollectUntilAsync(c => c.Nonzas.Count(n => n.Name == "a") == 2), Is.True);
+        Assert.That(bob.Nonzas.Where(n => n.Name == "a").Select(n => n.Attr("h")), Is.EqualTo(new[] { "1", "2" }),
+            "each answer carries the count at its request, in request order");
         Assert.That(await server.Get<IStorage>().Archive("offline").CountAsync("alice"), Is.EqualTo(1));
     }
 

@@ -81,18 +81,16 @@ public sealed partial class StreamManagementService(
     }
 
     /// &lt;r/&gt; from the client: answer with the number of stanzas handled, once they are routed or durable.
-    internal async ValueTask HandleRequestAsync(ClientSession session)
+    /// Stanzas routed to storage were committed when their append returned; the flush covers every write a handler
+    /// queued (the offline spool, the archive), so the ack never promises more than the disk holds. The answer waits for
+    /// the flush, the stream does not: later stanzas are read and routed meanwhile (a client asking after every message
+    /// would otherwise stall on every group commit), and the answers keep their order.
+    internal ValueTask HandleRequestAsync(ClientSession session)
     {
-        if (RequireEnabled(session) is not { } sm) return;
+        if (RequireEnabled(session) is not { } sm) return ValueTask.CompletedTask;
         var (h, needsFlush) = sm.HandledForAck();
-        if (needsFlush)
-        {
-            // Stanzas routed to storage were committed when their append returned; this flush covers any other
-            // write a handler queued, so the ack never promises more than the disk holds.
-            await storage.FlushAsync();
-            sm.MarkDurable(h);
-        }
-        session.Stream.Enqueue(new Element("a", Ns.StreamManagement).SetAttr("h", h.ToString(CultureInfo.InvariantCulture)));
+        sm.AckWhenDurable(needsFlush ? storage.FlushAsync() : null, h);
+        return ValueTask.CompletedTask;
     }
 
     /// &lt;a h='…'/&gt; from the client: release what it has received.

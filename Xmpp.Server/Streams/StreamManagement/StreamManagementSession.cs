@@ -66,6 +66,50 @@ public sealed class StreamManagementSession
 
     internal void MarkDurable(uint h) => Volatile.Write(ref _handledDurable, unchecked((int)h));
 
+    // The last answer to an <r/> still waiting for its flush; answers go out in request order, so h never goes back.
+    private Task _pendingAck = Task.CompletedTask;
+
+    /// Sends &lt;a h/&gt; once durable (a storage flush; null when nothing needed one) has completed and every earlier
+    /// answer is out. A failed flush ends the stream with internal-server-error instead of acknowledging.
+    /// The answer goes to the connection the request came on: after a resumption the client has its count from
+    /// &lt;resumed/&gt;.
+    internal void AckWhenDurable(Task? durable, uint h)
+    {
+        var stream = Session.Stream;
+        lock (_gate)
+        {
+            if (!_pendingAck.IsCompleted || durable is { IsCompletedSuccessfully: false })
+            {
+                _pendingAck = AckLaterAsync(_pendingAck, durable, h, stream);
+                return;
+            }
+        }
+        if (durable is not null) MarkDurable(h);
+        SendAck(stream, h);
+    }
+
+    private async Task AckLaterAsync(Task previous, Task? durable, uint h, XmppStream stream)
+    {
+        await previous.ConfigureAwait(false);
+        if (durable is not null)
+        {
+            try
+            {
+                await durable.ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                stream.CloseWithError(StreamErrors.InternalServerError, "Storage failed; received stanzas cannot be acknowledged");
+                return;
+            }
+            MarkDurable(h);
+        }
+        SendAck(stream, h);
+    }
+
+    private static void SendAck(XmppStream stream, uint h) =>
+        stream.Enqueue(new Element("a", Ns.StreamManagement).SetAttr("h", h.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+
     internal XmppStream? LiveStream { get { lock (_gate) return _live ? _stream : null; } }
 
     /// Queues a stanza for the client: written now when connected, kept for the resumed stream when detached.
