@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# What archiving every 1:1 message (XEP-0313) costs our server: archiving off and on, interleaved, ROUNDS times each,
+# What archiving every 1:1 message (XEP-0313) together with stream management (XEP-0198) costs our server, as #4 asks:
+# "off" runs the core server (no archiving, clients without SM), "on" archives every message and its clients enable SM
+# and ask for an ack after every write (SM=0 leaves SM off in the "on" runs too). Interleaved, ROUNDS times each,
 # with the quick sizes of compare.sh. Each run gets a fresh data folder and free loopback ports; results go to stdout as
 # JSON lines (one per scenario), progress to stderr. Build first: dotnet build XmppServer.sln -c Release
 #   bench/archive-cost.sh [rounds]
@@ -41,13 +43,14 @@ run() {
     SERVER_PID=$!
     for _ in $(seq 1 120); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.5; done
     local common=(--server ours --port "$port" --tls-port "$tls" --domain "$DOMAIN" --password "$PASSWORD" --concurrency 50 --max-seconds 120)
+    [ "$mode" = always ] && [ "${SM:-1}" = 1 ] && common+=(--sm)
     log "round $round, archiving $mode"
     "$BENCH" register --users 200 "${common[@]}" | tail -n 1 >/dev/null
     for scenario in "throughput --users 200 --online 50 --fixed-rate ${FIXED_RATE:-200} --fixed-seconds ${FIXED_SECONDS:-3} --start-rate ${START_RATE:-500} --step-seconds 2" \
                     "offline --users 60 --messages 2000 --receivers 40 --senders 10"; do
         # shellcheck disable=SC2086
         line=$("$BENCH" $scenario "${common[@]}" | tail -n 1) || line='{"error":"no result"}'
-        echo "{\"archiving\":\"$mode\",\"round\":$round,\"result\":$line}"
+        echo "{\"archiving\":\"$mode\",\"sm\":$([[ " ${common[*]} " == *" --sm "* ]] && echo true || echo false),\"round\":$round,\"result\":$line}"
     done
     kill "$SERVER_PID" 2>/dev/null || true
     for _ in $(seq 1 40); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.5; done

@@ -90,6 +90,7 @@ public sealed class BenchClient : IAsyncDisposable
         {
             await client.AuthenticateAsync(user, password, ct);
             await client.BindAsync(resource, ct);
+            if (target.StreamManagement) await client.EnableStreamManagementAsync(ct);
             // Handlers are set before the read loop starts, so nothing the server sends right away is missed.
             configure?.Invoke(client);
             client.StartReading();
@@ -276,8 +277,35 @@ public sealed class BenchClient : IAsyncDisposable
         }
     }
 
+    // XEP-0198: stanzas handled since enabling (the h this client acknowledges), and whether it asks for acks.
+    private int _handled;
+    private bool _sm;
+
+    private static readonly byte[] AckRequest = "<r xmlns='urn:xmpp:sm:3'/>"u8.ToArray();
+
+    private async Task EnableStreamManagementAsync(CancellationToken ct)
+    {
+        if (_features?.Child("sm", Ns.StreamManagement) is null) throw new BenchException("the server does not offer stream management");
+        await SendRawAsync("<enable xmlns='urn:xmpp:sm:3'/>"u8.ToArray(), ct);
+        var reply = await ReadElementAsync(ct);
+        if (!reply.Is("enabled", Ns.StreamManagement)) throw new BenchException("stream management refused: " + reply);
+        _sm = true;
+    }
+
     private void Dispatch(Element e)
     {
+        if (_sm)
+        {
+            if (e.Namespace == Ns.StreamManagement)
+            {
+                // Answer the server's requests with the count (h wraps at 2^32, XEP-0198 §4); its acks need nothing.
+                if (e.Name == "r")
+                    _ = SendRawAsync(System.Text.Encoding.UTF8.GetBytes(
+                        $"<a xmlns='urn:xmpp:sm:3' h='{(uint)Volatile.Read(ref _handled)}'/>"));
+                return;
+            }
+            Interlocked.Increment(ref _handled);
+        }
         // Answer server pings (XEP-0199) so idle sessions stay up; other IQ gets are not ours to serve.
         if (e.Name == "iq" && e.Attr("type") == "get")
         {
@@ -300,6 +328,7 @@ public sealed class BenchClient : IAsyncDisposable
         {
             _out.ResetWrittenCount();
             ElementWriter.Write(_out, e, Ns.Client);
+            RequestAck();
             await _stream.WriteAsync(_out.WrittenMemory, ct);
         }
         finally { _writeLock.Release(); }
@@ -313,9 +342,17 @@ public sealed class BenchClient : IAsyncDisposable
         {
             _out.ResetWrittenCount();
             foreach (var e in stanzas) ElementWriter.Write(_out, e, Ns.Client);
+            RequestAck();
             await _stream.WriteAsync(_out.WrittenMemory, ct);
         }
         finally { _writeLock.Release(); }
+    }
+
+    // With stream management on, each write of stanzas ends with an ack request, as a messenger asks after every
+    // message so it can show the "sent" tick once the server has it.
+    private void RequestAck()
+    {
+        if (_sm) _out.Write(AckRequest);
     }
 
     public async Task SendRawAsync(byte[] bytes, CancellationToken ct = default)

@@ -13,6 +13,7 @@ public sealed class BenchOptions
     public int TlsPort { get; set; } = 5223;
     public string Domain { get; set; } = "localhost";
     public bool DirectTls { get; set; }
+    public bool StreamManagement { get; set; }
     public bool SpreadSources { get; set; } = true;
 
     public int Users { get; set; } = 100;
@@ -46,7 +47,7 @@ public sealed class BenchOptions
     public int Receivers { get; set; } = 20;
     public int Senders { get; set; } = 10;
 
-    public Target Target => new(Host, Port, TlsPort, Domain, DirectTls);
+    public Target Target => new(Host, Port, TlsPort, Domain, DirectTls, StreamManagement);
 
     public string UserName(int i) => UserPrefix + i.ToString(CultureInfo.InvariantCulture);
 
@@ -61,6 +62,7 @@ public sealed class BenchOptions
             if (!key.StartsWith("--")) throw new ArgumentException("unexpected argument " + key);
             key = key[2..];
             if (key == "direct-tls") { o.DirectTls = true; continue; }
+            if (key == "sm") { o.StreamManagement = true; continue; }
             if (key == "no-spread") { o.SpreadSources = false; continue; }
             if (i + 1 >= args.Length) throw new ArgumentException($"--{key} needs a value");
             string v = args[++i];

@@ -8,7 +8,7 @@ public static class BenchRunner
     public const string Usage = """
         usage: xmpp-bench SCENARIO [--key value ...]
           scenarios: register | login | idle | throughput | receipts | offline
-          target:    --host 127.0.0.1 --port 5222 --tls-port 5223 [--direct-tls] --domain localhost --server NAME
+          target:    --host 127.0.0.1 --port 5222 --tls-port 5223 [--direct-tls] [--sm] --domain localhost --server NAME
           accounts:  --users 100 --user-prefix u --password bench-password   (accounts u0..u{users-1})
           common:    --concurrency 50 --max-seconds 120 --login-timeout 30 [--no-spread]
           login:     --sessions 100
