@@ -5,8 +5,8 @@ namespace Xmpp.Storage.Log;
 internal sealed partial class LogArchiveStore
 {
     // A pass starts once this many entries wait in memory, or after IndexInterval with any waiting.
-    private const int IndexBatch = 50_000;
-    private static readonly TimeSpan IndexInterval = TimeSpan.FromSeconds(5);
+    private const int IndexBatch = 10_000;
+    private static readonly TimeSpan IndexInterval = TimeSpan.FromSeconds(1);
 
     private readonly Task _indexer;
     private readonly CancellationTokenSource _stopping = new();
