@@ -51,16 +51,8 @@ internal sealed class LiteDbFiles : IDisposable
 
     public void Dispose()
     {
-        Data.Close(owner: true);
-        Log.Close(owner: true);
-        // As LiteDB does with file names: an empty log is not left behind.
-        try
-        {
-            if (new FileInfo(Log.Name).Length == 0) File.Delete(Log.Name);
-        }
-        catch (IOException)
-        {
-        }
+        Data.Dispose();
+        Log.Dispose();
     }
 
     // A file stream whose flushes never reach the disk by themselves (LiteDB calls them after every log page); Sync
@@ -85,22 +77,6 @@ internal sealed class LiteDbFiles : IDisposable
         }
 
         public override void Flush(bool flushToDisk) => base.Flush(flushToDisk: false);
-
-        // LiteDB wraps a stream it is given in one wrapper per reader and writer, and disposing any wrapper disposes
-        // the stream (checked against LiteDB 5.0.20): with file names each wrapper had a file handle of its own. So
-        // only LiteDbFiles closes these; a wrapper's dispose leaves the file open for the others.
-        private bool _closing;
-
-        public void Close(bool owner)
-        {
-            _closing = owner;
-            Dispose();
-        }
-
-        protected override void Dispose(bool disposing)
-        {
-            if (_closing || !disposing) base.Dispose(disposing);
-        }
 
         // A FileStream subclass gets span writes routed here by the base class.
         public override void Write(byte[] buffer, int offset, int count)

@@ -40,21 +40,6 @@ public sealed class LiteDbFilesTests
     }
 
     [Test]
-    public void Disposing_the_stream_as_a_LiteDB_wrapper_leaves_it_open_and_only_LiteDbFiles_closes_it()
-    {
-        var path = Path.Combine(_directory, "t.db");
-        var files = new LiteDbFiles(path);
-        files.Data.Dispose(); // what LiteDB's ConcurrentStream does to the stream it wraps
-        files.Data.Write(new byte[] { 1, 2, 3 });
-        Assert.That(files.Data.Length, Is.EqualTo(3));
-
-        files.Dispose();
-        Assert.Throws<ObjectDisposedException>(() => files.Data.Write(new byte[] { 4 }));
-        Assert.That(File.Exists(path), Is.True);
-        Assert.That(Directory.GetFiles(_directory), Has.Length.EqualTo(1), "the empty log was removed, as LiteDB does");
-    }
-
-    [Test]
     public async Task A_large_group_costs_a_few_syncs_not_one_per_page_and_survives_a_reopen()
     {
         var payload = new byte[4096];
