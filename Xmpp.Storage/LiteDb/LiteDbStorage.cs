@@ -23,10 +23,6 @@ public sealed class LiteDbStorage : IStorage
     private readonly IReadOnlySet<string> _logCollections;
     private readonly long _segmentBytes;
     private LogArchiveStore[] _logs = [];
-    private readonly LiteDbFiles _files;
-
-    // Tests look at how often the files were synced.
-    internal LiteDbFiles Files => _files;
     private int _disposed;
 
     public LiteDbStorage(string dataDirectory)
@@ -41,20 +37,16 @@ public sealed class LiteDbStorage : IStorage
         _logCollections = logCollections;
         _segmentBytes = segmentBytes;
         Directory.CreateDirectory(dataDirectory);
-        _files = new LiteDbFiles(Path.Combine(dataDirectory, FileName));
-        try
+        _db = new LiteDatabase(new ConnectionString
         {
-            // The collation only applies when the file is created. Ordinal, because LiteDB's default collation ignores
-            // case and would merge "Alice" and "alice"; usernames and JIDs arrive already normalized (RFC 7622 §3.2,
-            // §3.3).
-            _db = _files.Open(new Collation(CultureInfo.InvariantCulture.LCID, CompareOptions.Ordinal));
-        }
-        catch
-        {
-            _files.Dispose();
-            throw;
-        }
-        _writer = new LiteDbWriter(_db, _files.MakeDurable);
+            Filename = Path.Combine(dataDirectory, FileName),
+            // Direct: this process owns the file; no cross-process mutex on every operation as in Shared mode.
+            Connection = ConnectionType.Direct,
+            // Only applies when the file is created. Ordinal, because LiteDB's default collation ignores case and
+            // would merge "Alice" and "alice"; usernames and JIDs arrive already normalized (RFC 7622 §3.2, §3.3).
+            Collation = new Collation(CultureInfo.InvariantCulture.LCID, CompareOptions.Ordinal),
+        });
+        _writer = new LiteDbWriter(_db);
         Accounts = new LiteDbAccountStore(_db, _writer);
         Rosters = new LiteDbRosterStore(_db, _writer);
         KeyValue = new LiteDbKeyValueStore(_db, _writer);
@@ -131,12 +123,11 @@ public sealed class LiteDbStorage : IStorage
                 await log.DisposeAsync().ConfigureAwait(false);
             await _writer.DisposeAsync().ConfigureAwait(false);
             // Leaves the log empty, so the next start has nothing to replay.
-            _files.MakeDurable(_db);
+            _db.Checkpoint();
         }
         finally
         {
             _db.Dispose();
-            _files.Dispose();
         }
     }
 }

@@ -20,12 +20,9 @@ internal sealed class LiteDbWriter : IAsyncDisposable
     private int _pending;
     private Task? _lastForeground;
 
-    private readonly Action<LiteDatabase> _makeDurable;
-
-    public LiteDbWriter(LiteDatabase db, Action<LiteDatabase>? makeDurable = null)
+    public LiteDbWriter(LiteDatabase db)
     {
         _db = db;
-        _makeDurable = makeDurable ?? (d => d.Checkpoint());
         // A background thread of its own: the batch blocks in fsync, which must not hold a pool thread, and the
         // transaction must stay on one thread from BeginTrans to Commit.
         var thread = new Thread(Run) { IsBackground = true, Name = "LiteDB group commit" };
@@ -189,13 +186,14 @@ internal sealed class LiteDbWriter : IAsyncDisposable
         }
     }
 
-    // What LiteDB 5.0.20 guarantees: Commit() only marks the transaction confirmed and hands its pages to the log
-    // writer; it may return before they are on disk, so a process killed right after it can lose an acknowledged
-    // write. Checkpoint() waits for the log writer, copies the confirmed log pages into the data file and truncates the
-    // log. makeDurable runs it and syncs the files (LiteDbFiles.MakeDurable; with a database LiteDB opened from file
-    // names, Checkpoint alone, whose FileStream flushes reach the disk). After it the group is on disk even across a
-    // power loss; once per group, not per write.
-    private void MakeDurable() => _makeDurable(_db);
+    // What LiteDB 5.0.20 guarantees: Commit() (TransactionService.Commit -> DiskService.WriteAsync) only marks the
+    // transaction confirmed in memory and hands its pages to DiskWriterQueue, whose background task writes them to the
+    // -log file and fsyncs it (FlushToDisk) later. Commit() returns before that, so a process killed right after it
+    // can lose an acknowledged write. Checkpoint() waits for that queue to be empty (DiskWriterQueue.Wait), copies the
+    // confirmed log pages into the data file, fsyncs the data file (FileStream.Flush(true)) and truncates the log.
+    // After it, the group is on disk even across a power loss; running it once per group costs one checkpoint per
+    // group, not per write (measured here at about a fifth of the cost of the commit itself).
+    private void MakeDurable() => _db.Checkpoint();
 
     private void TryRollback()
     {
