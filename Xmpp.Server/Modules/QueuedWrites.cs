@@ -10,7 +10,7 @@ namespace Xmpp.Server.Modules;
 /// When the writer falls behind by more than MaxPending writes, the stanza that queued one waits for it: the sender's
 /// stream slows to the disk's pace (TCP pushes back on the client) instead of the queue growing without end.
 ///
-/// A failed write is reported to onFault (if given) when a sweep or a wait finds it: cheaper than a continuation on
+/// A failed write is reported to onFault (if given) when a sweep finds it: cheaper than a continuation on
 /// every write, and nothing goes unreported with the stores in use, which stop at their first failure and fail every
 /// write queued after it, so the account's last tracked write fails too.
 public sealed class QueuedWrites(IStorage storage, Action<string, Exception>? onFault = null)

@@ -172,7 +172,7 @@ internal sealed partial class LogArchiveStore
                 // One string per peer in a run of records, not one per record: the tail lives until the next index
                 // pass, long enough for the garbage collector to promote whatever it holds.
                 var with = write.With == owner.LastWith ? owner.LastWith : owner.LastWith = write.With;
-                owner.Tail.Add(new LogEntry(write.Id, write.Stamp, with, write.StanzaId, write.Location));
+                owner.Tail.Add(write.ToEntry(with));
                 _tailCount++;
                 _appliedLastId = Math.Max(_appliedLastId, write.Id);
                 AddLive(write.Location.Segment, 1);

@@ -54,7 +54,8 @@ internal sealed class LogWrite
 
     public LogRecord ToRecord() => new(Kind!.Value, Id, Stamp, Owner, With, StanzaId, Payload);
 
-    public LogEntry ToEntry() => new(Id, Stamp, With, StanzaId, Location);
+    // with: the peer string to keep in the index (one shared by a run of records with the same peer).
+    public LogEntry ToEntry(string with) => new(Id, Stamp, with, StanzaId, Location);
 
     public bool Complete() => _done.TrySetResult(Result);
 
