@@ -42,6 +42,8 @@ public static class OptionsValidator
         Positive("Offline:MaxMessagesPerAccount", o.Offline.MaxMessagesPerAccount);
         Positive("StreamManagement:ResumeTimeoutSeconds", o.StreamManagement.ResumeTimeoutSeconds, 0);
         Positive("StreamManagement:MaxUnackedStanzas", o.StreamManagement.MaxUnackedStanzas, 10);
+        Positive("StreamManagement:AckRequestIntervalMilliseconds", o.StreamManagement.AckRequestIntervalMilliseconds, 0);
+        Positive("StreamManagement:AckRequestEveryStanzas", o.StreamManagement.AckRequestEveryStanzas);
         Positive("Pep:MaxItemsPerNode", o.Pep.MaxItemsPerNode);
         Positive("Pep:MaxNodesPerAccount", o.Pep.MaxNodesPerAccount);
         Positive("Pep:StatusItemLifetimeSeconds", o.Pep.StatusItemLifetimeSeconds);

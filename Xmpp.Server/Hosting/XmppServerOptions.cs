@@ -140,6 +140,13 @@ public sealed class StreamManagementOptions
 
     /// Stanzas sent to a client and not yet acknowledged; beyond this the session ends with policy-violation.
     public int MaxUnackedStanzas { get; set; } = 5000;
+
+    /// The server asks a client for an ack (&lt;r/&gt;) with the first stanza after a quiet spell, then at most once per
+    /// this many milliseconds unless AckRequestEveryStanzas are waiting; 0 asks whenever no request is outstanding.
+    public int AckRequestIntervalMilliseconds { get; set; } = 100;
+
+    /// Unacknowledged stanzas that make the server ask for an ack at once, whatever the interval.
+    public int AckRequestEveryStanzas { get; set; } = 10;
 }
 
 public sealed class PepOptions

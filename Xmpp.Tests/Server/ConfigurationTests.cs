@@ -57,6 +57,8 @@ public sealed class ConfigurationTests
         Assert.That(fromFile.HttpPort, Is.EqualTo(defaults.HttpPort));
         Assert.That(fromFile.Upload.MaxMediaBytes, Is.EqualTo(defaults.Upload.MaxMediaBytes));
         Assert.That(fromFile.Upload.MaxFileBytes, Is.EqualTo(defaults.Upload.MaxFileBytes));
+        Assert.That(fromFile.StreamManagement.AckRequestIntervalMilliseconds, Is.EqualTo(defaults.StreamManagement.AckRequestIntervalMilliseconds));
+        Assert.That(fromFile.StreamManagement.AckRequestEveryStanzas, Is.EqualTo(defaults.StreamManagement.AckRequestEveryStanzas));
         Assert.That(fromFile.Upload.QuotaBytesPerAccount, Is.EqualTo(defaults.Upload.QuotaBytesPerAccount));
         Assert.That(fromFile.Upload.RetentionDays, Is.EqualTo(defaults.Upload.RetentionDays));
         Assert.That(fromFile.ExternalServices.CredentialLifetimeSeconds, Is.EqualTo(defaults.ExternalServices.CredentialLifetimeSeconds));
@@ -75,6 +77,8 @@ public sealed class ConfigurationTests
     [TestCase("Domains:0", "bad domain!", "not a valid domain")]
     [TestCase("StreamManagement:ResumeTimeoutSeconds", "-1", "too small")]
     [TestCase("StreamManagement:MaxUnackedStanzas", "5", "too small")]
+    [TestCase("StreamManagement:AckRequestIntervalMilliseconds", "-1", "too small")]
+    [TestCase("StreamManagement:AckRequestEveryStanzas", "0", "too small")]
     [TestCase("Upload:MaxFileBytes", "0", "too small")]
     [TestCase("Upload:Subdomain", "up.load", "one DNS label")]
     [TestCase("Upload:PublicUrl", "ftp://files.example.org", "not an http(s) URL")]

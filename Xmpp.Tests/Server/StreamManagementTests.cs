@@ -230,8 +230,8 @@ public sealed class StreamManagementTests
         await using var bob = await EnabledAsync(server, "bob", "phone");
         await using var alice = await TestClient.ConnectAsync(server, "alice", "alice-pw", "pc");
         await SendMessagesAsync(alice, "bob@localhost/phone", 1, 5);
-        Assert.That(await bob.CollectUntilAsync(b => b.MessageIds.Count() == 5), "all five arrive");
-        Assert.That(bob.Nonzas.Any(n => n.Is("r", Ns.StreamManagement)), "the server asks for an ack");
+        Assert.That(await bob.CollectUntilAsync(b => b.MessageIds.Count() == 5 && b.Nonzas.Any(n => n.Is("r", Ns.StreamManagement))),
+            "all five arrive and the server asks for an ack");
         var sm = Sm(server, "bob@localhost/phone")!;
         Assert.That(sm.UnackedCount, Is.EqualTo(bob.H), "everything sent is kept until acknowledged");
 
@@ -239,6 +239,42 @@ public sealed class StreamManagementTests
         Assert.That(await Wait.UntilAsync(() => sm.UnackedCount == 2), Is.True, "an ack releases up to h");
         await bob.C.SendAsync($"<a xmlns='urn:xmpp:sm:3' h='{bob.H}'/>");
         Assert.That(await Wait.UntilAsync(() => sm.UnackedCount == 0), Is.True);
+    }
+
+    [Test]
+    public async Task The_server_asks_with_the_first_stanza_after_a_quiet_spell_then_paces_its_requests_unless_enough_wait()
+    {
+        // A long interval, so that "at once" and "paced" cannot be confused on a slow machine.
+        await using var server = await TestServer.StartAsync(configure: o =>
+        {
+            o["Xmpp:StreamManagement:AckRequestIntervalMilliseconds"] = "3000";
+            o["Xmpp:StreamManagement:AckRequestEveryStanzas"] = "10";
+        });
+        await server.AddUserAsync("alice", "alice-pw");
+        await server.AddUserAsync("bob", "bob-pw");
+        await using var bob = await EnabledAsync(server, "bob", "phone");
+        await using var alice = await TestClient.ConnectAsync(server, "alice", "alice-pw", "pc");
+        int Requests() => bob.Nonzas.Count(n => n.Is("r", Ns.StreamManagement));
+
+        // The first stanza carries its request with it.
+        await SendMessagesAsync(alice, "bob@localhost/phone", 1, 1);
+        Assert.That(await bob.CollectUntilAsync(b => b.MessageIds.Count() == 1 && Requests() == 1, TimeSpan.FromSeconds(2)), Is.True);
+        await bob.C.SendAsync($"<a xmlns='urn:xmpp:sm:3' h='{bob.H}'/>");
+        Assert.That(await Wait.UntilAsync(() => Sm(server, "bob@localhost/phone")!.UnackedCount == 0), Is.True);
+
+        // Within the interval a few more are not asked about at once, but once the interval is over.
+        await SendMessagesAsync(alice, "bob@localhost/phone", 2, 5);
+        Assert.That(await bob.CollectUntilAsync(b => b.MessageIds.Count() == 5, TimeSpan.FromSeconds(2)), Is.True);
+        Assert.That(await bob.CollectUntilAsync(_ => Requests() > 1, Quiet), Is.False, "paced: no request right away");
+        Assert.That(await bob.CollectUntilAsync(_ => Requests() == 2, TimeSpan.FromSeconds(10)), Is.True, "asked once the interval is over");
+        await bob.C.SendAsync($"<a xmlns='urn:xmpp:sm:3' h='{bob.H}'/>");
+        Assert.That(await Wait.UntilAsync(() => Sm(server, "bob@localhost/phone")!.UnackedCount == 0), Is.True);
+
+        // Ten waiting make the server ask at once, long before the interval is over.
+        await SendMessagesAsync(alice, "bob@localhost/phone", 6, 17);
+        Assert.That(await bob.CollectUntilAsync(b => b.MessageIds.Count() == 17 && Requests() == 3, TimeSpan.FromSeconds(2)), Is.True,
+            "ten unacknowledged stanzas are asked about at once");
+        Assert.That(await bob.CollectUntilAsync(_ => Requests() > 3, Quiet), Is.False, "one request outstanding at a time");
     }
 
     [Test]

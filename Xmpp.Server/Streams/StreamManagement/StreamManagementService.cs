@@ -138,6 +138,7 @@ public sealed partial class StreamManagementService(
     /// storage closes.
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        _requestTimer?.Dispose();
         foreach (var sm in _resumable.Values.ToList())
             if (sm.EndIfDetached()) await EndAsync(sm, "the server is shutting down");
     }

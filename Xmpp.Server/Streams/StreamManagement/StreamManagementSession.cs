@@ -19,7 +19,9 @@ public sealed class StreamManagementSession
     private XmppStream? _stream;      // the connection that owns the session; null while detached
     private bool _live;               // its writer runs, so stanzas can be written to it
     private bool _ended;
-    private bool _ackRequested;
+    private bool _ackRequested;       // an <r/> is out and not yet answered
+    private bool _requestPaced;       // a paced <r/> waits in the service's queue
+    private long _lastRequest = long.MinValue; // timestamp of the last <r/>
     private long _generation;         // bumped on every detach and attach: a stale expiry timer does nothing
     private int _handled;             // inbound stanzas handled, mod 2^32 (Interlocked wraps)
     private int _handledDurable;      // the value last made durable by a storage flush
@@ -134,11 +136,7 @@ public sealed class StreamManagementSession
                 if (_live && _stream is { } stream)
                 {
                     stream.Enqueue(stanza, tracked: true);
-                    if (!_ackRequested)
-                    {
-                        _ackRequested = true;
-                        stream.Enqueue(Request, tracked: true);
-                    }
+                    RequestAck(stream);
                 }
                 return true;
             }
@@ -150,6 +148,40 @@ public sealed class StreamManagementSession
         return false;
     }
 
+    // Under _gate, with stanzas unacknowledged on a live stream: asks now after a quiet spell or when enough wait,
+    // otherwise once the interval since the last request is over (StreamManagementService.AckRequests).
+    private void RequestAck(XmppStream stream)
+    {
+        if (_ackRequested) return;
+        if (_unacked.Count >= _service.AckRequestEveryStanzas || _lastRequest == long.MinValue
+            || _service.Since(_lastRequest) >= _service.AckRequestInterval)
+        {
+            _ackRequested = true;
+            _lastRequest = _service.Timestamp;
+            stream.Enqueue(Request, tracked: true);
+        }
+        else if (!_requestPaced)
+        {
+            _requestPaced = true;
+            _service.RequestAckLater(this);
+        }
+    }
+
+    /// The pacing interval is over: asks unless a request went out meanwhile or nothing waits.
+    internal void SendPacedRequest()
+    {
+        lock (_gate)
+        {
+            _requestPaced = false;
+            if (!_ended && _unacked.Count > 0 && _live && _stream is { } stream)
+            {
+                // Pacing only ever postpones by the interval, so whatever the clock says now, this one goes out.
+                _lastRequest = long.MinValue;
+                RequestAck(stream);
+            }
+        }
+    }
+
     /// Handles the client's &lt;a h='…'/&gt;; false when h counts more stanzas than were sent.
     internal bool Acknowledge(uint h, out uint sent)
     {
@@ -158,12 +190,9 @@ public sealed class StreamManagementSession
             sent = _unacked.Sent;
             if (!_unacked.Acknowledge(h)) return false;
             _ackRequested = false;
+            // Stanzas sent after our last <r/>: ask again so the queue drains.
             if (_unacked.Count > 0 && _live && _stream is { } stream)
-            {
-                // Stanzas sent after our last <r/>: ask again so the queue drains.
-                _ackRequested = true;
-                stream.Enqueue(Request, tracked: true);
-            }
+                RequestAck(stream);
             return true;
         }
     }
@@ -255,6 +284,7 @@ public sealed class StreamManagementSession
             if (_unacked.Count > 0)
             {
                 _ackRequested = true;
+                _lastRequest = _service.Timestamp;
                 stream.Enqueue(Request, tracked: true);
             }
             return true;
