@@ -22,6 +22,7 @@ public sealed class LiteDbStorage : IStorage
     private readonly string _dataDirectory;
     private readonly IReadOnlySet<string> _logCollections;
     private readonly long _segmentBytes;
+    private readonly long _indexCompactBytes;
     private LogArchiveStore[] _logs = [];
     private int _disposed;
 
@@ -30,12 +31,14 @@ public sealed class LiteDbStorage : IStorage
     {
     }
 
-    // Tests choose which collections use a log, and small segments to see them come and go.
-    internal LiteDbStorage(string dataDirectory, IReadOnlySet<string> logCollections, long segmentBytes = LogArchiveStore.DefaultSegmentBytes)
+    // Tests choose which collections use a log, and small segments and index files to see them come and go.
+    internal LiteDbStorage(string dataDirectory, IReadOnlySet<string> logCollections, long segmentBytes = LogArchiveStore.DefaultSegmentBytes,
+        long indexCompactBytes = IndexFile.DefaultCompactBytes)
     {
         _dataDirectory = dataDirectory;
         _logCollections = logCollections;
         _segmentBytes = segmentBytes;
+        _indexCompactBytes = indexCompactBytes;
         Directory.CreateDirectory(dataDirectory);
         _db = new LiteDatabase(new ConnectionString
         {
@@ -77,7 +80,7 @@ public sealed class LiteDbStorage : IStorage
             IArchiveStore store;
             if (_logCollections.Contains(collection))
             {
-                var log = new LogArchiveStore(_db, _writer, _dataDirectory, collection, _segmentBytes);
+                var log = new LogArchiveStore(_db, _writer, _dataDirectory, collection, _segmentBytes, _indexCompactBytes);
                 Volatile.Write(ref _logs, [.. _logs, log]);
                 store = log;
             }

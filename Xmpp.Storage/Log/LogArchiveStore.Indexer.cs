@@ -1,5 +1,3 @@
-using LiteDB;
-
 namespace Xmpp.Storage.Log;
 
 internal sealed partial class LogArchiveStore
@@ -35,7 +33,7 @@ internal sealed partial class LogArchiveStore
             Volatile.Write(ref _wakeRequested, 0);
             try
             {
-                await IndexPassAsync().ConfigureAwait(false);
+                IndexPass();
             }
             catch (Exception) when (!_stopping.IsCancellationRequested)
             {
@@ -48,9 +46,9 @@ internal sealed partial class LogArchiveStore
     private sealed record OwnerSnapshot(
         string Owner, LogOwner State, LogEntry[] Tail, KeyValuePair<long, LogLocation>[] Replaced, long DeletedThrough, bool Deleting);
 
-    // Moves what waits in memory into the index blocks, in one LiteDB transaction with the log position it covers and
-    // the live records per segment; then drops it from memory and removes segment files nothing refers to any more.
-    private async Task IndexPassAsync()
+    // Moves what waits in memory into the index file, in one commit with the log position it covers and the live
+    // records per segment; then drops it from memory and removes segment files nothing refers to any more.
+    private void IndexPass()
     {
         var owners = new List<OwnerSnapshot>();
         (int Segment, long Offset) position;
@@ -70,20 +68,10 @@ internal sealed partial class LogArchiveStore
             live = new Dictionary<int, long>(_live);
         }
 
-        await _writer.Enqueue(db =>
-        {
-            var blocks = db.GetCollection(_blocksName);
-            foreach (var owner in owners)
-                WriteBlocks(blocks, owner);
-            var segments = new BsonDocument();
-            foreach (var (segment, count) in live)
-                segments[segment.ToString(System.Globalization.CultureInfo.InvariantCulture)] = count;
-            db.GetCollection(CheckpointsName).Upsert(new BsonDocument
-            {
-                ["_id"] = _name, ["segment"] = position.Segment, ["offset"] = position.Offset, ["lastId"] = lastId, ["live"] = segments,
-            });
-            return true;
-        }, background: true).ConfigureAwait(false);
+        var pass = new IndexFile.Pass();
+        foreach (var owner in owners)
+            WriteBlocks(pass, owner);
+        _index.Commit(pass, new IndexCheckpoint(position, lastId, live));
 
         var deletable = new List<int>();
         lock (_gate)
@@ -115,17 +103,37 @@ internal sealed partial class LogArchiveStore
             _segments.Delete(segment);
     }
 
-    private static void WriteBlocks(ILiteCollection<BsonDocument> blocks, OwnerSnapshot owner)
+    // One of the owner's blocks during a pass: as the index has it, or its entries once the pass changes them.
+    private sealed class Slot(BlockRef? stored, List<LogEntry>? entries = null)
     {
-        // Deletions first: blocks wholly deleted go, the one the watermark cuts through is rewritten without its head.
-        var deleted = owner.Deleting ? blocks.Query().Where(IndexBlock.Range(owner.Owner, owner.DeletedThrough)).OrderBy("_id").ToList() : [];
-        foreach (var document in deleted)
+        public BlockRef? Stored { get; } = stored;
+
+        public List<LogEntry>? Entries { get; private set; } = entries;
+
+        public long FirstId => Entries is { } e ? e[0].Id : Stored!.Value.FirstId;
+
+        public long LastId => Entries is { } e ? e[^1].Id : Stored!.Value.LastId;
+
+        public int Count => Entries?.Count ?? Stored!.Value.Count;
+
+        public List<LogEntry> Load(FileStream file) => Entries ??= IndexFile.ReadBlock(file, Stored!.Value);
+    }
+
+    // The owner's changes as puts and drops. Only this pass's thread writes the index, so its snapshot stays valid.
+    private void WriteBlocks(IndexFile.Pass pass, OwnerSnapshot owner)
+    {
+        var (file, stored) = _index.Snapshot(owner.Owner);
+        var slots = new List<Slot>(stored.Length + 1);
+        foreach (var block in stored)
+            slots.Add(new Slot(block));
+
+        // Deletions first: blocks wholly deleted go, the one the watermark cuts through loses its head.
+        if (owner.Deleting)
         {
-            var block = IndexBlock.FromDocument(document);
-            blocks.Delete(document["_id"]);
-            block.Entries.RemoveAll(e => e.Id <= owner.DeletedThrough);
-            if (block.Entries.Count > 0)
-                blocks.Insert(block.ToDocument());
+            while (slots.Count > 0 && slots[0].LastId <= owner.DeletedThrough)
+                slots.RemoveAt(0);
+            if (slots.Count > 0 && slots[0].FirstId <= owner.DeletedThrough)
+                slots[0].Load(file).RemoveAll(e => e.Id <= owner.DeletedThrough);
         }
 
         // Replaced payloads of entries already in blocks are repointed there; the rest are in the tail written below.
@@ -133,39 +141,37 @@ internal sealed partial class LogArchiveStore
         var firstInTail = owner.Tail.Length > 0 ? owner.Tail[0].Id : long.MaxValue;
         foreach (var (id, location) in owner.Replaced)
         {
-            if (id >= firstInTail || id <= owner.DeletedThrough)
+            if (id >= firstInTail || id <= owner.DeletedThrough || slots.Find(s => s.FirstId <= id && id <= s.LastId) is not { } slot)
                 continue;
-            var document = blocks.Query().Where(IndexBlock.Range(owner.Owner, id)).OrderByDescending("_id").Limit(1).FirstOrDefault();
-            if (document is null)
-                continue;
-            var block = IndexBlock.FromDocument(document);
-            var index = block.Entries.FindIndex(e => e.Id == id);
-            if (index < 0)
-                continue;
-            block.Entries[index] = block.Entries[index] with { Location = location };
-            blocks.Update(block.ToDocument());
+            var entries = slot.Load(file);
+            var index = entries.FindIndex(e => e.Id == id);
+            if (index >= 0)
+                entries[index] = entries[index] with { Location = location };
         }
 
-        if (owner.Tail.Length == 0)
-            return;
         // New entries join the owner's last block while it is small, then fill new ones.
-        var entries = new List<LogEntry>(owner.Tail.Length);
-        foreach (var entry in owner.Tail)
-            entries.Add(replaced.TryGetValue(entry.Id, out var location) ? entry with { Location = location } : entry);
         var next = 0;
-        var lastDocument = blocks.Query().Where(IndexBlock.Range(owner.Owner)).OrderByDescending("_id").Limit(1).FirstOrDefault();
-        if (lastDocument is not null && IndexBlock.CountOf(lastDocument) < IndexBlock.MergeBelow)
+        var tail = new List<LogEntry>(owner.Tail.Length);
+        foreach (var entry in owner.Tail)
+            tail.Add(replaced.TryGetValue(entry.Id, out var location) ? entry with { Location = location } : entry);
+        if (tail.Count > 0 && slots.Count > 0 && slots[^1].Count < IndexBlock.MergeBelow)
         {
-            var last = IndexBlock.FromDocument(lastDocument);
-            next = Math.Min(entries.Count, IndexBlock.Capacity - last.Entries.Count);
-            last.Entries.AddRange(entries.GetRange(0, next));
-            blocks.Update(last.ToDocument());
+            next = Math.Min(tail.Count, IndexBlock.Capacity - slots[^1].Count);
+            slots[^1].Load(file).AddRange(tail.GetRange(0, next));
         }
-        while (next < entries.Count)
+        while (next < tail.Count)
         {
-            var take = Math.Min(IndexBlock.Capacity, entries.Count - next);
-            blocks.Insert(new IndexBlock(owner.Owner, entries.GetRange(next, take)).ToDocument());
+            var take = Math.Min(IndexBlock.Capacity, tail.Count - next);
+            slots.Add(new Slot(null, tail.GetRange(next, take)));
             next += take;
         }
+
+        // A stored block whose first id no block has any more is dropped; a put replaces the one with its first id.
+        foreach (var block in stored)
+            if (!slots.Exists(s => s.FirstId == block.FirstId))
+                pass.Drop(owner.Owner, block.FirstId);
+        foreach (var slot in slots)
+            if (slot.Entries is { } entries)
+                pass.Put(owner.Owner, entries);
     }
 }

@@ -1,11 +1,7 @@
-using LiteDB;
-
 namespace Xmpp.Storage.Log;
 
 internal sealed partial class LogArchiveStore
 {
-    private readonly string _blocksName;
-
     public async ValueTask<ArchivePage> QueryAsync(ArchiveQuery query)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(query.Max);
@@ -88,11 +84,24 @@ internal sealed partial class LogArchiveStore
         }
         var firstInTail = tail.Length > 0 ? tail[0].Id : long.MaxValue;
         var entries = new List<LogEntry>();
-        if (!owner.Contains(IndexBlock.Separator))
-            foreach (var document in _db.GetCollection(_blocksName).Query().Where(IndexBlock.Range(owner)).OrderBy("_id").ToEnumerable())
-                foreach (var entry in IndexBlock.FromDocument(document).Entries)
-                    if (entry.Id > deletedThrough && entry.Id < firstInTail)
-                        entries.Add(entry);
+        for (var attempt = 1; ; attempt++)
+        {
+            var (file, blocks) = _index.Snapshot(owner);
+            try
+            {
+                foreach (var block in blocks)
+                    if (block.LastId > deletedThrough && block.FirstId < firstInTail)
+                        foreach (var entry in IndexFile.ReadBlock(file, block))
+                            if (entry.Id > deletedThrough && entry.Id < firstInTail)
+                                entries.Add(entry);
+                break;
+            }
+            catch (ObjectDisposedException) when (attempt < 3)
+            {
+                // A compaction replaced the index file since the snapshot: read from the new one.
+                entries.Clear();
+            }
+        }
         foreach (var entry in tail)
             if (entry.Id > deletedThrough)
                 entries.Add(entry);
@@ -132,7 +141,6 @@ internal sealed partial class LogArchiveStore
             if (_owners.TryGetValue(owner, out var state) && state.Tail.Count > 0)
                 return state.Tail[^1].Stamp;
         }
-        var last = _db.GetCollection(_blocksName).Query().Where(IndexBlock.Range(owner)).OrderByDescending("_id").Limit(1).FirstOrDefault();
-        return last is null ? long.MinValue : IndexBlock.FromDocument(last).Entries[^1].Stamp;
+        return _index.LastStamp(owner) ?? long.MinValue;
     }
 }

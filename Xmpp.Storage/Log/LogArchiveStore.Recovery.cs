@@ -10,24 +10,33 @@ internal sealed partial class LogArchiveStore
     // The last id the LiteDB archive gave out before this store replaced it ("sequences" collection).
     private long _replacedSequence;
 
-    // Loads the indexer's checkpoint and replays every record the log holds after it into memory. The last record of a
+    // Loads the index's checkpoint and replays every record the log holds after it into memory. The last record of a
     // segment may be torn (the process died inside a write, before its fsync returned, so nobody was told it was stored):
     // the segment is cut at the end of the last whole record.
     private void Recover()
     {
-        // On the LiteDB writer's thread: LiteDB 5 fails ("page type must be collection page") when a collection is
-        // created while another thread reads it, so the index collection is created here, before any reader.
-        var (checkpoint, sequence) = _writer.Enqueue(db =>
+        var (legacy, sequence) = _writer.Enqueue(db =>
+            (db.CollectionExists(CheckpointsName) ? db.GetCollection(CheckpointsName).FindById(_name) : null,
+             db.GetCollection("sequences").FindById(_name))).GetAwaiter().GetResult();
+        if (legacy is not null)
         {
-            db.GetCollection(_blocksName).EnsureIndex("last");
-            return (db.GetCollection(CheckpointsName).FindById(_name), db.GetCollection("sequences").FindById(_name));
-        }).GetAwaiter().GetResult();
-        if (checkpoint is not null)
+            if (_index.Checkpoint is null)
+                MigrateIndex(legacy);
+            // The index file is committed, so the LiteDB copy (all of it, or left over from a migration cut short
+            // after its commit) goes.
+            _writer.Enqueue(db =>
+            {
+                if (db.CollectionExists(LegacyBlocksName))
+                    db.GetCollection(LegacyBlocksName).DeleteAll();
+                return db.GetCollection(CheckpointsName).Delete(_name);
+            }).GetAwaiter().GetResult();
+        }
+        if (_index.Checkpoint is { } checkpoint)
         {
-            _checkpoint = (checkpoint["segment"].AsInt32, checkpoint["offset"].AsInt64);
-            _lastId = _appliedLastId = checkpoint["lastId"].AsInt64;
-            foreach (var (segment, count) in checkpoint["live"].AsDocument)
-                _live[int.Parse(segment, System.Globalization.CultureInfo.InvariantCulture)] = count.AsInt64;
+            _checkpoint = checkpoint.Position;
+            _lastId = _appliedLastId = checkpoint.LastId;
+            foreach (var (segment, count) in checkpoint.Live)
+                _live[segment] = count;
         }
         else
         {
@@ -138,10 +147,35 @@ internal sealed partial class LogArchiveStore
             Process(batch);
             after = batch[^1].Id;
             if (_tailCount >= IndexBatch)
-                IndexPassAsync().GetAwaiter().GetResult();
+                IndexPass();
         }
-        IndexPassAsync().GetAwaiter().GetResult();
+        IndexPass();
         // Emptied rather than dropped: LiteDB drops a collection only outside a transaction, and the writer is inside one.
         _writer.Enqueue(db => db.GetCollection(name).DeleteAll()).GetAwaiter().GetResult();
+    }
+
+    // Earlier versions kept the index blocks in LiteDB ("archive_<name>_index", checkpoint in "archive_logs"). They are
+    // copied into the index file in one commit with their checkpoint, so an open that stops half-way copies them again.
+    private const string CheckpointsName = "archive_logs";
+
+    private string LegacyBlocksName => "archive_" + _name + "_index";
+
+    private void MigrateIndex(BsonDocument legacy)
+    {
+        var pass = new IndexFile.Pass();
+        _writer.Enqueue(db =>
+        {
+            if (db.CollectionExists(LegacyBlocksName))
+                foreach (var document in db.GetCollection(LegacyBlocksName).FindAll())
+                {
+                    var (owner, entries) = IndexBlock.FromDocument(document);
+                    pass.Put(owner, entries);
+                }
+            return true;
+        }).GetAwaiter().GetResult();
+        var live = new Dictionary<int, long>();
+        foreach (var (segment, count) in legacy["live"].AsDocument)
+            live[int.Parse(segment, System.Globalization.CultureInfo.InvariantCulture)] = count.AsInt64;
+        _index.Commit(pass, new IndexCheckpoint((legacy["segment"].AsInt32, legacy["offset"].AsInt64), legacy["lastId"].AsInt64, live));
     }
 }

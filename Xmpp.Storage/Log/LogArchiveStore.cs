@@ -10,10 +10,11 @@ namespace Xmpp.Storage.Log;
 //
 // <data>/archive/<collection>/<n>.log holds every append, payload replacement and deletion as a checksummed record
 // (LogRecord). One writer thread takes every queued write, appends them in one go and fsyncs once; only then does it
-// make them visible to queries and complete their tasks (LogArchiveStore.Writer). The index lives in LiteDB as blocks of
-// hundreds of entries per owner (IndexBlock), written in large batches by a lagging indexer together with the log
-// position it covers (LogArchiveStore.Indexer); what it has not yet moved stays in memory (LogOwner) and queries merge
-// both. On open the log is replayed from that position and a torn last record is cut off (LogArchiveStore.Recovery).
+// make them visible to queries and complete their tasks (LogArchiveStore.Writer). The index is kept in blocks of
+// hundreds of entries per owner (IndexBlock) in an index file beside the segments (IndexFile), written in large
+// batches by a lagging indexer together with the log position it covers (LogArchiveStore.Indexer); what it has not yet
+// moved stays in memory (LogOwner) and queries merge both. Accounts, rosters and the rest stay in LiteDB. On open the
+// log is replayed from that position and a torn last record is cut off (LogArchiveStore.Recovery).
 //
 // Space: a segment file is removed once the indexer has passed it and no live record remains in it (deletions only
 // ever remove an owner's oldest records, so old segments empty out). Left alone on purpose: compaction of segments
@@ -23,12 +24,11 @@ namespace Xmpp.Storage.Log;
 internal sealed partial class LogArchiveStore : IArchiveStore, IAsyncDisposable
 {
     public const long DefaultSegmentBytes = 64L * 1024 * 1024;
-    private const string CheckpointsName = "archive_logs";
-
     private readonly LiteDatabase _db;
     private readonly LiteDbWriter _writer;
     private readonly string _name;
     private readonly SegmentFiles _segments;
+    private readonly IndexFile _index;
     private readonly Channel<LogWrite> _queue = Channel.CreateUnbounded<LogWrite>(new UnboundedChannelOptions { SingleReader = true });
 
     // Guards the index state below; held only for short in-memory steps, never across I/O.
@@ -43,13 +43,14 @@ internal sealed partial class LogArchiveStore : IArchiveStore, IAsyncDisposable
     private int _pending;
     private volatile Exception? _fault;
 
-    public LogArchiveStore(LiteDatabase db, LiteDbWriter writer, string dataDirectory, string name, long segmentBytes = DefaultSegmentBytes)
+    public LogArchiveStore(LiteDatabase db, LiteDbWriter writer, string dataDirectory, string name, long segmentBytes = DefaultSegmentBytes,
+        long indexCompactBytes = IndexFile.DefaultCompactBytes)
     {
         _db = db;
         _writer = writer;
         _name = name;
-        _blocksName = "archive_" + name + "_index";
         _segments = new SegmentFiles(Path.Combine(dataDirectory, "archive", name), segmentBytes);
+        _index = new IndexFile(Path.Combine(dataDirectory, "archive", name), indexCompactBytes);
         Recover();
         Migrate();
         _writerThread = new Thread(Run) { IsBackground = true, Name = "Archive log " + name };
@@ -62,7 +63,6 @@ internal sealed partial class LogArchiveStore : IArchiveStore, IAsyncDisposable
 
     public ValueTask<long> AppendAsync(string owner, DateTimeOffset stamp, string with, ReadOnlyMemory<byte> payload, string? stanzaId = null)
     {
-        CheckOwner(owner);
         ArgumentNullException.ThrowIfNull(with);
         return new(Enqueue(new LogWrite(LogRecordKind.Append, owner, 0, stamp.UtcTicks, with, stanzaId, payload)));
     }
@@ -104,13 +104,6 @@ internal sealed partial class LogArchiveStore : IArchiveStore, IAsyncDisposable
         if (write.Fail(error)) Interlocked.Decrement(ref _pending);
     }
 
-    // The blocks' keys join owner and id with U+0001, which RFC 7622 forbids in JIDs and usernames.
-    private static void CheckOwner(string owner)
-    {
-        if (owner.Contains(IndexBlock.Separator))
-            throw new ArgumentException("An owner may not contain U+0001.", nameof(owner));
-    }
-
     public async ValueTask DisposeAsync()
     {
         _queue.Writer.TryComplete();
@@ -119,8 +112,9 @@ internal sealed partial class LogArchiveStore : IArchiveStore, IAsyncDisposable
         await _indexer.ConfigureAwait(false);
         // What is indexed now need not be replayed on the next open.
         if (_fault is null)
-            await IndexPassAsync().ConfigureAwait(false);
+            IndexPass();
         _segments.Dispose();
+        _index.Dispose();
         _stopping.Dispose();
     }
 }

@@ -1,6 +1,6 @@
 namespace Xmpp.Storage.Log;
 
-// What an archive log holds in memory for one owner until the indexer has moved it into the LiteDB index blocks:
+// What an archive log holds in memory for one owner until the indexer has moved it into the index file's blocks:
 // the records appended since (in id order), replaced payloads' new locations, and the deletion watermark.
 internal sealed class LogOwner(string name)
 {

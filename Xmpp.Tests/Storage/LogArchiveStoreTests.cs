@@ -71,7 +71,7 @@ public sealed class LogArchiveStoreTests
         // No dispose: the indexer never ran its last pass, as after a kill -9 (the log was fsynced per append).
         var storage = Open();
         var ids = await AppendAsync(storage.Archive("mam"), 0, 20);
-        CopyDataDirectory(out var copy);
+        var copy = _directories.CopyOf(_directory);
 
         await using var reopened = new LiteDbStorage(copy, LiteDbStorage.LogCollections, 1024);
         var page = await reopened.Archive("mam").QueryAsync(new ArchiveQuery("juliet"));
@@ -129,7 +129,7 @@ public sealed class LogArchiveStoreTests
 
     private void AppendToSegment(byte[] bytes)
     {
-        using var file = new FileStream(Directory.GetFiles(Segments).Order().Last(), FileMode.Append);
+        using var file = new FileStream(Directory.GetFiles(Segments, "*.log").Order().Last(), FileMode.Append);
         file.Write(bytes);
     }
 
@@ -140,14 +140,14 @@ public sealed class LogArchiveStoreTests
         var archive = storage.Archive("mam");
         var ids = await AppendAsync(archive, 0, 200);
         await AppendAsync(archive, 1000, 1, "romeo");
-        var before = Directory.GetFiles(Segments).Length;
+        var before = Directory.GetFiles(Segments, "*.log").Length;
         Assert.That(before, Is.GreaterThan(10), "200 records of ~100 bytes in 1 KiB segments");
 
         await archive.DeleteThroughAsync("juliet", ids[149]);
-        var oldest = Directory.GetFiles(Segments).Order().First();
-        await WaitUntilAsync(() => Directory.GetFiles(Segments).Length < before / 2);
+        var oldest = Directory.GetFiles(Segments, "*.log").Order().First();
+        await WaitUntilAsync(() => Directory.GetFiles(Segments, "*.log").Length < before / 2);
 
-        Assert.That(Directory.GetFiles(Segments).Length, Is.LessThan(before / 2), "the 50 records left fill a quarter of them");
+        Assert.That(Directory.GetFiles(Segments, "*.log").Length, Is.LessThan(before / 2), "the 50 records left fill a quarter of them");
         Assert.That(File.Exists(oldest), Is.False);
         Assert.That((await archive.QueryAsync(new ArchiveQuery("juliet", Max: 1000))).Records.Select(Number), Is.EqualTo(Enumerable.Range(150, 50)));
         Assert.That((await archive.QueryAsync(new ArchiveQuery("romeo"))).Records.Select(Number), Is.EqualTo(new[] { 1000 }),
@@ -156,8 +156,8 @@ public sealed class LogArchiveStoreTests
         await archive.DeleteAllAsync("juliet");
         await archive.DeleteAllAsync("romeo");
         await archive.AppendAsync("nurse", T0, "juliet@capulet.lit", Body(1));
-        await WaitUntilAsync(() => Directory.GetFiles(Segments).Length <= 2);
-        Assert.That(Directory.GetFiles(Segments).Length, Is.LessThanOrEqualTo(2), "only the active segment (and its predecessor) remain");
+        await WaitUntilAsync(() => Directory.GetFiles(Segments, "*.log").Length <= 2);
+        Assert.That(Directory.GetFiles(Segments, "*.log").Length, Is.LessThanOrEqualTo(2), "only the active segment (and its predecessor) remain");
     }
 
     [Test]
@@ -168,7 +168,7 @@ public sealed class LogArchiveStoreTests
         var ids = await AppendAsync(archive, 0, 30);
         foreach (var id in ids)
             await archive.ReplaceAsync("juliet", id, Body(500));
-        var oldest = Directory.GetFiles(Segments).Order().First();
+        var oldest = Directory.GetFiles(Segments, "*.log").Order().First();
 
         await WaitUntilAsync(() => !File.Exists(oldest));
 
@@ -206,19 +206,6 @@ public sealed class LogArchiveStoreTests
 
         await using var third = Open();
         Assert.That(await third.Archive("mam").CountAsync("juliet"), Is.EqualTo(26));
-    }
-
-    private void CopyDataDirectory(out string copy)
-    {
-        copy = _directories.Create();
-        foreach (var file in Directory.GetFiles(_directory, "*", SearchOption.AllDirectories))
-        {
-            var target = Path.Combine(copy, Path.GetRelativePath(_directory, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            using var source = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            using var destination = File.Create(target);
-            source.CopyTo(destination);
-        }
     }
 
     // Segments go once the lagging indexer has passed them (about every two seconds).
