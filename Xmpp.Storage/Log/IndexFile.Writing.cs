@@ -7,11 +7,20 @@ namespace Xmpp.Storage.Log;
 internal sealed partial class IndexFile
 {
     // The puts and drops of one index pass, framed in memory until Commit writes them. One pass at a time, by the
-    // indexer; the blocks it writes are invisible to readers until then.
+    // indexer; the blocks it writes are invisible to readers until then. The indexer keeps one for every pass: its
+    // buffer grows to the size of a large pass (hundreds of KB, the large object heap) once, not on every pass, as
+    // a new one did with a full garbage collection about every second under load.
     public sealed class Pass
     {
         internal readonly ArrayBufferWriter<byte> Buffer = new(1 << 16);
         internal readonly List<Change> Changes = [];
+
+        // Empty again after a commit (or a failed one), its buffer kept.
+        public void Reset()
+        {
+            Buffer.ResetWrittenCount();
+            Changes.Clear();
+        }
 
         public void Put(string owner, List<LogEntry> entries)
         {

@@ -6,11 +6,15 @@ internal sealed partial class LogArchiveStore
     private const int IndexBatch = 10_000;
     private static readonly TimeSpan IndexInterval = TimeSpan.FromSeconds(1);
 
-    private readonly Task _indexer;
+    // Its own thread: a pass blocks on its write and fsync, which on a thread-pool thread would hold up the routing
+    // work queued behind it on a small machine.
+    private readonly Thread _indexerThread;
+    private readonly TaskCompletionSource _indexerStopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stopping = new();
     private readonly SemaphoreSlim _wake = new(0);
     private int _wakeRequested;
     private (int Segment, long Offset) _checkpoint;
+    private readonly IndexFile.Pass _pass = new();
 
     private void WakeIndexer()
     {
@@ -18,28 +22,35 @@ internal sealed partial class LogArchiveStore
             _wake.Release();
     }
 
-    private async Task IndexLoopAsync()
+    private void IndexLoop()
     {
-        while (!_stopping.IsCancellationRequested)
+        try
         {
-            try
+            while (!_stopping.IsCancellationRequested)
             {
-                await _wake.WaitAsync(IndexInterval, _stopping.Token).ConfigureAwait(false);
+                try
+                {
+                    _wake.Wait(IndexInterval, _stopping.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+                Volatile.Write(ref _wakeRequested, 0);
+                try
+                {
+                    IndexPass();
+                }
+                catch (Exception) when (!_stopping.IsCancellationRequested)
+                {
+                    // The entries stay in memory and in the log; the next pass tries again (the writer waits past MaxTail).
+                }
+                _indexed.Release();
             }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-            Volatile.Write(ref _wakeRequested, 0);
-            try
-            {
-                IndexPass();
-            }
-            catch (Exception) when (!_stopping.IsCancellationRequested)
-            {
-                // The entries stay in memory and in the log; the next pass tries again (the writer waits past MaxTail).
-            }
-            _indexed.Release();
+        }
+        finally
+        {
+            _indexerStopped.TrySetResult();
         }
     }
 
@@ -68,10 +79,16 @@ internal sealed partial class LogArchiveStore
             live = new Dictionary<int, long>(_live);
         }
 
-        var pass = new IndexFile.Pass();
-        foreach (var owner in owners)
-            WriteBlocks(pass, owner);
-        _index.Commit(pass, new IndexCheckpoint(position, lastId, live));
+        try
+        {
+            foreach (var owner in owners)
+                WriteBlocks(_pass, owner);
+            _index.Commit(_pass, new IndexCheckpoint(position, lastId, live));
+        }
+        finally
+        {
+            _pass.Reset();
+        }
 
         var deletable = new List<int>();
         lock (_gate)

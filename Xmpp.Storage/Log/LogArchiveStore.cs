@@ -55,7 +55,8 @@ internal sealed partial class LogArchiveStore : IArchiveStore, IAsyncDisposable
         Migrate();
         _writerThread = new Thread(Run) { IsBackground = true, Name = "Archive log " + name };
         _writerThread.Start();
-        _indexer = Task.Run(IndexLoopAsync);
+        _indexerThread = new Thread(IndexLoop) { IsBackground = true, Name = "Archive index " + name };
+        _indexerThread.Start();
     }
 
     // Writes queued and not yet durable or failed.
@@ -109,7 +110,7 @@ internal sealed partial class LogArchiveStore : IArchiveStore, IAsyncDisposable
         _queue.Writer.TryComplete();
         await _writerStopped.Task.ConfigureAwait(false);
         _stopping.Cancel();
-        await _indexer.ConfigureAwait(false);
+        await _indexerStopped.Task.ConfigureAwait(false);
         // What is indexed now need not be replayed on the next open.
         if (_fault is null)
             IndexPass();
