@@ -95,10 +95,20 @@ public sealed class LiteDbStorage : IStorage
         }
     }
 
+    // Asked for by every XEP-0198 ack: nothing is allocated when at most one store has writes pending, and that
+    // store's own task is returned, which a log shares between the flushes of one group (LogArchiveStore.Flushes).
     public Task FlushAsync()
     {
-        var logs = Logs();
-        return logs.Length == 0 ? _writer.FlushAsync() : Task.WhenAll([_writer.FlushAsync(), .. logs.Select(l => l.FlushAsync())]);
+        var only = _writer.FlushAsync();
+        List<Task>? several = null;
+        foreach (var log in Logs())
+        {
+            var flush = log.FlushAsync();
+            if (flush.IsCompletedSuccessfully) continue;
+            if (only.IsCompletedSuccessfully) only = flush;
+            else (several ??= [only]).Add(flush);
+        }
+        return several is null ? only : Task.WhenAll(several);
     }
 
     public int PendingWrites

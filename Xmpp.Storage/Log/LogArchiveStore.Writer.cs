@@ -37,6 +37,7 @@ internal sealed partial class LogArchiveStore
                 PaceGroups();
                 while (batch.Count < MaxBatch && reader.TryRead(out var write))
                     batch.Add(write);
+                Taken(batch.Count);
                 _lastGroupStart = Environment.TickCount64;
                 Process(batch);
                 batch.Clear();
@@ -57,6 +58,7 @@ internal sealed partial class LogArchiveStore
         }
         finally
         {
+            EndFlushes(_fault);
             _writerStopped.TrySetResult();
         }
     }
@@ -157,9 +159,14 @@ internal sealed partial class LogArchiveStore
         }
         if (Volatile.Read(ref _tailCount) >= IndexBatch)
             WakeIndexer();
+        var queued = 0;
         foreach (var write in _group)
+        {
             Complete(write);
+            if (write.Queued) queued++;
+        }
         _group.Clear();
+        Done(queued);
     }
 
     // Under _gate: the write's effect on the in-memory index. Also used when replaying the log on open.

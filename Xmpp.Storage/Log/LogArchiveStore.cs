@@ -77,18 +77,12 @@ internal sealed partial class LogArchiveStore : IArchiveStore, IAsyncDisposable
     public async ValueTask DeleteAllAsync(string owner) =>
         await Enqueue(new LogWrite(LogRecordKind.DeleteThrough, owner, LogWrite.Everything, 0, "", null, default)).ConfigureAwait(false);
 
-    // Completes when every write queued before it is durable. With nothing pending (every write counted in _pending
-    // before it was queued is complete) that is now: an XEP-0198 ack flushes every log and may follow every message,
-    // so an idle log's writer is not woken for it. Otherwise a flush record follows the pending writes.
-    public Task FlushAsync()
-    {
-        if (_fault is { } fault) return Task.FromException(fault);
-        return Volatile.Read(ref _pending) == 0 ? Task.CompletedTask : Enqueue(new LogWrite(null, "", 0, 0, "", null, default));
-    }
-
     private Task<long> Enqueue(LogWrite write)
     {
         Interlocked.Increment(ref _pending);
+        // Counted before it enters the queue, so a flush asked for once this returns waits for it (Flushes).
+        write.Queued = true;
+        Interlocked.Increment(ref _queuedCount);
         var task = write.Task;
         if (!_queue.Writer.TryWrite(write))
             Fail(write, _fault ?? new ObjectDisposedException(nameof(LogArchiveStore)));

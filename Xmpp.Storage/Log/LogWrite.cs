@@ -10,7 +10,7 @@ internal sealed class LogWrite
     // Continuations must not run on the writer thread: they would delay the next group.
     private readonly TaskCompletionSource<long> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public LogWrite(LogRecordKind? kind, string owner, long id, long stamp, string with, string? stanzaId, ReadOnlyMemory<byte> payload)
+    public LogWrite(LogRecordKind kind, string owner, long id, long stamp, string with, string? stanzaId, ReadOnlyMemory<byte> payload)
     {
         Kind = kind;
         Owner = owner;
@@ -21,8 +21,7 @@ internal sealed class LogWrite
         Payload = payload;
     }
 
-    // Null for a flush, which writes nothing and completes with the writes queued before it.
-    public LogRecordKind? Kind { get; }
+    public LogRecordKind Kind { get; }
 
     public string Owner { get; }
 
@@ -38,6 +37,9 @@ internal sealed class LogWrite
 
     public ReadOnlyMemory<byte> Payload { get; }
 
+    // Came through the queue (not an import at open), so flushes count it (LogArchiveStore.Flushes).
+    public bool Queued { get; set; }
+
     // Set by the writer: whether a record goes to the log, and where it went.
     public bool Writes { get; set; }
 
@@ -52,7 +54,7 @@ internal sealed class LogWrite
 
     public Task<long> Task => _done.Task;
 
-    public LogRecord ToRecord() => new(Kind!.Value, Id, Stamp, Owner, With, StanzaId, Payload);
+    public LogRecord ToRecord() => new(Kind, Id, Stamp, Owner, With, StanzaId, Payload);
 
     // with: the peer string to keep in the index (one shared by a run of records with the same peer).
     public LogEntry ToEntry(string with) => new(Id, Stamp, with, StanzaId, Location);

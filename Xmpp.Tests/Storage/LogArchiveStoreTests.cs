@@ -177,6 +177,32 @@ public sealed class LogArchiveStoreTests
     }
 
     [Test]
+    public async Task A_flush_completes_only_after_every_write_queued_before_it_and_flushes_of_one_group_share_a_task()
+    {
+        await using var storage = Open(segmentBytes: 1 << 20);
+        var archive = storage.Archive("mam");
+        var flushes = new List<Task>();
+        var violations = 0;
+        async Task Sender(string owner)
+        {
+            for (var n = 0; n < 300; n++)
+            {
+                var write = archive.AppendAsync(owner, T0.AddSeconds(n), "romeo@montague.lit", Body(n)).AsTask();
+                var flush = storage.FlushAsync();
+                lock (flushes) flushes.Add(flush);
+                await flush;
+                if (!write.IsCompletedSuccessfully) Interlocked.Increment(ref violations);
+                if (n % 50 == 0) await Task.Yield();
+            }
+        }
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(i => Task.Run(() => Sender("owner" + i)))).WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.That(violations, Is.Zero, "a flush never completes before a write queued ahead of it");
+        Assert.That(flushes.Distinct().Count(), Is.LessThan(flushes.Count / 2), "flushes asked for within one group share its task");
+        Assert.That(await archive.CountAsync("owner3"), Is.EqualTo(300));
+    }
+
+    [Test]
     public async Task Records_of_the_LiteDB_archive_are_moved_into_the_log_on_upgrade()
     {
         long[] ids;

@@ -71,6 +71,18 @@ public sealed class StreamManagementSession
     // The last answer to an <r/> still waiting for its flush; answers go out in request order, so h never goes back.
     private Task _pendingAck = Task.CompletedTask;
 
+    // Answers waiting for one flush on one connection: a client asking after every message has several per group
+    // commit, and they go out together (storage hands every flush of a group the same task).
+    private sealed class PendingAcks(XmppStream stream, Task? durable)
+    {
+        public XmppStream Stream { get; } = stream;
+        public Task? Durable { get; } = durable;
+        public List<uint> Counts { get; } = [];
+        public bool Taken { get; set; }
+    }
+
+    private PendingAcks? _lastAcks;
+
     /// Sends &lt;a h/&gt; once durable (a storage flush; null when nothing needed one) has completed and every earlier
     /// answer is out. A failed flush ends the stream with internal-server-error instead of acknowledging.
     /// The answer goes to the connection the request came on: after a resumption the client has its count from
@@ -82,7 +94,15 @@ public sealed class StreamManagementSession
         {
             if (!_pendingAck.IsCompleted || durable is { IsCompletedSuccessfully: false })
             {
-                _pendingAck = AckLaterAsync(_pendingAck, durable, h, stream);
+                if (_lastAcks is { Taken: false } last && ReferenceEquals(last.Durable, durable) && ReferenceEquals(last.Stream, stream))
+                {
+                    last.Counts.Add(h);
+                    return;
+                }
+                var acks = new PendingAcks(stream, durable);
+                acks.Counts.Add(h);
+                _lastAcks = acks;
+                _pendingAck = AckLaterAsync(_pendingAck, acks);
                 return;
             }
         }
@@ -90,23 +110,34 @@ public sealed class StreamManagementSession
         SendAck(stream, h);
     }
 
-    private async Task AckLaterAsync(Task previous, Task? durable, uint h, XmppStream stream)
+    private async Task AckLaterAsync(Task previous, PendingAcks acks)
     {
         await previous.ConfigureAwait(false);
-        if (durable is not null)
+        var failed = false;
+        if (acks.Durable is not null)
         {
             try
             {
-                await durable.ConfigureAwait(false);
+                await acks.Durable.ConfigureAwait(false);
             }
             catch (Exception)
             {
-                stream.CloseWithError(StreamErrors.InternalServerError, "Storage failed; received stanzas cannot be acknowledged");
-                return;
+                failed = true;
             }
-            MarkDurable(h);
         }
-        SendAck(stream, h);
+        uint[] counts;
+        lock (_gate)
+        {
+            acks.Taken = true;
+            counts = [.. acks.Counts];
+        }
+        if (failed)
+        {
+            acks.Stream.CloseWithError(StreamErrors.InternalServerError, "Storage failed; received stanzas cannot be acknowledged");
+            return;
+        }
+        if (acks.Durable is not null) MarkDurable(counts[^1]);
+        foreach (var h in counts) SendAck(acks.Stream, h);
     }
 
     private static void SendAck(XmppStream stream, uint h) =>
