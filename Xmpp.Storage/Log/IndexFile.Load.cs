@@ -64,7 +64,8 @@ internal sealed partial class IndexFile
                 {
                     if (!TryReadCommit(body, out checkpoint))
                         break;
-                    Apply(blocks, staged);
+                    foreach (var change in staged)
+                        Apply(blocks, change);
                     staged.Clear();
                     committedEnd = at + span.Length;
                 }
@@ -131,32 +132,32 @@ internal sealed partial class IndexFile
         return true;
     }
 
-    // Committed changes into the directory: a put replaces the owner's block with its first id, a drop removes it.
-    private static void Apply(Dictionary<string, List<BlockRef>> blocks, List<Change> changes)
+    // A committed change into the directory: a put replaces the owner's block with its first id, a drop removes it.
+    // Returns the length of the block it replaced or removed (0: none), so the writer can keep count of live bytes.
+    private static int Apply(Dictionary<string, List<BlockRef>> blocks, Change change)
     {
-        foreach (var change in changes)
+        if (!blocks.TryGetValue(change.Owner, out var list))
         {
-            if (!blocks.TryGetValue(change.Owner, out var list))
-            {
-                if (!change.Put)
-                    continue;
-                blocks[change.Owner] = list = [];
-            }
-            var index = FindFirst(list, change.Block.FirstId);
-            if (change.Put)
-            {
-                if (index >= 0)
-                    list[index] = change.Block;
-                else
-                    list.Insert(~index, change.Block);
-            }
-            else if (index >= 0)
-            {
-                list.RemoveAt(index);
-                if (list.Count == 0)
-                    blocks.Remove(change.Owner);
-            }
+            if (!change.Put)
+                return 0;
+            blocks[change.Owner] = list = [];
         }
+        var index = FindFirst(list, change.Block.FirstId);
+        var previous = index >= 0 ? list[index].Length : 0;
+        if (change.Put)
+        {
+            if (index >= 0)
+                list[index] = change.Block;
+            else
+                list.Insert(~index, change.Block);
+        }
+        else if (index >= 0)
+        {
+            list.RemoveAt(index);
+            if (list.Count == 0)
+                blocks.Remove(change.Owner);
+        }
+        return previous;
     }
 
     // List.BinarySearch semantics over the blocks' first ids.

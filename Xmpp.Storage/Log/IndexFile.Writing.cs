@@ -104,11 +104,9 @@ internal sealed partial class IndexFile
             foreach (var change in pass.Changes)
             {
                 var block = change.Block with { Offset = start + change.Block.Offset };
-                if (_blocks.TryGetValue(change.Owner, out var list) && FindFirst(list, block.FirstId) is >= 0 and var index)
-                    _liveBytes -= list[index].Length;
+                _liveBytes -= Apply(_blocks, change with { Block = block });
                 if (change.Put)
                     _liveBytes += block.Length;
-                Apply(_blocks, [change with { Block = block }]);
             }
             _length = start + pass.Buffer.WrittenCount;
             Checkpoint = checkpoint;

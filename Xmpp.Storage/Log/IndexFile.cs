@@ -76,15 +76,6 @@ internal sealed partial class IndexFile : IDisposable
     // The last commit: null until the first pass of a new index.
     public IndexCheckpoint? Checkpoint { get; private set; }
 
-    public int Generation => _generation;
-
-    public long FileLength => Volatile.Read(ref _length);
-
-    public bool IsEmpty
-    {
-        get { lock (_lock) return _blocks.Count == 0; }
-    }
-
     // The owner's blocks in id order and the file they are in; read them with ReadBlock.
     public (FileStream File, BlockRef[] Blocks) Snapshot(string owner)
     {

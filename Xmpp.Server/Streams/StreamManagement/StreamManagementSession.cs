@@ -186,11 +186,7 @@ public sealed class StreamManagementSession
         if (_ackRequested) return;
         if (_unacked.Count >= _service.AckRequestEveryStanzas || _lastRequest == long.MinValue
             || _service.Since(_lastRequest) >= _service.AckRequestInterval)
-        {
-            _ackRequested = true;
-            _lastRequest = _service.Timestamp;
-            stream.Enqueue(Request, tracked: true);
-        }
+            SendRequest(stream);
         else if (!_requestPaced)
         {
             _requestPaced = true;
@@ -204,13 +200,18 @@ public sealed class StreamManagementSession
         lock (_gate)
         {
             _requestPaced = false;
-            if (!_ended && _unacked.Count > 0 && _live && _stream is { } stream)
-            {
-                // Pacing only ever postpones by the interval, so whatever the clock says now, this one goes out.
-                _lastRequest = long.MinValue;
-                RequestAck(stream);
-            }
+            // Pacing only ever postpones by the interval, so whatever the clock says now, this one goes out.
+            if (!_ended && !_ackRequested && _unacked.Count > 0 && _live && _stream is { } stream)
+                SendRequest(stream);
         }
+    }
+
+    // Under _gate.
+    private void SendRequest(XmppStream stream)
+    {
+        _ackRequested = true;
+        _lastRequest = _service.Timestamp;
+        stream.Enqueue(Request, tracked: true);
     }
 
     /// Handles the client's &lt;a h='…'/&gt;; false when h counts more stanzas than were sent.
@@ -312,12 +313,7 @@ public sealed class StreamManagementSession
             if (_ended || !ReferenceEquals(_stream, stream)) return false;
             _live = true;
             foreach (var item in _unacked.Items) stream.Enqueue(item.Stanza, tracked: true);
-            if (_unacked.Count > 0)
-            {
-                _ackRequested = true;
-                _lastRequest = _service.Timestamp;
-                stream.Enqueue(Request, tracked: true);
-            }
+            if (_unacked.Count > 0) SendRequest(stream);
             return true;
         }
     }
