@@ -28,6 +28,12 @@ public sealed class Element : Node
     /// <summary>Child nodes (elements and text) in document order.</summary>
     public IReadOnlyList<Node> Nodes => (IReadOnlyList<Node>?)_nodes ?? Array.Empty<Node>();
 
+    // The lists themselves, for the serializer: a foreach over the IReadOnlyList properties boxes an enumerator, and
+    // every stanza written (delivered, archived) walks each of its elements' attributes and children.
+    internal List<XmlAttribute>? AttributeList => _attributes;
+
+    internal List<Node>? NodeList => _nodes;
+
     /// <summary>True when the element has neither child elements nor text.</summary>
     public bool IsEmpty => _nodes is null || _nodes.Count == 0;
 

@@ -25,22 +25,25 @@ public static class ElementWriter
             w.Write("\""u8);
             childDefault = e.Namespace;
         }
-        foreach (var a in e.Attributes)
+        if (e.AttributeList is { } attributes)
         {
-            if (a.Name == "xmlns") continue;
-            w.Write(" "u8);
-            WriteRaw(w, a.Name);
-            w.Write("=\""u8);
-            WriteEscaped(w, a.Value, attribute: true);
-            w.Write("\""u8);
+            foreach (var a in attributes)
+            {
+                if (a.Name == "xmlns") continue;
+                w.Write(" "u8);
+                WriteRaw(w, a.Name);
+                w.Write("=\""u8);
+                WriteEscaped(w, a.Value, attribute: true);
+                w.Write("\""u8);
+            }
         }
-        if (e.IsEmpty)
+        if (e.NodeList is not { Count: > 0 } nodes)
         {
             w.Write("/>"u8);
             return;
         }
         w.Write(">"u8);
-        foreach (var n in e.Nodes)
+        foreach (var n in nodes)
         {
             if (n is Element c) Write(w, c, childDefault);
             else if (n is TextNode t) WriteEscaped(w, t.Value, attribute: false);
