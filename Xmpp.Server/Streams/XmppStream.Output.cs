@@ -12,7 +12,12 @@ public sealed partial class XmppStream
     private static readonly byte[] Whitespace = " "u8.ToArray();
 
     /// Tracked: a stanza stream management (XEP-0198) keeps until acknowledged, so cleanup must not re-route it.
-    private readonly record struct Outgoing(Element? Stanza, byte[]? Raw, bool Tracked = false);
+    /// Ack, when not negative: an XEP-0198 &lt;a h/&gt; with that count, written without building an element (a client
+    /// asking after every message gets one per message).
+    private readonly record struct Outgoing(Element? Stanza, byte[]? Raw, bool Tracked = false, long Ack = -1);
+
+    private static readonly byte[] AckStart = "<a xmlns='urn:xmpp:sm:3' h='"u8.ToArray();
+    private static readonly byte[] AckEnd = "'/>"u8.ToArray();
 
     private Channel<Outgoing>? _queue;
     private Task? _writer;
@@ -66,6 +71,31 @@ public sealed partial class XmppStream
         return false;
     }
 
+    /// Queues an XEP-0198 &lt;a h/&gt; answer; it counts against the send queue's limit like a stanza, so a client
+    /// that keeps asking without reading is cut off.
+    internal bool EnqueueAck(uint h)
+    {
+        if (_closing || _queue is null) return false;
+        if (Interlocked.Increment(ref _queued) > _s.Options.Limits.MaxSendQueue)
+        {
+            Interlocked.Decrement(ref _queued);
+            CloseWithError(StreamErrors.PolicyViolation, "Too much unread data queued for this client");
+            return false;
+        }
+        if (_queue.Writer.TryWrite(new Outgoing(null, null, Ack: h))) return true;
+        Interlocked.Decrement(ref _queued);
+        return false;
+    }
+
+    private void WriteAck(uint h)
+    {
+        _output.Write(AckStart);
+        var span = _output.GetSpan(10);
+        System.Buffers.Text.Utf8Formatter.TryFormat(h, span, out int written);
+        _output.Advance(written);
+        _output.Write(AckEnd);
+    }
+
     /// Sends a whitespace keepalive (RFC 6120 §4.6.1) if the stream is established.
     public void SendKeepalive()
     {
@@ -86,6 +116,11 @@ public sealed partial class XmppStream
                     {
                         Interlocked.Decrement(ref _queued);
                         item.Stanza.WriteTo(_output);
+                    }
+                    else if (item.Ack >= 0)
+                    {
+                        Interlocked.Decrement(ref _queued);
+                        WriteAck((uint)item.Ack);
                     }
                     else _output.Write(item.Raw);
                     if (_output.CanGetUnflushedBytes && _output.UnflushedBytes > 64 * 1024)

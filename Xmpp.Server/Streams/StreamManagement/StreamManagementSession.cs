@@ -140,8 +140,7 @@ public sealed class StreamManagementSession
         foreach (var h in counts) SendAck(acks.Stream, h);
     }
 
-    private static void SendAck(XmppStream stream, uint h) =>
-        stream.Enqueue(new Element("a", Ns.StreamManagement).SetAttr("h", h.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+    private static void SendAck(XmppStream stream, uint h) => stream.EnqueueAck(h);
 
     internal XmppStream? LiveStream { get { lock (_gate) return _live ? _stream : null; } }
 
