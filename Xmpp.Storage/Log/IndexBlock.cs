@@ -16,7 +16,7 @@ internal static class IndexBlock
     public const int MergeBelow = 128;
     public const char Separator = '\u0001';
 
-    public static int PackedLength(List<LogEntry> entries)
+    public static int PackedLength(ReadOnlySpan<LogEntry> entries)
     {
         var length = 0;
         foreach (var entry in entries)
@@ -24,7 +24,7 @@ internal static class IndexBlock
         return length;
     }
 
-    public static int Pack(List<LogEntry> entries, Span<byte> output)
+    public static int Pack(ReadOnlySpan<LogEntry> entries, Span<byte> output)
     {
         var at = 0;
         foreach (var entry in entries)

@@ -22,7 +22,7 @@ internal sealed partial class IndexFile
             Changes.Clear();
         }
 
-        public void Put(string owner, List<LogEntry> entries)
+        public void Put(string owner, ReadOnlySpan<LogEntry> entries)
         {
             var ownerLength = Utf8Field.Length(owner);
             var bodyLength = PutFixedLength + ownerLength + IndexBlock.PackedLength(entries);
@@ -31,12 +31,12 @@ internal sealed partial class IndexFile
             body[0] = PutKind;
             BinaryPrimitives.WriteInt64LittleEndian(body[1..], entries[0].Id);
             BinaryPrimitives.WriteInt64LittleEndian(body[9..], entries[^1].Id);
-            BinaryPrimitives.WriteInt32LittleEndian(body[17..], entries.Count);
+            BinaryPrimitives.WriteInt32LittleEndian(body[17..], entries.Length);
             BinaryPrimitives.WriteInt64LittleEndian(body[21..], entries[^1].Stamp);
             Utf8Field.Write(body[PutFixedLength..], owner);
             IndexBlock.Pack(entries, body[(PutFixedLength + ownerLength)..]);
             Seal(bodyLength);
-            Changes.Add(new Change(owner, true, new BlockRef(entries[0].Id, entries[^1].Id, entries.Count, entries[^1].Stamp, offset, FrameLength + bodyLength)));
+            Changes.Add(new Change(owner, true, new BlockRef(entries[0].Id, entries[^1].Id, entries.Length, entries[^1].Stamp, offset, FrameLength + bodyLength)));
         }
 
         public void Drop(string owner, long firstId)

@@ -83,6 +83,11 @@ internal sealed partial class IndexFile : IDisposable
             return (_file, _blocks.TryGetValue(owner, out var blocks) ? blocks.ToArray() : []);
     }
 
+    // The indexer's view of the owner's blocks: no copy and no lock, because only the indexer's thread (or the store
+    // while opening or closing, with no indexer running) changes the index. Valid until its next Commit.
+    public (FileStream File, IReadOnlyList<BlockRef> Blocks) IndexerView(string owner) =>
+        (_file, _blocks.TryGetValue(owner, out var blocks) ? blocks : []);
+
     // The stamp of the owner's newest indexed entry.
     public long? LastStamp(string owner)
     {

@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace Xmpp.Storage.Log;
 
 internal sealed partial class LogArchiveStore
@@ -120,75 +122,100 @@ internal sealed partial class LogArchiveStore
             _segments.Delete(segment);
     }
 
-    // One of the owner's blocks during a pass: as the index has it, or its entries once the pass changes them.
-    private sealed class Slot(BlockRef? stored, List<LogEntry>? entries = null)
-    {
-        public BlockRef? Stored { get; } = stored;
-
-        public List<LogEntry>? Entries { get; private set; } = entries;
-
-        public long FirstId => Entries is { } e ? e[0].Id : Stored!.Value.FirstId;
-
-        public long LastId => Entries is { } e ? e[^1].Id : Stored!.Value.LastId;
-
-        public int Count => Entries?.Count ?? Stored!.Value.Count;
-
-        public List<LogEntry> Load(FileStream file) => Entries ??= IndexFile.ReadBlock(file, Stored!.Value);
-    }
-
-    // The owner's changes as puts and drops. Only this pass's thread writes the index, so its snapshot stays valid.
+    // The owner's changes as puts and drops, touching only the blocks that change: the first one a deletion cuts (those
+    // wholly deleted are dropped), those holding a replaced entry, and the last one while new entries join it. An
+    // owner's archive of a million messages is two thousand blocks, and a pass comes every second or so under load.
     private void WriteBlocks(IndexFile.Pass pass, OwnerSnapshot owner)
     {
-        var (file, stored) = _index.Snapshot(owner.Owner);
-        var slots = new List<Slot>(stored.Length + 1);
-        foreach (var block in stored)
-            slots.Add(new Slot(block));
-
-        // Deletions first: blocks wholly deleted go, the one the watermark cuts through loses its head.
-        if (owner.Deleting)
+        var (file, stored) = _index.IndexerView(owner.Owner);
+        // Entries of stored blocks this pass changes, by the block's position in stored.
+        Dictionary<int, List<LogEntry>>? changed = null;
+        List<LogEntry> Load(int block)
         {
-            while (slots.Count > 0 && slots[0].LastId <= owner.DeletedThrough)
-                slots.RemoveAt(0);
-            if (slots.Count > 0 && slots[0].FirstId <= owner.DeletedThrough)
-                slots[0].Load(file).RemoveAll(e => e.Id <= owner.DeletedThrough);
+            changed ??= [];
+            if (!changed.TryGetValue(block, out var entries))
+                changed[block] = entries = IndexFile.ReadBlock(file, stored[block]);
+            return entries;
         }
 
-        // Replaced payloads of entries already in blocks are repointed there; the rest are in the tail written below.
-        var replaced = owner.Replaced.ToDictionary(r => r.Key, r => r.Value);
+        // Deletions first: blocks wholly deleted go, the one the watermark cuts through loses its head.
+        var first = 0;
+        if (owner.Deleting)
+        {
+            while (first < stored.Count && stored[first].LastId <= owner.DeletedThrough)
+                pass.Drop(owner.Owner, stored[first++].FirstId);
+            if (first < stored.Count && stored[first].FirstId <= owner.DeletedThrough)
+            {
+                var deletedThrough = owner.DeletedThrough;
+                Load(first).RemoveAll(e => e.Id <= deletedThrough);
+                pass.Drop(owner.Owner, stored[first].FirstId);
+            }
+        }
+
+        // Replaced payloads of entries already in blocks are repointed there; those in the tail as it is written below.
         var firstInTail = owner.Tail.Length > 0 ? owner.Tail[0].Id : long.MaxValue;
+        Dictionary<long, LogLocation>? replacedInTail = null;
         foreach (var (id, location) in owner.Replaced)
         {
-            if (id >= firstInTail || id <= owner.DeletedThrough || slots.Find(s => s.FirstId <= id && id <= s.LastId) is not { } slot)
+            if (id >= firstInTail)
+            {
+                (replacedInTail ??= [])[id] = location;
                 continue;
-            var entries = slot.Load(file);
+            }
+            if (id <= owner.DeletedThrough || FindBlock(stored, first, id) is not (>= 0 and var block))
+                continue;
+            var entries = Load(block);
             var index = entries.FindIndex(e => e.Id == id);
             if (index >= 0)
                 entries[index] = entries[index] with { Location = location };
         }
 
-        // New entries join the owner's last block while it is small, then fill new ones.
-        var next = 0;
-        var tail = new List<LogEntry>(owner.Tail.Length);
-        foreach (var entry in owner.Tail)
-            tail.Add(replaced.TryGetValue(entry.Id, out var location) ? entry with { Location = location } : entry);
-        if (tail.Count > 0 && slots.Count > 0 && slots[^1].Count < IndexBlock.MergeBelow)
+        ReadOnlySpan<LogEntry> tail = owner.Tail;
+        if (replacedInTail is not null)
         {
-            next = Math.Min(tail.Count, IndexBlock.Capacity - slots[^1].Count);
-            slots[^1].Load(file).AddRange(tail.GetRange(0, next));
-        }
-        while (next < tail.Count)
-        {
-            var take = Math.Min(IndexBlock.Capacity, tail.Count - next);
-            slots.Add(new Slot(null, tail.GetRange(next, take)));
-            next += take;
+            var copy = owner.Tail.ToArray();
+            for (var i = 0; i < copy.Length; i++)
+                if (replacedInTail.TryGetValue(copy[i].Id, out var location))
+                    copy[i] = copy[i] with { Location = location };
+            tail = copy;
         }
 
-        // A stored block whose first id no block has any more is dropped; a put replaces the one with its first id.
-        foreach (var block in stored)
-            if (!slots.Exists(s => s.FirstId == block.FirstId))
-                pass.Drop(owner.Owner, block.FirstId);
-        foreach (var slot in slots)
-            if (slot.Entries is { } entries)
-                pass.Put(owner.Owner, entries);
+        // New entries join the owner's last block while it is small, then fill new ones.
+        var last = stored.Count - 1;
+        if (tail.Length > 0 && last >= first)
+        {
+            var count = changed?.TryGetValue(last, out var lastEntries) == true ? lastEntries!.Count : stored[last].Count;
+            if (count < IndexBlock.MergeBelow)
+            {
+                var take = Math.Min(tail.Length, IndexBlock.Capacity - count);
+                Load(last).AddRange(tail[..take]);
+                tail = tail[take..];
+            }
+        }
+
+        // A put replaces the stored block with its first id (a cut block was dropped above: its first id changed).
+        if (changed is not null)
+            foreach (var (_, entries) in changed)
+                pass.Put(owner.Owner, CollectionsMarshal.AsSpan(entries));
+        while (tail.Length > 0)
+        {
+            var take = Math.Min(IndexBlock.Capacity, tail.Length);
+            pass.Put(owner.Owner, tail[..take]);
+            tail = tail[take..];
+        }
+    }
+
+    // The position in blocks (from first on) of the block whose id range holds id, or -1.
+    private static int FindBlock(IReadOnlyList<BlockRef> blocks, int first, long id)
+    {
+        int lo = first, hi = blocks.Count - 1;
+        while (lo <= hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (blocks[mid].LastId < id) lo = mid + 1;
+            else if (blocks[mid].FirstId > id) hi = mid - 1;
+            else return mid;
+        }
+        return -1;
     }
 }

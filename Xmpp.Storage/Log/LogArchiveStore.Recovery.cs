@@ -169,7 +169,7 @@ internal sealed partial class LogArchiveStore
                 foreach (var document in db.GetCollection(LegacyBlocksName).FindAll())
                 {
                     var (owner, entries) = IndexBlock.FromDocument(document);
-                    pass.Put(owner, entries);
+                    pass.Put(owner, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(entries));
                 }
             return true;
         }).GetAwaiter().GetResult();

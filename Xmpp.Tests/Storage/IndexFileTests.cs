@@ -187,8 +187,8 @@ public sealed class IndexFileTests
                 foreach (var block in refs)
                 {
                     var entries = IndexFile.ReadBlock(file, block);
-                    var packed = new byte[IndexBlock.PackedLength(entries)];
-                    IndexBlock.Pack(entries, packed);
+                    var packed = new byte[IndexBlock.PackedLength(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(entries))];
+                    IndexBlock.Pack(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(entries), packed);
                     blocks.Insert(new BsonDocument
                     {
                         ["_id"] = owner + IndexBlock.Separator + entries[0].Id.ToString("D19", CultureInfo.InvariantCulture),

@@ -66,6 +66,39 @@ public sealed class LogArchiveStoreTests
     }
 
     [Test]
+    public async Task An_archive_of_several_index_blocks_keeps_deletions_replacements_and_appends_across_passes()
+    {
+        // Each session ends with an index pass. 600 records: a full block (IndexBlock.Capacity, 512) and one of 88; then
+        // 700 more: 424 fill the small last block, 276 start a new one.
+        long[] ids;
+        await using (var storage = Open(segmentBytes: 1 << 20))
+            ids = await AppendAsync(storage.Archive("mam"), 0, 600);
+        await using (var storage = Open(segmentBytes: 1 << 20))
+            ids = [.. ids, .. await AppendAsync(storage.Archive("mam"), 600, 700)];
+        await using (var storage = Open(segmentBytes: 1 << 20))
+        {
+            // One pass: the first block goes, the second loses its head and has an entry repointed, the third has one
+            // repointed, and the new entries open a fourth (the third is too large to take them).
+            var archive = storage.Archive("mam");
+            await archive.DeleteThroughAsync("juliet", ids[549]);
+            await archive.ReplaceAsync("juliet", ids[1000], Body(5000));
+            await archive.ReplaceAsync("juliet", ids[1100], Body(5100));
+            ids = [.. ids, .. await AppendAsync(archive, 1300, 5)];
+        }
+
+        await using var reopened = Open(segmentBytes: 1 << 20);
+        var again = reopened.Archive("mam");
+        var expected = Enumerable.Range(550, 755).Select(n => n switch { 1000 => 5000, 1100 => 5100, _ => n });
+        var page = await again.QueryAsync(new ArchiveQuery("juliet", Max: 2000));
+        Assert.That(page.Records.Select(Number), Is.EqualTo(expected));
+        Assert.That(page.Records.Select(r => r.Id), Is.EqualTo(ids[550..]));
+        Assert.That(await again.CountAsync("juliet"), Is.EqualTo(755));
+        Assert.That(await again.FindIdAsync("juliet", "s549"), Is.Null, "deleted");
+        Assert.That(await again.FindIdAsync("juliet", "s1100"), Is.EqualTo(ids[1100]));
+        Assert.That(await again.FindIdAsync("juliet", "s1304"), Is.EqualTo(ids[1304]));
+    }
+
+    [Test]
     public async Task Records_not_yet_indexed_when_the_process_died_are_replayed_from_the_log()
     {
         // No dispose: the indexer never ran its last pass, as after a kill -9 (the log was fsynced per append).
