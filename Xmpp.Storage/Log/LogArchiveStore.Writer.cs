@@ -192,12 +192,20 @@ internal sealed partial class LogArchiveStore
             case LogRecordKind.DeleteThrough:
                 owner.DeletedThrough = Math.Max(owner.DeletedThrough, write.Id);
                 _tailCount -= RemoveThrough(owner.Tail, write.Id);
-                owner.Replaced.Keys.Where(id => id <= write.Id).ToList().ForEach(id => owner.Replaced.Remove(id));
+                ForgetReplacedThrough(owner, write.Id);
                 foreach (var segment in write.DeletedSegments!)
                     AddLive(segment, -1);
                 break;
         }
         _unindexed.Add(owner);
+    }
+
+    // Its own method: a lambda in Apply capturing its parameter made the compiler allocate the closure on every call,
+    // one per archived record.
+    private static void ForgetReplacedThrough(LogOwner owner, long through)
+    {
+        foreach (var id in owner.Replaced.Keys.Where(id => id <= through).ToList())
+            owner.Replaced.Remove(id);
     }
 
     private LogOwner Owner(string name)
