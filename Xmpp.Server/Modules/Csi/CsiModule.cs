@@ -90,7 +90,7 @@ public sealed class CsiModule(IRouter router, ILogger<CsiModule> logger) : IXmpp
             if (!state.Inactive || state.Closed || session.IsClosing) return false;
             var (kind, key) = Classify(c.Stanza, session.Jid);
             // A message with a body ends the typing notification that preceded it: that one is no longer worth sending.
-            if (key is not null) state.Held.RemoveAll(h => h.Key == key);
+            if (key is not null) RemoveHeld(state.Held, key);
             if (kind == Kind.Urgent) return false;
             state.Held.Add((c.Stanza, kind == Kind.Latest ? key : null));
             if (state.Held.Count < MaxHeld) return true;
@@ -99,6 +99,13 @@ public sealed class CsiModule(IRouter router, ILogger<CsiModule> logger) : IXmpp
         }
         await RerouteAsync(unsent);
         return true;
+    }
+
+    // Not a lambda in HoldAsync: one capturing key there was allocated for every stanza delivered, held or not.
+    private static void RemoveHeld(List<(Element Stanza, string? Key)> held, string key)
+    {
+        for (var i = held.Count - 1; i >= 0; i--)
+            if (held[i].Key == key) held.RemoveAt(i);
     }
 
     /// Sends the queue in order; returns what the session could no longer take.
