@@ -179,10 +179,18 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
         try
         {
             await _queued.WaitAsync(user);
+            // Every spooled message is counted under this gate before it is written, so a known count of zero means an
+            // empty spool and the login needs no query (one per initial presence was ~6 % of a login's server CPU).
+            if (_counts.TryGetValue(user, out var known) && Interlocked.Read(ref known.Value) == 0) return;
             while (true)
             {
                 var page = await _spool.QueryAsync(new ArchiveQuery(user, Max: Batch));
-                if (page.Records.Count == 0) break;
+                if (page.Records.Count == 0)
+                {
+                    // Nothing spooled and nothing being spooled (the gate is held): the count is known from here on.
+                    _counts.TryAdd(user, new StrongBox<long>(0));
+                    break;
+                }
                 foreach (var record in page.Records)
                 {
                     var message = Parse(record.Payload);
