@@ -109,6 +109,41 @@ public sealed class RosterModuleTests
     }
 
     [Test]
+    public async Task A_roster_read_after_a_change_always_shows_it_while_other_reads_run_alongside()
+    {
+        // The server keeps rosters it has read until they change (RosterService): reads racing with writes must never
+        // leave it serving the roster from before a change.
+        await using var server = await Server();
+        var (phone, _) = await Interested(server, "romeo", "phone");
+        var (laptop, _) = await Interested(server, "romeo", "laptop");
+        await using var p = phone;
+        await using var l = laptop;
+        using var stop = new CancellationTokenSource();
+        var reader = Task.Run(async () =>
+        {
+            var reads = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                await laptop.IqAsync("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
+                reads++;
+            }
+            return reads;
+        });
+
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.That((await phone.IqAsync(
+                $"<iq type='set'><query xmlns='jabber:iq:roster'><item jid='c{i}@localhost'/></query></iq>")).Attr("type"), Is.EqualTo("result"));
+            var roster = await phone.IqAsync("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
+            var jids = roster.Child("query", Ns.Roster)!.Elements("item", Ns.Roster).Select(e => e.Attr("jid")).ToList();
+            Assert.That(jids, Has.Count.EqualTo(i + 1), $"after adding c{i}");
+            Assert.That(jids, Does.Contain($"c{i}@localhost"));
+        }
+        stop.Cancel();
+        Assert.That(await reader, Is.GreaterThan(0));
+    }
+
+    [Test]
     public async Task Roster_get_with_the_current_version_is_answered_with_an_empty_result_and_changes_come_as_pushes()
     {
         await using var server = await Server();
