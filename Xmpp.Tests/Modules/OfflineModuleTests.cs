@@ -55,6 +55,31 @@ public sealed class OfflineModuleTests
     }
 
     [Test]
+    public async Task After_logins_that_found_the_spool_empty_a_message_spooled_meanwhile_still_arrives_at_the_next()
+    {
+        // The server skips the spool query when it knows the account's spool is empty: the first login finds it empty,
+        // the second is served from that knowledge, and the third must still see what was spooled in between.
+        await using var server = await Server();
+        for (var login = 0; login < 2; login++)
+        {
+            await using var bob = await Online(server, "bob", "phone");
+            await Settle(bob);
+            Assert.That(await bob.TryReceiveAsync(e => e.Name == "message", TimeSpan.FromMilliseconds(200)), Is.Null);
+        }
+        await using (var alice = await Online(server, "alice", "pc"))
+        {
+            await alice.SendAsync("<message to='bob@localhost' type='chat' id='late'><body>while you were out</body></message>");
+            await Settle(alice);
+        }
+        await using (var again = await Online(server, "bob", "phone"))
+            Assert.That((await again.ReceiveAsync("message")).Attr("id"), Is.EqualTo("late"));
+        // Exactly once: the next login has nothing.
+        await using var last = await Online(server, "bob", "tablet");
+        await Settle(last);
+        Assert.That(await last.TryReceiveAsync(e => e.Name == "message", TimeSpan.FromMilliseconds(300)), Is.Null);
+    }
+
+    [Test]
     public async Task Offline_messages_wait_for_initial_presence_not_for_binding()
     {
         await using var server = await Server();
