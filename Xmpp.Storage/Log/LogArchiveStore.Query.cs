@@ -28,34 +28,121 @@ internal sealed partial class LogArchiveStore
 
     public ValueTask<int> CountAsync(string owner) => ValueTask.FromResult(Live(owner).Count);
 
+    // A page reads only the index blocks it needs. The count of the whole result set (XEP-0059 §2.6, which the RSM
+    // cursors do not narrow) comes from the blocks' entry counts where no filter needs the entries themselves; blocks
+    // outside the query's time range are skipped (an owner's stamps never go back in id order, so a block's entries
+    // lie between the previous block's last stamp and its own); and the window is filled from its near end only, so
+    // paging an archive of a million messages decodes a few blocks, not two thousand.
     private ArchivePage Page(ArchiveQuery query)
     {
-        var entries = Live(query.Owner);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return PageOnce(query);
+            }
+            catch (ObjectDisposedException) when (attempt < 3)
+            {
+                // A compaction replaced the index file since the snapshot: read from the new one.
+            }
+        }
+    }
+
+    private ArchivePage PageOnce(ArchiveQuery query)
+    {
+        var (tail, replaced, deletedThrough) = MemoryState(query.Owner);
+        var (file, blocks) = _index.Snapshot(query.Owner);
         HashSet<string>? stanzaIds = query.StanzaIds is null ? null : new(query.StanzaIds, StringComparer.Ordinal);
         long start = query.Start?.UtcTicks ?? long.MinValue, end = query.End?.UtcTicks ?? long.MaxValue;
         long after = query.AfterId ?? long.MinValue, before = query.BeforeId ?? long.MaxValue;
-        // The RSM cursors narrow the window but not the result set whose size <count/> reports (XEP-0059 §2.6).
+        var firstInTail = tail.Length > 0 ? tail[0].Id : long.MaxValue;
+        var filtered = query.With is not null || stanzaIds is not null;
+
+        bool Matches(LogEntry entry) =>
+            entry.Id > deletedThrough && entry.Stamp >= start && entry.Stamp <= end
+            && (query.With is null || entry.With == query.With)
+            && (stanzaIds is null || (entry.StanzaId is not null && stanzaIds.Contains(entry.StanzaId)));
+
+        // Position i is blocks[i]; the last position is the memory tail. Null: outside the query's time range or holding
+        // nothing live, so nothing of it can match.
+        var parts = blocks.Length + 1;
+        var decoded = new List<LogEntry>?[parts];
+        bool Skipped(int i)
+        {
+            if (i == blocks.Length) return false;
+            var block = blocks[i];
+            var lowest = i > 0 ? blocks[i - 1].LastStamp : long.MinValue;
+            return block.LastId <= deletedThrough || block.FirstId >= firstInTail || block.LastStamp < start || lowest > end;
+        }
+        List<LogEntry> Entries(int i)
+        {
+            if (decoded[i] is { } known) return known;
+            var entries = new List<LogEntry>();
+            if (i == blocks.Length)
+                entries.AddRange(tail);
+            else
+                foreach (var entry in IndexFile.ReadBlock(file, blocks[i]))
+                    if (entry.Id < firstInTail)
+                        entries.Add(entry);
+            return decoded[i] = entries;
+        }
+
         var total = 0;
+        for (var i = 0; i < parts; i++)
+        {
+            if (Skipped(i)) continue;
+            if (i < blocks.Length && !filtered)
+            {
+                var block = blocks[i];
+                var lowest = i > 0 ? blocks[i - 1].LastStamp : long.MinValue;
+                if (block.FirstId > deletedThrough && block.LastId < firstInTail && lowest >= start && block.LastStamp <= end)
+                {
+                    total += block.Count;
+                    continue;
+                }
+            }
+            foreach (var entry in Entries(i))
+                if (Matches(entry))
+                    total++;
+        }
+
+        // The window: up to Max + 1 entries from its near end (one more than a page tells whether it is complete).
         var window = new List<LogEntry>();
-        foreach (var entry in entries)
+        for (var step = 0; step < parts && window.Count <= query.Max; step++)
         {
-            if ((query.With is not null && entry.With != query.With) || entry.Stamp < start || entry.Stamp > end
-                || (stanzaIds is not null && (entry.StanzaId is null || !stanzaIds.Contains(entry.StanzaId))))
-                continue;
-            total++;
-            if (entry.Id > after && entry.Id < before)
-                window.Add(entry);
+            var i = query.Reverse ? parts - 1 - step : step;
+            if (Skipped(i)) continue;
+            if (i < blocks.Length && (blocks[i].LastId <= after || blocks[i].FirstId >= before)) continue;
+            var entries = Entries(i);
+            for (var k = 0; k < entries.Count && window.Count <= query.Max; k++)
+            {
+                var entry = entries[query.Reverse ? entries.Count - 1 - k : k];
+                if (entry.Id > after && entry.Id < before && Matches(entry))
+                    window.Add(entry);
+            }
         }
-        var count = Math.Min(query.Max, window.Count);
-        var first = query.Reverse ? window.Count - count : 0;
-        var records = new ArchiveRecord[count];
-        for (var i = 0; i < count; i++)
+        var complete = window.Count <= query.Max;
+        if (!complete) window.RemoveAt(window.Count - 1);
+        if (query.Reverse) window.Reverse();
+        var records = new ArchiveRecord[window.Count];
+        for (var i = 0; i < window.Count; i++)
         {
-            var entry = window[first + i];
+            var entry = window[i];
+            var location = replaced is not null && replaced.TryGetValue(entry.Id, out var moved) ? moved : entry.Location;
             records[i] = new ArchiveRecord(entry.Id, query.Owner, new DateTimeOffset(entry.Stamp, TimeSpan.Zero), entry.With,
-                ReadPayload(entry.Location), entry.StanzaId);
+                ReadPayload(location), entry.StanzaId);
         }
-        return new ArchivePage(records, window.Count <= query.Max, total);
+        return new ArchivePage(records, complete, total);
+    }
+
+    // What the writer holds in memory for the owner: entries not yet indexed, replaced payloads, the deletion mark.
+    private (LogEntry[] Tail, Dictionary<long, LogLocation>? Replaced, long DeletedThrough) MemoryState(string owner)
+    {
+        lock (_gate)
+        {
+            if (!_owners.TryGetValue(owner, out var state)) return ([], null, 0);
+            return (state.Tail.ToArray(), state.Replaced.Count > 0 ? new(state.Replaced) : null, state.DeletedThrough);
+        }
     }
 
     private byte[] ReadPayload(LogLocation location)
@@ -70,18 +157,7 @@ internal sealed partial class LogArchiveStore
     // tail's copy wins (an owner's ids only grow, so every block entry older than the tail's first is not in it).
     private List<LogEntry> Live(string owner)
     {
-        LogEntry[] tail = [];
-        Dictionary<long, LogLocation>? replaced = null;
-        var deletedThrough = 0L;
-        lock (_gate)
-        {
-            if (_owners.TryGetValue(owner, out var state))
-            {
-                tail = state.Tail.ToArray();
-                replaced = state.Replaced.Count > 0 ? new(state.Replaced) : null;
-                deletedThrough = state.DeletedThrough;
-            }
-        }
+        var (tail, replaced, deletedThrough) = MemoryState(owner);
         var firstInTail = tail.Length > 0 ? tail[0].Id : long.MaxValue;
         var entries = new List<LogEntry>();
         for (var attempt = 1; ; attempt++)

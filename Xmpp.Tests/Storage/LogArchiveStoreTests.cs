@@ -99,6 +99,73 @@ public sealed class LogArchiveStoreTests
     }
 
     [Test]
+    public async Task Pages_of_an_archive_of_many_index_blocks_are_those_of_a_plain_scan_for_every_kind_of_query()
+    {
+        // The log store reads only the index blocks a page needs; the memory store scans everything. Same writes to
+        // both (ids are given out from 1 in both), then every combination of filters and cursors must give the same page.
+        var memory = new Xmpp.Storage.Memory.MemoryStorage().Archive("mam");
+        string[] peers = ["romeo@montague.lit", "nurse@capulet.lit", "tybalt@capulet.lit"];
+        // Three records per second, so equal stamps straddle block boundaries too.
+        DateTimeOffset Stamp(int n) => T0.AddSeconds(n / 3);
+        async Task Append(IArchiveStore archive, int from, int count)
+        {
+            for (var n = from; n < from + count; n++)
+                await archive.AppendAsync(n % 7 == 0 ? "romeo" : "juliet", Stamp(n), peers[n % 3], Body(n), $"s{n}");
+        }
+        await Append(memory, 0, 1500);
+        await using (var storage = Open(segmentBytes: 1 << 20))
+            await Append(storage.Archive("mam"), 0, 700);
+        await using (var storage = Open(segmentBytes: 1 << 20))
+            await Append(storage.Archive("mam"), 700, 700);
+        await using var reopened = Open(segmentBytes: 1 << 20);
+        var log = reopened.Archive("mam");
+        // The last records stay in memory (not yet indexed) while the first queries run; a deletion and a replacement
+        // reach both stores alike.
+        await Append(log, 1400, 100);
+        foreach (var archive in new[] { memory, log })
+        {
+            await archive.DeleteThroughAsync("juliet", 120);
+            await archive.ReplaceAsync("juliet", 801, Body(9801));
+        }
+
+        var queries = 0;
+        foreach (var with in new string?[] { null, peers[1] })
+        foreach (var start in new DateTimeOffset?[] { null, Stamp(300), Stamp(1470) })
+        foreach (var end in new DateTimeOffset?[] { null, Stamp(900) })
+        foreach (var afterId in new long?[] { null, 650 })
+        foreach (var beforeId in new long?[] { null, 1200 })
+        foreach (var max in new[] { 0, 7, 100 })
+        foreach (var reverse in new[] { false, true })
+        foreach (var ids in new IReadOnlyList<string>?[] { null, ["s5", "s801", "s1000", "s1490", "s1491"] })
+        {
+            var query = new ArchiveQuery("juliet", with, start, end, afterId, beforeId, max, reverse, ids);
+            var expected = await memory.QueryAsync(query);
+            var actual = await log.QueryAsync(query);
+            Assert.That(actual.Records.Select(r => r.Id), Is.EqualTo(expected.Records.Select(r => r.Id)), query.ToString());
+            Assert.That(actual.Records.Select(Number), Is.EqualTo(expected.Records.Select(Number)), query.ToString());
+            Assert.That((actual.Complete, actual.TotalCount), Is.EqualTo((expected.Complete, expected.TotalCount)), query.ToString());
+            queries++;
+        }
+        Assert.That(queries, Is.EqualTo(576));
+
+        // A time range ending or starting at every second of the archive: some of them fall on block boundaries.
+        for (var n = 0; n < 1500; n += 3)
+        {
+            foreach (var query in new[]
+                     {
+                         new ArchiveQuery("juliet", End: Stamp(n), Max: 5, Reverse: true),
+                         new ArchiveQuery("juliet", Start: Stamp(n), Max: 5),
+                     })
+            {
+                var expected = await memory.QueryAsync(query);
+                var actual = await log.QueryAsync(query);
+                Assert.That(actual.Records.Select(r => r.Id), Is.EqualTo(expected.Records.Select(r => r.Id)), query.ToString());
+                Assert.That((actual.Complete, actual.TotalCount), Is.EqualTo((expected.Complete, expected.TotalCount)), query.ToString());
+            }
+        }
+    }
+
+    [Test]
     public async Task Records_not_yet_indexed_when_the_process_died_are_replayed_from_the_log()
     {
         // No dispose: the indexer never ran its last pass, as after a kill -9 (the log was fsynced per append).
