@@ -57,23 +57,14 @@ public sealed partial class XmppStream
     /// has stopped reading (the caller then treats the stanza as undeliverable, so nothing is silently lost).
     public bool Enqueue(Element stanza) => Enqueue(stanza, tracked: false);
 
-    internal bool Enqueue(Element stanza, bool tracked)
-    {
-        if (_closing || _queue is null) return false;
-        if (Interlocked.Increment(ref _queued) > _s.Options.Limits.MaxSendQueue)
-        {
-            Interlocked.Decrement(ref _queued);
-            CloseWithError(StreamErrors.PolicyViolation, "Too much unread data queued for this client");
-            return false;
-        }
-        if (_queue.Writer.TryWrite(new Outgoing(stanza, null, tracked))) return true;
-        Interlocked.Decrement(ref _queued);
-        return false;
-    }
+    internal bool Enqueue(Element stanza, bool tracked) => EnqueueCounted(new Outgoing(stanza, null, tracked));
 
     /// Queues an XEP-0198 &lt;a h/&gt; answer; it counts against the send queue's limit like a stanza, so a client
     /// that keeps asking without reading is cut off.
-    internal bool EnqueueAck(uint h)
+    internal bool EnqueueAck(uint h) => EnqueueCounted(new Outgoing(null, null, Ack: h));
+
+    // Stanzas and acks count against MaxSendQueue until the writer has written them.
+    private bool EnqueueCounted(Outgoing item)
     {
         if (_closing || _queue is null) return false;
         if (Interlocked.Increment(ref _queued) > _s.Options.Limits.MaxSendQueue)
@@ -82,7 +73,7 @@ public sealed partial class XmppStream
             CloseWithError(StreamErrors.PolicyViolation, "Too much unread data queued for this client");
             return false;
         }
-        if (_queue.Writer.TryWrite(new Outgoing(null, null, Ack: h))) return true;
+        if (_queue.Writer.TryWrite(item)) return true;
         Interlocked.Decrement(ref _queued);
         return false;
     }
