@@ -33,17 +33,20 @@ internal sealed partial class LogArchiveStore
     // outside the query's time range are skipped (an owner's stamps never go back in id order, so a block's entries
     // lie between the previous block's last stamp and its own); and the window is filled from its near end only, so
     // paging an archive of a million messages decodes a few blocks, not two thousand.
-    private ArchivePage Page(ArchiveQuery query)
+    private ArchivePage Page(ArchiveQuery query) => RereadAfterCompaction(() => PageOnce(query));
+
+    // A read of index blocks that a compaction overtook (it replaced the index file since the snapshot) is done again
+    // from a new snapshot.
+    private static T RereadAfterCompaction<T>(Func<T> read)
     {
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                return PageOnce(query);
+                return read();
             }
             catch (ObjectDisposedException) when (attempt < 3)
             {
-                // A compaction replaced the index file since the snapshot: read from the new one.
             }
         }
     }
@@ -63,27 +66,26 @@ internal sealed partial class LogArchiveStore
             && (query.With is null || entry.With == query.With)
             && (stanzaIds is null || (entry.StanzaId is not null && stanzaIds.Contains(entry.StanzaId)));
 
-        // Position i is blocks[i]; the last position is the memory tail. Null: outside the query's time range or holding
-        // nothing live, so nothing of it can match.
+        // Position i is blocks[i]; the last position is the memory tail. A block's entries are stamped from the previous
+        // block's last stamp (its lowest possible) to its own last stamp.
         var parts = blocks.Length + 1;
-        var decoded = new List<LogEntry>?[parts];
+        var decoded = new IReadOnlyList<LogEntry>?[parts];
+        long Lowest(int i) => i > 0 ? blocks[i - 1].LastStamp : long.MinValue;
+        // Nothing in it can match: all deleted, all superseded by the tail, or all outside the time range.
         bool Skipped(int i)
         {
             if (i == blocks.Length) return false;
             var block = blocks[i];
-            var lowest = i > 0 ? blocks[i - 1].LastStamp : long.MinValue;
-            return block.LastId <= deletedThrough || block.FirstId >= firstInTail || block.LastStamp < start || lowest > end;
+            return block.LastId <= deletedThrough || block.FirstId >= firstInTail || block.LastStamp < start || Lowest(i) > end;
         }
-        List<LogEntry> Entries(int i)
+        IReadOnlyList<LogEntry> Entries(int i)
         {
             if (decoded[i] is { } known) return known;
+            if (i == blocks.Length) return decoded[i] = tail;
             var entries = new List<LogEntry>();
-            if (i == blocks.Length)
-                entries.AddRange(tail);
-            else
-                foreach (var entry in IndexFile.ReadBlock(file, blocks[i]))
-                    if (entry.Id < firstInTail)
-                        entries.Add(entry);
+            foreach (var entry in IndexFile.ReadBlock(file, blocks[i]))
+                if (entry.Id < firstInTail)
+                    entries.Add(entry);
             return decoded[i] = entries;
         }
 
@@ -93,9 +95,9 @@ internal sealed partial class LogArchiveStore
             if (Skipped(i)) continue;
             if (i < blocks.Length && !filtered)
             {
+                // Every entry live and inside the time range: its count is the block's.
                 var block = blocks[i];
-                var lowest = i > 0 ? blocks[i - 1].LastStamp : long.MinValue;
-                if (block.FirstId > deletedThrough && block.LastId < firstInTail && lowest >= start && block.LastStamp <= end)
+                if (block.FirstId > deletedThrough && block.LastId < firstInTail && Lowest(i) >= start && block.LastStamp <= end)
                 {
                     total += block.Count;
                     continue;
@@ -159,25 +161,17 @@ internal sealed partial class LogArchiveStore
     {
         var (tail, replaced, deletedThrough) = MemoryState(owner);
         var firstInTail = tail.Length > 0 ? tail[0].Id : long.MaxValue;
-        var entries = new List<LogEntry>();
-        for (var attempt = 1; ; attempt++)
+        var entries = RereadAfterCompaction(() =>
         {
             var (file, blocks) = _index.Snapshot(owner);
-            try
-            {
-                foreach (var block in blocks)
-                    if (block.LastId > deletedThrough && block.FirstId < firstInTail)
-                        foreach (var entry in IndexFile.ReadBlock(file, block))
-                            if (entry.Id > deletedThrough && entry.Id < firstInTail)
-                                entries.Add(entry);
-                break;
-            }
-            catch (ObjectDisposedException) when (attempt < 3)
-            {
-                // A compaction replaced the index file since the snapshot: read from the new one.
-                entries.Clear();
-            }
-        }
+            var indexed = new List<LogEntry>();
+            foreach (var block in blocks)
+                if (block.LastId > deletedThrough && block.FirstId < firstInTail)
+                    foreach (var entry in IndexFile.ReadBlock(file, block))
+                        if (entry.Id > deletedThrough && entry.Id < firstInTail)
+                            indexed.Add(entry);
+            return indexed;
+        });
         foreach (var entry in tail)
             if (entry.Id > deletedThrough)
                 entries.Add(entry);
