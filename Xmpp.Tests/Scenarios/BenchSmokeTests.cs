@@ -83,12 +83,14 @@ public sealed class BenchSmokeTests
     [Test]
     public async Task Throughput_scenario_delivers_every_message_exactly_once()
     {
-        var r = await RunAsync("throughput", "--users", "12", "--online", "10", "--fixed-rate", "100", "--fixed-seconds", "1",
+        var r = await RunAsync("throughput", "--users", "12", "--online", "10", "--fixed-rate", "100", "--warmup-seconds", "0.5", "--fixed-seconds", "1",
             "--start-rate", "100", "--max-rate", "150", "--step-seconds", "1", "--latency-limit-ms", "5000");
         Assert.That(r.Number("login_failures"), Is.EqualTo(0), r.ToString());
         Assert.That(r.Number("fixed_sent"), Is.EqualTo(100), r.ToString());
         Assert.That(r.Number("fixed_lost"), Is.EqualTo(0), r.ToString());
         Assert.That(r.Number("fixed_duplicates"), Is.EqualTo(0), r.ToString());
+        Assert.That(r.Number("warmup_lost"), Is.EqualTo(0), r.ToString());
+        Assert.That(r.Number("warmup_duplicates"), Is.EqualTo(0), r.ToString());
         Assert.That(r.Number("ramp_lost"), Is.EqualTo(0), r.ToString());
         Assert.That(r.Number("max_sustained_rate"), Is.GreaterThan(90), r.ToString());
         Assert.That(r.Number("p99_ms"), Is.GreaterThan(0), r.ToString());
@@ -97,7 +99,7 @@ public sealed class BenchSmokeTests
     [Test]
     public async Task Receipts_scenario_gets_a_receipt_and_a_displayed_marker_back_for_every_message()
     {
-        var r = await RunAsync("receipts", "--users", "12", "--online", "10", "--fixed-rate", "50", "--fixed-seconds", "1",
+        var r = await RunAsync("receipts", "--users", "12", "--online", "10", "--fixed-rate", "50", "--warmup-seconds", "0.5", "--fixed-seconds", "1",
             "--start-rate", "50", "--max-rate", "60", "--step-seconds", "1", "--latency-limit-ms", "5000");
         Assert.That(r.Number("fixed_lost"), Is.EqualTo(0), r.ToString());
         Assert.That(r.Number("fixed_receipts_lost"), Is.EqualTo(0), r.ToString());

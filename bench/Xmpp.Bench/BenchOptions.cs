@@ -40,6 +40,8 @@ public sealed class BenchOptions
     public double StepSeconds { get; set; } = 3;
     public double FixedRate { get; set; } = 200;
     public double FixedSeconds { get; set; } = 5;
+    /// Unmeasured seconds at the fixed rate before the fixed-rate step (0: none).
+    public double WarmupSeconds { get; set; } = 2;
     public double LatencyLimitMs { get; set; } = 100;
 
     // Offline spool.
@@ -91,6 +93,7 @@ public sealed class BenchOptions
                 case "step-seconds": o.StepSeconds = Dbl(v); break;
                 case "fixed-rate": o.FixedRate = Dbl(v); break;
                 case "fixed-seconds": o.FixedSeconds = Dbl(v); break;
+                case "warmup-seconds": o.WarmupSeconds = Dbl(v); break;
                 case "latency-limit-ms": o.LatencyLimitMs = Dbl(v); break;
                 case "messages": o.Messages = Int(v); break;
                 case "receivers": o.Receivers = Int(v); break;

@@ -13,7 +13,7 @@ public static class BenchRunner
           common:    --concurrency 50 --max-seconds 120 --login-timeout 30 [--no-spread]
           login:     --sessions 100
           idle:      --sessions 100 --server-pid PID --idle-seconds 10
-          throughput/receipts: --online 100 --fixed-rate 200 --fixed-seconds 5 --start-rate 200 --rate-factor 1.5 --refine-steps 2
+          throughput/receipts: --online 100 --fixed-rate 200 --warmup-seconds 2 --fixed-seconds 5 --start-rate 200 --rate-factor 1.5 --refine-steps 2
                      --step-seconds 3 --max-rate 100000 --latency-limit-ms 100
           offline:   --messages 1000 --receivers 20 --senders 10
         prints one JSON line with the results on stdout; progress goes to stderr.
