@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Xmpp.Protocol;
 using Xmpp.Protocol.Xml;
 using Xmpp.Server.Auth;
@@ -8,10 +9,12 @@ namespace Xmpp.Server.Streams;
 
 /// One loop for all connections: closes streams that never authenticate, pings quiet sessions (XEP-0199 §4.1 server
 /// to client) and closes the dead ones, sends whitespace keepalives, and prunes the login throttle table.
-public sealed class ConnectionSweeper(ConnectionTracker connections, XmppServerOptionsAccessor options, AuthThrottle throttle, TimeProvider time)
+public sealed class ConnectionSweeper(ConnectionTracker connections, XmppServerOptionsAccessor options, AuthThrottle throttle, TimeProvider time,
+    ILogger<ConnectionSweeper> logger)
     : BackgroundService
 {
     private readonly Dictionary<XmppStream, long> _pinged = new();
+    private readonly DisconnectWaveCollector _wave = new();
 
     public static TimeSpan Interval(XmppServerOptions o)
     {
@@ -28,6 +31,11 @@ public sealed class ConnectionSweeper(ConnectionTracker connections, XmppServerO
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
             Sweep(o);
+            if (_wave.Observe(connections.Count, GC.CollectionCount(2), Environment.TickCount64))
+            {
+                logger.LogInformation("Many connections closed ({Open} open now): starting a background collection", connections.Count);
+                GC.Collect(2, GCCollectionMode.Forced, blocking: false); // background: concurrent GC is on (Xmpp.Server.csproj)
+            }
             if (++sweeps % 240 == 0) throttle.Prune();
         }
     }
