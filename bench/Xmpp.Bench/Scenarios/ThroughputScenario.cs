@@ -36,6 +36,7 @@ public sealed class ThroughputScenario
         public readonly LatencyRecorder Latency = new(Math.Max(1, messages));
         public readonly LatencyRecorder ReceiptRtt = new(Math.Max(1, messages));
         public int Received, Duplicates, Receipts, Markers;
+        public int Lost => SentAt.Length - Volatile.Read(ref Received);
         public double SendSeconds;
     }
 
@@ -61,19 +62,17 @@ public sealed class ThroughputScenario
             // An unmeasured step at the fixed rate first: the first messages through a fresh generator process (and a
             // .NET server whose message path is not yet compiled) pay one-time start-up costs that are not latency a
             // running server shows. Every server gets the same warm-up; what it loses is still reported.
-            int warmupLost = 0, warmupDuplicates = 0;
+            Step? warm = null;
             if (_o.WarmupSeconds > 0)
             {
-                var warm = await RunStepAsync(1, _o.FixedRate, _o.WarmupSeconds, ct);
-                warmupLost = warm.SentAt.Length - warm.Received;
-                warmupDuplicates = warm.Duplicates;
+                warm = await RunStepAsync(1, _o.FixedRate, _o.WarmupSeconds, ct);
                 await Task.Delay(300, ct);
             }
             var fixedStep = await RunStepAsync(2, _o.FixedRate, _o.FixedSeconds, ct);
             var p = fixedStep.Latency.PercentilesMs(0.5, 0.99, 0.999);
             r.Add("fixed_rate", _o.FixedRate).Add("fixed_sent", fixedStep.SentAt.Length).Add("p50_ms", p[0]).Add("p99_ms", p[1]).Add("p999_ms", p[2])
-                .Add("fixed_lost", fixedStep.SentAt.Length - fixedStep.Received).Add("fixed_duplicates", fixedStep.Duplicates)
-                .Add("warmup_lost", warmupLost).Add("warmup_duplicates", warmupDuplicates);
+                .Add("fixed_lost", fixedStep.Lost).Add("fixed_duplicates", fixedStep.Duplicates)
+                .Add("warmup_lost", warm?.Lost ?? 0).Add("warmup_duplicates", warm?.Duplicates ?? 0);
             if (_receipts)
             {
                 var rp = fixedStep.ReceiptRtt.PercentilesMs(0.5, 0.99);
@@ -92,7 +91,7 @@ public sealed class ThroughputScenario
                 await Task.Delay(300, ct);
                 var s = await RunStepAsync(id++, rate, _o.StepSeconds, ct);
                 var (ok, why, achieved, p99) = Judge(s, rate);
-                rampLost += s.SentAt.Length - s.Received;
+                rampLost += s.Lost;
                 Sessions.Log($"{name} {rate:F0}/s: sent {achieved:F0}/s, received {s.Received}/{s.SentAt.Length}, p99 {p99:F1} ms{(ok ? "" : " -> " + why)}");
                 if (!ok && !retried && why is "p99" or "sender-behind")
                 {
