@@ -31,9 +31,10 @@ public sealed class ConnectionSweeper(ConnectionTracker connections, XmppServerO
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
             Sweep(o);
-            if (_wave.Observe(connections.Count, GC.CollectionCount(2), Environment.TickCount64))
+            var open = connections.Count;
+            if (_wave.Observe(open, GC.CollectionCount(2), Environment.TickCount64))
             {
-                logger.LogInformation("Many connections closed ({Open} open now): starting a background collection", connections.Count);
+                logger.LogInformation("Many connections closed ({Open} open now): starting a background collection", open);
                 GC.Collect(2, GCCollectionMode.Forced, blocking: false); // background: concurrent GC is on (Xmpp.Server.csproj)
             }
             if (++sweeps % 240 == 0) throttle.Prune();
