@@ -110,7 +110,12 @@ public sealed class ThroughputScenario
                 if (!ok)
                 {
                     stop = why;
-                    if (best > 0) (best, bestP99) = await RefineAsync(rate / _o.RateFactor, rate, best, bestP99, () => id++, total, ct);
+                    if (best > 0)
+                    {
+                        var refined = await RefineAsync(rate / _o.RateFactor, rate, best, bestP99, () => id++, total, ct);
+                        (best, bestP99) = (refined.Best, refined.P99);
+                        rampLost += refined.Lost;
+                    }
                     break;
                 }
                 retried = false;
@@ -135,9 +140,10 @@ public sealed class ThroughputScenario
 
     /// The ramp's factor is coarse (1.5 by default: a third of the rate between steps); between the last rate that
     /// held and the first that did not, a few geometric bisection steps narrow the maximum down (two steps: ~11 %).
-    private async Task<(double Best, double P99)> RefineAsync(double held, double failed, double best, double bestP99, Func<int> nextId,
+    private async Task<(double Best, double P99, int Lost)> RefineAsync(double held, double failed, double best, double bestP99, Func<int> nextId,
         Stopwatch total, CancellationToken ct)
     {
+        int lost = 0;
         for (int i = 0; i < _o.RefineSteps; i++)
         {
             if (total.Elapsed.TotalSeconds + _o.StepSeconds * 2 + 5 > _o.MaxSeconds) break;
@@ -145,6 +151,7 @@ public sealed class ThroughputScenario
             await Task.Delay(300, ct);
             var s = await RunStepAsync(nextId(), rate, _o.StepSeconds, ct);
             var (ok, why, achieved, p99) = Judge(s, rate);
+            lost += s.Lost;
             Sessions.Log($"refine {rate:F0}/s: sent {achieved:F0}/s, received {s.Received}/{s.SentAt.Length}, p99 {p99:F1} ms{(ok ? "" : " -> " + why)}");
             if (ok)
             {
@@ -153,7 +160,7 @@ public sealed class ThroughputScenario
             }
             else failed = rate;
         }
-        return (best, bestP99);
+        return (best, bestP99, lost);
     }
 
     private (bool Ok, string Why, double Achieved, double P99) Judge(Step s, double rate)
