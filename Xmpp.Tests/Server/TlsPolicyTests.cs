@@ -78,4 +78,18 @@ public sealed class TlsPolicyTests
         Assert.That(done.GetProperty("event").GetString(), Is.EqualTo("clean-close"), summary);
         Assert.That(done.GetProperty("closing-tag").GetBoolean(), Is.True, "the server answered with its closing tag first: " + summary);
     }
+
+    [Test]
+    public async Task The_monitoring_plugin_check_xmppng_reports_ok()
+    {
+        // Debian's nagios-check-xmppng: it reported UNKNOWN for a server that closed TLS without close_notify.
+        var plugin = ClientProcess.RequireProgram("/usr/lib/nagios/plugins/check_xmppng", "nagios-check-xmppng");
+        var p = await ClientProcess.RunAsync(ClientProcess.DebianPython,
+            [plugin, "--c2s", "--starttls", "-H", _server.Host, "-p", _server.C2sPort.ToString(), "--servername", _server.Domain,
+             "--no-check-certificates"],
+            TimeSpan.FromSeconds(20));
+        var output = string.Join("\n", p.StdoutLines) + "\n" + p.Stderr;
+        Assert.That(p.ExitCode, Is.Zero, output);
+        Assert.That(output, Does.Contain("OK"), output);
+    }
 }
