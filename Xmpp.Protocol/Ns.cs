@@ -33,6 +33,9 @@ public static class Ns
     public const string Receipts = "urn:xmpp:receipts";
     public const string ChatMarkers = "urn:xmpp:chat-markers:0";
     public const string DataForms = "jabber:x:data";
+    public const string Commands = "http://jabber.org/protocol/commands";
+    public const string Admin = "http://jabber.org/protocol/admin";
+    public const string ServerInfo = "http://jabber.org/network/serverinfo";
     public const string Limits = "urn:xmpp:serverinfo:0";
     public const string StreamLimits = "urn:xmpp:stream-limits:0";
     public const string Hints = "urn:xmpp:hints";
