@@ -1,4 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
+using Xmpp.Server.Modules.AdHoc;
+using Xmpp.Server.Modules.Announce;
 using Xmpp.Server.Modules.Blocking;
 using Xmpp.Server.Modules.Carbons;
 using Xmpp.Server.Modules.Csi;
@@ -31,6 +33,11 @@ public static class ModuleCatalog
     {
         services.AddSingleton<SessionEvents>();
         services.AddSingleton<IXmppModule, DiscoModule>();
+        services.AddSingleton<IXmppModule, ContactAddressesModule>();
+        services.AddSingleton<AdHocCommands>();
+        services.AddSingleton<AdHocModule>().AddSingleton<IXmppModule>(sp => sp.GetRequiredService<AdHocModule>());
+        services.AddSingleton<IXmppModule, ServiceAdminModule>();
+        services.AddSingleton<IXmppModule, AnnounceModule>();
         services.AddSingleton<IXmppModule, StreamLimitsModule>();
         services.AddSingleton<IXmppModule, PingModule>();
         services.AddSingleton<IXmppModule, TimeModule>();

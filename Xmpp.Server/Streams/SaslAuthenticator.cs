@@ -58,7 +58,24 @@ internal sealed class SaslAuthenticator(StreamServices s, FastTokenService fast,
 
     public bool InProgress => _expect != Expect.Nothing;
 
-    public async ValueTask<Step> StartAsync(SaslRequest request)
+    public async ValueTask<Step> StartAsync(SaslRequest request) => await UnlessDisabledAsync(await StartMechanismAsync(request));
+
+    /// A response; null data means it was not valid base64.
+    public async ValueTask<Step> RespondAsync(byte[]? data) => await UnlessDisabledAsync(await RespondToChallengeAsync(data));
+
+    /// RFC 6120 §6.5.1 account-disabled: the credentials were right, but an admin disabled the account (XEP-0133
+    /// §4.3). Checked only after they were proven, so it tells nothing to someone guessing; not counted as a guess.
+    private async ValueTask<Step> UnlessDisabledAsync(Step step)
+    {
+        if (step.Kind != Kind.Success || Username is not { } user || !await s.Accounts.IsDisabledAsync(user)) return step;
+        s.Logger.LogInformation("{User}@{Domain} is disabled; login from {Ip} refused", user, Domain, remoteAddress);
+        Username = null;
+        UsedToken = null;
+        SucceededMechanism = null;
+        return Fail(SaslFailures.AccountDisabled, "This account has been disabled", countsAsGuess: false);
+    }
+
+    private async ValueTask<Step> StartMechanismAsync(SaslRequest request)
     {
         Reset();
         UsedToken = null;
@@ -100,8 +117,7 @@ internal sealed class SaslAuthenticator(StreamServices s, FastTokenService fast,
         return await ScramFirstAsync(data);
     }
 
-    /// A response; null data means it was not valid base64.
-    public async ValueTask<Step> RespondAsync(byte[]? data)
+    private async ValueTask<Step> RespondToChallengeAsync(byte[]? data)
     {
         if (data is null) return Fail(SaslFailures.IncorrectEncoding, null, countsAsGuess: false);
         return _expect switch
