@@ -51,7 +51,9 @@ public static class ModuleCatalog
         services.AddSingleton<IXmppModule, PresenceModule>();
         services.AddSingleton<IXmppModule, CarbonsModule>();
         services.AddSingleton<IXmppModule, CsiModule>();
+        services.AddSingleton<AbuseReports>();
         services.AddSingleton<IXmppModule, BlockingModule>();
+        services.AddSingleton<IXmppModule, AbuseReportsModule>();
         services.AddSingleton<IXmppModule, LastActivityModule>();
         services.AddSingleton<VCardModule>().AddSingleton<IVCardService>(sp => sp.GetRequiredService<VCardModule>());
         services.AddSingleton<IXmppModule>(sp => sp.GetRequiredService<VCardModule>());
