@@ -213,6 +213,11 @@ internal sealed class SaslAuthenticator(StreamServices s, FastTokenService fast,
             if (_user is not null) s.Throttle.RecordFailure(AuthThrottle.UserKey(_user));
             s.Logger.LogInformation("Failed login for {User} from {Ip}", _user ?? "(unknown)", remoteAddress);
         }
+        else
+        {
+            s.Logger.LogDebug("SASL {Mechanism} from {Ip} failed with {Condition} ({Detail}), not counted as a guess",
+                _request?.Mechanism, remoteAddress, condition, text);
+        }
         Reset();
         // RFC 6120 §6.4.5: a configurable number of retries, then the stream ends. Wrong passwords count against
         // that number; protocol mistakes (a client probing mechanisms) get a looser bound of their own.
