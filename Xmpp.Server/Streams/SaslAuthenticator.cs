@@ -80,8 +80,7 @@ internal sealed class SaslAuthenticator(StreamServices s, FastTokenService fast,
 
         ScramHashes.TryParseMechanism(mechanism, out var hash, out var plus);
         // RFC 5802 §6: 'y' fails only where this profile's list showed -PLUS (someone stripped it); RFC 6120 SASL
-        // under TLS 1.3 shows none (XmppStream.OfferedMechanisms), so there 'y' is the honest answer of a client
-        // that can bind. No exception for a client that first tried a type we lack: an active attacker could send
+        // shows none (XmppStream.OfferedMechanisms), so there 'y' is the honest answer of a client that can bind. No exception for a client that first tried a type we lack: an active attacker could send
         // that attempt itself to make the stripped list look honest.
         bool listedPlus = (request.Advertised ?? request.Offered).Any(m => ScramHashes.TryParseMechanism(m, out _, out var p) && p);
         _scram = new ScramServer(hash, plus, ChannelBinding, serverOffersPlus: ChannelBinding is not null && listedPlus)

@@ -82,9 +82,8 @@ public sealed partial class XmppStream
     /// The mechanisms of one SASL profile, strongest first. -PLUS needs channel-binding data (RFC 5802 §6), and a
     /// client must know which binding type to use. Without XEP-0440 that is the default type: tls-unique up to
     /// TLS 1.2 (RFC 5802 §6, RFC 5929 §3) and tls-exporter from TLS 1.3 (RFC 9266 §3), neither of which this server
-    /// has. RFC 6120 SASL clients that do not read XEP-0440 (slixmpp 1.8, older nbxmpp) bind with tls-unique as soon
-    /// as they see -PLUS, because RFC 5802 §6 says a binding client MUST take it, and then fail once per -PLUS
-    /// mechanism. So RFC 6120 SASL lists no -PLUS and such a client logs in with flag 'y' on the first try; XEP-0388
+    /// has. RFC 6120 SASL clients that do not read XEP-0440 (slixmpp 1.8) bind with tls-unique as soon as they see
+    /// -PLUS, because RFC 5802 §6 says a binding client MUST take it, and then fail once per -PLUS mechanism. So RFC 6120 SASL lists no -PLUS and such a client logs in with flag 'y' on the first try; XEP-0388
     /// SASL2, which the clients that read XEP-0440 use when offered (Conversations, Gajim), lists -PLUS with
     /// tls-server-end-point, announced in the XEP-0440 feature.
     private IEnumerable<string> OfferedMechanisms(bool sasl2)
