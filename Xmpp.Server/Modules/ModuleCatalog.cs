@@ -15,6 +15,7 @@ using Xmpp.Server.Modules.Offline;
 using Xmpp.Server.Modules.Pep;
 using Xmpp.Server.Modules.Ping;
 using Xmpp.Server.Modules.Register;
+using Xmpp.Server.Modules.Requests;
 using Xmpp.Server.Modules.Time;
 using Xmpp.Server.Modules.Upload;
 using Xmpp.Server.Modules.Version;
@@ -54,6 +55,7 @@ public static class ModuleCatalog
         services.AddSingleton<AbuseReports>();
         services.AddSingleton<IXmppModule, BlockingModule>();
         services.AddSingleton<IXmppModule, AbuseReportsModule>();
+        services.AddSingleton<IXmppModule, MessageRequestsModule>();
         services.AddSingleton<IXmppModule, LastActivityModule>();
         services.AddSingleton<VCardModule>().AddSingleton<IVCardService>(sp => sp.GetRequiredService<VCardModule>());
         services.AddSingleton<IXmppModule>(sp => sp.GetRequiredService<VCardModule>());
