@@ -70,6 +70,7 @@ public static class XmppHost
         configureServices?.Invoke(builder.Services);
         var app = builder.Build();
         app.UseWebSockets();
+        Metrics.MetricsHttpHandler.UseExporter(app, options);
         app.Run(app.Services.GetRequiredService<HttpEndpoint>().InvokeAsync);
         var registry = app.Services.GetRequiredService<ModuleRegistry>();
         app.Services.GetRequiredService<AccountService>().SetDeletedHandlers(registry.AccountDeleted);
@@ -109,6 +110,9 @@ public static class XmppHost
         services.AddSingleton<StreamServices>();
         services.AddSingleton(sp => new ModuleRegistry(sp.GetServices<IXmppModule>()));
         services.AddSingleton<HttpEndpoint>();
+        Metrics.MetricsHttpHandler.AddServices(services, options);
+        services.AddSingleton<IHttpHandler, Metrics.HealthHttpHandler>();
+        services.AddSingleton<IHttpHandler, Metrics.HealthHttpHandler.Ready>();
         WebClientServices.Add(services);
         ModuleCatalog.AddModules(services);
         services.AddHostedService<ConnectionSweeper>();

@@ -48,6 +48,7 @@ public sealed class XmppServerOptions
     public HttpOptions Http { get; set; } = new();
     public Modules.Disco.ContactAddressesOptions ContactAddresses { get; set; } = new();
     public Modules.Requests.MessageRequestsOptions MessageRequests { get; set; } = new();
+    public Metrics.MetricsOptions Metrics { get; set; } = new();
 }
 
 public sealed class LimitOptions

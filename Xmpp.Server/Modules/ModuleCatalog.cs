@@ -45,7 +45,7 @@ public static class ModuleCatalog
         services.AddSingleton<IXmppModule, VersionModule>();
         services.AddSingleton<IXmppModule, RegisterModule>();
         services.AddSingleton<IXmppModule, MamModule>();
-        services.AddSingleton<IXmppModule, OfflineModule>();
+        services.AddSingleton<OfflineModule>().AddSingleton<IXmppModule>(sp => sp.GetRequiredService<OfflineModule>());
         services.AddSingleton<RosterService>();
         services.AddSingleton<IRosterService>(sp => sp.GetRequiredService<RosterService>());
         services.AddSingleton<IXmppModule, RosterModule>();

@@ -212,6 +212,7 @@ internal sealed class SaslAuthenticator(StreamServices s, FastTokenService fast,
     private Step Succeed(string username, byte[]? additionalData)
     {
         s.Throttle.RecordSuccess(AuthThrottle.UserKey(username));
+        s.Metrics.Login(success: true);
         var mechanism = _request?.Mechanism;
         Reset();
         Username = username;
@@ -224,6 +225,7 @@ internal sealed class SaslAuthenticator(StreamServices s, FastTokenService fast,
     {
         if (countsAsGuess)
         {
+            s.Metrics.Login(success: false);
             s.Throttle.RecordFailure(AuthThrottle.IpKey(remoteAddress));
             if (_user is not null) s.Throttle.RecordFailure(AuthThrottle.UserKey(_user));
             s.Logger.LogInformation("Failed login for {User} from {Ip}", _user ?? "(unknown)", remoteAddress);

@@ -19,6 +19,7 @@ public sealed partial class XmppStream
     private async ValueTask<bool> StartTlsAsync(string[]? alpn)
     {
         var ssl = new SslStream(new DuplexPipeStream(_connection.Transport), leaveInnerStreamOpen: false);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_cts.Token);
@@ -35,6 +36,7 @@ public sealed partial class XmppStream
             return false;
         }
         _ssl = ssl;
+        _s.Metrics.Handshake(started);
         // Zero-byte reads: an idle connection waits for data without holding a buffer, here or in SslStream (which
         // then waits with a zero-byte read on the transport); both buffers are rented only when bytes arrive.
         _input = PipeReader.Create(ssl, new StreamPipeReaderOptions(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true, useZeroByteReads: true));

@@ -153,10 +153,12 @@ internal sealed class LiteDbWriter : IAsyncDisposable
                 }
                 if (failed < 0)
                 {
+                    var started = StorageMetrics.Start();
                     BeforeCommit?.Invoke(_db);
                     _db.Commit();
                     Interlocked.Increment(ref _commits);
                     MakeDurable();
+                    StorageMetrics.Committed("litedb", started, pending.Count);
                 }
                 else
                 {

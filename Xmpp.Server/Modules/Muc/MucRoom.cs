@@ -34,6 +34,8 @@ internal sealed partial class MucRoom(MucService service, Jid jid)
 
     public bool CanUnload => _inbox.IsEmpty && _occupants.Count == 0;
 
+    public int OccupantCount => _occupants.Count;
+
     private string RoomText => Jid.ToString();
 
     public void Post(StanzaContext c)

@@ -26,6 +26,9 @@ public sealed class MucService(string domain, IRouter router, MucStore store, Mu
     /// Rooms currently in memory.
     public int LoadedRooms { get { lock (_rooms) return _rooms.Count; } }
 
+    /// Occupants of the rooms in memory, for metrics (each room's count read without its turn: a gauge, not a decision).
+    public int Occupants { get { lock (_rooms) return _rooms.Values.Sum(r => r.OccupantCount); } }
+
     public const string Name = "Chatrooms";
 
     /// Stanzas for room and occupant JIDs (the router sends those for the service's own address to InfoAsync and
