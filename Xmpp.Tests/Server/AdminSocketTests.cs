@@ -1,0 +1,230 @@
+using Xmpp.Protocol;
+using Xmpp.Protocol.Xml;
+using Xmpp.Tests.Modules;
+using Xmpp.Tests.Support;
+
+namespace Xmpp.Tests.Server;
+
+/// Issue 19: the admin CLI against a running server (the real xmppd binary as a process) goes through the server's
+/// admin socket, and the data folder is held by one process at a time, so concurrent admin use loses nothing.
+[TestFixture]
+[NonParallelizable]
+public sealed class AdminSocketTests
+{
+    private string _dir = null!;
+    private int _c2s, _tls;
+
+    [SetUp]
+    public void Prepare()
+    {
+        _dir = Path.Combine(Path.GetTempPath(), "xmppd-admin-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(_dir);
+        _c2s = TestServer.FreePort();
+        _tls = TestServer.FreePort();
+    }
+
+    [TearDown]
+    public void Cleanup() => Directory.Delete(_dir, recursive: true);
+
+    private string DataDir => Path.Combine(_dir, "data");
+    private ServerEndpoint Endpoint => new("127.0.0.1", _c2s, _tls);
+
+    private string[] Args(int? c2s = null, int? tls = null) =>
+    [
+        "--domain", "localhost", "--c2s-port", (c2s ?? _c2s).ToString(), "--c2s-tls-port", (tls ?? _tls).ToString(),
+        "--data-dir", DataDir, "--cert-dir", Path.Combine(_dir, "certs"), "--listen", "127.0.0.1",
+        "--http-port", "0", "--log-level", "Warning",
+        // In-band registration on, without the per-address pause, for the concurrent registrations below.
+        "--allow-registration", "true", "--Xmpp:Registration:MinSecondsBetweenPerIp=0",
+    ];
+
+    private Task<ServerProcess> StartServer() => ServerProcess.StartAsync(_dir, _c2s, Args());
+
+    private Task<(int ExitCode, string Output)> Cli(params string[] words) => ServerProcess.RunAsync(_dir, [.. words, .. Args()]);
+
+    private static string[] Lines(string output) => output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    /// XEP-0077 §3.1 registration on a fresh stream; true when the server acknowledged it with a result.
+    private async Task<bool> RegisterInBandAsync(string user, string password)
+    {
+        await using var c = await TestClient.OpenAsync(Endpoint);
+        await c.SendRawAsync($"<iq type='set' id='r'><query xmlns='jabber:iq:register'><username>{user}</username><password>{password}</password></query></iq>");
+        var reply = await c.ReadElementAsync();
+        return reply.Attr("type") == "result";
+    }
+
+    [Test]
+    public async Task User_add_from_the_cli_while_clients_register_in_band_loses_no_acknowledged_account()
+    {
+        IReadOnlyList<string> inBand, fromCli;
+        await using (var server = await StartServer())
+        {
+            // 60 in-band registrations from three clients at once, and 20 `xmppd user add` processes, four at a time.
+            var registering = Enumerable.Range(0, 3).Select(w => Task.Run(async () =>
+            {
+                var acknowledged = new List<string>();
+                for (int i = 0; i < 20; i++)
+                {
+                    var user = $"inband{w}x{i}";
+                    if (await RegisterInBandAsync(user, user + "-password")) acknowledged.Add(user);
+                }
+                return acknowledged;
+            })).ToList();
+            var created = new List<string>();
+            var problems = new List<string>();
+            await Parallel.ForEachAsync(Enumerable.Range(0, 20), new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (i, _) =>
+            {
+                var r = await Cli("user", "add", $"cli{i}@localhost", $"cli{i}-password");
+                lock (created)
+                {
+                    if (r.ExitCode == 0 && r.Output.Contains($"created cli{i}@localhost")) created.Add($"cli{i}");
+                    else problems.Add($"cli{i}: exit {r.ExitCode}: {r.Output}");
+                }
+            });
+            inBand = (await Task.WhenAll(registering)).SelectMany(a => a).ToList();
+            fromCli = created;
+            Assert.That(problems, Is.Empty);
+            Assert.That(inBand, Has.Count.EqualTo(60), "every in-band registration was acknowledged");
+            // A power cut right after the acknowledgements: what was acknowledged was committed.
+            server.KillHard();
+        }
+        await using var restarted = await StartServer();
+        var list = await Cli("user", "list");
+        Assert.That(list.ExitCode, Is.EqualTo(0), list.Output);
+        var expected = inBand.Concat(fromCli).Select(u => u + "@localhost").ToList();
+        Assert.That(expected, Has.Count.EqualTo(80));
+        Assert.That(Lines(list.Output), Is.EquivalentTo(expected));
+        // The accounts work, not only list: one of each kind logs in.
+        await using (await TestClient.ConnectAsync(Endpoint, "inband1x7", "inband1x7-password", "a")) { }
+        await using (await TestClient.ConnectAsync(Endpoint, "cli13", "cli13-password", "b")) { }
+    }
+
+    [Test]
+    public async Task A_second_server_on_the_same_data_folder_is_refused_with_the_folder_and_the_pid()
+    {
+        await using var server = await StartServer();
+        var second = await ServerProcess.RunAsync(_dir, ["run", .. Args(TestServer.FreePort(), TestServer.FreePort())]);
+        Assert.That(second.ExitCode, Is.EqualTo(1), second.Output);
+        var errors = Lines(second.Output).Where(l => l.StartsWith("error:", StringComparison.Ordinal)).ToList();
+        Assert.That(errors, Has.Count.EqualTo(1), second.Output);
+        Assert.That(errors[0], Does.Contain($"the data folder {DataDir} is in use").And.Contain($"PID {server.Pid}"));
+        Assert.That(server.HasExited, Is.False, "the first server keeps running");
+    }
+
+    [Test]
+    public async Task Kill_9_leaves_no_stale_lock_and_the_next_start_replaces_the_stale_socket()
+    {
+        var socket = Path.Combine(DataDir, "admin.sock");
+        await using (var server = await StartServer())
+        {
+            Assert.That((await Cli("user", "add", "alice", "alice-password")).ExitCode, Is.EqualTo(0));
+            server.KillHard();
+        }
+        Assert.That(File.Exists(socket), "the killed server could not remove its socket");
+        var offline = await Cli("user", "list");
+        Assert.That(offline.ExitCode, Is.EqualTo(0), "the CLI takes the lock the killed process held: " + offline.Output);
+        Assert.That(Lines(offline.Output), Is.EqualTo(new[] { "alice@localhost" }));
+        await using var restarted = await StartServer();
+        var stats = await Cli("stats");
+        Assert.That(stats.ExitCode, Is.EqualTo(0), stats.Output);
+        Assert.That(Lines(stats.Output), Does.Contain("accounts 1").And.Some.StartsWith("uptime "), "answered by the new server");
+    }
+
+    [Test]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public async Task The_admin_socket_is_owner_only_and_gone_after_a_clean_stop()
+    {
+        var socket = Path.Combine(DataDir, "admin.sock");
+        var server = await StartServer();
+        try
+        {
+            Assert.That(File.GetUnixFileMode(socket), Is.EqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite));
+            Assert.That(await server.TerminateAsync(), Is.EqualTo(0));
+            Assert.That(File.Exists(socket), Is.False);
+            Assert.That(File.Exists(Path.Combine(DataDir, "xmppd.pid")), Is.False);
+        }
+        finally
+        {
+            await server.DisposeAsync();
+        }
+    }
+
+    [Test]
+    public async Task Session_list_and_kick_go_through_the_server_and_kick_ends_a_real_clients_stream()
+    {
+        await using var server = await StartServer();
+        Assert.That((await Cli("user", "add", "alice", "alice-password")).ExitCode, Is.EqualTo(0));
+        await using var phone = await TestClient.ConnectAsync(Endpoint, "alice", "alice-password", "phone", sendPresence: true);
+        await using var laptop = await TestClient.ConnectAsync(Endpoint, "alice", "alice-password", "laptop");
+        var list = await Cli("session", "list");
+        Assert.That(list.ExitCode, Is.EqualTo(0), list.Output);
+        Assert.That(Lines(list.Output), Is.EqualTo(new[] { "alice@localhost/laptop unavailable priority 0", "alice@localhost/phone available priority 0" }));
+
+        var kick = await Cli("session", "kick", "alice@localhost/phone");
+        Assert.That(kick.ExitCode, Is.EqualTo(0), kick.Output);
+        Assert.That(Lines(kick.Output), Is.EqualTo(new[] { "kicked alice@localhost/phone" }));
+        var error = await phone.ReceiveAsync(e => e.Is("error", Ns.Streams));
+        Assert.That(error.FirstElement?.Name, Is.EqualTo(StreamErrors.PolicyViolation));
+        Assert.That(await Wait.UntilAsync(() => phone.StreamEnded), "the kicked stream ends");
+        Assert.That(laptop.StreamEnded, Is.False, "the other resource stays");
+        Assert.That(Lines((await Cli("stats")).Output), Does.Contain("sessions 1"));
+
+        var again = await Cli("session", "kick", "alice@localhost/phone");
+        Assert.That(again.ExitCode, Is.EqualTo(1));
+        Assert.That(again.Output, Does.Contain("alice@localhost/phone has no session"));
+    }
+
+    [Test]
+    public async Task User_del_of_an_online_user_ends_its_session_and_the_account()
+    {
+        await using var server = await StartServer();
+        Assert.That((await Cli("user", "add", "bob", "bob-password")).ExitCode, Is.EqualTo(0));
+        await using var bob = await TestClient.ConnectAsync(Endpoint, "bob", "bob-password", "pc");
+        var del = await Cli("user", "del", "bob@localhost");
+        Assert.That(del.ExitCode, Is.EqualTo(0), del.Output);
+        Assert.That(Lines(del.Output), Is.EqualTo(new[] { "deleted bob@localhost", "ended the session of bob@localhost/pc" }));
+        var error = await bob.ReceiveAsync(e => e.Is("error", Ns.Streams));
+        Assert.That(error.FirstElement?.Name, Is.EqualTo(StreamErrors.NotAuthorized));
+        Assert.That((await Cli("user", "list")).Output.Trim(), Is.Empty);
+        // The server's existence cache was told too: the old password no longer logs in.
+        var client = await TestClient.OpenAsync(Endpoint);
+        await using (client)
+            Assert.That(async () => await client.AuthenticateAsync("bob", "bob-password"), Throws.TypeOf<AuthenticationFailedException>());
+    }
+
+    [Test]
+    public async Task Room_list_and_destroy_go_through_the_room_and_occupants_are_told()
+    {
+        const string room = "tea@conference.localhost";
+        await using var server = await StartServer();
+        Assert.That((await Cli("user", "add", "alice", "alice-password")).ExitCode, Is.EqualTo(0));
+        await using var alice = await TestClient.ConnectAsync(Endpoint, "alice", "alice-password", "pc", sendPresence: true);
+        await MucTestBase.CreateInstantAsync(alice, room);
+        var configured = await MucTestBase.ConfigureAsync(alice, room, ("muc#roomconfig_persistentroom", "1"), ("muc#roomconfig_roomname", "Tea"));
+        Assert.That(configured.Attr("type"), Is.EqualTo("result"), configured.ToString());
+
+        var list = await Cli("room", "list");
+        Assert.That(list.ExitCode, Is.EqualTo(0), list.Output);
+        Assert.That(Lines(list.Output), Is.EqualTo(new[] { $"{room} persistent public \"Tea\"" }));
+
+        var destroy = await Cli("room", "destroy", room, "closing time");
+        Assert.That(destroy.ExitCode, Is.EqualTo(0), destroy.Output);
+        // XEP-0045 §10.9: the occupant leaves with a <destroy/> carrying the reason.
+        var gone = await alice.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") == "unavailable" && e.Attr("from") == room + "/owner");
+        Assert.That(gone.Child("x", Ns.MucUser)?.Child("destroy", Ns.MucUser)?.ChildText("reason", Ns.MucUser), Is.EqualTo("closing time"));
+        Assert.That((await Cli("room", "list")).Output.Trim(), Is.Empty);
+        Assert.That((await Cli("room", "destroy", room)).Output, Does.Contain($"{room} does not exist"));
+    }
+
+    [Test]
+    public async Task With_the_server_stopped_user_commands_open_the_store_and_session_commands_say_the_server_is_not_running()
+    {
+        Assert.That((await Cli("user", "add", "carol", "carol-password")).ExitCode, Is.EqualTo(0));
+        var sessions = await Cli("session", "list");
+        Assert.That(sessions.ExitCode, Is.EqualTo(1));
+        Assert.That(sessions.Output, Does.Contain("session list needs the running server, and it is not running"));
+        var stats = await Cli("stats");
+        Assert.That(Lines(stats.Output), Does.Contain("accounts 1").And.Some.StartsWith("server not running"));
+        Assert.That(File.Exists(Path.Combine(DataDir, "xmppd.pid")), Is.False, "the CLI let go of the folder");
+    }
+}
