@@ -7,7 +7,9 @@ using Xmpp.Protocol.Precis;
 using Xmpp.Server.Auth;
 using Xmpp.Server.Hosting;
 using Xmpp.Server.Tls;
-using Xmpp.Storage.LiteDb;
+using Microsoft.Extensions.DependencyInjection;
+using Xmpp.Server.Modules;
+using Xmpp.Storage;
 
 namespace Xmpp.Server.Cli;
 
@@ -85,10 +87,19 @@ public static class AdminCommands
     /// The store opened directly, while this process holds the data folder's lock.
     private static async Task<int> OfflineAsync(IReadOnlyList<string> args, XmppServerOptions options, string dir)
     {
-        await using var storage = new LiteDbStorage(dir);
-        var accounts = new AccountService(storage, new XmppServerOptionsAccessor(options), NullLogger<AccountService>.Instance);
-        var target = new AdminTarget(storage, accounts, options, live: null);
-        return await new AdminOperations(target, Console.Out, Console.Error).RunAsync(args);
+        // The server's own services without its listeners or hosted services: modules are built and registered so that
+        // user del removes the account's data (roster, archives, PEP, uploads) as it does in the running server.
+        var services = new ServiceCollection();
+        services.AddLogging();
+        XmppHost.AddServices(services, options);
+        await using var provider = services.BuildServiceProvider();
+        var accounts = provider.GetRequiredService<AccountService>();
+        accounts.SetDeletedHandlers(provider.GetRequiredService<ModuleRegistry>().AccountDeleted);
+        var target = new AdminTarget(provider.GetRequiredService<IStorage>(), accounts, options, live: null);
+        var exit = await new AdminOperations(target, Console.Out, Console.Error).RunAsync(args);
+        // What the command queued in the background (an archive's deletion) is durable before the lock is let go.
+        await target.Storage.FlushAsync();
+        return exit;
     }
 
     private static string ReadPassword()

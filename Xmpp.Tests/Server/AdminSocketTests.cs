@@ -217,6 +217,27 @@ public sealed class AdminSocketTests
     }
 
     [Test]
+    public async Task User_del_with_the_server_stopped_removes_the_accounts_data_too()
+    {
+        Assert.That((await Cli("user", "add", "alice", "alice-password")).ExitCode, Is.EqualTo(0));
+        await using (var server = await StartServer())
+        {
+            await using var alice = await TestClient.ConnectAsync(Endpoint, "alice", "alice-password", "pc");
+            var set = await alice.IqAsync("<iq type='set'><query xmlns='jabber:iq:roster'><item jid='bob@localhost' name='Bob'/></query></iq>");
+            Assert.That(set.Attr("type"), Is.EqualTo("result"), set.ToString());
+            await alice.CloseAsync();
+            Assert.That(await server.TerminateAsync(), Is.EqualTo(0));
+        }
+        var del = await Cli("user", "del", "alice");
+        Assert.That(del.ExitCode, Is.EqualTo(0), del.Output);
+        Assert.That((await Cli("user", "add", "alice", "new-alice-password")).ExitCode, Is.EqualTo(0));
+        await using var restarted = await StartServer();
+        await using var again = await TestClient.ConnectAsync(Endpoint, "alice", "new-alice-password", "pc");
+        var roster = await again.IqAsync("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
+        Assert.That(roster.Child("query", Ns.Roster)?.Elements().ToList(), Is.Empty, "a new account with the same name starts empty: " + roster);
+    }
+
+    [Test]
     public async Task With_the_server_stopped_user_commands_open_the_store_and_session_commands_say_the_server_is_not_running()
     {
         Assert.That((await Cli("user", "add", "carol", "carol-password")).ExitCode, Is.EqualTo(0));
