@@ -24,9 +24,9 @@ switch (verb)
     case "run":
         Microsoft.AspNetCore.Builder.WebApplication app;
         try { app = XmppHost.Build(options, loaded.Configuration); }
-        catch (DataDirLockedException ex)
+        catch (DataDirLockException ex)
         {
-            Console.Error.WriteLine($"error: {ex.Message}: is xmppd running already? The admin commands talk to a running server; stop it before starting another");
+            Console.Error.WriteLine("error: " + ex.Message);
             return 1;
         }
         await app.RunAsync();

@@ -72,7 +72,17 @@ public static class AdminCommands
                 Console.Error.Write(reply.Error);
                 return reply.Exit;
             }
-            if (DataDirLock.TryAcquire(dir, out var held, out var holder))
+            DataDirLock? held;
+            int? holder;
+            try
+            {
+                if (!DataDirLock.TryAcquire(dir, out held, out holder)) held = null;
+            }
+            catch (DataDirLockException ex)
+            {
+                return Fail(ex.Message);
+            }
+            if (held is not null)
             {
                 using (held)
                     return await OfflineAsync(args, options, dir);

@@ -25,15 +25,24 @@ public sealed class DataDirLock : IDisposable
 
     public string Directory { get; }
 
-    /// Takes the lock or throws DataDirLockedException naming the folder and the holder's PID.
+    /// Takes the lock or throws DataDirLockException naming the folder and the holder's PID.
     public static DataDirLock Acquire(string dataDir)
     {
-        return TryAcquire(dataDir, out var held, out var holder) ? held! : throw new DataDirLockedException(Path.GetFullPath(dataDir), holder);
+        if (TryAcquire(dataDir, out var held, out var holder)) return held!;
+        throw new DataDirLockException(
+            $"the data folder {Path.GetFullPath(dataDir)} is in use by another process ({(holder is { } pid ? "PID " + pid : "PID unknown")}): "
+            + "is xmppd running already? The admin commands talk to a running server; stop it before starting another", holder);
     }
 
+    /// False when another process holds the lock; throws DataDirLockException when no lock can protect the folder.
     public static bool TryAcquire(string dataDir, out DataDirLock? held, out int? holderPid)
     {
         var dir = Path.GetFullPath(dataDir);
+        // With .NET's file locking switched off, FileShare.None would succeed in every process and protect nothing.
+        if (AppContext.TryGetSwitch("System.IO.DisableFileLocking", out var off) && off
+            || Environment.GetEnvironmentVariable("DOTNET_SYSTEM_IO_DISABLEFILELOCKING") is "1" or "true")
+            throw new DataDirLockException(
+                $"file locking is switched off in this process (DOTNET_SYSTEM_IO_DISABLEFILELOCKING), so the data folder {dir} cannot be protected from a second process; unset it");
         System.IO.Directory.CreateDirectory(dir);
         var path = Path.Combine(dir, LockFileName);
         FileStream file;
@@ -41,9 +50,9 @@ public sealed class DataDirLock : IDisposable
         {
             file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
         }
-        catch (IOException)
+        catch (IOException ex) when (ex.GetType() == typeof(IOException))
         {
-            // EWOULDBLOCK from flock arrives as a sharing violation (an IOException that is not a missing folder).
+            // EWOULDBLOCK from flock arrives as a plain IOException, "being used by another process" (HResult the errno).
             held = null;
             holderPid = ReadPid(Path.Combine(dir, PidFileName));
             return false;
@@ -74,10 +83,8 @@ public sealed class DataDirLock : IDisposable
     }
 }
 
-/// Another process holds the data folder.
-public sealed class DataDirLockedException(string directory, int? holderPid)
-    : Exception($"the data folder {directory} is in use by another process ({(holderPid is { } pid ? "PID " + pid : "PID unknown")})")
+/// The data folder cannot be taken: another process holds it (HolderPid when known), or locking is off.
+public sealed class DataDirLockException(string message, int? holderPid = null) : Exception(message)
 {
-    public string Directory { get; } = directory;
     public int? HolderPid { get; } = holderPid;
 }

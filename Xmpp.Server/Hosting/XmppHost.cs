@@ -27,7 +27,7 @@ namespace Xmpp.Server.Hosting;
 public static class XmppHost
 {
     /// configureServices runs after the server's own registrations, so tests can replace one (a fake TimeProvider).
-    /// Throws DataDirLockedException when another process holds the data folder.
+    /// Throws DataDirLockException when another process holds the data folder.
     public static WebApplication Build(XmppServerOptions options, IConfiguration configuration, Action<IServiceCollection>? configureServices = null)
     {
         // Taken before anything opens the store, held until the host is disposed (the container disposes it last, as
