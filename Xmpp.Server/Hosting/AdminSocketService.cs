@@ -116,12 +116,12 @@ public sealed class AdminSocketService(
         }
         catch (Exception ex)
         {
-            logger.LogError(ex, "Admin command {Command} failed", string.Join(' ', args.Take(2)));
+            logger.LogError(ex, "Admin command {Command} failed", string.Join(' ', args.Take(3)));
             error.WriteLine($"error: the server failed to run the command: {ex.Message}");
             exit = 1;
         }
-        // Passwords are arguments: only the command's first two words are logged.
-        logger.LogInformation("Admin command {Command} over the admin socket: exit {Exit}", string.Join(' ', args.Take(2)), exit);
+        // A password is the fourth word (user add JID PASSWORD): only the first three are logged.
+        logger.LogInformation("Admin command {Command} over the admin socket: exit {Exit}", string.Join(' ', args.Take(3)), exit);
         return new AdminReply(exit, output.ToString(), error.ToString());
     }
 

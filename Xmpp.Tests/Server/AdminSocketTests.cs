@@ -1,5 +1,8 @@
+using System.Net.Sockets;
+using System.Text;
 using Xmpp.Protocol;
-using Xmpp.Protocol.Xml;
+using Xmpp.Server.Cli;
+using Xmpp.Server.Hosting;
 using Xmpp.Tests.Modules;
 using Xmpp.Tests.Support;
 
@@ -247,5 +250,43 @@ public sealed class AdminSocketTests
         var stats = await Cli("stats");
         Assert.That(Lines(stats.Output), Does.Contain("accounts 1").And.Some.StartsWith("server not running"));
         Assert.That(File.Exists(Path.Combine(DataDir, "xmppd.pid")), Is.False, "the CLI let go of the folder");
+    }
+
+    [Test]
+    public async Task A_cli_write_on_a_folder_another_process_holds_is_refused_with_a_clear_line()
+    {
+        // This test process holds the folder, as a server that hangs before its socket answers would.
+        using (DataDirLock.Acquire(DataDir))
+        {
+            var r = await Cli("user", "add", "dave", "dave-password");
+            Assert.That(r.ExitCode, Is.EqualTo(1));
+            Assert.That(r.Output, Does.Contain($"the data folder {DataDir} is in use by PID {Environment.ProcessId}, and nothing answers on {DataDir}/admin.sock"));
+        }
+        var list = await Cli("user", "list");
+        Assert.That(list.Output.Trim(), Is.Empty, "the refused command wrote nothing");
+    }
+
+    [Test]
+    public async Task The_socket_answers_a_malformed_or_oversized_request_with_an_error_and_stays_up()
+    {
+        await using var server = await TestServer.StartAsync();
+        var path = Path.Combine(server.DataDir, AdminSocket.FileName);
+        Assert.That(await RawRequestAsync(path, "this is not json\n"), Does.Contain("\"exit\":1").And.Contain("not valid JSON"));
+        Assert.That(await RawRequestAsync(path, "{\"args\":[\"cert\",\"generate\",\"x\"]}\n"), Does.Contain("names no admin command"));
+        Assert.That(await RawRequestAsync(path, new string('x', AdminSocket.MaxRequestBytes + 10)), Does.Contain("at most"));
+        var reply = await AdminSocket.TrySendAsync(path, ["stats"], TimeSpan.FromSeconds(10));
+        Assert.That(reply!.Exit, Is.EqualTo(0));
+        Assert.That(reply.Output, Does.Contain("connections 0"));
+    }
+
+    private static async Task<string> RawRequestAsync(string path, string request)
+    {
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        await socket.ConnectAsync(new UnixDomainSocketEndPoint(path));
+        await using var stream = new NetworkStream(socket);
+        await stream.WriteAsync(Encoding.UTF8.GetBytes(request));
+        using var reader = new StreamReader(stream);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        return await reader.ReadLineAsync(cts.Token) ?? "";
     }
 }
