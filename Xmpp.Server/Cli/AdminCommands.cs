@@ -30,6 +30,7 @@ public static class AdminCommands
           xmppd room list                       list chat rooms (persistent and, when the server runs, temporary)
           xmppd room destroy JID [REASON]       destroy a room: occupants are told, its settings and archive deleted
           xmppd stats                           connections, sessions, accounts, rooms, uptime
+          xmppd backup DIR                      copy the data folder into a new or empty DIR, while the server runs too
           xmppd cert generate DOMAIN            write a self-signed certificate for DOMAIN into the cert folder
           xmppd check                           validate config, certificates and ports, one line per problem
 
@@ -46,6 +47,9 @@ public static class AdminCommands
         var args = words.ToList();
         if (args.Count == 3 && args[0] == "user" && args[1] is "add" or "passwd")
             args.Add(ReadPassword());
+        // The server has a working folder of its own: a relative backup folder means one relative to ours.
+        if (args.Count == 2 && args[0] == "backup")
+            args[1] = Path.GetFullPath(args[1]);
         var dir = Path.GetFullPath(options.DataDir);
         var socket = AdminSocket.PathFor(options);
         // A server that is starting holds the lock a moment before its socket answers, and another admin command

@@ -1,6 +1,8 @@
+using System.Diagnostics;
 using Xmpp.Protocol;
 using Xmpp.Server.Hosting;
 using Xmpp.Server.Modules.Muc;
+using Xmpp.Storage;
 
 namespace Xmpp.Server.Cli;
 
@@ -10,7 +12,7 @@ namespace Xmpp.Server.Cli;
 public sealed class AdminOperations(AdminTarget target, TextWriter output, TextWriter error)
 {
     /// Verbs handled here; the CLI sends these to a running server.
-    public static readonly IReadOnlySet<string> Verbs = new HashSet<string>(StringComparer.Ordinal) { "user", "session", "room", "stats" };
+    public static readonly IReadOnlySet<string> Verbs = new HashSet<string>(StringComparer.Ordinal) { "user", "session", "room", "stats", "backup" };
 
     private ServedDomains Domains => target.Domains;
 
@@ -27,6 +29,8 @@ public sealed class AdminOperations(AdminTarget target, TextWriter output, TextW
             ("room", "destroy") when words.Count >= 3 => await RoomDestroyAsync(words[2], words.Count >= 4 ? words[3] : null),
             ("room", _) => Fail("room: usage is 'room list' or 'room destroy JID [REASON]'"),
             ("stats", _) => await StatsAsync(),
+            ("backup", _) when words.Count == 2 => await BackupAsync(words[1]),
+            ("backup", _) => Fail("backup: usage is 'backup DIR' (a new or empty folder)"),
             _ => Fail($"unknown admin command '{string.Join(' ', words)}'"),
         };
     }
@@ -174,6 +178,59 @@ public sealed class AdminOperations(AdminTarget target, TextWriter output, TextW
         output.WriteLine($"rooms {rooms}");
         output.WriteLine($"uptime {(long)uptime.TotalSeconds} s ({uptime:d\\.hh\\:mm\\:ss})");
         return 0;
+    }
+
+    /// A consistent copy of the data folder while the server runs: the storage copies itself (IStorageBackup), the rest
+    /// of the folder (uploaded files, the upload key) is written once and never changed, so it is copied as it is.
+    private async Task<int> BackupAsync(string dir)
+    {
+        if (!Path.IsPathFullyQualified(dir)) return Fail($"backup: {dir} is not an absolute path");
+        var data = Path.TrimEndingDirectorySeparator(Path.GetFullPath(target.Options.DataDir));
+        var copy = Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir));
+        if (copy == data || copy.StartsWith(data + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+            return Fail($"the backup folder {copy} is inside the data folder {data}");
+        if (Directory.Exists(copy) && Directory.EnumerateFileSystemEntries(copy).Any()) return Fail($"{copy} is not empty: give a new or empty folder");
+        if (target.Storage is not IStorageBackup backup) return Fail("this storage provider cannot copy itself: use the database's own backup tools");
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            BackupFiles.CreateDirectory(copy);
+            await backup.BackupAsync(copy);
+            var others = CopyRest(data, copy, top: true);
+            output.WriteLine($"backed up {data} to {copy} in {clock.Elapsed.TotalSeconds:0.0} s (the database, the archives and {others} other files); "
+                + $"a server started with --data-dir {copy} opens it");
+            return 0;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return Fail($"the backup to {copy} failed and is incomplete: {ex.Message}");
+        }
+    }
+
+    /// Files that belong to the process holding the folder, or that the storage has copied already.
+    private static readonly HashSet<string> NotCopied = new(StringComparer.Ordinal)
+    {
+        Xmpp.Server.Hosting.DataDirLock.LockFileName, Xmpp.Server.Hosting.DataDirLock.PidFileName, AdminSocket.FileName,
+        Xmpp.Storage.LiteDb.LiteDbStorage.FileName, "xmpp-log.db", "archive",
+    };
+
+    private static int CopyRest(string from, string to, bool top)
+    {
+        int n = 0;
+        foreach (var file in Directory.EnumerateFiles(from))
+        {
+            if (top && NotCopied.Contains(Path.GetFileName(file))) continue;
+            try { BackupFiles.Copy(file, Path.Combine(to, Path.GetFileName(file))); n++; }
+            catch (FileNotFoundException) { } // deleted meanwhile (an expired upload)
+        }
+        foreach (var folder in Directory.EnumerateDirectories(from))
+        {
+            if (top && NotCopied.Contains(Path.GetFileName(folder))) continue;
+            var target = Path.Combine(to, Path.GetFileName(folder));
+            BackupFiles.CreateDirectory(target);
+            n += CopyRest(folder, target, top: false);
+        }
+        return n;
     }
 
     private bool TryUser(string text, out string user, out string problem)

@@ -253,6 +253,72 @@ public sealed class AdminSocketTests
     }
 
     [Test]
+    public async Task Backup_while_clients_write_holds_everything_acknowledged_before_it_began_and_a_server_opens_it()
+    {
+        foreach (var u in new[] { "alice", "bob" })
+            Assert.That((await Cli("user", "add", u, u + "-password")).ExitCode, Is.EqualTo(0));
+        var backupDir = Path.Combine(_dir, "backup");
+        int confirmedBefore, sent;
+        List<string> registeredBefore;
+        await using (var server = await StartServer())
+        {
+            var alice = await TestClient.ConnectAsync(Endpoint, "alice", "alice-password", "pc");
+            await using var _ = alice;
+            int confirmed = 0, sentCount = 0;
+            var registered = new List<string>();
+            using var done = new CancellationTokenSource();
+            // Messages to offline bob go to the offline spool (an archive log); an IQ answered after them means they
+            // are durable (the session's queued writes are waited for). Accounts go to LiteDB.
+            var sending = Task.Run(async () =>
+            {
+                while (!done.IsCancellationRequested && sentCount < 600)
+                {
+                    for (int i = 0; i < 5; i++)
+                    {
+                        var n = Interlocked.Increment(ref sentCount);
+                        await alice.SendAsync($"<message to='bob@localhost' type='chat' id='m{n}'><body>{n}</body></message>");
+                    }
+                    await alice.IqAsync("<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
+                    Volatile.Write(ref confirmed, Volatile.Read(ref sentCount));
+                    await Task.Delay(10);
+                }
+            });
+            var registering = Task.Run(async () =>
+            {
+                for (int i = 0; !done.IsCancellationRequested && i < 40; i++)
+                    if (await RegisterInBandAsync($"reg{i}", $"reg{i}-password"))
+                        lock (registered) registered.Add($"reg{i}");
+            });
+            await Wait.UntilAsync(() => Volatile.Read(ref confirmed) >= 50 && registered.Count >= 3, TimeSpan.FromSeconds(20));
+            confirmedBefore = Volatile.Read(ref confirmed);
+            lock (registered) registeredBefore = [.. registered];
+            var backup = await Cli("backup", backupDir);
+            done.Cancel();
+            await Task.WhenAll(sending, registering);
+            sent = sentCount;
+            Assert.That(backup.ExitCode, Is.EqualTo(0), backup.Output);
+            Assert.That(backup.Output, Does.Contain($"backed up {DataDir} to {backupDir}"));
+            Assert.That(confirmedBefore, Is.GreaterThanOrEqualTo(50));
+            Assert.That(await server.TerminateAsync(), Is.EqualTo(0));
+        }
+
+        // A server on the copy, as after a restore.
+        Assert.That(File.Exists(Path.Combine(backupDir, "xmppd.pid")) || File.Exists(Path.Combine(backupDir, ".lock")), Is.False, "the lock is not copied");
+        var args = Args().ToArray();
+        args[Array.IndexOf(args, "--data-dir") + 1] = backupDir;
+        await using var restored = await ServerProcess.StartAsync(_dir, _c2s, args);
+        var list = await ServerProcess.RunAsync(_dir, ["user", "list", .. args]);
+        Assert.That(Lines(list.Output), Is.SupersetOf(registeredBefore.Concat(["alice", "bob"]).Select(u => u + "@localhost")));
+        await using var bob = await TestClient.ConnectAsync(Endpoint, "bob", "bob-password", "phone");
+        await bob.SendAsync("<presence/>");
+        var ids = new List<int>();
+        while (await bob.TryReceiveAsync(e => e.Name == "message", TimeSpan.FromSeconds(2)) is { } m)
+            ids.Add(int.Parse(m.Attr("id")![1..]));
+        Assert.That(ids.Count, Is.GreaterThanOrEqualTo(confirmedBefore), $"confirmed before the backup {confirmedBefore}, sent {sent}");
+        Assert.That(ids, Is.EqualTo(Enumerable.Range(1, ids.Count)), "a gap-free prefix, in order, no duplicates");
+    }
+
+    [Test]
     public async Task A_cli_write_on_a_folder_another_process_holds_is_refused_with_a_clear_line()
     {
         // This test process holds the folder, as a server that hangs before its socket answers would.
