@@ -52,10 +52,12 @@ public sealed class AdminSocketService(
             if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(_path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             listener.Listen(16);
         }
-        catch
+        catch (SocketException ex)
         {
+            // The server still serves its users; admin commands then say that nothing answers on the socket.
             listener.Dispose();
-            throw;
+            logger.LogError("No admin socket: {Path} could not be opened ({Message}); admin commands will not reach this server", _path, ex.Message);
+            return Task.CompletedTask;
         }
         _listener = listener;
         _accepting = AcceptAsync(listener);
