@@ -33,6 +33,9 @@ public static class Ns
     public const string Receipts = "urn:xmpp:receipts";
     public const string ChatMarkers = "urn:xmpp:chat-markers:0";
     public const string DataForms = "jabber:x:data";
+    public const string Commands = "http://jabber.org/protocol/commands";
+    public const string Admin = "http://jabber.org/protocol/admin";
+    public const string ServerInfo = "http://jabber.org/network/serverinfo";
     public const string Limits = "urn:xmpp:serverinfo:0";
     public const string StreamLimits = "urn:xmpp:stream-limits:0";
     public const string Hints = "urn:xmpp:hints";
@@ -58,6 +61,9 @@ public static class Ns
     public const string Private = "jabber:iq:private";
     public const string Blocking = "urn:xmpp:blocking";
     public const string BlockingErrors = "urn:xmpp:blocking:errors";
+    public const string Reporting = "urn:xmpp:reporting:1";
+    public const string ReportingSpam = "urn:xmpp:reporting:spam";
+    public const string ReportingAbuse = "urn:xmpp:reporting:abuse";
     public const string PubSub = "http://jabber.org/protocol/pubsub";
     public const string PubSubEvent = "http://jabber.org/protocol/pubsub#event";
     public const string PubSubOwner = "http://jabber.org/protocol/pubsub#owner";

@@ -13,6 +13,9 @@ namespace Xmpp.Server.Auth;
 public sealed class AccountService(IStorage storage, XmppServerOptionsAccessor options, ILogger<AccountService> logger)
 {
     private readonly ConcurrentDictionary<string, bool> _exists = new(StringComparer.Ordinal);
+    // Node-local like _exists: every change goes through this service on this process. A cluster (issue 17) must
+    // invalidate both across nodes.
+    private readonly ConcurrentDictionary<string, bool> _disabled = new(StringComparer.Ordinal);
     private Func<string, ValueTask>[] _deleted = [];
 
     internal void SetDeletedHandlers(IEnumerable<Func<string, ValueTask>> handlers) => _deleted = handlers.ToArray();
@@ -33,6 +36,8 @@ public sealed class AccountService(IStorage storage, XmppServerOptionsAccessor o
     }
 
     public ValueTask<Account?> FindAsync(string username) => storage.Accounts.FindAsync(username);
+
+    public ValueTask<int> CountAsync() => storage.Accounts.CountAsync();
 
     public static ScramCredential? Credential(Account account, ScramHash hash)
     {
@@ -83,9 +88,41 @@ public sealed class AccountService(IStorage storage, XmppServerOptionsAccessor o
         _exists[username] = false;
         if (!deleted) return false;
         await FastTokenService.RevokeAllAsync(storage, username);
+        await storage.KeyValue.DeleteAsync(username, DisabledKey);
+        _disabled.TryRemove(username, out _);
         foreach (var handler in _deleted) await handler(username);
         logger.LogInformation("Account {User} deleted", username);
         return true;
+    }
+
+    private const string DisabledKey = "account:disabled";
+
+    /// XEP-0133 §4.3: a disabled account keeps its data but cannot log in (SASL account-disabled, RFC 6120 §6.5.1).
+    public async ValueTask<bool> DisableAsync(string username, string reason)
+    {
+        if (await storage.Accounts.FindAsync(username) is null) return false;
+        await storage.KeyValue.SetAsync(username, DisabledKey, System.Text.Encoding.UTF8.GetBytes(reason));
+        _disabled[username] = true;
+        logger.LogInformation("Account {User} disabled", username);
+        return true;
+    }
+
+    public async ValueTask<bool> EnableAsync(string username)
+    {
+        if (await storage.Accounts.FindAsync(username) is null) return false;
+        await storage.KeyValue.DeleteAsync(username, DisabledKey);
+        _disabled[username] = false;
+        logger.LogInformation("Account {User} enabled again", username);
+        return true;
+    }
+
+    /// Read once per account and then kept: only DisableAsync and EnableAsync change it.
+    public async ValueTask<bool> IsDisabledAsync(string username)
+    {
+        if (_disabled.TryGetValue(username, out var known)) return known;
+        var disabled = await storage.KeyValue.GetAsync(username, DisabledKey) is not null;
+        _disabled.TryAdd(username, disabled);
+        return disabled;
     }
 
     public async ValueTask RecordLogoutAsync(string username, string? status)

@@ -21,6 +21,8 @@ using Xmpp.Server.Tls;
 using Xmpp.Storage;
 using Xmpp.Storage.LiteDb;
 
+using Microsoft.Extensions.Hosting.Systemd;
+
 namespace Xmpp.Server.Hosting;
 
 /// Builds the Generic Host: Kestrel listeners, storage, the session directory, router and modules.
@@ -50,14 +52,27 @@ public static class XmppHost
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ContentRootPath = Directory.GetCurrentDirectory() });
         builder.Configuration.AddConfiguration(configuration);
         builder.Logging.AddConfiguration(configuration.GetSection("Logging"));
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "HH:mm:ss ";
-        });
+        // systemd connects stdout to the journal and says so in JOURNAL_STREAM: then each line carries its syslog
+        // priority (<6> info, <4> warning, <3> error) for journalctl -p, and no timestamp, which the journal adds.
+        if (Environment.GetEnvironmentVariable("JOURNAL_STREAM") is { Length: > 0 })
+            builder.Logging.AddSystemdConsole();
+        else
+            builder.Logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss ";
+            });
         if (configuration["Logging:LogLevel:Default"] is null) builder.Logging.SetMinimumLevel(LogLevel.Information);
-        // The empty builder has no lifetime: without this SIGTERM and Ctrl+C would not start a graceful stop.
-        builder.Services.AddSingleton<IHostLifetime, Microsoft.Extensions.Hosting.Internal.ConsoleLifetime>();
+        // The empty builder has no lifetime: without one SIGTERM and Ctrl+C would not start a graceful stop. A
+        // Type=notify unit sets NOTIFY_SOCKET: systemd's lifetime also reports READY=1 once every listener is up
+        // (so a dependent unit starts only then) and STOPPING=1 when the stop begins (sd_notify(3)).
+        if (Environment.GetEnvironmentVariable("NOTIFY_SOCKET") is { Length: > 0 })
+        {
+            builder.Services.AddSingleton<ISystemdNotifier, SystemdNotifier>();
+            builder.Services.AddSingleton<IHostLifetime, SystemdLifetime>();
+        }
+        else
+            builder.Services.AddSingleton<IHostLifetime, Microsoft.Extensions.Hosting.Internal.ConsoleLifetime>();
         builder.WebHost.UseKestrelCore();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {

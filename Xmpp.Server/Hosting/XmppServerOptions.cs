@@ -9,6 +9,9 @@ public sealed class XmppServerOptions
     /// Served domains; the first is the default for SNI and admin commands.
     public List<string> Domains { get; set; } = [];
 
+    /// Bare JIDs of the server's administrators: they run the XEP-0133 commands and send announcements.
+    public List<string> Admins { get; set; } = [];
+
     public string DataDir { get; set; } = "data";
     public string CertDir { get; set; } = "certs";
 
@@ -43,6 +46,8 @@ public sealed class XmppServerOptions
     public ExternalServicesOptions ExternalServices { get; set; } = new();
     public Proxy65Options Proxy65 { get; set; } = new();
     public HttpOptions Http { get; set; } = new();
+    public Modules.Disco.ContactAddressesOptions ContactAddresses { get; set; } = new();
+    public Modules.Requests.MessageRequestsOptions MessageRequests { get; set; } = new();
 }
 
 public sealed class LimitOptions

@@ -24,6 +24,14 @@ public interface IModuleBuilder
     /// Contributes disco#items of an account's bare JID (no node), for the asker (first Jid) about the account (second).
     void AccountItems(Func<Jid, Jid, ValueTask<IEnumerable<Element>>> items);
 
+    /// Answers disco#info and disco#items for nodes of a served domain's JID (XEP-0030 §3.2, §4.2): called with the
+    /// asker, the domain and the node, it returns null for a node that is not the module's or not visible to the asker.
+    void ServerNode(Func<Jid, string, string, DiscoNode?> node);
+
+    /// An XEP-0128 extended-information form in the server's disco#info (no node); null adds nothing. It must not
+    /// change while the server runs: the XEP-0115 hash in stream features covers it.
+    void ServerInfoForm(Func<Element?> form);
+
     /// A stream feature child offered at the given stage; the function may return null to offer nothing.
     void StreamFeature(StreamFeatureStage stage, Func<StreamFeatureContext, Element?> feature);
 

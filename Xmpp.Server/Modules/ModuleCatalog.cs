@@ -1,4 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
+using Xmpp.Server.Modules.AdHoc;
+using Xmpp.Server.Modules.Announce;
 using Xmpp.Server.Modules.Blocking;
 using Xmpp.Server.Modules.Carbons;
 using Xmpp.Server.Modules.Csi;
@@ -13,6 +15,7 @@ using Xmpp.Server.Modules.Offline;
 using Xmpp.Server.Modules.Pep;
 using Xmpp.Server.Modules.Ping;
 using Xmpp.Server.Modules.Register;
+using Xmpp.Server.Modules.Requests;
 using Xmpp.Server.Modules.Time;
 using Xmpp.Server.Modules.Upload;
 using Xmpp.Server.Modules.Version;
@@ -31,6 +34,11 @@ public static class ModuleCatalog
     {
         services.AddSingleton<SessionEvents>();
         services.AddSingleton<IXmppModule, DiscoModule>();
+        services.AddSingleton<IXmppModule, ContactAddressesModule>();
+        services.AddSingleton<AdHocCommands>();
+        services.AddSingleton<AdHocModule>().AddSingleton<IXmppModule>(sp => sp.GetRequiredService<AdHocModule>());
+        services.AddSingleton<IXmppModule, ServiceAdminModule>();
+        services.AddSingleton<IXmppModule, AnnounceModule>();
         services.AddSingleton<IXmppModule, StreamLimitsModule>();
         services.AddSingleton<IXmppModule, PingModule>();
         services.AddSingleton<IXmppModule, TimeModule>();
@@ -44,7 +52,10 @@ public static class ModuleCatalog
         services.AddSingleton<IXmppModule, PresenceModule>();
         services.AddSingleton<IXmppModule, CarbonsModule>();
         services.AddSingleton<IXmppModule, CsiModule>();
+        services.AddSingleton<AbuseReports>();
         services.AddSingleton<IXmppModule, BlockingModule>();
+        services.AddSingleton<IXmppModule, AbuseReportsModule>();
+        services.AddSingleton<IXmppModule, MessageRequestsModule>();
         services.AddSingleton<IXmppModule, LastActivityModule>();
         services.AddSingleton<VCardModule>().AddSingleton<IVCardService>(sp => sp.GetRequiredService<VCardModule>());
         services.AddSingleton<IXmppModule>(sp => sp.GetRequiredService<VCardModule>());

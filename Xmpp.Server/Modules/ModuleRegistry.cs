@@ -17,6 +17,8 @@ public sealed class ModuleRegistry : IModuleBuilder
     private readonly List<(string Category, string Type, string Name)> _identities = [];
     private readonly List<(string Category, string Type, string Name)> _accountIdentities = [];
     private readonly List<Func<Jid, Jid, ValueTask<IEnumerable<Element>>>> _accountItems = [];
+    private readonly List<Func<Jid, string, string, DiscoNode?>> _serverNodes = [];
+    private readonly List<Func<Element?>> _serverInfoForms = [];
     private readonly List<(StreamFeatureStage Stage, Func<StreamFeatureContext, Element?> Feature)> _streamFeatures = [];
     private readonly List<(HookPoint Point, int Order, int Seq, StanzaHook Hook)> _hooks = [];
     private readonly List<Func<ClientSession, ValueTask>> _bound = [], _available = [], _closed = [];
@@ -51,6 +53,7 @@ public sealed class ModuleRegistry : IModuleBuilder
     public IReadOnlyList<(string Category, string Type, string Name)> Identities => _identities;
     public IReadOnlyList<(string Category, string Type, string Name)> AccountIdentities => _accountIdentities;
     public IReadOnlyList<Func<Jid, Jid, ValueTask<IEnumerable<Element>>>> AccountItemSources => _accountItems;
+    public IReadOnlyList<Func<Element?>> ServerInfoForms => _serverInfoForms;
     public IReadOnlyList<Func<ClientSession, ValueTask>> SessionBound => _bound;
     public IReadOnlyList<Func<ClientSession, ValueTask>> SessionAvailable => _available;
     public IReadOnlyList<Func<ClientSession, ValueTask>> SessionClosed => _closed;
@@ -117,6 +120,17 @@ public sealed class ModuleRegistry : IModuleBuilder
     public void AccountIdentity(string category, string type, string name) { EnsureOpen(); _accountIdentities.Add((category, type, name)); }
     public void AccountItems(Func<Jid, Jid, ValueTask<IEnumerable<Element>>> items) { EnsureOpen(); _accountItems.Add(items); }
 
+    public void ServerNode(Func<Jid, string, string, DiscoNode?> node) { EnsureOpen(); _serverNodes.Add(node); }
+    public void ServerInfoForm(Func<Element?> form) { EnsureOpen(); _serverInfoForms.Add(form); }
+
+    /// The first module's answer for a node of a served domain, or null when no module knows it for this asker.
+    public DiscoNode? FindServerNode(Jid asker, string domain, string node)
+    {
+        foreach (var resolve in _serverNodes)
+            if (resolve(asker, domain, node) is { } found) return found;
+        return null;
+    }
+
     public void StreamFeature(StreamFeatureStage stage, Func<StreamFeatureContext, Element?> feature)
     { EnsureOpen(); _streamFeatures.Add((stage, feature)); }
 
@@ -179,3 +193,9 @@ public sealed class ModuleRegistry : IModuleBuilder
 
 /// A service declared with IModuleBuilder.Service: where it is listed, and who takes stanzas for JIDs at it.
 public sealed record HostedService(string Parent, string Name, Func<StanzaContext, ValueTask>? Entities);
+
+/// What disco#info and disco#items say about one node (XEP-0030 §3.2, §4.2).
+public sealed record DiscoNode(
+    IReadOnlyList<(string Category, string Type, string Name)> Identities,
+    IReadOnlyList<string> Features,
+    IReadOnlyList<Element> Items);

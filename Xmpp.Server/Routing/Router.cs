@@ -251,6 +251,7 @@ public sealed class Router(
             await BounceAsync(stanza, StanzaErrors.ServiceUnavailable);
             return;
         }
+        if (await RunHooks(HookPoint.InboundMessage, c)) return;
         if (to.Resource is not null)
         {
             var target = directory.Find(to);

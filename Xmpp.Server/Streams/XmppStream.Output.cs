@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Net.Security;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Xmpp.Protocol;
@@ -268,13 +269,30 @@ public sealed partial class XmppStream
         _s.Connections.Remove(this);
         try
         {
-            if (_writer is not null) await Task.WhenAny(_writer, Task.Delay(TimeSpan.FromSeconds(2)));
-            if (_ssl is not null) await _ssl.DisposeAsync();
+            bool written = _writer is null || await Task.WhenAny(_writer, Task.Delay(TimeSpan.FromSeconds(2))) == _writer;
+            if (_ssl is not null)
+            {
+                // RFC 6120 §4.4 ends a stream by closing TLS, then TCP: close_notify tells the peer that nothing was cut
+                // off (RFC 8446 §6.1); clients such as profanity and check_xmppng report a bare TCP close as an error.
+                // Only once the writer is done (SslStream takes one writer at a time) and never waiting on a dead peer.
+                if (written) await ShutdownTlsAsync(_ssl);
+                await _ssl.DisposeAsync();
+            }
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException)
         {
         }
         _cts.Dispose();
+    }
+
+    private async ValueTask ShutdownTlsAsync(SslStream ssl)
+    {
+        try { await ssl.ShutdownAsync().WaitAsync(TimeSpan.FromSeconds(2)); }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException or TimeoutException
+                                       or System.Security.Authentication.AuthenticationException or NotSupportedException)
+        {
+            _s.Logger.LogDebug("TLS close_notify to {Ip} not sent: {Message}", RemoteAddress, ex.Message);
+        }
     }
 
     /// Messages that were queued for this session but never written go back to the router, which hands them to

@@ -220,7 +220,28 @@ public sealed class CertificateManager : IDisposable
         ClientCertificateRequired = false,
         CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
         ApplicationProtocols = alpn is { Length: > 0 } ? alpn.Select(p => new SslApplicationProtocol(p)).ToList() : null,
+        CipherSuitesPolicy = CipherSuites,
     };
+
+    /// RFC 9325 §4.2: AEAD suites with forward secrecy only, in our order of preference: AES-GCM (hardware-accelerated
+    /// on almost every server and most phones), then ChaCha20-Poly1305 for phones without AES instructions. TLS 1.3's
+    /// suites must be named too, or OpenSSL would offer none.
+    internal static readonly TlsCipherSuite[] PreferredCipherSuites =
+    [
+        TlsCipherSuite.TLS_AES_128_GCM_SHA256,
+        TlsCipherSuite.TLS_AES_256_GCM_SHA384,
+        TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256,
+        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        TlsCipherSuite.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    ];
+
+    // The policy is a Linux/macOS feature of .NET; elsewhere the platform's own (SChannel) defaults apply.
+    private static readonly CipherSuitesPolicy? CipherSuites =
+        OperatingSystem.IsLinux() || OperatingSystem.IsMacOS() ? new CipherSuitesPolicy(PreferredCipherSuites) : null;
 
     private Snapshot LoadSnapshot(List<LoadedCertificate> loaded)
     {

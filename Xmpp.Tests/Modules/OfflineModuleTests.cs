@@ -140,6 +140,27 @@ public sealed class OfflineModuleTests
     }
 
     [Test]
+    public async Task A_sender_that_never_sent_presence_gets_every_full_spool_error_at_once()
+    {
+        // RFC 6121 §8.5.3.1 and RFC 6120 §10: the errors go to the sender's full JID whether or not it is available;
+        // they must not wait for an initial presence that may never come.
+        await using var server = await Server(o => o["Xmpp:Offline:MaxMessagesPerAccount"] = "5");
+        await using var alice = await TestClient.ConnectAsync(server, "alice", "alice-pw", "bot");
+        for (int i = 1; i <= 55; i++)
+            await alice.SendAsync($"<message to='bob@localhost' type='chat' id='p{i}'><body>{i}</body></message>");
+        var refused = new List<string?>();
+        for (int i = 0; i < 50; i++)
+        {
+            var error = await alice.ReceiveAsync(e => e.Name == "message" && e.Attr("type") == "error", TimeSpan.FromSeconds(5));
+            Assert.That(error.Child("error", Ns.Client)?.Child("service-unavailable", Ns.StanzaErrors), Is.Not.Null);
+            refused.Add(error.Attr("id"));
+        }
+        Assert.That(refused, Is.EqualTo(Enumerable.Range(6, 50).Select(i => "p" + i)));
+        await Settle(alice);
+        Assert.That(await server.Get<IStorage>().Archive("offline").CountAsync("bob"), Is.EqualTo(5));
+    }
+
+    [Test]
     public async Task The_spool_survives_a_restart()
     {
         var dir = Path.Combine(Path.GetTempPath(), "xmpp-restart-" + Guid.NewGuid().ToString("N"));

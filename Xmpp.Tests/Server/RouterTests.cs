@@ -78,12 +78,15 @@ public sealed class RouterTests
         Assert.That((await juliet.ReceiveAsync("message")).ChildText("body", Ns.Client), Is.EqualTo("fallback"));
     }
 
-    [Test]
-    public async Task Message_to_a_nonexistent_user_gets_service_unavailable()
+    // RFC 6121 §8.5.3.1 routes a stanza to a full JID whether or not that resource has sent presence: a client that
+    // never sends presence (a bot, a raw socket) still learns that its message failed.
+    [TestCase(true)]
+    [TestCase(false)]
+    public async Task Message_to_a_nonexistent_user_gets_service_unavailable(bool senderSentPresence)
     {
-        await using var romeo = await Login("romeo", "r-nouser");
+        await using var romeo = await Login("romeo", senderSentPresence ? "r-nouser" : "r-nouser-nopresence", senderSentPresence);
         await romeo.SendAsync("<message to='tybalt@localhost' type='chat' id='x1'><body>hello?</body></message>");
-        var error = await romeo.ReceiveAsync(e => e.Name == "message" && e.Attr("type") == "error");
+        var error = await romeo.ReceiveAsync(e => e.Name == "message" && e.Attr("type") == "error", TimeSpan.FromSeconds(5));
         Assert.That(error.Attr("id"), Is.EqualTo("x1"));
         Assert.That(error.Attr("from"), Is.EqualTo("tybalt@localhost"));
         Assert.That(X.Matches(error, "<message type='error'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"), error.ToString());

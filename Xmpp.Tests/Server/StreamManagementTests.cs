@@ -465,6 +465,50 @@ public sealed class StreamManagementTests
     }
 
     [Test]
+    public async Task Unacknowledged_archive_results_and_carbon_copies_are_not_spooled_but_an_unacknowledged_message_is()
+    {
+        await using var server = await Server();
+        await using var alice = await TestClient.ConnectAsync(server, "alice", "alice-pw", "pc");
+        await SendMessagesAsync(alice, "bob@localhost", 1, 3);
+        await Settle(alice);
+        Assert.That(await server.Get<IStorage>().Archive("offline").CountAsync("bob"), Is.EqualTo(3));
+
+        var phone = await EnabledAsync(server, "bob", "phone");
+        Assert.That(await phone.CollectUntilAsync(p => p.MessageIds.Count() == 3), Is.True, "the spool is drained");
+        await phone.C.SendAsync($"<a xmlns='urn:xmpp:sm:3' h='{phone.H}'/>");
+        Assert.That(await Wait.UntilAsync(() => Sm(server, "bob@localhost/phone")?.UnackedCount == 0), Is.True);
+
+        // Carbons on, then a second resource of bob's chats: the phone gets sent-carbons of it.
+        await phone.C.SendAsync("<iq type='set' id='carbons'><enable xmlns='urn:xmpp:carbons:2'/></iq>");
+        Assert.That(await phone.CollectUntilAsync(p => p.Stanzas.Any(e => e.Attr("id") == "carbons")), Is.True);
+        await using (var laptop = await TestClient.ConnectAsync(server, "bob", "bob-pw", "laptop", sendPresence: true))
+        {
+            await laptop.SendAsync("<message to='alice@localhost' type='chat' id='from-laptop'><body>hi</body></message>");
+            await Settle(laptop);
+        }
+        Assert.That(await phone.CollectUntilAsync(p => p.Stanzas.Any(e => e.Child("sent", Ns.Carbons) is not null)), Is.True);
+
+        // The phone reads its archive (three messages), then one new message arrives; none of it is acknowledged.
+        await phone.C.SendAsync("<iq type='set' id='mam'><query xmlns='urn:xmpp:mam:2' queryid='q'/></iq>");
+        Assert.That(await phone.CollectUntilAsync(p => p.Stanzas.Any(e => e.Attr("id") == "mam")), Is.True);
+        Assert.That(phone.Stanzas.Count(e => e.Child("result", Ns.Mam) is not null), Is.GreaterThanOrEqualTo(3));
+        await alice.SendAsync("<message to='bob@localhost/phone' type='chat' id='new'><body>new</body></message>");
+        Assert.That(await phone.CollectUntilAsync(p => p.MessageIds.Contains("new")), Is.True);
+
+        await phone.C.CloseAsync();
+        Assert.That(await Wait.UntilAsync(() => server.Get<ISessionDirectory>().Find(Jid.Parse("bob@localhost/phone")) is null), Is.True);
+        await server.Get<IStorage>().FlushAsync();
+        // XEP-0198 §4 leaves re-routing to the server: only the message to bob is his again; the archive results and
+        // the carbon copy are views of what is kept elsewhere and must not come back as new offline messages.
+        Assert.That(await Wait.UntilAsync(async () => await server.Get<IStorage>().Archive("offline").CountAsync("bob") >= 1), Is.True);
+        await Task.Delay(Quiet);
+        Assert.That(await server.Get<IStorage>().Archive("offline").CountAsync("bob"), Is.EqualTo(1));
+        await using var tablet = await TestClient.ConnectAsync(server, "bob", "bob-pw", "tablet", sendPresence: true);
+        Assert.That((await tablet.ReceiveAsync("message")).Attr("id"), Is.EqualTo("new"));
+        Assert.That(await tablet.TryReceiveAsync(e => e.Name == "message", Quiet), Is.Null, "nothing else was spooled");
+    }
+
+    [Test]
     public async Task Without_resume_a_lost_connection_ends_the_session_at_once()
     {
         await using var server = await Server();

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.DependencyInjection;
 using Xmpp.Protocol;
+using Xmpp.Protocol.Payloads;
 using Xmpp.Protocol.Xml;
 
 namespace Xmpp.Server.Modules.Disco;
@@ -35,16 +36,30 @@ public sealed class DiscoModule(IServiceProvider services) : IXmppModule
             .SetAttr("hash", "sha-1").SetAttr("node", CapsNode).SetAttr("ver", CapsVersion));
     }
 
-    /// XEP-0115 §5.1 verification string over the server's identities and features.
-    public string CapsVersion => _ver ??= ComputeVer(Registry.Identities, Registry.ServerFeatures);
+    /// XEP-0115 §5.1 verification string over the server's identities, features and extended forms.
+    public string CapsVersion => _ver ??= ComputeVer(Registry.Identities, Registry.ServerFeatures, InfoForms());
 
-    public static string ComputeVer(IEnumerable<(string Category, string Type, string Name)> identities, IEnumerable<string> features)
+    private List<Element> InfoForms() => Registry.ServerInfoForms.Select(f => f()).OfType<Element>().ToList();
+
+    public static string ComputeVer(IEnumerable<(string Category, string Type, string Name)> identities, IEnumerable<string> features,
+        IEnumerable<Element>? forms = null)
     {
         var sb = new StringBuilder();
         foreach (var (category, type, name) in identities.OrderBy(i => i.Category, StringComparer.Ordinal).ThenBy(i => i.Type, StringComparer.Ordinal))
             sb.Append(category).Append('/').Append(type).Append("//").Append(name).Append('<');
         foreach (var f in features.OrderBy(f => f, StringComparer.Ordinal))
             sb.Append(f).Append('<');
+        // XEP-0115 §5.4 steps 3.6-3.8: each extended form by FORM_TYPE, then its fields by var, each with its sorted values.
+        var typed = (forms ?? []).Select(DataForm.Parse).Where(f => f.FormType is not null).OrderBy(f => f.FormType, StringComparer.Ordinal);
+        foreach (var form in typed)
+        {
+            sb.Append(form.FormType).Append('<');
+            foreach (var var in form.FieldNames.Where(n => n != "FORM_TYPE").Order(StringComparer.Ordinal))
+            {
+                sb.Append(var).Append('<');
+                foreach (var value in form.Values(var).Order(StringComparer.Ordinal)) sb.Append(value).Append('<');
+            }
+        }
         return Convert.ToBase64String(SHA1.HashData(Encoding.UTF8.GetBytes(sb.ToString())));
     }
 
@@ -52,27 +67,52 @@ public sealed class DiscoModule(IServiceProvider services) : IXmppModule
     {
         if (!c.IsGet) { c.Error(StanzaErrors.BadRequest); return ValueTask.CompletedTask; }
         var node = c.Payload.Attr("node");
+        var query = new Element("query", Ns.DiscoInfo);
         if (node is not null && node != CapsNode + "#" + CapsVersion)
         {
-            c.Error(StanzaErrors.ItemNotFound);
+            // XEP-0030 §3.2: a node another module answers for (ad-hoc commands, for one).
+            if (Registry.FindServerNode(c.From, c.To.Domain, node) is not { } found)
+            {
+                c.Error(StanzaErrors.ItemNotFound);
+                return ValueTask.CompletedTask;
+            }
+            query.SetAttr("node", node);
+            AddInfo(query, found.Identities, found.Features);
+            c.Result(query);
             return ValueTask.CompletedTask;
         }
-        var query = new Element("query", Ns.DiscoInfo);
         if (node is not null) query.SetAttr("node", node);
-        foreach (var (category, type, name) in Registry.Identities)
-            query.Add(new Element("identity", Ns.DiscoInfo).SetAttr("category", category).SetAttr("type", type).SetAttr("name", name));
-        foreach (var f in Registry.ServerFeatures)
-            query.Add(new Element("feature", Ns.DiscoInfo).SetAttr("var", f));
+        AddInfo(query, Registry.Identities, Registry.ServerFeatures);
+        foreach (var form in InfoForms()) query.Add(form);
         c.Result(query);
         return ValueTask.CompletedTask;
+    }
+
+    private static void AddInfo(Element query, IEnumerable<(string Category, string Type, string Name)> identities, IEnumerable<string> features)
+    {
+        foreach (var (category, type, name) in identities)
+            query.Add(new Element("identity", Ns.DiscoInfo).SetAttr("category", category).SetAttr("type", type).SetAttr("name", name));
+        foreach (var f in features)
+            query.Add(new Element("feature", Ns.DiscoInfo).SetAttr("var", f));
     }
 
     private ValueTask ServerItems(IqContext c)
     {
         if (!c.IsGet) { c.Error(StanzaErrors.BadRequest); return ValueTask.CompletedTask; }
-        if (c.Payload.Attr("node") is not null) { c.Error(StanzaErrors.ItemNotFound); return ValueTask.CompletedTask; }
-        // XEP-0030 §4: the services hosted on subdomains (MUC, upload, proxy) are the server's items, each listed once.
         var query = new Element("query", Ns.DiscoItems);
+        if (c.Payload.Attr("node") is { } node)
+        {
+            if (Registry.FindServerNode(c.From, c.To.Domain, node) is not { } found)
+            {
+                c.Error(StanzaErrors.ItemNotFound);
+                return ValueTask.CompletedTask;
+            }
+            query.SetAttr("node", node);
+            foreach (var item in found.Items) query.Add(item.Clone());
+            c.Result(query);
+            return ValueTask.CompletedTask;
+        }
+        // XEP-0030 §4: the services hosted on subdomains (MUC, upload, proxy) are the server's items, each listed once.
         foreach (var (domain, name) in Registry.ServicesOf(c.To.Domain))
             query.Add(new Element("item", Ns.DiscoItems).SetAttr("jid", domain).SetAttr("name", name));
         c.Result(query);

@@ -161,6 +161,10 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
     private ValueTask<bool> HoldWhileDraining(StanzaContext c)
     {
         if (c.Stanza.Name != "message" || c.Target?.Sink is not ClientSession session) return ValueTask.FromResult(false);
+        // Only an available resource has a spool to wait behind: before initial presence nothing to the bare JID
+        // reaches it, and a stanza to its full JID (an error reply above all) is delivered at once (RFC 6121 §8.5.3.1,
+        // RFC 6120 §10.5.4). An error never waits: it answers something this resource sent, not a chat to order.
+        if (!c.Target.Available || c.Stanza.Attr("type") == "error") return ValueTask.FromResult(false);
         var state = session.State<DrainState>();
         lock (state)
         {
@@ -221,7 +225,7 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
         }
     }
 
-    /// A session that ends before its initial presence gives its held messages back to the router.
+    /// A session that ends while its spool is handed over gives its held messages back to the router.
     private async ValueTask ReleaseHeldAsync(ClientSession session)
     {
         var state = session.State<DrainState>();

@@ -89,7 +89,7 @@ public sealed partial class StreamManagementService
         await RerouteAsync(unacked);
     }
 
-    /// Messages go back to the router with a XEP-0203 delay: now that the resource is gone they reach another
+    /// Messages to the account (IsReroutable) go back to the router with a XEP-0203 delay: now that the resource is gone they reach another
     /// resource or the offline spool, once. A message to the bare JID that other resources got as well is routed on
     /// only by the last of them to give it back, and only if none delivered it (SharedDelivery). IQ requests get
     /// service-unavailable; presence and IQ responses are dropped (RFC 6121 §8.5.3.2.1).
@@ -103,7 +103,7 @@ public sealed partial class StreamManagementService
             {
                 switch (stanza.Name)
                 {
-                    case "message" when type != "error" && (item.Shared is null || item.Shared.Release()):
+                    case "message" when IsReroutable(stanza) && (item.Shared is null || item.Shared.Release()):
                         var message = stanza.Clone();
                         if (message.Child("delay", Ns.Delay) is null)
                         {
@@ -123,6 +123,22 @@ public sealed partial class StreamManagementService
                 logger.LogError(ex, "Re-routing an unacknowledged {Name} failed", stanza.Name);
             }
         }
+    }
+
+    /// XEP-0198 §4 leaves it to the server what happens to unacknowledged stanzas. Only a message that is itself a
+    /// message to the account goes back to the router (and so possibly to the offline spool): a MAM result, a carbon
+    /// copy, a pubsub notification or a groupchat message (live or room history) is a view of something kept elsewhere
+    /// (the archive, the other resource's conversation, the PEP node, the room's archive), and spooling it would hand
+    /// the client an old copy as a new message and fill the spool's quota with it.
+    internal static bool IsReroutable(Element message)
+    {
+        if (message.Attr("type") is "error" or "groupchat" or "headline") return false;
+        foreach (var child in message.Elements())
+        {
+            if (child.Name == "result" && child.Namespace?.StartsWith("urn:xmpp:mam:", StringComparison.Ordinal) == true) return false;
+            if (child.Namespace is Ns.Carbons or Ns.PubSubEvent) return false;
+        }
+        return true;
     }
 
     private void Remember(string id, string bare, uint handled)
