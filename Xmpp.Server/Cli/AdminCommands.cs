@@ -1,14 +1,12 @@
 using System.Net;
 using System.Net.Sockets;
-using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
-using Xmpp.Protocol;
 using Xmpp.Protocol.Precis;
 using Xmpp.Server.Auth;
 using Xmpp.Server.Hosting;
-using Xmpp.Server.Tls;
-using Microsoft.Extensions.DependencyInjection;
 using Xmpp.Server.Modules;
+using Xmpp.Server.Tls;
 using Xmpp.Storage;
 
 namespace Xmpp.Server.Cli;
@@ -60,7 +58,8 @@ public static class AdminCommands
             AdminReply? reply;
             try
             {
-                reply = await AdminSocket.TrySendAsync(socket, args, TimeSpan.FromSeconds(60));
+                // A backup takes as long as the copy does; anything else answers within a minute.
+                reply = await AdminSocket.TrySendAsync(socket, args, args[0] == "backup" ? Timeout.InfiniteTimeSpan : TimeSpan.FromMinutes(1));
             }
             catch (UnauthorizedAccessException)
             {

@@ -81,16 +81,20 @@ public sealed class AdminSocketService(
         Interlocked.Increment(ref _serving);
         try
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
-            timeout.CancelAfter(TimeSpan.FromSeconds(30));
             await using var stream = new NetworkStream(client, ownsSocket: false);
-            var line = await ReadLineAsync(stream, timeout.Token);
-            AdminReply reply;
-            if (line is null) reply = new AdminReply(1, "", $"error: a request is one line of JSON of at most {AdminSocket.MaxRequestBytes} bytes\n");
-            else reply = await RunAsync(line);
-            var bytes = JsonSerializer.SerializeToUtf8Bytes(reply, AdminSocket.Json);
-            await stream.WriteAsync(bytes, timeout.Token);
-            await stream.WriteAsync("\n"u8.ToArray(), timeout.Token);
+            string? line;
+            // The request must arrive promptly; the command then takes as long as it takes (a backup of a large folder).
+            using (var reading = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token))
+            {
+                reading.CancelAfter(TimeSpan.FromSeconds(30));
+                line = await ReadLineAsync(stream, reading.Token);
+            }
+            var reply = line is null
+                ? new AdminReply(1, "", $"error: a request is one line of JSON of at most {AdminSocket.MaxRequestBytes} bytes\n")
+                : await RunAsync(line);
+            using var writing = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await stream.WriteAsync(JsonSerializer.SerializeToUtf8Bytes(reply, AdminSocket.Json), writing.Token);
+            await stream.WriteAsync("\n"u8.ToArray(), writing.Token);
         }
         catch (Exception ex) when (ex is OperationCanceledException or IOException or SocketException)
         {
