@@ -142,8 +142,10 @@ public sealed class AdminOperations(AdminTarget target, TextWriter output, TextW
         Jid room;
         try { room = Jid.Parse(text); }
         catch (FormatException ex) { return Fail($"{text} is not a valid JID: {ex.Message}"); }
-        if (room.Local is null || room.Resource is not null) return Fail($"{text} is not a room JID like room@{MucDomains().FirstOrDefault() ?? "conference.example.org"}");
-        if (!MucDomains().Contains(room.Domain)) return Fail($"{room.Domain} is not a chat room service of this server ({string.Join(", ", MucDomains())})");
+        if (room.Local is null || room.Resource is not null)
+            return Fail($"{text} is not a room JID like room@{MucDomains().FirstOrDefault() ?? "conference.example.org"}");
+        if (!MucDomains().Contains(room.Domain))
+            return Fail($"{room.Domain} is not a chat room service of this server ({string.Join(", ", MucDomains())})");
         if (target.Live is { } live)
         {
             // The room's own worker does it, as an owner's destroy (XEP-0045 §10.9): occupants are told, stores emptied.

@@ -42,7 +42,8 @@ public sealed class DataDirLock : IDisposable
         if (AppContext.TryGetSwitch("System.IO.DisableFileLocking", out var off) && off
             || Environment.GetEnvironmentVariable("DOTNET_SYSTEM_IO_DISABLEFILELOCKING") is "1" or "true")
             throw new DataDirLockException(
-                $"file locking is switched off in this process (DOTNET_SYSTEM_IO_DISABLEFILELOCKING), so the data folder {dir} cannot be protected from a second process; unset it");
+                $"file locking is switched off in this process (DOTNET_SYSTEM_IO_DISABLEFILELOCKING), so the data folder {dir} "
+                + "cannot be protected from a second process; unset it");
         System.IO.Directory.CreateDirectory(dir);
         var path = Path.Combine(dir, LockFileName);
         FileStream file;
