@@ -29,7 +29,25 @@ namespace Xmpp.Server.Hosting;
 public static class XmppHost
 {
     /// configureServices runs after the server's own registrations, so tests can replace one (a fake TimeProvider).
+    /// Throws DataDirLockException when another process holds the data folder.
     public static WebApplication Build(XmppServerOptions options, IConfiguration configuration, Action<IServiceCollection>? configureServices = null)
+    {
+        // Taken before anything opens the store, held until the host is disposed (the container disposes it last, as
+        // the first singleton it resolved), and dropped by the kernel if the process dies.
+        var dataLock = DataDirLock.Acquire(options.DataDir);
+        try
+        {
+            return Build(options, configuration, configureServices, dataLock);
+        }
+        catch
+        {
+            dataLock.Dispose();
+            throw;
+        }
+    }
+
+    private static WebApplication Build(XmppServerOptions options, IConfiguration configuration, Action<IServiceCollection>? configureServices,
+        DataDirLock dataLock)
     {
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ContentRootPath = Directory.GetCurrentDirectory() });
         builder.Configuration.AddConfiguration(configuration);
@@ -65,10 +83,14 @@ public static class XmppHost
             Listen(kestrel, options, options.Proxy65.Port, l => l.UseConnectionHandler<Socks5ConnectionHandler>());
         });
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(15));
+        builder.Services.AddSingleton(_ => dataLock);
         AddServices(builder.Services, options);
+        // Registered last so it stops first: no admin command starts while storage is being flushed and closed.
+        builder.Services.AddHostedService<AdminSocketService>();
         builder.Services.AddWebSockets(w => w.KeepAliveInterval = TimeSpan.FromSeconds(30));
         configureServices?.Invoke(builder.Services);
         var app = builder.Build();
+        app.Services.GetRequiredService<DataDirLock>();
         app.UseWebSockets();
         Metrics.MetricsHttpHandler.UseExporter(app, options);
         app.Run(app.Services.GetRequiredService<HttpEndpoint>().InvokeAsync);
