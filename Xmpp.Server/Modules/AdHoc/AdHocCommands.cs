@@ -14,6 +14,11 @@ public sealed class AdHocCommands
         _ordered.Add(command);
     }
 
+    /// A command whose form needs no I/O to build.
+    public void Add(string node, string name, CommandAccess access, Func<AdHocRequest, Xmpp.Protocol.Payloads.DataForm>? form,
+        Func<AdHocRequest, Xmpp.Protocol.Payloads.DataForm?, ValueTask<AdHocResult>> run) =>
+        Add(new AdHocCommand(node, name, access, form is null ? null : r => ValueTask.FromResult(form(r)), run));
+
     public AdHocCommand? Find(string node) => _byNode.GetValueOrDefault(node);
 
     /// In the order they were declared, which is the order clients list them.

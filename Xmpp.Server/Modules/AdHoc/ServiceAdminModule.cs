@@ -59,8 +59,7 @@ public sealed class ServiceAdminModule(AdHocCommands commands, AccountService ac
     }
 
     private void Add(string name, string label, Func<AdHocRequest, DataForm>? form, Func<AdHocRequest, DataForm?, ValueTask<AdHocResult>> run) =>
-        commands.Add(new AdHocCommand(Prefix + name, label, CommandAccess.Admins,
-            form is null ? null : r => ValueTask.FromResult(form(r)), run));
+        commands.Add(Prefix + name, label, CommandAccess.Admins, form, run);
 
     internal static DataForm Form(string title, params Element[] fields)
     {

@@ -77,8 +77,7 @@ public sealed class AnnounceModule(AdHocCommands commands, AdHocModule adhoc, IS
     }
 
     private void Add(string name, string label, Func<AdHocRequest, DataForm>? form, Func<AdHocRequest, DataForm?, ValueTask<AdHocResult>> run) =>
-        commands.Add(new AdHocCommand(ServiceAdminModule.Prefix + name, label, CommandAccess.Admins,
-            form is null ? null : r => ValueTask.FromResult(form(r)), run));
+        commands.Add(ServiceAdminModule.Prefix + name, label, CommandAccess.Admins, form, run);
 
     /// A text-multi field's lines joined with newlines (XEP-0004 §3.3), or null when empty.
     private static string? Text(DataForm form, string var)

@@ -88,11 +88,7 @@ public sealed class MessageRequestsModule(
             }));
         commands.Add(new AdHocCommand(ListNode, "Waiting Message Requests", CommandAccess.LocalUsers, null, async (r, _) =>
         {
-            var gate = Gate(r.From.Local!);
-            await gate.WaitAsync();
-            List<Request> waiting;
-            try { waiting = [.. (await LoadAsync(r.From.Local!)).Waiting]; }
-            finally { gate.Release(); }
+            var waiting = await WaitingAsync(r.From.Local!);
             var form = new DataForm("result", ListNode);
             foreach (var w in waiting)
                 form.AddField(w.From, "text-single", w.From, [$"{w.Count} message(s) since {DateTimeProfile.Format(w.Since)}: {w.Preview}"]);
@@ -114,12 +110,7 @@ public sealed class MessageRequestsModule(
         _enabled[user] = on;
         // Turning it off lets the waiting messages through as if each had been accepted.
         if (on) return;
-        List<Request> waiting;
-        var gate = Gate(user);
-        await gate.WaitAsync();
-        try { waiting = [.. (await LoadAsync(user)).Waiting]; }
-        finally { gate.Release(); }
-        foreach (var w in waiting) await AcceptAsync(user, Jid.Parse(w.From));
+        foreach (var w in await WaitingAsync(user)) await AcceptAsync(user, Jid.Parse(w.From));
     }
 
     private SemaphoreSlim Gate(string user) => _locks.GetOrAdd(user, static _ => new SemaphoreSlim(1, 1));
@@ -132,6 +123,15 @@ public sealed class MessageRequestsModule(
             ? JsonSerializer.Deserialize<State>(bytes, Json)!
             : new State([], []);
         return _states.GetOrAdd(user, state);
+    }
+
+    /// A copy of the account's waiting requests, taken under its gate.
+    private async ValueTask<List<Request>> WaitingAsync(string user)
+    {
+        var gate = Gate(user);
+        await gate.WaitAsync();
+        try { return [.. (await LoadAsync(user)).Waiting]; }
+        finally { gate.Release(); }
     }
 
     private ValueTask SaveAsync(string user, State state) =>
@@ -286,11 +286,7 @@ public sealed class MessageRequestsModule(
     {
         var user = session.Jid.Local!;
         if (!await EnabledAsync(user)) return;
-        List<Request> waiting;
-        var gate = Gate(user);
-        await gate.WaitAsync();
-        try { waiting = [.. (await LoadAsync(user)).Waiting]; }
-        finally { gate.Release(); }
+        var waiting = await WaitingAsync(user);
         if (waiting.Count == 0) return;
         var names = string.Join(", ", waiting.Take(5).Select(w => w.From)) + (waiting.Count > 5 ? $" and {waiting.Count - 5} more" : "");
         session.Send(new Element("message", Ns.Client).SetAttr("from", session.Jid.Domain).SetAttr("to", session.Jid.ToString())
