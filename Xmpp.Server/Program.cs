@@ -27,6 +27,8 @@ switch (verb)
         return 0;
     case "user":
         return await AdminCommands.UserAsync(words, options);
+    case "invite":
+        return await InviteCommand.MainAsync(words, options);
     case "cert":
         return AdminCommands.CertGenerate(words, options);
     default:

@@ -23,6 +23,8 @@ public static class AdminCommands
           xmppd user passwd JID [PASSWORD]      set a new password
           xmppd user del JID                    delete an account and its data
           xmppd user list                       list accounts
+          xmppd invite create [--reusable N] [--expires 7d] [--inviter JID]
+                                                an invitation link: web sign-up page and xmpp: URI
           xmppd cert generate DOMAIN            write a self-signed certificate for DOMAIN into the cert folder
           xmppd check                           validate config, certificates and ports, one line per problem
 

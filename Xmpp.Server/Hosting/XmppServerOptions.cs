@@ -47,6 +47,7 @@ public sealed class XmppServerOptions
     public Proxy65Options Proxy65 { get; set; } = new();
     public HttpOptions Http { get; set; } = new();
     public Modules.Disco.ContactAddressesOptions ContactAddresses { get; set; } = new();
+    public Modules.Invites.InvitesOptions Invites { get; set; } = new();
 }
 
 public sealed class LimitOptions
