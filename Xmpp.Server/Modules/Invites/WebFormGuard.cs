@@ -33,10 +33,12 @@ public sealed class WebFormGuard(XmppServerOptionsAccessor options, TimeProvider
         h.CacheControl = "no-store";
     }
 
-    /// A fresh value for a form, set as the cookie too.
+    /// The value for a form: the browser's cookie when it has one (so two open tabs both work), else a fresh one.
     public static string IssueFormToken(HttpContext context)
     {
-        var value = Convert.ToHexString(RandomNumberGenerator.GetBytes(16)).ToLowerInvariant();
+        var value = context.Request.Cookies[CookieName] is { Length: 32 } existing && existing.All(char.IsAsciiHexDigitLower)
+            ? existing
+            : Convert.ToHexString(RandomNumberGenerator.GetBytes(16)).ToLowerInvariant();
         context.Response.Cookies.Append(CookieName, value, new CookieOptions
         {
             Secure = true, HttpOnly = true, SameSite = SameSiteMode.Strict, Path = "/", IsEssential = true,
