@@ -67,7 +67,7 @@ public sealed class InvitePagesTests
         var csp = response.Headers.GetValues("Content-Security-Policy").Single();
         Assert.That(csp, Does.Contain("default-src 'none'").And.Contain("frame-ancestors 'none'").And.Contain("form-action 'self'").And.Not.Contain("script-src"));
         Assert.That(response.Headers.GetValues("X-Content-Type-Options").Single(), Is.EqualTo("nosniff"));
-        Assert.That(response.Headers.GetValues("Referrer-Policy").Single(), Is.EqualTo("no-referrer"));
+        Assert.That(response.Headers.GetValues("Referrer-Policy").Single(), Is.EqualTo("same-origin"));
         var cookie = response.Headers.GetValues("Set-Cookie").Single();
         Assert.That(cookie, Does.StartWith("__Host-xmppd-form=").And.Contain("secure").And.Contain("samesite=strict").And.Contain("httponly"));
 

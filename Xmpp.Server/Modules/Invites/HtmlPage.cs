@@ -29,7 +29,7 @@ public static class HtmlPage
         var html = new StringBuilder()
             .Append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">")
             .Append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
-            .Append("<meta name=\"referrer\" content=\"no-referrer\">")
+            .Append("<meta name=\"referrer\" content=\"same-origin\">")
             .Append("<title>").Append(E(title)).Append("</title><style>").Append(Style).Append("</style></head>")
             .Append("<body><main>").Append(body).Append("</main></body></html>");
         await context.Response.WriteAsync(html.ToString());

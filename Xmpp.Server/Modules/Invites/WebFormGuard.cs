@@ -28,8 +28,10 @@ public sealed class WebFormGuard(XmppServerOptionsAccessor options, TimeProvider
         h.ContentSecurityPolicy = $"default-src 'none'; style-src {StyleHash}; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
         h.XContentTypeOptions = "nosniff";
         h.XFrameOptions = "DENY";
-        // The invitation token is in the page's URL: links to app stores must not carry it away in a Referer.
-        h["Referrer-Policy"] = "no-referrer";
+        // The invitation token is in the page's URL: links to app stores must not carry it away in a Referer. Not
+        // 'no-referrer': under it a browser sends 'Origin: null' with the page's own form posts (Fetch §3.2.5), and
+        // the origin check below would refuse them.
+        h["Referrer-Policy"] = "same-origin";
         h.CacheControl = "no-store";
     }
 
@@ -55,8 +57,8 @@ public sealed class WebFormGuard(XmppServerOptionsAccessor options, TimeProvider
         var origin = request.Headers.Origin.ToString();
         if (origin.Length == 0 && Uri.TryCreate(request.Headers.Referer.ToString(), UriKind.Absolute, out var referer))
             origin = referer.GetLeftPart(UriPartial.Authority);
-        if (origin.Length > 0 && origin != "null" && !IsOwnOrigin(request, origin)) return "The form was sent from another site.";
-        if (origin == "null") return "The form was sent from another site.";
+        // 'null' is what a sandboxed frame or a data: page sends: no origin of ours.
+        if (origin.Length > 0 && !IsOwnOrigin(request, origin)) return "The form was sent from another site.";
         var cookie = request.Cookies[CookieName] ?? "";
         var field = form[FieldName].ToString();
         if (cookie.Length != 32 || field.Length != 32
