@@ -54,6 +54,8 @@ public sealed class InvitesModuleTests
         await using var alice = await Login(server, "alice");
         await alice.IqAsync("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
 
+        await using (var plain = await TestClient.OpenAsync(server, TlsMode.None))
+            Assert.That(plain.Features!.Child("register", Ns.IbrToken), Is.Null, "not before the TLS the server requires");
         await using (var c = await TestClient.OpenAsync(server))
         {
             // XEP-0445 §2 and XEP-0401: the token features are offered, open registration is not.

@@ -34,9 +34,10 @@ public sealed class InvitesModule(
 
     public void Register(IModuleBuilder module)
     {
-        // XEP-0445 §2 and its older XEP-0401 name: this server takes a token before registration.
-        module.StreamFeature(StreamFeatureStage.PreAuth, _ => new Element("register", Ns.Invite));
-        module.StreamFeature(StreamFeatureStage.PreAuth, _ => new Element("register", Ns.IbrToken));
+        // XEP-0445 §2 and its older XEP-0401 name: this server takes a token before registration. Not offered before
+        // STARTTLS when the server requires it, since the IQs would be refused there.
+        module.StreamFeature(StreamFeatureStage.PreAuth, f => Usable(f) ? new Element("register", Ns.Invite) : null);
+        module.StreamFeature(StreamFeatureStage.PreAuth, f => Usable(f) ? new Element("register", Ns.IbrToken) : null);
         module.Iq(IqTarget.Stream, "preauth", Ns.Pars, PreAuthAsync);
         module.Hook(HookPoint.InboundPresence, HookOrder, PreAuthorizedSubscribeAsync);
         commands.Add(new AdHocCommand(Ns.Invite + "#invite", "Create new contact invite", CommandAccess.LocalUsers, null,
@@ -44,6 +45,8 @@ public sealed class InvitesModule(
         commands.Add(new AdHocCommand(Ns.Invite + "#create-account", "Create new account invite", CommandAccess.Admins, null,
             (r, _) => CreateAsync(r, InviteKind.Account, null, true)));
     }
+
+    private bool Usable(StreamFeatureContext f) => f.IsSecure || !invites.Options.RequireEncryption;
 
     /// XEP-0445 §3: the token is checked now and remembered on this stream; the registration that follows uses it.
     private async ValueTask PreAuthAsync(IqContext c)
