@@ -52,7 +52,7 @@ public sealed class PasswordPage(AccountService accounts, AuthThrottle throttle,
         var user = jid.Local;
         var ipKey = AuthThrottle.IpKey(context.Connection.RemoteIpAddress?.ToString() ?? "unknown");
         var userKey = AuthThrottle.UserKey(user);
-        if (throttle.RetryAfter(ipKey) is { } w1 || throttle.RetryAfter(userKey) is { } w2)
+        if (throttle.RetryAfter(ipKey) is not null || throttle.RetryAfter(userKey) is not null)
             return ("Too many wrong passwords. Please wait a minute and try again.", StatusCodes.Status429TooManyRequests);
         var account = await accounts.FindAsync(user);
         // One answer for an unknown account and a wrong password, as SASL gives.
