@@ -67,6 +67,9 @@ public static class Ns
     public const string Private = "jabber:iq:private";
     public const string Blocking = "urn:xmpp:blocking";
     public const string BlockingErrors = "urn:xmpp:blocking:errors";
+    public const string Reporting = "urn:xmpp:reporting:1";
+    public const string ReportingSpam = "urn:xmpp:reporting:spam";
+    public const string ReportingAbuse = "urn:xmpp:reporting:abuse";
     public const string PubSub = "http://jabber.org/protocol/pubsub";
     public const string PubSubEvent = "http://jabber.org/protocol/pubsub#event";
     public const string PubSubOwner = "http://jabber.org/protocol/pubsub#owner";

@@ -22,13 +22,17 @@ if (problems.Count > 0)
 switch (verb)
 {
     case "run":
-        var app = XmppHost.Build(options, loaded.Configuration);
+        Microsoft.AspNetCore.Builder.WebApplication app;
+        try { app = XmppHost.Build(options, loaded.Configuration); }
+        catch (DataDirLockException ex)
+        {
+            Console.Error.WriteLine("error: " + ex.Message);
+            return 1;
+        }
         await app.RunAsync();
         return 0;
-    case "user":
-        return await AdminCommands.UserAsync(words, options);
-    case "invite":
-        return await InviteCommand.MainAsync(words, options);
+    case var admin when AdminOperations.Verbs.Contains(admin):
+        return await AdminCommands.AdminAsync(words, options);
     case "cert":
         return AdminCommands.CertGenerate(words, options);
     default:

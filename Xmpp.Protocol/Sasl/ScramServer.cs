@@ -50,6 +50,9 @@ public sealed class ScramServer
     /// <summary>The RFC 5802 §7 server-error-value that explains the last failure (for logs or the failure's text), or null.</summary>
     public string? FailureDetail { get; private set; }
 
+    /// <summary>True when the exchange failed at the proof check (a wrong password or an unknown user), the only failure that tells a guesser anything; false for protocol-level failures such as an unsupported channel-binding type, a malformed message or mismatched channel-binding data, which are decided before the proof is looked at.</summary>
+    public bool CredentialsRejected { get; private set; }
+
     /// <summary>The XEP-0474 downgrade-protection value to send as the attribute <c>h</c> of the server-first-message, or null to send none.</summary>
     public string? DowngradeProtection { get; init; }
 
@@ -175,6 +178,9 @@ public sealed class ScramServer
         {
             if (!plus)
                 return Fail(SaslFailures.MalformedRequest, "channel-binding-not-supported");
+            // RFC 5802 §6: a type the server does not support MUST fail the exchange. RFC 6120 §6.5 has no condition
+            // for it, so the failure is malformed-request and the RFC 5802 §7 value goes into its text. tls-unique in
+            // particular is undefined under TLS 1.3 (RFC 8446 appendix C.5, RFC 9266 §1), so it is never accepted.
             if (cbName != ScramSyntax.TlsServerEndPoint)
                 return Fail(SaslFailures.MalformedRequest, "unsupported-channel-binding-type");
             if (cbindData is null)
@@ -235,10 +241,11 @@ public sealed class ScramServer
         ScramKeys.Xor(clientKey, proof);
         var proofMatches = CryptographicOperations.FixedTimeEquals(ScramHashes.Hash(hash, clientKey), storedKey);
         CryptographicOperations.ZeroMemory(clientKey);
-        if (credential is null)
-            return Fail(SaslFailures.NotAuthorized, "unknown-user");
-        if (!proofMatches)
-            return Fail(SaslFailures.NotAuthorized, "invalid-proof");
+        if (credential is null || !proofMatches)
+        {
+            CredentialsRejected = true;
+            return Fail(SaslFailures.NotAuthorized, credential is null ? "unknown-user" : "invalid-proof");
+        }
         serverSignature = ScramHashes.Hmac(hash, serverKey, authMessage);
         return null;
     }

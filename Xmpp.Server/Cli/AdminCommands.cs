@@ -1,13 +1,13 @@
 using System.Net;
 using System.Net.Sockets;
-using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
-using Xmpp.Protocol;
 using Xmpp.Protocol.Precis;
 using Xmpp.Server.Auth;
 using Xmpp.Server.Hosting;
+using Xmpp.Server.Modules;
 using Xmpp.Server.Tls;
-using Xmpp.Storage.LiteDb;
+using Xmpp.Storage;
 
 namespace Xmpp.Server.Cli;
 
@@ -23,6 +23,12 @@ public static class AdminCommands
           xmppd user passwd JID [PASSWORD]      set a new password
           xmppd user del JID                    delete an account and its data
           xmppd user list                       list accounts
+          xmppd session list                    list the sessions of the running server
+          xmppd session kick JID                end a session (full JID) or all of an account's (bare JID)
+          xmppd room list                       list chat rooms (persistent and, when the server runs, temporary)
+          xmppd room destroy JID [REASON]       destroy a room: occupants are told, its settings and archive deleted
+          xmppd stats                           connections, sessions, accounts, rooms, uptime
+          xmppd backup DIR                      copy the data folder into a new or empty DIR, while the server runs too
           xmppd invite create [--reusable N] [--expires 7d] [--inviter JID]
                                                 an invitation link: web sign-up page and xmpp: URI
           xmppd cert generate DOMAIN            write a self-signed certificate for DOMAIN into the cert folder
@@ -34,65 +40,81 @@ public static class AdminCommands
           --Xmpp:Section:Key=value              any other setting, e.g. --Xmpp:Limits:MaxStanzaBytes=65536
         """;
 
-    public static async Task<int> UserAsync(IReadOnlyList<string> args, XmppServerOptions options)
+    /// user, session, room and stats: carried out by the running server over its admin socket, or, when none runs, on
+    /// the store opened here under the data folder's lock, so two processes never write the same files (issue 19).
+    public static async Task<int> AdminAsync(IReadOnlyList<string> words, XmppServerOptions options)
     {
-        if (args.Count < 2) return Fail("user: say add, passwd, del or list");
-        var domains = new ServedDomains(options.Domains);
-        await using var storage = new LiteDbStorage(Path.GetFullPath(options.DataDir));
-        var accounts = new AccountService(storage, new XmppServerOptionsAccessor(options), NullLogger<AccountService>.Instance);
-        switch (args[1])
+        var args = words.ToList();
+        if (args.Count == 3 && args[0] == "user" && args[1] is "add" or "passwd")
+            args.Add(ReadPassword());
+        // The server has a working folder of its own: a relative backup folder means one relative to ours.
+        if (args.Count == 2 && args[0] == "backup")
+            args[1] = Path.GetFullPath(args[1]);
+        var dir = Path.GetFullPath(options.DataDir);
+        var socket = AdminSocket.PathFor(options);
+        // A server that is starting holds the lock a moment before its socket answers, and another admin command
+        // may hold it for the length of one command: both are waited for, briefly.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
         {
-            case "list":
-                foreach (var name in (await storage.Accounts.ListAsync()).Order(StringComparer.Ordinal))
-                    Console.WriteLine($"{name}@{domains.Default}");
-                return 0;
-            case "add" or "passwd" or "del" when args.Count >= 3:
-                if (!TryUser(args[2], domains, out var user, out var problem)) return Fail(problem);
-                if (args[1] == "del")
-                {
-                    if (!await accounts.DeleteAsync(user)) return Fail($"{user}@{domains.Default} does not exist");
-                    Console.WriteLine($"deleted {user}@{domains.Default}");
-                    return 0;
-                }
-                var password = args.Count >= 4 ? args[3] : ReadPassword();
-                if (string.IsNullOrEmpty(password)) return Fail("the password is empty");
-                try { SaslPrepCheck(password); }
-                catch (FormatException ex) { return Fail("the password cannot be used: " + ex.Message); }
-                if (args[1] == "add")
-                {
-                    if (!await accounts.CreateAsync(user, password)) return Fail($"{user}@{domains.Default} exists already");
-                    Console.WriteLine($"created {user}@{domains.Default}");
-                }
-                else
-                {
-                    if (!await accounts.ChangePasswordAsync(user, password)) return Fail($"{user}@{domains.Default} does not exist");
-                    Console.WriteLine($"password of {user}@{domains.Default} changed");
-                }
-                return 0;
-            default:
-                return Fail("user: usage is 'user add JID [PASSWORD]', 'user passwd JID [PASSWORD]', 'user del JID' or 'user list'");
+            AdminReply? reply;
+            try
+            {
+                // A backup takes as long as the copy does; anything else answers within a minute.
+                reply = await AdminSocket.TrySendAsync(socket, args, args[0] == "backup" ? Timeout.InfiniteTimeSpan : TimeSpan.FromMinutes(1));
+            }
+            catch (UnauthorizedAccessException)
+            {
+                return Fail($"the server runs, but this user may not open its admin socket {socket}: run the command as the user the server runs as");
+            }
+            catch (Exception ex) when (ex is IOException or SocketException or System.Text.Json.JsonException or OperationCanceledException)
+            {
+                return Fail($"the server did not answer on {socket}: {ex.Message}");
+            }
+            if (reply is not null)
+            {
+                Console.Out.Write(reply.Output);
+                Console.Error.Write(reply.Error);
+                return reply.Exit;
+            }
+            DataDirLock? held;
+            int? holder;
+            try
+            {
+                if (!DataDirLock.TryAcquire(dir, out held, out holder)) held = null;
+            }
+            catch (DataDirLockException ex)
+            {
+                return Fail(ex.Message);
+            }
+            if (held is not null)
+            {
+                using (held)
+                    return await OfflineAsync(args, options, dir);
+            }
+            if (DateTime.UtcNow > deadline)
+                return Fail($"the data folder {dir} is in use by {(holder is { } pid ? "PID " + pid : "another process")}, and nothing answers on {socket}; "
+                    + "if that is an xmppd starting or stopping, try again; otherwise stop it");
+            await Task.Delay(200);
         }
     }
 
-    private static void SaslPrepCheck(string password) => Xmpp.Protocol.Sasl.SaslPrep.Prepare(password);
-
-    private static bool TryUser(string text, ServedDomains domains, out string user, out string problem)
+    /// The store opened directly, while this process holds the data folder's lock.
+    private static async Task<int> OfflineAsync(IReadOnlyList<string> args, XmppServerOptions options, string dir)
     {
-        user = "";
-        problem = "";
-        try
-        {
-            var jid = text.Contains('@') ? Jid.Parse(text) : Jid.Create(text, domains.Default);
-            if (jid.Local is null || jid.Resource is not null) { problem = $"{text} is not a bare JID like alice@{domains.Default}"; return false; }
-            if (!domains.Contains(jid.Domain)) { problem = $"{jid.Domain} is not a domain this server serves ({string.Join(", ", domains.All)})"; return false; }
-            user = jid.Local;
-            return true;
-        }
-        catch (FormatException ex)
-        {
-            problem = $"{text} is not a valid JID: {ex.Message}";
-            return false;
-        }
+        // The server's own services without its listeners or hosted services: modules are built and registered so that
+        // user del removes the account's data (roster, archives, PEP, uploads) as it does in the running server.
+        var services = new ServiceCollection();
+        services.AddLogging();
+        XmppHost.AddServices(services, options);
+        await using var provider = services.BuildServiceProvider();
+        var accounts = provider.GetRequiredService<AccountService>();
+        accounts.SetDeletedHandlers(provider.GetRequiredService<ModuleRegistry>().AccountDeleted);
+        var target = new AdminTarget(provider.GetRequiredService<IStorage>(), accounts, options, live: null);
+        var exit = await new AdminOperations(target, Console.Out, Console.Error).RunAsync(args);
+        // What the command queued in the background (an archive's deletion) is durable before the lock is let go.
+        await target.Storage.FlushAsync();
+        return exit;
     }
 
     private static string ReadPassword()

@@ -1,30 +1,25 @@
 using System.Globalization;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xmpp.Protocol;
-using Xmpp.Server.Auth;
 using Xmpp.Server.Hosting;
 using Xmpp.Server.Modules.Invites;
 using Xmpp.Storage;
-using Xmpp.Storage.LiteDb;
 
 namespace Xmpp.Server.Cli;
 
 /// xmppd invite create [--reusable N] [--expires 7d] [--inviter JID]: an account invitation (XEP-0401), printed as the
-/// web page's URL and the xmpp: URI. Separate from AdminCommands so the admin socket can call RunAsync with the
-/// running server's storage instead of opening the data folder.
+/// web page's URL and the xmpp: URI. One of the AdminOperations: run inside the server when it runs (asked over the
+/// admin socket), or on the stopped server's store.
 public static class InviteCommand
 {
-    public const string Usage = "xmppd invite create [--reusable N] [--expires 7d|12h] [--inviter JID]   create an account invitation";
-
-    public static async Task<int> MainAsync(IReadOnlyList<string> args, XmppServerOptions options)
+    public static async Task<int> RunAsync(IReadOnlyList<string> args, XmppServerOptions options, IStorage storage, TextWriter output, TextWriter error)
     {
-        await using var storage = new LiteDbStorage(Path.GetFullPath(options.DataDir));
-        return await RunAsync(args, options, storage, Console.Out);
-    }
-
-    public static async Task<int> RunAsync(IReadOnlyList<string> args, XmppServerOptions options, IStorage storage, TextWriter output)
-    {
-        if (args.Count < 2 || args[1] != "create") return AdminCommands.Fail("invite: usage is '" + Usage.Split("   ")[0] + "'");
+        int Fail(string message)
+        {
+            error.WriteLine("error: " + message);
+            return 1;
+        }
+        if (args.Count < 2 || args[1] != "create") return Fail("invite: usage is 'invite create [--reusable N] [--expires 7d] [--inviter JID]'");
         var domains = new ServedDomains(options.Domains);
         int uses = 1;
         var lifetime = TimeSpan.FromDays(options.Invites.DefaultExpiryDays);
@@ -36,28 +31,28 @@ public static class InviteCommand
             {
                 case "--reusable" when value is not null:
                     if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out uses) || uses < 1)
-                        return AdminCommands.Fail($"--reusable needs a number of uses (1 or more), not '{value}'");
+                        return Fail($"--reusable needs a number of uses (1 or more), not '{value}'");
                     i++;
                     break;
                 case "--expires" when value is not null:
-                    if (ParseDuration(value) is not { } d) return AdminCommands.Fail($"--expires needs a duration such as 7d, 12h or 30m, not '{value}'");
+                    if (ParseDuration(value) is not { } d) return Fail($"--expires needs a duration such as 7d, 12h or 30m, not '{value}'");
                     lifetime = d;
                     i++;
                     break;
                 case "--inviter" when value is not null:
                     if (!Jid.TryParse(value.Contains('@') ? value : $"{value}@{domains.Default}", out var jid) || jid.Local is null || jid.Resource is not null
                         || !domains.Contains(jid.Domain))
-                        return AdminCommands.Fail($"--inviter must be an account of this server, such as alice@{domains.Default}");
-                    if (await storage.Accounts.FindAsync(jid.Local) is null) return AdminCommands.Fail($"{jid} does not exist");
+                        return Fail($"--inviter must be an account of this server, such as alice@{domains.Default}");
+                    if (await storage.Accounts.FindAsync(jid.Local) is null) return Fail($"{jid} does not exist");
                     inviter = jid.Bare.ToString();
                     i++;
                     break;
                 case "--admin":
                     // Granting admin needs a runtime admin list that the server's Xmpp:Admins is not (it is read once
                     // at start); refused rather than silently ignored.
-                    return AdminCommands.Fail("--admin is not supported yet: add the new account to Xmpp:Admins in the config instead");
+                    return Fail("--admin is not supported yet: add the new account to Xmpp:Admins in the config instead");
                 default:
-                    return AdminCommands.Fail($"invite create: unknown or incomplete option '{args[i]}'");
+                    return Fail($"invite create: unknown or incomplete option '{args[i]}'");
             }
         }
         var domain = inviter is null ? domains.Default : Jid.Parse(inviter).Domain;

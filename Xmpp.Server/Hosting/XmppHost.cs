@@ -21,25 +21,58 @@ using Xmpp.Server.Tls;
 using Xmpp.Storage;
 using Xmpp.Storage.LiteDb;
 
+using Microsoft.Extensions.Hosting.Systemd;
+
 namespace Xmpp.Server.Hosting;
 
 /// Builds the Generic Host: Kestrel listeners, storage, the session directory, router and modules.
 public static class XmppHost
 {
     /// configureServices runs after the server's own registrations, so tests can replace one (a fake TimeProvider).
+    /// Throws DataDirLockException when another process holds the data folder.
     public static WebApplication Build(XmppServerOptions options, IConfiguration configuration, Action<IServiceCollection>? configureServices = null)
+    {
+        // Taken before anything opens the store, held until the host is disposed (the container disposes it last, as
+        // the first singleton it resolved), and dropped by the kernel if the process dies.
+        var dataLock = DataDirLock.Acquire(options.DataDir);
+        try
+        {
+            return Build(options, configuration, configureServices, dataLock);
+        }
+        catch
+        {
+            dataLock.Dispose();
+            throw;
+        }
+    }
+
+    private static WebApplication Build(XmppServerOptions options, IConfiguration configuration, Action<IServiceCollection>? configureServices,
+        DataDirLock dataLock)
     {
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ContentRootPath = Directory.GetCurrentDirectory() });
         builder.Configuration.AddConfiguration(configuration);
         builder.Logging.AddConfiguration(configuration.GetSection("Logging"));
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "HH:mm:ss ";
-        });
+        // systemd connects stdout to the journal and says so in JOURNAL_STREAM: then each line carries its syslog
+        // priority (<6> info, <4> warning, <3> error) for journalctl -p, and no timestamp, which the journal adds.
+        if (Environment.GetEnvironmentVariable("JOURNAL_STREAM") is { Length: > 0 })
+            builder.Logging.AddSystemdConsole();
+        else
+            builder.Logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss ";
+            });
         if (configuration["Logging:LogLevel:Default"] is null) builder.Logging.SetMinimumLevel(LogLevel.Information);
-        // The empty builder has no lifetime: without this SIGTERM and Ctrl+C would not start a graceful stop.
-        builder.Services.AddSingleton<IHostLifetime, Microsoft.Extensions.Hosting.Internal.ConsoleLifetime>();
+        // The empty builder has no lifetime: without one SIGTERM and Ctrl+C would not start a graceful stop. A
+        // Type=notify unit sets NOTIFY_SOCKET: systemd's lifetime also reports READY=1 once every listener is up
+        // (so a dependent unit starts only then) and STOPPING=1 when the stop begins (sd_notify(3)).
+        if (Environment.GetEnvironmentVariable("NOTIFY_SOCKET") is { Length: > 0 })
+        {
+            builder.Services.AddSingleton<ISystemdNotifier, SystemdNotifier>();
+            builder.Services.AddSingleton<IHostLifetime, SystemdLifetime>();
+        }
+        else
+            builder.Services.AddSingleton<IHostLifetime, Microsoft.Extensions.Hosting.Internal.ConsoleLifetime>();
         builder.WebHost.UseKestrelCore();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
@@ -50,11 +83,16 @@ public static class XmppHost
             Listen(kestrel, options, options.Proxy65.Port, l => l.UseConnectionHandler<Socks5ConnectionHandler>());
         });
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(15));
+        builder.Services.AddSingleton(_ => dataLock);
         AddServices(builder.Services, options);
+        // Registered last so it stops first: no admin command starts while storage is being flushed and closed.
+        builder.Services.AddHostedService<AdminSocketService>();
         builder.Services.AddWebSockets(w => w.KeepAliveInterval = TimeSpan.FromSeconds(30));
         configureServices?.Invoke(builder.Services);
         var app = builder.Build();
+        app.Services.GetRequiredService<DataDirLock>();
         app.UseWebSockets();
+        Metrics.MetricsHttpHandler.UseExporter(app, options);
         app.Run(app.Services.GetRequiredService<HttpEndpoint>().InvokeAsync);
         var registry = app.Services.GetRequiredService<ModuleRegistry>();
         app.Services.GetRequiredService<AccountService>().SetDeletedHandlers(registry.AccountDeleted);
@@ -94,6 +132,9 @@ public static class XmppHost
         services.AddSingleton<StreamServices>();
         services.AddSingleton(sp => new ModuleRegistry(sp.GetServices<IXmppModule>()));
         services.AddSingleton<HttpEndpoint>();
+        Metrics.MetricsHttpHandler.AddServices(services, options);
+        services.AddSingleton<IHttpHandler, Metrics.HealthHttpHandler>();
+        services.AddSingleton<IHttpHandler, Metrics.HealthHttpHandler.Ready>();
         WebClientServices.Add(services);
         ModuleCatalog.AddModules(services);
         services.AddHostedService<ConnectionSweeper>();

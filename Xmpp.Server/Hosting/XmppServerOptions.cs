@@ -47,6 +47,8 @@ public sealed class XmppServerOptions
     public Proxy65Options Proxy65 { get; set; } = new();
     public HttpOptions Http { get; set; } = new();
     public Modules.Disco.ContactAddressesOptions ContactAddresses { get; set; } = new();
+    public Modules.Requests.MessageRequestsOptions MessageRequests { get; set; } = new();
+    public Metrics.MetricsOptions Metrics { get; set; } = new();
     public Modules.Invites.InvitesOptions Invites { get; set; } = new();
 }
 

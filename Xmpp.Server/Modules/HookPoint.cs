@@ -9,6 +9,10 @@ public enum HookPoint
     /// Presence sent by a local client (broadcast, directed or subscription management).
     OutboundPresence,
 
+    /// A message addressed to an existing local account (bare or full JID), from a local or a remote sender, before a
+    /// resource is chosen; a hook that takes it decides alone what becomes of it.
+    InboundMessage,
+
     /// Presence addressed to a local account (bare or full JID).
     InboundPresence,
 

@@ -20,10 +20,13 @@ public sealed class Router(
 {
     private readonly ConcurrentDictionary<string, TaskCompletionSource<Element?>> _pending = new(StringComparer.Ordinal);
     private ModuleRegistry? _modules;
+    private Metrics.ServerMetrics? _metrics;
 
     // Modules depend on the router to send stanzas, so the registry is resolved on first use, not injected.
     private ModuleRegistry modules => _modules ??= (ModuleRegistry)services.GetService(typeof(ModuleRegistry))!;
     private long _requestSeq;
+
+    private Metrics.ServerMetrics? metrics => _metrics ??= (Metrics.ServerMetrics?)services.GetService(typeof(Metrics.ServerMetrics));
 
     public async ValueTask RouteAsync(Element stanza, ClientSession? origin)
     {
@@ -251,12 +254,18 @@ public sealed class Router(
             await BounceAsync(stanza, StanzaErrors.ServiceUnavailable);
             return;
         }
+        if (await RunHooks(HookPoint.InboundMessage, c))
+        {
+            metrics?.Route("stored");
+            return;
+        }
         if (to.Resource is not null)
         {
             var target = directory.Find(to);
-            if (target is not null)
+            if (target is not null && await DeliverAsync(target, stanza))
             {
-                if (await DeliverAsync(target, stanza)) return;
+                metrics?.Route("delivered");
+                return;
             }
             // RFC 6121 §8.5.3.2.1: no such resource.
             switch (type)
@@ -286,9 +295,17 @@ public sealed class Router(
                 return;
         }
         // RFC 6121 §8.5.2.1.1: normal and chat go to the most available resource(s).
-        if (await DeliverSharedAsync(set.MostAvailable(), stanza)) return;
+        if (await DeliverSharedAsync(set.MostAvailable(), stanza))
+        {
+            metrics?.Route("delivered");
+            return;
+        }
         var undeliverable = new StanzaContext(stanza, c.From, bare, c.Origin);
-        if (await RunHooks(HookPoint.Undeliverable, undeliverable)) return;
+        if (await RunHooks(HookPoint.Undeliverable, undeliverable))
+        {
+            metrics?.Route("stored");
+            return;
+        }
         // RFC 6121 §8.5.2.2.1: no offline storage took it.
         await BounceAsync(stanza, StanzaErrors.ServiceUnavailable);
     }
@@ -361,6 +378,7 @@ public sealed class Router(
     public ValueTask BounceAsync(Element stanza, string condition, string? text = null)
     {
         if (stanza.Attr("type") == "error") return ValueTask.CompletedTask; // RFC 6120 §8.3.1: never answer an error
+        if (stanza.Name == "message") metrics?.Route("bounced");
         var reply = StanzaErrors.Reply(stanza, condition, text);
         var originalTo = stanza.Attr("to");
         // The error comes from the entity addressed, or from the server when the address itself was the problem.

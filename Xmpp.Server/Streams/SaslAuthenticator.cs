@@ -43,7 +43,6 @@ internal sealed class SaslAuthenticator(StreamServices s, FastTokenService fast,
     private Account? _account;
     private int _failures;
     private int _guesses;
-    private bool _clientBindsOtherType;
 
     public string Domain { get; set; } = "";
     public byte[]? ChannelBinding { get; set; }
@@ -97,13 +96,11 @@ internal sealed class SaslAuthenticator(StreamServices s, FastTokenService fast,
             return await HashedTokenAsync(binding, data ?? []);
 
         ScramHashes.TryParseMechanism(mechanism, out var hash, out var plus);
-        if (plus && data is { Length: > 2 } && data[0] == (byte)'p' && data[1] == (byte)'='
-            && !data.AsSpan(2).StartsWith("tls-server-end-point,"u8))
-            _clientBindsOtherType = true;
-        // RFC 5802 §6: 'y' while we offer -PLUS means someone stripped the -PLUS mechanisms, so it fails.
-        // COMPAT(slixmpp): a client that already asked for a channel-binding type we do not have (tls-unique)
-        // on this stream knows we offer -PLUS; its fallback to 'y' is honest, not a downgrade.
-        _scram = new ScramServer(hash, plus, ChannelBinding, serverOffersPlus: ChannelBinding is not null && !_clientBindsOtherType)
+        // RFC 5802 §6: 'y' fails only where this profile's list showed -PLUS (someone stripped it); RFC 6120 SASL
+        // shows none (XmppStream.OfferedMechanisms), so there 'y' is the honest answer of a client that can bind. No exception for a client that first tried a type we lack: an active attacker could send
+        // that attempt itself to make the stripped list look honest.
+        bool listedPlus = (request.Advertised ?? request.Offered).Any(m => ScramHashes.TryParseMechanism(m, out _, out var p) && p);
+        _scram = new ScramServer(hash, plus, ChannelBinding, serverOffersPlus: ChannelBinding is not null && listedPlus)
         {
             DowngradeProtection = ScramDowngradeProtection.Compute(hash, request.Advertised ?? request.Offered, request.ChannelBindingTypes),
         };
@@ -141,8 +138,10 @@ internal sealed class SaslAuthenticator(StreamServices s, FastTokenService fast,
     private async ValueTask<Step> ScramFirstAsync(byte[] data)
     {
         var outcome = _scram!.ClientFirst(data, out var user, out var authzid, out var failure);
+        // Nothing about the password is known yet: a protocol failure, with the RFC 5802 §7 value as its text
+        // (for example unsupported-channel-binding-type), never counted as a guess.
         if (outcome == SaslOutcome.Failure)
-            return Fail(failure ?? SaslFailures.MalformedRequest, null, countsAsGuess: false);
+            return Fail(failure ?? SaslFailures.MalformedRequest, _scram.FailureDetail, countsAsGuess: false);
         _user = NormalizeUser(user);
         if (authzid is not null && !AuthzidMatches(authzid, _user))
             return Fail(SaslFailures.InvalidAuthzid, null, countsAsGuess: false);
@@ -158,10 +157,15 @@ internal sealed class SaslAuthenticator(StreamServices s, FastTokenService fast,
 
     private ValueTask<Step> ScramFinalAsync(byte[] data)
     {
-        var outcome = _scram!.ClientFinal(data, out var serverFinal, out var failure);
-        if (outcome != SaslOutcome.Success || _account is null)
-            return ValueTask.FromResult(Fail(_account is null ? SaslFailures.NotAuthorized : failure ?? SaslFailures.NotAuthorized, null, countsAsGuess: true));
-        return ValueTask.FromResult(Succeed(_account.Username, serverFinal));
+        var scram = _scram!;
+        var outcome = scram.ClientFinal(data, out var serverFinal, out var failure);
+        if (outcome == SaslOutcome.Success && _account is not null)
+            return ValueTask.FromResult(Succeed(_account.Username, serverFinal));
+        // Only a failed proof check is a password guess. Malformed messages, a wrong nonce and mismatched channel
+        // binding are decided before the proof is looked at, tell a guesser nothing, and must not slow down the
+        // account's real owner. The text of a wrong proof stays empty: "unknown-user" would enumerate accounts.
+        bool guess = scram.CredentialsRejected || outcome == SaslOutcome.Success;
+        return ValueTask.FromResult(Fail(failure ?? SaslFailures.NotAuthorized, guess ? null : scram.FailureDetail, countsAsGuess: guess));
     }
 
     private async ValueTask<Step> PlainAsync(byte[] data)
@@ -208,6 +212,7 @@ internal sealed class SaslAuthenticator(StreamServices s, FastTokenService fast,
     private Step Succeed(string username, byte[]? additionalData)
     {
         s.Throttle.RecordSuccess(AuthThrottle.UserKey(username));
+        s.Metrics.Login(success: true);
         var mechanism = _request?.Mechanism;
         Reset();
         Username = username;
@@ -220,9 +225,15 @@ internal sealed class SaslAuthenticator(StreamServices s, FastTokenService fast,
     {
         if (countsAsGuess)
         {
+            s.Metrics.Login(success: false);
             s.Throttle.RecordFailure(AuthThrottle.IpKey(remoteAddress));
             if (_user is not null) s.Throttle.RecordFailure(AuthThrottle.UserKey(_user));
             s.Logger.LogInformation("Failed login for {User} from {Ip}", _user ?? "(unknown)", remoteAddress);
+        }
+        else
+        {
+            s.Logger.LogDebug("SASL {Mechanism} from {Ip} failed with {Condition} ({Detail}), not counted as a guess",
+                _request?.Mechanism, remoteAddress, condition, text);
         }
         Reset();
         // RFC 6120 §6.4.5: a configurable number of retries, then the stream ends. Wrong passwords count against

@@ -25,6 +25,7 @@ public sealed class StreamServices(
     TimeProvider time,
     StreamManagementService streamManagement,
     Xmpp.Storage.IStorage storage,
+    Metrics.ServerMetrics metrics,
     ILoggerFactory loggerFactory)
 {
     public XmppServerOptions Options { get; } = options.Value;
@@ -40,6 +41,7 @@ public sealed class StreamServices(
     public TimeProvider Time { get; } = time;
     public StreamManagementService StreamManagement { get; } = streamManagement;
     public Xmpp.Storage.IStorage Storage { get; } = storage;
+    public Metrics.ServerMetrics Metrics { get; } = metrics;
     public ILogger Logger { get; } = loggerFactory.CreateLogger<XmppStream>();
 
     public ParserLimits ParserLimits { get; } = new()

@@ -23,6 +23,9 @@ public sealed partial class XmppStream
     private Channel<Outgoing>? _queue;
     private Task? _writer;
     private int _queued;
+
+    /// Stanzas waiting for this connection's writer.
+    public int QueuedStanzas => Volatile.Read(ref _queued);
     private int _closeRequested;
     private volatile bool _closing;
     private (string Condition, string? Text)? _pendingError;
@@ -108,6 +111,7 @@ public sealed partial class XmppStream
                     {
                         Interlocked.Decrement(ref _queued);
                         item.Stanza.WriteTo(_output);
+                        _s.Metrics.StanzasOut.Add(1, Metrics.ServerMetrics.Tag("kind", item.Stanza.Name));
                     }
                     else if (item.Ack >= 0)
                     {

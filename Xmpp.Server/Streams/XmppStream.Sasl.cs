@@ -21,7 +21,7 @@ public sealed partial class XmppStream
         switch (e.Name)
         {
             case "auth":
-                _offered ??= [.. OfferedMechanisms()];
+                _offered ??= [.. OfferedMechanisms(sasl2: false)];
                 step = TryDecode(e, out var initial)
                     ? await auth.StartAsync(new SaslRequest(e.Attr("mechanism") ?? "", initial, _offered)
                     {

@@ -34,7 +34,7 @@ public sealed partial class XmppStream
     private Element Sasl2Feature()
     {
         var authentication = new Element("authentication", Ns.Sasl2);
-        foreach (var m in OfferedMechanisms()) authentication.Add(new Element("mechanism", Ns.Sasl2).SetText(m));
+        foreach (var m in OfferedMechanisms(sasl2: true)) authentication.Add(new Element("mechanism", Ns.Sasl2).SetText(m));
         var bindInline = new Element("inline", Ns.Bind2);
         foreach (var ns in _s.Modules.Bind2InlineFeatures) bindInline.Add(new Element("feature", Ns.Bind2).SetAttr("var", ns));
         var fast = new Element("fast", Ns.Fast);
@@ -87,7 +87,7 @@ public sealed partial class XmppStream
     private async ValueTask<SaslAuthenticator.Step> StartSasl2Async(Element authenticate, SaslAuthenticator auth)
     {
         _sasl2 = null;
-        var mechanisms = OfferedMechanisms().ToList();
+        var mechanisms = OfferedMechanisms(sasl2: true).ToList();
         var fastMechanisms = FastMechanisms().ToList();
         byte[]? initial = null;
         if (authenticate.Child("initial-response", Ns.Sasl2) is { } ir && !TryDecodeSasl2(ir.Text, out initial))

@@ -80,6 +80,7 @@ public sealed partial class XmppStream
     /// An established session's stanza: validate, stamp 'from' (RFC 6120 §8.1.2.1) and route.
     private async ValueTask HandleStanzaAsync(Element e)
     {
+        _s.Metrics.StanzasIn.Add(1, Metrics.ServerMetrics.Tag("kind", e.Name));
         var session = _session!;
         if (e.Namespace != Ns.Client || e.Name is not ("message" or "presence" or "iq"))
         {

@@ -19,6 +19,7 @@ public sealed partial class XmppStream
     private async ValueTask<bool> StartTlsAsync(string[]? alpn)
     {
         var ssl = new SslStream(new DuplexPipeStream(_connection.Transport), leaveInnerStreamOpen: false);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_cts.Token);
@@ -35,6 +36,7 @@ public sealed partial class XmppStream
             return false;
         }
         _ssl = ssl;
+        _s.Metrics.Handshake(started);
         // Zero-byte reads: an idle connection waits for data without holding a buffer, here or in SslStream (which
         // then waits with a zero-byte read on the transport); both buffers are rented only when bytes arrive.
         _input = PipeReader.Create(ssl, new StreamPipeReaderOptions(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true, useZeroByteReads: true));
@@ -74,15 +76,21 @@ public sealed partial class XmppStream
         return ChannelBinding.TryTlsServerEndPoint(cert, out var data) ? _channelBinding = data : null;
     }
 
-    /// XEP-0440 types offered on this connection, or null when no -PLUS mechanism is. .NET exposes no tls-exporter,
-    /// and tls-unique does not exist under TLS 1.3 (RFC 9266), so tls-server-end-point is the only one.
+    /// XEP-0440 types offered on this connection, or null when no -PLUS mechanism is (SASL2 lists them). .NET exposes
+    /// no tls-exporter, and tls-unique does not exist under TLS 1.3 (RFC 9266), so tls-server-end-point is the only one.
     private IReadOnlyList<string>? AdvertisedChannelBindingTypes() =>
         IsSecure && ChannelBindingData() is not null ? [ChannelBinding.TlsServerEndPointName] : null;
 
-    private IEnumerable<string> OfferedMechanisms()
+    /// The mechanisms of one SASL profile, strongest first. -PLUS needs channel-binding data (RFC 5802 §6), and a
+    /// client must know which binding type to use. Without XEP-0440 that is the default type: tls-unique up to
+    /// TLS 1.2 (RFC 5802 §6, RFC 5929 §3) and tls-exporter from TLS 1.3 (RFC 9266 §3), neither of which this server
+    /// has. RFC 6120 SASL clients that do not read XEP-0440 (slixmpp 1.8) bind with tls-unique as soon as they see
+    /// -PLUS, because RFC 5802 §6 says a binding client MUST take it, and then fail once per -PLUS mechanism. So RFC 6120 SASL lists no -PLUS and such a client logs in with flag 'y' on the first try; XEP-0388
+    /// SASL2, which the clients that read XEP-0440 use when offered (Conversations, Gajim), lists -PLUS with
+    /// tls-server-end-point, announced in the XEP-0440 feature.
+    private IEnumerable<string> OfferedMechanisms(bool sasl2)
     {
-        bool plus = IsSecure && ChannelBindingData() is not null;
-        // Strongest first; the -PLUS variants only where channel binding data exists (RFC 5802 §6).
+        bool plus = sasl2 && IsSecure && ChannelBindingData() is not null;
         if (plus)
             foreach (var hash in ScramHashes.All) yield return ScramHashes.MechanismName(hash, plus: true);
         foreach (var hash in ScramHashes.All)
@@ -119,7 +127,7 @@ public sealed partial class XmppStream
             if (_s.Options.RequireEncryption) return features;
         }
         var mechanisms = new Element("mechanisms", Ns.Sasl);
-        foreach (var m in OfferedMechanisms())
+        foreach (var m in OfferedMechanisms(sasl2: false))
             mechanisms.Add(new Element("mechanism", Ns.Sasl).SetText(m));
         features.Add(mechanisms);
         if (AdvertisedChannelBindingTypes() is { } types)

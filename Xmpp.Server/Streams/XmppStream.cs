@@ -36,12 +36,14 @@ public sealed partial class XmppStream
     private long _readTokensAt;
 
     private readonly bool _transportSecure;
+    private readonly bool _web;
 
     /// transportSecure: the connection already runs inside TLS that is not ours (WebSocket and BOSH over HTTPS),
     /// so the stream counts as encrypted and offers no STARTTLS.
-    public XmppStream(ConnectionContext connection, StreamServices services, bool directTls, bool transportSecure = false)
+    public XmppStream(ConnectionContext connection, StreamServices services, bool directTls, bool transportSecure = false, bool web = false)
     {
         _transportSecure = transportSecure;
+        _web = web;
         _s = services;
         _connection = connection;
         _directTls = directTls;
@@ -65,6 +67,9 @@ public sealed partial class XmppStream
     public ClientSession? Session => _session;
     public long MillisecondsSinceRead => Environment.TickCount64 - Interlocked.Read(ref _lastReadTicks);
     public string Domain => _domain;
+
+    /// How the client reached us, for metrics: "starttls", "direct-tls" (XEP-0368) or "web" (WebSocket and BOSH).
+    public string Transport => _web ? "web" : _directTls ? "direct-tls" : "starttls";
 
     public async Task RunAsync()
     {

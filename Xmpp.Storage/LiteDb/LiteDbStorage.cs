@@ -8,7 +8,7 @@ namespace Xmpp.Storage.LiteDb;
 // thread (LiteDB is thread-safe and a write's task completes only after its commit, so a read after it sees it);
 // every write goes through the single group-commit writer. The archives (user, room, offline spool) are the exception:
 // they keep their records in append-only logs beside the file and only their index in it (see LogArchiveStore for why).
-public sealed class LiteDbStorage : IStorage
+public sealed class LiteDbStorage : IStorage, IStorageBackup
 {
     public const string FileName = "xmpp.db";
 
@@ -120,6 +120,39 @@ public sealed class LiteDbStorage : IStorage
                 pending += log.Pending;
             return pending;
         }
+    }
+
+    // The archive logs first (each with its indexer held, see LogArchiveStore.CopyTo), then the LiteDB file from the
+    // writer thread between two groups, just after a checkpoint: with no write under way and the log file emptied into
+    // it, the file alone holds every commit. Archive folders of collections not opened in this process are idle and
+    // copied as they are.
+    public async Task BackupAsync(string directory)
+    {
+        await FlushAsync().ConfigureAwait(false);
+        var archive = Path.Combine(_dataDirectory, "archive");
+        var opened = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var log in Logs())
+        {
+            opened.Add(log.Name);
+            var target = Path.Combine(directory, "archive", log.Name);
+            BackupFiles.CreateDirectory(Path.GetDirectoryName(target)!);
+            BackupFiles.CreateDirectory(target);
+            await Task.Run(() => log.CopyTo(target)).ConfigureAwait(false);
+        }
+        if (Directory.Exists(archive))
+            foreach (var folder in Directory.EnumerateDirectories(archive).Where(f => !opened.Contains(Path.GetFileName(f))))
+            {
+                var target = Path.Combine(directory, "archive", Path.GetFileName(folder));
+                BackupFiles.CreateDirectory(Path.GetDirectoryName(target)!);
+                BackupFiles.CreateDirectory(target);
+                foreach (var file in Directory.EnumerateFiles(folder))
+                    BackupFiles.Copy(file, Path.Combine(target, Path.GetFileName(file)));
+            }
+        await _writer.RunExclusiveAsync(db =>
+        {
+            db.Checkpoint();
+            BackupFiles.Copy(Path.Combine(_dataDirectory, FileName), Path.Combine(directory, FileName));
+        }).ConfigureAwait(false);
     }
 
     // Read on every queued write (PendingWrites), so a copy replaced when a log is opened rather than a lock.

@@ -61,7 +61,36 @@ internal sealed partial class LogArchiveStore
 
     // Moves what waits in memory into the index file, in one commit with the log position it covers and the live
     // records per segment; then drops it from memory and removes segment files nothing refers to any more.
+    // Held by a pass and by CopyTo: a copy sees the index file ending at a commit, and no segment removed under it.
+    private readonly Lock _passGate = new();
+
     private void IndexPass()
+    {
+        lock (_passGate)
+            IndexPassHeld();
+    }
+
+    // A copy of the log as a crash at this moment would leave it (xmppd backup): with the indexer held, the index files
+    // are copied first, then the segments oldest first. Only the newest can still grow while it is copied; a record cut
+    // short at its end is cut off on the next open, as after a crash.
+    internal void CopyTo(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        lock (_passGate)
+        {
+            foreach (var path in Directory.EnumerateFiles(_segments.Directory, "*.idx"))
+                BackupFiles.Copy(path, Path.Combine(directory, Path.GetFileName(path)));
+            foreach (var segment in _segments.Existing())
+            {
+                var path = _segments.PathOf(segment);
+                BackupFiles.Copy(path, Path.Combine(directory, Path.GetFileName(path)));
+            }
+        }
+    }
+
+    internal string Name => _name;
+
+    private void IndexPassHeld()
     {
         var owners = new List<OwnerSnapshot>();
         (int Segment, long Offset) position;

@@ -146,9 +146,11 @@ internal sealed partial class LogArchiveStore
     {
         if (_buffer.WrittenCount > 0)
         {
+            var started = StorageMetrics.Start();
             _segments.Append(_buffer.WrittenSpan);
             _segments.Sync();
             _buffer.ResetWrittenCount();
+            StorageMetrics.Committed("archive-log", started, _group.Count);
         }
         lock (_gate)
         {

@@ -19,8 +19,10 @@ internal sealed class SegmentFiles : IDisposable
     {
         _directory = directory;
         _segmentBytes = segmentBytes;
-        Directory.CreateDirectory(directory);
+        System.IO.Directory.CreateDirectory(directory);
     }
+
+    public string Directory => _directory;
 
     // The segment appends go to, and the offset the next one lands at.
     public int ActiveSegment { get; private set; }
@@ -28,7 +30,7 @@ internal sealed class SegmentFiles : IDisposable
     public long ActiveLength { get; private set; }
 
     public IReadOnlyList<int> Existing() =>
-        Directory.EnumerateFiles(_directory, "*" + Extension)
+        System.IO.Directory.EnumerateFiles(_directory, "*" + Extension)
             .Select(path => int.TryParse(Path.GetFileNameWithoutExtension(path), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : 0)
             .Where(n => n > 0)
             .Order()

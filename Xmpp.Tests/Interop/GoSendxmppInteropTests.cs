@@ -44,4 +44,17 @@ public sealed class GoSendxmppInteropTests : InteropFixture
             Assert.That(ClientProcess.Text(message, "type"), Is.EqualTo("chat"));
         });
     }
+
+    // Issue 20: go-sendxmpp has no fallback after a SASL <failure/>, it exits with an error. So the test above, which
+    // needs exit code 0, is a first-try login; this one shows the failure path really ends the program.
+    [Test]
+    public async Task Go_sendxmpp_exits_with_an_error_at_its_first_sasl_failure()
+    {
+        var args = new List<string> { "-u", Romeo, "-p", "not-the-password", "-j", $"{_server.Host}:{_server.C2sPort}", "-n", "--timeout", "10", Juliet };
+        using var romeo = await ClientProcess.RunAsync(ClientProcess.RequireProgram("go-sendxmpp", "go-sendxmpp"), args,
+            TimeSpan.FromSeconds(20), stdin: "never sent\n");
+
+        Assert.That(romeo.ExitCode, Is.Not.EqualTo(0), romeo.Describe());
+        Assert.That(romeo.Describe(), Does.Contain("not-authorized").Or.Contain("auth failure").IgnoreCase);
+    }
 }

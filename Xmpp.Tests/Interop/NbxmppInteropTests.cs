@@ -21,6 +21,26 @@ public sealed class NbxmppInteropTests : InteropFixture
         AssertCleanScramLogin(run, Juliet, tls);
     }
 
+    // Issue 20: nbxmpp gives up at its first SASL <failure/> (it reports the connection failed, it never tries the
+    // next mechanism), so any login is a first-try login. Debian's 4.2.2 never binds (it drops -PLUS: no channel-binding
+    // data from GLib) and looks for SASL2 as the old draft's <mechanisms xmlns='urn:xmpp:sasl:2'/>, so it uses RFC 6120
+    // SASL here. Current nbxmpp reads <authentication/> and the XEP-0440 type, and would get -PLUS in SASL2.
+    [TestCase(false)]
+    [TestCase(true)]
+    public async Task Nbxmpp_with_default_settings_logs_in_on_the_first_try(bool directTls)
+    {
+        using var run = await ClientProcess.RunScriptAsync(Nbxmpp, "login", Juliet, "jul1et-pass", _server, directTls);
+
+        Assert.That(run.ExitCode, Is.EqualTo(0), run.Describe());
+        var online = run.EventsNamed("online").Single();
+        Assert.Multiple(() =>
+        {
+            Assert.That(ClientProcess.Text(online, "mechanism"), Is.EqualTo("SCRAM-SHA-512"), run.Describe());
+            Assert.That(ClientProcess.Flag(online, "sasl2"), Is.False, "4.2.2 does not know XEP-0388's <authentication/>");
+            Assert.That(run.EventsNamed("error"), Is.Empty, run.Describe());
+        });
+    }
+
     [Test]
     public async Task Nbxmpp_message_reaches_slixmpp_with_exact_body_and_sender()
     {

@@ -22,6 +22,37 @@ public sealed class SlixmppInteropTests : InteropFixture
         AssertCleanScramLogin(run, Romeo, tls);
     }
 
+    // Issue 20: slixmpp 1.8.3 binds with tls-unique whenever it sees -PLUS (it ignores XEP-0440), and under TLS 1.3
+    // there is no tls-unique, so every -PLUS attempt failed and fired failed_auth before it fell back. The script
+    // fails on the first failed_auth; RFC 6120 SASL now lists no -PLUS, so slixmpp takes SCRAM-SHA-512 with the
+    // 'y' flag (it could bind, sees no -PLUS), which the server accepts because this list had none.
+    [TestCase(false, "starttls")]
+    [TestCase(true, "direct")]
+    public async Task Slixmpp_with_default_settings_logs_in_on_the_first_try_without_a_failed_auth(bool directTls, string tls)
+    {
+        using var run = await ClientProcess.RunScriptAsync(Slix, "login", Romeo, "r0meo-pass", _server, directTls);
+
+        AssertCleanScramLogin(run, Romeo, tls);
+        var online = run.EventsNamed("online").Single();
+        Assert.Multiple(() =>
+        {
+            Assert.That(ClientProcess.Text(online, "mechanism"), Is.EqualTo("SCRAM-SHA-512"), run.Describe());
+            Assert.That(ClientProcess.Text(online, "tls_version"), Is.EqualTo("TLSv1.3"), "the case where tls-unique does not exist");
+        });
+    }
+
+    [Test]
+    public async Task Slixmpp_with_a_wrong_password_reports_failed_auth_and_exits_non_zero()
+    {
+        // The other side of the check above: the failed_auth handler really fires and fails the script.
+        using var run = await ClientProcess.RunScriptAsync(Slix, "login", Romeo, "not-the-password", _server);
+
+        Assert.That(run.ExitCode, Is.Not.EqualTo(0), run.Describe());
+        Assert.That(run.EventsNamed("online"), Is.Empty);
+        Assert.That(run.EventsNamed("error").Select(e => ClientProcess.Text(e, "message")),
+            Has.Some.Contains("SASL failure before login: not-authorized"), run.Describe());
+    }
+
     [Test]
     public async Task Slixmpp_message_reaches_nbxmpp_with_exact_body_and_sender()
     {

@@ -45,7 +45,8 @@ public sealed class DiscoModuleTests
     {
         var registry = _server.Get<ModuleRegistry>();
         // Features that are IQ namespaces must have a handler; the rest are routing behaviours owned by a module.
-        var behaviours = new HashSet<string> { Ns.Offline, Ns.DiscoItems, "jabber:iq:roster", "urn:xmpp:features:rosterver" };
+        // XEP-0377 reports ride on the XEP-0191 block command, which has its handler.
+        var behaviours = new HashSet<string> { Ns.Offline, Ns.DiscoItems, "jabber:iq:roster", "urn:xmpp:features:rosterver", Ns.Reporting };
         foreach (var feature in registry.ServerFeatures)
             Assert.That(registry.HasIqNamespace(feature) || behaviours.Contains(feature), $"{feature} is announced but nothing implements it");
     }

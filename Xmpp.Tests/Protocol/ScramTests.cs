@@ -115,6 +115,7 @@ public class ScramTests
         Assert.That(Run(client, server, credential, out var failure, out var serverFinal), Is.EqualTo(SaslOutcome.Failure));
         Assert.That(failure, Is.EqualTo(SaslFailures.NotAuthorized));
         Assert.That(server.FailureDetail, Is.EqualTo("invalid-proof"));
+        Assert.That(server.CredentialsRejected, Is.True, "a wrong password is what the login back-off counts");
         Assert.That(serverFinal, Is.Null);
     }
 
@@ -129,6 +130,7 @@ public class ScramTests
         Assert.That(Text(serverFirst), Does.Match("^r=[^,]+,s=[A-Za-z0-9+/]{22}==,i=4096$"));
         Assert.That(server.ClientFinal(client.ClientFinal(serverFirst), out var serverFinal, out var failure), Is.EqualTo(SaslOutcome.Failure));
         Assert.That(failure, Is.EqualTo(SaslFailures.NotAuthorized));
+        Assert.That(server.CredentialsRejected, Is.True, "guessing user names counts like guessing passwords");
         Assert.That(serverFinal, Is.Null);
     }
 
@@ -183,6 +185,45 @@ public class ScramTests
         Assert.That(Run(client, server, credential, out var failure, out _), Is.EqualTo(SaslOutcome.Failure));
         Assert.That(failure, Is.EqualTo(SaslFailures.NotAuthorized));
         Assert.That(server.FailureDetail, Is.EqualTo("channel-bindings-dont-match"));
+        Assert.That(server.CredentialsRejected, Is.False, "decided before the proof is looked at, so it tells a guesser nothing");
+    }
+
+    // RFC 5802 §6: "If the channel binding flag was 'p' and the server does not support the indicated channel binding
+    // type, then the server MUST fail authentication"; §7 names the error. slixmpp 1.8.3 sends tls-unique under
+    // TLS 1.3, where it is undefined (RFC 8446 appendix C.5); .NET exposes no tls-exporter (RFC 9266).
+    [TestCase("tls-unique", ScramHash.Sha1)]
+    [TestCase("tls-unique", ScramHash.Sha256)]
+    [TestCase("tls-exporter", ScramHash.Sha512)]
+    [TestCase("tls-unique-for-telnet", ScramHash.Sha256)]
+    public void An_unsupported_channel_binding_type_fails_at_the_first_message_as_a_protocol_error(string type, ScramHash hash)
+    {
+        var server = new ScramServer(hash, plus: true, cbindData: [1, 2, 3], serverOffersPlus: true);
+
+        var outcome = server.ClientFirst(Bytes($"p={type},,n=user,r=fyko+d2lbbFgONRv9qkxdawL"), out var user, out _, out var failure);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(outcome, Is.EqualTo(SaslOutcome.Failure));
+            Assert.That(failure, Is.EqualTo(SaslFailures.MalformedRequest));
+            Assert.That(server.FailureDetail, Is.EqualTo("unsupported-channel-binding-type"));
+            Assert.That(server.CredentialsRejected, Is.False);
+            Assert.That(user, Is.Null, "no user is looked up, so nothing is learned about the account");
+        });
+        Assert.Throws<InvalidOperationException>(() => server.ServerFirst(null), "the exchange is over");
+    }
+
+    [Test]
+    public void A_malformed_client_final_message_is_a_protocol_error_not_a_rejected_password()
+    {
+        var credential = ScramCredential.Derive("pencil", ScramHash.Sha256);
+        var client = new ScramClient(ScramHash.Sha256, "user", "pencil");
+        var server = new ScramServer(ScramHash.Sha256, false, null, false);
+        server.ClientFirst(client.ClientFirst(), out _, out _, out _);
+        server.ServerFirst(credential);
+
+        Assert.That(server.ClientFinal(Bytes("c=biws,r=nonce-without-proof"), out _, out var failure), Is.EqualTo(SaslOutcome.Failure));
+        Assert.That(failure, Is.EqualTo(SaslFailures.MalformedRequest));
+        Assert.That(server.CredentialsRejected, Is.False);
     }
 
     [TestCase(false, true, "p=tls-server-end-point,,n=user,r=abc", SaslFailures.MalformedRequest, TestName = "Flag_p_on_a_mechanism_without_plus_is_malformed")]

@@ -58,6 +58,41 @@ public sealed class InviteCliTests
         Assert.That((await third.ReadElementAsync()).Child("error", Ns.Client), Is.Not.Null, "two uses only");
     }
 
+    /// README's walk-through: the server runs, the operator creates an invitation (through the admin socket), the
+    /// friend signs up on the printed page, logs in, and finds the inviter among the contacts.
+    [Test]
+    [NonParallelizable]
+    public async Task With_the_server_running_invite_create_goes_through_it_and_the_printed_page_signs_up_a_friend_subscribed_to_the_inviter()
+    {
+        int c2s = TestServer.FreePort(), tls = TestServer.FreePort(), https = TestServer.FreePort();
+        string[] args =
+        [
+            "--domain", "localhost", "--c2s-port", c2s.ToString(), "--c2s-tls-port", tls.ToString(), "--http-port", https.ToString(),
+            "--data-dir", Path.Combine(_dir, "data"), "--cert-dir", Path.Combine(_dir, "certs"), "--listen", "127.0.0.1", "--log-level", "Warning",
+        ];
+        await using var server = await ServerProcess.StartAsync(_dir, c2s, args);
+        Assert.That((await ServerProcess.RunAsync(_dir, ["user", "add", "alice", "alice-password", .. args])).ExitCode, Is.EqualTo(0));
+        var created = await ServerProcess.RunAsync(_dir, ["invite", "create", "--inviter", "alice@localhost", .. args]);
+        Assert.That(created.ExitCode, Is.EqualTo(0), created.Output);
+        var page = Regex.Match(created.Output, $@"page: (https://localhost:{https}/invite/[A-Za-z0-9_-]{{24}})
+");
+        Assert.That(page.Success, Is.True, created.Output);
+
+        using var http = new HttpClient(new SocketsHttpHandler { SslOptions = { RemoteCertificateValidationCallback = (_, _, _, _) => true } });
+        var html = await http.GetStringAsync(page.Groups[1].Value);
+        var formToken = Regex.Match(html, "name=\"form-token\" value=\"([0-9a-f]{32})\"").Groups[1].Value;
+        using var post = await http.PostAsync(page.Groups[1].Value, new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["form-token"] = formToken, ["username"] = "juliet", ["password"] = "juliet-password", ["password2"] = "juliet-password",
+        }));
+        Assert.That(post.StatusCode, Is.EqualTo(System.Net.HttpStatusCode.OK), await post.Content.ReadAsStringAsync());
+
+        await using var juliet = await TestClient.ConnectAsync(new ServerEndpoint("127.0.0.1", c2s, tls), "juliet", "juliet-password", "phone");
+        var roster = await juliet.IqAsync("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
+        Assert.That(X.Matches(roster, "<iq type='result'><query xmlns='jabber:iq:roster'><item jid='alice@localhost' subscription='both'/></query></iq>"),
+            roster.ToString());
+    }
+
     [Test]
     public async Task Invite_create_without_an_inviter_registers_at_the_domain_and_mistakes_are_reported()
     {

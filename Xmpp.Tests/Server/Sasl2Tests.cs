@@ -31,10 +31,12 @@ public sealed class Sasl2Tests
     }
 
     [Test]
-    public async Task Sasl2_offers_the_same_mechanisms_as_sasl_with_bind2_and_fast_inline()
+    public async Task Sasl2_offers_the_rfc6120_mechanisms_plus_the_plus_variants_with_bind2_and_fast_inline()
     {
         await using var c = await TestClient.OpenAsync(_server);
-        Assert.That(c.Sasl2Mechanisms(), Is.EqualTo(c.Mechanisms), "same set and order as RFC 6120 SASL, PLAIN only because this is TLS");
+        // Issue 20: -PLUS only here, where the XEP-0440 feature is read; same order otherwise, PLAIN only because this is TLS.
+        Assert.That(c.Sasl2Mechanisms().Where(m => !m.EndsWith("-PLUS")), Is.EqualTo(c.Mechanisms));
+        Assert.That(c.Sasl2Mechanisms().Take(3), Is.EqualTo(new[] { "SCRAM-SHA-512-PLUS", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS" }));
         Assert.That(c.Sasl2Mechanisms(), Does.Contain("PLAIN").And.Contain("SCRAM-SHA-256-PLUS"));
         var inline = c.Feature()!.Child("inline", Ns.Sasl2)!;
         Assert.That(inline.Child("bind", Ns.Bind2)?.Child("inline", Ns.Bind2), Is.Not.Null);
@@ -217,8 +219,11 @@ public sealed class Sasl2Tests
         var challenge = await c.ReadElementAsync();
         var final = scram.ClientFinal(Convert.FromBase64String(challenge.Text));
         Assert.That(scram.DowngradeProtection, Is.EqualTo(ScramDowngradeProtection.Compute(ScramHash.Sha256, c.Mechanisms, c.ChannelBindingTypes())));
-        Assert.That(scram.DowngradeProtection, Is.Not.EqualTo(ScramDowngradeProtection.Compute(ScramHash.Sha256, c.Mechanisms.Where(m => !m.EndsWith("-PLUS")), null)),
-            "a stripped list gives another hash, which is the point");
+        Assert.That(c.Mechanisms, Has.None.EndsWith("-PLUS"), "RFC 6120 SASL lists no -PLUS (issue 20)");
+        Assert.That(scram.DowngradeProtection, Is.Not.EqualTo(ScramDowngradeProtection.Compute(ScramHash.Sha256, c.Sasl2Mechanisms(), c.ChannelBindingTypes())),
+            "each profile hashes the list it showed, so SASL2's list with -PLUS gives another hash");
+        Assert.That(scram.DowngradeProtection, Is.Not.EqualTo(ScramDowngradeProtection.Compute(ScramHash.Sha256, c.Mechanisms, null)),
+            "a stripped XEP-0440 feature gives another hash, which is the point");
         await c.SendAsync(new Element("response", Ns.Sasl).SetText(Convert.ToBase64String(final)));
         Assert.That((await c.ReadElementAsync()).Is("success", Ns.Sasl));
     }

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Text;
 using Xmpp.Protocol;
+using Xmpp.Protocol.Sasl;
+using Xmpp.Protocol.Xml;
 using Xmpp.Storage;
 using Xmpp.Tests.Support;
 
@@ -176,6 +178,53 @@ public sealed class StreamGuardTests
         await Task.Delay(1200);
         Assert.That((await c.TryAuthenticateAsync("alice", "wonderland-pw", "PLAIN")).Name, Is.EqualTo("success"),
             "a user who mistyped is not locked out");
+    }
+
+    // Issue 20: only a failed proof check (wrong password, unknown user) is a guess. An unsupported channel-binding
+    // type, a malformed message or mismatched channel binding is decided before the proof is looked at; counting them
+    // let a client with the right password (slixmpp's -PLUS attempts) back itself off, and a stranger lock it out.
+    [Test]
+    public async Task Protocol_level_sasl_failures_never_feed_the_login_backoff_but_wrong_passwords_do()
+    {
+        await using var server = await Server(o =>
+        {
+            o["Xmpp:Auth:FreeFailures"] = "2";
+            o["Xmpp:Auth:BackoffSeconds"] = "30";
+            o["Xmpp:Auth:MaxAttemptsPerStream"] = "10";
+        });
+        var throttle = server.Get<Xmpp.Server.Auth.AuthThrottle>();
+        await using (var c = await TestClient.OpenAsync(server))
+        {
+            for (int round = 0; round < 2; round++)
+            {
+                // An unsupported channel-binding type (RFC 5802 §6), as slixmpp sends under TLS 1.3.
+                await c.SendAsync(Sasl2Login.Authenticate("SCRAM-SHA-256-PLUS", Encoding.ASCII.GetBytes("p=tls-unique,,n=alice,r=abcdefghijkl")));
+                Assert.That((await c.ReadElementAsync()).Condition(), Is.EqualTo(SaslFailures.MalformedRequest));
+                // tls-server-end-point with the wrong data and the right password.
+                var wrongBinding = new ScramClient(ScramHash.Sha256, "alice", "wonderland-pw", cbindData: new byte[32], serverSupportsPlus: true);
+                await c.SendAsync(Sasl2Login.Authenticate("SCRAM-SHA-256-PLUS", wrongBinding.ClientFirst()));
+                var challenge = await c.ReadElementAsync();
+                await c.SendAsync(new Element("response", Ns.Sasl2).SetText(Convert.ToBase64String(wrongBinding.ClientFinal(Convert.FromBase64String(challenge.Text)))));
+                Assert.That((await c.ReadElementAsync()).Condition(), Is.EqualTo(SaslFailures.NotAuthorized));
+                // A client-final-message without a proof (RFC 5802 §7 invalid-encoding).
+                var scram = new ScramClient(ScramHash.Sha256, "alice", "wonderland-pw");
+                await c.SendAsync(new Element("auth", Ns.Sasl).SetAttr("mechanism", "SCRAM-SHA-256").SetText(Convert.ToBase64String(scram.ClientFirst())));
+                await c.ReadElementAsync();
+                await c.SendAsync(new Element("response", Ns.Sasl).SetText(Convert.ToBase64String("c=biws,r=x"u8.ToArray())));
+                Assert.That((await c.ReadElementAsync()).Condition(), Is.EqualTo(SaslFailures.MalformedRequest));
+            }
+        }
+        Assert.That(throttle.RetryAfter(Xmpp.Server.Auth.AuthThrottle.UserKey("alice")), Is.Null, "six protocol failures, none counted");
+        await using (var c = await TestClient.OpenAsync(server))
+            Assert.That((await c.TryAuthenticateAsync("alice", "wonderland-pw")).Name, Is.EqualTo("success"), "neither the account nor the IP is backed off");
+
+        await using (var c = await TestClient.OpenAsync(server))
+        {
+            for (int i = 0; i < 2; i++)
+                Assert.That((await c.TryAuthenticateAsync("alice", "nope")).Condition(), Is.EqualTo(SaslFailures.NotAuthorized));
+            Assert.That(throttle.RetryAfter(Xmpp.Server.Auth.AuthThrottle.UserKey("alice")), Is.Not.Null, "two wrong SCRAM proofs use up the free failures");
+            Assert.That((await c.TryAuthenticateAsync("alice", "wonderland-pw")).Condition(), Is.EqualTo(SaslFailures.TemporaryAuthFailure));
+        }
     }
 
     [Test]

@@ -1,4 +1,5 @@
 using Xmpp.Protocol;
+using Xmpp.Protocol.Sasl;
 using Xmpp.Protocol.Xml;
 using Xmpp.Tests.Support;
 
@@ -32,16 +33,20 @@ public sealed class StreamNegotiationTests
         Assert.That(features.Child("mechanisms", Ns.Sasl), Is.Null, "no SASL before TLS when TLS is required");
     }
 
-    [Test]
-    public async Task After_starttls_all_scram_mechanisms_plus_variants_and_plain_are_offered()
+    // Issue 20: RFC 6120 SASL lists no -PLUS, since a client that ignores XEP-0440 would bind with the default type
+    // (tls-unique, or tls-exporter under TLS 1.3: RFC 5802 §6, RFC 9266 §3), and this server has neither; SASL2 lists
+    // -PLUS with the XEP-0440 feature naming the one type it has.
+    [TestCase(TlsMode.StartTls)]
+    [TestCase(TlsMode.Direct)]
+    public async Task Rfc6120_sasl_offers_scram_and_plain_and_sasl2_adds_plus_with_tls_server_end_point(TlsMode tls)
     {
-        await using var c = await TestClient.OpenAsync(_server);
-        Assert.That(c.Mechanisms, Is.EquivalentTo(new[]
+        await using var c = await TestClient.OpenAsync(_server, tls);
+        Assert.That(c.Mechanisms, Is.EqualTo(new[] { "SCRAM-SHA-512", "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN" }), "strongest first, no -PLUS");
+        Assert.That(c.Sasl2Mechanisms(), Is.EqualTo(new[]
         {
             "SCRAM-SHA-512-PLUS", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS",
             "SCRAM-SHA-512", "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN",
         }));
-        Assert.That(c.Mechanisms[0], Is.EqualTo("SCRAM-SHA-512-PLUS"), "strongest first");
         Assert.That(X.Matches(c.Features!, "<stream:features xmlns:stream='http://etherx.jabber.org/streams'><sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'><channel-binding type='tls-server-end-point'/></sasl-channel-binding></stream:features>"));
         Assert.That(c.Features!.Child("limits", Ns.StreamLimits)?.ChildText("max-bytes", Ns.StreamLimits), Is.EqualTo("262144"));
         Assert.That(c.Tls!.SslProtocol, Is.AnyOf(System.Security.Authentication.SslProtocols.Tls12, System.Security.Authentication.SslProtocols.Tls13));
@@ -50,11 +55,10 @@ public sealed class StreamNegotiationTests
     [TestCase("SCRAM-SHA-1", TlsMode.StartTls)]
     [TestCase("SCRAM-SHA-256", TlsMode.StartTls)]
     [TestCase("SCRAM-SHA-512", TlsMode.StartTls)]
-    [TestCase("SCRAM-SHA-1-PLUS", TlsMode.StartTls)]
-    [TestCase("SCRAM-SHA-256-PLUS", TlsMode.Direct)]
-    [TestCase("SCRAM-SHA-512-PLUS", TlsMode.Direct)]
     [TestCase("PLAIN", TlsMode.StartTls)]
+    [TestCase("SCRAM-SHA-1", TlsMode.Direct)]
     [TestCase("SCRAM-SHA-256", TlsMode.Direct)]
+    [TestCase("SCRAM-SHA-512", TlsMode.Direct)]
     public async Task Every_mechanism_logs_in_and_binds(string mechanism, TlsMode tls)
     {
         await using var c = await TestClient.ConnectAsync(_server, "alice", "wonderland-pw", "desk", tls, mechanism);
@@ -62,6 +66,16 @@ public sealed class StreamNegotiationTests
         var pong = await c.IqAsync("<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
         Assert.That(pong.Attr("type"), Is.EqualTo("result"));
         Assert.That(pong.Attr("from"), Is.EqualTo("localhost"));
+    }
+
+    [TestCase("SCRAM-SHA-256-PLUS")]
+    [TestCase("SCRAM-SHA-512-PLUS")]
+    public async Task A_plus_mechanism_over_rfc6120_sasl_is_refused_as_not_offered(string mechanism)
+    {
+        // -PLUS with tls-server-end-point works over SASL2 (Sasl2Tests, FastTests); here it was never listed.
+        await using var c = await TestClient.OpenAsync(_server);
+        var failure = await c.TryAuthenticateAsync("alice", "wonderland-pw", mechanism);
+        Assert.That(X.Matches(failure, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><invalid-mechanism/></failure>"), failure.ToString());
     }
 
     [Test]
@@ -195,40 +209,40 @@ public sealed class StreamNegotiationTests
         await c.DisposeAsync();
     }
     [Test]
-    public async Task Downgrade_flag_y_fails_when_the_server_offers_plus_even_with_the_right_password()
+    public async Task Downgrade_flag_y_fails_over_sasl2_where_plus_is_offered_even_with_the_right_password()
     {
         await using var c = await TestClient.OpenAsync(_server);
-        // 'y': "I support channel binding but think you do not". With -PLUS offered, the list was tampered with.
-        var scram = new Xmpp.Protocol.Sasl.ScramClient(Xmpp.Protocol.Sasl.ScramHash.Sha256, "alice", "wonderland-pw",
-            cbindData: new byte[] { 1, 2, 3 }, serverSupportsPlus: false);
-        await c.SendAsync(new Xmpp.Protocol.Xml.Element("auth", Ns.Sasl).SetAttr("mechanism", "SCRAM-SHA-256").SetText(Convert.ToBase64String(scram.ClientFirst())));
-        var reply = await c.ReadElementAsync();
-        if (reply.Name == "challenge")
-        {
-            await c.SendAsync(new Xmpp.Protocol.Xml.Element("response", Ns.Sasl).SetText(Convert.ToBase64String(scram.ClientFinal(Convert.FromBase64String(reply.Text)))));
-            reply = await c.ReadElementAsync();
-        }
-        Assert.That(reply.Name, Is.EqualTo("failure"), reply.ToString());
+        // 'y': "I support channel binding but think you do not". SASL2 listed -PLUS, so the list was tampered with.
+        var (failure, _) = await c.ScramYAsync("alice", "wonderland-pw", sasl2: true);
+        Assert.That(failure.Is("failure", Ns.Sasl2), failure.ToString());
+        Assert.That(failure.Condition(), Is.EqualTo(SaslFailures.NotAuthorized));
+    }
+
+    [TestCase(TlsMode.StartTls)]
+    [TestCase(TlsMode.Direct)]
+    public async Task Flag_y_logs_in_on_the_first_try_over_rfc6120_sasl_which_lists_no_plus(TlsMode tls)
+    {
+        // What slixmpp does with default settings: it can bind, sees no -PLUS, says so with 'y' (RFC 5802 §6).
+        await using var c = await TestClient.OpenAsync(_server, tls);
+        var (outcome, _) = await c.ScramYAsync("alice", "wonderland-pw", sasl2: false);
+        Assert.That(outcome.Is("success", Ns.Sasl), outcome.ToString());
     }
 
     [Test]
-    public async Task A_client_that_only_knows_tls_unique_falls_back_and_logs_in()
+    public async Task Tls_unique_over_sasl2_fails_with_the_rfc5802_error_value_and_a_following_y_is_still_a_downgrade()
     {
         await using var c = await TestClient.OpenAsync(_server);
-        // COMPAT(slixmpp): first a -PLUS attempt with a binding type the server does not have...
+        Assert.That(c.Tls!.SslProtocol, Is.EqualTo(System.Security.Authentication.SslProtocols.Tls13), "the case where tls-unique does not exist");
         var plusFirst = System.Text.Encoding.ASCII.GetBytes("p=tls-unique,,n=alice,r=abcdefghijklmnop");
-        await c.SendAsync(new Xmpp.Protocol.Xml.Element("auth", Ns.Sasl).SetAttr("mechanism", "SCRAM-SHA-256-PLUS").SetText(Convert.ToBase64String(plusFirst)));
-        Assert.That((await c.ReadElementAsync()).Name, Is.EqualTo("failure"));
-        // ...then the plain mechanism with 'y', which is honest here.
-        var scram = new Xmpp.Protocol.Sasl.ScramClient(Xmpp.Protocol.Sasl.ScramHash.Sha256, "alice", "wonderland-pw",
-            cbindData: new byte[] { 1, 2, 3 }, serverSupportsPlus: false);
-        await c.SendAsync(new Xmpp.Protocol.Xml.Element("auth", Ns.Sasl).SetAttr("mechanism", "SCRAM-SHA-256").SetText(Convert.ToBase64String(scram.ClientFirst())));
-        var challenge = await c.ReadElementAsync();
-        Assert.That(challenge.Name, Is.EqualTo("challenge"), challenge.ToString());
-        await c.SendAsync(new Xmpp.Protocol.Xml.Element("response", Ns.Sasl).SetText(Convert.ToBase64String(scram.ClientFinal(Convert.FromBase64String(challenge.Text)))));
-        var outcome = await c.ReadElementAsync();
-        Assert.That(outcome.Name, Is.EqualTo("success"), outcome.ToString());
+        await c.SendAsync(Sasl2Login.Authenticate("SCRAM-SHA-256-PLUS", plusFirst));
+        var failure = await c.ReadElementAsync();
+        // RFC 5802 §6: an unsupported type fails the exchange; §7 names it, and the text carries that name.
+        Assert.That(X.Matches(failure, "<failure xmlns='urn:xmpp:sasl:2'><malformed-request xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/><text>unsupported-channel-binding-type</text></failure>"), failure.ToString());
+        // Falling back to 'y' after that is no excuse: an attacker who stripped -PLUS could send the first attempt itself.
+        var (second, _) = await c.ScramYAsync("alice", "wonderland-pw", sasl2: true);
+        Assert.That(second.Condition(), Is.EqualTo(SaslFailures.NotAuthorized), second.ToString());
     }
+
     [Test]
     public async Task Whitespace_after_starttls_does_not_break_the_handshake()
     {

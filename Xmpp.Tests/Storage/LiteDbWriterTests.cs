@@ -57,6 +57,32 @@ public sealed class LiteDbWriterTests
     }
 
     [Test]
+    public async Task An_exclusive_action_runs_between_groups_after_every_earlier_write_and_before_every_later_one()
+    {
+        var earlier = Enumerable.Range(1, 500).Select(n => _writer.Enqueue(Insert(n))).ToList();
+        int seen = -1;
+        bool couldBegin = false;
+        using var release = new ManualResetEventSlim();
+        var exclusive = _writer.RunExclusiveAsync(db =>
+        {
+            seen = db.GetCollection("items").Count();
+            // No transaction of the writer is open on its thread: a new one can begin (and is given up at once).
+            couldBegin = db.BeginTrans();
+            db.Rollback();
+            release.Wait(TimeSpan.FromSeconds(30));
+        });
+        var later = _writer.Enqueue(Insert(1000));
+        await Task.Delay(200);
+        Assert.That(later.IsCompleted, Is.False, "a write queued after the action waits for it");
+        release.Set();
+        await exclusive.WaitAsync(TimeSpan.FromSeconds(10));
+        await later.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.That(earlier.All(t => t.IsCompletedSuccessfully));
+        Assert.That(seen, Is.EqualTo(500));
+        Assert.That(couldBegin, Is.True);
+    }
+
+    [Test]
     public async Task A_failing_write_fails_alone_and_the_rest_of_its_group_commits()
     {
         var writes = new List<Task<int>>();

@@ -2,6 +2,7 @@ using System.Text;
 using Xmpp.Storage;
 using Xmpp.Storage.LiteDb;
 using Xmpp.Storage.Log;
+using Xmpp.Tests.Support;
 
 namespace Xmpp.Tests.Storage;
 
@@ -38,6 +39,50 @@ public sealed class LogArchiveStoreTests
         for (var n = 0; n < count; n++)
             ids[n] = await archive.AppendAsync(owner, T0.AddSeconds(from + n), "romeo@montague.lit", Body(from + n), $"s{from + n}");
         return ids;
+    }
+
+    [Test]
+    public async Task A_backup_taken_during_appends_and_deletions_opens_with_every_record_acknowledged_before_it()
+    {
+        var copy = _directories.Create();
+        long[] before;
+        int acknowledgedBefore;
+        await using (var storage = Open(segmentBytes: 2048))
+        {
+            var archive = storage.Archive("mam");
+            before = await AppendAsync(archive, 0, 300);
+            Assert.That(await storage.Accounts.CreateAsync(new Account("juliet", [], T0)), Is.True);
+            // While the backup runs, romeo's archive grows and juliet's oldest records are deleted, so segments roll
+            // and emptied ones are removed by the indexer.
+            using var stop = new CancellationTokenSource();
+            var romeo = 0;
+            var writing = Task.Run(async () =>
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    await archive.AppendAsync("romeo", T0.AddSeconds(1000 + romeo), "juliet@capulet.lit", Body(1000 + romeo));
+                    Interlocked.Increment(ref romeo);
+                    if (romeo % 10 == 0) await archive.DeleteThroughAsync("juliet", before[Math.Min(romeo / 10, 99)]);
+                }
+            });
+            await Wait.UntilAsync(() => Volatile.Read(ref romeo) >= 200);
+            acknowledgedBefore = Volatile.Read(ref romeo);
+            Directory.CreateDirectory(copy);
+            await storage.BackupAsync(copy);
+            await stop.CancelAsync();
+            await writing;
+        }
+
+        await using var opened = new LiteDbStorage(copy, LiteDbStorage.LogCollections, 2048);
+        Assert.That(await opened.Accounts.FindAsync("juliet"), Is.Not.Null);
+        var backup = opened.Archive("mam");
+        var juliet = await backup.QueryAsync(new ArchiveQuery("juliet", Max: 1000));
+        // Deletions only ever take the oldest records: what is left is a suffix that ends with the last record.
+        Assert.That(juliet.Records.Select(Number).ToList(), Is.EqualTo(Enumerable.Range(300 - juliet.Records.Count, juliet.Records.Count)));
+        Assert.That(juliet.Records.Count, Is.GreaterThanOrEqualTo(200), "no more than the first 100 were ever deleted");
+        var romeoPage = await backup.QueryAsync(new ArchiveQuery("romeo", Max: 100_000));
+        Assert.That(romeoPage.Records.Select(Number), Is.EqualTo(Enumerable.Range(1000, romeoPage.Records.Count)), "a gap-free prefix");
+        Assert.That(romeoPage.Records.Count, Is.GreaterThanOrEqualTo(acknowledgedBefore));
     }
 
     [Test]

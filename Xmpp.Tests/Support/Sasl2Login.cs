@@ -94,6 +94,21 @@ public static class Sasl2Login
         return outcome;
     }
 
+    /// A SCRAM-SHA-256 exchange with the gs2 flag 'y' ("I can bind, you seem not to"), as slixmpp sends when it sees no
+    /// -PLUS, over RFC 6120 SASL or SASL2; returns the outcome (success or failure).
+    public static async Task<(Element Outcome, ScramClient Scram)> ScramYAsync(this TestClient c, string user, string password, bool sasl2)
+    {
+        var scram = new ScramClient(ScramHash.Sha256, user, password, cbindData: c.EndPointBinding(), serverSupportsPlus: false);
+        var ns = sasl2 ? Ns.Sasl2 : Ns.Sasl;
+        await c.SendAsync(sasl2
+            ? Authenticate("SCRAM-SHA-256", scram.ClientFirst())
+            : new Element("auth", Ns.Sasl).SetAttr("mechanism", "SCRAM-SHA-256").SetText(Convert.ToBase64String(scram.ClientFirst())));
+        var challenge = await c.ReadElementAsync();
+        if (!challenge.Is("challenge", ns)) return (challenge, scram);
+        await c.SendAsync(new Element("response", ns).SetText(Convert.ToBase64String(scram.ClientFinal(Convert.FromBase64String(challenge.Text)))));
+        return (await c.ReadElementAsync(), scram);
+    }
+
     public static string? Condition(this Element failure) =>
         failure.Elements().FirstOrDefault(e => e.Namespace == Ns.Sasl)?.Name;
 }

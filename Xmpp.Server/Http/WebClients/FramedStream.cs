@@ -19,7 +19,7 @@ internal sealed class FramedStream
     {
         _connection = new FramedConnection(http);
         // The HTTPS layer did TLS, so the stream is encrypted and never offers STARTTLS (RFC 7395 §3.1 uses wss:, XEP-0206 §15 https:).
-        Stream = new XmppStream(_connection, services, directTls: false, transportSecure: http.Request.IsHttps);
+        Stream = new XmppStream(_connection, services, directTls: false, transportSecure: http.Request.IsHttps, web: true);
         Output = new StreamOutputReader(_connection.ServerOutput);
     }
 

@@ -24,6 +24,7 @@ public sealed partial class BlockingModule(
     IRosterService rosters,
     AccountService accounts,
     ServedDomains domains,
+    AbuseReports reports,
     ILogger<BlockingModule> logger) : IXmppModule
 {
     public const string Key = "blocklist";
@@ -50,6 +51,7 @@ public sealed partial class BlockingModule(
     public void Register(IModuleBuilder module)
     {
         module.ServerFeature(Ns.Blocking);
+        module.ServerFeature(Ns.Reporting);
         module.Iq(IqTarget.Self, "blocklist", Ns.Blocking, GetAsync);
         module.Iq(IqTarget.Self, "block", Ns.Blocking, BlockAsync);
         module.Iq(IqTarget.Self, "unblock", Ns.Blocking, UnblockAsync);
@@ -85,6 +87,7 @@ public sealed partial class BlockingModule(
             c.Error(StanzaErrors.BadRequest, "Name at least one JID to block");
             return;
         }
+        if (!TryReadReports(c, out var reported)) return;
         var user = c.From.Bare;
         BlockList before;
         bool full = false;
@@ -106,6 +109,8 @@ public sealed partial class BlockingModule(
             c.Error(StanzaErrors.NotAcceptable, $"A blocklist holds at most {MaxItems} JIDs");
             return;
         }
+        // The result confirms the reports too: they are stored before it goes out.
+        foreach (var report in reported) await KeepReportAsync(user, report);
         c.Result();
         await PushAsync(user, ItemsElement("block", items.Select(j => j.ToString())));
         var added = items.Where(j => !before.Contains(j.ToString())).ToList();

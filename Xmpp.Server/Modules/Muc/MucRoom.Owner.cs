@@ -162,6 +162,15 @@ internal sealed partial class MucRoom
         await SaveAsync();
     }
 
+    /// The server's administrator destroys the room (xmppd room destroy), as an owner would (§10.9); false when the
+    /// room does not exist.
+    public Task<bool> DestroyByAdminAsync(string? reason) => Run(async () =>
+    {
+        if (!Exists) return false;
+        await DestroyAsync(null, reason, null);
+        return true;
+    });
+
     /// §10.9: everyone leaves with the reason and an alternate venue; the room and what it stored are gone.
     private async ValueTask DestroyAsync(string? alternate, string? reason, string? password)
     {

@@ -14,6 +14,8 @@ namespace Xmpp.Server.Modules.Muc;
 internal sealed partial class MucRoom(MucService service, Jid jid)
 {
     private readonly ConcurrentQueue<StanzaContext> _inbox = new();
+    // Work from the server itself (the admin socket's room destroy), run by the same worker so it needs no locks either.
+    private readonly ConcurrentQueue<Func<ValueTask>> _actions = new();
     private readonly List<Element> _outbox = [];
     private readonly List<MucOccupant> _occupants = [];
     private int _running;
@@ -32,7 +34,9 @@ internal sealed partial class MucRoom(MucService service, Jid jid)
     public string? SubjectNick { get; private set; }
     public bool Closed { get; set; }
 
-    public bool CanUnload => _inbox.IsEmpty && _occupants.Count == 0;
+    public bool CanUnload => _inbox.IsEmpty && _actions.IsEmpty && _occupants.Count == 0;
+
+    public int OccupantCount => _occupants.Count;
 
     private string RoomText => Jid.ToString();
 
@@ -42,10 +46,32 @@ internal sealed partial class MucRoom(MucService service, Jid jid)
         if (Interlocked.Exchange(ref _running, 1) == 0) _ = Task.Run(RunAsync);
     }
 
+    /// Runs an action on the room's worker, after the room is loaded, between two stanzas.
+    public Task<T> Run<T>(Func<ValueTask<T>> action)
+    {
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _actions.Enqueue(async () =>
+        {
+            try
+            {
+                if (!_loaded) await LoadAsync();
+                done.SetResult(await action());
+            }
+            catch (Exception ex) { done.SetException(ex); }
+        });
+        if (Interlocked.Exchange(ref _running, 1) == 0) _ = Task.Run(RunAsync);
+        return done.Task;
+    }
+
     private async Task RunAsync()
     {
         while (true)
         {
+            while (_actions.TryDequeue(out var action))
+            {
+                await action();
+                await FlushAsync();
+            }
             while (_inbox.TryDequeue(out var c))
             {
                 try
@@ -63,7 +89,7 @@ internal sealed partial class MucRoom(MucService service, Jid jid)
             }
             if (service.TryUnload(this)) return;
             Volatile.Write(ref _running, 0);
-            if (_inbox.IsEmpty || Interlocked.Exchange(ref _running, 1) != 0) return;
+            if ((_inbox.IsEmpty && _actions.IsEmpty) || Interlocked.Exchange(ref _running, 1) != 0) return;
         }
     }
 

@@ -26,6 +26,9 @@ public sealed class MucService(string domain, IRouter router, MucStore store, Mu
     /// Rooms currently in memory.
     public int LoadedRooms { get { lock (_rooms) return _rooms.Count; } }
 
+    /// Occupants of the rooms in memory, for metrics (each room's count read without its turn: a gauge, not a decision).
+    public int Occupants { get { lock (_rooms) return _rooms.Values.Sum(r => r.OccupantCount); } }
+
     public const string Name = "Chatrooms";
 
     /// Stanzas for room and occupant JIDs (the router sends those for the service's own address to InfoAsync and
@@ -116,6 +119,38 @@ public sealed class MucService(string domain, IRouter router, MucStore store, Mu
         lock (_directory!) list.AddRange(_directory.Where(r => r.Value.Public).Select(r => (r.Key, r.Value)));
         lock (_live) list.AddRange(_live.Where(r => r.Value.Public).Select(r => (r.Key, r.Value)));
         return list;
+    }
+
+    // ---- For the admin socket (xmppd room list, room destroy) ----
+
+    /// Every room, persistent or alive, public or not, ordered by name.
+    internal async ValueTask<List<(string Local, MucRoomSummary Summary)>> AllRoomsAsync()
+    {
+        await EnsureIndexAsync();
+        var list = new List<(string Local, MucRoomSummary Summary)>();
+        lock (_directory!) list.AddRange(_directory.Select(r => (r.Key, r.Value)));
+        lock (_live) list.AddRange(_live.Select(r => (r.Key, r.Value)));
+        list.Sort((a, b) => string.CompareOrdinal(a.Local, b.Local));
+        return list;
+    }
+
+    /// Destroys a room on its own worker, loading it first if it is persistent and asleep; false when there is none.
+    internal async ValueTask<bool> DestroyAsync(string local, string? reason)
+    {
+        await EnsureIndexAsync();
+        Task<bool> done;
+        lock (_rooms)
+        {
+            if (!_rooms.TryGetValue(local, out var room))
+            {
+                // A temporary room lives only while loaded, so one that is not loaded does not exist.
+                if (!IsPersistentRoom(local)) return false;
+                room = new MucRoom(this, Jid.Create(local, Domain));
+                _rooms[local] = room;
+            }
+            done = room.DestroyByAdminAsync(reason);
+        }
+        return await done;
     }
 
     // ---- The service's own address (XEP-0045 §6.1, §6.3) ----

@@ -149,6 +149,9 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
         catch (Exception bounce) { logger.LogError(bounce, "Bouncing an unstored offline message failed"); }
     }
 
+    /// Spooled messages of the accounts whose count is loaded (those that logged in or were written to since start).
+    public long KnownSpooled => _counts.Values.Sum(c => Interlocked.Read(ref c.Value));
+
     private SemaphoreSlim Gate(string user) => _locks.GetOrAdd(user, static _ => new SemaphoreSlim(1, 1));
 
     private async ValueTask<StrongBox<long>> CountAsync(string user)

@@ -12,7 +12,7 @@ namespace Xmpp.Server.Modules.Upload;
 /// and renames it, records it, and only then answers 201; a GET serves only recorded files, so an upload in progress
 /// or one that broke off is never visible.
 public sealed partial class UploadHttpHandler(UploadSlots slots, UploadFiles files, IStorage storage, UploadModule module,
-    TimeProvider time, ILogger<UploadHttpHandler> logger) : IHttpHandler
+    TimeProvider time, Metrics.ServerMetrics metrics, ILogger<UploadHttpHandler> logger) : IHttpHandler
 {
     private const int CopyBufferBytes = 64 * 1024;
 
@@ -94,6 +94,7 @@ public sealed partial class UploadHttpHandler(UploadSlots slots, UploadFiles fil
             // The record's commit is durable before 201: a client told "done" can rely on the file being there.
             await storage.Uploads.AddAsync(new UploadRecord(id, slot.Owner, slot.FileName, type, slot.Size, time.GetUtcNow()));
             logger.LogInformation("Upload {Id} of {Size} bytes by {Owner} stored", id, slot.Size, slot.Owner);
+            metrics.UploadBytes.Add(slot.Size);
             context.Response.StatusCode = StatusCodes.Status201Created;
         }
         finally

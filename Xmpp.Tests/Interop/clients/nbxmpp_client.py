@@ -118,13 +118,15 @@ class NbxmppRunner:
     @guarded
     def _on_connected(self, _client, _signal):
         a = self.args
-        mech = getattr(self.client, "_sasl", None)
-        mech = getattr(mech, "_mechanism", None)
+        sasl = getattr(self.client, "_sasl", None)
+        mech = getattr(sasl, "_mechanism", None)
         self.mechanism = getattr(mech, "name", None)
         if a.action != "send":
             self.client.send_stanza(Presence())
+        # Which SASL profile it used: nbxmpp takes XEP-0388 SASL2 whenever the server offers it.
+        sasl2 = sasl.is_sasl2() if sasl is not None and hasattr(sasl, "is_sasl2") else None
         common.emit("online", jid=str(self.client.get_bound_jid()), mechanism=self.mechanism,
-                    tls="direct" if a.direct_tls else "starttls")
+                    tls="direct" if a.direct_tls else "starttls", sasl2=sasl2)
         if a.action == "login":
             self._round_trip_then_disconnect()
         elif a.action == "send":

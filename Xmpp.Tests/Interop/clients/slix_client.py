@@ -67,6 +67,10 @@ class SlixRunner:
 
         x.add_event_handler("auth_success", self._on_auth_success)
         x.add_event_handler("failed_all_auth", lambda _e: self._fail("SASL authentication failed"))
+        # Any SASL <failure/> is fatal, even when slixmpp would go on to try the next mechanism: bots commonly stop
+        # at failed_auth, so with default settings a correct password must log in on the first try (issue 20).
+        x.add_event_handler("failed_auth", lambda s: self._fail("SASL failure before login: %s %s" % (
+            s["condition"], s["text"])))
         x.add_event_handler("connection_failed", lambda e: self._fail("connection failed: %s" % (e,)))
         x.add_event_handler("stream_error", lambda e: self._fail("stream error: %s" % (e["condition"],)))
         x.add_event_handler("disconnected", self._on_disconnected)
@@ -120,8 +124,10 @@ class SlixRunner:
         await self._or_fail(self.session)
         if presence:
             self.x.send_presence()
+        ssl_object = self.x.socket if isinstance(self.x.socket, (ssl.SSLSocket, ssl.SSLObject)) else None
         common.emit("online", jid=str(self.x.boundjid.full), mechanism=self.mechanism,
-                    tls="direct" if a.direct_tls else "starttls")
+                    tls="direct" if a.direct_tls else "starttls",
+                    tls_version=ssl_object.version() if ssl_object is not None else None)
 
     async def server_round_trip(self):
         """A ping answered by the server proves it has processed everything sent before it (same stream, in order)."""

@@ -1,0 +1,23 @@
+using Xmpp.Server.Auth;
+using Xmpp.Server.Hosting;
+using Xmpp.Server.Modules.Muc;
+using Xmpp.Server.Sessions;
+using Xmpp.Server.Streams;
+using Xmpp.Storage;
+
+namespace Xmpp.Server.Cli;
+
+/// What admin commands act on: the running server's own services (through the admin socket), or the store opened
+/// directly by the CLI under the data folder's lock when no server runs (Live is null then).
+public sealed class AdminTarget(IStorage storage, AccountService accounts, XmppServerOptions options, LiveServer? live)
+{
+    public IStorage Storage { get; } = storage;
+    public AccountService Accounts { get; } = accounts;
+    public XmppServerOptions Options { get; } = options;
+    public ServedDomains Domains { get; } = new(options.Domains);
+    public LiveServer? Live { get; } = live;
+}
+
+/// The parts only a running server has.
+public sealed record LiveServer(ISessionDirectory Sessions, ConnectionTracker Connections, MucModule Muc, DateTimeOffset StartedAt,
+    TimeProvider Time);

@@ -1,0 +1,311 @@
+// Message requests: an account may hold chats from strangers (anyone not in its roster) until it accepts them.
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Xmpp.Protocol;
+using Xmpp.Protocol.Payloads;
+using Xmpp.Protocol.Xml;
+using Xmpp.Server.Hosting;
+using Xmpp.Server.Modules.AdHoc;
+using Xmpp.Server.Modules.Offline;
+using Xmpp.Server.Modules.Roster;
+using Xmpp.Server.Routing;
+using Xmpp.Server.Sessions;
+using Xmpp.Storage;
+
+namespace Xmpp.Server.Modules.Requests;
+
+/// For an account that turned it on (ad-hoc command urn:xmppd:message-requests#settings, or the server default), a
+/// chat or normal message from a stranger (not in the roster, not someone the account ever accepted) is not
+/// delivered: it waits, durably, in a request, and the account's online resources get one headline from the server
+/// saying who wants to talk. The account accepts by acting towards the stranger the way any client already can: a
+/// reply, a roster item or a subscription; the waiting messages are then delivered in order with their delay stamps
+/// and the stranger is remembered as accepted. Blocking the stranger (XEP-0191) throws the request away. Messages
+/// from services (MUC rooms and their occupants, the server) and groupchat, headline and error messages are never held.
+public sealed class MessageRequestsModule(
+    IStorage storage,
+    IRouter router,
+    IRosterService rosters,
+    ISessionDirectory directory,
+    AdHocCommands commands,
+    ServedDomains domains,
+    XmppServerOptionsAccessor options,
+    IServiceProvider services,
+    ILogger<MessageRequestsModule> logger) : IXmppModule
+{
+    public const string Collection = "requests";
+    public const string SettingsNode = "urn:xmppd:message-requests#settings";
+    public const string ListNode = "urn:xmppd:message-requests#list";
+    private const string EnabledKey = "requests:enabled";
+    private const string StateKey = "requests:state";
+    private const int MaxAccepted = 2000;
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+    private readonly IArchiveStore _held = storage.Archive(Collection);
+
+    /// Per account: whether requests are on, read once. Only this module changes it.
+    private readonly ConcurrentDictionary<string, bool> _enabled = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
+
+    /// Per account with requests on: its state once read, changed only under the account's gate by this module, so
+    /// an account's own chatting costs no storage read.
+    private readonly ConcurrentDictionary<string, State> _states = new(StringComparer.Ordinal);
+    private ModuleRegistry? _registry;
+
+    /// What an account with requests on keeps: strangers it accepted, and the waiting requests by sender.
+    public sealed record State(List<string> Accepted, List<Request> Waiting);
+
+    public sealed record Request(string From, int Count, string Preview, DateTimeOffset Since);
+
+    private MessageRequestsOptions Options => options.Value.MessageRequests;
+
+    // Modules depend on the registry's construction, so it is looked up on first use.
+    private ModuleRegistry Registry => _registry ??= (ModuleRegistry)services.GetService(typeof(ModuleRegistry))!;
+
+    public void Register(IModuleBuilder module)
+    {
+        module.Hook(HookPoint.InboundMessage, 50, HoldAsync);
+        module.Hook(HookPoint.Inbound, 60, WatchOwnerAsync);
+        module.OnSessionAvailable(RemindAsync);
+        module.OnAccountDeleted(DeleteAllAsync);
+        commands.Add(new AdHocCommand(SettingsNode, "Message Requests from Strangers", CommandAccess.LocalUsers,
+            async r =>
+            {
+                var form = new DataForm("form", SettingsNode);
+                form.Element.Add(new Element("title", Ns.DataForms).SetText("Message requests"));
+                form.Element.Add(new Element("instructions", Ns.DataForms).SetText(
+                    "When on, messages from people who are not in your contacts wait until you reply, add them, or block them."));
+                form.AddBool("enabled", "Hold messages from strangers as requests", await EnabledAsync(r.From.Local!));
+                return form;
+            },
+            async (r, f) =>
+            {
+                var on = f!.Bool("enabled", out var valid);
+                if (!valid || on is null) return AdHocResult.Failed("Say yes or no");
+                await SetEnabledAsync(r.From.Local!, on.Value);
+                return AdHocResult.Done(on.Value ? "Messages from strangers now wait as requests" : "Messages from strangers arrive directly");
+            }));
+        commands.Add(new AdHocCommand(ListNode, "Waiting Message Requests", CommandAccess.LocalUsers, null, async (r, _) =>
+        {
+            var gate = Gate(r.From.Local!);
+            await gate.WaitAsync();
+            List<Request> waiting;
+            try { waiting = [.. (await LoadAsync(r.From.Local!)).Waiting]; }
+            finally { gate.Release(); }
+            var form = new DataForm("result", ListNode);
+            foreach (var w in waiting)
+                form.AddField(w.From, "text-single", w.From, [$"{w.Count} message(s) since {DateTimeProfile.Format(w.Since)}: {w.Preview}"]);
+            return new AdHocResult(waiting.Count == 0 ? "No requests are waiting" : $"{waiting.Count} request(s): reply, add or block", Form: form);
+        }));
+    }
+
+    private async ValueTask<bool> EnabledAsync(string user)
+    {
+        if (_enabled.TryGetValue(user, out var on)) return on;
+        var stored = await storage.KeyValue.GetAsync(user, EnabledKey);
+        on = stored is null ? Options.DefaultEnabled : stored is [(byte)'1'];
+        return _enabled.GetOrAdd(user, on);
+    }
+
+    private async ValueTask SetEnabledAsync(string user, bool on)
+    {
+        await storage.KeyValue.SetAsync(user, EnabledKey, on ? "1"u8.ToArray() : "0"u8.ToArray());
+        _enabled[user] = on;
+        // Turning it off lets the waiting messages through as if each had been accepted.
+        if (on) return;
+        List<Request> waiting;
+        var gate = Gate(user);
+        await gate.WaitAsync();
+        try { waiting = [.. (await LoadAsync(user)).Waiting]; }
+        finally { gate.Release(); }
+        foreach (var w in waiting) await AcceptAsync(user, Jid.Parse(w.From));
+    }
+
+    private SemaphoreSlim Gate(string user) => _locks.GetOrAdd(user, static _ => new SemaphoreSlim(1, 1));
+
+    /// Callers that change the state hold the account's gate; the returned object is the cached one.
+    private async ValueTask<State> LoadAsync(string user)
+    {
+        if (_states.TryGetValue(user, out var known)) return known;
+        var state = await storage.KeyValue.GetAsync(user, StateKey) is { } bytes
+            ? JsonSerializer.Deserialize<State>(bytes, Json)!
+            : new State([], []);
+        return _states.GetOrAdd(user, state);
+    }
+
+    private ValueTask SaveAsync(string user, State state) =>
+        storage.KeyValue.SetAsync(user, StateKey, JsonSerializer.SerializeToUtf8Bytes(state, Json));
+
+    /// The archive owner of one stranger's waiting messages: '/' cannot occur in a username, so it names one pair.
+    private static string Owner(string user, Jid from) => user + "/" + from.Bare;
+
+    private async ValueTask<bool> IsStrangerAsync(Jid user, Jid from, Element message, State state)
+    {
+        if (from.Local is null || from.Bare == user.Bare) return false;
+        // Services: a room and its occupants (our MUC or any other), the server's own services.
+        if (Registry.FindService(from.Domain) is not null || message.Child("x", Ns.MucUser) is not null) return false;
+        if (state.Accepted.Contains(from.Bare.ToString())) return false;
+        var item = await rosters.FindAsync(user.Bare, from.Bare);
+        return item is null || (!item.InRoster && !item.AskOut);
+    }
+
+    /// InboundMessage: a stranger's chat or normal message to an account with requests on waits in its request.
+    private async ValueTask<bool> HoldAsync(StanzaContext c)
+    {
+        var user = c.To!.Local!;
+        if (c.Type is "error" or "groupchat" or "headline" || !OfflineModule.ShouldStore(c.Stanza)) return false;
+        if (!await EnabledAsync(user)) return false;
+        var gate = Gate(user);
+        await gate.WaitAsync();
+        bool first;
+        string preview;
+        try
+        {
+            var state = await LoadAsync(user);
+            if (!await IsStrangerAsync(c.To, c.From, c.Stanza, state)) return false;
+            var from = c.From.Bare.ToString();
+            var index = state.Waiting.FindIndex(w => w.From == from);
+            first = index < 0;
+            if ((first && state.Waiting.Count >= Options.MaxSendersPerAccount)
+                || (!first && state.Waiting[index].Count >= Options.MaxMessagesPerSender))
+            {
+                await router.BounceAsync(c.Stanza, StanzaErrors.ResourceConstraint,
+                    "The recipient holds messages from unknown senders as requests, and yours is full");
+                return true;
+            }
+            var stamped = c.Stanza.Clone();
+            if (stamped.Child("delay", Ns.Delay) is null)
+                stamped.Add(new Element("delay", Ns.Delay).SetAttr("from", c.To.Domain).SetAttr("stamp", DateTimeProfile.Format(DateTimeOffset.UtcNow)));
+            await _held.AppendAsync(Owner(user, c.From), DateTimeOffset.UtcNow, from, ElementWriter.ToBytes(stamped));
+            preview = c.Stanza.ChildText("body", Ns.Client) is { Length: > 0 } body ? (body.Length > 140 ? body[..140] + "…" : body) : "(encrypted)";
+            if (first) state.Waiting.Add(new Request(from, 1, preview, DateTimeOffset.UtcNow));
+            else state.Waiting[index] = state.Waiting[index] with { Count = state.Waiting[index].Count + 1 };
+            await SaveAsync(user, state);
+        }
+        finally
+        {
+            gate.Release();
+        }
+        if (first)
+        {
+            logger.LogInformation("A message from {From} to {User} waits as a request", c.From.Bare, user);
+            await NotifyAsync(c.To.Bare, $"{c.From.Bare} wants to talk to you: \"{preview}\". Reply, or add them to your contacts, to read their messages; block them to refuse.");
+        }
+        return true;
+    }
+
+    /// A headline from the server to the account's available resources: clients show it without a conversation.
+    private async ValueTask NotifyAsync(Jid user, string text)
+    {
+        foreach (var entry in directory.Get(user).Available())
+            await router.DeliverAsync(entry, new Element("message", Ns.Client).SetAttr("from", user.Domain).SetAttr("to", entry.Jid.ToString())
+                .SetAttr("type", "headline").Add(new Element("subject", Ns.Client).SetText("Message request"))
+                .Add(new Element("body", Ns.Client).SetText(text)));
+    }
+
+    /// Inbound (the account's own stanzas): a reply, a roster item or a subscription accepts a stranger; a block drops them.
+    private async ValueTask<bool> WatchOwnerAsync(StanzaContext c)
+    {
+        var user = c.From.Local;
+        if (user is null || !domains.Contains(c.From.Domain) || !await EnabledAsync(user)) return false;
+        switch (c.Name)
+        {
+            case "message" when c.To is { Local: not null } to && c.Type is not ("error" or "groupchat"):
+                await AcceptAsync(user, to);
+                break;
+            case "presence" when c.Type is "subscribe" or "subscribed" && c.To is { Local: not null } to:
+                await AcceptAsync(user, to);
+                break;
+            case "iq" when c.Type == "set" && c.Stanza.Child("query", Ns.Roster) is { } query:
+                foreach (var item in query.Elements("item", Ns.Roster))
+                    if (item.Attr("subscription") != "remove" && Jid.TryParse(item.Attr("jid"), out var added)) await AcceptAsync(user, added);
+                break;
+            case "iq" when c.Type == "set" && c.Stanza.Child("block", Ns.Blocking) is { } block:
+                foreach (var item in block.Elements("item", Ns.Blocking))
+                    if (Jid.TryParse(item.Attr("jid"), out var blocked)) await DropAsync(user, blocked);
+                break;
+        }
+        return false;
+    }
+
+    private async ValueTask AcceptAsync(string user, Jid stranger)
+    {
+        var from = stranger.Bare.ToString();
+        List<Element> messages = [];
+        var gate = Gate(user);
+        await gate.WaitAsync();
+        try
+        {
+            var state = await LoadAsync(user);
+            bool waiting = state.Waiting.RemoveAll(w => w.From == from) > 0;
+            if (!waiting && state.Accepted.Contains(from)) return;
+            if (!state.Accepted.Contains(from))
+            {
+                state.Accepted.Add(from);
+                if (state.Accepted.Count > MaxAccepted) state.Accepted.RemoveAt(0);
+            }
+            if (waiting)
+            {
+                var page = await _held.QueryAsync(new ArchiveQuery(Owner(user, stranger), Max: Options.MaxMessagesPerSender + 10));
+                messages = page.Records.Select(r => StoredStanza.Parse(r.Payload)).ToList();
+            }
+            await SaveAsync(user, state);
+            if (waiting) await _held.DeleteAllAsync(Owner(user, stranger));
+        }
+        finally
+        {
+            gate.Release();
+        }
+        if (messages.Count > 0) logger.LogInformation("{User} accepted {From}: {Count} waiting message(s) delivered", user, from, messages.Count);
+        // Routed as if they arrived now: the account accepted the sender, so they reach its resources or its spool.
+        foreach (var m in messages) await router.RouteAsync(m, null);
+    }
+
+    private async ValueTask DropAsync(string user, Jid stranger)
+    {
+        var from = stranger.Bare.ToString();
+        var gate = Gate(user);
+        await gate.WaitAsync();
+        try
+        {
+            var state = await LoadAsync(user);
+            if (state.Waiting.RemoveAll(w => w.From == from) == 0) return;
+            await SaveAsync(user, state);
+            await _held.DeleteAllAsync(Owner(user, stranger));
+        }
+        finally
+        {
+            gate.Release();
+        }
+        logger.LogInformation("{User} blocked {From}: the waiting request was deleted", user, from);
+    }
+
+    /// At initial presence: one reminder of the requests still waiting.
+    private async ValueTask RemindAsync(ClientSession session)
+    {
+        var user = session.Jid.Local!;
+        if (!await EnabledAsync(user)) return;
+        List<Request> waiting;
+        var gate = Gate(user);
+        await gate.WaitAsync();
+        try { waiting = [.. (await LoadAsync(user)).Waiting]; }
+        finally { gate.Release(); }
+        if (waiting.Count == 0) return;
+        var names = string.Join(", ", waiting.Take(5).Select(w => w.From)) + (waiting.Count > 5 ? $" and {waiting.Count - 5} more" : "");
+        session.Send(new Element("message", Ns.Client).SetAttr("from", session.Jid.Domain).SetAttr("to", session.Jid.ToString())
+            .SetAttr("type", "headline").Add(new Element("subject", Ns.Client).SetText("Message requests"))
+            .Add(new Element("body", Ns.Client).SetText(
+                string.Create(CultureInfo.InvariantCulture, $"{waiting.Count} message request(s) wait: {names}. Reply or add them to read, block them to refuse."))));
+    }
+
+    private async ValueTask DeleteAllAsync(string user)
+    {
+        var state = await LoadAsync(user);
+        foreach (var w in state.Waiting) await _held.DeleteAllAsync(Owner(user, Jid.Parse(w.From)));
+        await storage.KeyValue.DeleteAsync(user, StateKey);
+        await storage.KeyValue.DeleteAsync(user, EnabledKey);
+        _enabled.TryRemove(user, out _);
+        _states.TryRemove(user, out _);
+    }
+}
