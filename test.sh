@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test: unit, in-process protocol tests over real sockets, and interop with real clients.
-# Installs what the tests need (Debian packages of the real XMPP clients) when it is missing.
+# Installs what the tests need (Debian packages of the real XMPP clients, and Chromium for the web pages) when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-packages=(python3-slixmpp python3-aiohttp python3-nbxmpp go-sendxmpp nagios-check-xmppng openssl systemd)
+packages=(python3-slixmpp python3-aiohttp python3-nbxmpp go-sendxmpp nagios-check-xmppng openssl systemd chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

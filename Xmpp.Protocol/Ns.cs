@@ -28,6 +28,12 @@ public static class Ns
     public const string Version = "jabber:iq:version";
     public const string Register = "jabber:iq:register";
     public const string RegisterFeature = "http://jabber.org/features/iq-register";
+    /// XEP-0401 invitations: the ad-hoc command nodes' prefix and the older stream feature for pre-authenticated registration.
+    public const string Invite = "urn:xmpp:invite";
+    /// XEP-0445 stream feature: the server takes an invitation token before in-band registration.
+    public const string IbrToken = "urn:xmpp:ibr-token:0";
+    /// XEP-0379 pre-authenticated roster subscription: the &lt;preauth token=''/&gt; element (also XEP-0445's IQ).
+    public const string Pars = "urn:xmpp:pars:0";
     public const string Delay = "urn:xmpp:delay";
     public const string Offline = "msgoffline";
     public const string Receipts = "urn:xmpp:receipts";

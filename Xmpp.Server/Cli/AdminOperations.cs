@@ -12,7 +12,7 @@ namespace Xmpp.Server.Cli;
 public sealed class AdminOperations(AdminTarget target, TextWriter output, TextWriter error)
 {
     /// Verbs handled here; the CLI sends these to a running server.
-    public static readonly IReadOnlySet<string> Verbs = new HashSet<string>(StringComparer.Ordinal) { "user", "session", "room", "stats", "backup" };
+    public static readonly IReadOnlySet<string> Verbs = new HashSet<string>(StringComparer.Ordinal) { "user", "session", "room", "stats", "backup", "invite" };
 
     private ServedDomains Domains => target.Domains;
 
@@ -31,6 +31,7 @@ public sealed class AdminOperations(AdminTarget target, TextWriter output, TextW
             ("stats", _) => await StatsAsync(),
             ("backup", _) when words.Count == 2 => await BackupAsync(words[1]),
             ("backup", _) => Fail("backup: usage is 'backup DIR' (a new or empty folder)"),
+            ("invite", _) => await InviteCommand.RunAsync(words, target.Options, target.Storage, output, error),
             _ => Fail($"unknown admin command '{string.Join(' ', words)}'"),
         };
     }

@@ -22,6 +22,10 @@ public static class ConfigurationLoader
         ["--allow-registration"] = "Xmpp:Registration:AllowRegistration",
     };
 
+    /// Options of one command rather than settings (xmppd invite create --reusable 3): handed to the command with
+    /// the positional words, their values following them.
+    public static readonly IReadOnlySet<string> CommandOptions = new HashSet<string>(StringComparer.Ordinal) { "--reusable", "--expires", "--inviter", "--admin" };
+
     public sealed record Loaded(IConfigurationRoot Configuration, IReadOnlyList<string> Positional, string? ConfigFile, List<string> Problems);
 
     public static Loaded Load(string[] args, IDictionary<string, string?>? overrides = null)
@@ -32,7 +36,7 @@ public static class ConfigurationLoader
         for (int i = 0; i < args.Length; i++)
         {
             var a = args[i];
-            if (!a.StartsWith("--", StringComparison.Ordinal) || a == "--")
+            if (!a.StartsWith("--", StringComparison.Ordinal) || a == "--" || CommandOptions.Contains(a))
             {
                 positional.Add(a);
                 continue;

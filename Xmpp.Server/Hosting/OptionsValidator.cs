@@ -39,6 +39,8 @@ public static class OptionsValidator
         Positive("Auth:ScramIterations", o.Auth.ScramIterations, 4096);
         Positive("Auth:MaxAttemptsPerStream", o.Auth.MaxAttemptsPerStream, 2);
         Positive("Auth:FastTokenDays", o.Auth.FastTokenDays, 1);
+        Positive("Invites:DefaultExpiryDays", o.Invites.DefaultExpiryDays);
+        Positive("Invites:PostsPerMinutePerIp", o.Invites.PostsPerMinutePerIp);
         Positive("Offline:MaxMessagesPerAccount", o.Offline.MaxMessagesPerAccount);
         Positive("StreamManagement:ResumeTimeoutSeconds", o.StreamManagement.ResumeTimeoutSeconds, 0);
         Positive("StreamManagement:MaxUnackedStanzas", o.StreamManagement.MaxUnackedStanzas, 10);

@@ -49,6 +49,7 @@ public sealed class XmppServerOptions
     public Modules.Disco.ContactAddressesOptions ContactAddresses { get; set; } = new();
     public Modules.Requests.MessageRequestsOptions MessageRequests { get; set; } = new();
     public Metrics.MetricsOptions Metrics { get; set; } = new();
+    public Modules.Invites.InvitesOptions Invites { get; set; } = new();
 }
 
 public sealed class LimitOptions

@@ -20,6 +20,10 @@ public sealed class IqContext(Element stanza, Jid from, Jid to, Element payload,
     /// The peer's address, for per-IP policies such as registration throttling.
     public string? RemoteAddress { get; init; }
 
+    /// For IQs on an unauthenticated stream: what earlier pre-auth IQs of the same stream left for later ones (a
+    /// XEP-0445 token presented before XEP-0077 registration); null once the stream is authenticated.
+    public IDictionary<string, string>? StreamState { get; init; }
+
     public bool IsGet => Stanza.Attr("type") == "get";
     public bool IsSet => Stanza.Attr("type") == "set";
     public bool Answered => Volatile.Read(ref _answered) != 0;

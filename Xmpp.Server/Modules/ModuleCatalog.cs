@@ -13,6 +13,7 @@ using Xmpp.Server.Modules.Muc;
 using Xmpp.Server.Modules.Mam;
 using Xmpp.Server.Modules.Offline;
 using Xmpp.Server.Modules.Pep;
+using Xmpp.Server.Modules.Invites;
 using Xmpp.Server.Modules.Ping;
 using Xmpp.Server.Modules.Register;
 using Xmpp.Server.Modules.Requests;
@@ -44,6 +45,7 @@ public static class ModuleCatalog
         services.AddSingleton<IXmppModule, TimeModule>();
         services.AddSingleton<IXmppModule, VersionModule>();
         services.AddSingleton<IXmppModule, RegisterModule>();
+        InviteServices.Add(services);
         services.AddSingleton<IXmppModule, MamModule>();
         services.AddSingleton<OfflineModule>().AddSingleton<IXmppModule>(sp => sp.GetRequiredService<OfflineModule>());
         services.AddSingleton<RosterService>();

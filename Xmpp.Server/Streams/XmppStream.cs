@@ -295,11 +295,17 @@ public sealed partial class XmppStream
         throw new XmppStreamException(StreamErrors.NotAuthorized, "Authenticate before sending stanzas");
     }
 
+    private Dictionary<string, string>? _preAuthState;
+
     private async ValueTask HandlePreAuthIqAsync(Element iq, Element payload, Modules.IqHandler handler)
     {
         var replies = new List<Element>(1);
         var self = Jid.Parse(_domain);
-        var context = new Modules.IqContext(iq, self, self, payload, null, replies.Add, unaddressed: true) { RemoteAddress = RemoteAddress };
+        var context = new Modules.IqContext(iq, self, self, payload, null, replies.Add, unaddressed: true)
+        {
+            RemoteAddress = RemoteAddress,
+            StreamState = _preAuthState ??= new Dictionary<string, string>(StringComparer.Ordinal),
+        };
         await handler(context);
         if (!context.Answered) context.Error(StanzaErrors.InternalServerError);
         foreach (var r in replies) await WriteDirectAsync(r);

@@ -83,7 +83,7 @@ public sealed class AdHocModuleTests
         var bobItems = await bob.IqAsync($"<iq type='get' to='localhost'><query xmlns='http://jabber.org/protocol/disco#items' node='{Commands}'/></iq>");
         var bobNodes = bobItems.Child("query", Ns.DiscoItems)!.Elements("item", Ns.DiscoItems).Select(i => i.Attr("node")!).ToList();
         Assert.That(bobNodes.Where(n => n.StartsWith(Admin)), Is.Empty, "a user sees no admin command");
-        Assert.That(bobNodes, Does.Contain("urn:xmppd:message-requests#settings"), "but the users' own");
+        Assert.That(bobNodes, Does.Contain("urn:xmppd:message-requests#settings").And.Contain("urn:xmpp:invite#invite"), "but the users' own");
         var refused = await Execute(bob, Admin + "add-user");
         Assert.That(refused.Child("error", Ns.Client)?.Child("forbidden", Ns.StanzaErrors), Is.Not.Null, refused.ToString());
         var unknown = await Execute(admin, Admin + "no-such-command");

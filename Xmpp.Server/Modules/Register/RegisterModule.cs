@@ -6,6 +6,7 @@ using Xmpp.Protocol.Precis;
 using Xmpp.Protocol.Xml;
 using Xmpp.Server.Auth;
 using Xmpp.Server.Hosting;
+using Xmpp.Server.Modules.Invites;
 using Xmpp.Server.Sessions;
 
 namespace Xmpp.Server.Modules.Register;
@@ -16,6 +17,7 @@ public sealed class RegisterModule(
     ISessionDirectory directory,
     XmppServerOptionsAccessor options,
     TimeProvider time,
+    InviteService invites,
     ILogger<RegisterModule> logger) : IXmppModule
 {
     private readonly ConcurrentDictionary<string, DateTimeOffset> _lastByIp = new(StringComparer.Ordinal);
@@ -40,11 +42,14 @@ public sealed class RegisterModule(
         return query;
     }
 
-    /// XEP-0077 §3.1: registration of a new account before authentication.
+    /// XEP-0077 §3.1: registration of a new account before authentication; with a XEP-0445 invitation token presented
+    /// on this stream, also when open registration is off.
     private async ValueTask Unauthenticated(IqContext c)
     {
         var o = options.Value.Registration;
-        if (!o.AllowRegistration)
+        string? token = null;
+        c.StreamState?.TryGetValue(InvitesModule.StreamTokenKey, out token);
+        if (!o.AllowRegistration && token is null)
         {
             c.Error(StanzaErrors.ServiceUnavailable, "Registration is disabled on this server");
             return;
@@ -72,6 +77,24 @@ public sealed class RegisterModule(
         {
             c.Error(StanzaErrors.NotAcceptable, $"The password needs at least {o.MinPasswordLength} characters");
             return;
+        }
+        if (token is not null)
+        {
+            // The invitation bounds how many accounts it makes, so the per-address pause does not apply.
+            switch (await invites.CreateAccountAsync(c.To.Domain, token, user, password))
+            {
+                case InviteService.SignUpResult.Created:
+                    c.StreamState!.Remove(InvitesModule.StreamTokenKey);
+                    c.Result();
+                    return;
+                case InviteService.SignUpResult.Taken:
+                    c.Error(StanzaErrors.Conflict, "That username is taken");
+                    return;
+                default:
+                    c.StreamState!.Remove(InvitesModule.StreamTokenKey);
+                    c.Error(StanzaErrors.Forbidden, "The invitation is no longer valid");
+                    return;
+            }
         }
         var ip = c.RemoteAddress ?? "unknown";
         var now = time.GetUtcNow();
