@@ -9,7 +9,9 @@ cd "$(dirname "$0")"
 
 harness=${1:?usage: fuzz/run.sh HARNESS SECONDS}
 seconds=${2:?usage: fuzz/run.sh HARNESS SECONDS}
-[ -d "corpus/$harness" ] || { echo "no corpus/$harness: unknown harness" >&2; exit 2; }
+corpus="corpus/$harness"
+[ "$harness" = selftest ] && corpus=selftest
+[ -d "$corpus" ] || { echo "no $corpus: unknown harness" >&2; exit 2; }
 command -v afl-fuzz >/dev/null || { echo "afl-fuzz is missing: apt-get install afl++" >&2; exit 2; }
 
 work=$(mktemp -d)
@@ -30,7 +32,7 @@ out="$work/out"
 # -m none: the .NET runtime reserves far more address space than it uses.
 status=0
 timeout --kill-after=30 $((seconds + 120)) \
-  afl-fuzz -i "corpus/$harness" -o "$out" -V "$seconds" -t 5000 -m none -- dotnet "$bin/Xmpp.Fuzz.dll" "$harness" \
+  afl-fuzz -i "$corpus" -o "$out" -V "$seconds" -t 5000 -m none -- dotnet "$bin/Xmpp.Fuzz.dll" "$harness" \
   >"$work/afl.log" 2>&1 || status=$?
 
 stats="$out/default/fuzzer_stats"

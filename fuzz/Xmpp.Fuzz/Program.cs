@@ -3,7 +3,19 @@
 using SharpFuzz;
 using Xmpp.Fuzz;
 
-if (args.Length == 0 || !Harnesses.All.TryGetValue(args[0], out var harness))
+Action<byte[]>? harness = null;
+if (args.Length > 0 && args[0] == "selftest")
+{
+    // Checks the pipeline, not the server: fuzz/run.sh selftest 30 must report a crash ('!' in the input) and a hang ('~').
+    harness = data =>
+    {
+        // Some instrumented code to run, or afl-fuzz refuses a target that shows no coverage.
+        Xmpp.Protocol.Jid.TryParse(System.Text.Encoding.UTF8.GetString(data), out _);
+        if (data.AsSpan().Contains((byte)'!')) throw new FuzzInvariantException("self-test crash");
+        if (data.AsSpan().Contains((byte)'~')) Thread.Sleep(Timeout.Infinite);
+    };
+}
+if (args.Length == 0 || (harness is null && !Harnesses.All.TryGetValue(args[0], out harness)))
 {
     Console.Error.WriteLine($"usage: Xmpp.Fuzz HARNESS [FILE...]; harnesses: {string.Join(", ", Harnesses.All.Keys)}");
     return 2;
