@@ -30,9 +30,11 @@ export AFL_SKIP_BIN_CHECK=1 AFL_NO_UI=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 
 out="$work/out"
 # -t: milliseconds per input; generous because the first inputs include .NET's JIT compiling the code they reach.
 # -m none: the .NET runtime reserves far more address space than it uses.
+dict=()
+[ -f "dict/$harness.dict" ] && dict=(-x "dict/$harness.dict")
 status=0
 timeout --kill-after=30 $((seconds + 120)) \
-  afl-fuzz -i "$corpus" -o "$out" -V "$seconds" -t 5000 -m none -- dotnet "$bin/Xmpp.Fuzz.dll" "$harness" \
+  afl-fuzz -i "$corpus" -o "$out" -V "$seconds" -t 5000 -m none "${dict[@]}" -- dotnet "$bin/Xmpp.Fuzz.dll" "$harness" \
   >"$work/afl.log" 2>&1 || status=$?
 
 stats="$out/default/fuzzer_stats"
