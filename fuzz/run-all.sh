@@ -15,4 +15,5 @@ for dir in corpus/*/; do
   status=$?
   [ "$status" -gt "$worst" ] && worst=$status
 done
+echo "fuzz: $(ls -d corpus/*/ | wc -l) harnesses, ${seconds} s each, ${SECONDS} s in all including the build"
 exit $worst
