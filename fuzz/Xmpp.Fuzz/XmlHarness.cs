@@ -49,6 +49,13 @@ public static class XmlHarness
                 while (true)
                 {
                     var kind = parser.Parse(buffer, out var consumed, out var item);
+                    if (kind != XmlItemKind.NeedMoreData && chunk >= data.Length)
+                    {
+                        // Read in one piece, an item's bytes are known: from its '<' (after any whitespace) to its end.
+                        var itemBytes = buffer.Slice(0, consumed).ToArray().AsSpan().TrimStart(" \t\r\n"u8).Length;
+                        FuzzAssert.True(itemBytes <= parser.Limits.MaxStanzaBytes, $"a {itemBytes}-byte item passed the {parser.Limits.MaxStanzaBytes}-byte limit");
+                    }
+                    if (item is not null) WithinLimits(item, parser.Limits, 1);
                     buffer = buffer.Slice(consumed);
                     if (kind == XmlItemKind.NeedMoreData) break;
                     FuzzAssert.True((item is null) == (kind == XmlItemKind.StreamEnd), $"{kind} came with item {item}");
@@ -63,6 +70,17 @@ public static class XmlHarness
             return new Outcome(items, elements, e.Condition);
         }
         return new Outcome(items, elements, null);
+    }
+
+    // ParserLimits: depth (a top-level stanza is at depth 1), attributes per element, name lengths in UTF-8 bytes.
+    private static void WithinLimits(Element e, ParserLimits limits, int depth)
+    {
+        FuzzAssert.True(depth <= limits.MaxDepth, $"an element at depth {depth} passed the limit of {limits.MaxDepth}");
+        FuzzAssert.True(e.Attributes.Count <= limits.MaxAttributes, $"{e.Attributes.Count} attributes passed the limit of {limits.MaxAttributes}");
+        FuzzAssert.True(System.Text.Encoding.UTF8.GetByteCount(e.Name) <= limits.MaxNameLength, "an element name passed the length limit");
+        foreach (var a in e.Attributes)
+            FuzzAssert.True(System.Text.Encoding.UTF8.GetByteCount(a.Name) <= limits.MaxNameLength, "an attribute name passed the length limit");
+        foreach (var child in e.Elements()) WithinLimits(child, limits, depth + 1);
     }
 
     // Names, namespaces, attributes and text, in a form that does not depend on how they were written.
