@@ -43,21 +43,24 @@ if [ ! -f "$stats" ]; then
   tail -n 30 "$work/afl.log" >&2
   exit 2
 fi
-stat() { grep "^$1 " "$stats" | sed 's/.*: //'; }
-if [ "$status" -ne 0 ] || [ "$(stat execs_done)" = 0 ]; then
-  echo "fuzz $harness: afl-fuzz failed (exit $status, $(stat execs_done) execs):" >&2
+field() { grep "^$1 " "$stats" | sed 's/.*: //'; }
+if [ "$status" -ne 0 ] || [ "$(field execs_done)" = 0 ]; then
+  echo "fuzz $harness: afl-fuzz failed (exit $status, $(field execs_done) execs):" >&2
   tail -n 30 "$work/afl.log" >&2
   exit 2
 fi
 findings=$(find "$out/default/crashes" "$out/default/hangs" -type f -name 'id:*' 2>/dev/null | wc -l)
-echo "fuzz $harness: $(stat execs_done) execs in $(stat run_time)s ($(stat execs_per_sec)/s), corpus $(stat corpus_count), edges $(stat edges_found) ($(stat bitmap_cvg)), crashes $(stat saved_crashes), hangs $(stat saved_hangs)"
+echo "fuzz $harness: $(field execs_done) execs in $(field run_time)s ($(field execs_per_sec)/s), corpus $(field corpus_count), edges $(field edges_found) ($(field bitmap_cvg)), crashes $(field saved_crashes), hangs $(field saved_hangs)"
 if [ "$findings" -gt 0 ]; then
   dest="findings/$harness-$(date -u +%Y%m%dT%H%M%S)"
   mkdir -p "$dest"
   for f in "$out"/default/crashes/id:* "$out"/default/hangs/id:*; do
     [ -f "$f" ] || continue
     kind=$(basename "$(dirname "$f")")
-    cp "$f" "$dest/$kind-$(basename "$f" | cut -d, -f1 | tr ':' '-')"
+    name="$kind-$(basename "$f" | cut -d, -f1 | tr ':' '-')"
+    cp "$f" "$dest/$name"
+    # Also in the log, since a CI run's work tree is thrown away: `base64 -d` gives the input back.
+    if [ "$(stat -c %s "$f")" -le 4096 ]; then echo "fuzz $harness: $name (base64): $(base64 -w0 "$f")"; fi
   done
   echo "fuzz $harness: $findings finding(s) copied to fuzz/$dest; replay: dotnet run --project fuzz/Xmpp.Fuzz -c Release -- $harness fuzz/$dest/*"
   exit 1
