@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test: unit, in-process protocol tests over real sockets, and interop with real clients.
-# Installs what the tests need (Debian packages of the real XMPP clients, and Chromium for the web pages) when it is missing.
+# Installs what the tests need (Debian packages of the real XMPP clients, Chromium for the web pages, afl++ for fuzzing)
+# when it is missing. Then fuzzes each harness in fuzz/ for FUZZ_SECONDS (default 20, 0 to skip); a crash or hang found
+# fails the run.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-packages=(python3-slixmpp python3-aiohttp python3-nbxmpp go-sendxmpp nagios-check-xmppng openssl systemd chromium)
+packages=(python3-slixmpp python3-aiohttp python3-nbxmpp go-sendxmpp nagios-check-xmppng openssl systemd chromium afl++)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -30,6 +32,12 @@ trap 'rm -rf "$results"' EXIT
 status=0
 dotnet test XmppServer.sln -c Release --logger "trx;LogFileName=results.trx" --logger "console;verbosity=minimal" \
   --results-directory "$results" "$@" || status=$?
+
+# Fuzzing after the tests (fuzz/README.md): about 3 minutes on 2 cores at the default bound.
+fuzz_seconds=${FUZZ_SECONDS:-20}
+if [ "$fuzz_seconds" -gt 0 ]; then
+  fuzz/run-all.sh "$fuzz_seconds" || { fuzz_status=$?; echo "fuzzing failed (exit $fuzz_status)"; [ $status -ne 0 ] || status=$fuzz_status; }
+fi
 
 # One plain summary line for CI, read from the test results file.
 trx=$(find "$results" -name '*.trx' | head -n 1)

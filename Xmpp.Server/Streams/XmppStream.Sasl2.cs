@@ -227,7 +227,7 @@ public sealed partial class XmppStream
     }
 
     /// XEP-0388 §2.2: base64 without the RFC 6120 "=" convention; an empty element is an empty response.
-    private static bool TryDecodeSasl2(string text, out byte[]? data)
+    internal static bool TryDecodeSasl2(string text, out byte[]? data)
     {
         text = text.Trim();
         data = null;

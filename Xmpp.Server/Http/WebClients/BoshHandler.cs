@@ -104,7 +104,7 @@ internal sealed class BoshHandler(StreamServices services, XmppServerOptions opt
         }
     }
 
-    private static ReadOnlyMemory<byte> SkipDeclaration(byte[] bytes)
+    internal static ReadOnlyMemory<byte> SkipDeclaration(byte[] bytes)
     {
         var span = bytes.AsSpan();
         int start = span.Length - span.TrimStart(" \t\r\n"u8).Length;

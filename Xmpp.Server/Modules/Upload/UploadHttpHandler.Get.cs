@@ -73,7 +73,7 @@ public sealed partial class UploadHttpHandler
         }
     }
 
-    private static bool IfNoneMatch(HttpRequest request, string etag)
+    internal static bool IfNoneMatch(HttpRequest request, string etag)
     {
         var value = request.Headers.IfNoneMatch.ToString();
         if (value.Length == 0) return false;
@@ -87,11 +87,11 @@ public sealed partial class UploadHttpHandler
         return false;
     }
 
-    private enum RangeResult { Whole, Partial, Unsatisfiable }
+    internal enum RangeResult { Whole, Partial, Unsatisfiable }
 
     // One range of "bytes=a-b", "bytes=a-" or "bytes=-n". Several ranges or a syntax error: the whole file is sent,
     // which RFC 9110 §14.2 allows ("a server MAY ignore the Range header field").
-    private static RangeResult ParseRange(string header, long size, out long offset, out long count)
+    internal static RangeResult ParseRange(string header, long size, out long offset, out long count)
     {
         offset = 0;
         count = size;
@@ -126,7 +126,7 @@ public sealed partial class UploadHttpHandler
 
     // RFC 6266 §4.3: an ASCII fallback in filename, the real name in filename* (RFC 8187). Media is shown inline,
     // anything else is downloaded.
-    private static string ContentDisposition(UploadRecord record)
+    internal static string ContentDisposition(UploadRecord record)
     {
         var inline = record.ContentType.StartsWith("image/", StringComparison.OrdinalIgnoreCase)
             || record.ContentType.StartsWith("audio/", StringComparison.OrdinalIgnoreCase)

@@ -28,10 +28,8 @@ public sealed partial class UploadHttpHandler(UploadSlots slots, UploadFiles fil
         var response = context.Response;
         // Browser clients (Converse.js, Movim) upload and download cross-origin; the URLs themselves are the secret.
         response.Headers.AccessControlAllowOrigin = "*";
-        var rest = context.Request.Path.Value.AsSpan(PathPrefix.Value!.Length).TrimStart('/');
-        var slash = rest.IndexOf('/');
-        var id = (slash < 0 ? rest : rest[..slash]).ToString();
-        if (!UploadSlots.IsId(id)) return Status(context, StatusCodes.Status404NotFound);
+        if (SlotId(context.Request.Path.Value.AsSpan(PathPrefix.Value!.Length)) is not { } id)
+            return Status(context, StatusCodes.Status404NotFound);
         return context.Request.Method switch
         {
             "OPTIONS" => PreflightAsync(context),
@@ -39,6 +37,15 @@ public sealed partial class UploadHttpHandler(UploadSlots slots, UploadFiles fil
             "GET" or "HEAD" => GetAsync(context, id),
             _ => MethodNotAllowed(context),
         };
+    }
+
+    // The slot id: the first segment of the path after the prefix, or null when it is not one.
+    internal static string? SlotId(ReadOnlySpan<char> afterPrefix)
+    {
+        var rest = afterPrefix.TrimStart('/');
+        var slash = rest.IndexOf('/');
+        var id = slash < 0 ? rest : rest[..slash];
+        return UploadSlots.IsId(id) ? id.ToString() : null;
     }
 
     private static Task PreflightAsync(HttpContext context)
@@ -145,7 +152,7 @@ public sealed partial class UploadHttpHandler(UploadSlots slots, UploadFiles fil
         }
     }
 
-    private static bool SameMediaType(string? given, string announced)
+    internal static bool SameMediaType(string? given, string announced)
     {
         if (given is null) return false;
         var semicolon = given.IndexOf(';');

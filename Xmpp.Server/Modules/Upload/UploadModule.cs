@@ -114,7 +114,7 @@ public sealed class UploadModule(XmppServerOptions options, ServedDomains domain
     }
 
     // The name ends up in a URL and a Content-Disposition header, so path separators and control characters are refused.
-    private static string? CheckFileName(string? name)
+    internal static string? CheckFileName(string? name)
     {
         if (string.IsNullOrWhiteSpace(name)) return "filename is required";
         if (System.Text.Encoding.UTF8.GetByteCount(name) > MaxFileNameBytes) return $"filename is longer than {MaxFileNameBytes} bytes";
