@@ -1,3 +1,5 @@
+using Xmpp.Server.Links.S2s;
+
 namespace Xmpp.Server.Hosting;
 
 /// Every setting of the server, bound from config/xmppd.json, XMPP_ environment variables and the command line.
@@ -43,6 +45,7 @@ public sealed class XmppServerOptions
     public ExternalServicesOptions ExternalServices { get; set; } = new();
     public Proxy65Options Proxy65 { get; set; } = new();
     public HttpOptions Http { get; set; } = new();
+    public S2sOptions S2s { get; set; } = new();
 }
 
 public sealed class LimitOptions
