@@ -59,6 +59,14 @@ public sealed class Router(
         }
     }
 
+    public async ValueTask RouteFromLinkAsync(Element stanza)
+    {
+        if (!Jid.TryParse(stanza.Attr("from"), out var from) || !Jid.TryParse(stanza.Attr("to"), out var to)) return;
+        var context = new StanzaContext(stanza, from!, to, null);
+        if (await RunHooks(HookPoint.FromRemote, context)) return;
+        await RouteAsync(context.Stanza, null);
+    }
+
     private async ValueTask<bool> RunHooks(HookPoint point, StanzaContext context)
     {
         foreach (var hook in modules.Hooks(point))

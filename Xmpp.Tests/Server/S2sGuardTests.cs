@@ -212,4 +212,37 @@ public sealed class S2sGuardTests
         Assert.That(X.Matches(error, X.Parse(
             "<message type='error'><error type='cancel'><not-allowed xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>")), error.ToString());
     }
+
+    [Test]
+    public async Task A_local_user_who_blocked_a_remote_sender_gets_nothing_from_them_and_the_sender_hears_service_unavailable()
+    {
+        await using var bob = await Login(_pair.B, "bob");
+        await using var alice = await Login(_pair.A, "alice");
+        var blocked = await bob.IqAsync("<iq type='set' id='blk-1'><block xmlns='urn:xmpp:blocking'><item jid='alice@a.test'/></block></iq>");
+        Assert.That(blocked.Attr("type"), Is.EqualTo("result"), blocked.ToString());
+        try
+        {
+            await alice.SendAsync("<message to='bob@b.test' type='chat' id='blk-m'><body>let me in</body></message>");
+            var error = await alice.ReceiveAsync(e => e.Attr("id") == "blk-m", TimeSpan.FromSeconds(20));
+            Assert.That(error.Child("error", Ns.Client)?.Child("service-unavailable", Ns.StanzaErrors), Is.Not.Null, error.ToString());
+            Assert.That(await bob.TryReceiveAsync(e => e.Attr("id") == "blk-m", TimeSpan.FromMilliseconds(300)), Is.Null);
+        }
+        finally
+        {
+            await bob.IqAsync("<iq type='set' id='blk-2'><unblock xmlns='urn:xmpp:blocking'><item jid='alice@a.test'/></unblock></iq>");
+        }
+    }
+
+    [Test]
+    public async Task An_archive_id_another_server_claims_in_our_name_is_removed()
+    {
+        await using var bob = await Login(_pair.B, "bob");
+        await using var raw = await AuthenticatedAsAsync();
+        await raw.SendRawAsync("<message from='alice@a.test/x' to='bob@b.test' type='chat' id='sid-1'><body>archived?</body>"
+            + "<stanza-id xmlns='urn:xmpp:sid:0' by='bob@b.test' id='forged-id'/></message>");
+        var got = await bob.ReceiveAsync(e => e.Attr("id") == "sid-1", TimeSpan.FromSeconds(10));
+        var ids = got.Elements("stanza-id", Ns.StanzaId).Where(e => e.Attr("by") == "bob@b.test").Select(e => e.Attr("id")).ToList();
+        Assert.That(ids, Has.Count.EqualTo(1), got.ToString());
+        Assert.That(ids[0], Is.Not.EqualTo("forged-id"));
+    }
 }

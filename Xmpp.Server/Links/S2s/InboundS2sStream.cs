@@ -403,7 +403,7 @@ internal sealed class InboundS2sStream
         if (!_s.Serves(to!.Domain))
             throw new XmppStreamException(StreamErrors.HostUnknown, $"This server does not serve {to.Domain}");
         if (stanza.Name == "iq" && stanza.Attr("type") is "result" or "error" && _manager.CompletePing(stanza.Attr("id"))) return;
-        await _s.Router.RouteAsync(stanza, null);
+        await _s.Router.RouteFromLinkAsync(stanza);
     }
 
     private async Task FailAsync(string condition, string? text)
