@@ -310,5 +310,3 @@ internal sealed class OutboundLink
             Local, Remote, reason, bounced, condition);
     }
 }
-
-public enum S2sLinkState { Connecting, Established, Closing, Closed }

@@ -8,10 +8,3 @@ public sealed class S2sConnectionHandler(S2sServices services, S2sLinkManager li
     public override Task OnConnectedAsync(ConnectionContext connection) =>
         new InboundS2sStream(services, links, connection, directTls: false).RunAsync();
 }
-
-/// Other servers' connections on the direct TLS port (XEP-0368, ALPN xmpp-server).
-public sealed class S2sDirectTlsConnectionHandler(S2sServices services, S2sLinkManager links) : ConnectionHandler
-{
-    public override Task OnConnectedAsync(ConnectionContext connection) =>
-        new InboundS2sStream(services, links, connection, directTls: true).RunAsync();
-}

@@ -87,7 +87,8 @@ internal sealed class S2sConnector(S2sServices s)
         }
         var summary = failures.Count == 0 ? "no targets" : string.Join("; ", failures);
         s.Logger.LogWarning("s2s {Local} -> {Remote} ({Purpose}): could not connect: {Failures}", local, remote, purpose, summary);
-        throw new S2sConnectException($"{remote} could not be reached: {summary}", allTimeouts);
+        // The sender hears that the domain could not be reached; which addresses were tried stays in the log.
+        throw new S2sConnectException(allTimeouts ? $"{remote} did not answer" : $"{remote} could not be reached", allTimeouts);
     }
 
     private static string Describe(Exception ex) => ex switch

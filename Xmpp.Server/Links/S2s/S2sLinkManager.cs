@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Xmpp.Protocol;
@@ -6,13 +7,10 @@ using Xmpp.Protocol.Xml;
 
 namespace Xmpp.Server.Links.S2s;
 
-/// What one server link looks like from outside: for admin output, logs and tests.
-public sealed record S2sLinkInfo(bool Outbound, string Local, string Remote, string? Authentication, string State, string? Peer);
-
 /// The server links: one outbound link per (our domain, remote domain), created when the router first has a stanza
 /// for the remote domain, and the inbound streams other servers opened. A sweeper closes idle links, pings quiet ones
 /// (XEP-0199) and drops inbound streams that never authenticated.
-public sealed class S2sLinkManager(S2sServices s, IHostApplicationLifetime lifetime) : IRemoteLinks, IHostedService
+public sealed class S2sLinkManager(S2sServices s, IServiceProvider services) : IRemoteLinks, IHostedService
 {
     private readonly ConcurrentDictionary<(string Local, string Remote), OutboundLink> _outbound = new();
     private readonly ConcurrentDictionary<InboundS2sStream, byte> _inbound = new();
@@ -114,7 +112,8 @@ public sealed class S2sLinkManager(S2sServices s, IHostApplicationLifetime lifet
         _stop = new CancellationTokenSource();
         _sweeper = Task.Run(() => SweepLoopAsync(_stop.Token));
         // Links close when stopping begins, before Kestrel stops and waits for its connections to end.
-        lifetime.ApplicationStopping.Register(CloseAll);
+        // (Resolved here, not injected: the router, and so this, also runs without a host, as in the router benchmark.)
+        services.GetService<IHostApplicationLifetime>()?.ApplicationStopping.Register(CloseAll);
         return Task.CompletedTask;
     }
 
