@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using Xmpp.Protocol;
 using Xmpp.Tests.Support;
 
@@ -51,5 +53,40 @@ public sealed class S2sPolicyTests
         var link = S2sPair.Links(pair.A).Single(l => l.Outbound && l.Remote == "b.test");
         Assert.That(link.Peer, Does.Contain("direct TLS"));
         Assert.That(link.Authentication, Is.EqualTo("SASL EXTERNAL"));
+    }
+
+    [Test]
+    public async Task Stanzas_beyond_the_queue_bound_of_a_link_being_set_up_get_resource_constraint_and_the_rest_a_timeout()
+    {
+        // silent.test accepts TCP and never says a word, so its link stays in setup until the setup timeout.
+        using var silent = new TcpListener(IPAddress.Loopback, 0);
+        silent.Start();
+        var accepted = new List<Socket>();
+        _ = Task.Run(async () =>
+        {
+            try { while (true) { var s = await silent.AcceptSocketAsync(); lock (accepted) accepted.Add(s); } }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException) { }
+        });
+        await using var server = await TestServer.StartAsync(configure: o =>
+        {
+            o["Xmpp:Domains:0"] = "a.test";
+            o["Xmpp:S2s:Enabled"] = "true";
+            o["Xmpp:S2s:Peers:silent.test"] = "127.0.0.1:" + ((IPEndPoint)silent.LocalEndpoint).Port;
+            o["Xmpp:S2s:MaxQueuedStanzas"] = "2";
+            o["Xmpp:S2s:SetupTimeoutSeconds"] = "2";
+        });
+        await server.AddUserAsync("alice", "alice-secret");
+        await using var alice = await Login(server, "alice");
+        for (int i = 1; i <= 3; i++)
+            await alice.SendAsync($"<message to='someone@silent.test' type='chat' id='q{i}'><body>{i}</body></message>");
+        var third = await alice.ReceiveAsync(e => e.Attr("id") == "q3", TimeSpan.FromSeconds(1));
+        Assert.That(third.Child("error", Ns.Client)?.Child("resource-constraint", Ns.StanzaErrors), Is.Not.Null, third.ToString());
+        foreach (var id in new[] { "q1", "q2" })
+        {
+            var waited = await alice.ReceiveAsync(e => e.Attr("id") == id, TimeSpan.FromSeconds(10));
+            Assert.That(waited.Child("error", Ns.Client)?.Child("remote-server-timeout", Ns.StanzaErrors), Is.Not.Null, waited.ToString());
+        }
+        silent.Stop();
+        lock (accepted) foreach (var s in accepted) s.Dispose();
     }
 }
