@@ -10,6 +10,8 @@ public static class Ns
     public const string XBosh = "urn:xmpp:xbosh";
     public const string Client = "jabber:client";
     public const string Server = "jabber:server";
+    public const string Dialback = "jabber:server:dialback";
+    public const string DialbackFeature = "urn:xmpp:features:dialback";
     public const string StreamErrors = "urn:ietf:params:xml:ns:xmpp-streams";
     public const string StanzaErrors = "urn:ietf:params:xml:ns:xmpp-stanzas";
     public const string Tls = "urn:ietf:params:xml:ns:xmpp-tls";

@@ -106,6 +106,29 @@ public static class OptionsValidator
         if (o.Proxy65.Port > 0) services.Add(("Proxy65", o.Proxy65.Subdomain));
         foreach (var clash in services.GroupBy(s => s.Label, StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > 1))
             problems.Add($"Xmpp:{string.Join(" and Xmpp:", clash.Select(s => s.Key + ":Subdomain"))} must differ (all are '{clash.Key}').");
+        var s2s = o.S2s;
+        if (s2s.Enabled)
+        {
+            Port("S2s:Port", s2s.Port);
+            Port("S2s:DirectTlsPort", s2s.DirectTlsPort);
+            var all = used.Concat(new[] { s2s.Port, s2s.DirectTlsPort }.Where(p => p > 0)).ToList();
+            if (all.Count != all.Distinct().Count()) problems.Add("Xmpp:S2s: Port and DirectTlsPort must differ from each other and from the other listeners.");
+            foreach (var (domain, target) in s2s.Peers)
+                if (!Xmpp.Server.Links.S2s.S2sResolver.TryParsePeer(target, out _))
+                    problems.Add($"Xmpp:S2s:Peers:{domain}: '{target}' is not host:port or tls://host:port.");
+            if (s2s.TrustedCaFile.Length > 0 && !File.Exists(s2s.TrustedCaFile))
+                problems.Add($"Xmpp:S2s:TrustedCaFile: {s2s.TrustedCaFile} does not exist.");
+            Positive("S2s:MaxStanzaBytes", s2s.MaxStanzaBytes, 10_000);
+            Positive("S2s:MaxLinksPerDomain", s2s.MaxLinksPerDomain);
+            Positive("S2s:IdleTimeoutSeconds", s2s.IdleTimeoutSeconds);
+            Positive("S2s:ConnectTimeoutSeconds", s2s.ConnectTimeoutSeconds);
+            Positive("S2s:SetupTimeoutSeconds", s2s.SetupTimeoutSeconds);
+            Positive("S2s:MaxQueuedStanzas", s2s.MaxQueuedStanzas);
+            Positive("S2s:PingIntervalSeconds", s2s.PingIntervalSeconds, 0);
+            Positive("S2s:PingTimeoutSeconds", s2s.PingTimeoutSeconds);
+            if (s2s.AllowListOnly && s2s.AllowedDomains.Count == 0)
+                problems.Add("Xmpp:S2s:AllowListOnly is on but AllowedDomains is empty, so no server could be reached; set Enabled to false instead.");
+        }
         foreach (var a in o.ListenAddresses)
             if (a != "any" && !System.Net.IPAddress.TryParse(a, out _)) problems.Add($"Xmpp:ListenAddresses: '{a}' is not an IP address or 'any'.");
         return problems;

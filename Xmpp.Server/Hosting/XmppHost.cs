@@ -11,6 +11,8 @@ using Microsoft.Extensions.Logging;
 using Xmpp.Server.Auth;
 using Xmpp.Server.Http;
 using Xmpp.Server.Http.WebClients;
+using Xmpp.Server.Links;
+using Xmpp.Server.Links.S2s;
 using Xmpp.Server.Modules;
 using Xmpp.Server.Modules.Proxy65;
 using Xmpp.Server.Routing;
@@ -81,6 +83,11 @@ public static class XmppHost
             Listen(kestrel, options, options.C2sTlsPort, l => l.UseConnectionHandler<DirectTlsConnectionHandler>());
             HttpEndpoint.Listen(kestrel, options, (k, port, configure) => Listen(k, options, port, configure));
             Listen(kestrel, options, options.Proxy65.Port, l => l.UseConnectionHandler<Socks5ConnectionHandler>());
+            if (options.S2s.Enabled)
+            {
+                Listen(kestrel, options, options.S2s.Port, l => l.UseConnectionHandler<S2sConnectionHandler>());
+                Listen(kestrel, options, options.S2s.DirectTlsPort, l => l.UseConnectionHandler<S2sDirectTlsConnectionHandler>());
+            }
         });
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(15));
         builder.Services.AddSingleton(_ => dataLock);
@@ -127,6 +134,14 @@ public static class XmppHost
         services.AddSingleton<FastTokenService>();
         services.AddSingleton<ISessionDirectory, SessionDirectory>();
         services.AddSingleton<IRouter, Router>();
+        if (options.S2s.Enabled)
+        {
+            services.AddSingleton<S2sServices>();
+            services.AddSingleton<S2sLinkManager>();
+            services.AddSingleton<IRemoteLinks>(sp => sp.GetRequiredService<S2sLinkManager>());
+            services.AddHostedService(sp => sp.GetRequiredService<S2sLinkManager>());
+        }
+        else services.AddSingleton<IRemoteLinks, BouncingRemoteLinks>();
         services.AddSingleton<ConnectionTracker>();
         services.AddSingleton<StreamManagementService>();
         services.AddSingleton<StreamServices>();

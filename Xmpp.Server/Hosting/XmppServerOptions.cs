@@ -1,3 +1,5 @@
+using Xmpp.Server.Links.S2s;
+
 namespace Xmpp.Server.Hosting;
 
 /// Every setting of the server, bound from config/xmppd.json, XMPP_ environment variables and the command line.
@@ -50,6 +52,7 @@ public sealed class XmppServerOptions
     public Modules.Requests.MessageRequestsOptions MessageRequests { get; set; } = new();
     public Metrics.MetricsOptions Metrics { get; set; } = new();
     public Modules.Invites.InvitesOptions Invites { get; set; } = new();
+    public S2sOptions S2s { get; set; } = new();
 }
 
 public sealed class LimitOptions

@@ -6,6 +6,11 @@ public enum HookPoint
     /// Every stanza a local client sends, after 'from' is stamped and before routing.
     Inbound,
 
+    /// Every stanza that arrived over a link from another server, after the link checked its addresses and before
+    /// routing: where checks on the recipient's side (blocking) and scrubbing of what a remote sender may not set
+    /// (our archive ids) happen, since Inbound sees only local clients.
+    FromRemote,
+
     /// Presence sent by a local client (broadcast, directed or subscription management).
     OutboundPresence,
 

@@ -11,6 +11,10 @@ public interface IRouter
     /// stanzas the server generates or forwards (those skip the Inbound and OutboundPresence stages).
     ValueTask RouteAsync(Element stanza, ClientSession? origin);
 
+    /// Routes a stanza that arrived over a link from another server, whose addresses the link has checked: the
+    /// FromRemote hooks run first, then it is routed like a stanza the server forwards (no client hooks).
+    ValueTask RouteFromLinkAsync(Element stanza);
+
     /// Hands a stanza to one bound resource through the Deliver hooks; false when it could not be taken.
     ValueTask<bool> DeliverAsync(SessionEntry target, Element stanza);
 

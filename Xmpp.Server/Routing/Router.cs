@@ -4,6 +4,7 @@ using Xmpp.Protocol;
 using Xmpp.Protocol.Xml;
 using Xmpp.Server.Auth;
 using Xmpp.Server.Hosting;
+using Xmpp.Server.Links;
 using Xmpp.Server.Modules;
 using Xmpp.Server.Sessions;
 
@@ -16,6 +17,7 @@ public sealed class Router(
     IServiceProvider services,
     AccountService accounts,
     ServedDomains domains,
+    IRemoteLinks remote,
     ILogger<Router> logger) : IRouter
 {
     private readonly ConcurrentDictionary<string, TaskCompletionSource<Element?>> _pending = new(StringComparer.Ordinal);
@@ -58,6 +60,14 @@ public sealed class Router(
             case "message": await RouteMessage(context); break;
             case "presence": await RoutePresence(context); break;
         }
+    }
+
+    public async ValueTask RouteFromLinkAsync(Element stanza)
+    {
+        if (!Jid.TryParse(stanza.Attr("from"), out var from) || !Jid.TryParse(stanza.Attr("to"), out var to)) return;
+        var context = new StanzaContext(stanza, from!, to, null);
+        if (await RunHooks(HookPoint.FromRemote, context)) return;
+        await RouteAsync(context.Stanza, null);
     }
 
     private async ValueTask<bool> RunHooks(HookPoint point, StanzaContext context)
@@ -123,7 +133,8 @@ public sealed class Router(
         }
         if (!domains.Contains(to.Domain))
         {
-            if (request) await BounceAsync(stanza, StanzaErrors.RemoteServerNotFound);
+            // Requests and answers alike: an answer to a remote entity's request travels back the same way.
+            await remote.SendAsync(stanza, c.From, to);
             return;
         }
         if (to.IsDomain)
@@ -239,7 +250,7 @@ public sealed class Router(
         var to = c.To ?? c.From.Bare; // RFC 6120 §10.3.1: no 'to' means the sender's own bare JID
         if (!domains.Contains(to.Domain))
         {
-            await BounceAsync(stanza, StanzaErrors.RemoteServerNotFound);
+            await remote.SendAsync(stanza, c.From, to);
             return;
         }
         if (to.Local is null)
@@ -346,7 +357,14 @@ public sealed class Router(
             if (c.To is null) return;
         }
         var to = c.To;
-        if (to is null || !domains.Contains(to.Domain) || to.Local is null) return; // RFC 6121 §4.6, §8.5.1: ignored
+        if (to is null) return;
+        if (!domains.Contains(to.Domain))
+        {
+            // Presence for a contact at another server (broadcast, directed, probes, subscriptions) goes out over its link.
+            await remote.SendAsync(c.Stanza, c.From, to);
+            return;
+        }
+        if (to.Local is null) return; // RFC 6121 §4.6, §8.5.1: ignored
         if (!await accounts.ExistsAsync(to.Local)) return;
         if (await RunHooks(HookPoint.InboundPresence, c)) return;
         if (to.Resource is not null)

@@ -114,9 +114,15 @@ public sealed class CertificateManager : IDisposable
     /// <remarks>Each certificate's options carry its cached <see cref="SslStreamCertificateContext"/>, so intermediates are
     /// sent and no chain is built per handshake; certificates reloaded by <see cref="LoadAll"/> are picked up.
     /// The callback is cached per ALPN list, so calling this per connection is cheap.</remarks>
-    public ServerOptionsSelectionCallback CreateServerOptionsSelector(string[]? alpn = null)
+    public ServerOptionsSelectionCallback CreateServerOptionsSelector(string[]? alpn = null) => CreateServerOptionsSelector(alpn, null);
+
+    /// <summary>As <see cref="CreateServerOptionsSelector(string[])"/>, and when <paramref name="clientCertificates"/> is given
+    /// the peer is asked for a certificate (server-to-server links: XEP-0178), which the callback sees and which is
+    /// judged after the handshake, so a peer without one still connects. Pass the same callback each time: the selector
+    /// is cached per ALPN list and callback.</summary>
+    public ServerOptionsSelectionCallback CreateServerOptionsSelector(string[]? alpn, RemoteCertificateValidationCallback? clientCertificates)
     {
-        var key = alpn is null ? "" : string.Join('\n', alpn);
+        var key = (alpn is null ? "" : string.Join('\n', alpn)) + (clientCertificates is null ? "" : "\nclient:" + RuntimeHelpers.GetHashCode(clientCertificates));
         lock (_selectors)
         {
             if (_selectors.TryGetValue(key, out var cached)) return cached;
@@ -130,6 +136,11 @@ public sealed class CertificateManager : IDisposable
                 {
                     var o = NewOptions(protocols);
                     o.ServerCertificateContext = c.Context;
+                    if (clientCertificates is not null)
+                    {
+                        o.ClientCertificateRequired = true;
+                        o.RemoteCertificateValidationCallback = clientCertificates;
+                    }
                     return o;
                 });
                 return ValueTask.FromResult(options);

@@ -68,6 +68,19 @@ public sealed class ConfigurationTests
         Assert.That(fromFile.Http.BoshInactivitySeconds, Is.EqualTo(defaults.Http.BoshInactivitySeconds));
         Assert.That(fromFile.Http.AllowedOrigins, Is.Empty);
         Assert.That(fromFile.Proxy65.MaxBytesPerSecond, Is.EqualTo(defaults.Proxy65.MaxBytesPerSecond));
+        Assert.That(fromFile.S2s.Enabled, Is.EqualTo(defaults.S2s.Enabled));
+        Assert.That(fromFile.S2s.Port, Is.EqualTo(defaults.S2s.Port));
+        Assert.That(fromFile.S2s.DirectTlsPort, Is.EqualTo(defaults.S2s.DirectTlsPort));
+        Assert.That(fromFile.S2s.Peers, Is.Empty);
+        Assert.That(fromFile.S2s.AllowDialback, Is.EqualTo(defaults.S2s.AllowDialback));
+        Assert.That(fromFile.S2s.MaxStanzaBytes, Is.EqualTo(defaults.S2s.MaxStanzaBytes));
+        Assert.That(fromFile.S2s.MaxLinksPerDomain, Is.EqualTo(defaults.S2s.MaxLinksPerDomain));
+        Assert.That(fromFile.S2s.IdleTimeoutSeconds, Is.EqualTo(defaults.S2s.IdleTimeoutSeconds));
+        Assert.That(fromFile.S2s.ConnectTimeoutSeconds, Is.EqualTo(defaults.S2s.ConnectTimeoutSeconds));
+        Assert.That(fromFile.S2s.SetupTimeoutSeconds, Is.EqualTo(defaults.S2s.SetupTimeoutSeconds));
+        Assert.That(fromFile.S2s.MaxQueuedStanzas, Is.EqualTo(defaults.S2s.MaxQueuedStanzas));
+        Assert.That(fromFile.S2s.PingIntervalSeconds, Is.EqualTo(defaults.S2s.PingIntervalSeconds));
+        Assert.That(fromFile.S2s.PingTimeoutSeconds, Is.EqualTo(defaults.S2s.PingTimeoutSeconds));
         Assert.That(OptionsValidator.Validate(fromFile), Is.Empty);
     }
 
@@ -96,6 +109,13 @@ public sealed class ConfigurationTests
     [TestCase("Muc:Subdomain", "upload", "must differ")]
     [TestCase("Muc:NotifyAbsentMembers", "some", "not none, mentions or all")]
     [TestCase("Upload:Subdomain", "conference", "must differ")]
+    [TestCase("S2s:Port", "70000", "not a port number")]
+    [TestCase("S2s:Port", "5222", "must differ")]
+    [TestCase("S2s:Peers:partner.example", "partner.example", "not host:port")]
+    [TestCase("S2s:TrustedCaFile", "/nonexistent/ca.pem", "does not exist")]
+    [TestCase("S2s:IdleTimeoutSeconds", "0", "too small")]
+    [TestCase("S2s:MaxQueuedStanzas", "0", "too small")]
+    [TestCase("S2s:AllowListOnly", "true", "AllowedDomains is empty")]
     public void Invalid_settings_give_one_clear_line(string key, string value, string expected)
     {
         var loaded = ConfigurationLoader.Load(["--config", "/nonexistent.json"], new Dictionary<string, string?> { ["Xmpp:" + key] = value });

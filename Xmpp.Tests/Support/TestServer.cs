@@ -31,7 +31,7 @@ public sealed class TestServer : IAsyncDisposable
         Options = options;
     }
 
-    public string Domain => "localhost";
+    public string Domain => Options.Domains.Count > 0 ? Options.Domains[0] : "localhost";
     public string Host => "127.0.0.1";
     public int C2sPort { get; }
     public int C2sTlsPort { get; }
@@ -63,6 +63,10 @@ public sealed class TestServer : IAsyncDisposable
             ["Xmpp:Limits:MaxConnectionsPerIp"] = "1000",
             // The HTTPS endpoint is off unless a test turns it on with WithHttp.
             ["Xmpp:HttpPort"] = "0",
+            // Federation is off unless a test turns it on: a stanza for another domain is then bounced at once, as
+            // before there were server links, instead of waiting for DNS.
+            ["Xmpp:S2s:Enabled"] = "false",
+            ["Xmpp:S2s:Port"] = "0",
         };
         configure?.Invoke(overrides);
         var loaded = ConfigurationLoader.Load(["--config", "/nonexistent-so-no-file-is-read.json"], overrides);

@@ -16,7 +16,7 @@ public sealed partial class BlockingModule
     // subscription stanzas after the presence module updated the sender's roster), routed without an origin and
     // so never seen by Inbound. Every presence to a local account passes the InboundPresence hooks, so presence
     // is filtered there, in both directions, silently.
-    // Stanzas arriving over links to other servers, once there are any, will need the recipient check at entry.
+    // Stanzas arriving over links to other servers get the recipient check at entry, in the FromRemote hook.
 
     private async ValueTask<bool> InboundAsync(StanzaContext c)
     {
@@ -34,6 +34,17 @@ public sealed partial class BlockingModule
         if (!(await ListAsync(to.Local)).Matches(sender)) return false;
         // §3.3: messages SHOULD and IQ get/set MUST get an error, service-unavailable, as if the user were
         // offline; other IQs are dropped silently, and an error is never answered (RFC 6120 §8.3.1).
+        if (c.Type is "error" || (c.Name == "iq" && c.Type is "result")) return true;
+        await router.BounceAsync(c.Stanza, StanzaErrors.ServiceUnavailable);
+        return true;
+    }
+
+    /// A stanza from another server to a local account that blocked its sender: the same answer as for a local
+    /// sender (presence is filtered by InboundPresenceAsync).
+    private async ValueTask<bool> FromRemoteAsync(StanzaContext c)
+    {
+        if (c.Name == "presence" || c.To is not { Local: not null } to || !IsLocal(to) || !await accounts.ExistsAsync(to.Local)) return false;
+        if (!(await ListAsync(to.Local)).Matches(c.From)) return false;
         if (c.Type is "error" || (c.Name == "iq" && c.Type is "result")) return true;
         await router.BounceAsync(c.Stanza, StanzaErrors.ServiceUnavailable);
         return true;

@@ -56,6 +56,7 @@ public sealed partial class BlockingModule(
         module.Iq(IqTarget.Self, "block", Ns.Blocking, BlockAsync);
         module.Iq(IqTarget.Self, "unblock", Ns.Blocking, UnblockAsync);
         module.Hook(HookPoint.Inbound, HookOrder, InboundAsync);
+        module.Hook(HookPoint.FromRemote, HookOrder, FromRemoteAsync);
         module.Hook(HookPoint.InboundPresence, HookOrder, InboundPresenceAsync);
         module.OnAccountDeleted(async user =>
         {

@@ -54,6 +54,12 @@ public sealed partial class MamModule(
         module.Iq(IqTarget.Account, "prefs", Ns.Mam, ForbiddenAsync);
         // Late among the Inbound hooks, so that a stanza another module refuses (e.g. blocking) is not archived.
         module.Hook(HookPoint.Inbound, 800, OutgoingAsync);
+        // XEP-0359 §4: a stanza-id 'by' one of our addresses is ours to assign, from whichever server it comes.
+        module.Hook(HookPoint.FromRemote, 800, c =>
+        {
+            if (c.Name == "message") StripForgedStanzaIds(c.Stanza);
+            return ValueTask.FromResult(false);
+        });
         // Before the offline module's hooks (Deliver 900, Undeliverable 100), so held and spooled copies carry the id.
         module.Hook(HookPoint.Deliver, 100, IncomingAsync);
         module.Hook(HookPoint.Undeliverable, 50, IncomingAsync);

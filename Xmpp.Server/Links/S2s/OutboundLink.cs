@@ -1,0 +1,312 @@
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Xmpp.Protocol;
+using Xmpp.Protocol.Xml;
+
+namespace Xmpp.Server.Links.S2s;
+
+/// Our stream to one remote domain for one of our domains (RFC 6120 §4: a server-to-server stream carries stanzas one
+/// way). Set up on first use: connect, TLS, then SASL EXTERNAL (XEP-0178) or dialback (XEP-0220). Stanzas wait in a
+/// bounded queue meanwhile; if the link cannot be set up each of them is bounced, and if it breaks later the ones not
+/// yet written go to a new link.
+internal sealed class OutboundLink
+{
+    private readonly S2sServices _s;
+    private readonly S2sLinkManager _manager;
+    private readonly Channel<Element> _queue = Channel.CreateUnbounded<Element>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Lock _gate = new();
+    private readonly CancellationTokenSource _cts = new();
+    private int _queued;
+    private S2sConnection? _connection;
+    private long _lastStanzaTicks = Environment.TickCount64;
+    private long _lastWriteTicks = Environment.TickCount64;
+
+    public OutboundLink(S2sServices s, S2sLinkManager manager, string local, string remote)
+    {
+        _s = s;
+        _manager = manager;
+        Local = local;
+        Remote = remote;
+    }
+
+    public string Local { get; }
+    public string Remote { get; }
+    public S2sLinkState State { get; private set; } = S2sLinkState.Connecting;
+    public string? Authentication { get; private set; }
+    public string? PeerAddress => _connection?.Target.ToString();
+
+    /// The outstanding XEP-0199 ping's id and when it went out.
+    internal (string Id, long Ticks)? Ping { get; set; }
+
+    public long MillisecondsSinceStanza => Environment.TickCount64 - Interlocked.Read(ref _lastStanzaTicks);
+    public long MillisecondsSinceWrite => Environment.TickCount64 - Interlocked.Read(ref _lastWriteTicks);
+
+    public void Start() => _ = Task.Run(RunAsync);
+
+    public enum EnqueueResult { Queued, Closed, Full }
+
+    public EnqueueResult TryEnqueue(Element stanza)
+    {
+        lock (_gate)
+        {
+            if (State is S2sLinkState.Closing or S2sLinkState.Closed) return EnqueueResult.Closed;
+            if (_queued >= _s.Options.MaxQueuedStanzas) return EnqueueResult.Full;
+            _queued++;
+            Interlocked.Exchange(ref _lastStanzaTicks, Environment.TickCount64);
+            _queue.Writer.TryWrite(stanza);
+            return EnqueueResult.Queued;
+        }
+    }
+
+    /// Closes the link when nothing is waiting; false when a stanza slipped in meanwhile (the link stays).
+    public bool TryCloseIdle()
+    {
+        lock (_gate)
+        {
+            if (State != S2sLinkState.Established || _queued > 0) return false;
+            State = S2sLinkState.Closing;
+        }
+        _s.Logger.LogInformation("s2s {Local} -> {Remote}: closing the link after {Seconds} s without stanzas", Local, Remote, MillisecondsSinceStanza / 1000);
+        _queue.Writer.TryComplete();
+        return true;
+    }
+
+    /// Ends the link because the peer seems dead (no answer to a ping); stanzas not yet written go to a new link.
+    public void Abort(string reason)
+    {
+        _s.Logger.LogWarning("s2s {Local} -> {Remote}: {Reason}; closing the link", Local, Remote, reason);
+        lock (_gate) { if (State != S2sLinkState.Closed) State = S2sLinkState.Closing; }
+        _queue.Writer.TryComplete();
+        _cts.Cancel();
+    }
+
+    internal async ValueTask SendPingAsync(string id)
+    {
+        if (_connection is not { } c || State != S2sLinkState.Established) return;
+        var ping = new Element("iq", Ns.Client).SetAttr("type", "get").SetAttr("id", id).SetAttr("from", Local).SetAttr("to", Remote)
+            .Add(new Element("ping", Ns.Ping));
+        try
+        {
+            await c.Wire.WriteAsync(ping, _cts.Token);
+            Interlocked.Exchange(ref _lastWriteTicks, Environment.TickCount64);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            Abort("writing a ping failed");
+        }
+    }
+
+    private async Task RunAsync()
+    {
+        try
+        {
+            using (var setup = CancellationTokenSource.CreateLinkedTokenSource(_cts.Token))
+            {
+                setup.CancelAfter(TimeSpan.FromSeconds(_s.Options.SetupTimeoutSeconds));
+                try
+                {
+                    _connection = await SetUpAsync(setup.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    await FailAsync(StanzaErrors.RemoteServerTimeout, _cts.IsCancellationRequested
+                        ? "the link was closed while it was being set up"
+                        : $"setting up the link took longer than {_s.Options.SetupTimeoutSeconds} s");
+                    return;
+                }
+                catch (S2sConnectException ex)
+                {
+                    await FailAsync(ex.Timeout ? StanzaErrors.RemoteServerTimeout : StanzaErrors.RemoteServerNotFound, ex.Message);
+                    return;
+                }
+                catch (Exception ex) when (ex is S2sNegotiationException or XmppStreamException or S2sClosedException or IOException
+                                               or System.Security.Authentication.AuthenticationException)
+                {
+                    var reason = ex is XmppStreamException xe ? $"stream error {xe.Condition}: {xe.Text}" : ex.Message;
+                    _s.Logger.LogWarning("s2s {Local} -> {Remote}: link not set up: {Reason}", Local, Remote, reason);
+                    await FailAsync(StanzaErrors.RemoteServerNotFound, reason);
+                    return;
+                }
+            }
+            lock (_gate) { if (State == S2sLinkState.Connecting) State = S2sLinkState.Established; }
+            _s.Logger.LogInformation("s2s {Local} -> {Remote}: link up via {Target}, authenticated with {Authentication}",
+                Local, Remote, _connection.Target, Authentication);
+            var reader = Task.Run(ReadUntilEndAsync);
+            await WriteLoopAsync();
+            await _connection.Wire.CloseStreamAsync();
+            _cts.CancelAfter(TimeSpan.FromSeconds(2));
+            await reader;
+        }
+        catch (Exception ex)
+        {
+            _s.Logger.LogError(ex, "s2s {Local} -> {Remote}: link failed", Local, Remote);
+        }
+        finally
+        {
+            lock (_gate) State = S2sLinkState.Closed;
+            _manager.Remove(this);
+            if (_connection is not null) await _connection.DisposeAsync();
+            // Stanzas still waiting (a broken link, or ones that raced the close) go out on a new link.
+            _queue.Writer.TryComplete();
+            while (_queue.Reader.TryRead(out var left))
+            {
+                Interlocked.Decrement(ref _queued);
+                await _manager.ResendAsync(left);
+            }
+            _cts.Dispose();
+        }
+    }
+
+    private async Task<S2sConnection> SetUpAsync(CancellationToken ct)
+    {
+        var connection = await new S2sConnector(_s).ConnectAsync(Local, Remote, "stanzas", ct);
+        try
+        {
+            if (connection.CertificateProblem is { } problem)
+            {
+                if (_s.RequiresVerifiedCertificate(Remote))
+                    throw new S2sNegotiationException($"its certificate was not accepted ({problem}), and this server requires a verified certificate from {Remote}");
+                _s.Logger.LogInformation("s2s {Local} -> {Remote}: the certificate of {Target} was not accepted ({Problem}); continuing with dialback",
+                    Local, Remote, connection.Target, problem);
+            }
+            var features = connection.Features;
+            bool external = features.Child("mechanisms", Ns.Sasl) is { } mechanisms
+                            && mechanisms.Elements("mechanism", Ns.Sasl).Any(m => m.Text.Trim() == "EXTERNAL");
+            bool dialback = _s.Options.AllowDialback && !_s.RequiresVerifiedCertificate(Remote);
+            // The peer offers EXTERNAL only when our certificate proves our domain to it (XEP-0178 §3), whatever we made
+            // of its certificate.
+            if (external)
+            {
+                if (await SaslExternalAsync(connection, ct))
+                {
+                    Authentication = "SASL EXTERNAL";
+                    return connection;
+                }
+                _s.Logger.LogInformation("s2s {Local} -> {Remote}: SASL EXTERNAL was refused (our certificate for {Local} did not satisfy {Remote}){Next}",
+                    Local, Remote, Local, Remote, dialback ? "; trying dialback" : "");
+            }
+            if (!dialback)
+                throw new S2sNegotiationException(external
+                    ? "SASL EXTERNAL failed and dialback is not allowed for this domain"
+                    : "the server does not offer SASL EXTERNAL for our certificate, and dialback is not allowed for this domain");
+            await DialbackAsync(connection, ct);
+            Authentication = "dialback";
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// XEP-0178 §3: authorization identity = our domain; on success the stream restarts (RFC 6120 §6.4.6).
+    private async Task<bool> SaslExternalAsync(S2sConnection c, CancellationToken ct)
+    {
+        var auth = new Element("auth", Ns.Sasl).SetAttr("mechanism", "EXTERNAL")
+            .SetText(Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(Local)));
+        await c.Wire.WriteAsync(auth, ct);
+        var answer = await c.Wire.ReadElementAsync(ct);
+        if (answer.Is("failure", Ns.Sasl)) return false;
+        if (!answer.Is("success", Ns.Sasl)) throw new S2sNegotiationException($"the server answered SASL with <{answer.Name}/>");
+        c.Wire.ResetParser();
+        await c.Wire.WriteHeaderAsync(Local, Remote, null, ct);
+        var (header, features) = await S2sConnector.ReadHeaderAndFeaturesAsync(c.Wire, ct);
+        c.StreamId = header.Attr("id") ?? c.StreamId;
+        c.Features = features;
+        return true;
+    }
+
+    /// XEP-0220 §2.1: send our key for (remote, local, stream id); the receiving server checks it with our
+    /// authoritative server (us) and answers valid or invalid.
+    private async Task DialbackAsync(S2sConnection c, CancellationToken ct)
+    {
+        var key = _s.Keys.Generate(Remote, Local, c.StreamId);
+        await c.Wire.WriteDialbackAsync("result", Local, Remote, null, null, key, ct);
+        while (true)
+        {
+            var answer = await c.Wire.ReadElementAsync(ct);
+            if (answer.Is("error", Ns.Streams)) throw S2sConnector.StreamError(answer);
+            if (!answer.Is("result", Ns.Dialback)) continue;
+            switch (answer.Attr("type"))
+            {
+                case "valid": return;
+                case "invalid": throw new S2sNegotiationException($"{Remote} refused our dialback key (it could not verify {Local} with us)");
+                default:
+                    var condition = answer.Child("error", Ns.Client)?.Elements().FirstOrDefault()?.Name ?? "unknown";
+                    throw new S2sNegotiationException($"{Remote} answered dialback with an error ({condition})");
+            }
+        }
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        var reader = _queue.Reader;
+        var batch = new List<Element>(64);
+        try
+        {
+            while (await reader.WaitToReadAsync(_cts.Token))
+            {
+                batch.Clear();
+                while (batch.Count < 64 && reader.TryPeek(out var next))
+                {
+                    batch.Add(next);
+                    reader.TryRead(out _);
+                }
+                await _connection!.Wire.WriteAsync(batch, _cts.Token);
+                lock (_gate) _queued -= batch.Count;
+                Interlocked.Exchange(ref _lastWriteTicks, Environment.TickCount64);
+                batch.Clear();
+            }
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            // A batch whose write failed may or may not have arrived; without stream management on server links nobody can
+            // tell, so it is not sent twice. The stanzas still queued go to a new link (finally in RunAsync).
+            if (batch.Count > 0)
+            {
+                lock (_gate) _queued -= batch.Count;
+                _s.Logger.LogWarning("s2s {Local} -> {Remote}: the link broke while writing {Count} stanza(s): {Message}", Local, Remote, batch.Count, ex.Message);
+            }
+        }
+    }
+
+    /// A server link carries nothing back but stream-level elements; a stream error or the end closes the link.
+    private async Task ReadUntilEndAsync()
+    {
+        try
+        {
+            while (true)
+            {
+                var (kind, item) = await _connection!.Wire.ReadAsync(_cts.Token);
+                if (kind == XmlItemKind.StreamEnd) break;
+                if (item is not null && item.Is("error", Ns.Streams))
+                {
+                    _s.Logger.LogWarning("s2s {Local} -> {Remote}: {Error}", Local, Remote, S2sConnector.StreamError(item).Message);
+                    break;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or XmppStreamException)
+        {
+        }
+        lock (_gate) { if (State == S2sLinkState.Established) State = S2sLinkState.Closing; }
+        _queue.Writer.TryComplete();
+        try { _cts.Cancel(); } catch (ObjectDisposedException) { }
+    }
+
+    private async Task FailAsync(string condition, string reason)
+    {
+        lock (_gate) State = S2sLinkState.Closed;
+        _queue.Writer.TryComplete();
+        int bounced = 0;
+        while (_queue.Reader.TryRead(out var stanza))
+        {
+            Interlocked.Decrement(ref _queued);
+            bounced++;
+            await _manager.BounceAsync(stanza, condition, reason);
+        }
+        _s.Logger.LogWarning("s2s {Local} -> {Remote}: giving up ({Reason}); {Count} waiting stanza(s) answered with {Condition}",
+            Local, Remote, reason, bounced, condition);
+    }
+}
