@@ -19,18 +19,27 @@ if (problems.Count > 0)
     return 2;
 }
 
-switch (verb)
+try
 {
-    case "run":
-        var app = XmppHost.Build(options, loaded.Configuration);
-        await app.RunAsync();
-        return 0;
-    case "user":
-        return await AdminCommands.UserAsync(words, options);
-    case "cert":
-        return AdminCommands.CertGenerate(words, options);
-    default:
-        Console.Error.WriteLine($"error: unknown command '{verb}'");
-        Console.Error.WriteLine(AdminCommands.Usage);
-        return 2;
+    switch (verb)
+    {
+        case "run":
+            var app = XmppHost.Build(options, loaded.Configuration);
+            await app.RunAsync();
+            return 0;
+        case "user":
+            return await AdminCommands.UserAsync(words, options);
+        case "cert":
+            return AdminCommands.CertGenerate(words, options);
+        default:
+            Console.Error.WriteLine($"error: unknown command '{verb}'");
+            Console.Error.WriteLine(AdminCommands.Usage);
+            return 2;
+    }
+}
+catch (Xmpp.Storage.StorageOpenException ex)
+{
+    // Unreachable database, newer schema: one line for the operator rather than a stack trace.
+    Console.Error.WriteLine("error: storage: " + ex.Message);
+    return 3;
 }

@@ -20,6 +20,7 @@ public static class ConfigurationLoader
         ["--listen"] = "Xmpp:ListenAddresses",
         ["--log-level"] = "Logging:LogLevel:Default",
         ["--allow-registration"] = "Xmpp:Registration:AllowRegistration",
+        ["--storage"] = "Xmpp:Storage:Provider",
     };
 
     public sealed record Loaded(IConfigurationRoot Configuration, IReadOnlyList<string> Positional, string? ConfigFile, List<string> Problems);

@@ -76,6 +76,43 @@ public sealed class PostgresStorage : IStorage
         }
     }
 
+    // Null when Npgsql accepts the connection string; otherwise why not (naming a keyword, never a value).
+    public static string? ConnectionStringProblem(string connectionString)
+    {
+        try
+        {
+            _ = new NpgsqlConnectionStringBuilder(connectionString);
+            return null;
+        }
+        catch (Exception ex) when (ex is ArgumentException or FormatException or InvalidCastException)
+        {
+            return ex.Message;
+        }
+    }
+
+    // For `xmppd check`: can the server log in, and at which schema version is the database. Changes nothing.
+    public static async Task<(bool Ok, string Line)> CheckAsync(string connectionString)
+    {
+        var where = Describe(connectionString);
+        try
+        {
+            await using var connection = new NpgsqlConnection(connectionString);
+            await connection.OpenAsync().ConfigureAwait(false);
+            var version = await PostgresSchema.ReadVersionAsync(connection).ConfigureAwait(false);
+            return version switch
+            {
+                null => (true, $"storage: PostgreSQL at {where} (server {connection.PostgreSqlVersion}) is reachable; no schema yet, the server creates version {PostgresSchema.Version} at first start"),
+                var v when v > PostgresSchema.Version => (false, $"storage: the PostgreSQL schema at {where} is at version {v}, newer than this server knows ({PostgresSchema.Version})"),
+                var v when v < PostgresSchema.Version => (true, $"storage: PostgreSQL at {where} (server {connection.PostgreSqlVersion}), schema version {v}; the server migrates it to {PostgresSchema.Version} at start"),
+                var v => (true, $"storage: PostgreSQL at {where} (server {connection.PostgreSqlVersion}), schema version {v}, current"),
+            };
+        }
+        catch (Exception ex) when (ex is NpgsqlException or ArgumentException or System.Net.Sockets.SocketException or TimeoutException)
+        {
+            return (false, $"storage: cannot connect to PostgreSQL at {where}: {ex.Message}");
+        }
+    }
+
     public IAccountStore Accounts { get; }
 
     public IRosterStore Rosters { get; }
