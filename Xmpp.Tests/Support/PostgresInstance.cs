@@ -18,15 +18,18 @@ public sealed class PostgresInstance
     private static int _databases;
 
     private readonly string _root;
-    private readonly int _pid;
+    private readonly string _bin;
+    private readonly bool _asRoot;
+    private int _pid;
     private int _stopped;
 
-    private PostgresInstance(string root, int port, string password, int pid)
+    private PostgresInstance(string root, int port, string password, string bin, bool asRoot)
     {
         _root = root;
         Port = port;
         Password = password;
-        _pid = pid;
+        _bin = bin;
+        _asRoot = asRoot;
     }
 
     public int Port { get; }
@@ -73,6 +76,21 @@ public sealed class PostgresInstance
     private static async Task<PostgresInstance> StartAsync()
     {
         StopLeftovers();
+        var instance = await CreateAsync();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => instance.Stop();
+        return instance;
+    }
+
+    /// An instance of its own, for a test that stops and restarts the database; the caller stops it (Stop).
+    public static async Task<PostgresInstance> StartPrivateAsync()
+    {
+        var instance = await CreateAsync();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => instance.Stop();
+        return instance;
+    }
+
+    private static async Task<PostgresInstance> CreateAsync()
+    {
         var bin = FindBinaries();
         var root = Path.Combine(Path.GetTempPath(), $"xmpp-pg-{Environment.ProcessId}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(root);
@@ -92,9 +110,16 @@ public sealed class PostgresInstance
              "-E", "UTF8", "--no-locale", "--no-sync"]), "initdb");
         File.Delete(passwordFile);
 
-        var port = TestServer.FreePort();
-        var start = Command(asRoot, Path.Combine(bin, "postgres"),
-            ["-D", Path.Combine(root, "data"), "-p", port.ToString(), "-k", root, "-c", "listen_addresses=127.0.0.1",
+        var instance = new PostgresInstance(root, TestServer.FreePort(), password, bin, asRoot);
+        await instance.StartServerAsync();
+        return instance;
+    }
+
+    // Starts postgres on the cluster and waits until it accepts a login.
+    private async Task StartServerAsync()
+    {
+        var start = Command(_asRoot, Path.Combine(_bin, "postgres"),
+            ["-D", DataDirectory, "-p", Port.ToString(), "-k", _root, "-c", "listen_addresses=127.0.0.1",
              "-c", "fsync=on", "-c", "max_connections=200", "-c", "shared_buffers=32MB"]);
         start.RedirectStandardError = true;
         start.RedirectStandardOutput = true;
@@ -107,7 +132,7 @@ public sealed class PostgresInstance
 
         // Ready when it accepts a login; its own PID (not runuser's) is the first line of postmaster.pid.
         var deadline = DateTime.UtcNow.AddSeconds(60);
-        var probe = $"Host=127.0.0.1;Port={port};Username=postgres;Password={password};Database=postgres;Timeout=2;Pooling=false";
+        var probe = ConnectionString("postgres") + ";Pooling=false";
         while (true)
         {
             if (process.HasExited)
@@ -123,11 +148,18 @@ public sealed class PostgresInstance
                 await Task.Delay(100);
             }
         }
-        var pid = int.Parse(File.ReadLines(Path.Combine(root, "data", "postmaster.pid")).First());
-        var instance = new PostgresInstance(root, port, password, pid);
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => instance.Stop();
-        return instance;
+        _pid = int.Parse(File.ReadLines(Path.Combine(DataDirectory, "postmaster.pid")).First());
     }
+
+    /// Stops the server as a crash would (SIGQUIT: immediate shutdown, no checkpoint; the next start recovers from
+    /// the WAL), or cleanly (SIGINT: fast shutdown); the cluster stays for StartAgainAsync.
+    public void StopServer(bool crash)
+    {
+        StopPostmaster(_pid, DataDirectory, crash ? 3 : 2);
+    }
+
+    /// Starts the server again on the same cluster and port.
+    public Task StartAgainAsync() => StartServerAsync();
 
     /// Stops the shared instance if this run started it.
     public static void StopShared()
@@ -136,18 +168,18 @@ public sealed class PostgresInstance
             Shared.Value.Result.Stop();
     }
 
-    // A fast shutdown (SIGINT: roll back open transactions, checkpoint, exit), by PID; then the folder goes.
-    private void Stop()
+    /// A fast shutdown (SIGINT: roll back open transactions, checkpoint, exit), by PID; then the folder goes.
+    public void Stop()
     {
         if (Interlocked.Exchange(ref _stopped, 1) != 0) return;
-        StopPostmaster(_pid, DataDirectory);
+        StopPostmaster(_pid, DataDirectory, 2);
         try { Directory.Delete(_root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 
-    private static void StopPostmaster(int pid, string dataDirectory)
+    private static void StopPostmaster(int pid, string dataDirectory, int signal)
     {
         if (!IsPostmaster(pid, dataDirectory)) return;
-        kill(pid, 2);
+        kill(pid, signal);
         var deadline = DateTime.UtcNow.AddSeconds(20);
         while (Directory.Exists($"/proc/{pid}") && DateTime.UtcNow < deadline)
             Thread.Sleep(50);
@@ -179,7 +211,7 @@ public sealed class PostgresInstance
             var data = Path.Combine(root, "data");
             var pidFile = Path.Combine(data, "postmaster.pid");
             if (File.Exists(pidFile) && int.TryParse(File.ReadLines(pidFile).FirstOrDefault(), out var pid))
-                StopPostmaster(pid, data);
+                StopPostmaster(pid, data, 2);
             try { Directory.Delete(root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
     }
