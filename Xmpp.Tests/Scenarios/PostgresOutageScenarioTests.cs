@@ -5,7 +5,8 @@ namespace Xmpp.Tests.Scenarios;
 
 /// PostgreSQL crashes under a running server: the sender's session stays up, its XEP-0198 acks are held back while
 /// what it sent cannot be stored, and once the database has recovered the acks come and the offline recipient gets
-/// every message once, in order. A private PostgreSQL instance, so no other test sees the outage.
+/// every message once, in order; meanwhile a read that cannot be served is refused as temporary. A private
+/// PostgreSQL instance, so no other test sees the outage.
 [TestFixture]
 [Category("PostgreSql")]
 [NonParallelizable]
@@ -26,6 +27,8 @@ public sealed class PostgresOutageScenarioTests
         await using var server = await TestServer.StartAsync(configure: TestServer.WithPostgres(connectionString));
         await server.AddUserAsync("alice", "alice-pw");
         await server.AddUserAsync("bob", "bob-pw");
+        await server.AddUserAsync("carol", "carol-pw");
+        await using var carol = await TestClient.ConnectAsync(server, "carol", "carol-pw", "desk");
         await using var alice = await TestClient.ConnectAsync(server, "alice", "alice-pw", "pc");
         await alice.SendAsync("<enable xmlns='urn:xmpp:sm:3'/>");
         await alice.ReceiveAsync(e => e.Is("enabled", Ns.StreamManagement));
@@ -43,6 +46,12 @@ public sealed class PostgresOutageScenarioTests
         // XEP-0198 §4: an ack says the server has handled the stanzas; with nowhere to store them it has not.
         Assert.That(await alice.TryReceiveAsync(e => e.Is("a", Ns.StreamManagement), TimeSpan.FromSeconds(2)), Is.Null);
         Assert.That(alice.StreamEnded, Is.False, "the session stays up");
+        // A request that needs to read what cannot be read now is refused as temporary (RFC 6120 §8.3.2: 'wait').
+        var read = await carol.IqAsync("<iq type='get'><query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query></iq>",
+            TimeSpan.FromSeconds(30));
+        Assert.That(read.Attr("type"), Is.EqualTo("error"), read.ToString());
+        Assert.That(read.Child("error", Ns.Client)?.Attr("type"), Is.EqualTo("wait"), read.ToString());
+        Assert.That(carol.StreamEnded, Is.False);
 
         await _instance.StartAgainAsync();
         var ack = await alice.ReceiveAsync(e => e.Is("a", Ns.StreamManagement), TimeSpan.FromSeconds(30));
@@ -55,5 +64,7 @@ public sealed class PostgresOutageScenarioTests
             ids.Add((await bob.ReceiveAsync("message")).Attr("id"));
         Assert.That(ids, Is.EqualTo(Enumerable.Range(0, 21).Select(i => "m" + i)));
         Assert.That(await bob.TryReceiveAsync(e => e.Name == "message", TimeSpan.FromMilliseconds(400)), Is.Null, "each once");
+        var again = await carol.IqAsync("<iq type='get'><query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query></iq>");
+        Assert.That(again.Attr("type"), Is.EqualTo("result"), "the same session reads again once the database is back");
     }
 }
