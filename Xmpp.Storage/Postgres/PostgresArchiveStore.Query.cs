@@ -34,7 +34,10 @@ internal sealed partial class PostgresArchiveStore
             SELECT a.id, a.stamp, a.peer, a.stanza_id, a.payload FROM {_table} a WHERE {window}
             ORDER BY a.id {(query.Reverse ? "DESC" : "ASC")} LIMIT {query.Max + 1}
             """);
-        var count = new NpgsqlBatchCommand($"SELECT count(*) FROM {_table} a WHERE {filter}");
+        // Ids named in the query ('ids', XEP-0313 §4.1.1) are few and not a run: those are counted row by row.
+        var count = new NpgsqlBatchCommand(query.StanzaIds is null
+            ? CountSql(filter.ToString(), byPeer: query.With is not null)
+            : $"SELECT count(*) FROM {_table} a WHERE {filter}");
         // A parameter belongs to one command: the count gets copies of the ones its filter uses (the first ones).
         var filterParameters = parameters.Count - (query.AfterId is null ? 0 : 1) - (query.BeforeId is null ? 0 : 1);
         foreach (var parameter in parameters)
@@ -75,7 +78,7 @@ internal sealed partial class PostgresArchiveStore
 
     public async ValueTask<int> CountAsync(string owner)
     {
-        await using var command = _source.CreateCommand($"SELECT count(*) FROM {_table} a WHERE a.owner = $1 AND a.id > {_mark}");
+        await using var command = _source.CreateCommand(CountSql($"a.owner = $1 AND a.id > {_mark}", byPeer: false));
         command.Parameters.Add(Text(owner));
         return (int)(long)(await command.ExecuteScalarAsync().ConfigureAwait(false))!;
     }

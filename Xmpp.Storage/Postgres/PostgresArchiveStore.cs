@@ -25,16 +25,31 @@ internal sealed partial class PostgresArchiveStore : IArchiveStore
         _mark = $"COALESCE((SELECT through FROM archive_marks WHERE collection = '{name}' AND owner = $1), 0)";
         // Time never runs backwards within an owner's archive (see IArchiveStore): each row's stamp is raised to the
         // latest stamp before it, among the owner's stored rows (the newest one, found by one seek of the primary key)
-        // and the rows of this insert. ON CONFLICT makes a group that is run again after a lost commit answer harmless.
+        // and the rows of this insert. The ordinals continue from the owner's (and owner and peer's) newest row
+        // (PostgresSchema.ArchiveTable). ON CONFLICT makes a group that is run again after a lost commit answer harmless.
         _insert = $"""
-            INSERT INTO {_table} (owner, id, stamp, peer, stanza_id, payload)
+            INSERT INTO {_table} (owner, id, stamp, peer, stanza_id, payload, ordinal, peer_ordinal)
             SELECT v.owner, v.id,
                    GREATEST(max(v.stamp) OVER (PARTITION BY v.owner ORDER BY v.id), COALESCE(n.newest, v.stamp)),
-                   v.peer, v.stanza_id, v.payload
+                   v.peer, v.stanza_id, v.payload,
+                   COALESCE(n.ordinal, 0) + row_number() OVER (PARTITION BY v.owner ORDER BY v.id),
+                   COALESCE(p.peer_ordinal, 0) + row_number() OVER (PARTITION BY v.owner, v.peer ORDER BY v.id)
             FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bytea[])
                  AS v(owner, id, stamp, peer, stanza_id, payload)
-            LEFT JOIN LATERAL (SELECT a.stamp AS newest FROM {_table} a WHERE a.owner = v.owner ORDER BY a.id DESC LIMIT 1) n ON true
+            LEFT JOIN LATERAL (SELECT a.stamp AS newest, a.ordinal FROM {_table} a WHERE a.owner = v.owner ORDER BY a.id DESC LIMIT 1) n ON true
+            LEFT JOIN LATERAL (SELECT a.peer_ordinal FROM {_table} a WHERE a.owner = v.owner AND a.peer = v.peer ORDER BY a.id DESC LIMIT 1) p ON true
             ON CONFLICT (owner, id) DO NOTHING
+            """;
+    }
+
+    // How many of the owner's records match filter (SQL over "a", the owner as $1): the ordinal of the last minus that
+    // of the first plus one (see PostgresSchema.ArchiveTable), or 0 when none matches. byPeer: filter names one peer.
+    internal string CountSql(string filter, bool byPeer)
+    {
+        var ordinal = byPeer ? "peer_ordinal" : "ordinal";
+        return $"""
+            SELECT COALESCE((SELECT a.{ordinal} FROM {_table} a WHERE {filter} ORDER BY a.id DESC LIMIT 1)
+                          - (SELECT a.{ordinal} FROM {_table} a WHERE {filter} ORDER BY a.id LIMIT 1) + 1, 0)
             """;
     }
 
@@ -118,12 +133,13 @@ internal sealed partial class PostgresArchiveStore : IArchiveStore
     private async ValueTask<int> MoveMarkAsync(NpgsqlConnection connection, string owner, long? through)
     {
         var target = through is null ? $"(SELECT COALESCE(max(id), 0) FROM {_table} WHERE owner = $1)" : "$2";
+        var doomed = CountSql($"a.owner = $1 AND a.id > (SELECT through FROM old) AND a.id <= {target}", byPeer: false);
         await using var command = new NpgsqlCommand($"""
             WITH old AS (SELECT {_mark} AS through),
-                 doomed AS (SELECT count(*) AS n FROM {_table} a, old WHERE a.owner = $1 AND a.id > old.through AND a.id <= {target}),
+                 doomed AS ({doomed}),
                  moved AS (INSERT INTO archive_marks (collection, owner, through) VALUES ('{_name}', $1, {target})
                            ON CONFLICT (collection, owner) DO UPDATE SET through = GREATEST(archive_marks.through, EXCLUDED.through))
-            SELECT n FROM doomed
+            SELECT * FROM doomed
             """, connection);
         command.Parameters.Add(Text(owner));
         if (through is { } value)

@@ -91,6 +91,11 @@ internal static class PostgresSchema
     // its own sequence. The primary key (owner, id) serves the owner's pages in either direction; an owner's time
     // never runs backwards in id order, so (owner, stamp) turns Start/End into a range of it; (owner, peer, id) serves
     // the 'with' filter (XEP-0313 §4.1.1), (owner, stanza_id) the XEP-0359 id lookups.
+    //
+    // Counting: ordinal numbers the owner's records 1, 2, 3... in id order, peer_ordinal its records with that peer.
+    // Records are only ever removed from the oldest end (the deletion mark), and a time range is a run of ids, so every
+    // filtered set a query counts (XEP-0059 §2.6) is a run of consecutive ordinals: its size is the last one's minus
+    // the first one's plus one, two index seeks instead of reading a million index entries (~200 ms here).
     public static string ArchiveTable(string name) => $"""
 
         CREATE TABLE IF NOT EXISTS archive_{name} (
@@ -100,6 +105,8 @@ internal static class PostgresSchema
             peer text COLLATE "C" NOT NULL,
             stanza_id text COLLATE "C",
             payload bytea NOT NULL,
+            ordinal bigint NOT NULL,
+            peer_ordinal bigint NOT NULL,
             PRIMARY KEY (owner, id));
         CREATE INDEX IF NOT EXISTS archive_{name}_peer ON archive_{name} (owner, peer, id);
         CREATE INDEX IF NOT EXISTS archive_{name}_stamp ON archive_{name} (owner, stamp);
