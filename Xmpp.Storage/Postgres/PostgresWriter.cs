@@ -90,7 +90,9 @@ internal sealed class PostgresWriter : IAsyncDisposable
         }
         catch (Exception ex)
         {
-            // Stopped while the database was away (or the loop itself broke): nobody may be left waiting.
+            // Stopped while the database was away (or the loop itself broke): nobody may be left waiting, and no later
+            // write may wait for a loop that has ended.
+            _queue.Writer.TryComplete(ex);
             foreach (var write in batch)
                 write.Fail(ex);
             while (reader.TryRead(out var write))
@@ -104,6 +106,22 @@ internal sealed class PostgresWriter : IAsyncDisposable
     }
 
     private async Task CommitWithRetryAsync(List<PostgresWrite> group)
+    {
+        // Refused writes fail only once the rest of their group is committed: a flush waiting for the last write
+        // queued must not return while writes queued before it are still to be stored.
+        var refused = new List<(PostgresWrite Write, Exception Error)>();
+        try
+        {
+            await CommitUntilStoredAsync(group, refused).ConfigureAwait(false);
+        }
+        finally
+        {
+            foreach (var (write, error) in refused)
+                write.Fail(error);
+        }
+    }
+
+    private async Task CommitUntilStoredAsync(List<PostgresWrite> group, List<(PostgresWrite Write, Exception Error)> refused)
     {
         var backoff = FirstBackoff;
         DateTime? outageSince = null;
@@ -126,23 +144,23 @@ internal sealed class PostgresWriter : IAsyncDisposable
                     _logger.LogError("PostgreSQL cannot be reached ({Reason}); {Count} writes are held and retried until it is back",
                         ex.Message, Pending);
                 }
-                // Only a stop ends the wait; ObjectDisposedException/OperationCanceledException then fail the group.
+                // Only a stop ends the wait (OperationCanceledException, which then fails the group).
                 await Task.Delay(backoff, _stopping.Token).ConfigureAwait(false);
                 backoff = TimeSpan.FromTicks(Math.Min(MaxBackoff.Ticks, backoff.Ticks * 2));
             }
-            catch (RefusedWriteException refused)
+            catch (RefusedWriteException refusal)
             {
                 // The database refused one write (or a run of appends): it fails alone, the others run again.
                 await DropConnectionAsync().ConfigureAwait(false);
-                if (refused.Write is { } single)
+                if (refusal.Write is { } single)
                 {
-                    single.Fail(refused.InnerException!);
+                    refused.Add((single, refusal.InnerException!));
                     group.Remove(single);
                 }
                 else
                 {
                     // A multi-row insert was refused: its appends run again one by one to find the culprit.
-                    foreach (var write in refused.Appends!)
+                    foreach (var write in refusal.Appends!)
                         write.Alone = true;
                 }
             }

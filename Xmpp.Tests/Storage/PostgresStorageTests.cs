@@ -226,6 +226,20 @@ public sealed class PostgresStorageTests
     }
 
     [Test]
+    public async Task A_flush_after_a_refused_last_write_waits_for_the_good_writes_queued_before_it()
+    {
+        var mam = _storage.Archive("mam");
+        for (var n = 0; n < 50; n++)
+            _ = mam.AppendAsync("juliet", T0, "romeo@montague.lit", Body(n));
+        var refused = mam.AppendAsync("juliet", T0, "bad\0peer", Body(99)).AsTask();
+
+        await _storage.FlushAsync().WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.That(await ScalarAsync<long>("SELECT count(*) FROM archive_mam WHERE owner = 'juliet'"), Is.EqualTo(50));
+        Assert.That(refused.IsFaulted, Is.True);
+    }
+
+    [Test]
     public async Task A_write_the_database_refuses_fails_alone_and_the_rest_of_its_group_is_stored()
     {
         var mam = _storage.Archive("mam");
