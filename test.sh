@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test: unit, in-process protocol tests over real sockets, and interop with real clients.
-# Installs what the tests need (Debian packages of the real XMPP clients, Chromium for the web pages, afl++ for fuzzing)
-# when it is missing. Then fuzzes each harness in fuzz/ for FUZZ_SECONDS (default 20, 0 to skip); a crash or hang found
+# Installs what the tests need (Debian packages of the real XMPP clients, Chromium for the web pages, afl++ for fuzzing,
+# and PostgreSQL, whose binaries the tests use to start a private server of their own: never the system service) when
+# it is missing. Then fuzzes each harness in fuzz/ for FUZZ_SECONDS (default 20, 0 to skip); a crash or hang found
 # fails the run.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-packages=(python3-slixmpp python3-aiohttp python3-nbxmpp go-sendxmpp nagios-check-xmppng openssl systemd chromium afl++)
+packages=(python3-slixmpp python3-aiohttp python3-nbxmpp go-sendxmpp nagios-check-xmppng openssl systemd chromium afl++ postgresql)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -14,7 +15,7 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  echo "installing test clients: ${missing[*]}"
+  echo "installing test dependencies: ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

@@ -19,24 +19,33 @@ if (problems.Count > 0)
     return 2;
 }
 
-switch (verb)
+try
 {
-    case "run":
-        Microsoft.AspNetCore.Builder.WebApplication app;
-        try { app = XmppHost.Build(options, loaded.Configuration); }
-        catch (DataDirLockException ex)
-        {
-            Console.Error.WriteLine("error: " + ex.Message);
-            return 1;
-        }
-        await app.RunAsync();
-        return 0;
-    case var admin when AdminOperations.Verbs.Contains(admin):
-        return await AdminCommands.AdminAsync(words, options);
-    case "cert":
-        return AdminCommands.CertGenerate(words, options);
-    default:
-        Console.Error.WriteLine($"error: unknown command '{verb}'");
-        Console.Error.WriteLine(AdminCommands.Usage);
-        return 2;
+    switch (verb)
+    {
+        case "run":
+            Microsoft.AspNetCore.Builder.WebApplication app;
+            try { app = XmppHost.Build(options, loaded.Configuration); }
+            catch (DataDirLockException ex)
+            {
+                Console.Error.WriteLine("error: " + ex.Message);
+                return 1;
+            }
+            await app.RunAsync();
+            return 0;
+        case var admin when AdminOperations.Verbs.Contains(admin):
+            return await AdminCommands.AdminAsync(words, options);
+        case "cert":
+            return AdminCommands.CertGenerate(words, options);
+        default:
+            Console.Error.WriteLine($"error: unknown command '{verb}'");
+            Console.Error.WriteLine(AdminCommands.Usage);
+            return 2;
+    }
+}
+catch (Xmpp.Storage.StorageOpenException ex)
+{
+    // Unreachable database, newer schema: one line for the operator rather than a stack trace.
+    Console.Error.WriteLine("error: storage: " + ex.Message);
+    return 3;
 }

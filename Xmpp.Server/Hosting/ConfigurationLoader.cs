@@ -20,6 +20,7 @@ public static class ConfigurationLoader
         ["--listen"] = "Xmpp:ListenAddresses",
         ["--log-level"] = "Logging:LogLevel:Default",
         ["--allow-registration"] = "Xmpp:Registration:AllowRegistration",
+        ["--storage"] = "Xmpp:Storage:Provider",
     };
 
     /// Options of one command rather than settings (xmppd invite create --reusable 3): handed to the command with

@@ -21,7 +21,6 @@ using Xmpp.Server.Streams;
 using Xmpp.Server.Streams.StreamManagement;
 using Xmpp.Server.Tls;
 using Xmpp.Storage;
-using Xmpp.Storage.LiteDb;
 
 using Microsoft.Extensions.Hosting.Systemd;
 
@@ -125,7 +124,7 @@ public static class XmppHost
         services.AddSingleton(new XmppServerOptionsAccessor(options));
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(new ServedDomains(options.Domains));
-        services.AddSingleton<IStorage>(_ => new LiteDbStorage(Path.GetFullPath(options.DataDir)));
+        services.AddSingleton(sp => StorageFactory.Open(options, sp.GetService<ILoggerFactory>()));
         services.AddSingleton(sp => new CertificateManager(
             Path.GetFullPath(options.CertDir), sp.GetRequiredService<ServedDomains>().All,
             sp.GetRequiredService<ILogger<CertificateManager>>(), options.GenerateSelfSignedCertificates));

@@ -15,6 +15,9 @@ public sealed class XmppServerOptions
     public List<string> Admins { get; set; } = [];
 
     public string DataDir { get; set; } = "data";
+
+    /// Where accounts, rosters, archives and the rest are kept: embedded (default) or PostgreSQL.
+    public StorageOptions Storage { get; set; } = new();
     public string CertDir { get; set; } = "certs";
 
     /// STARTTLS port (RFC 6120 §5); 0 disables the listener.

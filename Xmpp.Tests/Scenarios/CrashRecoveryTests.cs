@@ -4,11 +4,21 @@ using Xmpp.Tests.Support;
 namespace Xmpp.Tests.Scenarios;
 
 /// The offline spool is durable: a kill -9 in the middle of traffic loses nothing the server had confirmed,
-/// and a graceful stop tells clients and flushes storage.
-[TestFixture]
+/// and a graceful stop tells clients and flushes storage. On the embedded store and on PostgreSQL.
+[TestFixtureSource(nameof(Storages))]
 [NonParallelizable]
-public sealed class CrashRecoveryTests
+public sealed class CrashRecoveryTests(string storage)
 {
+    public static IEnumerable<TestFixtureData> Storages()
+    {
+        yield return new TestFixtureData("embedded");
+        var postgres = new TestFixtureData("postgresql");
+        postgres.Properties.Add(NUnit.Framework.Internal.PropertyNames.Category, "PostgreSql");
+        yield return postgres;
+    }
+
+    private readonly PostgresTestDatabase? _database = storage == "postgresql" ? new PostgresTestDatabase("crash") : null;
+    private Dictionary<string, string>? _environment;
     private string _dir = null!;
     private int _c2s, _tls;
 
@@ -19,9 +29,14 @@ public sealed class CrashRecoveryTests
         Directory.CreateDirectory(_dir);
         _c2s = TestServer.FreePort();
         _tls = TestServer.FreePort();
+        if (_database is not null)
+        {
+            await _database.ResetAsync();
+            _environment = new() { ["XMPP__STORAGE__CONNECTIONSTRING"] = await _database.ConnectionStringAsync() };
+        }
         foreach (var (u, p) in new[] { ("alice", "alice-pw"), ("bob", "bob-pw") })
         {
-            var r = await ServerProcess.RunAsync(_dir, ["user", "add", u, p, .. Args()]);
+            var r = await ServerProcess.RunAsync(_dir, _environment, ["user", "add", u, p, .. Args()]);
             Assert.That(r.ExitCode, Is.EqualTo(0), r.Output);
         }
     }
@@ -33,18 +48,18 @@ public sealed class CrashRecoveryTests
     [
         "--domain", "localhost", "--c2s-port", _c2s.ToString(), "--c2s-tls-port", _tls.ToString(),
         "--data-dir", Path.Combine(_dir, "data"), "--cert-dir", Path.Combine(_dir, "certs"), "--listen", "127.0.0.1",
-        "--http-port", "0", "--log-level", "Warning",
+        "--http-port", "0", "--log-level", "Warning", "--storage", storage,
     ];
 
     [Test]
     public async Task Kill_9_during_traffic_loses_no_confirmed_message_and_duplicates_none()
     {
-        await using var server = await ServerProcess.StartAsync(_dir, _c2s, Args());
+        await using var server = await ServerProcess.StartAsync(_dir, _c2s, _environment, Args());
         var endpoint = new ServerEndpoint("127.0.0.1", _c2s, _tls);
         var (sent, confirmed) = await SendUntilKilledAsync(server, endpoint, "k");
         Assert.That(confirmed, Is.GreaterThan(10), "traffic was flowing when the process was killed");
 
-        await using var restarted = await ServerProcess.StartAsync(_dir, _c2s, Args());
+        await using var restarted = await ServerProcess.StartAsync(_dir, _c2s, _environment, Args());
         await using var bob = await TestClient.ConnectAsync(endpoint, "bob", "bob-pw", "phone");
         await bob.SendAsync("<presence/>");
         var ids = new List<int>();
@@ -61,11 +76,11 @@ public sealed class CrashRecoveryTests
         string[] args = [.. Args(), "--Xmpp:Mam:DefaultMode=always"];
         var endpoint = new ServerEndpoint("127.0.0.1", _c2s, _tls);
         int sent, confirmed;
-        await using (var server = await ServerProcess.StartAsync(_dir, _c2s, args))
+        await using (var server = await ServerProcess.StartAsync(_dir, _c2s, _environment, args))
             (sent, confirmed) = await SendUntilKilledAsync(server, endpoint, "a");
         Assert.That(confirmed, Is.GreaterThan(10), "traffic was flowing when the process was killed");
 
-        await using var restarted = await ServerProcess.StartAsync(_dir, _c2s, args);
+        await using var restarted = await ServerProcess.StartAsync(_dir, _c2s, _environment, args);
         await using var again = await TestClient.ConnectAsync(endpoint, "alice", "alice-pw", "pc");
         var bodies = new List<int>();
         string? after = null;
@@ -88,7 +103,7 @@ public sealed class CrashRecoveryTests
     public async Task Graceful_stop_sends_system_shutdown_and_keeps_the_spool()
     {
         var endpoint = new ServerEndpoint("127.0.0.1", _c2s, _tls);
-        await using (var server = await ServerProcess.StartAsync(_dir, _c2s, Args()))
+        await using (var server = await ServerProcess.StartAsync(_dir, _c2s, _environment, Args()))
         {
             await using var alice = await TestClient.ConnectAsync(endpoint, "alice", "alice-pw", "pc");
             for (int i = 1; i <= 20; i++)
@@ -99,7 +114,7 @@ public sealed class CrashRecoveryTests
             Assert.That(error.Child("system-shutdown", Ns.StreamErrors), Is.Not.Null);
             Assert.That(await exit, Is.EqualTo(0), server.Output);
         }
-        await using var restarted = await ServerProcess.StartAsync(_dir, _c2s, Args());
+        await using var restarted = await ServerProcess.StartAsync(_dir, _c2s, _environment, Args());
         await using var bob = await TestClient.ConnectAsync(endpoint, "bob", "bob-pw", "phone");
         await bob.SendAsync("<presence/>");
         var ids = new List<string?>();

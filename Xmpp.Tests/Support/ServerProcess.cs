@@ -35,7 +35,7 @@ public sealed class ServerProcess : IAsyncDisposable
         }
     }
 
-    private static ProcessStartInfo StartInfo(IEnumerable<string> args, string workingDir)
+    private static ProcessStartInfo StartInfo(IEnumerable<string> args, string workingDir, IReadOnlyDictionary<string, string>? environment = null)
     {
         var psi = new ProcessStartInfo("dotnet")
         {
@@ -48,13 +48,20 @@ public sealed class ServerProcess : IAsyncDisposable
         psi.ArgumentList.Add(ServerDll);
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        if (environment is not null)
+            foreach (var (key, value) in environment)
+                psi.Environment[key] = value;
         return psi;
     }
 
     /// Runs an admin command to completion and returns its exit code and output.
-    public static async Task<(int ExitCode, string Output)> RunAsync(string workingDir, params string[] args)
+    public static Task<(int ExitCode, string Output)> RunAsync(string workingDir, params string[] args) => RunAsync(workingDir, null, args);
+
+    /// The same with environment variables set for the command (such as XMPP__STORAGE__CONNECTIONSTRING).
+    public static async Task<(int ExitCode, string Output)> RunAsync(string workingDir, IReadOnlyDictionary<string, string>? environment,
+        params string[] args)
     {
-        using var p = Process.Start(StartInfo(args, workingDir))!;
+        using var p = Process.Start(StartInfo(args, workingDir, environment))!;
         p.StandardInput.Close();
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
@@ -64,11 +71,15 @@ public sealed class ServerProcess : IAsyncDisposable
     }
 
     /// Starts `xmppd run` and waits until the STARTTLS port accepts connections.
-    public static async Task<ServerProcess> StartAsync(string workingDir, int c2sPort, params string[] args)
+    public static Task<ServerProcess> StartAsync(string workingDir, int c2sPort, params string[] args) =>
+        StartAsync(workingDir, c2sPort, null, args);
+
+    public static async Task<ServerProcess> StartAsync(string workingDir, int c2sPort, IReadOnlyDictionary<string, string>? environment,
+        params string[] args)
     {
         var all = new List<string> { "run" };
         all.AddRange(args);
-        var process = new ServerProcess(Process.Start(StartInfo(all, workingDir))!);
+        var process = new ServerProcess(Process.Start(StartInfo(all, workingDir, environment))!);
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (DateTime.UtcNow < deadline)
         {

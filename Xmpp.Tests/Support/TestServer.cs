@@ -40,6 +40,33 @@ public sealed class TestServer : IAsyncDisposable
     public XmppServerOptions Options { get; }
     public int HttpPort => Options.HttpPort;
 
+    /// A configure step that keeps the server's data in a PostgreSQL database instead of the embedded store.
+    public static Action<Dictionary<string, string?>> WithPostgres(string connectionString) => o =>
+    {
+        o["Xmpp:Storage:Provider"] = "postgresql";
+        o["Xmpp:Storage:ConnectionString"] = connectionString;
+    };
+
+    // XMPP_TEST_STORAGE=postgresql runs every server the tests start on PostgreSQL: one database per data folder, so
+    // a test that restarts the server on the same folder finds its data again.
+    private static readonly Dictionary<string, Task<string>> Databases = new(StringComparer.Ordinal);
+
+    private static Task<string> DatabaseFor(string root)
+    {
+        lock (Databases)
+        {
+            if (!Databases.TryGetValue(root, out var database))
+                Databases[root] = database = CreateDatabaseAsync();
+            return database;
+        }
+
+        static async Task<string> CreateDatabaseAsync()
+        {
+            var instance = await PostgresInstance.GetAsync();
+            return instance.ConnectionString(await instance.CreateDatabaseAsync("server"));
+        }
+    }
+
     /// A configure step that turns on the HTTPS endpoint on a free port.
     public static void WithHttp(Dictionary<string, string?> o) => o["Xmpp:HttpPort"] = FreePort().ToString();
     public IServiceProvider Services => _app.Services;
@@ -69,6 +96,8 @@ public sealed class TestServer : IAsyncDisposable
             ["Xmpp:S2s:Port"] = "0",
         };
         configure?.Invoke(overrides);
+        if (Environment.GetEnvironmentVariable("XMPP_TEST_STORAGE") == "postgresql" && !overrides.ContainsKey("Xmpp:Storage:Provider"))
+            WithPostgres(await DatabaseFor(root))(overrides);
         var loaded = ConfigurationLoader.Load(["--config", "/nonexistent-so-no-file-is-read.json"], overrides);
         var options = ConfigurationLoader.Bind(loaded.Configuration);
         var problems = OptionsValidator.Validate(options);

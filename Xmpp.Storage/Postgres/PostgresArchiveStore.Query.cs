@@ -1,0 +1,85 @@
+using System.Text;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Xmpp.Storage.Postgres;
+
+internal sealed partial class PostgresArchiveStore
+{
+    // The page and the count of the whole filtered set (XEP-0059 §2.6, which the RSM cursors do not narrow) go to the
+    // server in one batch: one round trip, one connection. The page reads Max + 1 rows from the window's near end (the
+    // extra one says whether it is complete) along the primary key or the (owner, peer, id) index.
+    public async ValueTask<ArchivePage> QueryAsync(ArchiveQuery query)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(query.Max);
+        var filter = new StringBuilder($"a.owner = $1 AND a.id > {_mark}");
+        var parameters = new List<NpgsqlParameter> { Text(query.Owner) };
+        string Add(NpgsqlParameter parameter)
+        {
+            parameters.Add(parameter);
+            return "$" + parameters.Count;
+        }
+        if (query.With is { } with) filter.Append(" AND a.peer = ").Append(Add(Text(with)));
+        if (query.Start is { } start) filter.Append(" AND a.stamp >= ").Append(Add(new NpgsqlParameter<long> { TypedValue = start.UtcTicks }));
+        if (query.End is { } end) filter.Append(" AND a.stamp <= ").Append(Add(new NpgsqlParameter<long> { TypedValue = end.UtcTicks }));
+        if (query.StanzaIds is { } stanzaIds)
+            filter.Append(" AND a.stanza_id = ANY(").Append(Add(new NpgsqlParameter<string[]> { TypedValue = [.. stanzaIds] })).Append(')');
+        var window = new StringBuilder().Append(filter);
+        if (query.AfterId is { } after) window.Append(" AND a.id > ").Append(Add(new NpgsqlParameter<long> { TypedValue = after }));
+        if (query.BeforeId is { } before) window.Append(" AND a.id < ").Append(Add(new NpgsqlParameter<long> { TypedValue = before }));
+
+        await using var connection = await _source.OpenConnectionAsync().ConfigureAwait(false);
+        await using var batch = new NpgsqlBatch(connection);
+        var page = new NpgsqlBatchCommand($"""
+            SELECT a.id, a.stamp, a.peer, a.stanza_id, a.payload FROM {_table} a WHERE {window}
+            ORDER BY a.id {(query.Reverse ? "DESC" : "ASC")} LIMIT {query.Max + 1}
+            """);
+        // Ids named in the query ('ids', XEP-0313 §4.1.1) are few and not a run: those are counted row by row.
+        var count = new NpgsqlBatchCommand(query.StanzaIds is null
+            ? CountSql(filter.ToString(), byPeer: query.With is not null)
+            : $"SELECT count(*) FROM {_table} a WHERE {filter}");
+        // A parameter belongs to one command: the count gets copies of the ones its filter uses (the first ones).
+        var filterParameters = parameters.Count - (query.AfterId is null ? 0 : 1) - (query.BeforeId is null ? 0 : 1);
+        foreach (var parameter in parameters)
+            page.Parameters.Add(parameter);
+        for (var i = 0; i < filterParameters; i++)
+            count.Parameters.Add(parameters[i].Clone());
+        batch.BatchCommands.Add(page);
+        batch.BatchCommands.Add(count);
+
+        var records = new List<ArchiveRecord>();
+        int total;
+        await using (var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync().ConfigureAwait(false))
+                records.Add(new ArchiveRecord(reader.GetInt64(0), query.Owner, new DateTimeOffset(reader.GetInt64(1), TimeSpan.Zero),
+                    reader.GetString(2), (byte[])reader[4], reader.IsDBNull(3) ? null : reader.GetString(3)));
+            await reader.NextResultAsync().ConfigureAwait(false);
+            await reader.ReadAsync().ConfigureAwait(false);
+            total = (int)reader.GetInt64(0);
+        }
+        var complete = records.Count <= query.Max;
+        if (!complete) records.RemoveAt(records.Count - 1);
+        if (query.Reverse) records.Reverse();
+        return new ArchivePage(records, complete, total);
+    }
+
+    // The newest of the owner's records with that stanza id, as the embedded archive log answers.
+    public async ValueTask<long?> FindIdAsync(string owner, string stanzaId)
+    {
+        // PostgreSQL text cannot hold U+0000, so no record can have such an id.
+        if (stanzaId.Contains('\0')) return null;
+        await using var command = _source.CreateCommand(
+            $"SELECT a.id FROM {_table} a WHERE a.owner = $1 AND a.stanza_id = $2 AND a.id > {_mark} ORDER BY a.id DESC LIMIT 1");
+        command.Parameters.Add(Text(owner));
+        command.Parameters.Add(Text(stanzaId));
+        return await command.ExecuteScalarAsync().ConfigureAwait(false) is long id ? id : null;
+    }
+
+    public async ValueTask<int> CountAsync(string owner)
+    {
+        await using var command = _source.CreateCommand(CountSql($"a.owner = $1 AND a.id > {_mark}", byPeer: false));
+        command.Parameters.Add(Text(owner));
+        return (int)(long)(await command.ExecuteScalarAsync().ConfigureAwait(false))!;
+    }
+}

@@ -1,0 +1,189 @@
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Xmpp.Storage.Postgres;
+
+// One archive collection in table archive_<name> (see PostgresSchema.ArchiveTable). Appends are queued and inserted
+// a group at a time (InsertAsync); deletions move the owner's mark in archive_marks and leave the rows to
+// PostgresArchivePurger; every read hides what lies at or below the mark.
+internal sealed partial class PostgresArchiveStore : IArchiveStore
+{
+    private readonly NpgsqlDataSource _source;
+    private readonly PostgresWriter _writer;
+    private readonly string _name;
+    private readonly string _table;
+    private readonly string _mark;
+    private readonly string _insert;
+
+    public PostgresArchiveStore(NpgsqlDataSource source, PostgresWriter writer, string name)
+    {
+        _source = source;
+        _writer = writer;
+        _name = name;
+        _table = "archive_" + name;
+        // The owner's deletion mark, for an owner given as $1.
+        _mark = $"COALESCE((SELECT through FROM archive_marks WHERE collection = '{name}' AND owner = $1), 0)";
+        // Time never runs backwards within an owner's archive (see IArchiveStore): each row's stamp is raised to the
+        // latest stamp before it, among the owner's stored rows (the newest one, found by one seek of the primary key)
+        // and the rows of this insert. The ordinals continue from the owner's (and owner and peer's) newest row
+        // (PostgresSchema.ArchiveTable). ON CONFLICT makes a group that is run again after a lost commit answer harmless.
+        _insert = $"""
+            INSERT INTO {_table} (owner, id, stamp, peer, stanza_id, payload, ordinal, peer_ordinal)
+            SELECT v.owner, v.id,
+                   GREATEST(max(v.stamp) OVER (PARTITION BY v.owner ORDER BY v.id), COALESCE(n.newest, v.stamp)),
+                   v.peer, v.stanza_id, v.payload,
+                   COALESCE(n.ordinal, 0) + row_number() OVER (PARTITION BY v.owner ORDER BY v.id),
+                   COALESCE(p.peer_ordinal, 0) + row_number() OVER (PARTITION BY v.owner, v.peer ORDER BY v.id)
+            FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bytea[])
+                 AS v(owner, id, stamp, peer, stanza_id, payload)
+            LEFT JOIN LATERAL (SELECT a.stamp AS newest, a.ordinal FROM {_table} a WHERE a.owner = v.owner ORDER BY a.id DESC LIMIT 1) n ON true
+            LEFT JOIN LATERAL (SELECT a.peer_ordinal FROM {_table} a WHERE a.owner = v.owner AND a.peer = v.peer ORDER BY a.id DESC LIMIT 1) p ON true
+            ON CONFLICT (owner, id) DO NOTHING
+            """;
+    }
+
+    // How many of the owner's records match filter (SQL over "a", the owner as $1): the ordinal of the last minus that
+    // of the first plus one (see PostgresSchema.ArchiveTable), or 0 when none matches. byPeer: filter names one peer.
+    internal string CountSql(string filter, bool byPeer)
+    {
+        var ordinal = byPeer ? "peer_ordinal" : "ordinal";
+        return $"""
+            SELECT COALESCE((SELECT a.{ordinal} FROM {_table} a WHERE {filter} ORDER BY a.id DESC LIMIT 1)
+                          - (SELECT a.{ordinal} FROM {_table} a WHERE {filter} ORDER BY a.id LIMIT 1) + 1, 0)
+            """;
+    }
+
+    public string Name => _name;
+
+    public ValueTask<long> AppendAsync(string owner, DateTimeOffset stamp, string with, ReadOnlyMemory<byte> payload, string? stanzaId = null)
+    {
+        ArgumentNullException.ThrowIfNull(owner);
+        ArgumentNullException.ThrowIfNull(with);
+        return new(_writer.Enqueue(new ArchiveAppend(this, _writer, owner, stamp.UtcTicks, with, stanzaId, payload)));
+    }
+
+    // Writer only: stores a run of appends with one id allocation and one multi-row insert. Ids are given once, so a
+    // run that is inserted again (after a lost connection) keeps them.
+    internal async ValueTask InsertAsync(NpgsqlConnection connection, List<ArchiveAppend> run)
+    {
+        var missing = run.Count(a => a.Id == 0);
+        if (missing > 0)
+        {
+            await using var allocate = new NpgsqlCommand($"SELECT nextval('{_table}_ids') FROM generate_series(1, $1)", connection);
+            allocate.Parameters.Add(new NpgsqlParameter<int> { TypedValue = missing });
+            var ids = new List<long>(missing);
+            await using (var reader = await allocate.ExecuteReaderAsync().ConfigureAwait(false))
+                while (await reader.ReadAsync().ConfigureAwait(false))
+                    ids.Add(reader.GetInt64(0));
+            ids.Sort();
+            var next = 0;
+            foreach (var append in run)
+                if (append.Id == 0)
+                    append.Id = ids[next++];
+        }
+        var owners = new string[run.Count];
+        var idValues = new long[run.Count];
+        var stamps = new long[run.Count];
+        var peers = new string[run.Count];
+        var stanzaIds = new string?[run.Count];
+        var payloads = new byte[run.Count][];
+        for (var i = 0; i < run.Count; i++)
+        {
+            var a = run[i];
+            (owners[i], idValues[i], stamps[i], peers[i], stanzaIds[i], payloads[i]) = (a.Owner, a.Id, a.Stamp, a.With, a.StanzaId, a.Payload);
+            a.SetResult(a.Id);
+        }
+        await using var insert = new NpgsqlCommand(_insert, connection);
+        insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = owners });
+        insert.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = idValues });
+        insert.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = stamps });
+        insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = peers });
+        insert.Parameters.Add(new NpgsqlParameter { Value = stanzaIds, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        insert.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = payloads });
+        await insert.ExecuteNonQueryAsync().ConfigureAwait(false);
+    }
+
+    public ValueTask<bool> ReplaceAsync(string owner, long id, ReadOnlyMemory<byte> payload)
+    {
+        var bytes = payload.ToArray();
+        return new(_writer.Enqueue(new PostgresWrite<bool>(async connection =>
+        {
+            await using var command = new NpgsqlCommand(
+                $"UPDATE {_table} SET payload = $3 WHERE owner = $1 AND id = $2 AND id > {_mark}", connection);
+            command.Parameters.Add(Text(owner));
+            command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = id });
+            command.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = bytes });
+            return await command.ExecuteNonQueryAsync().ConfigureAwait(false) > 0;
+        }, _writer) { Archive = this }));
+    }
+
+    // Moves the mark; the count is of the owner's records between the old mark and the new one, read in the same
+    // statement (one snapshot) as the update.
+    public ValueTask<int> DeleteThroughAsync(string owner, long id)
+    {
+        if (id < 1)
+            return ValueTask.FromResult(0);
+        return new(_writer.Enqueue(new PostgresWrite<int>(connection => MoveMarkAsync(connection, owner, id), _writer) { Archive = this }));
+    }
+
+    // Everything the owner has is below its newest id (appends held for this archive are inserted before this runs).
+    public ValueTask DeleteAllAsync(string owner) =>
+        new(_writer.Enqueue(new PostgresWrite<int>(connection => MoveMarkAsync(connection, owner, null), _writer) { Archive = this }));
+
+    private async ValueTask<int> MoveMarkAsync(NpgsqlConnection connection, string owner, long? through)
+    {
+        var target = through is null ? $"(SELECT COALESCE(max(id), 0) FROM {_table} WHERE owner = $1)" : "$2";
+        var doomed = CountSql($"a.owner = $1 AND a.id > (SELECT through FROM old) AND a.id <= {target}", byPeer: false);
+        await using var command = new NpgsqlCommand($"""
+            WITH old AS (SELECT {_mark} AS through),
+                 doomed AS ({doomed}),
+                 moved AS (INSERT INTO archive_marks (collection, owner, through) VALUES ('{_name}', $1, {target})
+                           ON CONFLICT (collection, owner) DO UPDATE SET through = GREATEST(archive_marks.through, EXCLUDED.through))
+            SELECT * FROM doomed
+            """, connection);
+        command.Parameters.Add(Text(owner));
+        if (through is { } value)
+            command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = value });
+        return (int)(long)(await command.ExecuteScalarAsync().ConfigureAwait(false))!;
+    }
+
+    internal static NpgsqlParameter<string> Text(string value) => new() { TypedValue = value };
+}
+
+// A queued append: the writer gathers a run of them into one insert (PostgresArchiveStore.InsertAsync).
+internal sealed class ArchiveAppend : PostgresWrite<long>
+{
+    public ArchiveAppend(PostgresArchiveStore store, PostgresWriter writer, string owner, long stamp, string with, string? stanzaId,
+        ReadOnlyMemory<byte> payload)
+        : base(null, writer)
+    {
+        Store = store;
+        Archive = store;
+        Owner = owner;
+        Stamp = stamp;
+        With = with;
+        StanzaId = stanzaId;
+        // The payload is handed over (IArchiveStore): a whole array is kept as it is, a slice is copied.
+        Payload = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(payload, out var segment)
+                  && segment.Offset == 0 && segment.Count == segment.Array!.Length
+            ? segment.Array
+            : payload.ToArray();
+    }
+
+    public PostgresArchiveStore Store { get; }
+
+    public string Owner { get; }
+
+    public long Stamp { get; }
+
+    public string With { get; }
+
+    public string? StanzaId { get; }
+
+    public byte[] Payload { get; }
+
+    // Given at the first insert attempt and kept (0 until then).
+    public long Id { get; set; }
+
+    public override async ValueTask ExecuteAsync(NpgsqlConnection connection) => await Store.InsertAsync(connection, [this]).ConfigureAwait(false);
+}

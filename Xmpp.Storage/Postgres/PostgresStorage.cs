@@ -1,0 +1,168 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+
+namespace Xmpp.Storage.Postgres;
+
+// Every store in one PostgreSQL database (Xmpp:Storage:Provider = postgresql): for deployments that already run and
+// back up PostgreSQL, and for several nodes sharing their data. Reads run on pooled connections from the caller's
+// task; every write goes through the one group-commit writer (PostgresWriter), whose tasks complete after the commit,
+// so a read after an awaited write sees it and an acknowledgement that waits for FlushAsync promises what it says.
+public sealed class PostgresStorage : IStorage
+{
+    public static readonly TimeSpan DefaultPurgeInterval = TimeSpan.FromSeconds(30);
+
+    private readonly NpgsqlDataSource _source;
+    private readonly PostgresWriter _writer;
+    private readonly PostgresArchivePurger _purger;
+    private readonly Dictionary<string, PostgresArchiveStore> _archives = new(StringComparer.Ordinal);
+    private int _disposed;
+
+    private PostgresStorage(NpgsqlDataSource source, ILogger logger, TimeSpan purgeInterval)
+    {
+        _source = source;
+        _writer = new PostgresWriter(source, logger);
+        Accounts = new PostgresAccountStore(source, _writer);
+        Rosters = new PostgresRosterStore(source, _writer);
+        KeyValue = new PostgresKeyValueStore(source, _writer);
+        Uploads = new PostgresUploadStore(source, _writer);
+        _purger = new PostgresArchivePurger(source, logger, ArchiveNames, purgeInterval);
+    }
+
+    // Connects, creates or upgrades the schema, and opens the stores; a StorageOpenException says in one line why not.
+    public static async Task<PostgresStorage> OpenAsync(string connectionString, ILogger? logger = null, TimeSpan? purgeInterval = null)
+    {
+        logger ??= NullLogger.Instance;
+        NpgsqlDataSource source;
+        try
+        {
+            source = NpgsqlDataSource.Create(connectionString);
+        }
+        catch (ArgumentException ex)
+        {
+            // The message names the offending keyword, never the value.
+            throw new StorageOpenException($"the PostgreSQL connection string is not valid: {ex.Message}", ex);
+        }
+        try
+        {
+            var before = await PostgresSchema.MigrateAsync(source, logger).ConfigureAwait(false);
+            logger.LogInformation("Storage: PostgreSQL at {Server}, schema version {Version}{Was}", Describe(connectionString),
+                PostgresSchema.Version, before == PostgresSchema.Version ? "" : $" (was {before})");
+        }
+        catch (Exception ex) when (ex is NpgsqlException or System.Net.Sockets.SocketException or TimeoutException)
+        {
+            await source.DisposeAsync().ConfigureAwait(false);
+            throw new StorageOpenException($"cannot use PostgreSQL at {Describe(connectionString)}: {ex.Message}", ex);
+        }
+        catch
+        {
+            await source.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        return new PostgresStorage(source, logger, purgeInterval ?? DefaultPurgeInterval);
+    }
+
+    // Host, port, database and user: what the log and `xmppd check` may say about a connection string (no password).
+    public static string Describe(string connectionString)
+    {
+        try
+        {
+            var builder = new NpgsqlConnectionStringBuilder(connectionString);
+            return $"{builder.Host}:{builder.Port}/{builder.Database ?? builder.Username} as {builder.Username}";
+        }
+        catch (ArgumentException)
+        {
+            return "(connection string not valid)";
+        }
+    }
+
+    // Null when Npgsql accepts the connection string; otherwise why not (naming a keyword, never a value).
+    public static string? ConnectionStringProblem(string connectionString)
+    {
+        try
+        {
+            _ = new NpgsqlConnectionStringBuilder(connectionString);
+            return null;
+        }
+        catch (Exception ex) when (ex is ArgumentException or FormatException or InvalidCastException)
+        {
+            return ex.Message;
+        }
+    }
+
+    // For `xmppd check`: can the server log in, and at which schema version is the database. Changes nothing.
+    public static async Task<(bool Ok, string Line)> CheckAsync(string connectionString)
+    {
+        var where = Describe(connectionString);
+        try
+        {
+            await using var connection = new NpgsqlConnection(connectionString);
+            await connection.OpenAsync().ConfigureAwait(false);
+            var version = await PostgresSchema.ReadVersionAsync(connection).ConfigureAwait(false);
+            return version switch
+            {
+                null => (true, $"storage: PostgreSQL at {where} (server {connection.PostgreSqlVersion}) is reachable; no schema yet, the server creates version {PostgresSchema.Version} at first start"),
+                var v when v > PostgresSchema.Version => (false, $"storage: the PostgreSQL schema at {where} is at version {v}, newer than this server knows ({PostgresSchema.Version})"),
+                var v when v < PostgresSchema.Version => (true, $"storage: PostgreSQL at {where} (server {connection.PostgreSqlVersion}), schema version {v}; the server migrates it to {PostgresSchema.Version} at start"),
+                var v => (true, $"storage: PostgreSQL at {where} (server {connection.PostgreSqlVersion}), schema version {v}, current"),
+            };
+        }
+        catch (Exception ex) when (ex is NpgsqlException or ArgumentException or System.Net.Sockets.SocketException or TimeoutException)
+        {
+            return (false, $"storage: cannot connect to PostgreSQL at {where}: {ex.Message}");
+        }
+    }
+
+    public IAccountStore Accounts { get; }
+
+    public IRosterStore Rosters { get; }
+
+    public IKeyValueStore KeyValue { get; }
+
+    public IUploadStore Uploads { get; }
+
+    internal long Commits => _writer.Commits;
+
+    internal NpgsqlDataSource DataSource => _source;
+
+    public IArchiveStore Archive(string collection)
+    {
+        ArchiveCollectionName.Validate(collection);
+        lock (_archives)
+        {
+            if (_archives.TryGetValue(collection, out var existing))
+                return existing;
+            // The schema has the server's collections; another gets its table now (idempotent DDL).
+            if (!PostgresSchema.Collections.Contains(collection))
+            {
+                using var command = _source.CreateCommand(PostgresSchema.ArchiveTable(collection));
+                command.ExecuteNonQuery();
+            }
+            var store = new PostgresArchiveStore(_source, _writer, collection);
+            _archives[collection] = store;
+            return store;
+        }
+    }
+
+    private IEnumerable<string> ArchiveNames()
+    {
+        lock (_archives)
+            return _archives.Keys.ToArray();
+    }
+
+    // Removes the rows of deleted archive records now rather than at the next background pass; returns how many.
+    internal Task<long> PurgeAsync() => _purger.PurgeAsync();
+
+    public Task FlushAsync() => _writer.FlushAsync();
+
+    public int PendingWrites => _writer.Pending;
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
+        await _purger.DisposeAsync().ConfigureAwait(false);
+        await _writer.DisposeAsync().ConfigureAwait(false);
+        await _source.DisposeAsync().ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,107 @@
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Xmpp.Storage;
+using Xmpp.Storage.Postgres;
+using Xmpp.Tests.Support;
+
+namespace Xmpp.Tests.Storage;
+
+/// The database goes away under the storage: queued writes are held, not failed, and not acknowledged; the writer
+/// retries with back-off, says so once, and commits everything when the database is back. A private PostgreSQL
+/// instance of this fixture's own is stopped and started again, so no other test sees the outage.
+[TestFixture]
+[Category("PostgreSql")]
+[NonParallelizable]
+public sealed class PostgresOutageTests
+{
+    private static readonly DateTimeOffset T0 = new(2024, 6, 1, 8, 0, 0, TimeSpan.Zero);
+    private PostgresInstance _instance = null!;
+    private string _connectionString = null!;
+
+    [OneTimeSetUp]
+    public async Task StartInstance()
+    {
+        _instance = await PostgresInstance.StartPrivateAsync();
+        _connectionString = _instance.ConnectionString(await _instance.CreateDatabaseAsync("outage"));
+    }
+
+    [OneTimeTearDown]
+    public void StopInstance() => _instance.Stop();
+
+    private static byte[] Body(int n) => Encoding.UTF8.GetBytes($"<message><body>{n}</body></message>");
+
+    [TestCase(false, TestName = "Writes_queued_while_the_database_is_stopped_are_committed_once_it_is_back")]
+    [TestCase(true, TestName = "Writes_queued_while_the_database_is_crashed_are_committed_once_it_has_recovered")]
+    public async Task Writes_are_held_through_an_outage(bool crash)
+    {
+        var log = new CapturingLogger();
+        await using var storage = await PostgresStorage.OpenAsync(_connectionString, log);
+        var spool = storage.Archive("offline");
+        var before = await spool.AppendAsync("juliet", T0, "romeo@montague.lit", Body(0));
+
+        _instance.StopServer(crash);
+        var appends = Enumerable.Range(1, 100).Select(n => spool.AppendAsync("juliet", T0, "romeo@montague.lit", Body(n)).AsTask()).ToList();
+        var document = storage.KeyValue.SetAsync("juliet", "vcard", Body(1)).AsTask();
+        var flush = storage.FlushAsync();
+        await Task.Delay(1500);
+
+        // Nothing is acknowledged while it cannot be stored, and nothing is failed either.
+        Assert.That(appends.Any(a => a.IsCompleted) || document.IsCompleted || flush.IsCompleted, Is.False);
+        Assert.That(storage.PendingWrites, Is.EqualTo(101));
+
+        await _instance.StartAgainAsync();
+        var ids = await Task.WhenAll(appends).WaitAsync(TimeSpan.FromSeconds(30));
+        await document;
+        await flush.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.That(ids, Is.Ordered.Ascending.And.Unique);
+        Assert.That(ids[0], Is.GreaterThan(before));
+        var page = await spool.QueryAsync(new ArchiveQuery("juliet", Max: 500));
+        Assert.That(page.Records.Select(r => r.Id), Is.EqualTo(new[] { before }.Concat(ids)), "every write stored once, in order");
+        Assert.That(await storage.KeyValue.GetAsync("juliet", "vcard"), Is.EqualTo(Body(1)));
+        Assert.That(storage.PendingWrites, Is.Zero);
+        // Said once per outage, not once per retry; and the recovery is said too.
+        Assert.That(log.Lines.Count(l => l.Level == LogLevel.Error && l.Text.Contains("cannot be reached")), Is.EqualTo(1), string.Join("\n", log.Lines));
+        Assert.That(log.Lines.Count(l => l.Text.Contains("reachable again")), Is.EqualTo(1), string.Join("\n", log.Lines));
+        await spool.DeleteAllAsync("juliet");
+    }
+
+    [Test]
+    public async Task Reads_fail_while_the_database_is_away_and_work_again_after()
+    {
+        await using var storage = await PostgresStorage.OpenAsync(_connectionString);
+        await storage.KeyValue.SetAsync("romeo", "vcard", Body(2));
+
+        _instance.StopServer(crash: false);
+        try
+        {
+            Assert.That(async () => await storage.KeyValue.GetAsync("romeo", "vcard"), Throws.InstanceOf<NpgsqlException>());
+        }
+        finally
+        {
+            await _instance.StartAgainAsync();
+        }
+
+        Assert.That(await storage.KeyValue.GetAsync("romeo", "vcard"), Is.EqualTo(Body(2)));
+    }
+
+    private sealed class CapturingLogger : ILogger
+    {
+        private readonly List<(LogLevel Level, string Text)> _lines = [];
+
+        public IReadOnlyList<(LogLevel Level, string Text)> Lines
+        {
+            get { lock (_lines) return _lines.ToList(); }
+        }
+
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            lock (_lines) _lines.Add((logLevel, formatter(state, exception)));
+        }
+    }
+}

@@ -1,0 +1,261 @@
+using System.Text;
+using Npgsql;
+using Xmpp.Storage;
+using Xmpp.Storage.Postgres;
+using Xmpp.Tests.Support;
+
+namespace Xmpp.Tests.Storage;
+
+/// What the PostgreSQL storage promises beyond the store contracts: its schema and migrations, the indexes MAM
+/// queries rely on, deletion by mark and background purge, and group commit.
+[TestFixture]
+[Category("PostgreSql")]
+public sealed class PostgresStorageTests
+{
+    private static readonly DateTimeOffset T0 = new(2024, 6, 1, 8, 0, 0, TimeSpan.Zero);
+    private readonly PostgresTestDatabase _database = new("storage");
+    private PostgresStorage _storage = null!;
+
+    [SetUp]
+    public async Task Open() => _storage = await _database.OpenFreshAsync(purgeInterval: TimeSpan.Zero);
+
+    [TearDown]
+    public async Task Close() => await _storage.DisposeAsync();
+
+    private static byte[] Body(int n) => Encoding.UTF8.GetBytes($"<message><body>{n}</body></message>");
+
+    private async Task<T> ScalarAsync<T>(string sql)
+    {
+        await using var connection = new NpgsqlConnection(await _database.ConnectionStringAsync());
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        return (T)(await command.ExecuteScalarAsync())!;
+    }
+
+    private async Task<string> PlanAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(await _database.ConnectionStringAsync());
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("EXPLAIN " + sql, connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        var plan = new StringBuilder();
+        while (await reader.ReadAsync()) plan.AppendLine(reader.GetString(0));
+        return plan.ToString();
+    }
+
+    [Test]
+    public async Task The_schema_is_recorded_at_the_version_this_server_knows()
+    {
+        Assert.That(await ScalarAsync<int>("SELECT max(version) FROM schema_version"), Is.EqualTo(PostgresSchema.Version));
+        Assert.That(await ScalarAsync<long>("SELECT count(*) FROM schema_version"), Is.EqualTo(PostgresSchema.Version), "one row per migration");
+        Assert.That(await ScalarAsync<long>("SELECT count(*) FROM archive_collections WHERE name IN ('offline', 'mam', 'muc')"), Is.EqualTo(3));
+    }
+
+    [Test]
+    public async Task Opening_again_applies_no_migration_twice_and_keeps_the_data()
+    {
+        await _storage.KeyValue.SetAsync("juliet", "vcard", Body(1));
+        await _storage.DisposeAsync();
+
+        _storage = await PostgresStorage.OpenAsync(await _database.ConnectionStringAsync());
+
+        Assert.That(await ScalarAsync<long>("SELECT count(*) FROM schema_version"), Is.EqualTo(PostgresSchema.Version));
+        Assert.That(await _storage.KeyValue.GetAsync("juliet", "vcard"), Is.EqualTo(Body(1)));
+    }
+
+    [Test]
+    public async Task A_schema_newer_than_the_server_knows_is_refused_with_a_clear_message()
+    {
+        var newer = PostgresSchema.Version + 1;
+        await ScalarAsync<object>($"INSERT INTO schema_version (version) VALUES ({newer}) RETURNING version");
+
+        var error = Assert.ThrowsAsync<StorageOpenException>(async () => await PostgresStorage.OpenAsync(await _database.ConnectionStringAsync()));
+
+        Assert.That(error!.Message, Does.Contain($"version {newer}").And.Contain($"({PostgresSchema.Version})").And.Contain("newer"));
+        await ScalarAsync<object>($"DELETE FROM schema_version WHERE version = {newer} RETURNING version");
+    }
+
+    [Test]
+    public async Task An_unreachable_server_is_refused_in_one_line_without_the_password()
+    {
+        var connectionString = $"Host=127.0.0.1;Port={TestServer.FreePort()};Username=postgres;Password=sekrit-pw;Database=x;Timeout=3";
+
+        var error = Assert.ThrowsAsync<StorageOpenException>(async () => await PostgresStorage.OpenAsync(connectionString));
+
+        Assert.That(error!.Message, Does.StartWith("cannot use PostgreSQL at 127.0.0.1:"));
+        Assert.That(error.Message, Does.Not.Contain("sekrit-pw"));
+        Assert.That(PostgresStorage.Describe(connectionString), Does.Not.Contain("sekrit-pw"));
+    }
+
+    [Test]
+    public async Task Archive_queries_that_mam_makes_are_served_by_indexes()
+    {
+        // 30,000 rows over 30 owners, written straight in SQL (the writer is tested elsewhere), then analyzed so the
+        // planner sees a table where a sequential scan would be the slow choice.
+        await ScalarAsync<object>("""
+            INSERT INTO archive_mam (owner, id, stamp, peer, stanza_id, payload, ordinal, peer_ordinal)
+            SELECT 'user' || (n % 30), n, 638000000000000000 + n::bigint * 10000000, 'peer' || (n % 7), 'sid' || n, '\x00'::bytea,
+                   n / 30 + 1, n
+            FROM generate_series(1, 30000) n;
+            ANALYZE archive_mam;
+            SELECT 1
+            """);
+        var mark = "COALESCE((SELECT through FROM archive_marks WHERE collection = 'mam' AND owner = 'user5'), 0)";
+        (string Sql, string Index)[] queries =
+        [
+            // the latest page (XEP-0313 with RSM <before/>)
+            ($"SELECT * FROM archive_mam a WHERE a.owner = 'user5' AND a.id > {mark} ORDER BY a.id DESC LIMIT 51", "archive_mam_pkey"),
+            // with a peer
+            ($"SELECT * FROM archive_mam a WHERE a.owner = 'user5' AND a.id > {mark} AND a.peer = 'peer3' ORDER BY a.id DESC LIMIT 51", "archive_mam_peer"),
+            // a time range (the planner may walk the primary key or the stamp index)
+            ($"SELECT * FROM archive_mam a WHERE a.owner = 'user5' AND a.id > {mark} AND a.stamp >= 638000000500000000 AND a.stamp <= 638000000600000000 ORDER BY a.id LIMIT 51", "archive_mam_"),
+            // a stanza id (XEP-0359)
+            ($"SELECT a.id FROM archive_mam a WHERE a.owner = 'user5' AND a.stanza_id = 'sid505' AND a.id > {mark} ORDER BY a.id DESC LIMIT 1", "archive_mam_stanza_id"),
+        ];
+        foreach (var (sql, index) in queries)
+        {
+            var plan = await PlanAsync(sql);
+            Assert.That(plan, Does.Not.Contain("Seq Scan on archive_mam"), plan);
+            Assert.That(plan, Does.Match($"(using|Index Scan on) {index}"), plan);
+        }
+    }
+
+    [Test]
+    public async Task Delete_through_moves_a_mark_and_the_purge_removes_the_rows_later()
+    {
+        var spool = _storage.Archive("offline");
+        var ids = new List<long>();
+        for (var n = 0; n < 10; n++)
+            ids.Add(await spool.AppendAsync("juliet", T0, "romeo@montague.lit", Body(n)));
+        await spool.AppendAsync("romeo", T0, "juliet@capulet.lit", Body(99));
+
+        Assert.That(await spool.DeleteThroughAsync("juliet", ids[5]), Is.EqualTo(6));
+
+        Assert.That(await ScalarAsync<long>("SELECT count(*) FROM archive_offline"), Is.EqualTo(11), "only the mark moved");
+        Assert.That(await spool.CountAsync("juliet"), Is.EqualTo(4));
+        Assert.That(await spool.ReplaceAsync("juliet", ids[2], Body(42)), Is.False, "a deleted record cannot be replaced");
+        Assert.That(await spool.FindIdAsync("juliet", "none"), Is.Null);
+
+        Assert.That(await _storage.PurgeAsync(), Is.EqualTo(6));
+        Assert.That(await ScalarAsync<long>("SELECT count(*) FROM archive_offline"), Is.EqualTo(5));
+        Assert.That(await _storage.PurgeAsync(), Is.Zero, "a purged mark is not visited again");
+        var left = await spool.QueryAsync(new ArchiveQuery("juliet"));
+        Assert.That(left.Records.Select(r => r.Id), Is.EqualTo(ids[6..]));
+        Assert.That(left.TotalCount, Is.EqualTo(4));
+    }
+
+    [Test]
+    public async Task Delete_all_hides_everything_the_owner_had_and_new_records_still_appear()
+    {
+        var mam = _storage.Archive("mam");
+        for (var n = 0; n < 5; n++)
+            await mam.AppendAsync("juliet", T0, "romeo@montague.lit", Body(n));
+
+        await mam.DeleteAllAsync("juliet");
+        var later = await mam.AppendAsync("juliet", T0, "romeo@montague.lit", Body(7));
+
+        Assert.That((await mam.QueryAsync(new ArchiveQuery("juliet"))).Records.Select(r => r.Id), Is.EqualTo(new[] { later }));
+        Assert.That(await _storage.PurgeAsync(), Is.EqualTo(5));
+        Assert.That(await mam.CountAsync("juliet"), Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task Counts_taken_from_ordinals_agree_with_the_records_after_deletions_purges_and_more_appends()
+    {
+        var mam = _storage.Archive("mam");
+        var random = new Random(16);
+        string[] peers = ["romeo@lit", "nurse@lit", "tybalt@lit"];
+        async Task AppendSome(int count)
+        {
+            // Queued together, so runs of one owner and peer share multi-row inserts; stamps now and then go back.
+            await Task.WhenAll(Enumerable.Range(0, count).Select(_ => mam.AppendAsync(
+                random.Next(4) == 0 ? "romeo" : "juliet", T0.AddMinutes(random.Next(1000)), peers[random.Next(3)], Body(1)).AsTask()));
+        }
+        await AppendSome(300);
+        var all = (await mam.QueryAsync(new ArchiveQuery("juliet", Max: 1000))).Records;
+        await mam.DeleteThroughAsync("juliet", all[all.Count / 3].Id);
+        await _storage.PurgeAsync();
+        await AppendSome(200);
+
+        var records = (await mam.QueryAsync(new ArchiveQuery("juliet", Max: 1000))).Records;
+        var middle = records[records.Count / 2].Stamp;
+        ArchiveQuery[] queries =
+        [
+            new("juliet"), new("juliet", With: "nurse@lit"), new("juliet", Start: middle), new("juliet", End: middle),
+            new("juliet", With: "tybalt@lit", Start: records[10].Stamp, End: middle), new("juliet", Start: T0.AddDays(9)),
+        ];
+        foreach (var query in queries)
+        {
+            var expected = records.Count(r => (query.With is null || r.With == query.With)
+                                              && (query.Start is null || r.Stamp >= query.Start) && (query.End is null || r.Stamp <= query.End));
+            Assert.That((await mam.QueryAsync(query with { Max = 5 })).TotalCount, Is.EqualTo(expected), query.ToString());
+        }
+        Assert.That(await mam.CountAsync("juliet"), Is.EqualTo(records.Count));
+        Assert.That(records.Select(r => r.Stamp), Is.Ordered, "time order is id order");
+    }
+
+    [Test]
+    public async Task Appends_queued_together_share_a_few_commits_not_one_each()
+    {
+        var mam = _storage.Archive("mam");
+        var before = _storage.Commits;
+
+        var appends = Enumerable.Range(0, 2000).Select(n => mam.AppendAsync("user" + n % 20, T0, "peer@lit", Body(n)).AsTask()).ToList();
+        await Task.WhenAll(appends);
+
+        var commits = _storage.Commits - before;
+        Assert.That(commits, Is.LessThanOrEqualTo(20), $"2,000 appends took {commits} commits");
+        Assert.That(await ScalarAsync<long>("SELECT count(*) FROM archive_mam"), Is.EqualTo(2000));
+    }
+
+    [Test]
+    public async Task Flush_completes_once_every_write_queued_before_it_is_committed()
+    {
+        var spool = _storage.Archive("offline");
+        for (var n = 0; n < 500; n++)
+            _ = spool.AppendAsync("juliet", T0.AddSeconds(n), "romeo@montague.lit", Body(n));
+        _ = _storage.KeyValue.SetAsync("juliet", "vcard", Body(1));
+        Assert.That(_storage.PendingWrites, Is.GreaterThan(0));
+
+        await _storage.FlushAsync().WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.That(_storage.PendingWrites, Is.Zero);
+        // Read on a connection of its own: committed, not merely visible to the writer.
+        Assert.That(await ScalarAsync<long>("SELECT count(*) FROM archive_offline WHERE owner = 'juliet'"), Is.EqualTo(500));
+        Assert.That(await ScalarAsync<long>("SELECT count(*) FROM kv WHERE owner = 'juliet'"), Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task A_flush_after_a_refused_last_write_waits_for_the_good_writes_queued_before_it()
+    {
+        var mam = _storage.Archive("mam");
+        for (var n = 0; n < 50; n++)
+            _ = mam.AppendAsync("juliet", T0, "romeo@montague.lit", Body(n));
+        var refused = mam.AppendAsync("juliet", T0, "bad\0peer", Body(99)).AsTask();
+
+        await _storage.FlushAsync().WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.That(await ScalarAsync<long>("SELECT count(*) FROM archive_mam WHERE owner = 'juliet'"), Is.EqualTo(50));
+        Assert.That(refused.IsFaulted, Is.True);
+    }
+
+    [Test]
+    public async Task A_write_the_database_refuses_fails_alone_and_the_rest_of_its_group_is_stored()
+    {
+        var mam = _storage.Archive("mam");
+        // PostgreSQL text cannot hold U+0000: this append is refused inside a group of good ones.
+        var appends = Enumerable.Range(0, 10)
+            .Select(n => mam.AppendAsync("juliet", T0, n == 5 ? "bad\0peer" : "romeo@montague.lit", Body(n)).AsTask()).ToList();
+        var document = _storage.KeyValue.SetAsync("juliet", "vcard", Body(1)).AsTask();
+
+        await Task.WhenAll(appends.Select(a => a.ContinueWith(_ => { }))).WaitAsync(TimeSpan.FromSeconds(30));
+        await document;
+
+        Assert.That(appends.Count(a => a.IsFaulted), Is.EqualTo(1));
+        Assert.That(appends[5].IsFaulted, Is.True);
+        var page = await mam.QueryAsync(new ArchiveQuery("juliet"));
+        Assert.That(page.Records.Select(r => Encoding.UTF8.GetString(r.Payload)), Has.None.Contains("<body>5<"));
+        Assert.That(page.TotalCount, Is.EqualTo(9));
+        Assert.That(await _storage.KeyValue.GetAsync("juliet", "vcard"), Is.EqualTo(Body(1)));
+    }
+}
