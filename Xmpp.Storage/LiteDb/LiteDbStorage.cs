@@ -26,6 +26,8 @@ public sealed class LiteDbStorage : IStorage, IStorageBackup
     private LogArchiveStore[] _logs = [];
     private int _disposed;
 
+    public StorageStall Stall { get; } = new();
+
     public LiteDbStorage(string dataDirectory)
         : this(dataDirectory, LogCollections)
     {
@@ -80,7 +82,7 @@ public sealed class LiteDbStorage : IStorage, IStorageBackup
             IArchiveStore store;
             if (_logCollections.Contains(collection))
             {
-                var log = new LogArchiveStore(_db, _writer, _dataDirectory, collection, _segmentBytes, _indexCompactBytes);
+                var log = new LogArchiveStore(_db, _writer, _dataDirectory, collection, _segmentBytes, _indexCompactBytes, Stall);
                 Volatile.Write(ref _logs, [.. _logs, log]);
                 store = log;
             }
