@@ -19,24 +19,46 @@ if (problems.Count > 0)
     return 2;
 }
 
-switch (verb)
+try
 {
-    case "run":
-        Microsoft.AspNetCore.Builder.WebApplication app;
-        try { app = XmppHost.Build(options, loaded.Configuration); }
-        catch (DataDirLockException ex)
-        {
-            Console.Error.WriteLine("error: " + ex.Message);
-            return 1;
-        }
-        await app.RunAsync();
-        return 0;
-    case var admin when AdminOperations.Verbs.Contains(admin):
-        return await AdminCommands.AdminAsync(words, options);
-    case "cert":
-        return AdminCommands.CertGenerate(words, options);
-    default:
-        Console.Error.WriteLine($"error: unknown command '{verb}'");
-        Console.Error.WriteLine(AdminCommands.Usage);
-        return 2;
+    return await RunVerbAsync();
+}
+catch (Exception ex) when (Damaged(ex) is { } damaged)
+{
+    // One line naming the file and what to do, not a stack trace; exit 3 so a service manager does not loop on it.
+    Console.Error.WriteLine("error: " + damaged.Message);
+    return 3;
+}
+
+async Task<int> RunVerbAsync()
+{
+    switch (verb)
+    {
+        case "run":
+            Microsoft.AspNetCore.Builder.WebApplication app;
+            try { app = XmppHost.Build(options, loaded.Configuration); }
+            catch (DataDirLockException ex)
+            {
+                Console.Error.WriteLine("error: " + ex.Message);
+                return 1;
+            }
+            await app.RunAsync();
+            return 0;
+        case var admin when AdminOperations.Verbs.Contains(admin):
+            return await AdminCommands.AdminAsync(words, options);
+        case "cert":
+            return AdminCommands.CertGenerate(words, options);
+        default:
+            Console.Error.WriteLine($"error: unknown command '{verb}'");
+            Console.Error.WriteLine(AdminCommands.Usage);
+            return 2;
+    }
+}
+
+static Xmpp.Storage.StorageDamagedException? Damaged(Exception? ex)
+{
+    // Thrown while services are built, it may arrive wrapped (a module's constructor opens its archive).
+    for (; ex is not null; ex = ex is AggregateException { InnerExceptions.Count: 1 } a ? a.InnerException : ex.InnerException)
+        if (ex is Xmpp.Storage.StorageDamagedException damaged) return damaged;
+    return null;
 }

@@ -14,6 +14,11 @@ public sealed class StorageStall
 
     public event Action<string>? Ended;
 
+    // What a store repaired when it opened (a torn last record cut off), for the server's log.
+    public event Action<string>? Repaired;
+
+    public void Report(string note) => Repaired?.Invoke(note);
+
     public bool Active { get { lock (_gate) return _stalled.Count > 0; } }
 
     // errno values .NET puts in IOException.HResult on Unix when a write finds no space.
