@@ -46,6 +46,8 @@ async Task<int> RunVerbAsync()
             return 0;
         case var admin when AdminOperations.Verbs.Contains(admin):
             return await AdminCommands.AdminAsync(words, options);
+        case "restore":
+            return RestoreCommand.Run(words, options);
         case "cert":
             return AdminCommands.CertGenerate(words, options);
         default:

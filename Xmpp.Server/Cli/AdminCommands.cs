@@ -29,6 +29,8 @@ public static class AdminCommands
           xmppd room destroy JID [REASON]       destroy a room: occupants are told, its settings and archive deleted
           xmppd stats                           connections, sessions, accounts, rooms, uptime
           xmppd backup DIR                      copy the data folder into a new or empty DIR, while the server runs too
+          xmppd restore DIR                     with the server stopped, replace the data folder's contents with a backup's
+                                                (the replaced data is kept in DATADIR.before-restore-TIMESTAMP)
           xmppd cert generate DOMAIN            write a self-signed certificate for DOMAIN into the cert folder
           xmppd check                           validate config, certificates and ports, one line per problem
 
