@@ -13,7 +13,7 @@ namespace Xmpp.Tests.Scenarios;
 public sealed class DiskFullTests
 {
     private string _dir = null!, _mount = null!;
-    private int _c2s, _tls;
+    private int _c2s, _tls, _http;
 
     [SetUp]
     public async Task Prepare()
@@ -42,7 +42,7 @@ public sealed class DiskFullTests
     [
         "--domain", "localhost", "--c2s-port", _c2s.ToString(), "--c2s-tls-port", _tls.ToString(),
         "--data-dir", dataDir, "--cert-dir", Path.Combine(_dir, "certs"), "--listen", "127.0.0.1",
-        "--http-port", "0", "--log-level", "Warning",
+        "--http-port", _http.ToString(), "--log-level", "Warning",
     ];
 
     // sh $1=mount point $2=the data folder outside: mount a 24 MB tmpfs, copy the data in, run the server (not exec'd,
@@ -154,6 +154,40 @@ public sealed class DiskFullTests
             Assert.That(m.ChildText("body", Ns.Client)!.TrimEnd(), Is.EqualTo(m.Attr("id")));
         }
         Assert.That(ids, Is.EqualTo(m6Refused ? new[] { "m1", "m2", "m3", "m4", "m5", "m8" } : new[] { "m1", "m2", "m3", "m4", "m5", "m6", "m8" }));
+    }
+
+    [Test]
+    public async Task An_upload_on_a_full_disk_is_refused_with_507_and_retry_after_and_accepted_once_space_returns()
+    {
+        _http = TestServer.FreePort();
+        var endpoint = new ServerEndpoint("127.0.0.1", _c2s, _tls);
+        await using var server = await StartAsync();
+        await using var alice = await TestClient.ConnectAsync(endpoint, "alice", "alice-pw", "pc");
+        using var http = UploadClient.Http(null!); // the TestServer is not used: the URL's port, on loopback
+        var body = new byte[2 * 1024 * 1024];
+        Random.Shared.NextBytes(body);
+
+        async Task<HttpResponseMessage> PutAsync(string name)
+        {
+            var reply = await alice.IqAsync($"<iq type='get' to='upload.localhost'><request xmlns='{Ns.HttpUpload}' filename='{name}' size='{body.Length}'/></iq>");
+            var put = reply.Child("slot", Ns.HttpUpload)?.Child("put", Ns.HttpUpload)?.Attr("url");
+            Assert.That(put, Is.Not.Null, reply.ToString());
+            return await UploadClient.PutAsync(http, put!, body, null);
+        }
+
+        InNamespace(server, $"dd if=/dev/zero of='{_mount}/filler' bs=1M 2>/dev/null; sync");
+        foreach (var name in new[] { "a.bin", "b.bin" })
+        {
+            using var refused = await PutAsync(name);
+            // RFC 4918 §11.5: 507 Insufficient Storage; Retry-After says when to come back (RFC 9110 §10.2.3).
+            Assert.That((int)refused.StatusCode, Is.EqualTo(507), server.Output);
+            Assert.That(refused.Headers.RetryAfter, Is.Not.Null);
+        }
+        InNamespace(server, $"rm -f '{_mount}/filler'");
+        using (var stored = await PutAsync("c.bin"))
+            Assert.That(stored.StatusCode, Is.EqualTo(System.Net.HttpStatusCode.Created));
+        Assert.That(CountOf(server.Output, "Uploads: the disk is full"), Is.EqualTo(1), "once per outage:\n" + server.Output);
+        Assert.That(server.Output, Does.Contain("Uploads: storing files again"));
     }
 
     private static int CountOf(string text, string what)

@@ -112,7 +112,7 @@ public sealed partial class UploadHttpHandler(UploadSlots slots, UploadFiles fil
         {
             return await ReceiveIntoAsync(context, path, size, buffer);
         }
-        catch (IOException e) when (Xmpp.Storage.StorageStall.IsOutOfSpace(e))
+        catch (IOException e) when (Xmpp.Storage.StorageStall.IsOutOfSpace(e) || NoRoomFor(path, size))
         {
             // The disk is full (the file's preallocation, a write or the fsync said so): the client may try again
             // later (RFC 4918 §11.5, 507 Insufficient Storage, with Retry-After), and the partial file is deleted by
@@ -130,6 +130,20 @@ public sealed partial class UploadHttpHandler(UploadSlots slots, UploadFiles fil
     }
 
     private int _diskFull;
+
+    // .NET reports a failed preallocation as a plain IOException without the errno ("because the disk was full"), so
+    // the file system is asked whether the file would have fitted.
+    private static bool NoRoomFor(string path, long size)
+    {
+        try
+        {
+            return new DriveInfo(Path.GetDirectoryName(path)!).AvailableFreeSpace < size;
+        }
+        catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
 
     private async Task<bool> ReceiveIntoAsync(HttpContext context, string path, long size, byte[] buffer)
     {
