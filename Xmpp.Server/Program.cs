@@ -21,6 +21,23 @@ if (problems.Count > 0)
 
 try
 {
+    return await RunVerbAsync();
+}
+catch (Exception ex) when (Damaged(ex) is { } damaged)
+{
+    // One line naming the file and what to do, not a stack trace; exit 3 so a service manager does not loop on it.
+    Console.Error.WriteLine("error: " + damaged.Message);
+    return 3;
+}
+catch (Xmpp.Storage.StorageOpenException ex)
+{
+    // Unreachable database, newer schema: one line for the operator rather than a stack trace.
+    Console.Error.WriteLine("error: storage: " + ex.Message);
+    return 3;
+}
+
+async Task<int> RunVerbAsync()
+{
     switch (verb)
     {
         case "run":
@@ -35,6 +52,8 @@ try
             return 0;
         case var admin when AdminOperations.Verbs.Contains(admin):
             return await AdminCommands.AdminAsync(words, options);
+        case "restore":
+            return RestoreCommand.Run(words, options);
         case "cert":
             return AdminCommands.CertGenerate(words, options);
         default:
@@ -43,9 +62,11 @@ try
             return 2;
     }
 }
-catch (Xmpp.Storage.StorageOpenException ex)
+
+static Xmpp.Storage.StorageDamagedException? Damaged(Exception? ex)
 {
-    // Unreachable database, newer schema: one line for the operator rather than a stack trace.
-    Console.Error.WriteLine("error: storage: " + ex.Message);
-    return 3;
+    // Thrown while services are built, it may arrive wrapped (a module's constructor opens its archive).
+    for (; ex is not null; ex = ex is AggregateException { InnerExceptions.Count: 1 } a ? a.InnerException : ex.InnerException)
+        if (ex is Xmpp.Storage.StorageDamagedException damaged) return damaged;
+    return null;
 }

@@ -20,4 +20,17 @@ public static class BackupFiles
         if (OperatingSystem.IsWindows()) Directory.CreateDirectory(path);
         else Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
     }
+
+    // The last file a backup writes; a folder without it is not a complete backup.
+    public const string CompleteMarker = "BACKUP-COMPLETE";
+
+    public static void MarkComplete(string backup, string source)
+    {
+        var marker = Path.Combine(backup, CompleteMarker);
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        using (var output = new FileStream(marker, options))
+        using (var writer = new StreamWriter(output))
+            writer.Write($"xmppd backup of {source}, completed {DateTimeOffset.UtcNow:yyyy-MM-dd'T'HH:mm:ss'Z'}\n");
+    }
 }

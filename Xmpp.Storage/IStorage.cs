@@ -22,4 +22,7 @@ public interface IStorage : IAsyncDisposable
     // Writes queued and not yet committed: callers that queue without waiting (archive, spool) wait instead when
     // this grows past their bound, so a sender faster than the disk is slowed down rather than buffered without end.
     int PendingWrites { get; }
+
+    // Set by stores that hold writes through a full disk instead of failing them (the embedded one); null otherwise.
+    StorageStall? Stall => null;
 }

@@ -31,6 +31,8 @@ public static class AdminCommands
           xmppd backup DIR                      copy the data folder into a new or empty DIR, while the server runs too
           xmppd invite create [--reusable N] [--expires 7d] [--inviter JID]
                                                 an invitation link: web sign-up page and xmpp: URI
+          xmppd restore DIR                     with the server stopped, replace the data folder's contents with a backup's
+                                                (the replaced data is kept in DATADIR.before-restore-TIMESTAMP)
           xmppd cert generate DOMAIN            write a self-signed certificate for DOMAIN into the cert folder
           xmppd check                           validate config, certificates and ports, one line per problem
 

@@ -200,6 +200,8 @@ public sealed class AdminOperations(AdminTarget target, TextWriter output, TextW
             BackupFiles.CreateDirectory(copy);
             await backup.BackupAsync(copy);
             var others = CopyRest(data, copy, top: true);
+            // Written last: xmppd restore takes only a folder that has it, so a copy cut short is never restored.
+            BackupFiles.MarkComplete(copy, data);
             output.WriteLine($"backed up {data} to {copy} in {clock.Elapsed.TotalSeconds:0.0} s (the database, the archives and {others} other files); "
                 + $"a server started with --data-dir {copy} opens it");
             return 0;
@@ -214,7 +216,7 @@ public sealed class AdminOperations(AdminTarget target, TextWriter output, TextW
     private static readonly HashSet<string> NotCopied = new(StringComparer.Ordinal)
     {
         Xmpp.Server.Hosting.DataDirLock.LockFileName, Xmpp.Server.Hosting.DataDirLock.PidFileName, AdminSocket.FileName,
-        Xmpp.Storage.LiteDb.LiteDbStorage.FileName, "xmpp-log.db", "archive",
+        Xmpp.Storage.LiteDb.LiteDbStorage.FileName, "xmpp-log.db", "archive", BackupFiles.CompleteMarker,
     };
 
     private static int CopyRest(string from, string to, bool top)

@@ -118,13 +118,27 @@ public static class XmppHost
             kestrel.Listen(IPAddress.Parse(address), port, configure);
     }
 
+    // One line when a store starts holding writes because the disk is full and one when it writes again: an outage
+    // is logged once, not once per write (the retries run every second).
+    private static IStorage WithStallLog(IStorage storage, ILogger log)
+    {
+        if (storage.Stall is null) return storage;
+        storage.Stall.Began += (store, error) => log.LogError(
+            "Storage {Store}: the disk is full ({Error}); writes are held and retried, acknowledgements withheld and new messages for offline storage refused until space is freed",
+            store, error.Message);
+        storage.Stall.Repaired += note => log.LogWarning("{Note}", note);
+        storage.Stall.Ended += store => log.LogWarning("Storage {Store}: writing again; the held writes are stored", store);
+        return storage;
+    }
+
     public static void AddServices(IServiceCollection services, XmppServerOptions options)
     {
         services.AddSingleton(options);
         services.AddSingleton(new XmppServerOptionsAccessor(options));
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(new ServedDomains(options.Domains));
-        services.AddSingleton(sp => StorageFactory.Open(options, sp.GetService<ILoggerFactory>()));
+        services.AddSingleton(sp => WithStallLog(StorageFactory.Open(options, sp.GetService<ILoggerFactory>()),
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("Xmpp.Storage")));
         services.AddSingleton(sp => new CertificateManager(
             Path.GetFullPath(options.CertDir), sp.GetRequiredService<ServedDomains>().All,
             sp.GetRequiredService<ILogger<CertificateManager>>(), options.GenerateSelfSignedCertificates));

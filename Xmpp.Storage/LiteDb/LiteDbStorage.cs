@@ -26,6 +26,8 @@ public sealed class LiteDbStorage : IStorage, IStorageBackup
     private LogArchiveStore[] _logs = [];
     private int _disposed;
 
+    public StorageStall Stall { get; } = new();
+
     public LiteDbStorage(string dataDirectory)
         : this(dataDirectory, LogCollections)
     {
@@ -40,15 +42,25 @@ public sealed class LiteDbStorage : IStorage, IStorageBackup
         _segmentBytes = segmentBytes;
         _indexCompactBytes = indexCompactBytes;
         Directory.CreateDirectory(dataDirectory);
-        _db = new LiteDatabase(new ConnectionString
+        var file = Path.Combine(dataDirectory, FileName);
+        try
         {
-            Filename = Path.Combine(dataDirectory, FileName),
-            // Direct: this process owns the file; no cross-process mutex on every operation as in Shared mode.
-            Connection = ConnectionType.Direct,
-            // Only applies when the file is created. Ordinal, because LiteDB's default collation ignores case and
-            // would merge "Alice" and "alice"; usernames and JIDs arrive already normalized (RFC 7622 §3.2, §3.3).
-            Collation = new Collation(CultureInfo.InvariantCulture.LCID, CompareOptions.Ordinal),
-        });
+            _db = new LiteDatabase(new ConnectionString
+            {
+                Filename = file,
+                // Direct: this process owns the file; no cross-process mutex on every operation as in Shared mode.
+                Connection = ConnectionType.Direct,
+                // Only applies when the file is created. Ordinal, because LiteDB's default collation ignores case and
+                // would merge "Alice" and "alice"; usernames and JIDs arrive already normalized (RFC 7622 §3.2, §3.3).
+                Collation = new Collation(CultureInfo.InvariantCulture.LCID, CompareOptions.Ordinal),
+            });
+        }
+        catch (LiteException ex)
+        {
+            // LiteDB checks the header page and the file's layout when it opens it: damage found then stops the start
+            // (nothing has been written yet), instead of a stack trace or a database that fails later, page by page.
+            throw new StorageDamagedException(file, ex.Message, ex);
+        }
         _writer = new LiteDbWriter(_db);
         Accounts = new LiteDbAccountStore(_db, _writer);
         Rosters = new LiteDbRosterStore(_db, _writer);
@@ -80,7 +92,7 @@ public sealed class LiteDbStorage : IStorage, IStorageBackup
             IArchiveStore store;
             if (_logCollections.Contains(collection))
             {
-                var log = new LogArchiveStore(_db, _writer, _dataDirectory, collection, _segmentBytes, _indexCompactBytes);
+                var log = new LogArchiveStore(_db, _writer, _dataDirectory, collection, _segmentBytes, _indexCompactBytes, Stall);
                 Volatile.Write(ref _logs, [.. _logs, log]);
                 store = log;
             }

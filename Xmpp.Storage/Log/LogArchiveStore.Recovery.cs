@@ -47,13 +47,34 @@ internal sealed partial class LogArchiveStore
         var existing = _segments.Existing();
         foreach (var segment in existing)
             if (segment >= _checkpoint.Segment)
-                Replay(segment, segment == _checkpoint.Segment ? _checkpoint.Offset : 0);
+                Replay(segment, segment == _checkpoint.Segment ? _checkpoint.Offset : 0, existing[^1]);
         _segments.OpenForAppend(Math.Max(existing.Count > 0 ? existing[^1] : 0, _checkpoint.Segment));
         _applied = (_segments.ActiveSegment, _segments.ActiveLength);
         _appliedLastId = Math.Max(_appliedLastId, _lastId);
     }
 
-    private void Replay(int segment, long offset)
+    // Whether a record that decodes starts right after the damaged one (its length field intact, its body not).
+    private static bool WholeRecordFollows(FileStream stream, long damaged)
+    {
+        var header = new byte[LogRecord.HeaderLength];
+        stream.Position = damaged;
+        if (stream.ReadAtLeast(header, header.Length, throwOnEndOfStream: false) != header.Length)
+            return false;
+        var body = LogRecord.BodyLength(header);
+        if (body < 0)
+            return false;
+        var next = damaged + LogRecord.HeaderLength + body;
+        stream.Position = next;
+        if (stream.ReadAtLeast(header, header.Length, throwOnEndOfStream: false) != header.Length
+            || LogRecord.BodyLength(header) is var length && length < 0 || next + LogRecord.HeaderLength + length > stream.Length)
+            return false;
+        var framed = new byte[LogRecord.HeaderLength + length];
+        header.CopyTo(framed, 0);
+        stream.ReadExactly(framed, LogRecord.HeaderLength, length);
+        return LogRecord.TryDecode(framed, out _);
+    }
+
+    private void Replay(int segment, long offset, int newest)
     {
         var header = new byte[LogRecord.HeaderLength];
         long end;
@@ -84,6 +105,13 @@ internal sealed partial class LogArchiveStore
             }
             if (end == stream.Length)
                 return;
+            // Only the newest segment can end in a torn write: an older one was fsynced whole before the next was
+            // begun (SegmentFiles.Roll). And a damaged record followed by a whole one is damage in the middle, not a
+            // write cut short. Cutting there would drop records that were acknowledged, so the start stops instead.
+            if (segment != newest || WholeRecordFollows(stream, end))
+                throw new StorageDamagedException(_segments.PathOf(segment),
+                    $"the record at byte {end} of {stream.Length} does not pass its checksum, and whole records follow it");
+            _stall?.Report($"Archive {_name}: {_segments.PathOf(segment)} ended in a record cut short by a crash (bytes {end} to {stream.Length}, never acknowledged); the segment was cut back to byte {end}");
         }
         _segments.Truncate(segment, end);
     }

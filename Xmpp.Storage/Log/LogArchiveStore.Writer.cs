@@ -147,8 +147,7 @@ internal sealed partial class LogArchiveStore
         if (_buffer.WrittenCount > 0)
         {
             var started = StorageMetrics.Start();
-            _segments.Append(_buffer.WrittenSpan);
-            _segments.Sync();
+            AppendDurably(_buffer.WrittenSpan);
             _buffer.ResetWrittenCount();
             StorageMetrics.Committed("archive-log", started, _group.Count);
         }
@@ -170,6 +169,33 @@ internal sealed partial class LogArchiveStore
         _group.Clear();
         Done(queued);
     }
+
+    // A full disk is an outage to wait out, not a fault: the group stays the writer's (its tasks, hence every flush and
+    // every XEP-0198 ack behind it, wait), the segment is cut back to where it ended, and the same bytes are written
+    // again every RetryInterval until they fit. Nothing was acknowledged, nothing is lost, and nothing is written twice.
+    // Any other I/O error, or a full disk while the store is closing, still stops the log (Run).
+    private void AppendDurably(ReadOnlySpan<byte> records)
+    {
+        var length = _segments.ActiveLength;
+        while (true)
+        {
+            try
+            {
+                _segments.Append(records);
+                _segments.Sync();
+                _stall?.End(_name);
+                return;
+            }
+            catch (IOException ex) when (StorageStall.IsOutOfSpace(ex) && _stall is not null && !_closing)
+            {
+                _segments.CutBack(length);
+                _stall.Begin(_name, ex);
+                Thread.Sleep(RetryInterval);
+            }
+        }
+    }
+
+    internal static TimeSpan RetryInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     // Under _gate: the write's effect on the in-memory index. Also used when replaying the log on open.
     private void Apply(LogWrite write)

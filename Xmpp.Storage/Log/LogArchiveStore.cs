@@ -42,10 +42,13 @@ internal sealed partial class LogArchiveStore : IArchiveStore, IAsyncDisposable
 
     private int _pending;
     private volatile Exception? _fault;
+    private readonly StorageStall? _stall;
+    private volatile bool _closing;
 
     public LogArchiveStore(LiteDatabase db, LiteDbWriter writer, string dataDirectory, string name, long segmentBytes = DefaultSegmentBytes,
-        long indexCompactBytes = IndexFile.DefaultCompactBytes)
+        long indexCompactBytes = IndexFile.DefaultCompactBytes, StorageStall? stall = null)
     {
+        _stall = stall;
         _db = db;
         _writer = writer;
         _name = name;
@@ -102,6 +105,7 @@ internal sealed partial class LogArchiveStore : IArchiveStore, IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _queue.Writer.TryComplete();
+        _closing = true;
         await _writerStopped.Task.ConfigureAwait(false);
         _stopping.Cancel();
         await _indexerStopped.Task.ConfigureAwait(false);

@@ -65,6 +65,15 @@ internal sealed class SegmentFiles : IDisposable
         ActiveLength += records.Length;
     }
 
+    // After a failed append or fsync (disk full): the active segment ends again where it ended before, so a retry
+    // writes the same records at the same offsets and no half-written record stays between two whole ones.
+    public void CutBack(long length)
+    {
+        _active!.SetLength(length);
+        _active.Position = length;
+        ActiveLength = length;
+    }
+
     // fsync: once it returns, what Append wrote survives a crash of the process or the machine.
     public void Sync() => _active!.Flush(flushToDisk: true);
 

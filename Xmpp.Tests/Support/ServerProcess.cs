@@ -35,9 +35,10 @@ public sealed class ServerProcess : IAsyncDisposable
         }
     }
 
-    private static ProcessStartInfo StartInfo(IEnumerable<string> args, string workingDir, IReadOnlyDictionary<string, string>? environment = null)
+    private static ProcessStartInfo StartInfo(IEnumerable<string> args, string workingDir, IReadOnlyDictionary<string, string>? environment = null,
+        IReadOnlyList<string>? wrapper = null)
     {
-        var psi = new ProcessStartInfo("dotnet")
+        var psi = new ProcessStartInfo(wrapper?[0] ?? "dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -45,6 +46,11 @@ public sealed class ServerProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = workingDir,
         };
+        if (wrapper is not null)
+        {
+            foreach (var w in wrapper.Skip(1)) psi.ArgumentList.Add(w);
+            psi.ArgumentList.Add("dotnet");
+        }
         psi.ArgumentList.Add(ServerDll);
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
@@ -72,14 +78,22 @@ public sealed class ServerProcess : IAsyncDisposable
 
     /// Starts `xmppd run` and waits until the STARTTLS port accepts connections.
     public static Task<ServerProcess> StartAsync(string workingDir, int c2sPort, params string[] args) =>
-        StartAsync(workingDir, c2sPort, null, args);
+        StartWrappedAsync(null, workingDir, c2sPort, null, args);
 
-    public static async Task<ServerProcess> StartAsync(string workingDir, int c2sPort, IReadOnlyDictionary<string, string>? environment,
-        params string[] args)
+    public static Task<ServerProcess> StartAsync(string workingDir, int c2sPort, IReadOnlyDictionary<string, string>? environment,
+        params string[] args) => StartWrappedAsync(null, workingDir, c2sPort, environment, args);
+
+    /// Starts `wrapper... dotnet xmppd.dll run args...`: the wrapper (a shell in a mount namespace, say) ends with the
+    /// command to run. Pid is then the wrapper's.
+    public static Task<ServerProcess> StartWrappedAsync(IReadOnlyList<string>? wrapper, string workingDir, int c2sPort, params string[] args) =>
+        StartWrappedAsync(wrapper, workingDir, c2sPort, null, args);
+
+    private static async Task<ServerProcess> StartWrappedAsync(IReadOnlyList<string>? wrapper, string workingDir, int c2sPort,
+        IReadOnlyDictionary<string, string>? environment, string[] args)
     {
         var all = new List<string> { "run" };
         all.AddRange(args);
-        var process = new ServerProcess(Process.Start(StartInfo(all, workingDir, environment))!);
+        var process = new ServerProcess(Process.Start(StartInfo(all, workingDir, environment, wrapper))!);
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (DateTime.UtcNow < deadline)
         {
@@ -97,6 +111,14 @@ public sealed class ServerProcess : IAsyncDisposable
         }
         await process.DisposeAsync();
         throw new TimeoutException("xmppd did not start listening:\n" + process.Output);
+    }
+
+    /// Waits for the process (a wrapper included) to exit by itself.
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cts.Token);
+        return _process.ExitCode;
     }
 
     /// SIGKILL: no shutdown code runs, like a power cut of the process.

@@ -104,6 +104,13 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
 
     private async ValueTask<bool> SpoolAsync(StanzaContext c, string user, Element message)
     {
+        if (storage.Stall is { Active: true })
+        {
+            // RFC 6120 §8.3.3.18: resource-constraint, type wait (try again later): the disk is full, and a message
+            // taken now would be held in memory behind the writes already waiting for space.
+            await router.BounceAsync(message, StanzaErrors.ResourceConstraint, "The server's storage is full; try again later");
+            return true;
+        }
         int max = options.Value.Offline.MaxMessagesPerAccount;
         var count = await CountAsync(user);
         if (Interlocked.Increment(ref count.Value) > max)

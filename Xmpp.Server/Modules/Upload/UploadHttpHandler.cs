@@ -117,39 +117,73 @@ public sealed partial class UploadHttpHandler(UploadSlots slots, UploadFiles fil
         var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(CopyBufferBytes);
         try
         {
-            await using var file = new FileStream(path, new FileStreamOptions
-            {
-                Mode = FileMode.CreateNew, Access = FileAccess.Write, BufferSize = 0, Options = FileOptions.Asynchronous,
-                PreallocationSize = size,
-            });
-            long received = 0;
-            try
-            {
-                int n;
-                while ((n = await context.Request.Body.ReadAsync(buffer, context.RequestAborted)) > 0)
-                {
-                    received += n;
-                    if (received > size) break;
-                    await file.WriteAsync(buffer.AsMemory(0, n), context.RequestAborted);
-                }
-            }
-            catch (Exception e) when (e is IOException or OperationCanceledException or BadHttpRequestException)
-            {
-                logger.LogInformation("Upload {Path} broke off after {Received} of {Size} bytes: {Message}", Path.GetFileName(path), received, size, e.Message);
-                return false;
-            }
-            if (received != size)
-            {
-                await Status(context, StatusCodes.Status400BadRequest, $"received {received} bytes, expected {size}");
-                return false;
-            }
-            file.Flush(flushToDisk: true);
-            return true;
+            return await ReceiveIntoAsync(context, path, size, buffer);
+        }
+        catch (IOException e) when (Xmpp.Storage.StorageStall.IsOutOfSpace(e) || NoRoomFor(path, size))
+        {
+            // The disk is full (the file's preallocation, a write or the fsync said so): the client may try again
+            // later (RFC 4918 §11.5, 507 Insufficient Storage, with Retry-After), and the partial file is deleted by
+            // the caller. Logged once per outage, not once per attempt.
+            if (Interlocked.Exchange(ref _diskFull, 1) == 0)
+                logger.LogError("Uploads: the disk is full ({Message}); uploads are refused with 507 until space is freed", e.Message);
+            context.Response.Headers.RetryAfter = "60";
+            await Status(context, StatusCodes.Status507InsufficientStorage, "the server's storage is full; try again later");
+            return false;
         }
         finally
         {
             System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
         }
+    }
+
+    private int _diskFull;
+
+    // .NET reports a failed preallocation as a plain IOException without the errno ("because the disk was full"), so
+    // the file system is asked whether the file would have fitted.
+    private static bool NoRoomFor(string path, long size)
+    {
+        try
+        {
+            return new DriveInfo(Path.GetDirectoryName(path)!).AvailableFreeSpace < size;
+        }
+        catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    private async Task<bool> ReceiveIntoAsync(HttpContext context, string path, long size, byte[] buffer)
+    {
+        await using var file = new FileStream(path, new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew, Access = FileAccess.Write, BufferSize = 0, Options = FileOptions.Asynchronous,
+            PreallocationSize = size,
+        });
+        long received = 0;
+        try
+        {
+            int n;
+            while ((n = await context.Request.Body.ReadAsync(buffer, context.RequestAborted)) > 0)
+            {
+                received += n;
+                if (received > size) break;
+                await file.WriteAsync(buffer.AsMemory(0, n), context.RequestAborted);
+            }
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or BadHttpRequestException && !Xmpp.Storage.StorageStall.IsOutOfSpace(e))
+        {
+            logger.LogInformation("Upload {Path} broke off after {Received} of {Size} bytes: {Message}", Path.GetFileName(path), received, size, e.Message);
+            return false;
+        }
+        if (received != size)
+        {
+            await Status(context, StatusCodes.Status400BadRequest, $"received {received} bytes, expected {size}");
+            return false;
+        }
+        file.Flush(flushToDisk: true);
+        if (Interlocked.Exchange(ref _diskFull, 0) == 1)
+            logger.LogWarning("Uploads: storing files again");
+        return true;
     }
 
     internal static bool SameMediaType(string? given, string announced)
