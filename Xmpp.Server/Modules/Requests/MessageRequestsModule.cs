@@ -37,14 +37,13 @@ public sealed class MessageRequestsModule(
     public const string Collection = "requests";
     public const string SettingsNode = "urn:xmppd:message-requests#settings";
     public const string ListNode = "urn:xmppd:message-requests#list";
-    private const string EnabledKey = "requests:enabled";
     private const string StateKey = "requests:state";
     private const int MaxAccepted = 2000;
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
     private readonly IArchiveStore _held = storage.Archive(Collection);
 
-    /// Per account: whether requests are on, read once. Only this module changes it.
+    /// Per account that chose: whether requests are on. Only this module changes it.
     private readonly ConcurrentDictionary<string, bool> _enabled = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
 
@@ -96,21 +95,53 @@ public sealed class MessageRequestsModule(
         }));
     }
 
+    /// The accounts whose choice differs from the default, one document under an owner no account can have ('@' is not
+    /// allowed in a username), read once: deciding whether a message is held then costs no storage read per account,
+    /// which matters on every message and above all while a database server is away.
+    private const string ChoicesOwner = "@message-requests";
+
     private async ValueTask<bool> EnabledAsync(string user)
     {
         if (_enabled.TryGetValue(user, out var on)) return on;
-        var stored = await storage.KeyValue.GetAsync(user, EnabledKey);
-        on = stored is null ? Options.DefaultEnabled : stored is [(byte)'1'];
-        return _enabled.GetOrAdd(user, on);
+        try { await LoadChoicesAsync(); }
+        catch (Exception ex) when (!_choicesLoaded)
+        {
+            // Storage away before the choices were ever read: messages take the default path now (the one every
+            // account that never chose takes), and the next message tries again.
+            logger.LogWarning("Message requests: the accounts' choices could not be read ({Message}); using the default for now", ex.Message);
+        }
+        return _enabled.TryGetValue(user, out on) ? on : Options.DefaultEnabled;
+    }
+
+    private volatile bool _choicesLoaded;
+    private readonly SemaphoreSlim _choicesGate = new(1, 1);
+
+    private async ValueTask LoadChoicesAsync()
+    {
+        if (_choicesLoaded) return;
+        await _choicesGate.WaitAsync();
+        try
+        {
+            if (_choicesLoaded) return;
+            foreach (var (user, value) in await storage.KeyValue.ListAsync(ChoicesOwner))
+                _enabled.TryAdd(user, value is [(byte)'1']);
+            _choicesLoaded = true;
+        }
+        finally
+        {
+            _choicesGate.Release();
+        }
     }
 
     private async ValueTask SetEnabledAsync(string user, bool on)
     {
-        await storage.KeyValue.SetAsync(user, EnabledKey, on ? "1"u8.ToArray() : "0"u8.ToArray());
+        await LoadChoicesAsync();
+        await storage.KeyValue.SetAsync(ChoicesOwner, user, on ? "1"u8.ToArray() : "0"u8.ToArray());
         _enabled[user] = on;
         // Turning it off lets the waiting messages through as if each had been accepted.
         if (on) return;
-        foreach (var w in await WaitingAsync(user)) await AcceptAsync(user, Jid.Parse(w.From));
+        foreach (var w in await WaitingAsync(user))
+            await AcceptAsync(user, Jid.Parse(w.From));
     }
 
     private SemaphoreSlim Gate(string user) => _locks.GetOrAdd(user, static _ => new SemaphoreSlim(1, 1));
@@ -300,7 +331,7 @@ public sealed class MessageRequestsModule(
         var state = await LoadAsync(user);
         foreach (var w in state.Waiting) await _held.DeleteAllAsync(Owner(user, Jid.Parse(w.From)));
         await storage.KeyValue.DeleteAsync(user, StateKey);
-        await storage.KeyValue.DeleteAsync(user, EnabledKey);
+        await storage.KeyValue.DeleteAsync(ChoicesOwner, user);
         _enabled.TryRemove(user, out _);
         _states.TryRemove(user, out _);
     }
