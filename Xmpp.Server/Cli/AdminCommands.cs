@@ -39,6 +39,7 @@ public static class AdminCommands
         Options (also settable in config/xmppd.json or as XMPP__KEY environment variables):
           --config FILE  --domain D[,D2]  --c2s-port P  --c2s-tls-port P  --http-port P
           --data-dir DIR  --cert-dir DIR  --listen ADDR[,ADDR]  --log-level LEVEL  --allow-registration true
+          --storage embedded|postgresql  (connection string: XMPP__STORAGE__CONNECTIONSTRING or Xmpp:Storage:ConnectionString)
           --Xmpp:Section:Key=value              any other setting, e.g. --Xmpp:Limits:MaxStanzaBytes=65536
         """;
 
@@ -164,10 +165,14 @@ public static class AdminCommands
             }
             foreach (var (name, port) in new[] { ("C2sPort", options.C2sPort), ("C2sTlsPort", options.C2sTlsPort), ("HttpPort", options.HttpPort), ("Proxy65:Port", options.Proxy65.Port) })
                 if (port > 0 && PortProblem(port) is { } p) problems.Add($"Xmpp:{name}: {p}");
-            problems.AddRange(DataDirProblems(options.DataDir));
+            if (!options.Storage.IsPostgreSql) problems.AddRange(DataDirProblems(options.DataDir));
+            var (storageOk, storageLine) = StorageFactory.Check(options);
+            if (storageOk) Console.WriteLine(storageLine);
+            else problems.Add(storageLine);
         }
         foreach (var p in problems) Console.WriteLine("problem: " + p);
-        if (problems.Count == 0) Console.WriteLine($"ok: domains {string.Join(", ", options.Domains)}; ports {options.C2sPort}/{options.C2sTlsPort}; data in {Path.GetFullPath(options.DataDir)}");
+        if (problems.Count == 0) Console.WriteLine($"ok: domains {string.Join(", ", options.Domains)}; ports {options.C2sPort}/{options.C2sTlsPort}; " +
+            (options.Storage.IsPostgreSql ? "data in PostgreSQL" : $"data in {Path.GetFullPath(options.DataDir)}"));
         return problems.Count == 0 ? 0 : 1;
     }
 
