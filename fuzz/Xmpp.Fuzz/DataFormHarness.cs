@@ -17,13 +17,7 @@ public static class DataFormHarness
 
     private static void Read(byte[] data)
     {
-        List<Element> elements;
-        try { elements = new MessageParser(XmlHarness.Limits).Parse(data); }
-        catch (XmppStreamException e)
-        {
-            FuzzAssert.True(XmlHarness.IsParserCondition(e.Condition), $"unexpected stream error condition {e.Condition}");
-            return;
-        }
+        if (XmlHarness.ClientElements(data) is not { } elements) return;
         foreach (var e in elements) Visit(e);
     }
 

@@ -1,6 +1,7 @@
 using System.Buffers;
 using Xmpp.Protocol;
 using Xmpp.Protocol.Xml;
+using Xmpp.Server.Http.WebClients;
 
 namespace Xmpp.Fuzz;
 
@@ -33,6 +34,18 @@ public static class XmlHarness
     ];
 
     public static bool IsParserCondition(string condition) => ParserConditions.Contains(condition);
+
+    /// The elements of one client message as the web transports read them (MessageParser), or null when the parser
+    /// refused it with one of its documented stream errors; any other error fails the run.
+    public static List<Element>? ClientElements(byte[] data)
+    {
+        try { return new MessageParser(Limits).Parse(data); }
+        catch (XmppStreamException e)
+        {
+            FuzzAssert.True(IsParserCondition(e.Condition), $"unexpected stream error condition {e.Condition}");
+            return null;
+        }
+    }
 
     public sealed record Outcome(List<string> Items, List<Element> Elements, string? Error);
 
