@@ -121,6 +121,10 @@ public static class OptionsValidator
                 problems.Add($"Xmpp:S2s:TrustedCaFile: {s2s.TrustedCaFile} does not exist.");
             Positive("S2s:MaxStanzaBytes", s2s.MaxStanzaBytes, 10_000);
             Positive("S2s:MaxLinksPerDomain", s2s.MaxLinksPerDomain);
+            Positive("S2s:MaxConnectionsPerIp", s2s.MaxConnectionsPerIp);
+            Positive("S2s:ReadBytesPerSecond", s2s.ReadBytesPerSecond, 0);
+            if (s2s.ReadBytesPerSecond > 0 && s2s.ReadBurstBytes < s2s.MaxStanzaBytes)
+                problems.Add("Xmpp:S2s:ReadBurstBytes must be at least MaxStanzaBytes, or one stanza could never be read at full speed.");
             Positive("S2s:IdleTimeoutSeconds", s2s.IdleTimeoutSeconds);
             Positive("S2s:ConnectTimeoutSeconds", s2s.ConnectTimeoutSeconds);
             Positive("S2s:SetupTimeoutSeconds", s2s.SetupTimeoutSeconds);
@@ -130,6 +134,11 @@ public static class OptionsValidator
             if (s2s.AllowListOnly && s2s.AllowedDomains.Count == 0)
                 problems.Add("Xmpp:S2s:AllowListOnly is on but AllowedDomains is empty, so no server could be reached; set Enabled to false instead.");
         }
+        foreach (var server in o.S2s.DnsServers)
+            if (!Xmpp.Server.Links.S2s.S2sResolver.TryParseDnsServer(server, out _))
+                problems.Add($"Xmpp:S2s:DnsServers: '{server}' is not an IP address with an optional :port.");
+        foreach (var a in o.S2s.PublicAddresses)
+            if (!System.Net.IPAddress.TryParse(a, out _)) problems.Add($"Xmpp:S2s:PublicAddresses: '{a}' is not an IP address.");
         foreach (var a in o.ListenAddresses)
             if (a != "any" && !System.Net.IPAddress.TryParse(a, out _)) problems.Add($"Xmpp:ListenAddresses: '{a}' is not an IP address or 'any'.");
         return problems;

@@ -66,10 +66,24 @@ internal sealed class InboundS2sStream
 
     public async Task RunAsync()
     {
-        _wire = new S2sWire(new DuplexPipeStream(_connection.Transport), _connection.Transport.Input, _connection.Transport.Output, _s.ParserLimits);
-        _manager.Register(this);
+        var o = _s.Options;
+        _wire = new S2sWire(new DuplexPipeStream(_connection.Transport), _connection.Transport.Input, _connection.Transport.Output, _s.ParserLimits)
+        {
+            Throttle = o.ReadBytesPerSecond > 0 ? new ReadThrottle(o.ReadBytesPerSecond, o.ReadBurstBytes) : null,
+        };
+        bool withinLimit = _manager.Register(this);
         try
         {
+            if (!withinLimit)
+            {
+                _s.Logger.LogWarning("s2s inbound from {Ip}: refused, {Max} server connections from this address are open already (Xmpp:S2s:MaxConnectionsPerIp)",
+                    RemoteAddress, o.MaxConnectionsPerIp);
+                // Nothing can be said before TLS on the direct TLS port; on the STARTTLS port the refusal is a stream
+                // error after our header (RFC 6120 §4.9.1.2), sent at once rather than after the peer's.
+                if (_directTls) return;
+                await WriteHeaderAsync(_s.Domains.Default, null, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)));
+                throw new XmppStreamException(StreamErrors.PolicyViolation, "Too many connections from your address");
+            }
             if (_directTls) await StartTlsAsync();
             await ReadLoopAsync();
         }
@@ -148,7 +162,7 @@ internal sealed class InboundS2sStream
         else if (_local.Length == 0) _local = _s.Domains.Default;
         _streamId = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
         string? fromDomain = from is not null && Jid.TryParse(from, out var fromJid) && fromJid.IsDomain ? fromJid.Domain : null;
-        await _wire!.WriteHeaderAsync(_local, fromDomain, _streamId, _cts.Token);
+        await WriteHeaderAsync(_local, fromDomain, _streamId);
 
         if (header.Attr("xmlns") != Ns.Server)
             throw new XmppStreamException(StreamErrors.InvalidNamespace, "The content namespace of a server stream must be jabber:server");
@@ -167,13 +181,23 @@ internal sealed class InboundS2sStream
                 _s.Logger.LogInformation("s2s inbound from {Ip}: refused {Domain}: {Refusal}", RemoteAddress, fromDomain, refusal);
                 throw new XmppStreamException(StreamErrors.PolicyViolation, refusal);
             }
-            if (_headerFrom is null && _manager.InboundCount(fromDomain) > _s.Options.MaxLinksPerDomain)
+            if (_headerFrom is null && TooManyLinks(fromDomain))
                 throw new XmppStreamException(StreamErrors.PolicyViolation, $"Too many connections from {fromDomain}");
             if (_saslDone && _headerFrom is not null && fromDomain != _headerFrom)
                 throw new XmppStreamException(StreamErrors.InvalidFrom, "The restarted stream must come from the authenticated domain");
             _headerFrom = fromDomain;
         }
-        await _wire.WriteAsync(Features(), _cts.Token);
+        await _wire!.WriteAsync(Features(), _cts.Token);
+    }
+
+    /// Links per remote domain count the streams that proved it: a stream that only claims a domain cannot take a
+    /// slot from the real one (unauthenticated streams are bounded per address and by the setup timeout instead).
+    private bool TooManyLinks(string domain)
+    {
+        if (_manager.AuthenticatedInbound(domain, except: this) < _s.Options.MaxLinksPerDomain) return false;
+        _s.Logger.LogWarning("s2s inbound from {Ip}: refused another link for {Domain}: {Max} are open already (Xmpp:S2s:MaxLinksPerDomain)",
+            RemoteAddress, domain, _s.Options.MaxLinksPerDomain);
+        return true;
     }
 
     private Element Features()
@@ -270,6 +294,8 @@ internal sealed class InboundS2sStream
             await _wire!.WriteAsync(SaslFailure("not-authorized"), _cts.Token);
             return;
         }
+        if (TooManyLinks(domain!))
+            throw new XmppStreamException(StreamErrors.PolicyViolation, $"Too many connections from {domain}");
         _saslDone = true;
         _headerFrom = domain;
         _authenticated[domain!] = "SASL EXTERNAL";
@@ -361,6 +387,12 @@ internal sealed class InboundS2sStream
             return;
         }
         _pendingDialback.TryRemove((remote, local), out _);
+        if (valid && !_authenticated.ContainsKey(remote) && TooManyLinks(remote))
+        {
+            try { await DialbackErrorAsync(local, remote, "policy-violation", $"Too many connections from {remote}"); }
+            catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException) { }
+            return;
+        }
         if (valid) _authenticated.TryAdd(remote, "dialback");
         _s.Logger.LogInformation("s2s inbound from {Ip}: dialback for {Remote} -> {Local} {Outcome} (checked by {How})",
             RemoteAddress, remote, local, valid ? "valid" : "INVALID", how);
@@ -406,11 +438,26 @@ internal sealed class InboundS2sStream
         await _s.Router.RouteFromLinkAsync(stanza);
     }
 
+    private bool _headerSent;
+
+    private async Task WriteHeaderAsync(string from, string? to, string id)
+    {
+        _headerSent = true;
+        await _wire!.WriteHeaderAsync(from, to, id, _cts.Token);
+    }
+
     private async Task FailAsync(string condition, string? text)
     {
         if (_wire is null) return;
         _s.Logger.LogInformation("s2s inbound from {Ip} ({Domain}): closing with {Condition}{Text}", RemoteAddress, _headerFrom ?? "?", condition,
             text is null ? "" : ": " + text);
+        // RFC 6120 §4.9.1.2: a stream error goes inside a stream, so a peer that never sent its header (a silent or slow
+        // connection timing out) gets ours first; before a direct TLS handshake nothing can be said.
+        if (!_headerSent && (!_directTls || _wire.IsSecure))
+        {
+            try { await WriteHeaderAsync(_s.Domains.Default, null, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12))); }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException) { }
+        }
         await _wire.CloseStreamAsync(StreamErrors.Create(condition, text));
         try { _cts.Cancel(); } catch (ObjectDisposedException) { }
     }

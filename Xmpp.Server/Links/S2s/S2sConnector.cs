@@ -42,17 +42,12 @@ internal sealed class S2sConnector(S2sServices s)
         bool allTimeouts = targets.Count > 0;
         foreach (var target in targets)
         {
-            IPAddress[] addresses;
-            if (IPAddress.TryParse(target.Host, out var literal)) addresses = [literal];
-            else
+            var (addresses, lookupProblem) = await s.Resolver.AddressesAsync(target.Host, ct);
+            if (addresses.Length == 0)
             {
-                try { addresses = await Dns.GetHostAddressesAsync(target.Host, ct); }
-                catch (SocketException ex)
-                {
-                    failures.Add($"{target}: no address for {target.Host} ({ex.SocketErrorCode})");
-                    allTimeouts = false;
-                    continue;
-                }
+                failures.Add($"{target}: {lookupProblem}");
+                allTimeouts = false;
+                continue;
             }
             foreach (var address in addresses)
             {

@@ -15,6 +15,7 @@ public sealed class S2sLinkManager(S2sServices s, IServiceProvider services) : I
     private readonly ConcurrentDictionary<(string Local, string Remote), OutboundLink> _outbound = new();
     private readonly ConcurrentDictionary<InboundS2sStream, byte> _inbound = new();
     private readonly ConcurrentDictionary<string, OutboundLink> _pings = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _perIp = new(StringComparer.Ordinal);
     private CancellationTokenSource? _stop;
     private Task? _sweeper;
     private long _pingSeq;
@@ -87,10 +88,23 @@ public sealed class S2sLinkManager(S2sServices s, IServiceProvider services) : I
         return s.Router.BounceAsync(stanza, condition, text);
     }
 
-    internal void Register(InboundS2sStream stream) => _inbound.TryAdd(stream, 0);
-    internal void Unregister(InboundS2sStream stream) => _inbound.TryRemove(stream, out _);
+    /// Registers an inbound stream; false when its address already has the most connections it may have.
+    internal bool Register(InboundS2sStream stream)
+    {
+        _inbound.TryAdd(stream, 0);
+        return _perIp.AddOrUpdate(stream.RemoteAddress, 1, (_, n) => n + 1) <= s.Options.MaxConnectionsPerIp;
+    }
 
-    internal int InboundCount(string remote) => _inbound.Keys.Count(i => i.ClaimedDomain == remote && !i.IsClosed) + 1;
+    internal void Unregister(InboundS2sStream stream)
+    {
+        if (!_inbound.TryRemove(stream, out _)) return;
+        var ip = stream.RemoteAddress;
+        while (_perIp.TryGetValue(ip, out var n))
+            if (n <= 1 ? _perIp.TryRemove(new KeyValuePair<string, int>(ip, n)) : _perIp.TryUpdate(ip, n - 1, n)) break;
+    }
+
+    internal int AuthenticatedInbound(string remote, InboundS2sStream except) =>
+        _inbound.Keys.Count(i => i != except && !i.IsClosed && i.Authenticated.ContainsKey(remote));
 
     /// An IQ answer to one of our link pings; true when it was one (it is not routed further).
     internal bool CompletePing(string? id)
@@ -136,7 +150,8 @@ public sealed class S2sLinkManager(S2sServices s, IServiceProvider services) : I
     private async Task SweepLoopAsync(CancellationToken ct)
     {
         var o = s.Options;
-        var interval = TimeSpan.FromSeconds(Math.Clamp(Math.Min(o.IdleTimeoutSeconds, o.PingIntervalSeconds > 0 ? o.PingIntervalSeconds : int.MaxValue) / 4.0, 0.25, 15));
+        int shortest = Math.Min(Math.Min(o.IdleTimeoutSeconds, o.SetupTimeoutSeconds), o.PingIntervalSeconds > 0 ? o.PingIntervalSeconds : int.MaxValue);
+        var interval = TimeSpan.FromSeconds(Math.Clamp(shortest / 4.0, 0.25, 15));
         using var timer = new PeriodicTimer(interval);
         while (await timer.WaitForNextTickAsync(ct))
         {

@@ -39,8 +39,19 @@ public sealed class S2sOptions
     /// Largest stanza in bytes on a server link; larger ones end the stream with policy-violation.
     public int MaxStanzaBytes { get; set; } = 256 * 1024;
 
-    /// Inbound connections one remote domain may hold at once; more are refused with policy-violation.
+    /// Inbound streams one remote domain may have authenticated at once; more are refused with policy-violation.
     public int MaxLinksPerDomain { get; set; } = 8;
+
+    /// Inbound server connections from one IP address at once (authenticated or not); more are refused with
+    /// policy-violation as soon as they connect.
+    public int MaxConnectionsPerIp { get; set; } = 32;
+
+    /// Sustained read rate per inbound server connection in bytes per second (a token bucket, as for clients in
+    /// Xmpp:Limits); a peer above it is slowed down, not dropped. 0 = no limit.
+    public int ReadBytesPerSecond { get; set; } = 1024 * 1024;
+
+    /// Burst allowed above the sustained rate, in bytes; at least MaxStanzaBytes.
+    public int ReadBurstBytes { get; set; } = 4 * 1024 * 1024;
 
     /// Seconds without stanzas after which a link is closed; it reopens on demand.
     public int IdleTimeoutSeconds { get; set; } = 600;
@@ -49,6 +60,7 @@ public sealed class S2sOptions
     public int ConnectTimeoutSeconds { get; set; } = 10;
 
     /// Seconds for setting a link up (all targets, TLS, authentication); waiting stanzas then get remote-server-timeout.
+    /// Inbound streams not authenticated within this time are closed with connection-timeout (slow or silent peers).
     public int SetupTimeoutSeconds { get; set; } = 60;
 
     /// Stanzas waiting on one outbound link (while it is set up, or when the peer reads slowly); more get
@@ -60,4 +72,12 @@ public sealed class S2sOptions
 
     /// Seconds to wait for the ping's answer before the link counts as dead and is closed.
     public int PingTimeoutSeconds { get; set; } = 30;
+
+    /// DNS servers for SRV and address look-ups ("ip" or "ip:port"), used by the links and by `xmppd check`; empty =
+    /// the system's resolvers (/etc/resolv.conf).
+    public List<string> DnsServers { get; set; } = [];
+
+    /// Addresses other servers and clients reach this server at, when they are not on a local interface (behind
+    /// NAT): `xmppd check` accepts SRV targets that resolve to them.
+    public List<string> PublicAddresses { get; set; } = [];
 }

@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using DnsClient;
 using DnsClient.Protocol;
 using Microsoft.Extensions.Logging;
@@ -54,7 +56,7 @@ internal sealed class S2sResolver(S2sOptions options, ILogger logger, Random? ra
             }
             if (targets.Count > 0 || refused) return (targets, notes);
         }
-        else notes.Add("no DNS resolver is configured (/etc/resolv.conf), so SRV records were not looked up");
+        else notes.Add("no DNS resolver is configured (/etc/resolv.conf or Xmpp:S2s:DnsServers), so SRV records were not looked up");
         // RFC 6120 §3.2.2: no SRV records, so the domain's own A/AAAA addresses on the default port.
         targets.Add(new S2sTarget(domain, DefaultPort, false, "A/AAAA fallback"));
         return (targets, notes);
@@ -99,12 +101,63 @@ internal sealed class S2sResolver(S2sOptions options, ILogger logger, Random? ra
         return ordered;
     }
 
+    /// A target host's addresses: through the configured DNS servers when there are any, else the system resolver.
+    /// An empty list comes with the reason, for the failure log.
+    public async Task<(IPAddress[] Addresses, string? Problem)> AddressesAsync(string host, CancellationToken ct)
+    {
+        if (IPAddress.TryParse(host, out var literal)) return ([literal], null);
+        if (options.DnsServers.Count == 0)
+        {
+            try { return (await System.Net.Dns.GetHostAddressesAsync(host, ct), null); }
+            catch (SocketException ex) { return ([], $"no address for {host} ({ex.SocketErrorCode})"); }
+        }
+        var dns = Dns();
+        if (dns is null) return ([], $"no address for {host} (no DNS resolver)");
+        var found = new List<IPAddress>();
+        var errors = new List<string>();
+        foreach (var type in new[] { QueryType.AAAA, QueryType.A })
+        {
+            try
+            {
+                var response = await dns.QueryAsync(host, type, QueryClass.IN, ct);
+                if (response.HasError) errors.Add($"{type} {response.ErrorMessage}");
+                found.AddRange(response.Answers.AddressRecords().Select(r => r.Address));
+            }
+            catch (DnsResponseException ex) { errors.Add($"{type} lookup failed ({ex.Message})"); }
+        }
+        return found.Count > 0 ? ([.. found], null)
+            : ([], $"no address for {host} ({(errors.Count > 0 ? string.Join(", ", errors) : "no A or AAAA records")})");
+    }
+
+    /// "ip", "ip:port" or "[ipv6]:port"; the port defaults to 53.
+    public static bool TryParseDnsServer(string text, out IPEndPoint? endpoint)
+    {
+        endpoint = null;
+        var t = text.Trim();
+        if (IPAddress.TryParse(t, out var bare) && !t.StartsWith('[')) { endpoint = new IPEndPoint(bare, 53); return true; }
+        if (!IPEndPoint.TryParse(t, out endpoint)) return false;
+        if (endpoint.Port == 0) endpoint.Port = 53;
+        return true;
+    }
+
+    /// A DNS client for SRV and address look-ups: the configured servers, or the system's.
+    public static ILookupClient CreateLookupClient(S2sOptions options, TimeSpan timeout)
+    {
+        var servers = options.DnsServers.Select(d => TryParseDnsServer(d, out var ep) ? new NameServer(ep!) : null).OfType<NameServer>().ToArray();
+        var o = servers.Length > 0 ? new LookupClientOptions(servers) : new LookupClientOptions();
+        o.Timeout = timeout;
+        o.Retries = 1;
+        o.UseCache = true;
+        o.ThrowDnsErrors = false;
+        return new LookupClient(o);
+    }
+
     private ILookupClient? Dns()
     {
         if (_dns is not null || _dnsUnavailable) return _dns;
         try
         {
-            _dns = new LookupClient(new LookupClientOptions { Timeout = TimeSpan.FromSeconds(5), Retries = 1, UseCache = true, ThrowDnsErrors = false });
+            _dns = CreateLookupClient(options, TimeSpan.FromSeconds(5));
         }
         catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or IOException or DnsResponseException)
         {

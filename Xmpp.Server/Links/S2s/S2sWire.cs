@@ -39,11 +39,15 @@ internal sealed class S2sWire : IAsyncDisposable
     public bool IsSecure => Tls is not null;
     public long LastReadTicks { get; private set; } = Environment.TickCount64;
 
+    /// Set on inbound connections: reads slow down to the configured rate.
+    public ReadThrottle? Throttle { get; init; }
+
     /// The next header, element or end of stream; (StreamEnd, null) also when the peer closed the connection.
     public async ValueTask<(XmlItemKind Kind, Element? Item)> ReadAsync(CancellationToken ct)
     {
         while (true)
         {
+            if (Throttle is { } throttle) await throttle.WaitAsync(ct);
             var result = await _input.ReadAsync(ct);
             var buffer = result.Buffer;
             LastReadTicks = Environment.TickCount64;
@@ -65,6 +69,7 @@ internal sealed class S2sWire : IAsyncDisposable
             finally
             {
                 // Everything up to an item's end is consumed; unparsed bytes after it stay unexamined for the next call.
+                Throttle?.Took(buffer.Slice(buffer.Start, position).Length);
                 _input.AdvanceTo(position, position);
             }
             if (result.IsCompleted || result.IsCanceled) return (XmlItemKind.StreamEnd, null);
