@@ -107,6 +107,44 @@ public sealed class S2sLinkLifetimeTests
         await Task.WhenAny(peer, Task.Delay(2000));
     }
 
+    [Test]
+    public async Task After_a_dead_link_is_closed_the_next_stanza_opens_a_new_one_and_hears_if_that_fails()
+    {
+        // dead.test plays dead on its first connection; by the second it has gone away (accepts and hangs up).
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var sawPing = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var secondConnection = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var peer = Task.Run(async () =>
+        {
+            await PlayDeadPeerAsync(listener, sawPing);
+            using var again = await listener.AcceptSocketAsync();
+            secondConnection.TrySetResult();
+        });
+        await using var server = await TestServer.StartAsync(configure: o =>
+        {
+            o["Xmpp:Domains:0"] = "a.test";
+            o["Xmpp:S2s:Enabled"] = "true";
+            o["Xmpp:S2s:Peers:dead.test"] = "127.0.0.1:" + ((IPEndPoint)listener.LocalEndpoint).Port;
+            o["Xmpp:S2s:PingIntervalSeconds"] = "1";
+            o["Xmpp:S2s:PingTimeoutSeconds"] = "1";
+        });
+        await server.AddUserAsync("alice", "alice-secret");
+        await using var alice = await Login(server, "alice");
+        await alice.SendAsync("<message to='zombie@dead.test' type='chat' id='r1'><body>still there?</body></message>");
+        await sawPing.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.That(await Wait.UntilAsync(() => !S2sPair.Links(server).Any(l => l.Outbound && l.Remote == "dead.test"), TimeSpan.FromSeconds(10)),
+            "the link was closed for want of a pong");
+
+        await alice.SendAsync("<message to='zombie@dead.test' type='chat' id='r2'><body>and now?</body></message>");
+        await secondConnection.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        // RFC 6120 §8.3.3.16: the new link could not be set up, so the sender hears it instead of losing the message.
+        var error = await alice.ReceiveAsync(e => e.Attr("id") == "r2", TimeSpan.FromSeconds(10));
+        Assert.That(error.Child("error", Ns.Client)?.Child("remote-server-not-found", Ns.StanzaErrors), Is.Not.Null, error.ToString());
+        listener.Stop();
+        await Task.WhenAny(peer, Task.Delay(2000));
+    }
+
     private static async Task PlayDeadPeerAsync(TcpListener listener, TaskCompletionSource sawPing)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);

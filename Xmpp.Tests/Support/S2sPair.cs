@@ -29,7 +29,9 @@ public sealed class S2sPair : IAsyncDisposable
     public TestServer A { get; }
     public TestServer B { get; }
 
-    public static async Task<S2sPair> StartAsync(S2sCertificates certificates, Action<string, Dictionary<string, string?>>? configure = null)
+    /// services: per domain, extra services for that server (a LogCapture, for instance).
+    public static async Task<S2sPair> StartAsync(S2sCertificates certificates, Action<string, Dictionary<string, string?>>? configure = null,
+        Action<string, Microsoft.Extensions.DependencyInjection.IServiceCollection>? services = null)
     {
         var root = Path.Combine(Path.GetTempPath(), "xmpp-s2s-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(root);
@@ -55,12 +57,12 @@ public sealed class S2sPair : IAsyncDisposable
             configure?.Invoke(domain, o);
         }
         var a = await TestServer.StartAsync(Path.Combine(root, "a"),
-            o => Configure("a.test", Path.Combine(root, "certs-a"), portA, "b.test", portB, o));
+            o => Configure("a.test", Path.Combine(root, "certs-a"), portA, "b.test", portB, o), sc => services?.Invoke("a.test", sc));
         TestServer? b = null;
         try
         {
             b = await TestServer.StartAsync(Path.Combine(root, "b"),
-                o => Configure("b.test", Path.Combine(root, "certs-b"), portB, "a.test", portA, o));
+                o => Configure("b.test", Path.Combine(root, "certs-b"), portB, "a.test", portA, o), sc => services?.Invoke("b.test", sc));
         }
         finally
         {
