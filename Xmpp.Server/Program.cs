@@ -10,7 +10,7 @@ if (verb is "help" or "-h" || args.Contains("--help"))
     return 0;
 }
 var options = ConfigurationLoader.Bind(loaded.Configuration);
-if (verb == "check") return AdminCommands.Check(options, loaded.Problems, loaded.ConfigFile);
+if (verb == "check") return await AdminCommands.CheckAsync(options, loaded.Problems, loaded.ConfigFile);
 
 var problems = loaded.Problems.Concat(OptionsValidator.Validate(options)).ToList();
 if (problems.Count > 0)

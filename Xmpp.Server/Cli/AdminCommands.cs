@@ -148,7 +148,7 @@ public static class AdminCommands
         return 0;
     }
 
-    public static int Check(XmppServerOptions options, IReadOnlyList<string> loadProblems, string? configFile)
+    public static async Task<int> CheckAsync(XmppServerOptions options, IReadOnlyList<string> loadProblems, string? configFile)
     {
         var problems = new List<string>(loadProblems);
         problems.AddRange(OptionsValidator.Validate(options));
@@ -157,13 +157,21 @@ public static class AdminCommands
         {
             using var certs = new CertificateManager(Path.GetFullPath(options.CertDir), new ServedDomains(options.Domains).All,
                 NullLogger<CertificateManager>.Instance, generateSelfSigned: false);
+            bool certificatesOk = true;
             foreach (var line in certs.Check())
             {
                 // Warnings (self-signed, expiring soon) are worth saying but do not stop the server.
                 if (line.Contains("warning:", StringComparison.Ordinal)) Console.WriteLine("warning: certificate: " + line);
-                else problems.Add("certificate: " + line);
+                else { problems.Add("certificate: " + line); certificatesOk = false; }
             }
-            foreach (var (name, port) in new[] { ("C2sPort", options.C2sPort), ("C2sTlsPort", options.C2sTlsPort), ("HttpPort", options.HttpPort), ("Proxy65:Port", options.Proxy65.Port) })
+            if (certificatesOk) problems.AddRange(ServiceCertificateProblems(options, certs));
+            var dns = new DnsCheck(options);
+            Console.WriteLine(await dns.RunAsync());
+            foreach (var w in dns.Warnings) Console.WriteLine("warning: " + w);
+            problems.AddRange(dns.Problems);
+            var ports = new List<(string, int)> { ("C2sPort", options.C2sPort), ("C2sTlsPort", options.C2sTlsPort), ("HttpPort", options.HttpPort), ("Proxy65:Port", options.Proxy65.Port) };
+            if (options.S2s.Enabled) ports.AddRange([("S2s:Port", options.S2s.Port), ("S2s:DirectTlsPort", options.S2s.DirectTlsPort)]);
+            foreach (var (name, port) in ports)
                 if (port > 0 && PortProblem(port) is { } p) problems.Add($"Xmpp:{name}: {p}");
             if (!options.Storage.IsPostgreSql) problems.AddRange(DataDirProblems(options.DataDir));
             var (storageOk, storageLine) = StorageFactory.Check(options);
@@ -174,6 +182,31 @@ public static class AdminCommands
         if (problems.Count == 0) Console.WriteLine($"ok: domains {string.Join(", ", options.Domains)}; ports {options.C2sPort}/{options.C2sTlsPort}; " +
             (options.Storage.IsPostgreSql ? "data in PostgreSQL" : $"data in {Path.GetFullPath(options.DataDir)}"));
         return problems.Count == 0 ? 0 : 1;
+    }
+
+    /// The service subdomains (conference., upload., proxy.) are reached by other servers over TLS with the certificate
+    /// the server picks for them by SNI: one of the served domains' certificates that names them (RFC 6125 §6.4: a DNS-ID,
+    /// a wildcard only as the whole left-most label), else the default one.
+    private static IEnumerable<string> ServiceCertificateProblems(XmppServerOptions options, CertificateManager certs)
+    {
+        if (!options.S2s.Enabled) yield break;
+        bool loaded = true;
+        try { certs.LoadAll(); }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or System.Security.Cryptography.CryptographicException)
+        {
+            loaded = false; // the served domains' own lines say what is wrong
+        }
+        if (!loaded) yield break;
+        foreach (var domain in new ServedDomains(options.Domains).All)
+            foreach (var service in DnsCheck.ServiceDomains(options, domain))
+            {
+                var presented = certs.Resolve(service);
+                var names = DnsNames.Of(presented.Certificate);
+                if (!DnsNames.Covers(names, DnsNames.Normalize(service)))
+                    yield return $"certificate: {service}: the certificate other servers get for it ({presented.Source.CertificatePath}) names "
+                                 + $"{(names.Count == 0 ? "no DNS names" : string.Join(", ", names))}, not {service}; servers that verify "
+                                 + $"certificates refuse it: add {service} or *.{domain} to the certificate";
+            }
     }
 
     private static string? PortProblem(int port)
