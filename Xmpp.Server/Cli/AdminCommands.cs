@@ -164,7 +164,10 @@ public static class AdminCommands
                 if (line.Contains("warning:", StringComparison.Ordinal)) Console.WriteLine("warning: certificate: " + line);
                 else { problems.Add("certificate: " + line); certificatesOk = false; }
             }
-            if (certificatesOk) problems.AddRange(ServiceCertificateProblems(options, certs));
+            if (certificatesOk)
+                foreach (var (line, problem) in ServiceCertificateProblems(options, certs))
+                    if (problem) problems.Add(line);
+                    else Console.WriteLine("warning: " + line);
             var dns = new DnsCheck(options);
             Console.WriteLine(await dns.RunAsync());
             foreach (var w in dns.Warnings) Console.WriteLine("warning: " + w);
@@ -186,8 +189,9 @@ public static class AdminCommands
 
     /// The service subdomains (conference., upload., proxy.) are reached by other servers over TLS with the certificate
     /// the server picks for them by SNI: one of the served domains' certificates that names them (RFC 6125 §6.4: a DNS-ID,
-    /// a wildcard only as the whole left-most label), else the default one.
-    private static IEnumerable<string> ServiceCertificateProblems(XmppServerOptions options, CertificateManager certs)
+    /// a wildcard only as the whole left-most label), else the default one. Only the rooms must be reachable from afar
+    /// (a problem); the upload and proxy services serve local users (a warning).
+    private static IEnumerable<(string Line, bool Problem)> ServiceCertificateProblems(XmppServerOptions options, CertificateManager certs)
     {
         if (!options.S2s.Enabled) yield break;
         bool loaded = true;
@@ -203,9 +207,10 @@ public static class AdminCommands
                 var presented = certs.Resolve(service);
                 var names = DnsNames.Of(presented.Certificate);
                 if (!DnsNames.Covers(names, DnsNames.Normalize(service)))
-                    yield return $"certificate: {service}: the certificate other servers get for it ({presented.Source.CertificatePath}) names "
-                                 + $"{(names.Count == 0 ? "no DNS names" : string.Join(", ", names))}, not {service}; servers that verify "
-                                 + $"certificates refuse it: add {service} or *.{domain} to the certificate";
+                    yield return ($"certificate: {service}: the certificate other servers get for it ({presented.Source.CertificatePath}) names "
+                                  + $"{(names.Count == 0 ? "no DNS names" : string.Join(", ", names))}, not {service}; servers that verify "
+                                  + $"certificates refuse it: add {service} or *.{domain} to the certificate",
+                        options.Muc.Enabled && service == options.Muc.Subdomain + "." + domain);
             }
     }
 

@@ -19,6 +19,7 @@ public sealed class DnsCheck
     private readonly List<string> _problems = [];
     private readonly List<string> _warnings = [];
     private bool _dnsSilent;
+    private bool _problemsAreWarnings;
 
     public DnsCheck(XmppServerOptions options, IEnumerable<IPAddress>? localAddresses = null)
     {
@@ -62,10 +63,13 @@ public sealed class DnsCheck
             if (!o.S2s.Enabled) continue;
             foreach (var service in ServiceDomains(o, domain))
             {
-                // Only other servers address a service (a remote user joining a room, fetching its disco info).
+                // Only other servers address a service: remote users must reach the rooms; the upload and proxy
+                // services serve local users, so from afar only their disco info is missed (a warning).
+                _problemsAreWarnings = !(o.Muc.Enabled && service == o.Muc.Subdomain + "." + domain);
                 await CheckServiceAsync(service, "_xmpp-server._tcp.", s2s ? o.S2s.Port : 0, "Xmpp:S2s:Port", S2sResolver.DefaultPort, required: s2s, ct);
                 await CheckServiceAsync(service, "_xmpps-server._tcp.", o.S2s.DirectTlsPort, "Xmpp:S2s:DirectTlsPort", 0, required: false, ct);
                 checkedNames.Add(service);
+                _problemsAreWarnings = false;
             }
             if (_dnsSilent) break;
         }
@@ -92,13 +96,13 @@ public sealed class DnsCheck
         if (_dnsSilent) return;
         if (error is not null)
         {
-            _problems.Add($"dns: {query}: the SRV look-up failed ({error})");
+            Problem($"dns: {query}: the SRV look-up failed ({error})");
             return;
         }
         if (records.Count == 1 && records[0].Target.Value.TrimEnd('.') == "")
         {
             // RFC 2782: target "." says the service is decidedly not offered at this name.
-            if (port > 0) _problems.Add($"dns: {query}: the SRV record says the service is not offered (target '.'), but {portOption} is {port}");
+            if (port > 0) Problem($"dns: {query}: the SRV record says the service is not offered (target '.'), but {portOption} is {port}");
             return;
         }
         if (records.Count == 0)
@@ -107,18 +111,18 @@ public sealed class DnsCheck
             {
                 if (port > 0)
                     _warnings.Add($"dns: {query}: no SRV record; the port {port} ({portOption}) is found only through it (XEP-0368): "
-                                  + $"{query} SRV 0 5 {port} {name}.");
+                                  + $"{query} SRV 0 5 {port} <this host>.");
                 return;
             }
             // RFC 6120 §3.2.2: without SRV records, peers try the name's own addresses on the default port.
             var (addresses, why) = await AddressesAsync(name, ct);
             if (_dnsSilent) return;
             if (addresses.Count == 0)
-                _problems.Add($"dns: {query}: no SRV record, and {name} has no A/AAAA record ({why}): publish {query} SRV 0 5 {port} <this host>.");
+                Problem($"dns: {query}: no SRV record, and {name} has no A/AAAA record ({why}): publish {query} SRV 0 5 {port} <this host>.");
             else if (!addresses.Any(_here.Contains))
-                _problems.Add($"dns: {query}: no SRV record, and {name} resolves to {Join(addresses)}, not to this host; publish {query} SRV 0 5 {port} <this host>.");
+                Problem($"dns: {query}: no SRV record, and {name} resolves to {Join(addresses)}, not to this host; publish {query} SRV 0 5 {port} <this host>.");
             else if (port != fallbackPort)
-                _problems.Add($"dns: {query}: no SRV record, so peers try {name}:{fallbackPort}, but {portOption} is {port}; publish {query} SRV 0 5 {port} {name}.");
+                Problem($"dns: {query}: no SRV record, so peers try {name}:{fallbackPort}, but {portOption} is {port}; publish {query} SRV 0 5 {port} {name}.");
             return;
         }
         if (port == 0)
@@ -134,20 +138,22 @@ public sealed class DnsCheck
             if (_dnsSilent) return;
             if (addresses.Count == 0)
             {
-                _problems.Add($"dns: {query}: the target {target} has no A/AAAA record ({why})");
+                Problem($"dns: {query}: the target {target} has no A/AAAA record ({why})");
                 continue;
             }
             if (!addresses.Any(_here.Contains))
             {
-                _problems.Add($"dns: {query}: {Describe(r)} resolves to {Join(addresses)}, which is not this host "
+                Problem($"dns: {query}: {Describe(r)} resolves to {Join(addresses)}, which is not this host "
                               + "(another server, or set Xmpp:S2s:PublicAddresses when behind NAT)");
                 continue;
             }
             anyHere = true;
-            if (r.Port != port) _problems.Add($"dns: {query}: {Describe(r)} points at port {r.Port}, but {portOption} is {port}");
+            if (r.Port != port) Problem($"dns: {query}: {Describe(r)} points at port {r.Port}, but {portOption} is {port}");
         }
-        if (!anyHere && records.Count > 1) _problems.Add($"dns: {query}: none of its {records.Count} SRV records points at this host");
+        if (!anyHere && records.Count > 1) Problem($"dns: {query}: none of its {records.Count} SRV records points at this host");
     }
+
+    private void Problem(string line) => (_problemsAreWarnings ? _warnings : _problems).Add(line);
 
     private static string Describe(SrvRecord r) => $"{r.Target.Value.TrimEnd('.')}:{r.Port} (priority {r.Priority}, weight {r.Weight})";
 

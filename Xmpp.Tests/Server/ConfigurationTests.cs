@@ -75,6 +75,11 @@ public sealed class ConfigurationTests
         Assert.That(fromFile.S2s.AllowDialback, Is.EqualTo(defaults.S2s.AllowDialback));
         Assert.That(fromFile.S2s.MaxStanzaBytes, Is.EqualTo(defaults.S2s.MaxStanzaBytes));
         Assert.That(fromFile.S2s.MaxLinksPerDomain, Is.EqualTo(defaults.S2s.MaxLinksPerDomain));
+        Assert.That(fromFile.S2s.MaxConnectionsPerIp, Is.EqualTo(defaults.S2s.MaxConnectionsPerIp));
+        Assert.That(fromFile.S2s.ReadBytesPerSecond, Is.EqualTo(defaults.S2s.ReadBytesPerSecond));
+        Assert.That(fromFile.S2s.ReadBurstBytes, Is.EqualTo(defaults.S2s.ReadBurstBytes));
+        Assert.That(fromFile.S2s.DnsServers, Is.Empty);
+        Assert.That(fromFile.S2s.PublicAddresses, Is.Empty);
         Assert.That(fromFile.S2s.IdleTimeoutSeconds, Is.EqualTo(defaults.S2s.IdleTimeoutSeconds));
         Assert.That(fromFile.S2s.ConnectTimeoutSeconds, Is.EqualTo(defaults.S2s.ConnectTimeoutSeconds));
         Assert.That(fromFile.S2s.SetupTimeoutSeconds, Is.EqualTo(defaults.S2s.SetupTimeoutSeconds));
