@@ -103,6 +103,22 @@ public sealed class S2sCertificateTests
     public void Malformed_peer_map_entries_are_refused(string text) =>
         Assert.That(S2sResolver.TryParsePeer(text, out _), Is.False);
 
+    [TestCase("10.0.0.53", "10.0.0.53:53")]
+    [TestCase("127.0.0.1:5353", "127.0.0.1:5353")]
+    [TestCase("[::1]:5353", "[::1]:5353")]
+    [TestCase("::1", "[::1]:53")]
+    public void Dns_servers_are_an_address_with_an_optional_port(string text, string expected)
+    {
+        Assert.That(S2sResolver.TryParseDnsServer(text, out var endpoint), Is.True);
+        Assert.That(endpoint!.ToString(), Is.EqualTo(expected));
+    }
+
+    [TestCase("dns.example.org")]
+    [TestCase("127.0.0.1:99999")]
+    [TestCase("")]
+    public void Malformed_dns_servers_are_refused(string text) =>
+        Assert.That(S2sResolver.TryParseDnsServer(text, out _), Is.False);
+
     [Test]
     public void Srv_records_are_tried_by_priority_then_in_proportion_to_weight()
     {

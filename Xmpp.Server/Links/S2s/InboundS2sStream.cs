@@ -451,9 +451,15 @@ internal sealed class InboundS2sStream
         if (_wire is null) return;
         _s.Logger.LogInformation("s2s inbound from {Ip} ({Domain}): closing with {Condition}{Text}", RemoteAddress, _headerFrom ?? "?", condition,
             text is null ? "" : ": " + text);
+        if (_directTls && !_wire.IsSecure)
+        {
+            // Still in (or before) the TLS handshake of the direct TLS port: XML would only be noise to the peer.
+            try { _cts.Cancel(); } catch (ObjectDisposedException) { }
+            return;
+        }
         // RFC 6120 §4.9.1.2: a stream error goes inside a stream, so a peer that never sent its header (a silent or slow
         // connection timing out) gets ours first; before a direct TLS handshake nothing can be said.
-        if (!_headerSent && (!_directTls || _wire.IsSecure))
+        if (!_headerSent)
         {
             try { await WriteHeaderAsync(_s.Domains.Default, null, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12))); }
             catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException) { }
