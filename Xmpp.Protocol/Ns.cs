@@ -12,6 +12,8 @@ public static class Ns
     public const string Server = "jabber:server";
     public const string Dialback = "jabber:server:dialback";
     public const string DialbackFeature = "urn:xmpp:features:dialback";
+    public const string Bidi = "urn:xmpp:bidi";
+    public const string BidiFeature = "urn:xmpp:features:bidi";
     public const string StreamErrors = "urn:ietf:params:xml:ns:xmpp-streams";
     public const string StanzaErrors = "urn:ietf:params:xml:ns:xmpp-stanzas";
     public const string Tls = "urn:ietf:params:xml:ns:xmpp-tls";

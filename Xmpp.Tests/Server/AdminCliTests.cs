@@ -78,13 +78,15 @@ public sealed class AdminCliTests
     public async Task Check_reports_a_missing_certificate_and_then_passes_once_generated()
     {
         int p1 = TestServer.FreePort(), p2 = TestServer.FreePort();
+        // check probes the s2s port too; 5269 may be taken on a shared test machine.
+        var s2s = $"--Xmpp:S2s:Port={TestServer.FreePort()}";
         var missing = await ServerProcess.RunAsync(_dir, "check", "--c2s-port", p1.ToString(), "--c2s-tls-port", p2.ToString(), "--http-port", "0",
-            "--data-dir", Path.Combine(_dir, "data"), "--cert-dir", Path.Combine(_dir, "certs"));
+            "--data-dir", Path.Combine(_dir, "data"), "--cert-dir", Path.Combine(_dir, "certs"), s2s);
         Assert.That(missing.ExitCode, Is.EqualTo(1));
         Assert.That(missing.Output, Does.Contain("problem: certificate:"));
         Assert.That((await Run("cert", "generate", "localhost")).ExitCode, Is.EqualTo(0));
         var ok = await ServerProcess.RunAsync(_dir, "check", "--c2s-port", p1.ToString(), "--c2s-tls-port", p2.ToString(), "--http-port", "0",
-            "--data-dir", Path.Combine(_dir, "data"), "--cert-dir", Path.Combine(_dir, "certs"));
+            "--data-dir", Path.Combine(_dir, "data"), "--cert-dir", Path.Combine(_dir, "certs"), s2s);
         Assert.That(ok.ExitCode, Is.EqualTo(0), ok.Output);
         Assert.That(ok.Output, Does.Contain("ok:"));
     }

@@ -79,6 +79,7 @@ public sealed class ConfigurationTests
         Assert.That(fromFile.S2s.ReadBytesPerSecond, Is.EqualTo(defaults.S2s.ReadBytesPerSecond));
         Assert.That(fromFile.S2s.ReadBurstBytes, Is.EqualTo(defaults.S2s.ReadBurstBytes));
         Assert.That(fromFile.S2s.DnsServers, Is.Empty);
+        Assert.That(fromFile.S2s.Bidi, Is.EqualTo(defaults.S2s.Bidi));
         Assert.That(fromFile.S2s.PublicAddresses, Is.Empty);
         Assert.That(fromFile.S2s.IdleTimeoutSeconds, Is.EqualTo(defaults.S2s.IdleTimeoutSeconds));
         Assert.That(fromFile.S2s.ConnectTimeoutSeconds, Is.EqualTo(defaults.S2s.ConnectTimeoutSeconds));

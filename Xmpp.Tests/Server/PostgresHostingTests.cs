@@ -11,7 +11,7 @@ public sealed class PostgresHostingTests
 {
     private readonly PostgresTestDatabase _database = new("hosting");
     private string _dir = null!;
-    private int _c2s, _tls;
+    private int _c2s, _tls, _s2s;
 
     [SetUp]
     public async Task Prepare()
@@ -21,6 +21,7 @@ public sealed class PostgresHostingTests
         Directory.CreateDirectory(_dir);
         _c2s = TestServer.FreePort();
         _tls = TestServer.FreePort();
+        _s2s = TestServer.FreePort();
     }
 
     [TearDown]
@@ -30,7 +31,7 @@ public sealed class PostgresHostingTests
     [
         "--storage", provider, "--domain", "localhost", "--c2s-port", _c2s.ToString(), "--c2s-tls-port", _tls.ToString(),
         "--data-dir", Path.Combine(_dir, "data"), "--cert-dir", Path.Combine(_dir, "certs"), "--listen", "127.0.0.1",
-        "--http-port", "0", "--log-level", "Information",
+        "--http-port", "0", "--log-level", "Information", $"--Xmpp:S2s:Port={_s2s}",
     ];
 
     private async Task<Dictionary<string, string>> Environment(string? connectionString = null) =>

@@ -39,6 +39,9 @@ internal sealed class InboundS2sStream
     private string _local = "";
     private string _streamId = "";
     private bool _saslDone;
+    private bool _bidi;
+    private (string Local, string Remote)? _adoptAfterRestart;
+    private readonly ConcurrentBag<OutboundLink> _peerLinks = [];
     private X509Certificate2? _peerCertificate;
     private X509Certificate2Collection? _peerChain;
 
@@ -104,6 +107,7 @@ internal sealed class InboundS2sStream
         finally
         {
             IsClosed = true;
+            foreach (var link in _peerLinks) link.Abort($"the link {link.Remote} opened (XEP-0288) ended");
             _manager.Unregister(this);
             await _wire.DisposeAsync();
             _cts.Dispose();
@@ -188,6 +192,19 @@ internal sealed class InboundS2sStream
             _headerFrom = fromDomain;
         }
         await _wire!.WriteAsync(Features(), _cts.Token);
+        if (_adoptAfterRestart is { } adopt)
+        {
+            _adoptAfterRestart = null;
+            AdoptIfBidi(adopt.Local, adopt.Remote);
+        }
+    }
+
+    /// XEP-0288: once the peer proved a domain on a stream it asked to be bidirectional, our stanzas for that domain may
+    /// go back on it.
+    private void AdoptIfBidi(string local, string remote)
+    {
+        if (!_bidi) return;
+        if (_manager.AdoptPeerLink(local, remote, _wire!, RemoteAddress) is { } link) _peerLinks.Add(link);
     }
 
     /// Links per remote domain count the streams that proved it: a stream that only claims a domain cannot take a
@@ -218,6 +235,8 @@ internal sealed class InboundS2sStream
             else
                 _s.Logger.LogInformation("s2s inbound from {Ip}: no SASL EXTERNAL for {Domain}: {Problem}", RemoteAddress, _headerFrom, problem);
         }
+        // XEP-0288 §2.1: offered before authentication; the peer asks for it with <bidi/> before SASL or dialback.
+        if (_s.Options.Bidi && !_saslDone && _authenticated.IsEmpty) features.Add(new Element("bidi", Ns.BidiFeature));
         // XEP-0220 §2.1 (and §8 piggybacking after SASL): dialback, with error reporting (<errors/>).
         if (_s.Options.AllowDialback) features.Add(new Element("dialback", Ns.DialbackFeature).Add(new Element("errors", Ns.DialbackFeature)));
         return features;
@@ -241,6 +260,13 @@ internal sealed class InboundS2sStream
         }
         if (!_wire!.IsSecure)
             throw new XmppStreamException(StreamErrors.PolicyViolation, "STARTTLS is required on this server's links");
+        if (e.Is("bidi", Ns.Bidi) && _s.Options.Bidi)
+        {
+            if (!_authenticated.IsEmpty || _saslDone)
+                throw new XmppStreamException(StreamErrors.PolicyViolation, "<bidi/> comes before authentication (XEP-0288 §2.2)");
+            _bidi = true;
+            return true;
+        }
         if (e.Namespace == Ns.Sasl)
         {
             await HandleSaslAsync(e);
@@ -299,9 +325,12 @@ internal sealed class InboundS2sStream
         _saslDone = true;
         _headerFrom = domain;
         _authenticated[domain!] = "SASL EXTERNAL";
-        _s.Logger.LogInformation("s2s inbound from {Ip}: {Domain} authenticated with SASL EXTERNAL for {Local}", RemoteAddress, domain, _local);
+        _s.Logger.LogInformation("s2s inbound from {Ip}: {Domain} authenticated with SASL EXTERNAL for {Local}{Bidi}", RemoteAddress, domain, _local,
+            _bidi ? ", bidirectional (XEP-0288)" : "");
         await _wire!.WriteAsync(new Element("success", Ns.Sasl), _cts.Token);
         _wire.ResetParser(); // RFC 6120 §6.4.6: the peer opens a new stream
+        // Our stanzas may follow only our header of the restarted stream (HandleHeaderAsync).
+        if (_bidi) _adoptAfterRestart = (_local, domain!);
     }
 
     private static Element SaslFailure(string condition) => new Element("failure", Ns.Sasl).Add(new Element(condition, Ns.Sasl));
@@ -393,11 +422,13 @@ internal sealed class InboundS2sStream
             catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException) { }
             return;
         }
-        if (valid) _authenticated.TryAdd(remote, "dialback");
+        bool added = valid && _authenticated.TryAdd(remote, "dialback");
         _s.Logger.LogInformation("s2s inbound from {Ip}: dialback for {Remote} -> {Local} {Outcome} (checked by {How})",
             RemoteAddress, remote, local, valid ? "valid" : "INVALID", how);
         try { await _wire!.WriteDialbackAsync("result", local, remote, null, valid ? "valid" : "invalid", null, _cts.Token); }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException) { }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException) { return; }
+        // After the result: the peer takes stanzas from us only once it knows it is authenticated.
+        if (added) AdoptIfBidi(local, remote);
     }
 
     private async Task DialbackErrorAsync(string local, string remote, string condition, string text)

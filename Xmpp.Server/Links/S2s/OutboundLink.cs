@@ -29,8 +29,28 @@ internal sealed class OutboundLink
         Remote = remote;
     }
 
+    /// Our direction of a link the peer opened and asked to be bidirectional (XEP-0288): stanzas go out on its stream,
+    /// which stays the inbound stream's to read and to close.
+    public static OutboundLink OverPeerLink(S2sServices s, S2sLinkManager manager, string local, string remote, S2sWire wire, string peerAddress) =>
+        new(s, manager, local, remote)
+        {
+            _connection = new S2sConnection
+            {
+                Wire = wire, Target = new S2sTarget(peerAddress, 0, false, $"XEP-0288, the link {remote} opened"), StreamId = "",
+                Features = new Element("features", Ns.Streams),
+            },
+            IsPeerLink = true,
+            Authentication = "the peer's authenticated link (XEP-0288)",
+        };
+
     public string Local { get; }
     public string Remote { get; }
+
+    /// True for our direction of the peer's bidirectional link; false for a link we opened.
+    public bool IsPeerLink { get; private init; }
+
+    /// We asked the peer for XEP-0288 on a link we opened: stanzas from it arrive on this link too.
+    public bool Bidi { get; private set; }
     public S2sLinkState State { get; private set; } = S2sLinkState.Connecting;
     public string? Authentication { get; private set; }
     public string? PeerAddress => _connection?.Target.ToString();
@@ -74,7 +94,8 @@ internal sealed class OutboundLink
     /// Ends the link because the peer seems dead (no answer to a ping); stanzas not yet written go to a new link.
     public void Abort(string reason)
     {
-        _s.Logger.LogWarning("s2s {Local} -> {Remote}: {Reason}; closing the link", Local, Remote, reason);
+        if (IsPeerLink) _s.Logger.LogInformation("s2s {Local} -> {Remote}: {Reason}; our direction of it ends", Local, Remote, reason);
+        else _s.Logger.LogWarning("s2s {Local} -> {Remote}: {Reason}; closing the link", Local, Remote, reason);
         lock (_gate) { if (State != S2sLinkState.Closed) State = S2sLinkState.Closing; }
         _queue.Writer.TryComplete();
         _cts.Cancel();
@@ -98,6 +119,11 @@ internal sealed class OutboundLink
 
     private async Task RunAsync()
     {
+        if (IsPeerLink)
+        {
+            await RunOverPeerLinkAsync();
+            return;
+        }
         try
         {
             using (var setup = CancellationTokenSource.CreateLinkedTokenSource(_cts.Token))
@@ -129,8 +155,8 @@ internal sealed class OutboundLink
                 }
             }
             lock (_gate) { if (State == S2sLinkState.Connecting) State = S2sLinkState.Established; }
-            _s.Logger.LogInformation("s2s {Local} -> {Remote}: link up via {Target}, authenticated with {Authentication}",
-                Local, Remote, _connection.Target, Authentication);
+            _s.Logger.LogInformation("s2s {Local} -> {Remote}: link up via {Target}, authenticated with {Authentication}{Bidi}",
+                Local, Remote, _connection.Target, Authentication, Bidi ? ", bidirectional (XEP-0288)" : "");
             var reader = Task.Run(ReadUntilEndAsync);
             await WriteLoopAsync();
             await _connection.Wire.CloseStreamAsync();
@@ -157,6 +183,32 @@ internal sealed class OutboundLink
         }
     }
 
+    private async Task RunOverPeerLinkAsync()
+    {
+        try
+        {
+            lock (_gate) { if (State == S2sLinkState.Connecting) State = S2sLinkState.Established; }
+            _s.Logger.LogInformation("s2s {Local} -> {Remote}: sending over the link {Remote} opened from {Peer} (XEP-0288)", Local, Remote, Remote, _connection!.Target.Host);
+            await WriteLoopAsync();
+        }
+        catch (Exception ex)
+        {
+            _s.Logger.LogError(ex, "s2s {Local} -> {Remote}: our direction of the peer's link failed", Local, Remote);
+        }
+        finally
+        {
+            lock (_gate) State = S2sLinkState.Closed;
+            _manager.Remove(this);
+            _queue.Writer.TryComplete();
+            while (_queue.Reader.TryRead(out var left))
+            {
+                Interlocked.Decrement(ref _queued);
+                await _manager.ResendAsync(left);
+            }
+            _cts.Dispose();
+        }
+    }
+
     private async Task<S2sConnection> SetUpAsync(CancellationToken ct)
     {
         var connection = await new S2sConnector(_s).ConnectAsync(Local, Remote, "stanzas", ct);
@@ -170,6 +222,13 @@ internal sealed class OutboundLink
                     Local, Remote, connection.Target, problem);
             }
             var features = connection.Features;
+            // XEP-0288 §2.2: asked for before authenticating. Only of a peer whose certificate proves its domain: what
+            // comes back on this link is then known to come from it (otherwise it opens its own link and proves itself).
+            if (_s.Options.Bidi && connection.CertificateProblem is null && features.Child("bidi", Ns.BidiFeature) is not null)
+            {
+                await connection.Wire.WriteAsync(new Element("bidi", Ns.Bidi), ct);
+                Bidi = true;
+            }
             bool external = features.Child("mechanisms", Ns.Sasl) is { } mechanisms
                             && mechanisms.Elements("mechanism", Ns.Sasl).Any(m => m.Text.Trim() == "EXTERNAL");
             bool dialback = _s.Options.AllowDialback && !_s.RequiresVerifiedCertificate(Remote);
@@ -285,6 +344,9 @@ internal sealed class OutboundLink
                     _s.Logger.LogWarning("s2s {Local} -> {Remote}: {Error}", Local, Remote, S2sConnector.StreamError(item).Message);
                     break;
                 }
+                if (Bidi && item is not null && item.Namespace == Ns.Client && item.Name is "message" or "presence" or "iq"
+                    && !await FromPeerAsync(item))
+                    break;
             }
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or XmppStreamException)
@@ -293,6 +355,33 @@ internal sealed class OutboundLink
         lock (_gate) { if (State == S2sLinkState.Established) State = S2sLinkState.Closing; }
         _queue.Writer.TryComplete();
         try { _cts.Cancel(); } catch (ObjectDisposedException) { }
+    }
+
+    /// A stanza the peer sent back on our bidirectional link: checked as an inbound link checks them (RFC 6120 §8.1.1.2,
+    /// §4.9.3.10): from the domain this link reached, to a domain we serve. False when the link must end.
+    private async Task<bool> FromPeerAsync(Element stanza)
+    {
+        var c = _connection!;
+        if (!Jid.TryParse(stanza.Attr("from"), out var from) || from!.Domain != Remote)
+        {
+            _s.Logger.LogWarning("s2s {Local} -> {Remote}: a stanza from {From} on our link to {Remote}: invalid-from", Local, Remote, stanza.Attr("from") ?? "(none)", Remote);
+            await c.Wire.CloseStreamAsync(StreamErrors.Create(StreamErrors.InvalidFrom, $"This link carries stanzas from {Remote} only"));
+            return false;
+        }
+        if (!Jid.TryParse(stanza.Attr("to"), out var to))
+        {
+            await _s.Router.BounceAsync(stanza, StanzaErrors.JidMalformed);
+            return true;
+        }
+        if (!_s.Serves(to!.Domain))
+        {
+            await c.Wire.CloseStreamAsync(StreamErrors.Create(StreamErrors.HostUnknown, $"This server does not serve {to.Domain}"));
+            return false;
+        }
+        Interlocked.Exchange(ref _lastStanzaTicks, Environment.TickCount64);
+        if (stanza.Name == "iq" && stanza.Attr("type") is "result" or "error" && _manager.CompletePing(stanza.Attr("id"))) return true;
+        await _s.Router.RouteFromLinkAsync(stanza);
+        return true;
     }
 
     private async Task FailAsync(string condition, string reason)

@@ -88,6 +88,17 @@ public sealed class S2sLinkManager(S2sServices s, IServiceProvider services) : I
         return s.Router.BounceAsync(stanza, condition, text);
     }
 
+    /// XEP-0288: the peer's inbound link, authenticated for remote and asked to be bidirectional, carries our stanzas
+    /// for (local, remote) too, unless a link of our own exists already. Null when it does.
+    internal OutboundLink? AdoptPeerLink(string local, string remote, S2sWire wire, string peerAddress)
+    {
+        if (_stopping) return null;
+        var link = OutboundLink.OverPeerLink(s, this, local, remote, wire, peerAddress);
+        if (!_outbound.TryAdd((local, remote), link)) return null;
+        EnsureStarted(link);
+        return link;
+    }
+
     /// Registers an inbound stream; false when its address already has the most connections it may have.
     internal bool Register(InboundS2sStream stream)
     {
@@ -166,7 +177,8 @@ public sealed class S2sLinkManager(S2sServices s, IServiceProvider services) : I
         long idleMs = o.IdleTimeoutSeconds * 1000L;
         foreach (var link in _outbound.Values)
         {
-            if (link.State != S2sLinkState.Established) continue;
+            // Our direction of a peer's bidirectional link lives as long as the peer keeps its stream (and pings it).
+            if (link.State != S2sLinkState.Established || link.IsPeerLink) continue;
             if (link.MillisecondsSinceStanza >= idleMs)
             {
                 if (link.TryCloseIdle()) Remove(link);

@@ -23,6 +23,10 @@ public sealed class S2sOptions
     /// Server Dialback (XEP-0220) as the fallback when a peer's certificate does not verify.
     public bool AllowDialback { get; set; } = true;
 
+    /// Bidirectional links (XEP-0288): a peer that asks may carry our stanzas back over the link it opened, and we ask a
+    /// peer whose certificate proves its domain to do the same, so one TCP connection serves both directions.
+    public bool Bidi { get; set; } = false;
+
     /// Secret for dialback keys (XEP-0185); empty = a random one per start (enough for one node).
     public string DialbackSecret { get; set; } = "";
 
