@@ -200,10 +200,11 @@ internal sealed class InboundS2sStream
     }
 
     /// XEP-0288: once the peer proved a domain on a stream it asked to be bidirectional, our stanzas for that domain may
-    /// go back on it.
+    /// go back on it: only from the domain the peer connected to, the one our certificate stood for on this stream
+    /// (a domain of ours piggybacked with dialback was never proven to the peer).
     private void AdoptIfBidi(string local, string remote)
     {
-        if (!_bidi) return;
+        if (!_bidi || local != _local) return;
         if (_manager.AdoptPeerLink(local, remote, _wire!, RemoteAddress) is { } link) _peerLinks.Add(link);
     }
 
