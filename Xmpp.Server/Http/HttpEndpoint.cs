@@ -35,8 +35,10 @@ public sealed class HttpEndpoint(IEnumerable<IHttpHandler> handlers)
 
     public Task InvokeAsync(HttpContext context)
     {
+        // Plain HTTP is only the ACME challenge listener: uploads, invitations and metrics never go out without TLS.
+        bool plain = !context.Request.IsHttps;
         foreach (var handler in _handlers)
-            if (context.Request.Path.StartsWithSegments(handler.PathPrefix, StringComparison.Ordinal))
+            if ((!plain || handler is IPlainHttpHandler) && context.Request.Path.StartsWithSegments(handler.PathPrefix, StringComparison.Ordinal))
                 return handler.HandleAsync(context);
         context.Response.StatusCode = (int)HttpStatusCode.NotFound;
         return Task.CompletedTask;
