@@ -64,8 +64,11 @@ public sealed class AcmeTests
         }
         var keyFile = Path.Combine(certs, "acme.test", "privkey.pem");
         var accountKey = Directory.GetFiles(Path.Combine(_root, "data", "acme"), "*-account.key").Single();
-        Assert.That(File.GetUnixFileMode(keyFile), Is.EqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite));
-        Assert.That(File.GetUnixFileMode(accountKey), Is.EqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite));
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.That(File.GetUnixFileMode(keyFile), Is.EqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite));
+            Assert.That(File.GetUnixFileMode(accountKey), Is.EqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite));
+        }
 
         // Only the challenge is served over plain HTTP.
         using (var http = new HttpClient())
