@@ -28,7 +28,7 @@ public static class OptionsValidator
         if (string.IsNullOrWhiteSpace(o.CertDir)) problems.Add("Xmpp:CertDir must name a folder.");
         if (o.CertificateRescanSeconds < 0) problems.Add("Xmpp:CertificateRescanSeconds must be 0 (off) or more.");
         problems.AddRange(o.Acme.Validate());
-        if (o.Acme.Enabled && used.Contains(o.Acme.Http01Port))
+        if (o.Acme is { Enabled: true, UsesHttp01: true } && used.Contains(o.Acme.Http01Port))
             problems.Add($"Xmpp:Acme:Http01Port {o.Acme.Http01Port} is already used by another listener (the challenge listener is plain HTTP).");
         problems.AddRange(StorageFactory.Validate(o.Storage));
         void Positive(string name, double value, double min = 1)

@@ -98,6 +98,35 @@ public sealed class AcmeTests
         Assert.That(pong.Attr("type"), Is.EqualTo("result"));
     }
 
+    /// RFC 8737: Pebble connects to the direct TLS port offering only acme-tls/1; the server answers with the challenge
+    /// certificate there, and every other client on that port still gets the real one.
+    [Test]
+    public async Task With_tls_alpn_01_the_challenge_is_answered_on_the_direct_tls_port_in_front_of_the_xmpp_handshake()
+    {
+        await using var pebble = await PebbleInstance.StartAsync(certificateValidity: TimeSpan.FromDays(1));
+        using var root = await pebble.RootAsync();
+        await using var server = await TestServer.StartAsync(_root, o =>
+        {
+            o["Xmpp:Domains:0"] = "acme.test";
+            o["Xmpp:CertDir"] = Path.Combine(_root, "certs");
+            o["Xmpp:C2sTlsPort"] = pebble.TlsChallengePort.ToString();
+            o["Xmpp:Acme:Enabled"] = "true";
+            o["Xmpp:Acme:Challenge"] = "tls-alpn-01";
+            o["Xmpp:Acme:DirectoryUrl"] = pebble.DirectoryUrl;
+            o["Xmpp:Acme:CaCertificateFile"] = pebble.ListenerCaFile;
+            o["Xmpp:Acme:AcceptTermsOfService"] = "true";
+        });
+        Assert.That(await Wait.UntilAsync(async () => (await ServedAsync(server, "acme.test", root)).Trusted, TimeSpan.FromSeconds(60)),
+            Is.True, pebble.Output);
+        var conference = await ServedAsync(server, "conference.acme.test", root);
+        Assert.That(conference.Trusted && conference.NameMatches, Is.True);
+        // No challenge pending: direct TLS clients log in as ever.
+        await server.AddUserAsync("alice", "alice-password");
+        await using var alice = await TestClient.ConnectAsync(new ServerEndpoint(server.Host, server.C2sPort, server.C2sTlsPort, "acme.test"),
+            "alice", "alice-password", "pc", tls: TlsMode.Direct);
+        Assert.That((await alice.IqAsync("<iq type='get' to='acme.test'><ping xmlns='urn:xmpp:ping'/></iq>")).Attr("type"), Is.EqualTo("result"));
+    }
+
     private sealed record Served(X509Certificate2 Certificate, bool Trusted, bool NameMatches);
 
     /// A direct TLS handshake with SNI name: the certificate the server sent, whether it chains to Pebble's root with

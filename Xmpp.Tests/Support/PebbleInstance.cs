@@ -16,8 +16,9 @@ public sealed class PebbleInstance : IAsyncDisposable
     private readonly Process _pebble;
     private readonly StringBuilder _output = new();
 
-    private PebbleInstance(string dir, int acmePort, int managementPort, int httpChallengePort, Process dns, Process pebble)
+    private PebbleInstance(string dir, int acmePort, int managementPort, int httpChallengePort, int tlsChallengePort, Process dns, Process pebble)
     {
+        TlsChallengePort = tlsChallengePort;
         _dir = dir;
         DirectoryUrl = $"https://127.0.0.1:{acmePort}/dir";
         ManagementUrl = $"https://127.0.0.1:{managementPort}";
@@ -31,6 +32,9 @@ public sealed class PebbleInstance : IAsyncDisposable
 
     /// The port Pebble connects to for http-01 (its httpPort); the server's Xmpp:Acme:Http01Port.
     public int HttpChallengePort { get; }
+
+    /// The port Pebble connects to for tls-alpn-01 (its tlsPort); the server's C2sTlsPort.
+    public int TlsChallengePort { get; }
 
     /// The CA of Pebble's own HTTPS listener (made here), for Xmpp:Acme:CaCertificateFile.
     public string ListenerCaFile => Path.Combine(_dir, "listener.pem");
@@ -66,7 +70,7 @@ public sealed class PebbleInstance : IAsyncDisposable
         // No random 0-15 s pause before each validation; validation itself is real.
         var pebbleProcess = Start(pebble, ["-config", Path.Combine(dir, "pebble.json"), "-dnsserver", $"127.0.0.1:{dns}"], dir,
             new() { ["PEBBLE_VA_NOSLEEP"] = "1" });
-        var instance = new PebbleInstance(dir, acme, management, http, dnsProcess, pebbleProcess);
+        var instance = new PebbleInstance(dir, acme, management, http, tls, dnsProcess, pebbleProcess);
         instance.Capture(dnsProcess);
         instance.Capture(pebbleProcess);
         var deadline = DateTime.UtcNow.AddSeconds(20);

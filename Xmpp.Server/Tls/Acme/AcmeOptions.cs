@@ -18,6 +18,16 @@ public sealed class AcmeOptions
     /// The CA's terms of service must be agreed to before it issues anything (RFC 8555 §7.3 termsOfServiceAgreed).
     public bool AcceptTermsOfService { get; set; }
 
+    /// How the CA checks control of the names: "http-01" (RFC 8555 §8.3, a plain-HTTP request to port 80, answered on
+    /// Http01Port) or "tls-alpn-01" (RFC 8737, a TLS handshake to port 443, answered on the direct TLS ports C2sTlsPort
+    /// and HttpPort, one of which must be reachable as 443).
+    public string Challenge { get; set; } = Http01;
+
+    public const string Http01 = "http-01";
+    public const string TlsAlpn01 = "tls-alpn-01";
+
+    public bool UsesHttp01 => Challenge == Http01;
+
     /// Plain-HTTP port answering http-01 challenges (RFC 8555 §8.3) under /.well-known/acme-challenge/; the CA always
     /// connects to port 80, so another port needs a forward from 80 (or a proxy passing that path through).
     public int Http01Port { get; set; } = 80;
@@ -37,6 +47,7 @@ public sealed class AcmeOptions
 
     public IEnumerable<string> Validate()
     {
+        if (Challenge is not (Http01 or TlsAlpn01)) yield return $"Xmpp:Acme:Challenge: '{Challenge}' is not http-01 or tls-alpn-01.";
         if (!Enabled) yield break;
         if (!Uri.TryCreate(DirectoryUrl, UriKind.Absolute, out var uri) || uri.Scheme != "https")
             yield return $"Xmpp:Acme:DirectoryUrl: '{DirectoryUrl}' is not an https URL.";

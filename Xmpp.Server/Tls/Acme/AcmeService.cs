@@ -16,10 +16,11 @@ public sealed class AcmeService(
     XmppServerOptions options,
     ServedDomains domains,
     CertificateManager certificates,
-    Http01Responder responder,
     IHostApplicationLifetime lifetime,
     TimeProvider time,
-    ILogger<AcmeService> logger) : BackgroundService
+    ILogger<AcmeService> logger,
+    Http01Responder? http01 = null,
+    TlsAlpn01Responder? tlsAlpn01 = null) : BackgroundService
 {
     private static readonly TimeSpan FirstRetry = TimeSpan.FromMinutes(1);
     private static readonly TimeSpan LastRetry = TimeSpan.FromHours(6);
@@ -51,8 +52,9 @@ public sealed class AcmeService(
                 catch (TaskCanceledException) { return; }
             }
         }
-        logger.LogInformation("ACME: certificates for {Domains} from {Directory}, renewed {Days} days before expiry; http-01 challenges on port {Port}",
-            string.Join(", ", domains.All), Acme.DirectoryUrl, Acme.RenewDaysBeforeExpiry, Acme.Http01Port);
+        logger.LogInformation("ACME: certificates for {Domains} from {Directory}, renewed {Days} days before expiry; {Challenge} challenges on {Where}",
+            string.Join(", ", domains.All), Acme.DirectoryUrl, Acme.RenewDaysBeforeExpiry, Acme.Challenge,
+            Acme.UsesHttp01 ? $"port {Acme.Http01Port}" : $"the direct TLS ports ({options.C2sTlsPort}, {options.HttpPort})");
         var retry = FirstRetry;
         while (!stop.IsCancellationRequested)
         {
@@ -158,25 +160,30 @@ public sealed class AcmeService(
         var authorization = await client.GetAsync(url, stop);
         var name = authorization["identifier"]?["value"]?.GetValue<string>() ?? url;
         if (authorization["status"]?.GetValue<string>() == "valid") return;
-        var challenge = authorization["challenges"]?.AsArray().FirstOrDefault(c => c?["type"]?.GetValue<string>() == "http-01")
-            ?? throw new AcmeException($"the CA offers no http-01 challenge for {name}");
+        var challenge = authorization["challenges"]?.AsArray().FirstOrDefault(c => c?["type"]?.GetValue<string>() == Acme.Challenge)
+            ?? throw new AcmeException($"the CA offers no {Acme.Challenge} challenge for {name}");
         var token = challenge["token"]!.GetValue<string>();
-        responder.Add(token, client.KeyAuthorization(token));
+        if (Acme.UsesHttp01) http01!.Add(token, client.KeyAuthorization(token));
+        else tlsAlpn01!.Add(name, client.KeyAuthorization(token));
         try
         {
             await client.RespondAsync(challenge["url"]!.GetValue<string>(), stop);
             authorization = await PollAsync(client, url, authorization, "valid", ["invalid", "deactivated", "expired", "revoked"], stop);
-            logger.LogInformation("ACME: {Name} validated (http-01)", name);
+            logger.LogInformation("ACME: {Name} validated ({Challenge})", name, Acme.Challenge);
         }
         catch (AcmeException e) when (e.Type is null && e.Message.StartsWith("invalid", StringComparison.Ordinal))
         {
             var refreshed = await client.GetAsync(url, stop);
             var error = refreshed["challenges"]?.AsArray().Select(c => c?["error"]).FirstOrDefault(x => x is not null);
-            throw new AcmeException($"validating {name} failed ({AcmeClient.Describe(error, "no reason given")}); is port 80 of {name} forwarded to Xmpp:Acme:Http01Port {Acme.Http01Port}?");
+            var hint = Acme.UsesHttp01
+                ? $"is port 80 of {name} forwarded to Xmpp:Acme:Http01Port {Acme.Http01Port}?"
+                : $"is port 443 of {name} forwarded to C2sTlsPort {options.C2sTlsPort} or HttpPort {options.HttpPort}?";
+            throw new AcmeException($"validating {name} failed ({AcmeClient.Describe(error, "no reason given")}); {hint}");
         }
         finally
         {
-            responder.Remove(token);
+            if (Acme.UsesHttp01) http01!.Remove(token);
+            else tlsAlpn01!.Remove(name);
         }
     }
 

@@ -10,8 +10,12 @@ public static class AcmeServices
     public static void Add(IServiceCollection services, XmppServerOptions options)
     {
         if (!options.Acme.Enabled) return;
-        services.AddSingleton<Http01Responder>();
-        services.AddSingleton<IHttpHandler>(sp => sp.GetRequiredService<Http01Responder>());
+        if (options.Acme.UsesHttp01)
+        {
+            services.AddSingleton<Http01Responder>();
+            services.AddSingleton<IHttpHandler>(sp => sp.GetRequiredService<Http01Responder>());
+        }
+        else services.AddSingleton<TlsAlpn01Responder>();
         services.AddSingleton<AcmeService>();
         services.AddHostedService(sp => sp.GetRequiredService<AcmeService>());
     }
