@@ -146,5 +146,14 @@ public sealed class InviteCliTests
             var done = await root.IqAsync(count);
             Assert.That(done.Child("command", "http://jabber.org/protocol/commands")?.Attr("status"), Is.EqualTo("completed"), done.ToString());
         }
+        // The grant goes with the account, also when it is deleted on the stopped server's store: a new "root" is no admin.
+        Assert.That((await Run("user", "del", "root")).ExitCode, Is.EqualTo(0));
+        Assert.That((await Run("user", "add", "root", "another-password")).ExitCode, Is.EqualTo(0));
+        await using (var server = await TestServer.StartAsync(dataDir: _dir))
+        {
+            await using var root = await TestClient.ConnectAsync(server, "root", "another-password", "pc");
+            var refused = await root.IqAsync(count);
+            Assert.That(refused.Child("error", Ns.Client)?.FirstElement?.Name, Is.EqualTo("forbidden"), refused.ToString());
+        }
     }
 }

@@ -12,7 +12,7 @@ namespace Xmpp.Server.Modules.AdHoc;
 /// start and then kept in memory, so the check on every command and disco query reads no storage. Node-local is safe:
 /// the set only grows through this process (registration) and a cluster (issue 17) would keep it in PostgreSQL and
 /// reload it with the session directory's invalidations.
-public sealed class AdminSet(IStorage storage, XmppServerOptionsAccessor options, ILogger<AdminSet> logger) : IHostedService
+public sealed class AdminSet(IStorage storage, XmppServerOptionsAccessor options, TimeProvider time, ILogger<AdminSet> logger) : IHostedService
 {
     /// '/' cannot appear in a localpart (RFC 7622 §3.3.1), so this owner never collides with an account's documents.
     public const string Owner = "server/admins";
@@ -41,7 +41,7 @@ public sealed class AdminSet(IStorage storage, XmppServerOptionsAccessor options
     public async ValueTask GrantAsync(Jid account, string reason)
     {
         var bare = account.Bare.ToString();
-        await storage.KeyValue.SetAsync(Owner, bare, JsonSerializer.SerializeToUtf8Bytes(new Grant(DateTimeOffset.UtcNow, reason), Json));
+        await storage.KeyValue.SetAsync(Owner, bare, JsonSerializer.SerializeToUtf8Bytes(new Grant(time.GetUtcNow(), reason), Json));
         lock (_lock) _granted = new HashSet<string>(_granted, StringComparer.Ordinal) { bare };
         logger.LogWarning("{Account} is now an administrator ({Reason})", bare, reason);
     }
@@ -59,8 +59,22 @@ public sealed class AdminSet(IStorage storage, XmppServerOptionsAccessor options
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        var stored = await storage.KeyValue.ListAsync(Owner);
-        lock (_lock) _granted = new HashSet<string>(_granted.Concat(stored.Select(kv => kv.Key)), StringComparer.Ordinal);
+        var kept = new List<string>();
+        foreach (var (bare, bytes) in await storage.KeyValue.ListAsync(Owner))
+        {
+            // An account deleted while the server was stopped (xmppd user del on the store) took no grant with it; one
+            // created again under the same name since is another person's.
+            var grant = JsonSerializer.Deserialize<Grant>(bytes, Json);
+            if (grant is not null && Jid.TryParse(bare, out var jid) && jid.Local is not null
+                && await storage.Accounts.FindAsync(jid.Local) is { } account && account.Created <= grant.Granted)
+            {
+                kept.Add(bare);
+                continue;
+            }
+            await storage.KeyValue.DeleteAsync(Owner, bare);
+            logger.LogInformation("{Account} no longer exists and is no longer an administrator", bare);
+        }
+        lock (_lock) _granted = new HashSet<string>(_granted.Concat(kept), StringComparer.Ordinal);
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
