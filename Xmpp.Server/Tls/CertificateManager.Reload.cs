@@ -9,9 +9,6 @@ public sealed partial class CertificateManager
 {
     private string? _stamp;
 
-    /// Raised after a reload replaced at least one domain's certificate, with those domains.
-    public event Action<IReadOnlyList<string>>? Reloaded;
-
     /// <summary>Reads the certificate files again when they changed since the last load (or always, with
     /// <paramref name="force"/>) and swaps in the new certificates: handshakes that start afterwards get them,
     /// connections already up keep theirs. Returns the domains whose certificate changed.</summary>
@@ -70,7 +67,6 @@ public sealed partial class CertificateManager
                 _logger.LogInformation("{Domain}: TLS certificate replaced without a restart by {Subject} (serial {Serial}, issuer {Issuer}, valid until {NotAfter:u}) from {Source}; new connections use it",
                     domain, c.Subject, c.SerialNumber, c.Issuer, c.NotAfter.ToUniversalTime(), byDomain[domain].Source.Describe());
             }
-            Reloaded?.Invoke(changed);
             return changed;
         }
     }
