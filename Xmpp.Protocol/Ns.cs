@@ -81,6 +81,9 @@ public static class Ns
     public const string PubSubNodeConfig = "http://jabber.org/protocol/pubsub#node_config";
     /// <summary>The product's own PEP node for short-lived status posts (documented in the README).</summary>
     public const string UserStatus = "urn:xmppd:status:0";
+
+    /// This server's own ad-hoc command node for account invitations that make the invitee an administrator.
+    public const string AdminInvite = "urn:xmppd:invite#create-admin-account";
     public const string Muc = "http://jabber.org/protocol/muc";
     public const string MucUser = "http://jabber.org/protocol/muc#user";
     public const string MucAdmin = "http://jabber.org/protocol/muc#admin";

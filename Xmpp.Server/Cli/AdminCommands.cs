@@ -29,7 +29,7 @@ public static class AdminCommands
           xmppd room destroy JID [REASON]       destroy a room: occupants are told, its settings and archive deleted
           xmppd stats                           connections, sessions, accounts, rooms, uptime
           xmppd backup DIR                      copy the data folder into a new or empty DIR, while the server runs too
-          xmppd invite create [--reusable N] [--expires 7d] [--inviter JID]
+          xmppd invite create [--reusable N] [--expires 7d] [--inviter JID] [--admin]
                                                 an invitation link: web sign-up page and xmpp: URI
           xmppd restore DIR                     with the server stopped, replace the data folder's contents with a backup's
                                                 (the replaced data is kept in DATADIR.before-restore-TIMESTAMP)

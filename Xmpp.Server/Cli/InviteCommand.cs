@@ -7,9 +7,9 @@ using Xmpp.Storage;
 
 namespace Xmpp.Server.Cli;
 
-/// xmppd invite create [--reusable N] [--expires 7d] [--inviter JID]: an account invitation (XEP-0401), printed as the
+/// xmppd invite create [--reusable N] [--expires 7d] [--inviter JID] [--admin]: an account invitation (XEP-0401), printed as the
 /// web page's URL and the xmpp: URI. One of the AdminOperations: run inside the server when it runs (asked over the
-/// admin socket), or on the stopped server's store.
+/// admin socket), or on the stopped server's store. --admin makes each account it creates an administrator (AdminSet).
 public static class InviteCommand
 {
     public static async Task<int> RunAsync(IReadOnlyList<string> args, XmppServerOptions options, IStorage storage, TextWriter output, TextWriter error)
@@ -19,11 +19,12 @@ public static class InviteCommand
             error.WriteLine("error: " + message);
             return 1;
         }
-        if (args.Count < 2 || args[1] != "create") return Fail("invite: usage is 'invite create [--reusable N] [--expires 7d] [--inviter JID]'");
+        if (args.Count < 2 || args[1] != "create") return Fail("invite: usage is 'invite create [--reusable N] [--expires 7d] [--inviter JID] [--admin]'");
         var domains = new ServedDomains(options.Domains);
         int uses = 1;
         var lifetime = TimeSpan.FromDays(options.Invites.DefaultExpiryDays);
         string? inviter = null;
+        bool admin = false;
         for (int i = 2; i < args.Count; i++)
         {
             var value = i + 1 < args.Count ? args[i + 1] : null;
@@ -48,21 +49,20 @@ public static class InviteCommand
                     i++;
                     break;
                 case "--admin":
-                    // Granting admin needs a runtime admin list that the server's Xmpp:Admins is not (it is read once
-                    // at start); refused rather than silently ignored.
-                    return Fail("--admin is not supported yet: add the new account to Xmpp:Admins in the config instead");
+                    admin = true;
+                    break;
                 default:
                     return Fail($"invite create: unknown or incomplete option '{args[i]}'");
             }
         }
         var domain = inviter is null ? domains.Default : Jid.Parse(inviter).Domain;
         var store = new InviteStore(storage, TimeProvider.System);
-        var (invite, token) = await store.CreateAsync(InviteKind.Account, domain, inviter, lifetime, uses);
+        var (invite, token) = await store.CreateAsync(InviteKind.Account, domain, inviter, lifetime, uses, grantsAdmin: admin);
         await storage.FlushAsync();
         if (options.HttpPort != 0 && options.Invites.WebPages) await output.WriteLineAsync($"page: {InviteLinks.PageUrl(options, domain, token)}");
         await output.WriteLineAsync($"uri:  {InviteLinks.XmppUri(invite, token)}");
         await output.WriteLineAsync($"valid until {invite.Expires.UtcDateTime:yyyy-MM-dd HH:mm} UTC for {uses} account{(uses == 1 ? "" : "s")}"
-            + (inviter is null ? "" : $", each subscribed with {inviter}"));
+            + (inviter is null ? "" : $", each subscribed with {inviter}") + (admin ? ", each made an administrator" : ""));
         return 0;
     }
 

@@ -26,6 +26,10 @@ public static class OptionsValidator
         if (o.C2sPort == 0 && o.C2sTlsPort == 0) problems.Add("Xmpp: both C2sPort and C2sTlsPort are 0, so no client can connect.");
         if (string.IsNullOrWhiteSpace(o.DataDir)) problems.Add("Xmpp:DataDir must name a folder.");
         if (string.IsNullOrWhiteSpace(o.CertDir)) problems.Add("Xmpp:CertDir must name a folder.");
+        if (o.CertificateRescanSeconds < 0) problems.Add("Xmpp:CertificateRescanSeconds must be 0 (off) or more.");
+        problems.AddRange(o.Acme.Validate());
+        if (o.Acme is { Enabled: true, UsesHttp01: true } && used.Contains(o.Acme.Http01Port))
+            problems.Add($"Xmpp:Acme:Http01Port {o.Acme.Http01Port} is already used by another listener (the challenge listener is plain HTTP).");
         problems.AddRange(StorageFactory.Validate(o.Storage));
         void Positive(string name, double value, double min = 1)
         {

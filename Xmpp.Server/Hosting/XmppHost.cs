@@ -79,9 +79,15 @@ public static class XmppHost
         {
             kestrel.AddServerHeader = false;
             Listen(kestrel, options, options.C2sPort, l => l.UseConnectionHandler<C2sConnectionHandler>());
-            Listen(kestrel, options, options.C2sTlsPort, l => l.UseConnectionHandler<DirectTlsConnectionHandler>());
+            Listen(kestrel, options, options.C2sTlsPort, l =>
+            {
+                Tls.Acme.TlsAlpn01Responder.Use(l);
+                l.UseConnectionHandler<DirectTlsConnectionHandler>();
+            });
             HttpEndpoint.Listen(kestrel, options, (k, port, configure) => Listen(k, options, port, configure));
             Listen(kestrel, options, options.Proxy65.Port, l => l.UseConnectionHandler<Socks5ConnectionHandler>());
+            // Plain HTTP for ACME http-01 challenges only (HttpEndpoint serves nothing else without TLS).
+            if (options.Acme is { Enabled: true, UsesHttp01: true }) Listen(kestrel, options, options.Acme.Http01Port, l => l.Protocols = HttpProtocols.Http1);
             if (options.S2s.Enabled)
             {
                 Listen(kestrel, options, options.S2s.Port, l => l.UseConnectionHandler<S2sConnectionHandler>());
@@ -142,6 +148,9 @@ public static class XmppHost
         services.AddSingleton(sp => new CertificateManager(
             Path.GetFullPath(options.CertDir), sp.GetRequiredService<ServedDomains>().All,
             sp.GetRequiredService<ILogger<CertificateManager>>(), options.GenerateSelfSignedCertificates));
+        services.AddSingleton<CertificateReloadService>();
+        services.AddHostedService(sp => sp.GetRequiredService<CertificateReloadService>());
+        Tls.Acme.AcmeServices.Add(services, options);
         services.AddSingleton<AccountService>();
         services.AddSingleton<AuthThrottle>();
         services.AddSingleton<FastTokenService>();

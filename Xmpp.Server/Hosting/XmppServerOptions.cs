@@ -38,6 +38,12 @@ public sealed class XmppServerOptions
     /// Generate a self-signed certificate for a domain that has none (logged as a warning).
     public bool GenerateSelfSignedCertificates { get; set; } = true;
 
+    /// How often the certificate folder is checked for changed files even when no change was notified (symlinked
+    /// folders, network file systems); 0 = only on notifications and SIGHUP.
+    public int CertificateRescanSeconds { get; set; } = 60;
+
+    public Tls.Acme.AcmeOptions Acme { get; set; } = new();
+
     public LimitOptions Limits { get; set; } = new();
     public AuthOptions Auth { get; set; } = new();
     public RegistrationOptions Registration { get; set; } = new();

@@ -25,6 +25,7 @@ public sealed class HttpEndpoint(IEnumerable<IHttpHandler> handlers)
             var certificates = kestrel.ApplicationServices.GetRequiredService<CertificateManager>();
             // The same certificates and SNI selection as the XMPP ports; the selector is looked up per handshake, so a
             // certificate reload reaches HTTPS too.
+            Tls.Acme.TlsAlpn01Responder.Use(l);
             l.UseHttps(new TlsHandshakeCallbackOptions
             {
                 OnConnection = c => certificates.CreateServerOptionsSelector(Alpn)(c.SslStream, c.ClientHelloInfo, null, c.CancellationToken),
@@ -35,8 +36,10 @@ public sealed class HttpEndpoint(IEnumerable<IHttpHandler> handlers)
 
     public Task InvokeAsync(HttpContext context)
     {
+        // Plain HTTP is only the ACME challenge listener: uploads, invitations and metrics never go out without TLS.
+        bool plain = !context.Request.IsHttps;
         foreach (var handler in _handlers)
-            if (context.Request.Path.StartsWithSegments(handler.PathPrefix, StringComparison.Ordinal))
+            if ((!plain || handler is IPlainHttpHandler) && context.Request.Path.StartsWithSegments(handler.PathPrefix, StringComparison.Ordinal))
                 return handler.HandleAsync(context);
         context.Response.StatusCode = (int)HttpStatusCode.NotFound;
         return Task.CompletedTask;

@@ -36,7 +36,8 @@ public sealed class MetricsHttpHandler(XmppServerOptionsAccessor options) : IHtt
     {
         if (!options.Metrics.Enabled) return;
         var handler = new MetricsHttpHandler(new XmppServerOptionsAccessor(options));
-        app.UseOpenTelemetryPrometheusScrapingEndpoint(c => c.Request.Path == Path && HttpMethods.IsGet(c.Request.Method) && handler.Allowed(c));
+        // Not on the plain-HTTP ACME challenge listener: a token would travel in clear.
+        app.UseOpenTelemetryPrometheusScrapingEndpoint(c => c.Request.IsHttps && c.Request.Path == Path && HttpMethods.IsGet(c.Request.Method) && handler.Allowed(c));
     }
 
     public Task HandleAsync(HttpContext context)

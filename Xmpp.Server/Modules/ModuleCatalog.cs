@@ -37,6 +37,7 @@ public static class ModuleCatalog
         services.AddSingleton<IXmppModule, DiscoModule>();
         services.AddSingleton<IXmppModule, ContactAddressesModule>();
         services.AddSingleton<AdHocCommands>();
+        services.AddSingleton<AdminSet>().AddHostedService(sp => sp.GetRequiredService<AdminSet>());
         services.AddSingleton<AdHocModule>().AddSingleton<IXmppModule>(sp => sp.GetRequiredService<AdHocModule>());
         services.AddSingleton<IXmppModule, ServiceAdminModule>();
         services.AddSingleton<IXmppModule, AnnounceModule>();

@@ -28,8 +28,9 @@ namespace Xmpp.Server.Tls;
 /// (<c>*.example.com</c> for <c>conference.example.com</c>). Failing that, unless disabled, a self-signed certificate is
 /// generated into <c>D/fullchain.pem</c> + <c>D/privkey.pem</c> and a warning is logged; clients will have to accept it.
 /// Certificate files that exist but cannot be used stop the start, so a broken renewal is not silently replaced.
+/// While the server runs, <see cref="Reload"/> picks up changed files (CertificateReloadService calls it).
 /// </remarks>
-public sealed class CertificateManager : IDisposable
+public sealed partial class CertificateManager : IDisposable
 {
     public const string PasswordVariable = "XMPP_CERT_PASSWORD";
 
@@ -69,6 +70,7 @@ public sealed class CertificateManager : IDisposable
             try
             {
                 var snapshot = LoadSnapshot(loaded);
+                _stamp = Stamp();
                 _owned.AddRange(loaded);
                 // Old certificates stay owned (not disposed) because an in-flight handshake may still use them.
                 _current = snapshot;

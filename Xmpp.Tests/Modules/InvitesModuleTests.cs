@@ -229,6 +229,26 @@ public sealed class InvitesModuleTests
     }
 
     [Test]
+    public async Task An_admin_creates_an_administrator_invite_from_a_client_and_the_invitee_may_run_admin_commands_and_a_user_may_not_create_one()
+    {
+        await using var server = await Server();
+        await using var admin = await Login(server, "admin");
+        var fields = await RunCommand(admin, Ns.AdminInvite);
+        await using (var c = await TestClient.OpenAsync(server))
+        {
+            Assert.That((await PresentToken(c, TokenOf(fields["uri"]))).Attr("type"), Is.EqualTo("result"));
+            Assert.That((await RegisterIq(c, "deputy", "deputy-password")).Attr("type"), Is.EqualTo("result"));
+        }
+        await using var deputy = await Login(server, "deputy", "deputy-password");
+        var count = await deputy.IqAsync($"<iq type='set' to='localhost'><command xmlns='{Commands}' node='http://jabber.org/protocol/admin#get-online-users-num' action='execute'/></iq>");
+        Assert.That(count.Child("command", Commands)?.Attr("status"), Is.EqualTo("completed"), count.ToString());
+
+        await using var bob = await Login(server, "bob");
+        var refused = await bob.IqAsync($"<iq type='set' to='localhost'><command xmlns='{Commands}' node='{Ns.AdminInvite}' action='execute'/></iq>");
+        Assert.That(refused.Child("error", Ns.Client)?.Child("forbidden", Ns.StanzaErrors), Is.Not.Null, refused.ToString());
+    }
+
+    [Test]
     public async Task With_user_account_invitations_on_a_contact_invitation_also_registers_and_subscribes()
     {
         await using var server = await Server(o => o["Xmpp:Invites:UsersMayInviteAccounts"] = "true");

@@ -122,6 +122,9 @@ public sealed class ConfigurationTests
     [TestCase("S2s:IdleTimeoutSeconds", "0", "too small")]
     [TestCase("S2s:MaxQueuedStanzas", "0", "too small")]
     [TestCase("S2s:AllowListOnly", "true", "AllowedDomains is empty")]
+    [TestCase("CertificateRescanSeconds", "-1", "0 (off) or more")]
+    [TestCase("Acme:Enabled", "true", "AcceptTermsOfService must be true")]
+    [TestCase("Acme:Challenge", "dns-01", "is not http-01 or tls-alpn-01")]
     public void Invalid_settings_give_one_clear_line(string key, string value, string expected)
     {
         var loaded = ConfigurationLoader.Load(["--config", "/nonexistent.json"], new Dictionary<string, string?> { ["Xmpp:" + key] = value });

@@ -106,8 +106,54 @@ public sealed class InviteCliTests
         Assert.That(unknown.Output, Does.Contain("nobody@localhost does not exist"));
         Assert.That((await Run("invite", "create", "--reusable", "0")).ExitCode, Is.EqualTo(1));
         Assert.That((await Run("invite", "create", "--expires", "soon")).ExitCode, Is.EqualTo(1));
+    }
+
+    /// Point 3 of issue 19: an invitation made with --admin makes the account it creates an administrator, stored
+    /// (not in Xmpp:Admins), so it may run XEP-0133 commands, also after a restart; an account from an ordinary
+    /// invitation gets forbidden.
+    [Test]
+    public async Task An_admin_invitation_makes_an_administrator_who_may_run_service_administration_and_an_ordinary_one_does_not()
+    {
         var admin = await Run("invite", "create", "--admin");
-        Assert.That(admin.ExitCode, Is.EqualTo(1));
-        Assert.That(admin.Output, Does.Contain("Xmpp:Admins"));
+        Assert.That(admin.ExitCode, Is.EqualTo(0), admin.Output);
+        Assert.That(admin.Output, Does.Contain("each made an administrator"));
+        var plain = await Run("invite", "create");
+        Assert.That(plain.ExitCode, Is.EqualTo(0), plain.Output);
+        string Token(string output) => Regex.Match(output, @"preauth=([A-Za-z0-9_-]{24})").Groups[1].Value;
+
+        const string count = "<iq type='set' to='localhost'><command xmlns='http://jabber.org/protocol/commands' node='http://jabber.org/protocol/admin#get-online-users-num' action='execute'/></iq>";
+        await using (var server = await TestServer.StartAsync(dataDir: _dir))
+        {
+            foreach (var (user, token) in new[] { ("root", Token(admin.Output)), ("guest", Token(plain.Output)) })
+            {
+                await using var c = await TestClient.OpenAsync(server);
+                await c.SendRawAsync($"<iq type='set' id='pa'><preauth xmlns='urn:xmpp:pars:0' token='{token}'/></iq>");
+                Assert.That((await c.ReadElementAsync()).Attr("type"), Is.EqualTo("result"));
+                await c.SendRawAsync($"<iq type='set' id='r'><query xmlns='jabber:iq:register'><username>{user}</username><password>{user}-password</password></query></iq>");
+                Assert.That((await c.ReadElementAsync()).Attr("type"), Is.EqualTo("result"));
+            }
+            await using var root = await TestClient.ConnectAsync(server, "root", "root-password", "pc");
+            var done = await root.IqAsync(count);
+            Assert.That(done.Child("command", "http://jabber.org/protocol/commands")?.Attr("status"), Is.EqualTo("completed"), done.ToString());
+            await using var guest = await TestClient.ConnectAsync(server, "guest", "guest-password", "pc");
+            var refused = await guest.IqAsync(count);
+            Assert.That(refused.Child("error", Ns.Client)?.FirstElement?.Name, Is.EqualTo("forbidden"), refused.ToString());
+        }
+        // Stored, not remembered: the next start still knows.
+        await using (var server = await TestServer.StartAsync(dataDir: _dir))
+        {
+            await using var root = await TestClient.ConnectAsync(server, "root", "root-password", "pc");
+            var done = await root.IqAsync(count);
+            Assert.That(done.Child("command", "http://jabber.org/protocol/commands")?.Attr("status"), Is.EqualTo("completed"), done.ToString());
+        }
+        // The grant goes with the account, also when it is deleted on the stopped server's store: a new "root" is no admin.
+        Assert.That((await Run("user", "del", "root")).ExitCode, Is.EqualTo(0));
+        Assert.That((await Run("user", "add", "root", "another-password")).ExitCode, Is.EqualTo(0));
+        await using (var server = await TestServer.StartAsync(dataDir: _dir))
+        {
+            await using var root = await TestClient.ConnectAsync(server, "root", "another-password", "pc");
+            var refused = await root.IqAsync(count);
+            Assert.That(refused.Child("error", Ns.Client)?.FirstElement?.Name, Is.EqualTo("forbidden"), refused.ToString());
+        }
     }
 }

@@ -10,12 +10,12 @@ using Xmpp.Server.Hosting;
 namespace Xmpp.Server.Modules.AdHoc;
 
 /// Commands are listed at the node 'http://jabber.org/protocol/commands' of a served domain (XEP-0050 §2.2), each
-/// visible only to those allowed to run it (admins are the bare JIDs in Xmpp:Admins). Every command has at most one
+/// visible only to those allowed to run it (admins are the bare JIDs in Xmpp:Admins and the accounts in AdminSet). Every command has at most one
 /// form, so an execution is: execute → form (status executing, one session id) → complete with the submitted form →
 /// result (status completed, with a note), or cancel. Sessions live ten minutes and are tied to the full JID that
 /// started them (§4.4: the session id alone is no credential).
 [Xep("XEP-0050", "1.3.0", "single-stage commands")]
-public sealed class AdHocModule(AdHocCommands commands, XmppServerOptionsAccessor options, TimeProvider time, ILogger<AdHocModule> logger)
+public sealed class AdHocModule(AdHocCommands commands, AdminSet admins, TimeProvider time, ILogger<AdHocModule> logger)
     : IXmppModule
 {
     public static readonly TimeSpan SessionLifetime = TimeSpan.FromMinutes(10);
@@ -24,24 +24,17 @@ public sealed class AdHocModule(AdHocCommands commands, XmppServerOptionsAccesso
     private sealed record Pending(string Requester, AdHocCommand Command, DateTimeOffset Expires);
 
     private readonly ConcurrentDictionary<string, Pending> _sessions = new(StringComparer.Ordinal);
-    private HashSet<string>? _admins;
 
     public void Register(IModuleBuilder module)
     {
         module.ServerFeature(Ns.Commands);
         module.Iq(IqTarget.Server, "command", Ns.Commands, ExecuteAsync);
         module.ServerNode(DescribeNode);
+        module.OnAccountDeleted(admins.AccountDeletedAsync);
     }
 
-    /// Bare JIDs named in Xmpp:Admins, compared in their normalized form.
-    public bool IsAdmin(Jid who)
-    {
-        _admins ??= options.Value.Admins
-            .Select(a => Jid.TryParse(a, out var j) ? j.Bare.ToString() : null)
-            .OfType<string>()
-            .ToHashSet(StringComparer.Ordinal);
-        return _admins.Contains(who.Bare.ToString());
-    }
+    /// Bare JIDs named in Xmpp:Admins, compared in their normalized form, and accounts an invitation made admins.
+    public bool IsAdmin(Jid who) => admins.IsAdmin(who);
 
     private bool Allowed(AdHocCommand command, Jid who, string domain) => command.Access switch
     {

@@ -12,6 +12,7 @@ public enum InviteKind
 
 /// One stored invitation. The token itself is never stored, only its SHA-256 (Id), so a copy of the database hands out
 /// no working invitations; Id is also the store key, so a lookup reveals nothing about other tokens.
+/// GrantsAdmin (only on account invitations an operator creates) makes each account it creates an administrator.
 public sealed record Invite(
     string Id,
     InviteKind Kind,
@@ -21,7 +22,8 @@ public sealed record Invite(
     DateTimeOffset Expires,
     int MaxUses,
     int Uses,
-    bool CreatesAccount)
+    bool CreatesAccount,
+    bool GrantsAdmin = false)
 {
     public bool IsExpired(DateTimeOffset now) => now >= Expires;
     public bool IsUsedUp => Uses >= MaxUses;

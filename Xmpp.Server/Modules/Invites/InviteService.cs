@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Xmpp.Protocol;
 using Xmpp.Server.Auth;
 using Xmpp.Server.Hosting;
+using Xmpp.Server.Modules.AdHoc;
 using Xmpp.Server.Modules.Roster;
 using Xmpp.Storage;
 
@@ -13,6 +14,7 @@ public sealed class InviteService(
     InviteStore store,
     AccountService accounts,
     IRosterService rosters,
+    AdminSet admins,
     XmppServerOptionsAccessor options,
     ILogger<InviteService> logger)
 {
@@ -40,6 +42,7 @@ public sealed class InviteService(
             return SignUpResult.Taken;
         }
         logger.LogInformation("Account {User} created with an invitation from {Inviter}", username, invite.Inviter ?? "the server");
+        if (invite.GrantsAdmin) await admins.GrantAsync(Jid.Create(username, domain), "registered with an invitation that grants admin");
         if (invite.Inviter is not null) await SubscribeBothAsync(Jid.Create(username, domain), Jid.Parse(invite.Inviter));
         return SignUpResult.Created;
     }

@@ -29,12 +29,12 @@ public sealed class InviteStore(IStorage storage, TimeProvider time)
 
     /// Stores a new invitation and returns it with its token (the only time the token exists outside the invitee's link).
     public async ValueTask<(Invite Invite, string Token)> CreateAsync(InviteKind kind, string domain, string? inviter, TimeSpan lifetime,
-        int maxUses = 1, bool createsAccount = true)
+        int maxUses = 1, bool createsAccount = true, bool grantsAdmin = false)
     {
         if (maxUses < 1) throw new ArgumentOutOfRangeException(nameof(maxUses), "an invitation is good for at least one use");
         var token = NewToken();
         var now = time.GetUtcNow();
-        var invite = new Invite(IdOf(token), kind, domain, inviter, now, now + lifetime, maxUses, 0, createsAccount);
+        var invite = new Invite(IdOf(token), kind, domain, inviter, now, now + lifetime, maxUses, 0, createsAccount, grantsAdmin && kind == InviteKind.Account);
         await SaveAsync(invite);
         return (invite, token);
     }

@@ -44,6 +44,9 @@ public sealed class InvitesModule(
             (r, _) => CreateAsync(r, InviteKind.Contact, r.From.Bare.ToString(), invites.Options.Invites.UsersMayInviteAccounts)));
         commands.Add(new AdHocCommand(Ns.Invite + "#create-account", "Create new account invite", CommandAccess.Admins, null,
             (r, _) => CreateAsync(r, InviteKind.Account, null, true)));
+        // Not in XEP-0401: as xmppd invite create --admin, for admins at their client (Gajim and Psi list every command).
+        commands.Add(new AdHocCommand(Ns.AdminInvite, "Create new administrator invite", CommandAccess.Admins, null,
+            (r, _) => CreateAsync(r, InviteKind.Account, null, true, grantsAdmin: true)));
     }
 
     private bool Usable(StreamFeatureContext f) => f.IsSecure || !invites.Options.RequireEncryption;
@@ -63,10 +66,10 @@ public sealed class InvitesModule(
         c.Result();
     }
 
-    private async ValueTask<AdHocResult> CreateAsync(AdHocRequest r, InviteKind kind, string? inviter, bool createsAccount)
+    private async ValueTask<AdHocResult> CreateAsync(AdHocRequest r, InviteKind kind, string? inviter, bool createsAccount, bool grantsAdmin = false)
     {
-        var (invite, token) = await invites.Store.CreateAsync(kind, r.Domain, inviter, invites.DefaultLifetime, 1, createsAccount);
-        logger.LogInformation("{Jid} created a {Kind} invitation", r.From.Bare, kind);
+        var (invite, token) = await invites.Store.CreateAsync(kind, r.Domain, inviter, invites.DefaultLifetime, 1, createsAccount, grantsAdmin);
+        logger.LogInformation("{Jid} created a {Kind} invitation{Admin}", r.From.Bare, kind, grantsAdmin ? " that grants admin" : "");
         // The result fields Prosody's and ejabberd's commands return, which Conversations, Monal and yaxim read.
         var form = new DataForm("result");
         form.AddField("uri", "text-single", "Invite URI", [InviteLinks.XmppUri(invite, token)]);
