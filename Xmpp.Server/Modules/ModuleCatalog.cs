@@ -75,6 +75,7 @@ public static class ModuleCatalog
         services.AddSingleton<IXmppModule, ExternalServicesModule>();
         services.AddSingleton<BytestreamRelay>();
         services.AddSingleton<IXmppModule, Proxy65Module>();
+        services.AddSingleton<IXmppModule, Links.Components.ComponentsModule>();
         services.AddSingleton<IXmppModule, MdsModule>();
         services.AddSingleton<IXmppModule, AvatarConversionModule>();
         services.AddSingleton<IXmppModule, BookmarksConversionModule>();

@@ -156,10 +156,11 @@ public sealed class ModuleRegistry : IModuleBuilder
     public void OnSessionClosed(Func<ClientSession, ValueTask> handler) { EnsureOpen(); _closed.Add(handler); }
     public void OnAccountDeleted(Func<string, ValueTask> handler) { EnsureOpen(); _accountDeleted.Add(handler); }
 
-    public void Service(string domain, string parentDomain, string name, Func<StanzaContext, ValueTask>? entities = null)
+    public void Service(string domain, string parentDomain, string name, Func<StanzaContext, ValueTask>? entities = null, bool wholeDomain = false)
     {
         EnsureOpen();
-        if (!_services.TryAdd(domain, new HostedService(parentDomain, name, entities)))
+        if (wholeDomain && entities is null) throw new InvalidOperationException($"The service {domain} takes the whole domain but has no handler.");
+        if (!_services.TryAdd(domain, new HostedService(parentDomain, name, entities, wholeDomain)))
             throw new InvalidOperationException($"Two modules host the service {domain}.");
     }
 
@@ -192,7 +193,8 @@ public sealed class ModuleRegistry : IModuleBuilder
 }
 
 /// A service declared with IModuleBuilder.Service: where it is listed, and who takes stanzas for JIDs at it.
-public sealed record HostedService(string Parent, string Name, Func<StanzaContext, ValueTask>? Entities);
+/// WholeDomain: entities also takes what is addressed to the domain itself (a component link), not only JIDs at it.
+public sealed record HostedService(string Parent, string Name, Func<StanzaContext, ValueTask>? Entities, bool WholeDomain = false);
 
 /// What disco#info and disco#items say about one node (XEP-0030 §3.2, §4.2).
 public sealed record DiscoNode(

@@ -21,9 +21,13 @@ internal sealed class S2sWire : IAsyncDisposable
     private PipeReader _input;
     private PipeWriter _output;
     private Stream _stream;
+    private readonly string _contentNamespace;
 
-    public S2sWire(Stream transport, PipeReader input, PipeWriter output, ParserLimits limits)
+    /// contentNamespace is the stream's default namespace whose stanzas are read as jabber:client (jabber:server, or
+    /// jabber:component:accept on an XEP-0114 component stream, which shares this wire).
+    public S2sWire(Stream transport, PipeReader input, PipeWriter output, ParserLimits limits, string contentNamespace = Ns.Server)
     {
+        _contentNamespace = contentNamespace;
         _transport = transport;
         _stream = transport;
         _input = input;
@@ -38,6 +42,9 @@ internal sealed class S2sWire : IAsyncDisposable
     public SslStream? Tls { get; private set; }
     public bool IsSecure => Tls is not null;
     public long LastReadTicks { get; private set; } = Environment.TickCount64;
+
+    /// Bytes consumed so far, for a read-rate limit.
+    public long BytesRead { get; private set; }
 
     /// The next header, element or end of stream; (StreamEnd, null) also when the peer closed the connection.
     public async ValueTask<(XmlItemKind Kind, Element? Item)> ReadAsync(CancellationToken ct)
@@ -57,7 +64,7 @@ internal sealed class S2sWire : IAsyncDisposable
                     if (kind != XmlItemKind.NeedMoreData)
                     {
                         position = consumed;
-                        if (kind == XmlItemKind.Element && item is not null) ToClientNamespace(item);
+                        if (kind == XmlItemKind.Element && item is not null) ToClientNamespace(item, _contentNamespace);
                         return (kind, item);
                     }
                 }
@@ -65,6 +72,7 @@ internal sealed class S2sWire : IAsyncDisposable
             finally
             {
                 // Everything up to an item's end is consumed; unparsed bytes after it stay unexamined for the next call.
+                BytesRead += buffer.Slice(0, position).Length;
                 _input.AdvanceTo(position, position);
             }
             if (result.IsCompleted || result.IsCanceled) return (XmlItemKind.StreamEnd, null);
@@ -240,12 +248,12 @@ internal sealed class S2sWire : IAsyncDisposable
         _writeLock.Dispose();
     }
 
-    /// jabber:server → jabber:client for the stanza and every child that inherited it.
-    private static void ToClientNamespace(Element e)
+    /// jabber:server (or the component namespace) → jabber:client for the stanza and every child that inherited it.
+    private static void ToClientNamespace(Element e, string content)
     {
-        if (e.Namespace != Ns.Server) return;
+        if (e.Namespace != content) return;
         e.Namespace = Ns.Client;
-        foreach (var child in e.Elements()) ToClientNamespace(child);
+        foreach (var child in e.Elements()) ToClientNamespace(child, content);
     }
 }
 
