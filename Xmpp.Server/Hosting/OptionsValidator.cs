@@ -130,6 +130,9 @@ public static class OptionsValidator
             if (s2s.AllowListOnly && s2s.AllowedDomains.Count == 0)
                 problems.Add("Xmpp:S2s:AllowListOnly is on but AllowedDomains is empty, so no server could be reached; set Enabled to false instead.");
         }
+        Positive("Push:MinIntervalSeconds", o.Push.MinIntervalSeconds, 0);
+        Positive("Push:MaxErrors", o.Push.MaxErrors);
+        Positive("Push:TimeoutSeconds", o.Push.TimeoutSeconds);
         var comp = o.Components;
         if (comp.Enabled)
         {

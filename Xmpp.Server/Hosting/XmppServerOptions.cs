@@ -57,6 +57,7 @@ public sealed class XmppServerOptions
     public Modules.Invites.InvitesOptions Invites { get; set; } = new();
     public S2sOptions S2s { get; set; } = new();
     public Links.Components.ComponentOptions Components { get; set; } = new();
+    public Modules.Push.PushOptions Push { get; set; } = new();
 }
 
 public sealed class LimitOptions

@@ -70,6 +70,7 @@ public static class ModuleCatalog
         services.AddSingleton<MucModule>();
         services.AddSingleton<IXmppModule>(sp => sp.GetRequiredService<MucModule>());
         services.AddSingleton<PushRegistrations>();
+        services.AddSingleton<PushNotifier>();
         services.AddSingleton<IXmppModule, PushModule>();
         UploadServices.Add(services);
         services.AddSingleton<IXmppModule, ExternalServicesModule>();
