@@ -53,6 +53,9 @@ public interface IModuleBuilder
 
     void OnSessionClosed(Func<ClientSession, ValueTask> handler);
 
+    /// The session lost its connection and now waits detached to be resumed (XEP-0198); it is still bound.
+    void OnSessionDetached(Func<ClientSession, ValueTask> handler);
+
     void OnAccountDeleted(Func<string, ValueTask> handler);
 
     /// Hosts a service on a domain of its own (conference.example.org, upload.example.org), listed once in disco#items

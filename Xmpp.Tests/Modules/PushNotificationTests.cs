@@ -31,7 +31,7 @@ public sealed class PushNotificationTests
             o["Xmpp:Push:MaxErrors"] = "3";
             o["Xmpp:StreamManagement:ResumeTimeoutSeconds"] = "60";
         });
-        foreach (var u in new[] { "alice", "bob", "carol", "dave", "erin", "frank" }) await _server.AddUserAsync(u, u + "-pw");
+        foreach (var u in new[] { "alice", "bob", "carol", "dave", "erin", "frank", "grace" }) await _server.AddUserAsync(u, u + "-pw");
         _app = await TestComponent.ConnectAsync(_port, AppServer, AppSecret);
     }
 
@@ -141,6 +141,27 @@ public sealed class PushNotificationTests
         Assert.That(summary["last-message-sender"], Is.EqualTo("bob@localhost/desk"));
         await Answer(second);
         Assert.That(await _app.Connection.TryReceiveAsync(e => e.Name == "iq" && e.Attr("from") == "carol@localhost", TimeSpan.FromSeconds(1.5)), Is.Null);
+    }
+
+    [Test]
+    public async Task A_message_the_device_never_acknowledged_notifies_when_its_session_detaches()
+    {
+        await Register("grace", "grace-node", "grace-secret");
+        var grace = await Online("grace");
+        await grace.SendAsync("<enable xmlns='urn:xmpp:sm:3' resume='true'/>");
+        await grace.ReceiveAsync(e => e.Name == "enabled");
+        await using var bob = await Online("bob", "watch");
+        // Written to a connection that looks alive, but the phone is already out of reach: no <a/> ever comes.
+        await bob.SendAsync("<message to='grace@localhost' type='chat' id='g1'><body>did you get this?</body></message>");
+        await grace.ReceiveAsync(e => e.Name == "message" && e.Attr("id") == "g1");
+        Assert.That(await _app.Connection.TryReceiveAsync(e => e.Name == "iq" && e.Attr("from") == "grace@localhost", TimeSpan.FromMilliseconds(500)), Is.Null,
+            "nothing while the session is active");
+        grace.Abort();
+        var iq = await Publish("grace");
+        var summary = Parse(iq).Summary;
+        Assert.That(summary["message-count"], Is.EqualTo("1"));
+        Assert.That(summary["last-message-sender"], Is.EqualTo("bob@localhost/watch"));
+        await Answer(iq);
     }
 
     [Test]

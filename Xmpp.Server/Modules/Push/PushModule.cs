@@ -33,6 +33,7 @@ public sealed class PushModule(PushRegistrations registrations, PushNotifier not
         if (!options.Push.Enabled) return;
         module.AccountFeature(Ns.Push);
         module.Hook(HookPoint.InboundMessage, HookOrder, notifier.OnMessageAsync);
+        module.OnSessionDetached(notifier.OnDetachedAsync);
     }
 
     /// §5: jid is required, node should be there, an optional form of type pubsub#publish-options carries credentials.

@@ -72,6 +72,25 @@ public sealed class PushNotifier(
         return false;
     }
 
+    /// A session just lost its connection: what it was sent and never acknowledged did not reach the device, so
+    /// those messages notify now if no other session is active (as mod_cloud_notify does on smacks hibernation).
+    public async ValueTask OnDetachedAsync(ClientSession session)
+    {
+        if (!O.Enabled || session.StreamManagement is not { } sm) return;
+        var account = session.Jid.Bare;
+        if (HasActiveSession(account)) return;
+        var missed = sm.UnackedStanzas().Where(s => s.Name == "message" && IsWorthy(s)).ToList();
+        if (missed.Count == 0) return;
+        var list = await registrations.GetAsync(account.Local!);
+        foreach (var stanza in missed)
+        {
+            var sender = stanza.Attr("from") ?? account.Domain;
+            string? body = O.IncludeBody && !IsEncrypted(stanza) ? stanza.ChildText("body", Ns.Client) : null;
+            var key = stanza.Attr("id") is { } id ? sender + "|" + id : null;
+            foreach (var registration in list) Note(account, registration, sender, body, key);
+        }
+    }
+
     /// A body, an OMEMO-encrypted payload, or a groupchat message (the detached session is an occupant of the room,
     /// and mentions reach absent members as messages with a body).
     internal static bool IsWorthy(Element stanza)
