@@ -155,6 +155,8 @@ public static class OptionsValidator
             if (comp.ListenAddresses.Count == 0) problems.Add("Xmpp:Components:ListenAddresses is empty; give at least one address (127.0.0.1).");
             Positive("Components:MaxStanzaBytes", comp.MaxStanzaBytes, 10_000);
             Positive("Components:HandshakeTimeoutSeconds", comp.HandshakeTimeoutSeconds);
+            Positive("Components:PingIntervalSeconds", comp.PingIntervalSeconds, 0);
+            Positive("Components:PingTimeoutSeconds", comp.PingTimeoutSeconds);
             if (comp.ReadBytesPerSecond > 0 && comp.ReadBurstBytes < comp.MaxStanzaBytes)
                 problems.Add("Xmpp:Components:ReadBurstBytes must be at least MaxStanzaBytes, or one stanza could never be read at full speed.");
         }

@@ -135,6 +135,42 @@ public sealed class ComponentTests
     }
 
     [Test]
+    public async Task A_component_that_stops_answering_pings_is_closed_and_its_domain_freed()
+    {
+        int port = TestServer.FreePort();
+        await using var server = await TestServer.StartAsync(configure: o =>
+        {
+            o["Xmpp:Components:Enabled"] = "true";
+            o["Xmpp:Components:Port"] = port.ToString();
+            o["Xmpp:Components:Domains:a.localhost:Secret"] = "a";
+            o["Xmpp:Components:Domains:b.localhost:Secret"] = "b";
+            o["Xmpp:Components:PingIntervalSeconds"] = "1";
+            o["Xmpp:Components:PingTimeoutSeconds"] = "1";
+        });
+        await using var silent = await TestComponent.ConnectAsync(port, "a.localhost", "a");
+        await using var alive = await TestComponent.ConnectAsync(port, "b.localhost", "b");
+        var answering = Task.Run(async () =>
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                var ping = await alive.ReceiveAsync(e => e.Name == "iq" && e.Attr("type") == "get" && e.Child("ping", "urn:xmpp:ping") is not null, TimeSpan.FromSeconds(10));
+                // Answered with an error: any answer shows the component is alive.
+                await alive.SendAsync($"<iq type='error' from='b.localhost' to='{ping.Attr("from")}' id='{ping.Attr("id")}'>" +
+                                      "<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>");
+            }
+        });
+        var ping = await silent.ReceiveAsync(e => e.Name == "iq" && e.Attr("type") == "get", TimeSpan.FromSeconds(10));
+        Assert.That(ping.Child("ping", "urn:xmpp:ping"), Is.Not.Null, ping.ToString());
+        var error = await silent.ReceiveAsync(e => e.Is("error", Ns.Streams), TimeSpan.FromSeconds(10));
+        Assert.That(error.FirstElement!.Name, Is.EqualTo("connection-timeout"));
+        await answering;
+        var links = server.Get<Xmpp.Server.Links.Components.ComponentLinks>();
+        Assert.That(links.IsConnected("b.localhost"), "the component that answered keeps its link");
+        Assert.That(await Wait.UntilAsync(() => !links.IsConnected("a.localhost")));
+        await using var successor = await TestComponent.ConnectAsync(port, "a.localhost", "a");
+    }
+
+    [Test]
     public async Task Server_disco_items_list_the_component_domains()
     {
         await using var alice = await Alice("disco");

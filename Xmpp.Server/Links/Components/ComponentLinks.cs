@@ -65,7 +65,7 @@ public sealed class ComponentLinks(XmppServerOptions options, ServedDomains doma
         if (_connected.TryGetValue(domain, out var stream))
         {
             if (stream.Send(c.Stanza)) return ValueTask.CompletedTask;
-            return BounceAsync(c.Stanza, StanzaErrors.ResourceConstraint, $"The component {domain} is not keeping up");
+            if (!stream.IsClosed) return BounceAsync(c.Stanza, StanzaErrors.ResourceConstraint, $"The component {domain} is not keeping up");
         }
         // The domain is ours, so the server was found; the service behind it is down for now (RFC 6120 §8.3.3.19).
         return BounceAsync(c.Stanza, StanzaErrors.ServiceUnavailable, $"The component {domain} is not connected");
@@ -78,22 +78,57 @@ public sealed class ComponentLinks(XmppServerOptions options, ServedDomains doma
         return Router.BounceAsync(stanza, condition, text);
     }
 
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _sweeper;
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
         // Components are told first, before Kestrel stops and waits for its connections to end.
         services.GetService<IHostApplicationLifetime>()?.ApplicationStopping.Register(CloseAll);
+        if (Options.Enabled && Options.PingIntervalSeconds > 0) _sweeper = Task.Run(() => PingLoopAsync(_stop.Token));
         return Task.CompletedTask;
     }
 
-    public Task StopAsync(CancellationToken cancellationToken)
+    public async Task StopAsync(CancellationToken cancellationToken)
     {
         CloseAll();
-        return Task.CompletedTask;
+        if (_sweeper is not null) { try { await _sweeper; } catch (OperationCanceledException) { } }
     }
 
     private void CloseAll()
     {
         _stopping = true;
+        try { _stop.Cancel(); } catch (ObjectDisposedException) { }
         foreach (var stream in _connected.Values) stream.Close(StreamErrors.SystemShutdown, "The server is stopping");
+    }
+
+    /// XEP-0199 pings to components that have been silent for PingIntervalSeconds, one at a time per component.
+    private async Task PingLoopAsync(CancellationToken ct)
+    {
+        var pinging = new ConcurrentDictionary<ComponentStream, byte>();
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(Math.Clamp(Options.PingIntervalSeconds / 4.0, 0.25, 15)));
+        while (await timer.WaitForNextTickAsync(ct))
+        {
+            foreach (var (domain, stream) in _connected)
+            {
+                if (stream.IsClosed || stream.MillisecondsSinceRead < Options.PingIntervalSeconds * 1000L || !pinging.TryAdd(stream, 0)) continue;
+                _ = Task.Run(async () =>
+                {
+                    try
+                    {
+                        var ping = new Element("iq", Ns.Client).SetAttr("type", "get").SetAttr("from", domains.Default).SetAttr("to", domain)
+                            .Add(new Element("ping", Ns.Ping));
+                        var answer = await Router.RequestAsync(ping, TimeSpan.FromSeconds(Options.PingTimeoutSeconds));
+                        if (answer is null && !stream.IsClosed)
+                        {
+                            Logger.LogWarning("component {Domain}: no answer to a ping within {Seconds} s; closing its link", domain, Options.PingTimeoutSeconds);
+                            stream.Close(StreamErrors.ConnectionTimeout, "No answer to a ping");
+                        }
+                    }
+                    catch (Exception ex) { Logger.LogDebug(ex, "component {Domain}: ping failed", domain); }
+                    finally { pinging.TryRemove(stream, out _); }
+                });
+            }
+        }
     }
 }

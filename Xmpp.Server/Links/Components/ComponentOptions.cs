@@ -28,6 +28,14 @@ public sealed class ComponentOptions
 
     /// Seconds a connection has to complete the handshake.
     public int HandshakeTimeoutSeconds { get; set; } = 30;
+
+    /// Seconds of silence from a component after which the server pings it (XEP-0199); 0 = never. Any answer, even
+    /// an error, shows it is alive; none within PingTimeoutSeconds closes the link, so a component whose machine
+    /// vanished does not keep its domain blocked for its reconnecting successor.
+    public int PingIntervalSeconds { get; set; } = 120;
+
+    /// Seconds to wait for the answer to that ping.
+    public int PingTimeoutSeconds { get; set; } = 30;
 }
 
 /// One component domain.

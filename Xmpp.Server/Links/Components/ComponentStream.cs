@@ -44,6 +44,8 @@ internal sealed class ComponentStream
     }
 
     public string RemoteAddress { get; }
+    public bool IsClosed => _closed;
+    public long MillisecondsSinceRead => _wire is null ? 0 : Environment.TickCount64 - _wire.LastReadTicks;
 
     /// Queues a stanza for the component; false when the stream is closing or its queue is full.
     public bool Send(Element stanza) => !_closed && _outbox.Writer.TryWrite(stanza);
