@@ -31,7 +31,7 @@ public sealed class PushNotificationTests
             o["Xmpp:Push:MaxErrors"] = "3";
             o["Xmpp:StreamManagement:ResumeTimeoutSeconds"] = "60";
         });
-        foreach (var u in new[] { "alice", "bob", "carol", "dave", "erin", "frank", "grace" }) await _server.AddUserAsync(u, u + "-pw");
+        foreach (var u in new[] { "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi" }) await _server.AddUserAsync(u, u + "-pw");
         _app = await TestComponent.ConnectAsync(_port, AppServer, AppSecret);
     }
 
@@ -161,6 +161,34 @@ public sealed class PushNotificationTests
         var summary = Parse(iq).Summary;
         Assert.That(summary["message-count"], Is.EqualTo("1"));
         Assert.That(summary["last-message-sender"], Is.EqualTo("bob@localhost/watch"));
+        await Answer(iq);
+    }
+
+    [Test]
+    public async Task A_groupchat_message_in_a_room_the_sleeping_user_is_in_notifies()
+    {
+        const string Room = "tea@conference.localhost";
+        await Register("heidi", "heidi-node", "heidi-secret");
+        var heidi = await Online("heidi");
+        await heidi.SendAsync("<enable xmlns='urn:xmpp:sm:3' resume='true'/>");
+        await heidi.ReceiveAsync(e => e.Name == "enabled");
+        await heidi.SendAsync($"<presence to='{Room}/heidi'><x xmlns='http://jabber.org/protocol/muc'/></presence>");
+        await heidi.ReceiveAsync(e => e.Name == "presence" && e.Attr("from") == $"{Room}/heidi");
+        var made = await heidi.IqAsync($"<iq type='set' to='{Room}'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'/></query></iq>");
+        Assert.That(made.Attr("type"), Is.EqualTo("result"), made.ToString());
+        await using var bob = await Online("bob", "muc");
+        await bob.SendAsync($"<presence to='{Room}/bob'><x xmlns='http://jabber.org/protocol/muc'/></presence>");
+        await bob.ReceiveAsync(e => e.Name == "presence" && e.Attr("from") == $"{Room}/bob");
+        await heidi.ReceiveAsync(e => e.Name == "presence" && e.Attr("from") == $"{Room}/bob");
+        heidi.Abort();
+        Assert.That(await Wait.UntilAsync(() => _server.Get<Xmpp.Server.Sessions.ISessionDirectory>().Get(Jid.Parse("heidi@localhost"))
+            .Entries.All(e => e.Sink.IsDetached)));
+
+        await bob.SendAsync($"<message to='{Room}' type='groupchat' id='gc1'><body>anyone for tea?</body></message>");
+        var iq = await Publish("heidi");
+        var summary = Parse(iq).Summary;
+        Assert.That(summary["message-count"], Is.EqualTo("1"));
+        Assert.That(summary["last-message-sender"], Is.EqualTo($"{Room}/bob"));
         await Answer(iq);
     }
 
