@@ -152,7 +152,6 @@ public static class OptionsValidator
             }
             foreach (var a in comp.ListenAddresses)
                 if (!System.Net.IPAddress.TryParse(a, out _)) problems.Add($"Xmpp:Components:ListenAddresses: '{a}' is not an IP address.");
-            if (comp.ListenAddresses.Count == 0) problems.Add("Xmpp:Components:ListenAddresses is empty; give at least one address (127.0.0.1).");
             Positive("Components:MaxStanzaBytes", comp.MaxStanzaBytes, 10_000);
             Positive("Components:HandshakeTimeoutSeconds", comp.HandshakeTimeoutSeconds);
             Positive("Components:PingIntervalSeconds", comp.PingIntervalSeconds, 0);

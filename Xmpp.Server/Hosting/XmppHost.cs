@@ -90,7 +90,7 @@ public static class XmppHost
             }
             // XEP-0114 components: their own addresses (loopback by default), not the client-facing ones.
             if (options.Components.Enabled && options.Components.Port > 0)
-                foreach (var address in options.Components.ListenAddresses)
+                foreach (var address in options.Components.Addresses)
                     kestrel.Listen(IPAddress.Parse(address), options.Components.Port, l => l.UseConnectionHandler<ComponentConnectionHandler>());
         });
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(15));

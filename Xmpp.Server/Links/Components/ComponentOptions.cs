@@ -10,8 +10,12 @@ public sealed class ComponentOptions
     /// The component port (5347 by custom, as Prosody and ejabberd use).
     public int Port { get; set; } = 5347;
 
-    /// Addresses the listener binds; loopback by default, since the handshake is a shared secret over plain TCP.
-    public List<string> ListenAddresses { get; set; } = ["127.0.0.1"];
+    /// Addresses the listener binds; empty = 127.0.0.1 only, since the handshake is a shared secret over plain TCP.
+    /// (Empty rather than a default entry: configuration binding appends to a list, so a default would be doubled.)
+    public List<string> ListenAddresses { get; set; } = [];
+
+    /// The addresses to bind, loopback when none are configured.
+    public IEnumerable<string> Addresses => ListenAddresses.Count > 0 ? ListenAddresses.Distinct() : ["127.0.0.1"];
 
     /// The component domains, each with its shared secret: "bridge.example.org": { "Secret": "..." }.
     public Dictionary<string, ComponentDomainOptions> Domains { get; set; } = new(StringComparer.OrdinalIgnoreCase);
