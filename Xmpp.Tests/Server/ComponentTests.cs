@@ -171,6 +171,32 @@ public sealed class ComponentTests
     }
 
     [Test]
+    public async Task A_component_above_its_read_rate_is_slowed_down_not_dropped()
+    {
+        int port = TestServer.FreePort();
+        await using var server = await TestServer.StartAsync(configure: o =>
+        {
+            o["Xmpp:Components:Enabled"] = "true";
+            o["Xmpp:Components:Port"] = port.ToString();
+            o["Xmpp:Components:Domains:slow.localhost:Secret"] = "s";
+            o["Xmpp:Components:MaxStanzaBytes"] = "10000";
+            o["Xmpp:Components:ReadBytesPerSecond"] = "20000";
+            o["Xmpp:Components:ReadBurstBytes"] = "10000";
+        });
+        await using var component = await TestComponent.ConnectAsync(port, "slow.localhost", "s");
+        var filler = new string('x', 5000);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        // About 60 KB at 20 KB/s after a 10 KB burst: the last ping is read no sooner than about 2.5 s later.
+        for (int i = 0; i < 12; i++)
+            await component.SendAsync($"<message from='slow.localhost' to='nobody@slow.localhost' type='headline'><body>{filler}</body></message>");
+        await component.SendAsync("<iq type='get' from='slow.localhost' to='localhost' id='last'><ping xmlns='urn:xmpp:ping'/></iq>");
+        var pong = await component.ReceiveAsync(e => e.Name == "iq" && e.Attr("id") == "last", TimeSpan.FromSeconds(20));
+        Assert.That(pong.Attr("type"), Is.EqualTo("result"));
+        Assert.That(watch.Elapsed, Is.GreaterThan(TimeSpan.FromSeconds(2)), "the bytes were read at the configured rate");
+        Assert.That(component.Connection.StreamEnded, Is.False);
+    }
+
+    [Test]
     public async Task Server_disco_items_list_the_component_domains()
     {
         await using var alice = await Alice("disco");
