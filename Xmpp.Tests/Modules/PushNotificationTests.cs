@@ -31,7 +31,7 @@ public sealed class PushNotificationTests
             o["Xmpp:Push:MaxErrors"] = "3";
             o["Xmpp:StreamManagement:ResumeTimeoutSeconds"] = "60";
         });
-        foreach (var u in new[] { "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi" }) await _server.AddUserAsync(u, u + "-pw");
+        foreach (var u in new[] { "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan" }) await _server.AddUserAsync(u, u + "-pw");
         _app = await TestComponent.ConnectAsync(_port, AppServer, AppSecret);
     }
 
@@ -224,6 +224,21 @@ public sealed class PushNotificationTests
         Assert.That(await Wait.UntilAsync(async () => (await _server.Get<PushRegistrations>().GetAsync("erin")).Count == 0));
         await bob.SendAsync("<message to='erin@localhost' type='chat' id='e4'><body>still there?</body></message>");
         Assert.That(await _app.Connection.TryReceiveAsync(e => e.Name == "iq" && e.Attr("from") == "erin@localhost", TimeSpan.FromSeconds(1.5)), Is.Null);
+    }
+
+    [Test]
+    public async Task A_forged_item_not_found_from_someone_else_does_not_disable_the_registration()
+    {
+        await Register("ivan", "ivan-node", "ivan-secret");
+        await using var bob = await Online("bob", "forger");
+        await bob.SendAsync("<message to='ivan@localhost' type='chat' id='i1'><body>hi ivan</body></message>");
+        var iq = await Publish("ivan");
+        // Bob saw nothing of the publish, but guesses its id and answers in the app server's place.
+        await bob.SendAsync($"<iq type='error' to='ivan@localhost' id='{iq.Attr("id")}'><error type='cancel'>" +
+                            "<item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>");
+        await bob.IqAsync("<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
+        await Task.Delay(300);
+        Assert.That(await _server.Get<PushRegistrations>().GetAsync("ivan"), Has.Count.EqualTo(1));
     }
 
     [Test]

@@ -194,6 +194,13 @@ public sealed class PushNotifier(
         try
         {
             var reply = await router.RequestAsync(Notification(account, registration, count, sender, body), TimeSpan.FromSeconds(O.TimeoutSeconds));
+            // Only the app server may answer (the router's bounce speaks for it too): an answer from anyone else who
+            // guessed the id counts as no answer, so a forged item-not-found cannot disable the registration at once.
+            if (reply is not null && !(Jid.TryParse(reply.Attr("from"), out var answeredBy) && Jid.TryParse(registration.Jid, out var asked) && answeredBy == asked))
+            {
+                logger.LogWarning("push: ignored an answer from {From} to {Account}'s notification for {Service}", reply.Attr("from"), account, registration.Jid);
+                reply = null;
+            }
             if (reply?.Attr("type") == "result")
             {
                 Interlocked.Increment(ref _published);
