@@ -11,6 +11,7 @@ public static class Ns
     public const string Client = "jabber:client";
     public const string Server = "jabber:server";
     public const string Dialback = "jabber:server:dialback";
+    public const string ComponentAccept = "jabber:component:accept";
     public const string DialbackFeature = "urn:xmpp:features:dialback";
     public const string Bidi = "urn:xmpp:bidi";
     public const string BidiFeature = "urn:xmpp:features:bidi";
@@ -55,6 +56,9 @@ public static class Ns
     public const string Bind2 = "urn:xmpp:bind:0";
     public const string Fast = "urn:xmpp:fast:0";
     public const string Push = "urn:xmpp:push:0";
+    public const string PushSummary = "urn:xmpp:push:summary";
+    public const string OmemoLegacy = "eu.siacs.conversations.axolotl";
+    public const string Omemo2 = "urn:xmpp:omemo:2";
     public const string PubSubPublishOptions = "http://jabber.org/protocol/pubsub#publish-options";
     public const string StreamManagement = "urn:xmpp:sm:3";
     public const string Carbons = "urn:xmpp:carbons:2";

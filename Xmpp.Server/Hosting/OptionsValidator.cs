@@ -143,6 +143,35 @@ public static class OptionsValidator
                 problems.Add($"Xmpp:S2s:DnsServers: '{server}' is not an IP address with an optional :port.");
         foreach (var a in o.S2s.PublicAddresses)
             if (!System.Net.IPAddress.TryParse(a, out _)) problems.Add($"Xmpp:S2s:PublicAddresses: '{a}' is not an IP address.");
+        Positive("Push:MinIntervalSeconds", o.Push.MinIntervalSeconds, 0);
+        Positive("Push:MaxErrors", o.Push.MaxErrors);
+        Positive("Push:TimeoutSeconds", o.Push.TimeoutSeconds);
+        var comp = o.Components;
+        if (comp.Enabled)
+        {
+            Port("Components:Port", comp.Port);
+            if (comp.Port > 0 && used.Contains(comp.Port) || s2s.Enabled && comp.Port > 0 && (comp.Port == s2s.Port || comp.Port == s2s.DirectTlsPort))
+                problems.Add($"Xmpp:Components:Port: {comp.Port} is already used by another listener.");
+            if (comp.Domains.Count == 0) problems.Add("Xmpp:Components:Enabled is on but Domains is empty; add a domain with its Secret or turn it off.");
+            foreach (var (domain, c) in comp.Domains)
+            {
+                if (!Precis.TryPrepareDomain(domain.Trim().TrimEnd('.'), out _))
+                    problems.Add($"Xmpp:Components:Domains: '{domain}' is not a valid domain.");
+                else if (o.Domains.Any(d => string.Equals(d, domain.Trim().TrimEnd('.'), StringComparison.OrdinalIgnoreCase)))
+                    problems.Add($"Xmpp:Components:Domains:{domain}: a served domain cannot also be a component.");
+                else if (services.Any(s => o.Domains.Any(d => string.Equals($"{s.Label}.{d}", domain.Trim().TrimEnd('.'), StringComparison.OrdinalIgnoreCase))))
+                    problems.Add($"Xmpp:Components:Domains:{domain}: the server already hosts a service (MUC, upload or proxy) there.");
+                if (string.IsNullOrEmpty(c.Secret)) problems.Add($"Xmpp:Components:Domains:{domain}:Secret is required.");
+            }
+            foreach (var a in comp.ListenAddresses)
+                if (!System.Net.IPAddress.TryParse(a, out _)) problems.Add($"Xmpp:Components:ListenAddresses: '{a}' is not an IP address.");
+            Positive("Components:MaxStanzaBytes", comp.MaxStanzaBytes, 10_000);
+            Positive("Components:HandshakeTimeoutSeconds", comp.HandshakeTimeoutSeconds);
+            Positive("Components:PingIntervalSeconds", comp.PingIntervalSeconds, 0);
+            Positive("Components:PingTimeoutSeconds", comp.PingTimeoutSeconds);
+            if (comp.ReadBytesPerSecond > 0 && comp.ReadBurstBytes < comp.MaxStanzaBytes)
+                problems.Add("Xmpp:Components:ReadBurstBytes must be at least MaxStanzaBytes, or one stanza could never be read at full speed.");
+        }
         foreach (var a in o.ListenAddresses)
             if (a != "any" && !System.Net.IPAddress.TryParse(a, out _)) problems.Add($"Xmpp:ListenAddresses: '{a}' is not an IP address or 'any'.");
         return problems;

@@ -12,6 +12,7 @@ using Xmpp.Server.Auth;
 using Xmpp.Server.Http;
 using Xmpp.Server.Http.WebClients;
 using Xmpp.Server.Links;
+using Xmpp.Server.Links.Components;
 using Xmpp.Server.Links.S2s;
 using Xmpp.Server.Modules;
 using Xmpp.Server.Modules.Proxy65;
@@ -93,6 +94,10 @@ public static class XmppHost
                 Listen(kestrel, options, options.S2s.Port, l => l.UseConnectionHandler<S2sConnectionHandler>());
                 Listen(kestrel, options, options.S2s.DirectTlsPort, l => l.UseConnectionHandler<S2sDirectTlsConnectionHandler>());
             }
+            // XEP-0114 components: their own addresses (loopback by default), not the client-facing ones.
+            if (options.Components.Enabled && options.Components.Port > 0)
+                foreach (var address in options.Components.Addresses)
+                    kestrel.Listen(IPAddress.Parse(address), options.Components.Port, l => l.UseConnectionHandler<ComponentConnectionHandler>());
         });
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(15));
         builder.Services.AddSingleton(_ => dataLock);
@@ -164,6 +169,8 @@ public static class XmppHost
             services.AddHostedService(sp => sp.GetRequiredService<S2sLinkManager>());
         }
         else services.AddSingleton<IRemoteLinks, BouncingRemoteLinks>();
+        services.AddSingleton<ComponentLinks>();
+        services.AddHostedService(sp => sp.GetRequiredService<ComponentLinks>());
         services.AddSingleton<ConnectionTracker>();
         services.AddSingleton<StreamManagementService>();
         services.AddSingleton<StreamServices>();

@@ -62,6 +62,8 @@ public sealed class XmppServerOptions
     public Metrics.MetricsOptions Metrics { get; set; } = new();
     public Modules.Invites.InvitesOptions Invites { get; set; } = new();
     public S2sOptions S2s { get; set; } = new();
+    public Links.Components.ComponentOptions Components { get; set; } = new();
+    public Modules.Push.PushOptions Push { get; set; } = new();
 }
 
 public sealed class LimitOptions

@@ -53,6 +53,9 @@ public interface IModuleBuilder
 
     void OnSessionClosed(Func<ClientSession, ValueTask> handler);
 
+    /// The session lost its connection and now waits detached to be resumed (XEP-0198); it is still bound.
+    void OnSessionDetached(Func<ClientSession, ValueTask> handler);
+
     void OnAccountDeleted(Func<string, ValueTask> handler);
 
     /// Hosts a service on a domain of its own (conference.example.org, upload.example.org), listed once in disco#items
@@ -60,7 +63,8 @@ public interface IModuleBuilder
     /// to local accounts: IQ get/set to the domain itself go to its ServiceIq handlers. Stanzas of any kind to JIDs with
     /// a local part (MUC rooms and occupants) go to entities when it is given (a client's presence passes the outbound
     /// presence hooks first); without it, IQ get/set to such JIDs also go to the ServiceIq handlers.
-    void Service(string domain, string parentDomain, string name, Func<StanzaContext, ValueTask>? entities = null);
+    /// With wholeDomain, entities takes every stanza to the domain and to any JID at it (an XEP-0114 component's link).
+    void Service(string domain, string parentDomain, string name, Func<StanzaContext, ValueTask>? entities = null, bool wholeDomain = false);
 
     /// Handles IQ get/set whose first child is {ns}name, sent to a domain declared with Service.
     void ServiceIq(string domain, string name, string ns, IqHandler handler);

@@ -71,11 +71,13 @@ public static class ModuleCatalog
         services.AddSingleton<MucModule>();
         services.AddSingleton<IXmppModule>(sp => sp.GetRequiredService<MucModule>());
         services.AddSingleton<PushRegistrations>();
+        services.AddSingleton<PushNotifier>();
         services.AddSingleton<IXmppModule, PushModule>();
         UploadServices.Add(services);
         services.AddSingleton<IXmppModule, ExternalServicesModule>();
         services.AddSingleton<BytestreamRelay>();
         services.AddSingleton<IXmppModule, Proxy65Module>();
+        services.AddSingleton<IXmppModule, Links.Components.ComponentsModule>();
         services.AddSingleton<IXmppModule, MdsModule>();
         services.AddSingleton<IXmppModule, AvatarConversionModule>();
         services.AddSingleton<IXmppModule, BookmarksConversionModule>();

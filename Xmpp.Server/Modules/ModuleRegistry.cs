@@ -21,7 +21,7 @@ public sealed class ModuleRegistry : IModuleBuilder
     private readonly List<Func<Element?>> _serverInfoForms = [];
     private readonly List<(StreamFeatureStage Stage, Func<StreamFeatureContext, Element?> Feature)> _streamFeatures = [];
     private readonly List<(HookPoint Point, int Order, int Seq, StanzaHook Hook)> _hooks = [];
-    private readonly List<Func<ClientSession, ValueTask>> _bound = [], _available = [], _closed = [];
+    private readonly List<Func<ClientSession, ValueTask>> _bound = [], _available = [], _closed = [], _detached = [];
     private readonly List<Func<string, ValueTask>> _accountDeleted = [];
     private readonly Dictionary<(string Ns, string Name), Func<ClientSession, Element, ValueTask>> _streamElements = new();
     private FrozenDictionary<(string, string), Func<ClientSession, Element, ValueTask>> _streamElementTable =
@@ -57,6 +57,7 @@ public sealed class ModuleRegistry : IModuleBuilder
     public IReadOnlyList<Func<ClientSession, ValueTask>> SessionBound => _bound;
     public IReadOnlyList<Func<ClientSession, ValueTask>> SessionAvailable => _available;
     public IReadOnlyList<Func<ClientSession, ValueTask>> SessionClosed => _closed;
+    public IReadOnlyList<Func<ClientSession, ValueTask>> SessionDetached => _detached;
     public IReadOnlyList<Func<string, ValueTask>> AccountDeleted => _accountDeleted;
 
     /// Runs every session-closed handler once per session, whichever path ends it first (connection cleanup, stream
@@ -154,12 +155,14 @@ public sealed class ModuleRegistry : IModuleBuilder
     public void OnSessionBound(Func<ClientSession, ValueTask> handler) { EnsureOpen(); _bound.Add(handler); }
     public void OnSessionAvailable(Func<ClientSession, ValueTask> handler) { EnsureOpen(); _available.Add(handler); }
     public void OnSessionClosed(Func<ClientSession, ValueTask> handler) { EnsureOpen(); _closed.Add(handler); }
+    public void OnSessionDetached(Func<ClientSession, ValueTask> handler) { EnsureOpen(); _detached.Add(handler); }
     public void OnAccountDeleted(Func<string, ValueTask> handler) { EnsureOpen(); _accountDeleted.Add(handler); }
 
-    public void Service(string domain, string parentDomain, string name, Func<StanzaContext, ValueTask>? entities = null)
+    public void Service(string domain, string parentDomain, string name, Func<StanzaContext, ValueTask>? entities = null, bool wholeDomain = false)
     {
         EnsureOpen();
-        if (!_services.TryAdd(domain, new HostedService(parentDomain, name, entities)))
+        if (wholeDomain && entities is null) throw new InvalidOperationException($"The service {domain} takes the whole domain but has no handler.");
+        if (!_services.TryAdd(domain, new HostedService(parentDomain, name, entities, wholeDomain)))
             throw new InvalidOperationException($"Two modules host the service {domain}.");
     }
 
@@ -192,7 +195,8 @@ public sealed class ModuleRegistry : IModuleBuilder
 }
 
 /// A service declared with IModuleBuilder.Service: where it is listed, and who takes stanzas for JIDs at it.
-public sealed record HostedService(string Parent, string Name, Func<StanzaContext, ValueTask>? Entities);
+/// WholeDomain: entities also takes what is addressed to the domain itself (a component link), not only JIDs at it.
+public sealed record HostedService(string Parent, string Name, Func<StanzaContext, ValueTask>? Entities, bool WholeDomain = false);
 
 /// What disco#info and disco#items say about one node (XEP-0030 §3.2, §4.2).
 public sealed record DiscoNode(

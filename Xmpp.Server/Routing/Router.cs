@@ -77,17 +77,18 @@ public sealed class Router(
         return false;
     }
 
-    // ---- Hosted services (IModuleBuilder.Service): MUC, upload, proxy ----
+    // ---- Hosted services (IModuleBuilder.Service): MUC, upload, proxy, components ----
 
     /// Everything addressed to a service domain or a JID at it goes to that service, never to local delivery. A client's
     /// presence first passes the outbound presence hooks, so directed presence is remembered and its end announced
     /// there (RFC 6121 §4.6.3). JIDs with a local part go to the service's entity handler when it has one (MUC rooms and
-    /// occupants); IQ requests to everything else go to its ServiceIq handlers.
+    /// occupants), and so does everything for a whole-domain service (an XEP-0114 component's link); IQ requests to
+    /// everything else go to its ServiceIq handlers.
     private async ValueTask RouteToServiceAsync(StanzaContext c, HostedService service)
     {
         if (c.Name == "presence" && c.Origin is not null && await RunHooks(HookPoint.OutboundPresence, c)) return;
         var to = c.To!;
-        if (to.Local is not null && service.Entities is { } entities)
+        if ((to.Local is not null || service.WholeDomain) && service.Entities is { } entities)
         {
             try { await entities(c); }
             catch (Exception ex)
@@ -145,7 +146,9 @@ public sealed class Router(
         }
         if (to.Resource is null)
         {
-            if (!request) return; // a response to a bare JID answers nothing we asked (RFC 6121 §8.5.2.1.3)
+            // A response to a bare JID answers a request the server sent on the account's behalf (a XEP-0357
+            // publish), or nothing at all (RFC 6121 §8.5.2.1.3).
+            if (!request) { CompleteRequest(stanza); return; }
             if (!await accounts.ExistsAsync(to.Local!))
             {
                 await BounceAsync(stanza, StanzaErrors.ServiceUnavailable);

@@ -55,6 +55,8 @@ public sealed class ClientSession : ISessionSink
         return sm.Send(stanza);
     }
 
+    public bool IsDetached => StreamManagement?.IsDetached == true;
+
     public void Close(string streamErrorCondition, string? text = null)
     {
         if (StreamManagement is { } sm) sm.Close(streamErrorCondition, text);

@@ -11,6 +11,10 @@ public interface ISessionSink
     /// Queues a stanza for the resource; false when the session is closing and the stanza was not taken.
     bool Send(Element stanza);
 
+    /// True while the session waits without a connection to be resumed (XEP-0198): stanzas are queued for it but the
+    /// device is asleep or out of reach, which is when XEP-0357 push notifications wake it.
+    bool IsDetached => false;
+
     /// Ends the session with a stream error (for example conflict when another login takes the resource).
     void Close(string streamErrorCondition, string? text = null);
 }

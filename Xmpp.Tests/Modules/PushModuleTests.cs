@@ -5,7 +5,7 @@ using Xmpp.Tests.Support;
 
 namespace Xmpp.Tests.Modules;
 
-/// XEP-0357: enable and disable are stored per account and survive a restart; the feature is not advertised.
+/// XEP-0357: enable and disable are stored per account and survive a restart; the feature is announced on the account.
 [TestFixture]
 public sealed class PushModuleTests
 {
@@ -30,15 +30,26 @@ public sealed class PushModuleTests
         (server ?? _server).Get<PushRegistrations>().GetAsync(user).AsTask();
 
     [Test]
-    public async Task Push_is_not_advertised_while_notifications_cannot_be_delivered()
+    public async Task Push_is_advertised_on_the_account_and_not_on_the_server()
     {
+        // §4.1: the account's bare JID says the server can publish for it; PushNotificationTests show that it does.
         await using var c = await TestClient.ConnectAsync(_server, "alice", "alice-pw", "disco");
-        foreach (var to in new[] { "localhost", "alice@localhost" })
+        foreach (var (to, expected) in new[] { ("localhost", false), ("alice@localhost", true) })
         {
             var info = await c.IqAsync($"<iq type='get' to='{to}'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
-            var features = info.Child("query", Ns.DiscoInfo)!.Elements("feature", Ns.DiscoInfo).Select(f => f.Attr("var"));
-            Assert.That(features, Does.Not.Contain(Ns.Push), to);
+            var features = info.Child("query", Ns.DiscoInfo)!.Elements("feature", Ns.DiscoInfo).Select(f => f.Attr("var")).ToList();
+            Assert.That(features.Contains(Ns.Push), Is.EqualTo(expected), to);
         }
+    }
+
+    [Test]
+    public async Task Push_is_not_advertised_when_publishing_is_off()
+    {
+        await using var server = await TestServer.StartAsync(configure: o => o["Xmpp:Push:Enabled"] = "false");
+        await server.AddUserAsync("carol", "carol-pw");
+        await using var c = await TestClient.ConnectAsync(server, "carol", "carol-pw", "disco");
+        var info = await c.IqAsync("<iq type='get' to='carol@localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
+        Assert.That(info.Child("query", Ns.DiscoInfo)!.Elements("feature", Ns.DiscoInfo).Select(f => f.Attr("var")), Does.Not.Contain(Ns.Push));
     }
 
     [Test]

@@ -87,6 +87,16 @@ public sealed class ConfigurationTests
         Assert.That(fromFile.S2s.MaxQueuedStanzas, Is.EqualTo(defaults.S2s.MaxQueuedStanzas));
         Assert.That(fromFile.S2s.PingIntervalSeconds, Is.EqualTo(defaults.S2s.PingIntervalSeconds));
         Assert.That(fromFile.S2s.PingTimeoutSeconds, Is.EqualTo(defaults.S2s.PingTimeoutSeconds));
+        Assert.That(fromFile.Components.Enabled, Is.EqualTo(defaults.Components.Enabled));
+        Assert.That(fromFile.Components.Port, Is.EqualTo(defaults.Components.Port));
+        Assert.That(fromFile.Components.ListenAddresses, Is.EqualTo(defaults.Components.ListenAddresses));
+        Assert.That(fromFile.Components.Domains, Is.Empty);
+        Assert.That(fromFile.Components.ReadBytesPerSecond, Is.EqualTo(defaults.Components.ReadBytesPerSecond));
+        Assert.That(fromFile.Components.PingIntervalSeconds, Is.EqualTo(defaults.Components.PingIntervalSeconds));
+        Assert.That(fromFile.Push.Enabled, Is.EqualTo(defaults.Push.Enabled));
+        Assert.That(fromFile.Push.IncludeBody, Is.EqualTo(defaults.Push.IncludeBody));
+        Assert.That(fromFile.Push.MinIntervalSeconds, Is.EqualTo(defaults.Push.MinIntervalSeconds));
+        Assert.That(fromFile.Push.MaxErrors, Is.EqualTo(defaults.Push.MaxErrors));
         Assert.That(OptionsValidator.Validate(fromFile), Is.Empty);
     }
 
@@ -125,9 +135,27 @@ public sealed class ConfigurationTests
     [TestCase("CertificateRescanSeconds", "-1", "0 (off) or more")]
     [TestCase("Acme:Enabled", "true", "AcceptTermsOfService must be true")]
     [TestCase("Acme:Challenge", "dns-01", "is not http-01 or tls-alpn-01")]
+    [TestCase("Components:Enabled", "true", "Domains is empty")]
+    [TestCase("Push:MaxErrors", "0", "too small")]
     public void Invalid_settings_give_one_clear_line(string key, string value, string expected)
     {
         var loaded = ConfigurationLoader.Load(["--config", "/nonexistent.json"], new Dictionary<string, string?> { ["Xmpp:" + key] = value });
+        var problems = OptionsValidator.Validate(ConfigurationLoader.Bind(loaded.Configuration));
+        Assert.That(problems, Has.Exactly(1).Contains(expected));
+    }
+
+    [TestCase("localhost", "x", "a served domain cannot also be a component")]
+    [TestCase("conference.localhost", "x", "already hosts a service")]
+    [TestCase("bridge.localhost", "", "Secret is required")]
+    [TestCase("bad domain!", "x", "not a valid domain")]
+    public void Invalid_component_domains_give_one_clear_line(string domain, string secret, string expected)
+    {
+        var loaded = ConfigurationLoader.Load(["--config", "/nonexistent.json"], new Dictionary<string, string?>
+        {
+            ["Xmpp:Domains:0"] = "localhost",
+            ["Xmpp:Components:Enabled"] = "true",
+            [$"Xmpp:Components:Domains:{domain}:Secret"] = secret,
+        });
         var problems = OptionsValidator.Validate(ConfigurationLoader.Bind(loaded.Configuration));
         Assert.That(problems, Has.Exactly(1).Contains(expected));
     }

@@ -21,9 +21,13 @@ internal sealed class S2sWire : IAsyncDisposable
     private PipeReader _input;
     private PipeWriter _output;
     private Stream _stream;
+    private readonly string _contentNamespace;
 
-    public S2sWire(Stream transport, PipeReader input, PipeWriter output, ParserLimits limits)
+    /// contentNamespace is the stream's default namespace whose stanzas are read as jabber:client (jabber:server, or
+    /// jabber:component:accept on an XEP-0114 component stream, which shares this wire).
+    public S2sWire(Stream transport, PipeReader input, PipeWriter output, ParserLimits limits, string contentNamespace = Ns.Server)
     {
+        _contentNamespace = contentNamespace;
         _transport = transport;
         _stream = transport;
         _input = input;
@@ -61,7 +65,7 @@ internal sealed class S2sWire : IAsyncDisposable
                     if (kind != XmlItemKind.NeedMoreData)
                     {
                         position = consumed;
-                        if (kind == XmlItemKind.Element && item is not null) ToClientNamespace(item);
+                        if (kind == XmlItemKind.Element && item is not null) ToClientNamespace(item, _contentNamespace);
                         return (kind, item);
                     }
                 }
@@ -245,12 +249,12 @@ internal sealed class S2sWire : IAsyncDisposable
         _writeLock.Dispose();
     }
 
-    /// jabber:server → jabber:client for the stanza and every child that inherited it.
-    private static void ToClientNamespace(Element e)
+    /// jabber:server (or the component namespace) → jabber:client for the stanza and every child that inherited it.
+    private static void ToClientNamespace(Element e, string content)
     {
-        if (e.Namespace != Ns.Server) return;
+        if (e.Namespace != content) return;
         e.Namespace = Ns.Client;
-        foreach (var child in e.Elements()) ToClientNamespace(child);
+        foreach (var child in e.Elements()) ToClientNamespace(child, content);
     }
 }
 

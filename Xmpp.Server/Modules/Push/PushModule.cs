@@ -1,16 +1,19 @@
 // XEP-0357: Push Notifications — the account side: clients enable and disable their app servers' push services.
 using Xmpp.Protocol;
 using Xmpp.Protocol.Xml;
+using Xmpp.Server.Hosting;
 
 namespace Xmpp.Server.Modules.Push;
 
-/// Keeps each account's enabled push services (service JID, node, publish options) across restarts. Publishing
-/// notifications to those services needs server-to-server links, which this server does not have yet; until it
-/// does, 'urn:xmpp:push:0' is deliberately absent from disco#info (§4.1: advertised only when the server publishes),
-/// so clients do not rely on notifications that would never come.
+/// Keeps each account's enabled push services (service JID, node, publish options) across restarts, and has
+/// PushNotifier publish to them when a message arrives for an account with no active session. 'urn:xmpp:push:0' is
+/// announced on the account (§4.1) only while publishing is on (Xmpp:Push:Enabled).
 [Xep("XEP-0357", "0.4.1")]
-public sealed class PushModule(PushRegistrations registrations, TimeProvider time) : IXmppModule
+public sealed class PushModule(PushRegistrations registrations, PushNotifier notifier, XmppServerOptions options, TimeProvider time) : IXmppModule
 {
+    /// Runs after the hooks that may hold or drop a message (message requests at 50), so only delivered ones notify.
+    public const int HookOrder = 1000;
+
     /// Enabled services per account; one per app and device is typical.
     public const int MaxPerAccount = 10;
 
@@ -22,7 +25,15 @@ public sealed class PushModule(PushRegistrations registrations, TimeProvider tim
     {
         module.Iq(IqTarget.Self, "enable", Ns.Push, EnableAsync);
         module.Iq(IqTarget.Self, "disable", Ns.Push, DisableAsync);
-        module.OnAccountDeleted(user => registrations.DeleteAllAsync(user));
+        module.OnAccountDeleted(user =>
+        {
+            notifier.Forget(user);
+            return registrations.DeleteAllAsync(user);
+        });
+        if (!options.Push.Enabled) return;
+        module.AccountFeature(Ns.Push);
+        module.Hook(HookPoint.InboundMessage, HookOrder, notifier.OnMessageAsync);
+        module.OnSessionDetached(notifier.OnDetachedAsync);
     }
 
     /// §5: jid is required, node should be there, an optional form of type pubsub#publish-options carries credentials.
@@ -49,6 +60,7 @@ public sealed class PushModule(PushRegistrations registrations, TimeProvider tim
         if (!TryService(c, out var service)) return;
         var node = c.Payload.Attr("node");
         await registrations.DisableAsync(c.From.Local!, service, string.IsNullOrEmpty(node) ? null : node);
+        notifier.Forget(c.From.Local!, service);
         c.Result();
     }
 

@@ -48,5 +48,21 @@ public sealed class PushRegistrations(IStorage storage)
         finally { _lock.Release(); }
     }
 
+    /// Removes exactly the (jid, node) entry, a null node meaning the entry enabled without one.
+    public async ValueTask<bool> DisableExactAsync(string user, string jid, string? node)
+    {
+        await _lock.WaitAsync();
+        try
+        {
+            var all = await GetAsync(user);
+            var kept = all.Where(r => !(r.Jid == jid && r.Node == node)).ToList();
+            if (kept.Count == all.Count) return false;
+            if (kept.Count == 0) await storage.KeyValue.DeleteAsync(user, Key);
+            else await storage.KeyValue.SetAsync(user, Key, JsonSerializer.SerializeToUtf8Bytes(kept));
+            return true;
+        }
+        finally { _lock.Release(); }
+    }
+
     public async ValueTask DeleteAllAsync(string user) => await storage.KeyValue.DeleteAsync(user, Key);
 }

@@ -50,6 +50,11 @@ public sealed partial class StreamManagementService
         if (generation == 0) return; // another stream owns the session now (it was resumed)
         logger.LogDebug("{Jid} lost its connection; resumable for {Seconds} s", sm.Session.Jid, sm.ResumeTimeout.TotalSeconds);
         _ = ExpireLaterAsync(sm, generation);
+        foreach (var handler in Modules.SessionDetached)
+        {
+            try { await handler(sm.Session); }
+            catch (Exception ex) { logger.LogError(ex, "Session-detached handler failed for {Jid}", sm.Session.Jid); }
+        }
     }
 
     private async Task ExpireLaterAsync(StreamManagementSession sm, long generation)

@@ -318,6 +318,12 @@ public sealed class StreamManagementSession
     }
 
     /// The session has ended: hands over what the client never acknowledged (see StreamManagementService.EndAsync).
+    /// A snapshot of the stanzas sent and not yet acknowledged (what a detached device has missed so far).
+    public IReadOnlyList<Element> UnackedStanzas()
+    {
+        lock (_gate) return _unacked.Items.Select(i => i.Stanza).ToList();
+    }
+
     internal List<UnackedStanza> TakeUnacked()
     {
         lock (_gate) return _unacked.TakeAll();
