@@ -29,10 +29,12 @@ public sealed partial class XmppStreamParser
                     int run = k < 0 ? s.Length - i : k;
                     if (run > 0)
                     {
+                        // The first byte before the length: it is there however the input is split, the length
+                        // only once enough has arrived, so the other order gave split input another error (fuzzing).
+                        if (_len == 0 && !XmlChars.IsNameStartByte(s[i])) throw NotWellFormed("Invalid name");
                         if (_len + run > _limits.MaxNameLength)
                             throw new XmppStreamException(StreamErrors.PolicyViolation,
                                 $"Name longer than {_limits.MaxNameLength} bytes");
-                        if (_len == 0 && !XmlChars.IsNameStartByte(s[i])) throw NotWellFormed("Invalid name");
                         Append(s.Slice(i, run));
                         i += run;
                         if (k < 0) continue;

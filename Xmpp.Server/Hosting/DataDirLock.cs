@@ -44,7 +44,10 @@ public sealed class DataDirLock : IDisposable
             throw new DataDirLockException(
                 $"file locking is switched off in this process (DOTNET_SYSTEM_IO_DISABLEFILELOCKING), so the data folder {dir} "
                 + "cannot be protected from a second process; unset it");
-        System.IO.Directory.CreateDirectory(dir);
+        // A new data folder is the owner's alone (0700): it holds the accounts' keys, archives and the servers' secrets.
+        // An existing one keeps the mode its operator gave it.
+        if (OperatingSystem.IsWindows()) System.IO.Directory.CreateDirectory(dir);
+        else System.IO.Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         var path = Path.Combine(dir, LockFileName);
         FileStream file;
         try

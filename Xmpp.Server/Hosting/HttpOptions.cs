@@ -25,4 +25,13 @@ public sealed class HttpOptions
 
     /// Upper bound on concurrent BOSH sessions (each holds a stream).
     public int BoshMaxSessions { get; set; } = 10000;
+
+    /// Seconds a client may take to send a request's headers (a slowloris holds connections by sending them slowly).
+    public int RequestHeadersTimeoutSeconds { get; set; } = 30;
+
+    /// Slowest request body accepted, in bytes per second after a 5-second grace; a slower upload is aborted (408).
+    public int MinRequestBodyBytesPerSecond { get; set; } = 240;
+
+    /// Seconds an idle keep-alive connection stays open between requests.
+    public int KeepAliveTimeoutSeconds { get; set; } = 130;
 }

@@ -41,6 +41,29 @@ public static class OptionsValidator
         Positive("Limits:MaxConnectionsPerIp", o.Limits.MaxConnectionsPerIp);
         Positive("Limits:MaxSendQueue", o.Limits.MaxSendQueue, 100);
         Positive("Limits:MaxResourcesPerAccount", o.Limits.MaxResourcesPerAccount);
+        Positive("Limits:MaxRosterItems", o.Limits.MaxRosterItems, 0);
+        Positive("Limits:TlsHandshakeTimeoutSeconds", o.Limits.TlsHandshakeTimeoutSeconds);
+        var r = o.RateLimits;
+        foreach (var (name, rate, burst) in new (string, double, int)[]
+                 {
+                     ("Message", r.MessagesPerSecond, r.MessageBurst), ("Presence", r.PresencePerSecond, r.PresenceBurst),
+                     ("Iq", r.IqPerSecond, r.IqBurst), ("SubscriptionRequest", r.SubscriptionRequestsPerMinute, r.SubscriptionRequestBurst),
+                     ("MucJoin", r.MucJoinsPerMinute, r.MucJoinBurst), ("MucNickChange", r.MucNickChangesPerMinute, r.MucNickChangeBurst),
+                     ("UploadSlot", r.UploadSlotsPerMinute, r.UploadSlotBurst),
+                 })
+        {
+            // A rate of 0 turns a limit off; a burst below 1 would refuse everything.
+            if (rate < 0) problems.Add($"Xmpp:RateLimits: the {name} rate {rate} is negative (0 turns the limit off).");
+            if (rate > 0 && burst < 1) problems.Add($"Xmpp:RateLimits:{name}Burst: {burst} is too small (minimum 1).");
+        }
+        Positive("RateLimits:PerIpFactor", r.PerIpFactor, 0);
+        foreach (var jid in o.Blocked.Jids)
+            if (!Xmpp.Protocol.Jid.TryParse(jid.Trim(), out var parsed) || parsed!.Local is null)
+                problems.Add($"Xmpp:Blocked:Jids: '{jid}' is not a bare JID such as spammer@example.net.");
+        Positive("Http:RequestHeadersTimeoutSeconds", o.Http.RequestHeadersTimeoutSeconds);
+        Positive("Http:KeepAliveTimeoutSeconds", o.Http.KeepAliveTimeoutSeconds);
+        Positive("Http:MinRequestBodyBytesPerSecond", o.Http.MinRequestBodyBytesPerSecond, 0);
+        Positive("Pep:MaxItemBytes", o.Pep.MaxItemBytes, 0);
         Positive("Auth:ScramIterations", o.Auth.ScramIterations, 4096);
         Positive("Auth:MaxAttemptsPerStream", o.Auth.MaxAttemptsPerStream, 2);
         Positive("Auth:FastTokenDays", o.Auth.FastTokenDays, 1);

@@ -79,6 +79,11 @@ public static class XmppHost
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+            // Slowloris on HTTPS: headers, bodies and idle keep-alives each have a deadline (docs/security.md).
+            kestrel.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(options.Http.RequestHeadersTimeoutSeconds);
+            kestrel.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(options.Http.KeepAliveTimeoutSeconds);
+            kestrel.Limits.MinRequestBodyDataRate = options.Http.MinRequestBodyBytesPerSecond > 0
+                ? new MinDataRate(options.Http.MinRequestBodyBytesPerSecond, TimeSpan.FromSeconds(5)) : null;
             Listen(kestrel, options, options.C2sPort, l => l.UseConnectionHandler<C2sConnectionHandler>());
             Listen(kestrel, options, options.C2sTlsPort, l =>
             {
@@ -172,6 +177,8 @@ public static class XmppHost
         services.AddSingleton<ComponentLinks>();
         services.AddHostedService(sp => sp.GetRequiredService<ComponentLinks>());
         services.AddSingleton<ConnectionTracker>();
+        services.AddSingleton<Limits.StanzaRateLimits>();
+        services.AddSingleton<Limits.BlockList>();
         services.AddSingleton<StreamManagementService>();
         services.AddSingleton<StreamServices>();
         services.AddSingleton(sp => new ModuleRegistry(sp.GetServices<IXmppModule>()));

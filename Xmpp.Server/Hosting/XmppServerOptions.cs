@@ -45,6 +45,8 @@ public sealed class XmppServerOptions
     public Tls.Acme.AcmeOptions Acme { get; set; } = new();
 
     public LimitOptions Limits { get; set; } = new();
+    public Limits.RateLimitOptions RateLimits { get; set; } = new();
+    public Limits.BlockListOptions Blocked { get; set; } = new();
     public AuthOptions Auth { get; set; } = new();
     public RegistrationOptions Registration { get; set; } = new();
     public OfflineOptions Offline { get; set; } = new();
@@ -88,6 +90,13 @@ public sealed class LimitOptions
     public int MaxSendQueue { get; set; } = 10_000;
 
     public int MaxResourcesPerAccount { get; set; } = 32;
+
+    /// Items one roster may hold, pending requests from strangers included; a further new contact is refused with
+    /// not-allowed (roster set, subscription request) and an incoming request from a stranger with the same error.
+    public int MaxRosterItems { get; set; } = 5000;
+
+    /// Seconds a client or server may take for its TLS handshake (STARTTLS or direct TLS) before it is disconnected.
+    public int TlsHandshakeTimeoutSeconds { get; set; } = 15;
 }
 
 public sealed class AuthOptions
@@ -177,6 +186,10 @@ public sealed class PepOptions
 
     /// PEP nodes per account; publishing to a further new node is refused with resource-constraint.
     public int MaxNodesPerAccount { get; set; } = 256;
+
+    /// Largest item payload in bytes (serialized XML); larger publishes get not-acceptable with payload-too-big
+    /// (XEP-0060 §7.1.3.4). Avatars (XEP-0084) are the largest items clients publish.
+    public int MaxItemBytes { get; set; } = 192 * 1024;
 
     /// Seconds after which items of the user status node (urn:xmppd:status:0) expire.
     public int StatusItemLifetimeSeconds { get; set; } = 86400;

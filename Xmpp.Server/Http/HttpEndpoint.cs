@@ -29,7 +29,7 @@ public sealed class HttpEndpoint(IEnumerable<IHttpHandler> handlers)
             l.UseHttps(new TlsHandshakeCallbackOptions
             {
                 OnConnection = c => certificates.CreateServerOptionsSelector(Alpn)(c.SslStream, c.ClientHelloInfo, null, c.CancellationToken),
-                HandshakeTimeout = TimeSpan.FromSeconds(30),
+                HandshakeTimeout = TimeSpan.FromSeconds(options.Limits.TlsHandshakeTimeoutSeconds),
             });
         });
     }

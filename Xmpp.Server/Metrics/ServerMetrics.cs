@@ -31,6 +31,8 @@ public sealed class ServerMetrics : IDisposable
             "Messages to local accounts by outcome: delivered to a resource, stored (offline spool, requests), bounced with an error");
         TlsHandshake = _meter.CreateHistogram<double>("xmppd.tls.handshake.duration", "s", "TLS handshakes of client connections",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = SecondsBuckets });
+        Refused = _meter.CreateCounter<long>("xmppd.limits.refused", "{stanza}",
+            "Requests refused by an abuse limit or the block list, by limit (message-rate, subscription-rate, blocked, ...)");
         UploadBytes = _meter.CreateCounter<long>("xmppd.upload.bytes", "By", "Bytes of completed HTTP uploads");
         _meter.CreateObservableGauge("xmppd.connections", ConnectionsByTransport, "{connection}", "Open client connections by transport");
         _meter.CreateObservableGauge("xmppd.sessions", () => Get<ISessionDirectory>()?.Count ?? 0, "{session}", "Bound client sessions");
@@ -51,6 +53,10 @@ public sealed class ServerMetrics : IDisposable
     public Counter<long> Routed { get; }
     public Histogram<double> TlsHandshake { get; }
     public Counter<long> UploadBytes { get; }
+    public Counter<long> Refused { get; }
+
+    /// Counts one request refused by the named abuse limit.
+    public void Refuse(string limit) => Refused.Add(1, Tag("limit", limit));
 
     public static KeyValuePair<string, object?> Tag(string name, string value) => new(name, value);
 

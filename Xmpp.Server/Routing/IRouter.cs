@@ -26,5 +26,5 @@ public interface IRouter
     Task<Element?> RequestAsync(Element iq, TimeSpan timeout);
 
     /// Answers a stanza with its RFC 6120 §8.3 error (never for stanzas of type error).
-    ValueTask BounceAsync(Element stanza, string condition, string? text = null);
+    ValueTask BounceAsync(Element stanza, string condition, string? text = null, string? type = null);
 }

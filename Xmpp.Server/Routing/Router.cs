@@ -18,6 +18,7 @@ public sealed class Router(
     AccountService accounts,
     ServedDomains domains,
     IRemoteLinks remote,
+    Limits.BlockList blockList,
     ILogger<Router> logger) : IRouter
 {
     private readonly ConcurrentDictionary<string, TaskCompletionSource<Element?>> _pending = new(StringComparer.Ordinal);
@@ -46,6 +47,21 @@ public sealed class Router(
             return;
         }
 
+        if (!blockList.IsEmpty && (blockList.IsBlocked(from) || to is not null && blockList.IsBlocked(to)))
+        {
+            // The server-wide block list (Xmpp:Blocked): refused before any module or link sees the stanza. A local
+            // client is told on its own stream (routing the error would meet the list again); a blocked domain has no
+            // link to send anything back on, and the server's own stanzas to a blocked address are simply not sent.
+            metrics?.Refuse("blocked");
+            if (origin is not null && stanza.Attr("type") != "error")
+            {
+                var reply = StanzaErrors.Reply(stanza, StanzaErrors.NotAllowed, "Blocked by this server's policy");
+                reply.SetAttr("from", toAttr ?? domains.Default);
+                origin.Send(reply);
+            }
+            else logger.LogDebug("Refused a {Stanza} from {From} to {To}: on the block list", stanza.Name, fromAttr, toAttr);
+            return;
+        }
         var context = new StanzaContext(stanza, from, to, origin);
         if (origin is not null && await RunHooks(HookPoint.Inbound, context)) return;
         if (to is not null && modules.FindService(to.Domain) is { } service)
@@ -396,11 +412,11 @@ public sealed class Router(
         return target.Sink.Send(stanza);
     }
 
-    public ValueTask BounceAsync(Element stanza, string condition, string? text = null)
+    public ValueTask BounceAsync(Element stanza, string condition, string? text = null, string? type = null)
     {
         if (stanza.Attr("type") == "error") return ValueTask.CompletedTask; // RFC 6120 §8.3.1: never answer an error
         if (stanza.Name == "message") metrics?.Route("bounced");
-        var reply = StanzaErrors.Reply(stanza, condition, text);
+        var reply = StanzaErrors.Reply(stanza, condition, text, type);
         var originalTo = stanza.Attr("to");
         // The error comes from the entity addressed, or from the server when the address itself was the problem.
         reply.SetAttr("from", originalTo is not null && condition != StanzaErrors.JidMalformed ? originalTo : domains.Default);

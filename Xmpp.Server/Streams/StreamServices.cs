@@ -26,6 +26,7 @@ public sealed class StreamServices(
     StreamManagementService streamManagement,
     Xmpp.Storage.IStorage storage,
     Metrics.ServerMetrics metrics,
+    Limits.StanzaRateLimits rateLimits,
     ILoggerFactory loggerFactory)
 {
     public XmppServerOptions Options { get; } = options.Value;
@@ -42,6 +43,7 @@ public sealed class StreamServices(
     public StreamManagementService StreamManagement { get; } = streamManagement;
     public Xmpp.Storage.IStorage Storage { get; } = storage;
     public Metrics.ServerMetrics Metrics { get; } = metrics;
+    public Limits.StanzaRateLimits RateLimits { get; } = rateLimits;
     public ILogger Logger { get; } = loggerFactory.CreateLogger<XmppStream>();
 
     public ParserLimits ParserLimits { get; } = new()

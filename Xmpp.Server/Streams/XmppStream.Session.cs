@@ -98,6 +98,12 @@ public sealed partial class XmppStream
                 throw new XmppStreamException(StreamErrors.InvalidFrom, "The 'from' address is not yours");
         }
         e.SetAttr("from", session.Jid.ToString());
+        if (_s.RateLimits.Check(e, session.Jid.Bare.ToString(), RemoteAddress) is { } refusal)
+        {
+            _s.Metrics.Refuse(e.Name + "-rate");
+            session.Send(ErrorToSender(e, StanzaErrors.PolicyViolation, refusal, "wait"));
+            return;
+        }
 
         if (e.Name == "iq")
         {
@@ -133,9 +139,9 @@ public sealed partial class XmppStream
         return to is null || to == _domain;
     }
 
-    private Element ErrorToSender(Element stanza, string condition, string text)
+    private Element ErrorToSender(Element stanza, string condition, string text, string? type = null)
     {
-        var reply = StanzaErrors.Reply(stanza, condition, text);
+        var reply = StanzaErrors.Reply(stanza, condition, text, type);
         reply.SetAttr("from", stanza.Attr("to") ?? _domain);
         return reply;
     }

@@ -23,7 +23,7 @@ public sealed partial class XmppStream
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_cts.Token);
-            timeout.CancelAfter(TimeSpan.FromSeconds(30));
+            timeout.CancelAfter(TimeSpan.FromSeconds(_s.Options.Limits.TlsHandshakeTimeoutSeconds));
             // COMPAT(go-sendxmpp): whitespace after <starttls/> is legal between elements, but it must not reach TLS.
             if (!_directTls && !await SkipWhitespaceAsync(_connection.Transport.Input, timeout.Token)) return false;
             // The selector keeps each certificate's intermediates in the handshake, whatever SNI picks.

@@ -76,7 +76,12 @@ public sealed partial class XmppStream
         try
         {
             if (!_s.Connections.TryAdd(this, _s.Options.Limits.MaxConnectionsPerIp))
+            {
                 _rejectReason = "Too many connections from your address";
+                // Direct TLS: closed before the handshake, so a flood of connections costs no TLS work. (On STARTTLS
+                // the stream error comes at the header, before any TLS.)
+                if (_directTls) return;
+            }
             if (_directTls && !await StartTlsAsync(["xmpp-client"])) return;
             await ReadLoopAsync();
         }

@@ -17,7 +17,14 @@ public sealed class MucMeasurementTests
     public async Task Memory_per_idle_persistent_room_after_unload()
     {
         const int rooms = 2000;
-        await using var server = await TestServer.StartAsync(configure: o => o["Xmpp:Muc:MaxRoomsPerUser"] = "100000");
+        await using var server = await TestServer.StartAsync(configure: o =>
+        {
+            o["Xmpp:Muc:MaxRoomsPerUser"] = "100000";
+            // One account creating 2000 rooms as fast as it can: far past the join and stanza rates (docs/security.md).
+            o["Xmpp:RateLimits:MucJoinsPerMinute"] = "0";
+            o["Xmpp:RateLimits:PresencePerSecond"] = "0";
+            o["Xmpp:RateLimits:IqPerSecond"] = "0";
+        });
         await server.AddUserAsync("alice", "alice-pw");
         await using var alice = await TestClient.ConnectAsync(server, "alice", "alice-pw", "pc", sendPresence: true);
         await alice.ReceiveAsync("presence");

@@ -97,6 +97,13 @@ public sealed class ConfigurationTests
         Assert.That(fromFile.Push.IncludeBody, Is.EqualTo(defaults.Push.IncludeBody));
         Assert.That(fromFile.Push.MinIntervalSeconds, Is.EqualTo(defaults.Push.MinIntervalSeconds));
         Assert.That(fromFile.Push.MaxErrors, Is.EqualTo(defaults.Push.MaxErrors));
+        // Whole sections, so a key added to one of them without its line in the file is caught.
+        foreach (var (name, file, code) in new (string, object, object)[]
+                 {
+                     ("Limits", fromFile.Limits, defaults.Limits), ("RateLimits", fromFile.RateLimits, defaults.RateLimits),
+                     ("Blocked", fromFile.Blocked, defaults.Blocked), ("Http", fromFile.Http, defaults.Http), ("Pep", fromFile.Pep, defaults.Pep),
+                 })
+            Assert.That(System.Text.Json.JsonSerializer.Serialize(file), Is.EqualTo(System.Text.Json.JsonSerializer.Serialize(code)), name);
         Assert.That(OptionsValidator.Validate(fromFile), Is.Empty);
     }
 

@@ -48,6 +48,8 @@ public sealed class ListenerTests
             // Alice sends ~10 MB to fill Bob's socket buffers; the read-rate guard would spread that over a minute.
             o["Xmpp:Limits:ReadBytesPerSecond"] = "100000000";
             o["Xmpp:Limits:ReadBurstBytes"] = "100000000";
+            // 600 messages at once, past the account's message burst (docs/security.md).
+            o["Xmpp:RateLimits:MessagesPerSecond"] = "0";
         });
         await server.AddUserAsync("alice", "alice-pw");
         await server.AddUserAsync("bob", "bob-pw");

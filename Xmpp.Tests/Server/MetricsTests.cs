@@ -30,6 +30,33 @@ public sealed class MetricsTests
     }
 
     [Test]
+    public async Task Requests_refused_by_an_abuse_limit_or_the_block_list_are_counted_by_limit()
+    {
+        await using var server = await TestServer.StartAsync(configure: o =>
+        {
+            TestServer.WithHttp(o);
+            o["Xmpp:RateLimits:IqPerSecond"] = "0.01";
+            o["Xmpp:RateLimits:IqBurst"] = "3";
+            o["Xmpp:Blocked:Domains:0"] = "spam.example";
+        });
+        await server.AddUserAsync("alice", "alice-pw");
+        await using var alice = await TestClient.ConnectAsync(server, "alice", "alice-pw", "pc", sendPresence: true);
+        for (int i = 0; i < 3; i++) await alice.IqAsync("<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
+        for (int i = 0; i < 2; i++)
+        {
+            var refused = await alice.IqAsync("<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
+            Assert.That(refused.Attr("type"), Is.EqualTo("error"), refused.ToString());
+        }
+        await alice.SendAsync("<message to='x@spam.example' id='s1'><body>hi</body></message>");
+        await alice.ReceiveAsync(e => e.Attr("id") == "s1");
+
+        using var http = Http(server);
+        var text = await http.GetStringAsync("/metrics");
+        Assert.That(Sample(text, "xmppd_limits_refused_total", "limit=\"iq-rate\""), Is.EqualTo(2), text);
+        Assert.That(Sample(text, "xmppd_limits_refused_total", "limit=\"blocked\""), Is.EqualTo(1), text);
+    }
+
+    [Test]
     public async Task A_scrape_counts_logins_stanzas_routing_outcomes_connections_and_storage_commits()
     {
         await using var server = await TestServer.StartAsync(configure: TestServer.WithHttp);

@@ -147,7 +147,7 @@ internal sealed class InboundS2sStream
     private async Task StartTlsAsync()
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_cts.Token);
-        timeout.CancelAfter(TimeSpan.FromSeconds(30));
+        timeout.CancelAfter(_s.TlsHandshakeTimeout);
         await _wire!.StartTlsAsServerAsync(_s.Certificates.CreateServerOptionsSelector(_directTls ? Alpn : null, CaptureClientCertificate), timeout.Token);
         var tls = _wire.Tls!;
         if (tls.RemoteCertificate is { } remote)

@@ -161,6 +161,8 @@ public sealed class S2sLinkManager(S2sServices s, IServiceProvider services) : I
     private async Task SweepLoopAsync(CancellationToken ct)
     {
         var o = s.Options;
+        // The setup timeout counts too: an inbound stream that never authenticates (a slowloris) is closed within a
+        // quarter of it after the deadline, not up to 15 s later.
         int shortest = Math.Min(Math.Min(o.IdleTimeoutSeconds, o.SetupTimeoutSeconds), o.PingIntervalSeconds > 0 ? o.PingIntervalSeconds : int.MaxValue);
         var interval = TimeSpan.FromSeconds(Math.Clamp(shortest / 4.0, 0.25, 15));
         using var timer = new PeriodicTimer(interval);

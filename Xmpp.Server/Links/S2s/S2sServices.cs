@@ -20,6 +20,7 @@ public sealed class S2sServices
     {
         _services = services;
         Options = options.S2s;
+        TlsHandshakeTimeout = TimeSpan.FromSeconds(options.Limits.TlsHandshakeTimeoutSeconds);
         Domains = domains;
         Certificates = certificates;
         Logger = loggers.CreateLogger("Xmpp.Server.S2s");
@@ -35,6 +36,9 @@ public sealed class S2sServices
     }
 
     public S2sOptions Options { get; }
+
+    /// Xmpp:Limits:TlsHandshakeTimeoutSeconds, for inbound links as for clients.
+    public TimeSpan TlsHandshakeTimeout { get; }
     public ServedDomains Domains { get; }
     public CertificateManager Certificates { get; }
     public ILogger Logger { get; }
@@ -53,7 +57,7 @@ public sealed class S2sServices
     /// Policy: blocked domains, and in allow-list mode everything not allowed; each list covers subdomains too.
     public string? Refusal(string remote)
     {
-        if (Covers(Options.BlockedDomains, remote)) return $"{remote} is blocked by this server's policy";
+        if (_services.GetRequiredService<Limits.BlockList>().IsDomainBlocked(remote)) return $"{remote} is blocked by this server's policy";
         if (Options.AllowListOnly && !Covers(Options.AllowedDomains, remote))
             return $"{remote} is not on this server's list of allowed domains";
         return null;

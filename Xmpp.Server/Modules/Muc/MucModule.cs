@@ -32,7 +32,7 @@ public sealed class MucModule(IRouter router, IStorage storage, ServedDomains do
         foreach (var domain in domains.All)
         {
             var serviceDomain = o.Subdomain + "." + domain;
-            var service = new MucService(serviceDomain, router, new MucStore(storage), o, options.Value.Mam, loggers.CreateLogger<MucService>());
+            var service = new MucService(serviceDomain, router, new MucStore(storage), o, options.Value.Mam, loggers.CreateLogger<MucService>(), options.Value.RateLimits);
             _services[serviceDomain] = service;
             // §6.1, §6.3: the service's own address answers disco; rooms and occupants are the service's entities.
             module.Service(serviceDomain, domain, MucService.Name, service.HandleAsync);

@@ -1,4 +1,6 @@
 // XEP-0045 §7.2 entering, §7.6 changing nickname, §7.7 presence updates, §7.14 exiting a room.
+using System.Security.Cryptography;
+using System.Text;
 using Xmpp.Protocol;
 using Xmpp.Protocol.Precis;
 using Xmpp.Protocol.Xml;
@@ -44,6 +46,12 @@ internal sealed partial class MucRoom
             Error(c.Stanza, StanzaErrors.JidMalformed, "The nickname is not allowed (RFC 8266)");
             return;
         }
+        if (!service.JoinRate.TryTake(from.Bare.ToString()))
+        {
+            // Join floods (each join is a presence to every occupant): RFC 6120 §8.3.3.12, type wait.
+            Error(c.Stanza, StanzaErrors.PolicyViolation, "Too many room joins: slow down", "wait");
+            return;
+        }
         var mucX = c.Stanza.Child("x", Ns.Muc);
         bool created = false;
         if (!Exists)
@@ -69,7 +77,7 @@ internal sealed partial class MucRoom
         else if (existing is not null && existing.Bare != from.Bare) (refusal, text) = (StanzaErrors.Conflict, "That nickname is in use");
         else if (ReservedBy(nick) is { } holder && holder != from.Bare.ToString())
             (refusal, text) = (StanzaErrors.Conflict, "That nickname is reserved"); // §7.10, §7.2.9
-        else if (Config.PasswordProtected && affiliation != MucAffiliation.Owner && mucX?.ChildText("password", Ns.Muc) != Config.Password)
+        else if (Config.PasswordProtected && affiliation != MucAffiliation.Owner && !PasswordMatches(mucX?.ChildText("password", Ns.Muc)))
             (refusal, text) = (StanzaErrors.NotAuthorized, "A password is required");
         else if (existing is null && _occupants.Count >= MaxUsers && affiliation < MucAffiliation.Admin)
             (refusal, text) = (StanzaErrors.ServiceUnavailable, "The room is full");
@@ -106,6 +114,10 @@ internal sealed partial class MucRoom
     }
 
     /// §7.2.3: the occupants already present, one presence each, before the new occupant's own.
+    // The room password is a secret: compared in constant time, so the answer's timing says nothing about it.
+    private bool PasswordMatches(string? given) =>
+        given is not null && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(given), Encoding.UTF8.GetBytes(Config.Password));
+
     private void SendRoster(Jid to, MucOccupant receiver)
     {
         foreach (var o in _occupants)
@@ -158,6 +170,12 @@ internal sealed partial class MucRoom
         {
             // §7.6: a nick reserved by someone else is refused like one in use.
             Error(c.Stanza, StanzaErrors.Conflict, "That nickname is reserved");
+            return;
+        }
+        if (!service.NickChangeRate.TryTake(Jid + " " + occupant.Bare))
+        {
+            // Each change is two presences to every occupant: RFC 6120 §8.3.3.12, type wait.
+            Error(c.Stanza, StanzaErrors.PolicyViolation, "Too many nickname changes: slow down", "wait");
             return;
         }
         BroadcastPresence(occupant, "unavailable", [303], item: i => i.SetAttr("nick", nick));

@@ -191,10 +191,10 @@ internal sealed partial class MucRoom(MucService service, Jid jid)
     private void Send(Element e) => _outbox.Add(e);
 
     /// An error reply from the addressed room JID (RFC 6120 §8.3.1), keeping the original payload.
-    private void Error(Element stanza, string condition, string? text = null)
+    private void Error(Element stanza, string condition, string? text = null, string? type = null)
     {
         if (stanza.Attr("type") == "error") return;
-        Send(StanzaErrors.Reply(stanza, condition, text));
+        Send(StanzaErrors.Reply(stanza, condition, text, type));
     }
 
     private void Result(StanzaContext c, Element? payload = null)

@@ -8,8 +8,10 @@ namespace Xmpp.Server.Modules.Muc;
 
 /// One MUC service domain: answers for the service itself, and hands stanzas for room JIDs to the room, loading it
 /// on demand. A room with nobody in it and nothing to do is unloaded; if it is not persistent, it is gone.
-public sealed class MucService(string domain, IRouter router, MucStore store, MucOptions options, MamOptions mamOptions, ILogger<MucService> logger)
+public sealed class MucService(string domain, IRouter router, MucStore store, MucOptions options, MamOptions mamOptions, ILogger<MucService> logger,
+    Limits.RateLimitOptions? rates = null)
 {
+    private static readonly Limits.RateLimitOptions DefaultRates = new();
     private readonly Dictionary<string, MucRoom> _rooms = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _indexGate = new(1, 1);
     private Dictionary<string, MucRoomSummary>? _directory;
@@ -22,6 +24,12 @@ public sealed class MucService(string domain, IRouter router, MucStore store, Mu
     internal MucOptions Options => options;
     internal MamOptions MamOptions => mamOptions;
     internal ILogger Logger => logger;
+
+    /// Xmpp:RateLimits: room joins per real bare JID on this service, and nick changes per occupant (room and bare JID).
+    internal Limits.RateLimiter JoinRate { get; } =
+        new((rates ?? DefaultRates).MucJoinsPerMinute / 60, (rates ?? DefaultRates).MucJoinBurst);
+    internal Limits.RateLimiter NickChangeRate { get; } =
+        new((rates ?? DefaultRates).MucNickChangesPerMinute / 60, (rates ?? DefaultRates).MucNickChangeBurst);
 
     /// Rooms currently in memory.
     public int LoadedRooms { get { lock (_rooms) return _rooms.Count; } }

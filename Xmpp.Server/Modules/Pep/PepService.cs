@@ -78,6 +78,10 @@ public sealed partial class PepService(
 
     public async ValueTask<(string? ItemId, PepError? Error)> PublishAsync(Jid owner, string node, string? itemId, Element payload, DataForm? publishOptions = null)
     {
+        // XEP-0060 §7.1.3.4: a payload over the service's size limit is not-acceptable with payload-too-big.
+        if (Options.MaxItemBytes > 0 && ElementWriter.ToBytes(payload).Length > Options.MaxItemBytes)
+            return (null, new PepError(StanzaErrors.NotAcceptable, "payload-too-big",
+                $"An item may hold at most {Options.MaxItemBytes / 1024} KiB"));
         var (id, snapshot, error) = await WithNodesAsync(owner, nodes => PublishLockedAsync(owner, nodes, node, itemId, payload, publishOptions));
         if (error is not null) return (null, error);
         var item = snapshot!.Items[^1];

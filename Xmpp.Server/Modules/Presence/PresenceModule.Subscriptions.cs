@@ -36,13 +36,27 @@ public sealed partial class PresenceModule
     /// §3.1.2: the contact enters the roster (if new) with ask='subscribe' unless the user is subscribed already.
     private async ValueTask OutboundSubscribeAsync(Element stanza, Jid user, Jid contact)
     {
-        await rosters.ChangeAsync(user, contact, item => item switch
+        if (!_subscribeRate.TryTake(user.ToString()))
+        {
+            // RFC 6120 §8.3.3.12, type wait: the request may be sent again later. (A flood of requests to one contact
+            // needs no limit of its own: a request already pending is not delivered again, RFC 6121 A.3.1.)
+            metrics.Refuse("subscription-rate");
+            await router.BounceAsync(stanza, StanzaErrors.PolicyViolation, "Too many subscription requests: slow down", "wait");
+            return;
+        }
+        var change = await rosters.ChangeAsync(user, contact, item => item switch
         {
             null => NewItem(contact) with { AskOut = true },
             { InRoster: true, Subscription: Subscription.To or Subscription.Both } => item,
             { InRoster: true, AskOut: true } => item,
             _ => item with { AskOut = item.Subscription is Subscription.None or Subscription.From || item.AskOut, InRoster = true },
         });
+        if (change.Refused)
+        {
+            metrics.Refuse("roster-size");
+            await router.BounceAsync(stanza, StanzaErrors.NotAllowed, "Your roster is full");
+            return;
+        }
         if (IsLocal(contact) && contact.Local is { } local && !await accounts.ExistsAsync(local))
         {
             // §3.1.3: there is no such account; the request is answered with unsubscribed on its behalf.
@@ -148,6 +162,12 @@ public sealed partial class PresenceModule
             null => NewItem(sender) with { PendingIn = true, PendingInStatus = status, InRoster = false },
             _ => item with { PendingIn = true, PendingInStatus = status },
         });
+        if (change.Refused)
+        {
+            metrics.Refuse("roster-size");
+            await router.BounceAsync(stanza, StanzaErrors.NotAllowed, "The recipient's roster is full");
+            return;
+        }
         if (change.Before is { Subscription: Subscription.From or Subscription.Both })
         {
             await router.RouteAsync(Stanza("subscribed", owner, sender), null);

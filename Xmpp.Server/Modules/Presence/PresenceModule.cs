@@ -22,8 +22,14 @@ public sealed partial class PresenceModule(
     IRouter router,
     AccountService accounts,
     ServedDomains domains,
-    SessionEvents sessionEvents) : IXmppModule
+    SessionEvents sessionEvents,
+    XmppServerOptionsAccessor options,
+    Metrics.ServerMetrics metrics) : IXmppModule
 {
+    // Xmpp:RateLimits:SubscriptionRequestsPerMinute, per account: a flood of requests to many addresses.
+    private readonly Limits.RateLimiter _subscribeRate = new(
+        options.Value.RateLimits.SubscriptionRequestsPerMinute / 60, options.Value.RateLimits.SubscriptionRequestBurst);
+
     /// Late in the chain: hooks that filter or annotate presence (blocking, caps) run before the module delivers it.
     public const int HookOrder = 1000;
 

@@ -7,4 +7,7 @@ namespace Xmpp.Server.Modules.Roster;
 public sealed record RosterChange(RosterItem? Before, RosterItem? After, string? Version)
 {
     public bool Changed => !ReferenceEquals(Before, After);
+
+    /// Nothing was written because the change would have added an item to a roster at Xmpp:Limits:MaxRosterItems.
+    public bool Refused { get; init; }
 }

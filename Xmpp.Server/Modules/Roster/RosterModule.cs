@@ -98,10 +98,16 @@ public sealed class RosterModule(RosterService rosters, ISessionDirectory direct
         if (name is { Length: 0 }) name = null;
         var groups = item.Elements("group", Ns.Roster).Select(g => g.Text).ToList();
         // RFC 6121 §2.3.2, §2.4.2: name and groups come from the client; subscription state stays as it is.
-        await rosters.ChangeAsync(c.From, contact, current => current is null
+        var change = await rosters.ChangeAsync(c.From, contact, current => current is null
             ? new RosterItem(RosterService.ContactKey(contact), name, groups, Subscription.None,
                 AskOut: false, PendingIn: false, PreApproved: false, InRoster: true)
             : current with { Name = name, Groups = groups, InRoster = true });
+        if (change.Refused)
+        {
+            // RFC 6121 §2.3.3: a roster set the server cannot accept because of a size limit.
+            c.Error(StanzaErrors.NotAllowed, "The roster is full");
+            return;
+        }
         c.Result();
     }
 

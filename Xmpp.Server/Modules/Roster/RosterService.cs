@@ -11,7 +11,8 @@ namespace Xmpp.Server.Modules.Roster;
 
 /// Owns every write to the roster store. Changes to one account's roster are serialized by a per-account lock, so the
 /// read-modify-write of the subscription state machine never loses an update and pushes leave in version order.
-public sealed class RosterService(IStorage storage, ISessionDirectory directory, IRouter router) : IRosterService
+public sealed class RosterService(IStorage storage, ISessionDirectory directory, IRouter router, Hosting.XmppServerOptionsAccessor options)
+    : IRosterService
 {
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
     private long _pushSeq;
@@ -67,6 +68,11 @@ public sealed class RosterService(IStorage storage, ISessionDirectory directory,
         return snapshot;
     }
 
+    // Under the account's gate, so no write of this account runs meanwhile; read without filling the cache, which
+    // only reads outside the gates may do (see ReadStoredAsync).
+    private async ValueTask<int> CountAsync(string key) =>
+        _cache.TryGetValue(key, out var snapshot) ? snapshot.Items.Count : (await Store.GetAsync(key)).Items.Count;
+
     // After every write to the store: the account's snapshot goes, and reads under way do not keep theirs.
     private void Changed(string key)
     {
@@ -88,6 +94,11 @@ public sealed class RosterService(IStorage storage, ISessionDirectory directory,
             var before = await Store.GetItemAsync(key, contactKey);
             var after = change(before);
             if (ReferenceEquals(before, after)) return new RosterChange(before, before, null);
+            // Items only the server keeps (a stranger's pending request) count too: a flood of requests from many
+            // addresses must not grow a roster without bound.
+            if (before is null && after is not null && options.Value.Limits.MaxRosterItems is > 0 and var max
+                && await CountAsync(key) >= max)
+                return new RosterChange(null, null, null) { Refused = true };
             string? version;
             try
             {

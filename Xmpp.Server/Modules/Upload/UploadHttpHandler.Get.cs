@@ -125,10 +125,11 @@ public sealed partial class UploadHttpHandler
     }
 
     // RFC 6266 §4.3: an ASCII fallback in filename, the real name in filename* (RFC 8187). Media is shown inline,
-    // anything else is downloaded.
+    // anything else is downloaded; SVG is an image that can hold script, so it is downloaded like HTML and XML.
     internal static string ContentDisposition(UploadRecord record)
     {
         var inline = record.ContentType.StartsWith("image/", StringComparison.OrdinalIgnoreCase)
+                && !record.ContentType.StartsWith("image/svg", StringComparison.OrdinalIgnoreCase)
             || record.ContentType.StartsWith("audio/", StringComparison.OrdinalIgnoreCase)
             || record.ContentType.StartsWith("video/", StringComparison.OrdinalIgnoreCase);
         var ascii = new StringBuilder(record.FileName.Length);

@@ -13,6 +13,9 @@ namespace Xmpp.Server.Modules.Upload;
 [Xep("XEP-0363", "1.1.0")]
 public sealed class UploadModule(XmppServerOptions options, ServedDomains domains, UploadSlots slots, IStorage storage, UploadFiles files, TimeProvider time) : IXmppModule
 {
+    // Xmpp:RateLimits:UploadSlotsPerMinute, per account.
+    private readonly Limits.RateLimiter _slotRate =
+        new(options.RateLimits.UploadSlotsPerMinute / 60, options.RateLimits.UploadSlotBurst, time);
     public const string ServiceName = "HTTP File Upload";
     private const int MaxFileNameBytes = 255;
 
@@ -93,6 +96,13 @@ public sealed class UploadModule(XmppServerOptions options, ServedDomains domain
             return;
         }
         var owner = c.From.Bare.ToString();
+        if (!_slotRate.TryTake(owner))
+        {
+            // Slot abuse: the PUT checks the quota again, but each slot is still work for a flood to make us do.
+            // RFC 6120 §8.3.3.12, type wait.
+            c.Error(StanzaErrors.PolicyViolation, "Too many upload slots requested: slow down", "wait");
+            return;
+        }
         if (Upload.QuotaBytesPerAccount > 0)
         {
             var used = await storage.Uploads.UsedBytesAsync(owner);
