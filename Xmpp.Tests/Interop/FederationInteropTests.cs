@@ -1,0 +1,241 @@
+using Xmpp.Protocol;
+using Xmpp.Protocol.Xml;
+using Xmpp.Tests.Modules;
+using Xmpp.Tests.Support;
+
+namespace Xmpp.Tests.Interop;
+
+/// Our server federating with a real Prosody and a real ejabberd (Debian packages) on loopback. Each fixture starts
+/// one peer and one of our servers, with certificates from a test CA both trust (SASL EXTERNAL both ways, XEP-0178) or
+/// with self-signed certificates neither trusts (dialback over TLS both ways, XEP-0220). The peer finds ours through
+/// SRV records served by a TestDns that only the peer's mount namespace sees; ours finds the peer through the static
+/// peer map. Romeo and friends are on the peer, Alice and friends on ours.
+[TestFixture, Category("Federation")]
+[TestFixtureSource(nameof(Kinds))]
+public sealed class FederationInteropTests(PeerKind kind, S2sCertificates certificates)
+{
+    public static readonly object[] Kinds =
+    [
+        new object[] { PeerKind.Prosody, S2sCertificates.FromTestCa },
+        new object[] { PeerKind.Prosody, S2sCertificates.SelfSigned },
+        new object[] { PeerKind.Ejabberd, S2sCertificates.FromTestCa },
+        new object[] { PeerKind.Ejabberd, S2sCertificates.SelfSigned },
+    ];
+
+    private const string Ours = "ours.test";
+    private static readonly TimeSpan T = TimeSpan.FromSeconds(20);
+    private static readonly string[] PeerUsers = ["romeo", "juliet", "mercutio", "tybalt", "benvolio"];
+    private static readonly string[] OurUsers = ["alice", "bob", "carol", "dave", "erin"];
+
+    private string _root = null!;
+    private TestDns _dns = null!;
+    private FederationPeer _peer = null!;
+    private TestServer _server = null!;
+
+    private string PeerDomain => kind == PeerKind.Prosody ? "prosody.test" : "ejabberd.test";
+    private string Expected => certificates == S2sCertificates.FromTestCa ? "SASL EXTERNAL" : "dialback";
+
+    [OneTimeSetUp]
+    public async Task Start()
+    {
+        if (FederationPeer.Missing(kind) is { } missing) Assert.Fail(missing);
+        _root = Path.Combine(Path.GetTempPath(), "xmpp-fed-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(_root);
+        string? caFile = null;
+        TestCa? ca = null;
+        if (certificates == S2sCertificates.FromTestCa)
+        {
+            ca = TestCa.Create();
+            caFile = Path.Combine(_root, "ca.pem");
+            File.WriteAllText(caFile, ca.Certificate.ExportCertificatePem());
+        }
+        // Self-signed ones too, not the one our server would make at start: that one is made for the domain only.
+        var ourCerts = Path.Combine(_root, "certs-ours");
+        FederationPeer.IssueCertificate(ca, Ours, ourCerts);
+        var (peerCert, peerKey) = FederationPeer.IssueCertificate(ca, PeerDomain, Path.Combine(_root, "certs-peer"));
+        ca?.Dispose();
+
+        int ourS2s = TestServer.FreePort();
+        _dns = TestDns.Start();
+        _dns.AddXmppServer(Ours, ourS2s);
+        _dns.AddXmppServer("conference." + Ours, ourS2s);
+        _peer = await FederationPeer.StartAsync(kind, PeerDomain, Path.Combine(_root, "peer"), peerCert, peerKey, caFile, _dns);
+        _server = await TestServer.StartAsync(Path.Combine(_root, "ours"), o =>
+        {
+            o["Xmpp:Domains:0"] = Ours;
+            o["Xmpp:CertDir"] = ourCerts;
+            o["Xmpp:S2s:Enabled"] = "true";
+            o["Xmpp:S2s:Port"] = ourS2s.ToString();
+            o["Xmpp:S2s:Peers:" + PeerDomain] = "127.0.0.1:" + _peer.S2sPort;
+            o["Xmpp:S2s:Peers:conference." + PeerDomain] = "127.0.0.1:" + _peer.S2sPort;
+            o["Xmpp:S2s:ConnectTimeoutSeconds"] = "3";
+            if (caFile is not null)
+            {
+                o["Xmpp:S2s:TrustedCaFile"] = caFile;
+                o["Xmpp:S2s:RequireVerifiedCertificates:0"] = "*";
+            }
+        });
+        foreach (var u in OurUsers) await _server.AddUserAsync(u, u + "-secret");
+        foreach (var u in PeerUsers) await _peer.RegisterAsync(u, u + "-secret");
+    }
+
+    [OneTimeTearDown]
+    public async Task Stop()
+    {
+        if (_server is not null) await _server.DisposeAsync();
+        if (_peer is not null) await _peer.DisposeAsync();
+        if (_dns is not null) await _dns.DisposeAsync();
+        try { Directory.Delete(_root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
+    [TearDown]
+    public void ShowPeerLogOnFailure()
+    {
+        if (TestContext.CurrentContext.Result.Outcome.Status == NUnit.Framework.Interfaces.TestStatus.Failed)
+            TestContext.Out.WriteLine(_peer.Log);
+    }
+
+    private async Task<TestClient> Ours_(string user, string resource = "phone")
+    {
+        var c = await TestClient.ConnectAsync(_server, user, user + "-secret", resource);
+        await c.SendAsync("<presence/>");
+        await c.ReceiveAsync(e => e.Name == "presence" && e.Attr("from") == c.Jid!.ToString(), T);
+        return c;
+    }
+
+    private async Task<TestClient> Theirs(string user, string resource = "desk")
+    {
+        var c = await _peer.LoginAsync(user, user + "-secret", resource);
+        await c.SendAsync("<presence/>");
+        await c.ReceiveAsync(e => e.Name == "presence" && e.Attr("from") == c.Jid!.ToString(), T);
+        return c;
+    }
+
+    [Test, Order(1)]
+    public async Task Chat_messages_cross_both_ways_and_each_direction_authenticates_as_configured()
+    {
+        await using var alice = await Ours_("alice");
+        await using var romeo = await Theirs("romeo");
+        await alice.SendAsync($"<message to='romeo@{PeerDomain}' type='chat' id='m1'><body>Hello from ours</body></message>");
+        var got = await romeo.ReceiveAsync(e => e.Name == "message" && e.Attr("id") == "m1", T);
+        Assert.That(got.Attr("from"), Is.EqualTo($"alice@{Ours}/phone"));
+        Assert.That(got.ChildText("body", Ns.Client), Is.EqualTo("Hello from ours"));
+
+        await romeo.SendAsync($"<message to='alice@{Ours}/phone' type='chat' id='m2'><body>Hello from {kind}</body></message>");
+        var back = await alice.ReceiveAsync(e => e.Name == "message" && e.Attr("id") == "m2", T);
+        Assert.That(back.Attr("from"), Is.EqualTo($"romeo@{PeerDomain}/desk"));
+        Assert.That(back.ChildText("body", Ns.Client), Is.EqualTo($"Hello from {kind}"));
+
+        // Our outbound link: how the peer let us in. Our inbound link: how the peer proved its domain to us.
+        var links = _server.Get<Xmpp.Server.Links.S2s.S2sLinkManager>().Links;
+        Assert.That(links.Single(l => l.Outbound && l.Remote == PeerDomain).Authentication, Is.EqualTo(Expected), string.Join("\n", links));
+        Assert.That(links.Where(l => !l.Outbound && l.Remote == PeerDomain).Select(l => l.Authentication), Has.Member(Expected), string.Join("\n", links));
+    }
+
+    [Test]
+    public async Task A_subscription_both_ways_brings_roster_pushes_presence_and_probes()
+    {
+        await using var bob = await Ours_("bob");
+        await using var juliet = await Theirs("juliet");
+        await bob.IqAsync("<iq type='get' id='roster-1'><query xmlns='jabber:iq:roster'/></iq>", T);
+        await juliet.IqAsync("<iq type='get' id='roster-1'><query xmlns='jabber:iq:roster'/></iq>", T);
+        var julietJid = $"juliet@{PeerDomain}";
+        var bobJid = $"bob@{Ours}";
+
+        // Bob asks to see Juliet's presence; Juliet approves; Bob gets the approval, a roster push and her presence.
+        await bob.SendAsync($"<presence to='{julietJid}' type='subscribe'/>");
+        var request = await juliet.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") == "subscribe", T);
+        Assert.That(request.Attr("from"), Is.EqualTo(bobJid));
+        await juliet.SendAsync($"<presence to='{bobJid}' type='subscribed'/>");
+        await bob.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") == "subscribed" && e.Attr("from") == julietJid, T);
+        await bob.ReceiveAsync(e => e.Name == "iq" && e.Child("query", Ns.Roster) is { } q
+            && q.Elements("item", Ns.Roster).Any(i => i.Attr("jid") == julietJid && i.Attr("subscription") == "to"), T);
+        await bob.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") is null && e.Attr("from") == julietJid + "/desk", T);
+
+        // And the other way round: Juliet's server gets the push and Bob's presence from ours.
+        await juliet.SendAsync($"<presence to='{bobJid}' type='subscribe'/>");
+        await bob.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") == "subscribe" && e.Attr("from") == julietJid, T);
+        await bob.SendAsync($"<presence to='{julietJid}' type='subscribed'/>");
+        await juliet.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") == "subscribed" && e.Attr("from") == bobJid, T);
+        await juliet.ReceiveAsync(e => e.Name == "iq" && e.Child("query", Ns.Roster) is { } q
+            && q.Elements("item", Ns.Roster).Any(i => i.Attr("jid") == bobJid && i.Attr("subscription") == "both"), T);
+        await juliet.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") is null && e.Attr("from") == bobJid + "/phone", T);
+
+        // Updates and going offline reach the other side.
+        await bob.SendAsync("<presence><show>away</show><status>lunch</status></presence>");
+        var away = await juliet.ReceiveAsync(e => e.Name == "presence" && e.Attr("from") == bobJid + "/phone" && e.ChildText("show", Ns.Client) == "away", T);
+        Assert.That(away.ChildText("status", Ns.Client), Is.EqualTo("lunch"));
+        await juliet.SendAsync("<presence><show>dnd</show></presence>");
+        await bob.ReceiveAsync(e => e.Name == "presence" && e.Attr("from") == julietJid + "/desk" && e.ChildText("show", Ns.Client) == "dnd", T);
+
+        // A new login on each side probes the other server (RFC 6121 §4.3) and learns the contact's presence.
+        await using var bob2 = await Ours_("bob", "laptop");
+        var probed = await bob2.ReceiveAsync(e => e.Name == "presence" && e.Attr("from") == julietJid + "/desk", T);
+        Assert.That(probed.ChildText("show", Ns.Client), Is.EqualTo("dnd"));
+        await using var juliet2 = await Theirs("juliet", "tablet");
+        var probedBack = await juliet2.ReceiveAsync(e => e.Name == "presence" && e.Attr("from") == bobJid + "/phone", T);
+        Assert.That(probedBack.ChildText("show", Ns.Client), Is.EqualTo("away"));
+
+        await bob.SendAsync("<presence type='unavailable'/>");
+        await juliet.ReceiveAsync(e => e.Name == "presence" && e.Attr("from") == bobJid + "/phone" && e.Attr("type") == "unavailable", T);
+    }
+
+    [Test]
+    public async Task A_user_of_the_peer_joins_our_room_and_talks_with_ours()
+    {
+        var room = $"verona-{kind.ToString().ToLowerInvariant()}@conference.{Ours}";
+        await using var carol = await Ours_("carol");
+        await MucTestBase.CreateInstantAsync(carol, room, "Carol");
+
+        await using var mercutio = await Theirs("mercutio");
+        var self = await MucTestBase.JoinAsync(mercutio, room, "Mercutio");
+        Assert.That(self.Attr("type"), Is.Not.EqualTo("error"), self.ToString());
+        Assert.That(self.Attr("from"), Is.EqualTo(room + "/Mercutio"));
+        // Carol sees the remote occupant arrive, with his real JID (the room is non-anonymous to its owner).
+        var arrived = await carol.ReceiveAsync(e => e.Name == "presence" && e.Attr("from") == room + "/Mercutio", T);
+        Assert.That(arrived.Child("x", Ns.MucUser)?.Child("item", Ns.MucUser)?.Attr("jid"), Does.StartWith($"mercutio@{PeerDomain}/"));
+
+        await mercutio.SendAsync($"<message to='{room}' type='groupchat' id='g1'><body>A plague on both your houses</body></message>");
+        var atCarol = await carol.ReceiveAsync(e => e.Name == "message" && e.Attr("type") == "groupchat" && e.ChildText("body", Ns.Client) == "A plague on both your houses", T);
+        Assert.That(atCarol.Attr("from"), Is.EqualTo(room + "/Mercutio"));
+        // The sender gets his own message back from the room (XEP-0045 §7.4).
+        await mercutio.ReceiveAsync(e => e.Name == "message" && e.Attr("from") == room + "/Mercutio" && e.Attr("id") == "g1", T);
+
+        await carol.SendAsync($"<message to='{room}' type='groupchat' id='g2'><body>Peace, Mercutio</body></message>");
+        var atMercutio = await mercutio.ReceiveAsync(e => e.Name == "message" && e.ChildText("body", Ns.Client) == "Peace, Mercutio", T);
+        Assert.That(atMercutio.Attr("from"), Is.EqualTo(room + "/Carol"));
+        Assert.That(atMercutio.Attr("type"), Is.EqualTo("groupchat"));
+
+        // Leaving is seen by the others.
+        await mercutio.SendAsync($"<presence to='{room}/Mercutio' type='unavailable'/>");
+        await carol.ReceiveAsync(e => e.Name == "presence" && e.Attr("from") == room + "/Mercutio" && e.Attr("type") == "unavailable", T);
+    }
+
+    [Test]
+    public async Task One_of_ours_joins_a_room_on_the_peer_and_talks_with_its_users()
+    {
+        var room = $"capulet@conference.{PeerDomain}";
+        await using var tybalt = await Theirs("tybalt");
+        await MucTestBase.CreateInstantAsync(tybalt, room, "Tybalt");
+
+        await using var dave = await Ours_("dave");
+        var self = await MucTestBase.JoinAsync(dave, room, "Dave");
+        Assert.That(self.Attr("type"), Is.Not.EqualTo("error"), self.ToString());
+        await tybalt.ReceiveAsync(e => e.Name == "presence" && e.Attr("from") == room + "/Dave", T);
+
+        await dave.SendAsync($"<message to='{room}' type='groupchat' id='h1'><body>Good den, Tybalt</body></message>");
+        var atTybalt = await tybalt.ReceiveAsync(e => e.Name == "message" && e.ChildText("body", Ns.Client) == "Good den, Tybalt", T);
+        Assert.That(atTybalt.Attr("from"), Is.EqualTo(room + "/Dave"));
+        await dave.ReceiveAsync(e => e.Name == "message" && e.Attr("from") == room + "/Dave" && e.ChildText("body", Ns.Client) == "Good den, Tybalt", T);
+
+        await tybalt.SendAsync($"<message to='{room}' type='groupchat' id='h2'><body>Thou art a villain</body></message>");
+        var atDave = await dave.ReceiveAsync(e => e.Name == "message" && e.ChildText("body", Ns.Client) == "Thou art a villain", T);
+        Assert.That(atDave.Attr("from"), Is.EqualTo(room + "/Tybalt"));
+        Assert.That(atDave.Attr("type"), Is.EqualTo("groupchat"));
+
+        // The room is on the peer's conference subdomain: a link of its own, authenticated the same way.
+        var links = _server.Get<Xmpp.Server.Links.S2s.S2sLinkManager>().Links;
+        Assert.That(links.Where(l => !l.Outbound && l.Remote == "conference." + PeerDomain).Select(l => l.Authentication), Has.Member(Expected),
+            string.Join("\n", links));
+    }
+}
