@@ -238,4 +238,99 @@ public sealed class FederationInteropTests(PeerKind kind, S2sCertificates certif
         Assert.That(links.Where(l => !l.Outbound && l.Remote == "conference." + PeerDomain).Select(l => l.Authentication), Has.Member(Expected),
             string.Join("\n", links));
     }
+
+    /// Mutual presence subscription between one of ours and one of the peer's, each side approving.
+    private async Task SubscribeBothWaysAsync(TestClient ours, TestClient theirs)
+    {
+        string o = ours.Jid!.Bare.ToString(), p = theirs.Jid!.Bare.ToString();
+        await ours.SendAsync($"<presence to='{p}' type='subscribe'/>");
+        await theirs.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") == "subscribe" && e.Attr("from") == o, T);
+        await theirs.SendAsync($"<presence to='{o}' type='subscribed'/>");
+        await theirs.SendAsync($"<presence to='{o}' type='subscribe'/>");
+        await ours.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") == "subscribe" && e.Attr("from") == p, T);
+        await ours.SendAsync($"<presence to='{p}' type='subscribed'/>");
+        await ours.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") is null && e.Attr("from") == theirs.Jid.ToString(), T);
+        await theirs.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") is null && e.Attr("from") == ours.Jid.ToString(), T);
+    }
+
+    /// A disco#info answer a client gives for its caps (XEP-0115), with the verification string computed from it.
+    private static (Element Query, string Ver) CapsInfo(string name, params string[] features)
+    {
+        var query = new Element("query", Ns.DiscoInfo)
+            .Add(new Element("identity", Ns.DiscoInfo).SetAttr("category", "client").SetAttr("type", "pc").SetAttr("name", name));
+        foreach (var f in features.Prepend(Ns.DiscoInfo)) query.Add(new Element("feature", Ns.DiscoInfo).SetAttr("var", f));
+        return (query, Xmpp.Server.Modules.Pep.PepCaps.VerificationString(query, "sha-1")!);
+    }
+
+    private static string CapsPresence(string ver, string show = "chat") =>
+        $"<presence><show>{show}</show><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://fed.test/client' ver='{ver}'/></presence>";
+
+    /// Answers the disco#info queries a client gets (its own server may ask too) until one from DOMAIN was answered.
+    private static async Task AnswerCapsQueriesUntilAsync(TestClient c, string domain, Element info)
+    {
+        while (true)
+        {
+            var q = await c.ReceiveAsync(e => e.Name == "iq" && e.Attr("type") == "get" && e.Child("query", Ns.DiscoInfo) is not null, T);
+            var answer = info.Clone();
+            if (q.Child("query", Ns.DiscoInfo)!.Attr("node") is { } node) answer.SetAttr("node", node);
+            await c.SendAsync(new Element("iq", Ns.Client).SetAttr("type", "result").SetAttr("id", q.Attr("id")).SetAttr("to", q.Attr("from")).Add(answer));
+            if (Jid.Parse(q.Attr("from")!).Domain == domain) return;
+        }
+    }
+
+    private static string Tune(string title) =>
+        $"<iq type='set' id='pub-{title}'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='http://jabber.org/protocol/tune'>" +
+        $"<item><tune xmlns='http://jabber.org/protocol/tune'><title>{title}</title></tune></item></publish></pubsub></iq>";
+
+    private static bool IsTuneEvent(Element e, string from, string title) =>
+        e.Name == "message" && e.Attr("from") == from && e.Child("event", Ns.PubSubEvent)?.Child("items", Ns.PubSubEvent) is { } items
+        && items.Attr("node") == "http://jabber.org/protocol/tune"
+        && items.Elements("item", Ns.PubSubEvent).Any(i => i.Child("tune", "http://jabber.org/protocol/tune")?.ChildText("title", "http://jabber.org/protocol/tune") == title);
+
+    [Test]
+    public async Task PEP_events_PEP_queries_and_vCards_cross_both_ways()
+    {
+        await using var erin = await Ours_("erin");
+        await using var benvolio = await Theirs("benvolio");
+        await SubscribeBothWaysAsync(erin, benvolio);
+        string erinJid = erin.Jid!.Bare.ToString(), benvolioJid = benvolio.Jid!.Bare.ToString();
+        const string tuneNotify = "http://jabber.org/protocol/tune+notify";
+
+        // Erin publishes before Benvolio's client says what it wants: the last item comes when it does (XEP-0163 §4.3.4),
+        // after our server asked Benvolio's client for its caps across the link.
+        var pub = await erin.IqAsync(Tune("First"), T);
+        Assert.That(pub.Attr("type"), Is.EqualTo("result"), pub.ToString());
+        var (theirInfo, theirVer) = CapsInfo("Federation test, peer side", tuneNotify);
+        await benvolio.SendAsync(CapsPresence(theirVer));
+        await AnswerCapsQueriesUntilAsync(benvolio, Ours, theirInfo);
+        var last = await benvolio.ReceiveAsync(e => IsTuneEvent(e, erinJid, "First"), T);
+        Assert.That(last.Attr("type"), Is.EqualTo("headline"));
+        // And a new item is notified as it is published.
+        await erin.IqAsync(Tune("Second"), T);
+        await benvolio.ReceiveAsync(e => IsTuneEvent(e, erinJid, "Second"), T);
+
+        // The other way: the peer learns Erin's caps from our server and notifies her of Benvolio's tune.
+        var (ourInfo, ourVer) = CapsInfo("Federation test, our side", tuneNotify);
+        await erin.SendAsync(CapsPresence(ourVer));
+        await AnswerCapsQueriesUntilAsync(erin, PeerDomain, ourInfo);
+        var theirPub = await benvolio.IqAsync(Tune("Third"), T);
+        Assert.That(theirPub.Attr("type"), Is.EqualTo("result"), theirPub.ToString());
+        await erin.ReceiveAsync(e => IsTuneEvent(e, benvolioJid, "Third"), T);
+
+        // PEP queries to the contact's account cross the link both ways (XEP-0060 §6.5).
+        var theirs = await erin.IqAsync($"<iq type='get' to='{benvolioJid}' id='items-1'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='http://jabber.org/protocol/tune'/></pubsub></iq>", T);
+        Assert.That(theirs.Attr("type"), Is.EqualTo("result"), theirs.ToString());
+        Assert.That(theirs.ToString(), Does.Contain("Third"));
+        var ours = await benvolio.IqAsync($"<iq type='get' to='{erinJid}' id='items-2'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='http://jabber.org/protocol/tune'/></pubsub></iq>", T);
+        Assert.That(ours.Attr("type"), Is.EqualTo("result"), ours.ToString());
+        Assert.That(ours.ToString(), Does.Contain("Second"));
+
+        // vCards (XEP-0054) of the contact, both ways.
+        Assert.That((await benvolio.IqAsync("<iq type='set' id='vc-1'><vCard xmlns='vcard-temp'><FN>Benvolio Montague</FN></vCard></iq>", T)).Attr("type"), Is.EqualTo("result"));
+        Assert.That((await erin.IqAsync("<iq type='set' id='vc-2'><vCard xmlns='vcard-temp'><FN>Erin of Ours</FN></vCard></iq>", T)).Attr("type"), Is.EqualTo("result"));
+        var card = await erin.IqAsync($"<iq type='get' to='{benvolioJid}' id='vc-3'><vCard xmlns='vcard-temp'/></iq>", T);
+        Assert.That(card.Child("vCard", "vcard-temp")?.ChildText("FN", "vcard-temp"), Is.EqualTo("Benvolio Montague"), card.ToString());
+        var ourCard = await benvolio.IqAsync($"<iq type='get' to='{erinJid}' id='vc-4'><vCard xmlns='vcard-temp'/></iq>", T);
+        Assert.That(ourCard.Child("vCard", "vcard-temp")?.ChildText("FN", "vcard-temp"), Is.EqualTo("Erin of Ours"), ourCard.ToString());
+    }
 }
