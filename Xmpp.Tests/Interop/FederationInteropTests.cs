@@ -25,7 +25,7 @@ public sealed class FederationInteropTests(PeerKind kind, S2sCertificates certif
     private const string Ours = "ours.test";
     private static readonly TimeSpan T = TimeSpan.FromSeconds(20);
     private static readonly string[] PeerUsers = ["romeo", "juliet", "mercutio", "tybalt", "benvolio"];
-    private static readonly string[] OurUsers = ["alice", "bob", "carol", "dave", "erin"];
+    private static readonly string[] OurUsers = ["alice", "bob", "carol", "dave", "erin", "frank"];
 
     private string _root = null!;
     private TestDns _dns = null!;
@@ -233,6 +233,11 @@ public sealed class FederationInteropTests(PeerKind kind, S2sCertificates certif
         Assert.That(atDave.Attr("from"), Is.EqualTo(room + "/Tybalt"));
         Assert.That(atDave.Attr("type"), Is.EqualTo("groupchat"));
 
+        // Dave's client goes away without leaving: our server tells the room he is gone (RFC 6121 §4.6.3, directed
+        // presence), so no ghost stays on the peer.
+        dave.Abort();
+        await tybalt.ReceiveAsync(e => e.Name == "presence" && e.Attr("from") == room + "/Dave" && e.Attr("type") == "unavailable", T);
+
         // The room is on the peer's conference subdomain: a link of its own, authenticated the same way.
         var links = _server.Get<Xmpp.Server.Links.S2s.S2sLinkManager>().Links;
         Assert.That(links.Where(l => !l.Outbound && l.Remote == "conference." + PeerDomain).Select(l => l.Authentication), Has.Member(Expected),
@@ -332,5 +337,27 @@ public sealed class FederationInteropTests(PeerKind kind, S2sCertificates certif
         Assert.That(card.Child("vCard", "vcard-temp")?.ChildText("FN", "vcard-temp"), Is.EqualTo("Benvolio Montague"), card.ToString());
         var ourCard = await benvolio.IqAsync($"<iq type='get' to='{erinJid}' id='vc-4'><vCard xmlns='vcard-temp'/></iq>", T);
         Assert.That(ourCard.Child("vCard", "vcard-temp")?.ChildText("FN", "vcard-temp"), Is.EqualTo("Erin of Ours"), ourCard.ToString());
+    }
+
+    [Test]
+    public async Task A_message_from_the_peer_to_an_offline_user_of_ours_waits_and_an_unknown_user_of_theirs_bounces()
+    {
+        await using (var romeo = await Theirs("romeo", "offline-test"))
+        {
+            await romeo.SendAsync($"<message to='frank@{Ours}' type='chat' id='off-1'><body>Wherefore art thou</body></message>");
+            // An IQ after it on the same links: when its answer is back, the message has been through our router.
+            var ping = await romeo.IqAsync($"<iq to='{Ours}' type='get' id='ping-off'><ping xmlns='urn:xmpp:ping'/></iq>", T);
+            Assert.That(ping.Attr("type"), Is.EqualTo("result"), ping.ToString());
+        }
+        await using var frank = await Ours_("frank");
+        var got = await frank.ReceiveAsync(e => e.Name == "message" && e.Attr("id") == "off-1", T);
+        Assert.That(got.Attr("from"), Is.EqualTo($"romeo@{PeerDomain}/offline-test"));
+        Assert.That(got.Child("delay", Ns.Delay), Is.Not.Null, "spooled messages carry XEP-0203 delay");
+
+        // The peer answers for its own users: a message to nobody there comes back as an error from it.
+        await frank.SendAsync($"<message to='nobody@{PeerDomain}' type='chat' id='nobody-1'><body>anyone?</body></message>");
+        var error = await frank.ReceiveAsync(e => e.Name == "message" && e.Attr("id") == "nobody-1", T);
+        Assert.That(error.Attr("type"), Is.EqualTo("error"), error.ToString());
+        Assert.That(error.Attr("from"), Is.EqualTo($"nobody@{PeerDomain}"));
     }
 }
