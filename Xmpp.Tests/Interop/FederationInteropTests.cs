@@ -206,6 +206,15 @@ public sealed class FederationInteropTests(PeerKind kind, S2sCertificates certif
         Assert.That(atMercutio.Attr("from"), Is.EqualTo(room + "/Carol"));
         Assert.That(atMercutio.Attr("type"), Is.EqualTo("groupchat"));
 
+        // Private messages between occupants go through the room (XEP-0045 §7.5), across the link both ways.
+        await mercutio.SendAsync($"<message to='{room}/Carol' type='chat' id='pm1'><body>psst</body><x xmlns='http://jabber.org/protocol/muc#user'/></message>");
+        var pm = await carol.ReceiveAsync(e => e.Name == "message" && e.Attr("id") == "pm1", T);
+        Assert.That(pm.Attr("from"), Is.EqualTo(room + "/Mercutio"));
+        await carol.SendAsync($"<message to='{room}/Mercutio' type='chat' id='pm2'><body>what?</body><x xmlns='http://jabber.org/protocol/muc#user'/></message>");
+        var pmBack = await mercutio.ReceiveAsync(e => e.Name == "message" && e.Attr("id") == "pm2", T);
+        Assert.That(pmBack.Attr("from"), Is.EqualTo(room + "/Carol"));
+        Assert.That(pmBack.ChildText("body", Ns.Client), Is.EqualTo("what?"));
+
         // Leaving is seen by the others.
         await mercutio.SendAsync($"<presence to='{room}/Mercutio' type='unavailable'/>");
         await carol.ReceiveAsync(e => e.Name == "presence" && e.Attr("from") == room + "/Mercutio" && e.Attr("type") == "unavailable", T);
@@ -232,6 +241,10 @@ public sealed class FederationInteropTests(PeerKind kind, S2sCertificates certif
         var atDave = await dave.ReceiveAsync(e => e.Name == "message" && e.ChildText("body", Ns.Client) == "Thou art a villain", T);
         Assert.That(atDave.Attr("from"), Is.EqualTo(room + "/Tybalt"));
         Assert.That(atDave.Attr("type"), Is.EqualTo("groupchat"));
+
+        await tybalt.SendAsync($"<message to='{room}/Dave' type='chat' id='pm3'><body>a word with you</body><x xmlns='http://jabber.org/protocol/muc#user'/></message>");
+        var pm = await dave.ReceiveAsync(e => e.Name == "message" && e.Attr("id") == "pm3", T);
+        Assert.That(pm.Attr("from"), Is.EqualTo(room + "/Tybalt"));
 
         // Dave's client goes away without leaving: our server tells the room he is gone (RFC 6121 §4.6.3, directed
         // presence), so no ghost stays on the peer.

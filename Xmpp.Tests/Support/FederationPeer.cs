@@ -126,6 +126,7 @@ public sealed class FederationPeer : IAsyncDisposable
         psi.Environment["HOME"] = dir;
         if (kind == PeerKind.Prosody)
         {
+            Directory.CreateDirectory(Path.Combine(dir, "certs")); // where Prosody looks for more certificates; none here
             File.WriteAllText(Path.Combine(dir, "prosody.cfg.lua"), ProsodyConfig(domain, dir, c2s, s2s, cert, key, caFile));
             foreach (var a in new[] { "prosody", "-F", "--config", Path.Combine(dir, "prosody.cfg.lua") }) psi.ArgumentList.Add(a);
         }
