@@ -130,6 +130,13 @@ public sealed class FederationInteropTests(PeerKind kind, S2sCertificates certif
         var links = _server.Get<Xmpp.Server.Links.S2s.S2sLinkManager>().Links;
         Assert.That(links.Single(l => l.Outbound && l.Remote == PeerDomain).Authentication, Is.EqualTo(Expected), string.Join("\n", links));
         Assert.That(links.Where(l => !l.Outbound && l.Remote == PeerDomain).Select(l => l.Authentication), Has.Member(Expected), string.Join("\n", links));
+        // And the peer's log agrees, for both directions; with the other mechanism it logs nothing of the kind.
+        bool external = certificates == S2sCertificates.FromTestCa;
+        var log = _peer.FullLog;
+        var (inbound, outbound) = _peer.AuthenticationLogLines(Ours, external);
+        Assert.That(log, Does.Contain(inbound).And.Contain(outbound));
+        var (otherIn, otherOut) = _peer.AuthenticationLogLines(Ours, !external);
+        Assert.That(log, Does.Not.Contain(otherIn).And.Not.Contain(otherOut));
     }
 
     [Test]

@@ -42,8 +42,17 @@ public sealed class FederationPeer : IAsyncDisposable
     public int Pid => _process.Id;
     public ServerEndpoint Endpoint => new("127.0.0.1", C2sPort, C2sPort, Domain);
 
-    /// The peer's own log and console output, for failure messages.
+    /// The peer's own log and console output, for failure messages (the last 20000 characters).
     public string Log
+    {
+        get
+        {
+            var text = FullLog;
+            return text.Length > 20000 ? text[^20000..] : text;
+        }
+    }
+
+    public string FullLog
     {
         get
         {
@@ -58,8 +67,7 @@ public sealed class FederationPeer : IAsyncDisposable
                 catch (IOException) { }
             }
             lock (_output) sb.AppendLine("== console").Append(_output);
-            var text = sb.ToString();
-            return text.Length > 20000 ? text[^20000..] : text;
+            return sb.ToString();
         }
     }
 
@@ -243,6 +251,17 @@ public sealed class FederationPeer : IAsyncDisposable
           mod_muc: {host: "conference.@HOST@", access_create: all}
           mod_register: {access: register, ip_access: all, password_strength: 0, welcome_message: {subject: "", body: ""} }
         """;
+
+    /// Lines the peer logs (at its debug level) when a link with REMOTE was authenticated, in each direction, with
+    /// SASL EXTERNAL (XEP-0178) or with dialback (XEP-0220): what it says, not what we think it did.
+    public (string Inbound, string Outbound) AuthenticationLogLines(string remote, bool external) => (Kind, external) switch
+    {
+        (PeerKind.Prosody, true) => ($"Accepting SASL EXTERNAL identity from {remote}", $"SASL EXTERNAL with {remote} succeeded"),
+        // Prosody: it asks our server about our key; it sends its own key (this fixture's only peer is ours).
+        (PeerKind.Prosody, false) => ($"asking {remote} if key", "sent dialback key on outgoing s2s stream"),
+        (PeerKind.Ejabberd, true) => ($"Accepted inbound s2s EXTERNAL authentication {remote} -> {Domain}", $"Accepted outbound s2s EXTERNAL authentication {Domain} -> {remote}"),
+        _ => ($"Accepted inbound s2s dialback authentication {remote} -> {Domain}", $"Accepted outbound s2s dialback authentication {Domain} -> {remote}"),
+    };
 
     /// In-band registration (XEP-0077) of an account on the peer, over c2s with STARTTLS.
     public async Task RegisterAsync(string user, string password)
