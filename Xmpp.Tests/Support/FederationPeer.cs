@@ -71,10 +71,12 @@ public sealed class FederationPeer : IAsyncDisposable
         }
     }
 
-    /// True when the program and the tools to give it a private resolv.conf are here and we may bind port 53.
+    /// Root binds the test DNS server on port 53 and bind-mounts the private resolv.conf.
+    public static bool CanRun => Environment.UserName == "root";
+
+    /// Why the peer cannot start here (its program or the tools for a private resolv.conf are missing), or null.
     public static string? Missing(PeerKind kind)
     {
-        if (Environment.UserName != "root") return "needs root: to bind the test DNS server on port 53 and to bind-mount a private resolv.conf";
         foreach (var tool in new[] { "/usr/bin/unshare", "/bin/mount" })
             if (!File.Exists(tool)) return tool + " is missing";
         return kind switch
