@@ -84,11 +84,26 @@ public sealed class FederationInteropTests(PeerKind kind, S2sCertificates certif
     [OneTimeTearDown]
     public async Task Stop()
     {
-        if (_server is not null) await _server.DisposeAsync();
-        if (_peer is not null) await _peer.DisposeAsync();
-        if (_dns is not null) await _dns.DisposeAsync();
-        if (_root is null) return;
-        try { Directory.Delete(_root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        // Each step runs even when one before it throws: a peer left running would outlive the test run.
+        try
+        {
+            if (_server is not null) await _server.DisposeAsync();
+        }
+        finally
+        {
+            try
+            {
+                if (_peer is not null) await _peer.DisposeAsync();
+            }
+            finally
+            {
+                if (_dns is not null) await _dns.DisposeAsync();
+                if (_root is not null)
+                {
+                    try { Directory.Delete(_root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+                }
+            }
+        }
     }
 
     [TearDown]

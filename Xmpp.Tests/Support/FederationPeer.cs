@@ -282,14 +282,17 @@ public sealed class FederationPeer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (!_process.HasExited)
+        try
         {
-            try
-            {
-                _process.Kill(entireProcessTree: true);
-                await _process.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(15)).Token);
-            }
-            catch (Exception ex) when (ex is InvalidOperationException or OperationCanceledException) { }
+            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+            using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+            await _process.WaitForExitAsync(wait.Token);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or OperationCanceledException or System.ComponentModel.Win32Exception)
+        {
+            // Still there: SIGKILL by PID, the peer's own (unshare and sh exec into it).
+            try { using var kill = Process.Start("kill", ["-KILL", _process.Id.ToString()]); kill?.WaitForExit(5000); }
+            catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception) { }
         }
         _process.Dispose();
     }
