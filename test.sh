@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test: unit, in-process protocol tests over real sockets, and interop with real clients.
 # Installs what the tests need (Debian packages of the real XMPP clients, Chromium for the web pages, afl++ for fuzzing,
-# and PostgreSQL, whose binaries the tests use to start a private server of their own: never the system service) when
-# it is missing. Then fuzzes each harness in fuzz/ for FUZZ_SECONDS (default 20, 0 to skip); a crash or hang found
+# and PostgreSQL, Prosody and ejabberd, whose binaries the tests use to start private servers of their own: never the
+# system services) when it is missing. Then fuzzes each harness in fuzz/ for FUZZ_SECONDS (default 20, 0 to skip); a crash or hang found
 # fails the run.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-packages=(python3-slixmpp python3-aiohttp python3-nbxmpp go-sendxmpp nagios-check-xmppng openssl systemd chromium afl++ postgresql pebble)
+packages=(python3-slixmpp python3-aiohttp python3-nbxmpp go-sendxmpp nagios-check-xmppng openssl systemd chromium afl++ postgresql pebble prosody ejabberd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -18,6 +18,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "installing test dependencies: ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Prosody and ejabberd come with system services that a package install may start; the federation tests run their
+  # own instances on free loopback ports instead (as bench/compare.sh does).
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    for s in prosody ejabberd; do
+      case " ${missing[*]} " in *" $s "*) $sudo systemctl disable --now "$s" >/dev/null 2>&1 || true ;; esac
+    done
+  fi
 fi
 
 # xmpp.js (the browser library) for its interop tests, pinned by its lockfile; installed again when the lockfile is

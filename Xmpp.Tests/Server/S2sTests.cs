@@ -1,4 +1,5 @@
 using Xmpp.Protocol;
+using Xmpp.Protocol.Xml;
 using Xmpp.Tests.Support;
 
 namespace Xmpp.Tests.Server;
@@ -16,8 +17,8 @@ public sealed class S2sTests(S2sCertificates certificates)
     public async Task Start()
     {
         _pair = await S2sPair.StartAsync(certificates);
-        foreach (var u in new[] { "alice", "carol", "dave" }) await _pair.A.AddUserAsync(u, u + "-secret");
-        foreach (var u in new[] { "bob", "erin", "frank" }) await _pair.B.AddUserAsync(u, u + "-secret");
+        foreach (var u in new[] { "alice", "carol", "dave", "gina" }) await _pair.A.AddUserAsync(u, u + "-secret");
+        foreach (var u in new[] { "bob", "erin", "frank", "hank" }) await _pair.B.AddUserAsync(u, u + "-secret");
     }
 
     [OneTimeTearDown]
@@ -157,5 +158,51 @@ public sealed class S2sTests(S2sCertificates certificates)
         var forwarded = archived.Child("result", Ns.Mam)!.Child("forwarded", "urn:xmpp:forward:0")!.Child("message", Ns.Client)!;
         Assert.That(forwarded.Attr("from"), Is.EqualTo("dave@a.test/phone"));
         Assert.That(forwarded.ChildText("body", Ns.Client), Is.EqualTo("while you were out"));
+    }
+
+    [Test]
+    public async Task PEP_events_reach_a_subscribed_contact_on_the_other_server_filtered_by_its_caps()
+    {
+        await using var gina = await Login(_pair.A, "gina");
+        await using var hank = await Login(_pair.B, "hank");
+        var t = TimeSpan.FromSeconds(20);
+        await gina.SendAsync("<presence to='hank@b.test' type='subscribe'/>");
+        await hank.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") == "subscribe", t);
+        await hank.SendAsync("<presence to='gina@a.test' type='subscribed'/>");
+        await hank.SendAsync("<presence to='gina@a.test' type='subscribe'/>");
+        await gina.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") == "subscribe", t);
+        await gina.SendAsync("<presence to='hank@b.test' type='subscribed'/>");
+        await gina.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") is null && e.Attr("from") == "hank@b.test/phone", t);
+
+        const string tune = "http://jabber.org/protocol/tune";
+        static string Publish(string title) =>
+            $"<iq type='set' id='pub-{title}'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='{tune}'><item><tune xmlns='{tune}'><title>{title}</title></tune></item></publish></pubsub></iq>";
+        static bool IsEvent(Element e, string title) => e.Name == "message" && e.Attr("from") == "gina@a.test"
+            && e.Child("event", Ns.PubSubEvent)?.Child("items", Ns.PubSubEvent)?.Child("item", Ns.PubSubEvent)?.Child("tune", tune)?.ChildText("title", tune) == title;
+        Assert.That((await gina.IqAsync(Publish("One"), t)).Attr("type"), Is.EqualTo("result"));
+
+        // Hank's client announces tune+notify: a.test asks it for its features across the link, then sends the last item.
+        var query = new Element("query", Ns.DiscoInfo)
+            .Add(new Element("identity", Ns.DiscoInfo).SetAttr("category", "client").SetAttr("type", "pc").SetAttr("name", "s2s test"))
+            .Add(new Element("feature", Ns.DiscoInfo).SetAttr("var", Ns.DiscoInfo))
+            .Add(new Element("feature", Ns.DiscoInfo).SetAttr("var", tune + "+notify"));
+        var ver = Xmpp.Server.Modules.Pep.PepCaps.VerificationString(query, "sha-1");
+        await hank.SendAsync($"<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://s2s.test' ver='{ver}'/></presence>");
+        while (true)
+        {
+            var q = await hank.ReceiveAsync(e => e.Name == "iq" && e.Attr("type") == "get" && e.Child("query", Ns.DiscoInfo) is not null, t);
+            var answer = query.Clone().SetAttr("node", q.Child("query", Ns.DiscoInfo)!.Attr("node"));
+            await hank.SendAsync(new Element("iq", Ns.Client).SetAttr("type", "result").SetAttr("id", q.Attr("id")).SetAttr("to", q.Attr("from")).Add(answer));
+            if (q.Attr("from") == "a.test") break;
+        }
+        await hank.ReceiveAsync(e => IsEvent(e, "One"), t);
+        await gina.IqAsync(Publish("Two"), t);
+        await hank.ReceiveAsync(e => IsEvent(e, "Two"), t);
+
+        // Gone offline: no more events for that resource, and nothing breaks when publishing.
+        await hank.SendAsync("<presence type='unavailable'/>");
+        await gina.ReceiveAsync(e => e.Name == "presence" && e.Attr("from") == "hank@b.test/phone" && e.Attr("type") == "unavailable", t);
+        await gina.IqAsync(Publish("Three"), t);
+        Assert.That(await hank.TryReceiveAsync(e => IsEvent(e, "Three"), TimeSpan.FromSeconds(1)), Is.Null);
     }
 }

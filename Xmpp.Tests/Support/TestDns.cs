@@ -7,7 +7,9 @@ namespace Xmpp.Tests.Support;
 
 /// A tiny authoritative DNS server on a free loopback UDP port (RFC 1035 wire format), answering SRV (RFC 2782), A and
 /// AAAA queries from a table the test fills; unknown names get NXDOMAIN. Point the server at it with
-/// Xmpp:S2s:DnsServers so SRV look-ups are tested without touching the machine's resolver.
+/// Xmpp:S2s:DnsServers so SRV look-ups are tested without touching the machine's resolver. For other servers, which
+/// read /etc/resolv.conf (which has no port), StartOnPort53 binds port 53 of an address of its own in 127/8 and
+/// ResolvConf names it, for a bind mount over /etc/resolv.conf in a mount namespace only that server sees.
 public sealed class TestDns : IAsyncDisposable
 {
     private readonly UdpClient _udp;
@@ -16,13 +18,41 @@ public sealed class TestDns : IAsyncDisposable
     private readonly Dictionary<string, List<(ushort Type, byte[] Data)>> _records = new(StringComparer.OrdinalIgnoreCase);
     private int _queries;
 
-    private TestDns()
+    private TestDns(UdpClient udp)
     {
-        _udp = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+        _udp = udp;
         _loop = Task.Run(ServeAsync);
     }
 
-    public static TestDns Start() => new();
+    public static TestDns Start() => new(new UdpClient(new IPEndPoint(IPAddress.Loopback, 0)));
+
+    /// Binds 127.53.x.y:53 for some free x.y; needs root (or CAP_NET_BIND_SERVICE).
+    public static TestDns StartOnPort53()
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            var address = new IPAddress([127, 53, (byte)Random.Shared.Next(1, 255), (byte)Random.Shared.Next(1, 255)]);
+            try
+            {
+                return new TestDns(new UdpClient(new IPEndPoint(address, 53)));
+            }
+            catch (SocketException) when (attempt < 20)
+            {
+            }
+        }
+    }
+
+    public IPAddress ListenAddress => ((IPEndPoint)_udp.Client.LocalEndPoint!).Address;
+
+    /// A resolv.conf naming only this server (it must listen on port 53: StartOnPort53).
+    public string ResolvConf => $"nameserver {ListenAddress}\noptions timeout:2 attempts:2\n";
+
+    /// _xmpp-server._tcp.DOMAIN (RFC 6120 §3.2.1) → xmpp-DOMAIN.srv.test:PORT, and that name → 127.0.0.1.
+    public TestDns AddXmppServer(string domain, int port)
+    {
+        var target = "xmpp-" + domain + ".srv.test";
+        return Srv("_xmpp-server._tcp." + domain, 0, 0, port, target).Address(target, "127.0.0.1");
+    }
 
     public int Port => ((IPEndPoint)_udp.Client.LocalEndPoint!).Port;
 

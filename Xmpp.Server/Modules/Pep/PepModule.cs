@@ -17,6 +17,9 @@ public sealed partial class PepModule(PepService pep, PepCaps caps, ILogger<PepM
     /// Before the presence module (1000): the caps are read from the presence before it is broadcast.
     public const int HookOrder = 900;
 
+    /// Presence from remote contacts: after blocking (100) and invites (900), before the presence module (1000).
+    public const int RemotePresenceHookOrder = 950;
+
     private const string Feature = "http://jabber.org/protocol/pubsub#";
 
     /// Features of the account's pubsub service; each is implemented in this folder (XEP-0060 §10).
@@ -39,6 +42,7 @@ public sealed partial class PepModule(PepService pep, PepCaps caps, ILogger<PepM
         module.Iq(IqTarget.Account, "pubsub", Ns.PubSubOwner, OwnerAsync);
         module.AccountItems(NodeItemsAsync);
         module.Hook(HookPoint.OutboundPresence, HookOrder, PresenceAsync);
+        module.Hook(HookPoint.InboundPresence, RemotePresenceHookOrder, RemotePresenceAsync);
         module.OnSessionClosed(session =>
         {
             _lastCaps.TryRemove(session.Jid.ToString(), out _);
@@ -90,6 +94,36 @@ public sealed partial class PepModule(PepService pep, PepCaps caps, ILogger<PepM
             }
         });
         return ValueTask.FromResult(false);
+    }
+
+    /// XEP-0163 §4.3 for contacts on other servers: their servers send the owner their presence; its caps say which
+    /// notifications each resource wants (resolved like a local client's, with disco#info to the resource), and a
+    /// new or changed resource gets the last items, as a local one does.
+    private async ValueTask<bool> RemotePresenceAsync(StanzaContext c)
+    {
+        if (c.Origin is not null || c.To is not { } owner || c.From.Local is null || pep.IsLocal(c.From)) return false;
+        if (c.Type is "unavailable" or "error")
+        {
+            pep.ForgetRemotePresence(owner, c.From);
+            return false;
+        }
+        if (c.Type is not null || c.From.Resource is null || PepCaps.Read(c.Stanza) is not { } announced) return false;
+        // Only contacts subscribed to the owner get events: not a room's occupants, not strangers' directed presence.
+        if (!await pep.IsSubscriberAsync(owner, c.From) || !pep.NoteRemotePresence(owner, c.From, c.Stanza)) return false;
+        var contact = c.From;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                var features = await caps.ResolveAsync(contact, announced);
+                if (features.Count > 0) await pep.SendLastItemsToRemoteAsync(owner, contact, features);
+            }
+            catch (Exception ex)
+            {
+                logger.LogError(ex, "Sending last PEP items of {Owner} to {Jid} failed", owner.Bare, contact);
+            }
+        });
+        return false;
     }
 
     private static void Fail(IqContext c, PepError error)

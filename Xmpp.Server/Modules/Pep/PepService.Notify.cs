@@ -58,10 +58,13 @@ public sealed partial class PepService
         logger.LogDebug("PEP event on {Owner} {Node} to {Count} resources", owner, node.Name, recipients.Count);
         foreach (var entry in recipients)
             await SendEventAsync(owner, entry, eventChild, null);
+        foreach (var remote in await RemoteRecipientsAsync(owner, node))
+            await SendRemoteEventAsync(owner, remote, eventChild, null);
     }
 
     /// XEP-0163 §4.1, §4.2: the owner's resources and contacts with a presence subscription to the owner are
-    /// subscribed automatically, but only resources whose caps carry NODE+notify receive anything.
+    /// subscribed automatically, but only resources whose caps carry NODE+notify receive anything. Local contacts
+    /// here; contacts on other servers in PepService.Remote.cs.
     private async ValueTask<List<SessionEntry>> RecipientsAsync(Jid owner, PepNodeSnapshot node)
     {
         var feature = node.Name + "+notify";
