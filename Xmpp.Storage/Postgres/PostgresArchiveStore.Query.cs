@@ -76,6 +76,18 @@ internal sealed partial class PostgresArchiveStore
         return await command.ExecuteScalarAsync().ConfigureAwait(false) is long id ? id : null;
     }
 
+    // The newest of the owner's records whose message carries that XEP-0359 origin-id (see OriginIds), by the
+    // (owner, origin_id, id) index.
+    internal async ValueTask<long?> FindIdByOriginIdAsync(string owner, string originId)
+    {
+        if (originId.Contains('\0')) return null;
+        await using var command = _source.CreateCommand(
+            $"SELECT a.id FROM {_table} a WHERE a.owner = $1 AND a.origin_id = $2 AND a.id > {_mark} ORDER BY a.id DESC LIMIT 1");
+        command.Parameters.Add(Text(owner));
+        command.Parameters.Add(Text(originId));
+        return await command.ExecuteScalarAsync().ConfigureAwait(false) is long id ? id : null;
+    }
+
     public async ValueTask<int> CountAsync(string owner)
     {
         await using var command = _source.CreateCommand(CountSql($"a.owner = $1 AND a.id > {_mark}", byPeer: false));

@@ -28,14 +28,14 @@ internal sealed partial class PostgresArchiveStore : IArchiveStore
         // and the rows of this insert. The ordinals continue from the owner's (and owner and peer's) newest row
         // (PostgresSchema.ArchiveTable). ON CONFLICT makes a group that is run again after a lost commit answer harmless.
         _insert = $"""
-            INSERT INTO {_table} (owner, id, stamp, peer, stanza_id, payload, ordinal, peer_ordinal)
+            INSERT INTO {_table} (owner, id, stamp, peer, stanza_id, origin_id, payload, ordinal, peer_ordinal)
             SELECT v.owner, v.id,
                    GREATEST(max(v.stamp) OVER (PARTITION BY v.owner ORDER BY v.id), COALESCE(n.newest, v.stamp)),
-                   v.peer, v.stanza_id, v.payload,
+                   v.peer, v.stanza_id, v.origin_id, v.payload,
                    COALESCE(n.ordinal, 0) + row_number() OVER (PARTITION BY v.owner ORDER BY v.id),
                    COALESCE(p.peer_ordinal, 0) + row_number() OVER (PARTITION BY v.owner, v.peer ORDER BY v.id)
-            FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bytea[])
-                 AS v(owner, id, stamp, peer, stanza_id, payload)
+            FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bytea[], $7::text[])
+                 AS v(owner, id, stamp, peer, stanza_id, payload, origin_id)
             LEFT JOIN LATERAL (SELECT a.stamp AS newest, a.ordinal FROM {_table} a WHERE a.owner = v.owner ORDER BY a.id DESC LIMIT 1) n ON true
             LEFT JOIN LATERAL (SELECT a.peer_ordinal FROM {_table} a WHERE a.owner = v.owner AND a.peer = v.peer ORDER BY a.id DESC LIMIT 1) p ON true
             ON CONFLICT (owner, id) DO NOTHING
@@ -87,10 +87,12 @@ internal sealed partial class PostgresArchiveStore : IArchiveStore
         var peers = new string[run.Count];
         var stanzaIds = new string?[run.Count];
         var payloads = new byte[run.Count][];
+        var originIds = new string?[run.Count];
         for (var i = 0; i < run.Count; i++)
         {
             var a = run[i];
             (owners[i], idValues[i], stamps[i], peers[i], stanzaIds[i], payloads[i]) = (a.Owner, a.Id, a.Stamp, a.With, a.StanzaId, a.Payload);
+            originIds[i] = OriginIds.Find(a.Payload);
             a.SetResult(a.Id);
         }
         await using var insert = new NpgsqlCommand(_insert, connection);
@@ -100,6 +102,7 @@ internal sealed partial class PostgresArchiveStore : IArchiveStore
         insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = peers });
         insert.Parameters.Add(new NpgsqlParameter { Value = stanzaIds, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         insert.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = payloads });
+        insert.Parameters.Add(new NpgsqlParameter { Value = originIds, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         await insert.ExecuteNonQueryAsync().ConfigureAwait(false);
     }
 

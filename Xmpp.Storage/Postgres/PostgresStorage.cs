@@ -135,7 +135,7 @@ public sealed partial class PostgresStorage : IStorage, IStorageInventory
             // The schema has the server's collections; another gets its table now (idempotent DDL).
             if (!PostgresSchema.Collections.Contains(collection))
             {
-                using var command = _source.CreateCommand(PostgresSchema.ArchiveTable(collection));
+                using var command = _source.CreateCommand(PostgresSchema.ArchiveTable(collection) + PostgresSchema.OriginIdColumn(collection));
                 command.ExecuteNonQuery();
             }
             var store = new PostgresArchiveStore(_source, _writer, collection);
