@@ -53,9 +53,15 @@ public static class MigrateCommand
             Console.WriteLine($"{"store",-24} {"source",12} {"target",12}");
             foreach (var count in counts)
                 Console.WriteLine($"{count.Store,-24} {count.Source,12} {count.Target,12}{(count.Matches ? "" : "  MISMATCH")}");
+            if (!toPostgres) CopySecrets(Path.GetFullPath(options.DataDir), destination);
+            var uploads = Path.GetFullPath(options.Upload.Directory is { Length: > 0 } d ? d : Path.Combine(options.DataDir, "uploads"));
             if (counts.All(c => c.Matches))
             {
-                Console.WriteLine($"migrated: every count matches. Uploaded files stay where they are; point Xmpp:Storage at the {(toPostgres ? "PostgreSQL database" : "new data folder")} to use it");
+                Console.WriteLine(toPostgres
+                    ? "migrated: every count matches. Start the server with Xmpp:Storage:Provider postgresql and this connection string, "
+                      + "keeping the same data folder: uploaded files, upload.key and fast-token.key stay in it"
+                    : $"migrated: every count matches. Start the server with Xmpp:Storage:Provider embedded and --data-dir {destination}; "
+                      + $"uploaded files stay in {uploads}: set Xmpp:Upload:Directory to it, or move it to {Path.Combine(destination, "uploads")}");
                 return 0;
             }
             return AdminCommands.Fail("migrate: the counts differ (is the source in use, or did the target hold other data?); run the command again");
@@ -64,6 +70,17 @@ public static class MigrateCommand
         {
             foreach (var held in locks) held.Dispose();
         }
+    }
+
+    // The keys that sign upload links and FAST tokens live in the data folder whatever the storage; a new data folder
+    // gets the old ones, so links and tokens handed out before the migration stay valid. An existing key is kept.
+    private static readonly string[] Secrets = ["upload.key", "fast-token.key"];
+
+    private static void CopySecrets(string from, string to)
+    {
+        foreach (var name in Secrets)
+            if (File.Exists(Path.Combine(from, name)) && !File.Exists(Path.Combine(to, name)))
+                BackupFiles.Copy(Path.Combine(from, name), Path.Combine(to, name));
     }
 
     private static async Task<IStorage> OpenAsync(bool postgres, string where) =>
