@@ -64,7 +64,13 @@ cleanup() {
     for pid in "${STARTED_PIDS[@]:-}"; do
         [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
     done
-    [ "$KEEP" = 1 ] || rm -rf "$WORK"
+    # postgres itself (not the runuser above it) gets a fast shutdown, by the PID it wrote, before its folder goes.
+    if [ -n "$pgdir" ] && [ -f "$pgdir/data/postmaster.pid" ]; then
+        local postmaster; postmaster=$(head -n 1 "$pgdir/data/postmaster.pid")
+        kill -INT "$postmaster" 2>/dev/null || true
+        for _ in $(seq 1 40); do kill -0 "$postmaster" 2>/dev/null || break; sleep 0.5; done
+    fi
+    [ "$KEEP" = 1 ] || rm -rf "$WORK" ${pgdir:+"$pgdir"}
 }
 trap cleanup EXIT
 
@@ -122,17 +128,20 @@ wait_port() {
 
 # ---- a private PostgreSQL for --storage postgresql: Debian's binaries, initdb in the temp dir, fsync on ----
 PG_PORT=45432
+pgdir=""
 start_postgres() {
-    local bin pgdir=$WORK/pg as=()
+    local bin as=()
     bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
     [ -n "$bin" ] || { log "PostgreSQL binaries not found (apt-get install postgresql)"; exit 1; }
-    mkdir -p "$pgdir"
-    # PostgreSQL refuses to run as root: as root it runs as the unprivileged user the tests use.
+    # A folder of its own, not inside $WORK (owner-only, it holds the certificate's key): as root PostgreSQL must run
+    # as another user (it refuses root), the unprivileged one the tests use, which needs to reach its folder.
+    pgdir=$(mktemp -d /tmp/xmpp-bench-pg.XXXXXX)
     if [ "$(id -u)" = 0 ]; then
         id -u xmpptest >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin xmpptest
         chown xmpptest "$pgdir"; as=(runuser -u xmpptest --)
     fi
-    "${as[@]}" "$bin/initdb" -D "$pgdir/data" -U postgres --auth trust -E UTF8 --no-locale --no-sync > "$pgdir/initdb.log" 2>&1
+    "${as[@]}" "$bin/initdb" -D "$pgdir/data" -U postgres --auth trust -E UTF8 --no-locale --no-sync > "$pgdir/initdb.log" 2>&1 \
+        || { log "initdb failed"; cat "$pgdir/initdb.log" >&2; exit 1; }
     ("${as[@]}" "$bin/postgres" -D "$pgdir/data" -p "$PG_PORT" -k "$pgdir" -c listen_addresses=127.0.0.1 -c fsync=on \
         -c shared_buffers=256MB -c max_connections=200 > "$pgdir/postgres.log" 2>&1) &
     PG_PID=$!
