@@ -156,7 +156,8 @@ start_postgres() {
 pg_connection() { echo "Host=127.0.0.1;Port=$PG_PORT;Username=postgres;Database=$1;Maximum Pool Size=50"; }
 
 # ---- each server: start on loopback with its own config, data dir and ports, as the current user ----
-# Archiving off: the anchors run without mod_mam, so all of them do the same work per message. What archiving costs
+# Archiving off: the anchors run without mod_mam, so all of them do the same work per message; federation off (its
+# port would be shared by the instances). What archiving costs
 # us is measured on its own (bench/results/2026-12-02-archiving-cost.md) and, with --storage postgresql, by the
 # ours-arch and ours-pg-arch variants.
 start_xmppd() {
@@ -167,7 +168,7 @@ start_xmppd() {
         --Xmpp:Registration:MinSecondsBetweenPerIp=0 --Xmpp:Limits:MaxConnectionsPerIp=1000000 \
         --Xmpp:Limits:ReadBytesPerSecond=1073741824 --Xmpp:Limits:ReadBurstBytes=1073741824 \
         --Xmpp:Limits:MaxResourcesPerAccount=1000 --Xmpp:Offline:MaxMessagesPerAccount=1000000 \
-        --Xmpp:Mam:DefaultMode="$mode" --http-port 0 "$@" \
+        --Xmpp:Mam:DefaultMode="$mode" --http-port 0 --Xmpp:S2s:Enabled=false --Xmpp:S2s:Port=0 "$@" \
         > "$d/server.log" 2>&1) &
     SERVER_PID=$!; PORT=$port; TLS_PORT=$((port + 1))
 }
