@@ -54,6 +54,8 @@ async Task<int> RunVerbAsync()
             return await AdminCommands.AdminAsync(words, options);
         case "restore":
             return RestoreCommand.Run(words, options);
+        case "migrate":
+            return await MigrateCommand.RunAsync(words, options);
         case "cert":
             return AdminCommands.CertGenerate(words, options);
         default:

@@ -7,6 +7,11 @@
 #   bench/compare.sh --full             the issue's numbers: 10,000 and 50,000 idle sessions, 1,000 users, 100,000 offline messages
 #   options: --servers "ours prosody ejabberd"   --scenarios "login idle" (a subset; accounts are always registered)
 #            --keep (leave the temp dir)   --out FILE (results markdown)
+#            --storage postgresql   also our server on a private PostgreSQL (initdb in the temp dir, its own port): the
+#                     offline spool, 1:1 throughput with archiving off and on (clients with XEP-0198 acks), and the
+#                     newest-50 MAM page of one user with ARCHIVED messages (default 1,000,000; seeded through the
+#                     storage API before the servers start), each beside the embedded store's figure
+#            --archived N   size of that archive
 set -euo pipefail
 
 main() {
@@ -16,6 +21,8 @@ SERVERS="ours prosody ejabberd"
 SCENARIOS="register login idle throughput receipts offline"
 KEEP=0
 OUT=""
+STORAGE=embedded
+ARCHIVED=1000000
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) SIZE=quick; shift ;;
@@ -25,6 +32,8 @@ while [ $# -gt 0 ]; do
         --scenarios) SCENARIOS=$2; shift 2 ;;
         --keep) KEEP=1; shift ;;
         --out) OUT=$2; shift 2 ;;
+        --storage) STORAGE=$2; shift 2 ;;
+        --archived) ARCHIVED=$2; shift 2 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -40,6 +49,12 @@ case $SIZE in
             MESSAGES=100000; RECEIVERS=1000; SENDERS=100; MAX_S=900; CONC=200 ;;
 esac
 
+case $STORAGE in
+    embedded) ;;
+    postgresql) case " $SERVERS " in *" ours "*) SERVERS="$SERVERS ours-pg ours-arch ours-pg-arch" ;; esac ;;
+    *) echo "--storage is embedded or postgresql" >&2; exit 2 ;;
+esac
+
 WORK=$(mktemp -d /tmp/xmpp-bench.XXXXXX)
 RESULTS=$WORK/results.jsonl
 : > "$RESULTS"
@@ -49,7 +64,13 @@ cleanup() {
     for pid in "${STARTED_PIDS[@]:-}"; do
         [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
     done
-    [ "$KEEP" = 1 ] || rm -rf "$WORK"
+    # postgres itself (not the runuser above it) gets a fast shutdown, by the PID it wrote, before its folder goes.
+    if [ -n "$pgdir" ] && [ -f "$pgdir/data/postmaster.pid" ]; then
+        local postmaster; postmaster=$(head -n 1 "$pgdir/data/postmaster.pid")
+        kill -INT "$postmaster" 2>/dev/null || true
+        for _ in $(seq 1 40); do kill -0 "$postmaster" 2>/dev/null || break; sleep 0.5; done
+    fi
+    [ "$KEEP" = 1 ] || rm -rf "$WORK" ${pgdir:+"$pgdir"}
 }
 trap cleanup EXIT
 
@@ -83,6 +104,9 @@ log "building xmppd (published Release) and the load generator"
 dotnet publish "$ROOT/Xmpp.Server" -c Release -o "$WORK/xmppd" -v quiet -nologo >&2
 dotnet build "$ROOT/bench/Xmpp.Bench" -c Release -o "$WORK/bench" -v quiet -nologo >&2
 BENCH=(dotnet "$WORK/bench/xmpp-bench.dll")
+if [ "$STORAGE" = postgresql ]; then
+    dotnet build "$ROOT/bench/Xmpp.MicroBench" -c Release -o "$WORK/micro" -v quiet -nologo >&2
+fi
 
 # ---- one self-signed certificate for all three ----
 mkdir -p "$WORK/certs/$DOMAIN"
@@ -102,22 +126,58 @@ wait_port() {
     return 1
 }
 
+# ---- a private PostgreSQL for --storage postgresql: Debian's binaries, initdb in the temp dir, fsync on ----
+PG_PORT=45432
+pgdir=""
+start_postgres() {
+    local bin as=()
+    bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    [ -n "$bin" ] || { log "PostgreSQL binaries not found (apt-get install postgresql)"; exit 1; }
+    # A folder of its own, not inside $WORK (owner-only, it holds the certificate's key): as root PostgreSQL must run
+    # as another user (it refuses root), the unprivileged one the tests use, which needs to reach its folder.
+    pgdir=$(mktemp -d /tmp/xmpp-bench-pg.XXXXXX)
+    if [ "$(id -u)" = 0 ]; then
+        id -u xmpptest >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin xmpptest
+        chown xmpptest "$pgdir"; as=(runuser -u xmpptest --)
+    fi
+    "${as[@]}" "$bin/initdb" -D "$pgdir/data" -U postgres --auth trust -E UTF8 --no-locale --no-sync > "$pgdir/initdb.log" 2>&1 \
+        || { log "initdb failed"; cat "$pgdir/initdb.log" >&2; exit 1; }
+    ("${as[@]}" "$bin/postgres" -D "$pgdir/data" -p "$PG_PORT" -k "$pgdir" -c listen_addresses=127.0.0.1 -c fsync=on \
+        -c shared_buffers=256MB -c max_connections=200 > "$pgdir/postgres.log" 2>&1) &
+    PG_PID=$!
+    STARTED_PIDS+=("$PG_PID")
+    wait_port "$PG_PORT" "$PG_PID" || { log "PostgreSQL did not start"; tail -n 20 "$pgdir/postgres.log" >&2; exit 1; }
+    sleep 1
+    for db in xmpp_pg xmpp_pg_arch; do
+        "${as[@]}" "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE $db" postgres >&2
+    done
+    log "PostgreSQL started, PID $PG_PID, port $PG_PORT"
+}
+pg_connection() { echo "Host=127.0.0.1;Port=$PG_PORT;Username=postgres;Database=$1;Maximum Pool Size=50"; }
+
 # ---- each server: start on loopback with its own config, data dir and ports, as the current user ----
-start_ours() {
-    local d=$WORK/ours; mkdir -p "$d"
-    # Stanza rates off: the throughput search drives each user far past what a person sends (docs/security.md).
-    # Archiving off: the anchors run without mod_mam, so all three do the same work per message. What archiving costs
-    # us is measured on its own (bench/results/2026-12-02-archiving-cost.md).
+# Stanza rates off: the throughput search drives each user far past what a person sends (docs/security.md).
+# Archiving off: the anchors run without mod_mam, so all of them do the same work per message; federation off (its
+# port would be shared by the instances). What archiving costs
+# us is measured on its own (bench/results/2026-12-02-archiving-cost.md) and, with --storage postgresql, by the
+# ours-arch and ours-pg-arch variants.
+start_xmppd() {
+    local name=$1 port=$2 mode=$3; shift 3
+    local d=$WORK/$name; mkdir -p "$d"
     (cd "$d" && exec "$WORK/xmppd/xmppd" run --domain "$DOMAIN" --data-dir "$d/data" --cert-dir "$WORK/certs" \
-        --c2s-port 15222 --c2s-tls-port 15223 --listen 127.0.0.1 --log-level Warning --allow-registration true \
+        --c2s-port "$port" --c2s-tls-port $((port + 1)) --listen 127.0.0.1 --log-level Warning --allow-registration true \
         --Xmpp:Registration:MinSecondsBetweenPerIp=0 --Xmpp:Limits:MaxConnectionsPerIp=1000000 \
         --Xmpp:Limits:ReadBytesPerSecond=1073741824 --Xmpp:Limits:ReadBurstBytes=1073741824 \
         --Xmpp:Limits:MaxResourcesPerAccount=1000 --Xmpp:Offline:MaxMessagesPerAccount=1000000 \
-        --Xmpp:Mam:DefaultMode=never --http-port 0 \
         --Xmpp:RateLimits:MessagesPerSecond=0 --Xmpp:RateLimits:PresencePerSecond=0 --Xmpp:RateLimits:IqPerSecond=0 \
+        --Xmpp:Mam:DefaultMode="$mode" --http-port 0 --Xmpp:S2s:Enabled=false --Xmpp:S2s:Port=0 "$@" \
         > "$d/server.log" 2>&1) &
-    SERVER_PID=$!; PORT=15222; TLS_PORT=15223
+    SERVER_PID=$!; PORT=$port; TLS_PORT=$((port + 1))
 }
+start_ours() { start_xmppd ours 15222 never; }
+start_ours-pg() { start_xmppd ours-pg 16222 never --storage postgresql "--Xmpp:Storage:ConnectionString=$(pg_connection xmpp_pg)"; }
+start_ours-arch() { start_xmppd ours-arch 17222 always; }
+start_ours-pg-arch() { start_xmppd ours-pg-arch 18222 always --storage postgresql "--Xmpp:Storage:ConnectionString=$(pg_connection xmpp_pg_arch)"; }
 
 start_prosody() {
     local d=$WORK/prosody; mkdir -p "$d/data"
@@ -191,8 +251,11 @@ run_bench() {
     local server=$1; shift
     local line
     log "$server: $*"
+    local extra=()
+    # The archiving variants' clients ask for an XEP-0198 ack after every write, which waits for the archive's commit.
+    case $server in *-arch) extra=(--sm) ;; esac
     line=$("${BENCH[@]}" "$@" --server "$server" --port "${PORTS[$server]}" --tls-port "${TLS_PORTS[$server]}" --domain "$DOMAIN" \
-        --password "$PASSWORD" --concurrency "$CONC" --max-seconds "$MAX_S" | tail -n 1) || true
+        --password "$PASSWORD" --concurrency "$CONC" --max-seconds "$MAX_S" "${extra[@]}" | tail -n 1) || true
     [ -n "$line" ] || line="{\"scenario\":\"$1\",\"server\":\"$server\",\"error\":\"no result\"}"
     echo "$line" >&2
     echo "$line" >> "$RESULTS"
@@ -202,6 +265,17 @@ run_bench() {
 # in turn: load from other processes on the machine then hits all three alike instead of whichever ran last.
 declare -A PORTS TLS_PORTS PIDS
 LIVE=()
+if [ "$STORAGE" = postgresql ]; then
+    start_postgres
+    # User 0's archive, seeded before the servers start (the embedded data folder belongs to its server once it runs).
+    for target in "embedded $WORK/ours/data" "postgresql $(pg_connection xmpp_pg)"; do
+        # shellcheck disable=SC2086
+        set -- $target
+        log "seeding $ARCHIVED archived messages of u0 ($1)"
+        dotnet "$WORK/micro/Xmpp.MicroBench.dll" archive-seed "$1" "${target#* }" "u0@$DOMAIN" "$ARCHIVED" >&2
+    done
+    set --
+fi
 for server in $SERVERS; do
     "start_$server"
     STARTED_PIDS+=("$SERVER_PID")
@@ -222,13 +296,15 @@ for s in "${LIVE[@]}"; do run_bench "$s" register --users "$USERS"; done
 wants register || sed -i '/"scenario": *"register"/d' "$RESULTS"
 # Warm-up, not measured: one login per account on every server, so the login figures are a running server's (our
 # JIT has compiled the login path; every server has its caches and pools filled) rather than a cold start's.
-for s in "${LIVE[@]}"; do
+# The storage variants are measured on the storage scenarios only.
+CORE=(); for s in "${LIVE[@]}"; do case $s in ours-*) ;; *) CORE+=("$s") ;; esac; done
+for s in "${CORE[@]}"; do
     log "$s: warm-up, $USERS logins (not measured)"
     "${BENCH[@]}" login --server "$s" --port "${PORTS[$s]}" --tls-port "${TLS_PORTS[$s]}" --domain "$DOMAIN" --password "$PASSWORD" \
         --users "$USERS" --sessions "$USERS" --concurrency "$CONC" --max-seconds "$MAX_S" > /dev/null 2>&1 || true
 done
 if wants login; then
-    for s in "${LIVE[@]}"; do run_bench "$s" login --users "$USERS" --sessions "$LOGINS" --server-pid "${PIDS[$s]}"; done
+    for s in "${CORE[@]}"; do run_bench "$s" login --users "$USERS" --sessions "$LOGINS" --server-pid "${PIDS[$s]}"; done
 fi
 if wants idle; then
     for n in $IDLE; do
@@ -240,18 +316,27 @@ if wants idle; then
             done
             continue
         fi
-        for s in "${LIVE[@]}"; do run_bench "$s" idle --users "$USERS" --sessions "$n" --server-pid "${PIDS[$s]}"; done
+        for s in "${CORE[@]}"; do run_bench "$s" idle --users "$USERS" --sessions "$n" --server-pid "${PIDS[$s]}"; done
     done
 fi
 for scenario in throughput receipts; do
     wants "$scenario" || continue
     for s in "${LIVE[@]}"; do
+        [ "$scenario" = receipts ] && case $s in ours-*) continue ;; esac
         run_bench "$s" "$scenario" --users "$USERS" --online "$ONLINE" --fixed-rate "$FIXED_RATE" --fixed-seconds "$FIXED_S" \
             --start-rate "$START_RATE" --step-seconds "$STEP_S"
     done
 done
 if wants offline; then
-    for s in "${LIVE[@]}"; do run_bench "$s" offline --users "$USERS" --messages "$MESSAGES" --receivers "$RECEIVERS" --senders "$SENDERS"; done
+    for s in "${LIVE[@]}"; do
+        case $s in ours-arch|ours-pg-arch) continue ;; esac
+        run_bench "$s" offline --users "$USERS" --messages "$MESSAGES" --receivers "$RECEIVERS" --senders "$SENDERS"
+    done
+fi
+if [ "$STORAGE" = postgresql ]; then
+    for s in ours ours-pg; do
+        if [ -n "${PIDS[$s]:-}" ]; then run_bench "$s" mam-page --users "$USERS" --queries 200; fi
+    done
 fi
 
 for s in "${LIVE[@]}"; do kill "${PIDS[$s]}" 2>/dev/null || true; done
@@ -262,7 +347,7 @@ done
 
 [ -n "$OUT" ] || OUT="$ROOT/bench/results/$(date -u +%Y-%m-%d)-$SIZE.md"
 mkdir -p "$(dirname "$OUT")"
-python3 "$ROOT/bench/report.py" "$RESULTS" --size "$SIZE" --markdown "$OUT"
+python3 "$ROOT/bench/report.py" "$RESULTS" --size "$SIZE$([ "$STORAGE" = postgresql ] && echo ", storage embedded and postgresql, $ARCHIVED archived")" --markdown "$OUT"
 log "results written to $OUT"
 }
 

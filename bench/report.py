@@ -106,6 +106,51 @@ def table(rows):
     return out, errors
 
 
+def storage_table(rows):
+    """With --storage postgresql: our server on each storage, against the PostgreSQL targets of issue 16."""
+    by = {}
+    for r in rows:
+        if "error" not in r:
+            by.setdefault((r.get("scenario"), r.get("server")), r)
+
+    def get(scenario, server, key):
+        v = by.get((scenario, server), {}).get(key)
+        return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+    if not any(s == "ours-pg" for (_, s) in by):
+        return []
+    out = ["| storage scenario | embedded | postgresql | target (postgresql) |", "|---|---|---|---|"]
+    prosody_drain = get("offline", "prosody", "drain_per_s")
+    for key, label in (("store_per_s", "offline messages stored/s"), ("drain_per_s", "offline messages drained/s")):
+        e, p = get("offline", "ours", key), get("offline", "ours-pg", key)
+        target = ""
+        if key == "drain_per_s":
+            if p is not None and prosody_drain:
+                target = f"≥2× Prosody's {fmt(prosody_drain)}: {p / prosody_drain:.2f}× {'met' if p >= 2 * prosody_drain else 'short'}"
+            else:
+                target = "≥2× Prosody's (Prosody not run)"
+        out.append(f"| {label} | {fmt(e)} | {fmt(p)} | {target} |")
+    off_e, off_p = get("throughput", "ours", "max_sustained_rate"), get("throughput", "ours-pg", "max_sustained_rate")
+    on_e, on_p = get("throughput", "ours-arch", "max_sustained_rate"), get("throughput", "ours-pg-arch", "max_sustained_rate")
+    out.append(f"| 1:1 msgs/s sustained, archiving off | {fmt(off_e)} | {fmt(off_p)} | |")
+    out.append(f"| 1:1 msgs/s sustained, archiving on + XEP-0198 acks | {fmt(on_e)} | {fmt(on_p)} | |")
+
+    def cost(on, off):
+        return None if on is None or not off else max(0.0, 1 - on / off)
+    ce, cp = cost(on_e, off_e), cost(on_p, off_p)
+    pct = lambda c: "–" if c is None else f"{c * 100:.0f} %"
+    out.append(f"| cost of archiving (share of peak 1:1 lost) | {pct(ce)} | {pct(cp)} | ≤30 %{'' if cp is None else (' met' if cp <= 0.30 else ' short')} |")
+    for key, label in (("p50_ms", "newest-50 MAM page p50 ms"), ("p99_ms", "newest-50 MAM page p99 ms")):
+        e, p = get("mam-page", "ours", key), get("mam-page", "ours-pg", key)
+        target = ""
+        if key == "p50_ms":
+            target = "≤5 ms" + ("" if p is None else (" met" if p <= 5 else " short"))
+        out.append(f"| {label} | {fmt(e)} | {fmt(p)} | {target} |")
+    e, p = get("mam-page", "ours", "archived"), get("mam-page", "ours-pg", "archived")
+    out.append(f"| messages in that archive | {fmt(e)} | {fmt(p)} | 1,000,000 |")
+    return out
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("results")
@@ -114,6 +159,9 @@ def main():
     a = p.parse_args()
     rows = load(a.results)
     lines, errors = table(rows)
+    storage = storage_table(rows)
+    if storage:
+        lines += ["", "Storage (our server on the embedded store and on PostgreSQL):", ""] + storage
     print("\n".join(lines))
     for e in errors:
         print(f"note: {e.get('server')} {e.get('scenario')}: {e.get('error') or e.get('first_error')}")

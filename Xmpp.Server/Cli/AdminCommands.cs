@@ -33,6 +33,9 @@ public static class AdminCommands
                                                 an invitation link: web sign-up page and xmpp: URI
           xmppd restore DIR                     with the server stopped, replace the data folder's contents with a backup's
                                                 (the replaced data is kept in DATADIR.before-restore-TIMESTAMP)
+          xmppd migrate --to postgresql CONNSTRING
+          xmppd migrate --to embedded DIR       with the server stopped, copy all data from the configured storage into
+                                                the other kind; repeatable, resumes where it stopped, ends with counts
           xmppd cert generate DOMAIN            write a self-signed certificate for DOMAIN into the cert folder
           xmppd check                           validate config, certificates and ports, one line per problem
 

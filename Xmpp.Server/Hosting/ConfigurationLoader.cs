@@ -25,7 +25,7 @@ public static class ConfigurationLoader
 
     /// Options of one command rather than settings (xmppd invite create --reusable 3): handed to the command with
     /// the positional words, their values following them.
-    public static readonly IReadOnlySet<string> CommandOptions = new HashSet<string>(StringComparer.Ordinal) { "--reusable", "--expires", "--inviter", "--admin" };
+    public static readonly IReadOnlySet<string> CommandOptions = new HashSet<string>(StringComparer.Ordinal) { "--reusable", "--expires", "--inviter", "--admin", "--to" };
 
     public sealed record Loaded(IConfigurationRoot Configuration, IReadOnlyList<string> Positional, string? ConfigFile, List<string> Problems);
 

@@ -8,7 +8,7 @@ namespace Xmpp.Storage.LiteDb;
 // thread (LiteDB is thread-safe and a write's task completes only after its commit, so a read after it sees it);
 // every write goes through the single group-commit writer. The archives (user, room, offline spool) are the exception:
 // they keep their records in append-only logs beside the file and only their index in it (see LogArchiveStore for why).
-public sealed class LiteDbStorage : IStorage, IStorageBackup
+public sealed partial class LiteDbStorage : IStorage, IStorageBackup, IStorageInventory
 {
     public const string FileName = "xmpp.db";
 

@@ -88,6 +88,13 @@ internal sealed partial class IndexFile : IDisposable
     public (FileStream File, IReadOnlyList<BlockRef> Blocks) IndexerView(string owner) =>
         (_file, _blocks.TryGetValue(owner, out var blocks) ? blocks : []);
 
+    // The owners with indexed blocks.
+    public string[] Owners()
+    {
+        lock (_lock)
+            return [.. _blocks.Keys];
+    }
+
     // The stamp of the owner's newest indexed entry.
     public long? LastStamp(string owner)
     {

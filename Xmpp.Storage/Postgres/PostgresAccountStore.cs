@@ -11,7 +11,7 @@ internal sealed class PostgresAccountStore(NpgsqlDataSource source, PostgresWrit
     {
         await using var command = source.CreateCommand($"SELECT {Columns} FROM accounts WHERE username = $1");
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = username });
-        await using var reader = await command.ExecuteReaderAsync().ConfigureAwait(false);
+        await using var reader = await writer.Health.ReaderAsync(command).ConfigureAwait(false);
         if (!await reader.ReadAsync().ConfigureAwait(false))
             return null;
         var hashes = reader.GetFieldValue<string[]>(4);
@@ -68,7 +68,7 @@ internal sealed class PostgresAccountStore(NpgsqlDataSource source, PostgresWrit
     public async ValueTask<IReadOnlyList<string>> ListAsync()
     {
         await using var command = source.CreateCommand("SELECT username FROM accounts ORDER BY username");
-        await using var reader = await command.ExecuteReaderAsync().ConfigureAwait(false);
+        await using var reader = await writer.Health.ReaderAsync(command).ConfigureAwait(false);
         var names = new List<string>();
         while (await reader.ReadAsync().ConfigureAwait(false))
             names.Add(reader.GetString(0));
@@ -78,7 +78,7 @@ internal sealed class PostgresAccountStore(NpgsqlDataSource source, PostgresWrit
     public async ValueTask<int> CountAsync()
     {
         await using var command = source.CreateCommand("SELECT count(*) FROM accounts");
-        return (int)(long)(await command.ExecuteScalarAsync().ConfigureAwait(false))!;
+        return (int)(long)(await writer.Health.ScalarAsync(command).ConfigureAwait(false))!;
     }
 
     // Built when the write is queued: the store must hold what the caller passed then, whatever it changes later.

@@ -28,7 +28,7 @@ internal sealed partial class PostgresArchiveStore
         if (query.AfterId is { } after) window.Append(" AND a.id > ").Append(Add(new NpgsqlParameter<long> { TypedValue = after }));
         if (query.BeforeId is { } before) window.Append(" AND a.id < ").Append(Add(new NpgsqlParameter<long> { TypedValue = before }));
 
-        await using var connection = await _source.OpenConnectionAsync().ConfigureAwait(false);
+        await using var connection = await _writer.Health.OpenAsync(_source).ConfigureAwait(false);
         await using var batch = new NpgsqlBatch(connection);
         var page = new NpgsqlBatchCommand($"""
             SELECT a.id, a.stamp, a.peer, a.stanza_id, a.payload FROM {_table} a WHERE {window}
@@ -73,13 +73,25 @@ internal sealed partial class PostgresArchiveStore
             $"SELECT a.id FROM {_table} a WHERE a.owner = $1 AND a.stanza_id = $2 AND a.id > {_mark} ORDER BY a.id DESC LIMIT 1");
         command.Parameters.Add(Text(owner));
         command.Parameters.Add(Text(stanzaId));
-        return await command.ExecuteScalarAsync().ConfigureAwait(false) is long id ? id : null;
+        return await _writer.Health.ScalarAsync(command).ConfigureAwait(false) is long id ? id : null;
+    }
+
+    // The newest of the owner's records whose message carries that XEP-0359 origin-id (see OriginIds), by the
+    // (owner, origin_id, id) index.
+    internal async ValueTask<long?> FindIdByOriginIdAsync(string owner, string originId)
+    {
+        if (originId.Contains('\0')) return null;
+        await using var command = _source.CreateCommand(
+            $"SELECT a.id FROM {_table} a WHERE a.owner = $1 AND a.origin_id = $2 AND a.id > {_mark} ORDER BY a.id DESC LIMIT 1");
+        command.Parameters.Add(Text(owner));
+        command.Parameters.Add(Text(originId));
+        return await _writer.Health.ScalarAsync(command).ConfigureAwait(false) is long id ? id : null;
     }
 
     public async ValueTask<int> CountAsync(string owner)
     {
         await using var command = _source.CreateCommand(CountSql($"a.owner = $1 AND a.id > {_mark}", byPeer: false));
         command.Parameters.Add(Text(owner));
-        return (int)(long)(await command.ExecuteScalarAsync().ConfigureAwait(false))!;
+        return (int)(long)(await _writer.Health.ScalarAsync(command).ConfigureAwait(false))!;
     }
 }

@@ -10,7 +10,7 @@ internal sealed class PostgresKeyValueStore(NpgsqlDataSource source, PostgresWri
         await using var command = source.CreateCommand("SELECT value FROM kv WHERE owner = $1 AND key = $2");
         command.Parameters.Add(Text(owner));
         command.Parameters.Add(Text(key));
-        return await command.ExecuteScalarAsync().ConfigureAwait(false) as byte[];
+        return await writer.Health.ScalarAsync(command).ConfigureAwait(false) as byte[];
     }
 
     public ValueTask SetAsync(string owner, string key, ReadOnlyMemory<byte> value)
@@ -49,7 +49,7 @@ internal sealed class PostgresKeyValueStore(NpgsqlDataSource source, PostgresWri
     {
         await using var command = source.CreateCommand("SELECT key, value FROM kv WHERE owner = $1 ORDER BY key");
         command.Parameters.Add(Text(owner));
-        await using var reader = await command.ExecuteReaderAsync().ConfigureAwait(false);
+        await using var reader = await writer.Health.ReaderAsync(command).ConfigureAwait(false);
         var list = new List<KeyValuePair<string, byte[]>>();
         while (await reader.ReadAsync().ConfigureAwait(false))
             list.Add(KeyValuePair.Create(reader.GetString(0), (byte[])reader[1]));

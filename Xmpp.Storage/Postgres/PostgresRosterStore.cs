@@ -25,7 +25,7 @@ internal sealed class PostgresRosterStore(NpgsqlDataSource source, PostgresWrite
             LEFT JOIN LATERAL (SELECT {Columns} FROM roster_items WHERE username = $1 ORDER BY jid) i ON true
             """);
         command.Parameters.Add(Text(user));
-        await using var reader = await command.ExecuteReaderAsync().ConfigureAwait(false);
+        await using var reader = await writer.Health.ReaderAsync(command).ConfigureAwait(false);
         long version = 0;
         var items = new List<RosterItem>();
         while (await reader.ReadAsync().ConfigureAwait(false))
@@ -42,7 +42,7 @@ internal sealed class PostgresRosterStore(NpgsqlDataSource source, PostgresWrite
         await using var command = source.CreateCommand($"SELECT {Columns} FROM roster_items WHERE username = $1 AND jid = $2");
         command.Parameters.Add(Text(user));
         command.Parameters.Add(Text(jid));
-        await using var reader = await command.ExecuteReaderAsync().ConfigureAwait(false);
+        await using var reader = await writer.Health.ReaderAsync(command).ConfigureAwait(false);
         return await reader.ReadAsync().ConfigureAwait(false) ? Read(reader, 0) : null;
     }
 

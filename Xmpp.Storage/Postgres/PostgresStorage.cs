@@ -8,7 +8,7 @@ namespace Xmpp.Storage.Postgres;
 // back up PostgreSQL, and for several nodes sharing their data. Reads run on pooled connections from the caller's
 // task; every write goes through the one group-commit writer (PostgresWriter), whose tasks complete after the commit,
 // so a read after an awaited write sees it and an acknowledgement that waits for FlushAsync promises what it says.
-public sealed class PostgresStorage : IStorage
+public sealed partial class PostgresStorage : IStorage, IStorageInventory
 {
     public static readonly TimeSpan DefaultPurgeInterval = TimeSpan.FromSeconds(30);
 
@@ -135,7 +135,7 @@ public sealed class PostgresStorage : IStorage
             // The schema has the server's collections; another gets its table now (idempotent DDL).
             if (!PostgresSchema.Collections.Contains(collection))
             {
-                using var command = _source.CreateCommand(PostgresSchema.ArchiveTable(collection));
+                using var command = _source.CreateCommand(PostgresSchema.ArchiveTable(collection) + PostgresSchema.OriginIdColumn(collection));
                 command.ExecuteNonQuery();
             }
             var store = new PostgresArchiveStore(_source, _writer, collection);

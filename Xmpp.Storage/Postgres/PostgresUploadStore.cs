@@ -39,7 +39,7 @@ internal sealed class PostgresUploadStore(NpgsqlDataSource source, PostgresWrite
     {
         await using var command = source.CreateCommand("SELECT COALESCE(sum(size), 0)::bigint FROM uploads WHERE owner = $1");
         command.Parameters.Add(Text(owner));
-        return (long)(await command.ExecuteScalarAsync().ConfigureAwait(false))!;
+        return (long)(await writer.Health.ScalarAsync(command).ConfigureAwait(false))!;
     }
 
     public async ValueTask<IReadOnlyList<UploadRecord>> ListByOwnerAsync(string owner) =>
@@ -53,7 +53,7 @@ internal sealed class PostgresUploadStore(NpgsqlDataSource source, PostgresWrite
     {
         await using var command = source.CreateCommand(sql);
         command.Parameters.AddRange(parameters);
-        await using var reader = await command.ExecuteReaderAsync().ConfigureAwait(false);
+        await using var reader = await writer.Health.ReaderAsync(command).ConfigureAwait(false);
         var list = new List<UploadRecord>();
         while (await reader.ReadAsync().ConfigureAwait(false))
             list.Add(new UploadRecord(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),

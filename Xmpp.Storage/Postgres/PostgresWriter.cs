@@ -37,10 +37,14 @@ internal sealed class PostgresWriter : IAsyncDisposable
     {
         _source = source;
         _logger = logger;
+        Health = new PostgresHealth(logger, () => Pending);
         _loop = Task.Run(RunAsync);
     }
 
     public int Pending => Volatile.Read(ref _pending);
+
+    // Shared with the stores' reads, so an outage is said once whoever meets it.
+    public PostgresHealth Health { get; }
 
     public long Commits => Interlocked.Read(ref _commits);
 
@@ -124,26 +128,23 @@ internal sealed class PostgresWriter : IAsyncDisposable
     private async Task CommitUntilStoredAsync(List<PostgresWrite> group, List<(PostgresWrite Write, Exception Error)> refused)
     {
         var backoff = FirstBackoff;
-        DateTime? outageSince = null;
+        var retried = false;
         while (group.Count > 0)
         {
             try
             {
                 await CommitGroupAsync(group).ConfigureAwait(false);
-                if (outageSince is { } since)
-                    _logger.LogWarning("PostgreSQL is reachable again after {Seconds:F1} s; the writes held meanwhile are committed",
-                        (DateTime.UtcNow - since).TotalSeconds);
+                Health.Reachable();
+                if (retried)
+                    _logger.LogInformation("PostgreSQL: the {Count} writes held through the outage are committed", group.Count);
                 return;
             }
             catch (Exception ex) when (IsUnreachable(ex))
             {
                 await DropConnectionAsync().ConfigureAwait(false);
-                if (outageSince is null)
-                {
-                    outageSince = DateTime.UtcNow;
-                    _logger.LogError("PostgreSQL cannot be reached ({Reason}); {Count} writes are held and retried until it is back",
-                        ex.Message, Pending);
-                }
+                // Said once per outage, by whichever of the writer and the reads notices first.
+                Health.Unreachable(ex);
+                retried = true;
                 // Only a stop ends the wait (OperationCanceledException, which then fails the group).
                 await Task.Delay(backoff, _stopping.Token).ConfigureAwait(false);
                 backoff = TimeSpan.FromTicks(Math.Min(MaxBackoff.Ticks, backoff.Ticks * 2));

@@ -120,4 +120,21 @@ public sealed class BenchSmokeTests
         Assert.That(r["exactly_once"], Is.True, r.ToString());
         Assert.That(r.Number("drain_per_s"), Is.GreaterThan(0), r.ToString());
     }
+
+    [Test]
+    public async Task Mam_page_scenario_reads_full_pages_of_the_newest_archived_messages()
+    {
+        // 120 archived messages of u0, put in through the storage as archive-seed does.
+        var archive = _server.Get<Xmpp.Storage.IStorage>().Archive("mam");
+        for (var i = 0; i < 120; i++)
+            await archive.AppendAsync("u0", DateTimeOffset.UtcNow, "u1@localhost",
+                System.Text.Encoding.UTF8.GetBytes($"<message xmlns=\"jabber:client\" from=\"u1@localhost/r\" to=\"u0@localhost\" type=\"chat\"><body>{i}</body></message>"),
+                Guid.NewGuid().ToString());
+
+        var r = await RunAsync("mam-page", "--users", "12", "--queries", "10");
+
+        Assert.That(r.Number("archived"), Is.EqualTo(120), r.ToString());
+        Assert.That(r.Number("short_pages"), Is.EqualTo(0), r.ToString());
+        Assert.That(r.Number("p50_ms"), Is.GreaterThan(0), r.ToString());
+    }
 }

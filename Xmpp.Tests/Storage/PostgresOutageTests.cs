@@ -86,6 +86,53 @@ public sealed class PostgresOutageTests
         Assert.That(await storage.KeyValue.GetAsync("romeo", "vcard"), Is.EqualTo(Body(2)));
     }
 
+    [Test]
+    public async Task Reads_failing_through_an_outage_are_said_once_and_the_end_once_with_writes_or_without()
+    {
+        var log = new CapturingLogger();
+        await using var storage = await PostgresStorage.OpenAsync(_connectionString, log);
+        await storage.KeyValue.SetAsync("romeo", "vcard", Body(3));
+        int Said(string text) => log.Lines.Count(l => l.Text.Contains(text));
+
+        // Reads only: each fails, one line says so.
+        _instance.StopServer(crash: false);
+        try
+        {
+            for (var i = 0; i < 10; i++)
+                Assert.That(async () => await storage.KeyValue.GetAsync("romeo", "vcard"), Throws.InstanceOf<NpgsqlException>());
+            Assert.That(async () => await storage.Archive("mam").QueryAsync(new ArchiveQuery("romeo")), Throws.InstanceOf<NpgsqlException>());
+        }
+        finally
+        {
+            await _instance.StartAgainAsync();
+        }
+        Assert.That(await storage.KeyValue.GetAsync("romeo", "vcard"), Is.EqualTo(Body(3)));
+        Assert.That(await storage.Accounts.CountAsync(), Is.Zero);
+        Assert.That((Said("cannot be reached"), Said("reachable again")), Is.EqualTo((1, 1)), string.Join("\n", log.Lines));
+
+        // Reads and a held write in the next outage: still one line each, whichever notices first.
+        _instance.StopServer(crash: true);
+        Task write;
+        try
+        {
+            write = storage.KeyValue.SetAsync("romeo", "vcard", Body(4)).AsTask();
+            for (var i = 0; i < 10; i++)
+            {
+                Assert.That(async () => await storage.Rosters.GetAsync("romeo"), Throws.InstanceOf<NpgsqlException>());
+                await Task.Delay(50);
+            }
+            Assert.That(write.IsCompleted, Is.False);
+        }
+        finally
+        {
+            await _instance.StartAgainAsync();
+        }
+        await write.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.That(await storage.KeyValue.GetAsync("romeo", "vcard"), Is.EqualTo(Body(4)));
+        Assert.That((Said("cannot be reached"), Said("reachable again")), Is.EqualTo((2, 2)), string.Join("\n", log.Lines));
+        Assert.That(log.Lines.Where(l => l.Text.Contains("cannot be reached")).Select(l => l.Level), Is.All.EqualTo(LogLevel.Error));
+    }
+
     private sealed class CapturingLogger : ILogger
     {
         private readonly List<(LogLevel Level, string Text)> _lines = [];

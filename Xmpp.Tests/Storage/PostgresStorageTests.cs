@@ -93,8 +93,8 @@ public sealed class PostgresStorageTests
         // 30,000 rows over 30 owners, written straight in SQL (the writer is tested elsewhere), then analyzed so the
         // planner sees a table where a sequential scan would be the slow choice.
         await ScalarAsync<object>("""
-            INSERT INTO archive_mam (owner, id, stamp, peer, stanza_id, payload, ordinal, peer_ordinal)
-            SELECT 'user' || (n % 30), n, 638000000000000000 + n::bigint * 10000000, 'peer' || (n % 7), 'sid' || n, '\x00'::bytea,
+            INSERT INTO archive_mam (owner, id, stamp, peer, stanza_id, origin_id, payload, ordinal, peer_ordinal)
+            SELECT 'user' || (n % 30), n, 638000000000000000 + n::bigint * 10000000, 'peer' || (n % 7), 'sid' || n, 'oid' || n, '\x00'::bytea,
                    n / 30 + 1, n
             FROM generate_series(1, 30000) n;
             ANALYZE archive_mam;
@@ -111,6 +111,8 @@ public sealed class PostgresStorageTests
             ($"SELECT * FROM archive_mam a WHERE a.owner = 'user5' AND a.id > {mark} AND a.stamp >= 638000000500000000 AND a.stamp <= 638000000600000000 ORDER BY a.id LIMIT 51", "archive_mam_"),
             // a stanza id (XEP-0359)
             ($"SELECT a.id FROM archive_mam a WHERE a.owner = 'user5' AND a.stanza_id = 'sid505' AND a.id > {mark} ORDER BY a.id DESC LIMIT 1", "archive_mam_stanza_id"),
+            // an origin id (XEP-0359), as FindIdByOriginIdAsync asks
+            ($"SELECT a.id FROM archive_mam a WHERE a.owner = 'user5' AND a.origin_id = 'oid505' AND a.id > {mark} ORDER BY a.id DESC LIMIT 1", "archive_mam_origin_id"),
         ];
         foreach (var (sql, index) in queries)
         {
@@ -118,6 +120,59 @@ public sealed class PostgresStorageTests
             Assert.That(plan, Does.Not.Contain("Seq Scan on archive_mam"), plan);
             Assert.That(plan, Does.Match($"(using|Index Scan on) {index}"), plan);
         }
+    }
+
+    [Test]
+    public async Task Every_archive_table_has_the_indexes_of_owner_time_peer_stanza_id_and_origin_id()
+    {
+        _ = _storage.Archive("later"); // a collection whose table is made after the migrations
+        foreach (var table in new[] { "archive_offline", "archive_mam", "archive_muc", "archive_later" })
+        {
+            var definitions = await ScalarAsync<string>($"SELECT string_agg(indexdef, E'\\n') FROM pg_indexes WHERE tablename = '{table}'");
+            Assert.That(definitions, Does.Contain($"{table}_pkey ON public.{table} USING btree (owner, id)"));
+            Assert.That(definitions, Does.Contain($"{table}_stamp ON public.{table} USING btree (owner, stamp)"));
+            Assert.That(definitions, Does.Contain($"{table}_peer ON public.{table} USING btree (owner, peer, id)"));
+            Assert.That(definitions, Does.Contain($"{table}_stanza_id ON public.{table} USING btree (owner, stanza_id, id) WHERE (stanza_id IS NOT NULL)"));
+            Assert.That(definitions, Does.Contain($"{table}_origin_id ON public.{table} USING btree (owner, origin_id, id) WHERE (origin_id IS NOT NULL)"));
+        }
+    }
+
+    private static byte[] WithOriginId(string originId, int n) => Encoding.UTF8.GetBytes(
+        $"<message xmlns=\"jabber:client\" id=\"m{n}\"><body>{n}</body><origin-id xmlns=\"urn:xmpp:sid:0\" id=\"{originId}\"/></message>");
+
+    [Test]
+    public async Task Origin_ids_are_read_from_the_payload_and_found_by_the_index()
+    {
+        var archive = (PostgresArchiveStore)_storage.Archive("mam");
+        var first = await archive.AppendAsync("juliet", T0, "romeo@montague.lit", WithOriginId("o-1", 1), "s-1");
+        var second = await archive.AppendAsync("juliet", T0, "romeo@montague.lit", WithOriginId("a&amp;b&quot;c", 2), "s-2");
+        await archive.AppendAsync("juliet", T0, "romeo@montague.lit", Body(3), "s-3");
+        await archive.AppendAsync("romeo", T0, "juliet@capulet.lit", WithOriginId("o-1", 4), "s-4");
+
+        Assert.That(await archive.FindIdByOriginIdAsync("juliet", "o-1"), Is.EqualTo(first));
+        Assert.That(await archive.FindIdByOriginIdAsync("juliet", "a&b\"c"), Is.EqualTo(second), "entities in the attribute are decoded");
+        Assert.That(await archive.FindIdByOriginIdAsync("juliet", "s-1"), Is.Null);
+        Assert.That(await ScalarAsync<long>("SELECT count(*) FROM archive_mam WHERE origin_id IS NULL"), Is.EqualTo(1));
+        await archive.DeleteThroughAsync("juliet", first);
+        Assert.That(await archive.FindIdByOriginIdAsync("juliet", "o-1"), Is.Null, "deleted records are not found");
+    }
+
+    [Test]
+    public async Task Migration_2_adds_origin_ids_to_the_records_stored_before_it()
+    {
+        var id = await _storage.Archive("mam").AppendAsync("juliet", T0, "romeo@montague.lit", WithOriginId("before-upgrade", 1), "s-1");
+        await _storage.DisposeAsync();
+        // Back to version 1: the column, its index and the migration's row gone.
+        await ScalarAsync<object>("""
+            ALTER TABLE archive_mam DROP COLUMN origin_id; ALTER TABLE archive_offline DROP COLUMN origin_id; ALTER TABLE archive_muc DROP COLUMN origin_id;
+            DELETE FROM schema_version WHERE version = 2;
+            SELECT 1
+            """);
+
+        _storage = await PostgresStorage.OpenAsync(await _database.ConnectionStringAsync());
+
+        Assert.That(await ScalarAsync<int>("SELECT max(version) FROM schema_version"), Is.EqualTo(2));
+        Assert.That(await ((PostgresArchiveStore)_storage.Archive("mam")).FindIdByOriginIdAsync("juliet", "before-upgrade"), Is.EqualTo(id));
     }
 
     [Test]

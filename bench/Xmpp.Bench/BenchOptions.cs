@@ -49,6 +49,9 @@ public sealed class BenchOptions
     public int Receivers { get; set; } = 20;
     public int Senders { get; set; } = 10;
 
+    // mam-page
+    public int Queries { get; set; } = 200;
+
     public Target Target => new(Host, Port, TlsPort, Domain, DirectTls, StreamManagement);
 
     public string UserName(int i) => UserPrefix + i.ToString(CultureInfo.InvariantCulture);
@@ -98,6 +101,7 @@ public sealed class BenchOptions
                 case "messages": o.Messages = Int(v); break;
                 case "receivers": o.Receivers = Int(v); break;
                 case "senders": o.Senders = Int(v); break;
+                case "queries": o.Queries = Int(v); break;
                 default: throw new ArgumentException("unknown option --" + key);
             }
         }
