@@ -63,6 +63,7 @@ public sealed partial class XmppStream
     public string RemoteAddress { get; }
     public DateTimeOffset ConnectedAt { get; }
     public bool IsSecure => _ssl is not null || _transportSecure;
+    internal SslStream? TlsStream => _ssl;
     public StreamState State => _state;
     public ClientSession? Session => _session;
     public long MillisecondsSinceRead => Environment.TickCount64 - Interlocked.Read(ref _lastReadTicks);
