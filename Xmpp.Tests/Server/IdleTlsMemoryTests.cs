@@ -48,7 +48,8 @@ public sealed class IdleTlsMemoryTests
         await Task.WhenAll(serverSsl.AuthenticateAsServerAsync(cert), clientSsl.AuthenticateAsClientAsync("localhost"));
         var before = OpenSslBuffers.Mode(serverSsl);
         Assert.That(before, Is.Not.Null);
-        Assert.That(OpenSslBuffers.IsReleaseBuffersSet(before!.Value), Is.False, "OpenSSL's default keeps the buffers");
+        Assert.That(OpenSslBuffers.IsReleaseBuffersSet(before!.Value), Is.False,
+            "OpenSSL's default keeps the buffers; if .NET now sets the mode itself, OpenSslBuffers is no longer needed");
         Assert.That(OpenSslBuffers.ReleaseWhenIdle(serverSsl, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance), Is.True);
         Assert.That(OpenSslBuffers.IsReleaseBuffersSet(OpenSslBuffers.Mode(serverSsl)!.Value), Is.True);
         // The connection still works both ways with the buffers released between records.
