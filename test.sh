@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-packages=(python3-slixmpp python3-aiohttp python3-nbxmpp go-sendxmpp nagios-check-xmppng openssl systemd chromium afl++ postgresql pebble prosody ejabberd)
+packages=(python3-slixmpp python3-aiohttp python3-nbxmpp go-sendxmpp nagios-check-xmppng openssl systemd chromium afl++ postgresql pebble prosody ejabberd iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

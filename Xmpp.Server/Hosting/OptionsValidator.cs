@@ -39,6 +39,7 @@ public static class OptionsValidator
         Positive("Limits:MaxDepth", o.Limits.MaxDepth, 8);
         Positive("Limits:MaxAttributes", o.Limits.MaxAttributes, 8);
         Positive("Limits:MaxConnectionsPerIp", o.Limits.MaxConnectionsPerIp);
+        Positive("ListenBacklog", o.ListenBacklog);
         Positive("Limits:MaxSendQueue", o.Limits.MaxSendQueue, 100);
         Positive("Limits:MaxResourcesPerAccount", o.Limits.MaxResourcesPerAccount);
         Positive("Limits:MaxRosterItems", o.Limits.MaxRosterItems, 0);

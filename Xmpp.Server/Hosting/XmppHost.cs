@@ -76,6 +76,7 @@ public static class XmppHost
         else
             builder.Services.AddSingleton<IHostLifetime, Microsoft.Extensions.Hosting.Internal.ConsoleLifetime>();
         builder.WebHost.UseKestrelCore();
+        builder.WebHost.UseSockets(sockets => sockets.Backlog = options.ListenBacklog);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;

@@ -32,6 +32,10 @@ public sealed class XmppServerOptions
     /// Addresses to listen on; "any" binds IPv4 and IPv6 on all interfaces.
     public List<string> ListenAddresses { get; set; } = [];
 
+    /// listen(2) backlog of every listener: connections the kernel holds before they are accepted. Kestrel's 512
+    /// dropped bursts of reconnecting clients; the kernel caps the value at net.core.somaxconn.
+    public int ListenBacklog { get; set; } = 4096;
+
     /// Refuse SASL and everything after it until STARTTLS has completed (RFC 6120 §5.3.1 "required").
     public bool RequireEncryption { get; set; } = true;
 

@@ -34,7 +34,9 @@ public sealed class Router(
     public async ValueTask RouteAsync(Element stanza, ClientSession? origin)
     {
         var fromAttr = stanza.Attr("from");
-        if (fromAttr is null || !Jid.TryParse(fromAttr, out var from))
+        // The stream stamped its session's own address (the very string instance): no need to parse it again.
+        Jid? from = origin is not null && ReferenceEquals(fromAttr, origin.Jid.ToString()) ? origin.Jid : null;
+        if (from is null && (fromAttr is null || !Jid.TryParse(fromAttr, out from)))
         {
             logger.LogWarning("Dropped a stanza without a valid from: {Stanza}", stanza.Name);
             return;

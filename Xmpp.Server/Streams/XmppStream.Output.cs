@@ -44,6 +44,14 @@ public sealed partial class XmppStream
         Interlocked.Exchange(ref _lastWriteTicks, Environment.TickCount64);
     }
 
+    /// Two negotiation replies that belong together (XEP-0388 success and the features after it) in one flush: one
+    /// write and one packet instead of two, as for the stream header and its features.
+    private ValueTask WriteDirectAsync(Element first, Element second)
+    {
+        first.WriteTo(_output);
+        return WriteDirectAsync(second);
+    }
+
     private async ValueTask WriteDirectAsync(byte[] raw)
     {
         _output.Write(raw);
@@ -200,7 +208,7 @@ public sealed partial class XmppStream
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            if (!_headerSent) _output.Write(StreamHeaderBytes(null));
+            if (!_headerSent) WriteStreamHeader(null);
             _headerSent = true;
             StreamErrors.Create(condition, text).WriteTo(_output);
             _output.Write(CloseTag);
@@ -231,7 +239,7 @@ public sealed partial class XmppStream
         Interlocked.Exchange(ref _closeRequested, 1);
         try
         {
-            if (!_headerSent) _output.Write(StreamHeaderBytes(null));
+            if (!_headerSent) WriteStreamHeader(null);
             _output.Write(CloseTag);
             await _output.FlushAsync();
         }

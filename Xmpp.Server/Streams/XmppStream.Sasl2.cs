@@ -163,8 +163,7 @@ public sealed partial class XmppStream
             {
                 identifier.SetText(sm.Session.Jid.ToString());
                 _state = StreamState.Bound;
-                await WriteDirectAsync(success);
-                await WriteDirectAsync(BuildFeatures(resumed: true));
+                await WriteDirectAsync(success, BuildFeatures(resumed: true));
                 GoLiveResumed(result, sm);
                 return StreamAction.Continue;
             }
@@ -188,8 +187,7 @@ public sealed partial class XmppStream
             return StreamAction.Continue;
         }
         _state = StreamState.Authenticated;
-        await WriteDirectAsync(success);
-        await WriteDirectAsync(BuildFeatures());
+        await WriteDirectAsync(success, BuildFeatures());
         return StreamAction.Continue;
     }
 

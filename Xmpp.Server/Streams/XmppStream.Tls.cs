@@ -37,6 +37,8 @@ public sealed partial class XmppStream
         }
         _ssl = ssl;
         _s.Metrics.Handshake(started);
+        // OpenSSL's record buffers (~34 KiB) are given back whenever the connection has nothing in flight.
+        Tls.OpenSslBuffers.ReleaseWhenIdle(ssl, _s.Logger);
         // Zero-byte reads: an idle connection waits for data without holding a buffer, here or in SslStream (which
         // then waits with a zero-byte read on the transport); both buffers are rented only when bytes arrive.
         _input = PipeReader.Create(ssl, new StreamPipeReaderOptions(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true, useZeroByteReads: true));

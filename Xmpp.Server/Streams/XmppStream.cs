@@ -63,6 +63,7 @@ public sealed partial class XmppStream
     public string RemoteAddress { get; }
     public DateTimeOffset ConnectedAt { get; }
     public bool IsSecure => _ssl is not null || _transportSecure;
+    internal SslStream? TlsStream => _ssl;
     public StreamState State => _state;
     public ClientSession? Session => _session;
     public long MillisecondsSinceRead => Environment.TickCount64 - Interlocked.Read(ref _lastReadTicks);
@@ -214,7 +215,9 @@ public sealed partial class XmppStream
         if (to is not null && Jid.TryParse(to, out var toJid) && toJid.IsDomain) toDomain = toJid.Domain;
         if (toDomain is not null && _s.Domains.Contains(toDomain)) _domain = toDomain;
         _streamId = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
-        await WriteDirectAsync(StreamHeaderBytes(header.Attr("from")));
+        // The header waits in the output for the features (or the stream error) and goes out in the same flush: one
+        // write, one packet per stream (re)start; some clients (tsung) misread a header and features split in two.
+        WriteStreamHeader(header.Attr("from"));
         _headerSent = true;
 
         if (header.Attr("xmlns") != Ns.Client)
@@ -236,9 +239,9 @@ public sealed partial class XmppStream
         return StreamAction.Continue;
     }
 
-    private byte[] StreamHeaderBytes(string? clientFrom)
+    private void WriteStreamHeader(string? clientFrom)
     {
-        var w = new ArrayBufferWriter<byte>(256);
+        var w = _output;
         w.Write("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='"u8);
         ElementWriter.WriteRaw(w, _streamId);
         w.Write("' from='"u8);
@@ -250,7 +253,6 @@ public sealed partial class XmppStream
             ElementWriter.WriteEscaped(w, cf.ToString(), attribute: true);
         }
         w.Write("' version='1.0' xml:lang='en'>"u8);
-        return w.WrittenSpan.ToArray();
     }
 
     // ---- Elements while negotiating (RFC 6120 §5, §6, XEP-0077) ----

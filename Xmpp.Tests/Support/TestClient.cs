@@ -41,6 +41,7 @@ public sealed class TestClient : IAsyncDisposable
     public Element? Features { get; private set; }
     public Element? ServerHeader { get; private set; }
     public SslStream? Tls => _stream as SslStream;
+    public System.Net.Sockets.Socket Socket => _tcp.Client;
     public bool StreamEnded { get; private set; }
 
     /// Connects and completes negotiation: TLS, SASL, bind, and optionally initial presence.
@@ -96,6 +97,13 @@ public sealed class TestClient : IAsyncDisposable
         return features;
     }
 
+    /// The stream restart after SASL success (RFC 6120 §6.4.6): a new header, and the server's header and features.
+    public Task<Element> RestartStreamAsync()
+    {
+        _parser.Reset();
+        return OpenStreamAsync();
+    }
+
     public async Task StartTlsAsync(string trailing = "")
     {
         await SendRawAsync("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>" + trailing);
@@ -127,8 +135,7 @@ public sealed class TestClient : IAsyncDisposable
     {
         var result = await TryAuthenticateAsync(user, password, mechanism);
         if (!result.Is("success", Ns.Sasl)) throw new AuthenticationFailedException(result);
-        _parser.Reset();
-        await OpenStreamAsync();
+        await RestartStreamAsync();
         Jid = Xmpp.Protocol.Jid.Create(user, _domain);
     }
 
