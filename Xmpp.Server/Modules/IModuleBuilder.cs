@@ -46,12 +46,12 @@ public interface IModuleBuilder
     /// the session is reachable or &lt;success/&gt; is sent. A returned element is put into &lt;bound/&gt;.
     void Bind2Inline(string ns, Func<ClientSession, Element, ValueTask<Element?>> handler);
 
-    void OnSessionBound(Func<ClientSession, ValueTask> handler);
+    void OnSessionBound(Func<ISession, ValueTask> handler);
 
     /// The session sent its initial presence (RFC 6121 §4.2).
-    void OnSessionAvailable(Func<ClientSession, ValueTask> handler);
+    void OnSessionAvailable(Func<ISession, ValueTask> handler);
 
-    void OnSessionClosed(Func<ClientSession, ValueTask> handler);
+    void OnSessionClosed(Func<ISession, ValueTask> handler);
 
     void OnAccountDeleted(Func<string, ValueTask> handler);
 
