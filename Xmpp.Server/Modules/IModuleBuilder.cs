@@ -46,15 +46,16 @@ public interface IModuleBuilder
     /// the session is reachable or &lt;success/&gt; is sent. A returned element is put into &lt;bound/&gt;.
     void Bind2Inline(string ns, Func<ClientSession, Element, ValueTask<Element?>> handler);
 
-    void OnSessionBound(Func<ClientSession, ValueTask> handler);
+    void OnSessionBound(Func<ISession, ValueTask> handler);
 
     /// The session sent its initial presence (RFC 6121 §4.2).
-    void OnSessionAvailable(Func<ClientSession, ValueTask> handler);
+    void OnSessionAvailable(Func<ISession, ValueTask> handler);
 
-    void OnSessionClosed(Func<ClientSession, ValueTask> handler);
+    void OnSessionClosed(Func<ISession, ValueTask> handler);
 
-    /// The session lost its connection and now waits detached to be resumed (XEP-0198); it is still bound.
-    void OnSessionDetached(Func<ClientSession, ValueTask> handler);
+    /// The session lost its connection and now waits detached to be resumed (XEP-0198); it is still bound. The list
+    /// holds the stanzas it was sent and never acknowledged.
+    void OnSessionDetached(Func<ISession, IReadOnlyList<Element>, ValueTask> handler);
 
     void OnAccountDeleted(Func<string, ValueTask> handler);
 

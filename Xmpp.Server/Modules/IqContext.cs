@@ -5,7 +5,7 @@ using Xmpp.Server.Sessions;
 namespace Xmpp.Server.Modules;
 
 /// An IQ get or set being handled; exactly one of Result or Error must be called (RFC 6120 §8.2.3).
-public sealed class IqContext(Element stanza, Jid from, Jid to, Element payload, ClientSession? origin, Action<Element> send, bool unaddressed = false)
+public sealed class IqContext(Element stanza, Jid from, Jid to, Element payload, ISession? origin, Action<Element> send, bool unaddressed = false)
 {
     private int _answered;
 
@@ -15,7 +15,7 @@ public sealed class IqContext(Element stanza, Jid from, Jid to, Element payload,
     public Element Payload { get; } = payload;
 
     /// The local session that sent the IQ; null for server-generated IQs and unauthenticated streams.
-    public ClientSession? Origin { get; } = origin;
+    public ISession? Origin { get; } = origin;
 
     /// The peer's address, for per-IP policies such as registration throttling.
     public string? RemoteAddress { get; init; }

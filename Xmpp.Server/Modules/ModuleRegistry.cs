@@ -21,7 +21,8 @@ public sealed class ModuleRegistry : IModuleBuilder
     private readonly List<Func<Element?>> _serverInfoForms = [];
     private readonly List<(StreamFeatureStage Stage, Func<StreamFeatureContext, Element?> Feature)> _streamFeatures = [];
     private readonly List<(HookPoint Point, int Order, int Seq, StanzaHook Hook)> _hooks = [];
-    private readonly List<Func<ClientSession, ValueTask>> _bound = [], _available = [], _closed = [], _detached = [];
+    private readonly List<Func<ISession, ValueTask>> _bound = [], _available = [], _closed = [];
+    private readonly List<Func<ISession, IReadOnlyList<Element>, ValueTask>> _detached = [];
     private readonly List<Func<string, ValueTask>> _accountDeleted = [];
     private readonly Dictionary<(string Ns, string Name), Func<ClientSession, Element, ValueTask>> _streamElements = new();
     private FrozenDictionary<(string, string), Func<ClientSession, Element, ValueTask>> _streamElementTable =
@@ -54,10 +55,10 @@ public sealed class ModuleRegistry : IModuleBuilder
     public IReadOnlyList<(string Category, string Type, string Name)> AccountIdentities => _accountIdentities;
     public IReadOnlyList<Func<Jid, Jid, ValueTask<IEnumerable<Element>>>> AccountItemSources => _accountItems;
     public IReadOnlyList<Func<Element?>> ServerInfoForms => _serverInfoForms;
-    public IReadOnlyList<Func<ClientSession, ValueTask>> SessionBound => _bound;
-    public IReadOnlyList<Func<ClientSession, ValueTask>> SessionAvailable => _available;
-    public IReadOnlyList<Func<ClientSession, ValueTask>> SessionClosed => _closed;
-    public IReadOnlyList<Func<ClientSession, ValueTask>> SessionDetached => _detached;
+    public IReadOnlyList<Func<ISession, ValueTask>> SessionBound => _bound;
+    public IReadOnlyList<Func<ISession, ValueTask>> SessionAvailable => _available;
+    public IReadOnlyList<Func<ISession, ValueTask>> SessionClosed => _closed;
+    public IReadOnlyList<Func<ISession, IReadOnlyList<Element>, ValueTask>> SessionDetached => _detached;
     public IReadOnlyList<Func<string, ValueTask>> AccountDeleted => _accountDeleted;
 
     /// Runs every session-closed handler once per session, whichever path ends it first (connection cleanup, stream
@@ -152,10 +153,10 @@ public sealed class ModuleRegistry : IModuleBuilder
             throw new InvalidOperationException($"Two modules handle the Bind 2 inline feature {ns}.");
     }
 
-    public void OnSessionBound(Func<ClientSession, ValueTask> handler) { EnsureOpen(); _bound.Add(handler); }
-    public void OnSessionAvailable(Func<ClientSession, ValueTask> handler) { EnsureOpen(); _available.Add(handler); }
-    public void OnSessionClosed(Func<ClientSession, ValueTask> handler) { EnsureOpen(); _closed.Add(handler); }
-    public void OnSessionDetached(Func<ClientSession, ValueTask> handler) { EnsureOpen(); _detached.Add(handler); }
+    public void OnSessionBound(Func<ISession, ValueTask> handler) { EnsureOpen(); _bound.Add(handler); }
+    public void OnSessionAvailable(Func<ISession, ValueTask> handler) { EnsureOpen(); _available.Add(handler); }
+    public void OnSessionClosed(Func<ISession, ValueTask> handler) { EnsureOpen(); _closed.Add(handler); }
+    public void OnSessionDetached(Func<ISession, IReadOnlyList<Element>, ValueTask> handler) { EnsureOpen(); _detached.Add(handler); }
     public void OnAccountDeleted(Func<string, ValueTask> handler) { EnsureOpen(); _accountDeleted.Add(handler); }
 
     public void Service(string domain, string parentDomain, string name, Func<StanzaContext, ValueTask>? entities = null, bool wholeDomain = false)

@@ -22,7 +22,7 @@ public sealed class QueuedWrites(IStorage storage, Action<string, Exception>? on
 
     /// Tracks a queued write for the account and tells the session whose stanza caused it (its next IQ is answered
     /// once the write is durable); waits for the write only while the writer is behind.
-    public ValueTask AddAsync(string account, Task write, ClientSession? origin)
+    public ValueTask AddAsync(string account, Task write, ISession? origin)
     {
         _last[account] = write;
         // Finished writes are dropped in sweeps, not by a continuation per write: one of those per archived message

@@ -12,7 +12,7 @@ public sealed class SessionEvents(IServiceProvider services, ILogger<SessionEven
     private ModuleRegistry Registry => _registry ??= services.GetRequiredService<ModuleRegistry>();
 
     /// RFC 6121 §4.2: the session sent its initial presence; offline messages and the like follow.
-    public async ValueTask RaiseAvailableAsync(ClientSession session)
+    public async ValueTask RaiseAvailableAsync(ISession session)
     {
         foreach (var handler in Registry.SessionAvailable)
         {

@@ -9,7 +9,7 @@ namespace Xmpp.Server.Sessions;
 
 /// A bound client resource: the sink the router delivers to, plus per-session state modules keep.
 /// With stream management (XEP-0198) it outlives its connection and can move to a resumed one.
-public sealed class ClientSession : ISessionSink
+public sealed class ClientSession : ISession
 {
     private readonly ConcurrentDictionary<Type, object> _state = new();
     private readonly object _sendGate = new();
@@ -72,6 +72,12 @@ public sealed class ClientSession : ISessionSink
 
     internal void MarkReplaced() => Volatile.Write(ref _replaced, true);
 
+    public void Replace(string text)
+    {
+        MarkReplaced();
+        Close(StreamErrors.Conflict, text);
+    }
+
     /// True for the one caller that runs the session's end (its session-closed handlers); false for every later one.
     internal bool TryBeginEnd() => Interlocked.Exchange(ref _ended, 1) == 0;
 
@@ -94,6 +100,21 @@ public sealed class ClientSession : ISessionSink
             if (announce is not null) _stream.Enqueue(announce);
             Volatile.Write(ref _sm, sm);
         }
+    }
+
+    private Func<SessionEntry, SessionEntry>? _atBind;
+
+    public void AtBind(Func<SessionEntry, SessionEntry> change)
+    {
+        var before = _atBind;
+        _atBind = before is null ? change : e => change(before(e));
+    }
+
+    /// The entry the session is bound with: its JID, itself as the sink, and what Bind 2 inline requests asked for.
+    internal SessionEntry InitialEntry()
+    {
+        var entry = new SessionEntry(Jid, this);
+        return _atBind is { } change ? change(entry) : entry;
     }
 
     /// A resumed stream takes the session over (XEP-0198 §5).

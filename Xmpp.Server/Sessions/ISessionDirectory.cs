@@ -18,6 +18,15 @@ public interface ISessionDirectory
     /// Removes the sink's entry; returns the entry it had, or null when it was not bound.
     SessionEntry? Unbind(ISessionSink sink);
 
+    /// XEP-0280: the resource's carbons flag, which decides whether it gets copies. Null when the sink is not bound.
+    SessionEntry? SetCarbons(ISessionSink sink, bool enabled);
+
+    /// XEP-0352: the resource said &lt;inactive/&gt; (true) or &lt;active/&gt; (false).
+    SessionEntry? SetCsiInactive(ISessionSink sink, bool inactive);
+
+    /// XEP-0191 §3.1: the resource retrieved the blocklist, so changes are pushed to it from now on.
+    SessionEntry? SetBlocklistRequested(ISessionSink sink);
+
     int Count { get; }
 
     IEnumerable<SessionEntry> All();

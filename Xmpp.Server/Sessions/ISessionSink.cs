@@ -17,4 +17,7 @@ public interface ISessionSink
 
     /// Ends the session with a stream error (for example conflict when another login takes the resource).
     void Close(string streamErrorCondition, string? text = null);
+
+    /// Another login bound the same full JID and takes its place (RFC 6120 §7.7.2.2): the session ends with conflict.
+    void Replace(string text) => Close(StreamErrors.Conflict, text);
 }

@@ -24,12 +24,6 @@ public sealed partial class XmppStream
 
     private Sasl2Pending? _sasl2;
 
-    /// Per-session record of the SASL2 user-agent id, so a client's new session replaces its old one (XEP-0386 §3.2).
-    private sealed class UserAgentState
-    {
-        public string? Id;
-    }
-
     /// XEP-0388 §2.1: offered only over TLS, with the same mechanisms as RFC 6120 SASL on this stream.
     private Element Sasl2Feature()
     {
@@ -204,11 +198,11 @@ public sealed partial class XmppStream
 
         var existing = _s.Directory.Get(bare);
         var replaced = userAgentId is null ? null
-            : existing.Entries.Where(e => e.Sink is ClientSession cs && cs.State<UserAgentState>().Id == userAgentId).ToList();
+            : existing.Entries.Where(e => e.UserAgentId == userAgentId).ToList();
         if (existing.Count - (replaced?.Count ?? 0) >= _s.Options.Limits.MaxResourcesPerAccount) return null;
 
         var session = new ClientSession(full, this);
-        session.State<UserAgentState>().Id = userAgentId;
+        session.AtBind(e => e with { UserAgentId = userAgentId });
         StartWriter();
         _session = session;
         _state = StreamState.Bound;

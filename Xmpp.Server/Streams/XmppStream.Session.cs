@@ -50,10 +50,9 @@ public sealed partial class XmppStream
     private async ValueTask PublishSessionAsync(ClientSession session)
     {
         if (_s.Directory.Get(session.Jid.Bare).Find(session.Jid.Resource!) is { Sink: ClientSession old }) await EndReplacedAsync(old);
-        var previous = _s.Directory.Bind(new SessionEntry(session.Jid, session));
+        var previous = _s.Directory.Bind(session.InitialEntry());
         // Another login for this resource that got in between: it is replaced the same way, its end run by its cleanup.
-        if (previous?.Sink is ClientSession raced) EndReplacedLater(raced);
-        else previous?.Sink.Close(StreamErrors.Conflict, "Replaced by a new connection with the same resource");
+        previous?.Sink.Replace("Replaced by a new connection with the same resource");
         _s.Logger.LogDebug("Bound {Jid}", session.Jid);
         foreach (var handler in _s.Modules.SessionBound) await handler(session);
     }
@@ -66,12 +65,6 @@ public sealed partial class XmppStream
         old.MarkReplaced();
         _s.Directory.Unbind(old);
         await _s.Modules.EndSessionAsync(old, _s.Logger);
-        old.Close(StreamErrors.Conflict, "Replaced by a new connection with the same resource");
-    }
-
-    private static void EndReplacedLater(ClientSession old)
-    {
-        old.MarkReplaced();
         old.Close(StreamErrors.Conflict, "Replaced by a new connection with the same resource");
     }
 

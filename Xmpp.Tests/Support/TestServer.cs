@@ -94,6 +94,12 @@ public sealed class TestServer : IAsyncDisposable
             // before there were server links, instead of waiting for DNS.
             ["Xmpp:S2s:Enabled"] = "false",
             ["Xmpp:S2s:Port"] = "0",
+            // Stanza rates (docs/security.md) are off unless a test sets them: many protocol tests send hundreds of
+            // stanzas in a burst on purpose (queues, spools, CSI), far past what a person sends. AbuseLimitTests
+            // turn them on; the real binary started by ServerProcess keeps the shipped defaults.
+            ["Xmpp:RateLimits:MessagesPerSecond"] = "0",
+            ["Xmpp:RateLimits:PresencePerSecond"] = "0",
+            ["Xmpp:RateLimits:IqPerSecond"] = "0",
         };
         configure?.Invoke(overrides);
         if (Environment.GetEnvironmentVariable("XMPP_TEST_STORAGE") == "postgresql" && !overrides.ContainsKey("Xmpp:Storage:Provider"))

@@ -172,7 +172,7 @@ public sealed class AnnounceModule(AdHocCommands commands, AdHocModule adhoc, IS
 
     /// At initial presence: the message of the day, once per account and message. Without one (the usual case) a
     /// login costs nothing here once the domain's entry is cached.
-    private async ValueTask ShowMotdAsync(ClientSession session)
+    private async ValueTask ShowMotdAsync(ISession session)
     {
         if (await CurrentAsync(session.Jid.Domain) is not { } motd) return;
         var user = session.Jid.Local!;

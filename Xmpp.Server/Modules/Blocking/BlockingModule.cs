@@ -42,12 +42,6 @@ public sealed partial class BlockingModule(
     private readonly ConditionalWeakTable<Element, object> _exempt = new();
     private long _pushSeq;
 
-    /// Per session: whether it retrieved the blocklist and so receives pushes (XEP-0191 §3.3).
-    private sealed class Interest
-    {
-        public volatile bool Requested;
-    }
-
     public void Register(IModuleBuilder module)
     {
         module.ServerFeature(Ns.Blocking);
@@ -75,7 +69,7 @@ public sealed partial class BlockingModule(
             return;
         }
         var list = await ListAsync(c.From.Local!);
-        if (c.Origin is { } origin) origin.State<Interest>().Requested = true;
+        if (c.Origin is { } origin) directory.SetBlocklistRequested(origin);
         c.Result(ItemsElement("blocklist", list.Items));
     }
 
@@ -174,7 +168,7 @@ public sealed partial class BlockingModule(
     {
         foreach (var entry in directory.Get(user).Entries)
         {
-            if (entry.Sink is not ClientSession session || !session.State<Interest>().Requested) continue;
+            if (!entry.BlocklistRequested) continue;
             var id = "block" + Interlocked.Increment(ref _pushSeq).ToString(CultureInfo.InvariantCulture);
             var push = new Element("iq", Ns.Client)
                 .SetAttr("type", "set").SetAttr("id", id)

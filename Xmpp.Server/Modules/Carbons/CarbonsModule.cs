@@ -23,11 +23,6 @@ public sealed class CarbonsModule(ISessionDirectory directory, IRouter router, I
 
     private const string MamPrefix = "urn:xmpp:mam:";
 
-    private sealed class CarbonsState
-    {
-        public volatile bool Enabled;
-    }
-
     public void Register(IModuleBuilder module)
     {
         // §3: servers advertise carbons on their own disco#info.
@@ -42,7 +37,8 @@ public sealed class CarbonsModule(ISessionDirectory directory, IRouter router, I
         // so nothing goes into <bound/>.
         module.Bind2Inline(Ns.Carbons, (session, request) =>
         {
-            if (request.Name == "enable") session.State<CarbonsState>().Enabled = true;
+            // Not bound yet: the entry starts out with carbons on.
+            if (request.Name == "enable") session.AtBind(static e => e with { Carbons = true });
             return ValueTask.FromResult<Element?>(null);
         });
         module.Hook(HookPoint.Inbound, GuardOrder, RefuseWrappersFromClients);
@@ -53,7 +49,7 @@ public sealed class CarbonsModule(ISessionDirectory directory, IRouter router, I
         module.Hook(HookPoint.Undeliverable, GuardOrder, DropUndeliverableCopies);
     }
 
-    private static ValueTask Toggle(IqContext c, bool enabled)
+    private ValueTask Toggle(IqContext c, bool enabled)
     {
         if (!c.IsSet) c.Error(StanzaErrors.BadRequest);
         // §4.1, §5.1: only the server's own clients have carbons to switch.
@@ -61,7 +57,7 @@ public sealed class CarbonsModule(ISessionDirectory directory, IRouter router, I
         else
         {
             // §10.1: repeated enables or disables are not errors.
-            session.State<CarbonsState>().Enabled = enabled;
+            directory.SetCarbons(session, enabled);
             c.Result();
         }
         return ValueTask.CompletedTask;
@@ -101,7 +97,7 @@ public sealed class CarbonsModule(ISessionDirectory directory, IRouter router, I
     private static bool IsCarbon(Element message) =>
         message.Child("received", Ns.Carbons) is not null || message.Child("sent", Ns.Carbons) is not null;
 
-    private static bool Enabled(SessionEntry e) => e.Sink is ClientSession s && s.State<CarbonsState>().Enabled;
+    private static bool Enabled(SessionEntry e) => e.Carbons;
 
     // ---- Sent copies (§8) ----
 

@@ -14,7 +14,7 @@ namespace Xmpp.Server.Modules.Csi;
 /// unrecognised) passes at once. &lt;active/&gt; delivers the queue in order; a full queue is delivered early; when the
 /// session ends, held presence is dropped as stale and held messages go back to the router, so none is lost.
 [Xep("XEP-0352", "1.0.0")]
-public sealed class CsiModule(IRouter router, ILogger<CsiModule> logger) : IXmppModule
+public sealed class CsiModule(ISessionDirectory directory, IRouter router, ILogger<CsiModule> logger) : IXmppModule
 {
     /// After the offline module's drain hold (900): what it holds is sent directly once the spool is delivered.
     public const int DeliverOrder = 950;
@@ -38,7 +38,6 @@ public sealed class CsiModule(IRouter router, ILogger<CsiModule> logger) : IXmpp
 
     private sealed class CsiState
     {
-        public bool Inactive;
         public bool Closed;
         public readonly List<(Element Stanza, string? Key)> Held = [];
     }
@@ -50,30 +49,31 @@ public sealed class CsiModule(IRouter router, ILogger<CsiModule> logger) : IXmpp
         module.StreamElement("active", Ns.Csi, (session, _) => SetActiveAsync(session));
         module.StreamElement("inactive", Ns.Csi, (session, _) => SetInactive(session));
         // XEP-0386 §3.2: <inactive/> (or <active/>, the default) inside a Bind 2 request sets the state the session starts in.
-        module.Bind2Inline(Ns.Csi, async (session, request) =>
+        module.Bind2Inline(Ns.Csi, (session, request) =>
         {
-            if (request.Name == "inactive") await SetInactive(session);
-            return null;
+            // Not bound yet: the entry starts out inactive.
+            if (request.Name == "inactive") session.AtBind(static e => e with { CsiInactive = true });
+            return ValueTask.FromResult<Element?>(null);
         });
         module.Hook(HookPoint.Deliver, DeliverOrder, HoldAsync);
         module.OnSessionClosed(ReleaseAsync);
     }
 
     // §5: the server does not answer either element.
-    private static ValueTask SetInactive(ClientSession session)
+    private ValueTask SetInactive(ISession session)
     {
         var state = session.State<CsiState>();
-        lock (state) state.Inactive = true;
+        lock (state) directory.SetCsiInactive(session, true);
         return ValueTask.CompletedTask;
     }
 
-    private async ValueTask SetActiveAsync(ClientSession session)
+    private async ValueTask SetActiveAsync(ISession session)
     {
         var state = session.State<CsiState>();
         List<Element> unsent;
         lock (state)
         {
-            state.Inactive = false;
+            directory.SetCsiInactive(session, false);
             unsent = Flush(state, session);
         }
         await RerouteAsync(unsent);
@@ -81,13 +81,16 @@ public sealed class CsiModule(IRouter router, ILogger<CsiModule> logger) : IXmpp
 
     private async ValueTask<bool> HoldAsync(StanzaContext c)
     {
-        if (c.Target?.Sink is not ClientSession session) return false;
+        // The held queue lives with the session, on the node that holds it.
+        if (c.Target is not { CsiInactive: true } || c.TargetSession is not { } session) return false;
         var state = session.State<CsiState>();
         List<Element> unsent;
         lock (state)
         {
+            // The entry may have changed since the router chose it: the directory's current one decides.
             // A closing session's deliveries fail in the router, which then treats them as undeliverable.
-            if (!state.Inactive || state.Closed || session.IsClosing) return false;
+            if (directory.Find(session.Jid) is not { CsiInactive: true } current || !ReferenceEquals(current.Sink, session)
+                || state.Closed || session.IsClosing) return false;
             var (kind, key) = Classify(c.Stanza, session.Jid);
             // A message with a body ends the typing notification that preceded it: that one is no longer worth sending.
             if (key is not null) RemoveHeld(state.Held, key);
@@ -109,7 +112,7 @@ public sealed class CsiModule(IRouter router, ILogger<CsiModule> logger) : IXmpp
     }
 
     /// Sends the queue in order; returns what the session could no longer take.
-    private static List<Element> Flush(CsiState state, ClientSession session)
+    private static List<Element> Flush(CsiState state, ISession session)
     {
         var unsent = new List<Element>();
         foreach (var (stanza, _) in state.Held)
@@ -118,7 +121,7 @@ public sealed class CsiModule(IRouter router, ILogger<CsiModule> logger) : IXmpp
         return unsent;
     }
 
-    private async ValueTask ReleaseAsync(ClientSession session)
+    private async ValueTask ReleaseAsync(ISession session)
     {
         var state = session.State<CsiState>();
         List<Element> held;

@@ -170,11 +170,11 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
 
     private ValueTask<bool> HoldWhileDraining(StanzaContext c)
     {
-        if (c.Stanza.Name != "message" || c.Target?.Sink is not ClientSession session) return ValueTask.FromResult(false);
+        if (c.Stanza.Name != "message" || c.Target is not { } target || c.TargetSession is not { } session) return ValueTask.FromResult(false);
         // Only an available resource has a spool to wait behind: before initial presence nothing to the bare JID
         // reaches it, and a stanza to its full JID (an error reply above all) is delivered at once (RFC 6121 §8.5.3.1,
         // RFC 6120 §10.5.4). An error never waits: it answers something this resource sent, not a chat to order.
-        if (!c.Target.Available || c.Stanza.Attr("type") == "error") return ValueTask.FromResult(false);
+        if (!target.Available || c.Stanza.Attr("type") == "error") return ValueTask.FromResult(false);
         var state = session.State<DrainState>();
         lock (state)
         {
@@ -185,7 +185,7 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
     }
 
     /// At initial presence: spooled messages first, in the order they were stored, then whatever arrived meanwhile.
-    private async ValueTask DeliverSpoolAsync(ClientSession session)
+    private async ValueTask DeliverSpoolAsync(ISession session)
     {
         var user = session.Jid.Local!;
         var gate = Gate(user);
@@ -224,7 +224,7 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
         }
     }
 
-    private static void FlushHeld(ClientSession session)
+    private static void FlushHeld(ISession session)
     {
         var state = session.State<DrainState>();
         lock (state)
@@ -236,7 +236,7 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
     }
 
     /// A session that ends while its spool is handed over gives its held messages back to the router.
-    private async ValueTask ReleaseHeldAsync(ClientSession session)
+    private async ValueTask ReleaseHeldAsync(ISession session)
     {
         var state = session.State<DrainState>();
         List<Element> held;

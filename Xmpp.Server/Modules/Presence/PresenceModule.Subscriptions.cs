@@ -10,7 +10,7 @@ public sealed partial class PresenceModule
 {
     // ---- Outbound: the local user sends a subscription stanza (Appendix A.2) ----
 
-    private async ValueTask OutboundSubscriptionAsync(StanzaContext c, ClientSession session)
+    private async ValueTask OutboundSubscriptionAsync(StanzaContext c, ISession session)
     {
         var stanza = c.Stanza;
         if (c.To is null)
@@ -226,7 +226,7 @@ public sealed partial class PresenceModule
     // ---- Shared steps ----
 
     /// §3.1.3: requests not yet answered are delivered again to each resource that becomes available.
-    private async ValueTask DeliverPendingRequestsAsync(ClientSession session)
+    private async ValueTask DeliverPendingRequestsAsync(ISession session)
     {
         var user = session.Jid.Bare;
         if (directory.Find(session.Jid) is not { } self) return;

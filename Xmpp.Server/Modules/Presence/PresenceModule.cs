@@ -83,7 +83,7 @@ public sealed partial class PresenceModule(
 
     // ---- Broadcast presence: initial (§4.2), updates (§4.4), unavailable (§4.5) ----
 
-    private async ValueTask BroadcastPresenceAsync(Element stanza, ClientSession session)
+    private async ValueTask BroadcastPresenceAsync(Element stanza, ISession session)
     {
         var state = session.State<PresenceState>();
         var presence = stanza.Clone().SetAttr("to", null).SetAttr("from", session.Jid.ToString());
@@ -107,7 +107,7 @@ public sealed partial class PresenceModule(
         await sessionEvents.RaiseAvailableAsync(session);
     }
 
-    private async ValueTask GoUnavailableAsync(ClientSession session, PresenceState state, Element presence)
+    private async ValueTask GoUnavailableAsync(ISession session, PresenceState state, Element presence)
     {
         if (!state.Available)
         {
@@ -123,7 +123,7 @@ public sealed partial class PresenceModule(
 
     /// The session ended: without an explicit unavailable the server sends one on its behalf (RFC 6121 §4.5.2, and
     /// §4.6.3 for directed presence), carrying the last status text.
-    private async ValueTask SessionClosedAsync(ClientSession session)
+    private async ValueTask SessionClosedAsync(ISession session)
     {
         var state = session.State<PresenceState>();
         var user = session.Jid.Local!;
@@ -168,7 +168,7 @@ public sealed partial class PresenceModule(
 
     // ---- Directed presence (§4.6) ----
 
-    private static void RememberDirected(StanzaContext c, ClientSession session)
+    private static void RememberDirected(StanzaContext c, ISession session)
     {
         var to = c.To!.ToString();
         var state = session.State<PresenceState>();
@@ -193,7 +193,7 @@ public sealed partial class PresenceModule(
 
     /// At initial presence: the current presence of every contact the user is subscribed to, and of the user's own
     /// other resources, goes to the new resource (§4.2.2).
-    private async ValueTask ProbeContactsAsync(ClientSession session)
+    private async ValueTask ProbeContactsAsync(ISession session)
     {
         var user = session.Jid.Bare;
         foreach (var item in await rosters.ItemsAsync(user))
@@ -206,7 +206,7 @@ public sealed partial class PresenceModule(
         await SendOwnResourcesAsync(session);
     }
 
-    private async ValueTask AnswerClientProbeAsync(StanzaContext c, ClientSession session)
+    private async ValueTask AnswerClientProbeAsync(StanzaContext c, ISession session)
     {
         var user = session.Jid.Bare;
         var target = c.To?.Bare ?? user;
@@ -239,7 +239,7 @@ public sealed partial class PresenceModule(
         }
     }
 
-    private async ValueTask SendOwnResourcesAsync(ClientSession session)
+    private async ValueTask SendOwnResourcesAsync(ISession session)
     {
         var set = directory.Get(session.Jid.Bare);
         if (set.Find(session.Jid.Resource!) is not { } self) return;

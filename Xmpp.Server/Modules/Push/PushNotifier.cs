@@ -74,12 +74,12 @@ public sealed class PushNotifier(
 
     /// A session just lost its connection: what it was sent and never acknowledged did not reach the device, so
     /// those messages notify now if no other session is active (as mod_cloud_notify does on smacks hibernation).
-    public async ValueTask OnDetachedAsync(ClientSession session)
+    public async ValueTask OnDetachedAsync(ISession session, IReadOnlyList<Element> unacknowledged)
     {
-        if (!O.Enabled || session.StreamManagement is not { } sm) return;
+        if (!O.Enabled) return;
         var account = session.Jid.Bare;
         if (HasActiveSession(account)) return;
-        var missed = sm.UnackedStanzas().Where(s => s.Name == "message" && IsWorthy(s)).ToList();
+        var missed = unacknowledged.Where(s => s.Name == "message" && IsWorthy(s)).ToList();
         if (missed.Count == 0) return;
         var list = await registrations.GetAsync(account.Local!);
         foreach (var stanza in missed)

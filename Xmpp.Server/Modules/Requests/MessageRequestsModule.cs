@@ -313,7 +313,7 @@ public sealed class MessageRequestsModule(
     }
 
     /// At initial presence: one reminder of the requests still waiting.
-    private async ValueTask RemindAsync(ClientSession session)
+    private async ValueTask RemindAsync(ISession session)
     {
         var user = session.Jid.Local!;
         if (!await EnabledAsync(user)) return;

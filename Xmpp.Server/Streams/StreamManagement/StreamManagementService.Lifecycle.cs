@@ -50,9 +50,10 @@ public sealed partial class StreamManagementService
         if (generation == 0) return; // another stream owns the session now (it was resumed)
         logger.LogDebug("{Jid} lost its connection; resumable for {Seconds} s", sm.Session.Jid, sm.ResumeTimeout.TotalSeconds);
         _ = ExpireLaterAsync(sm, generation);
+        var unacked = Modules.SessionDetached.Count > 0 ? sm.UnackedStanzas() : [];
         foreach (var handler in Modules.SessionDetached)
         {
-            try { await handler(sm.Session); }
+            try { await handler(sm.Session, unacked); }
             catch (Exception ex) { logger.LogError(ex, "Session-detached handler failed for {Jid}", sm.Session.Jid); }
         }
     }
