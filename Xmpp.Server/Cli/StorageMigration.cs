@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using Xmpp.Storage;
 
 namespace Xmpp.Server.Cli;
@@ -222,8 +223,9 @@ public sealed class StorageMigration(IStorage source, IStorage target, TextWrite
         a.Username == b.Username && a.Created == b.Created && a.LastLogout == b.LastLogout && a.LastStatus == b.LastStatus
         && a.Credentials.Count == b.Credentials.Count
         && a.Credentials.Zip(b.Credentials).All(p => p.First.Hash == p.Second.Hash && p.First.Iterations == p.Second.Iterations
-            && p.First.Salt.AsSpan().SequenceEqual(p.Second.Salt) && p.First.StoredKey.AsSpan().SequenceEqual(p.Second.StoredKey)
-            && p.First.ServerKey.AsSpan().SequenceEqual(p.Second.ServerKey));
+            && p.First.Salt.AsSpan().SequenceEqual(p.Second.Salt)
+            && CryptographicOperations.FixedTimeEquals(p.First.StoredKey, p.Second.StoredKey)
+            && CryptographicOperations.FixedTimeEquals(p.First.ServerKey, p.Second.ServerKey));
 
     private static readonly string[] NoGroups = [];
 

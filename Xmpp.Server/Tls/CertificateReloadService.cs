@@ -17,6 +17,27 @@ public sealed class CertificateReloadService(CertificateManager certificates, Xm
 
     private readonly SemaphoreSlim _signal = new(0, int.MaxValue);
     private volatile bool _force;
+    private PosixSignalRegistration? _hup;
+
+    /// SIGHUP is taken before any listener opens: ExecuteAsync runs on the thread pool (.NET 10) and may start late
+    /// under load, and a SIGHUP with no handler ends the process (its default action).
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        _hup ??= OperatingSystem.IsWindows() ? null : PosixSignalRegistration.Create(PosixSignal.SIGHUP, c =>
+        {
+            // Handled here, so SIGHUP no longer ends the process.
+            c.Cancel = true;
+            logger.LogInformation("SIGHUP: reloading the TLS certificates");
+            Request(force: true);
+        });
+        return base.StartAsync(cancellationToken);
+    }
+
+    public override void Dispose()
+    {
+        _hup?.Dispose();
+        base.Dispose();
+    }
 
     /// Asks for a reload soon; force reads the files even if they look unchanged.
     public void Request(bool force = false)
@@ -29,13 +50,6 @@ public sealed class CertificateReloadService(CertificateManager certificates, Xm
     {
         var directory = Path.GetFullPath(options.CertDir);
         using var watcher = Watch(directory);
-        using var hup = OperatingSystem.IsWindows() ? null : PosixSignalRegistration.Create(PosixSignal.SIGHUP, c =>
-        {
-            // Handled here, so SIGHUP no longer ends the process.
-            c.Cancel = true;
-            logger.LogInformation("SIGHUP: reloading the TLS certificates");
-            Request(force: true);
-        });
         var rescan = options.CertificateRescanSeconds > 0 ? TimeSpan.FromSeconds(options.CertificateRescanSeconds) : Timeout.InfiniteTimeSpan;
         try
         {

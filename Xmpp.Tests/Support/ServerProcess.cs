@@ -93,6 +93,10 @@ public sealed class ServerProcess : IAsyncDisposable
     {
         var all = new List<string> { "run" };
         all.AddRange(args);
+        // Federation stays on (the shipped default) but on a free port unless the test chose one: the default 5269 is
+        // shared by every server process the suite starts, and a second one would fail to bind it.
+        if (!args.Any(a => a.Contains("S2s:Port", StringComparison.OrdinalIgnoreCase) || a.Contains("S2s:Enabled", StringComparison.OrdinalIgnoreCase)))
+            all.AddRange(["--Xmpp:S2s:Port", TestServer.FreePort().ToString()]);
         var process = new ServerProcess(Process.Start(StartInfo(all, workingDir, environment, wrapper))!);
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (DateTime.UtcNow < deadline)
