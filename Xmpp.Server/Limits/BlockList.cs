@@ -19,8 +19,9 @@ public sealed class BlockList(XmppServerOptionsAccessor options, IStorage storag
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
     private readonly Lock _lock = new();
-    private Snapshot? _current;
-    private IReadOnlySet<string> _stored = new HashSet<string>(StringComparer.Ordinal);
+    private volatile IReadOnlySet<string> _stored = new HashSet<string>(StringComparer.Ordinal);
+    // Built from the configuration at once, so the router's first stanza already meets the configured entries.
+    private volatile Snapshot _current = Build(options.Value, new HashSet<string>(StringComparer.Ordinal));
 
     public sealed record Added(DateTimeOffset Time, string By);
 
@@ -29,18 +30,23 @@ public sealed class BlockList(XmppServerOptionsAccessor options, IStorage storag
     /// Raised after an entry was added, with the entry: the s2s links close those to a newly blocked domain.
     public event Action<string>? EntryAdded;
 
-    private Snapshot Current => _current ?? Build(_stored);
+    private Snapshot Current => _current;
 
-    private Snapshot Build(IReadOnlySet<string> stored)
+    private static Snapshot Build(XmppServerOptions o, IReadOnlySet<string> stored)
     {
-        var o = options.Value;
         var configured = new HashSet<string>(StringComparer.Ordinal);
         foreach (var text in o.Blocked.Jids.Concat(o.Blocked.Domains).Concat(o.S2s.BlockedDomains))
             if (TryNormalize(text, out var entry, out _)) configured.Add(entry);
         var all = configured.Concat(stored).ToHashSet(StringComparer.Ordinal);
-        var snapshot = new Snapshot(all.Where(e => e.Contains('@')).ToHashSet(StringComparer.Ordinal),
+        return new Snapshot(all.Where(e => e.Contains('@')).ToHashSet(StringComparer.Ordinal),
             all.Where(e => !e.Contains('@')).ToArray(), configured);
-        return _current = snapshot;
+    }
+
+    /// Called under the lock: the stored set and the snapshot built from it change together.
+    private void Replace(IReadOnlySet<string> stored)
+    {
+        _stored = stored;
+        _current = Build(options.Value, stored);
     }
 
     /// True when nothing is listed, so the router's check costs nothing on a server that blocks nobody.
@@ -107,8 +113,7 @@ public sealed class BlockList(XmppServerOptionsAccessor options, IStorage storag
         await storage.KeyValue.SetAsync(Owner, entry, JsonSerializer.SerializeToUtf8Bytes(new Added(time.GetUtcNow(), by), Json));
         lock (_lock)
         {
-            _stored = new HashSet<string>(_stored, StringComparer.Ordinal) { entry };
-            Build(_stored);
+            Replace(new HashSet<string>(_stored, StringComparer.Ordinal) { entry });
         }
         logger.LogWarning("{Entry} is now on the server's block list (by {By})", entry, by);
         EntryAdded?.Invoke(entry);
@@ -122,8 +127,7 @@ public sealed class BlockList(XmppServerOptionsAccessor options, IStorage storag
         await storage.KeyValue.DeleteAsync(Owner, entry);
         lock (_lock)
         {
-            _stored = new HashSet<string>(_stored.Where(e => e != entry), StringComparer.Ordinal);
-            Build(_stored);
+            Replace(new HashSet<string>(_stored.Where(e => e != entry), StringComparer.Ordinal));
         }
         logger.LogWarning("{Entry} is no longer on the server's block list (by {By})", entry, by);
         return true;
@@ -135,11 +139,7 @@ public sealed class BlockList(XmppServerOptionsAccessor options, IStorage storag
         var stored = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (key, _) in await storage.KeyValue.ListAsync(Owner))
             if (TryNormalize(key, out var entry, out _)) stored.Add(entry);
-        lock (_lock)
-        {
-            _stored = stored;
-            Build(_stored);
-        }
+        lock (_lock) Replace(stored);
     }
 
     public Task StartAsync(CancellationToken cancellationToken) => LoadAsync();
