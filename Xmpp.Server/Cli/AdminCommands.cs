@@ -29,6 +29,8 @@ public static class AdminCommands
           xmppd room destroy JID [REASON]       destroy a room: occupants are told, its settings and archive deleted
           xmppd stats                           connections, sessions, accounts, rooms, uptime
           xmppd backup DIR                      copy the data folder into a new or empty DIR, while the server runs too
+          xmppd block add|del JID-or-DOMAIN     block a bare JID or a domain (with its subdomains) server-wide, or unblock it
+          xmppd block list                      the server-wide block list (configured and added entries)
           xmppd invite create [--reusable N] [--expires 7d] [--inviter JID] [--admin]
                                                 an invitation link: web sign-up page and xmpp: URI
           xmppd restore DIR                     with the server stopped, replace the data folder's contents with a backup's
@@ -116,7 +118,9 @@ public static class AdminCommands
         await using var provider = services.BuildServiceProvider();
         var accounts = provider.GetRequiredService<AccountService>();
         accounts.SetDeletedHandlers(provider.GetRequiredService<ModuleRegistry>().AccountDeleted);
-        var target = new AdminTarget(provider.GetRequiredService<IStorage>(), accounts, options, live: null);
+        var blocks = provider.GetRequiredService<Limits.BlockList>();
+        await blocks.LoadAsync();
+        var target = new AdminTarget(provider.GetRequiredService<IStorage>(), accounts, options, blocks, live: null);
         var exit = await new AdminOperations(target, Console.Out, Console.Error).RunAsync(args);
         // What the command queued in the background (an archive's deletion) is durable before the lock is let go.
         await target.Storage.FlushAsync();

@@ -12,7 +12,7 @@ namespace Xmpp.Server.Cli;
 public sealed class AdminOperations(AdminTarget target, TextWriter output, TextWriter error)
 {
     /// Verbs handled here; the CLI sends these to a running server.
-    public static readonly IReadOnlySet<string> Verbs = new HashSet<string>(StringComparer.Ordinal) { "user", "session", "room", "stats", "backup", "invite" };
+    public static readonly IReadOnlySet<string> Verbs = new HashSet<string>(StringComparer.Ordinal) { "user", "session", "room", "stats", "backup", "invite", "block" };
 
     private ServedDomains Domains => target.Domains;
 
@@ -31,6 +31,9 @@ public sealed class AdminOperations(AdminTarget target, TextWriter output, TextW
             ("stats", _) => await StatsAsync(),
             ("backup", _) when words.Count == 2 => await BackupAsync(words[1]),
             ("backup", _) => Fail("backup: usage is 'backup DIR' (a new or empty folder)"),
+            ("block", "list") => BlockList(),
+            ("block", "add" or "del") when words.Count == 3 => await BlockAsync(words[1], words[2]),
+            ("block", _) => Fail("block: usage is 'block add JID-or-DOMAIN', 'block del JID-or-DOMAIN' or 'block list'"),
             ("invite", _) => await InviteCommand.RunAsync(words, target.Options, target.Storage, output, error),
             _ => Fail($"unknown admin command '{string.Join(' ', words)}'"),
         };
@@ -80,6 +83,30 @@ public sealed class AdminOperations(AdminTarget target, TextWriter output, TextW
             default:
                 return Fail("user: usage is 'user add JID [PASSWORD]', 'user passwd JID [PASSWORD]', 'user del JID' or 'user list'");
         }
+    }
+
+    private int BlockList()
+    {
+        foreach (var (entry, source) in target.Blocks.Entries) output.WriteLine($"{entry} ({source})");
+        return 0;
+    }
+
+    /// On a running server the change takes effect with the next stanza, and links to a newly blocked domain close.
+    private async Task<int> BlockAsync(string verb, string text)
+    {
+        if (!Limits.BlockList.TryNormalize(text, out var entry, out var problem)) return Fail(problem);
+        if (verb == "add")
+        {
+            if (!await target.Blocks.AddAsync(entry, "xmppd block add")) return Fail($"{entry} is on the block list already");
+            output.WriteLine($"blocked {entry}");
+            return 0;
+        }
+        if (!await target.Blocks.RemoveAsync(entry, "xmppd block del"))
+            return Fail(target.Blocks.Entries.Any(e => e.Entry == entry)
+                ? $"{entry} is blocked by the configuration (Xmpp:Blocked): remove it there and restart"
+                : $"{entry} is not on the block list");
+        output.WriteLine($"unblocked {entry}");
+        return 0;
     }
 
     private int SessionList()

@@ -9,12 +9,14 @@ namespace Xmpp.Server.Cli;
 
 /// What admin commands act on: the running server's own services (through the admin socket), or the store opened
 /// directly by the CLI under the data folder's lock when no server runs (Live is null then).
-public sealed class AdminTarget(IStorage storage, AccountService accounts, XmppServerOptions options, LiveServer? live)
+public sealed class AdminTarget(IStorage storage, AccountService accounts, XmppServerOptions options, Limits.BlockList blocks, LiveServer? live)
 {
     public IStorage Storage { get; } = storage;
     public AccountService Accounts { get; } = accounts;
     public XmppServerOptions Options { get; } = options;
     public ServedDomains Domains { get; } = new(options.Domains);
+    /// The running server's list (changes take effect at once), or one loaded from the stopped server's store.
+    public Limits.BlockList Blocks { get; } = blocks;
     public LiveServer? Live { get; } = live;
 }
 

@@ -22,6 +22,7 @@ public sealed class AdminSocketService(
     ISessionDirectory sessions,
     ConnectionTracker connections,
     MucModule muc,
+    Limits.BlockList blocks,
     TimeProvider time,
     ILogger<AdminSocketService> logger) : IHostedService
 {
@@ -41,7 +42,7 @@ public sealed class AdminSocketService(
                 _path, AdminSocket.MaxPathBytes);
             return Task.CompletedTask;
         }
-        _target = new AdminTarget(storage, accounts, options, new LiveServer(sessions, connections, muc, time.GetUtcNow(), time));
+        _target = new AdminTarget(storage, accounts, options, blocks, new LiveServer(sessions, connections, muc, time.GetUtcNow(), time));
         // We hold the data folder's lock (DataDirLock), so a socket file here was left by a server that was killed.
         File.Delete(_path);
         var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);

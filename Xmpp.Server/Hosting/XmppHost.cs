@@ -179,7 +179,7 @@ public static class XmppHost
         services.AddHostedService(sp => sp.GetRequiredService<ComponentLinks>());
         services.AddSingleton<ConnectionTracker>();
         services.AddSingleton<Limits.StanzaRateLimits>();
-        services.AddSingleton<Limits.BlockList>();
+        services.AddSingleton<Limits.BlockList>().AddHostedService(sp => sp.GetRequiredService<Limits.BlockList>());
         services.AddSingleton<StreamManagementService>();
         services.AddSingleton<StreamServices>();
         services.AddSingleton(sp => new ModuleRegistry(sp.GetServices<IXmppModule>()));

@@ -40,6 +40,7 @@ public static class ModuleCatalog
         services.AddSingleton<AdminSet>().AddHostedService(sp => sp.GetRequiredService<AdminSet>());
         services.AddSingleton<AdHocModule>().AddSingleton<IXmppModule>(sp => sp.GetRequiredService<AdHocModule>());
         services.AddSingleton<IXmppModule, ServiceAdminModule>();
+        services.AddSingleton<IXmppModule, BlockListCommandModule>();
         services.AddSingleton<IXmppModule, AnnounceModule>();
         services.AddSingleton<IXmppModule, StreamLimitsModule>();
         services.AddSingleton<IXmppModule, PingModule>();

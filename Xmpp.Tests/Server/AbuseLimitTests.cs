@@ -253,10 +253,13 @@ public sealed class AbuseLimitTests
             o["Xmpp:RateLimits:MucNickChangesPerMinute"] = "0.01";
             o["Xmpp:RateLimits:MucNickChangeBurst"] = "2";
         }, "alice");
+        using var counts = new RefusalCounts(server);
         await using var alice = await Login(server, "alice");
         for (int i = 1; i <= 3; i++) await Modules.MucTestBase.JoinFullyAsync(alice, $"flood{i}@conference.localhost", "Alice");
         var refused = await Modules.MucTestBase.JoinAsync(alice, "flood4@conference.localhost", "Alice");
         AssertWaitPolicyViolation(refused);
+        Assert.That(counts["muc-join-rate"], Is.EqualTo(1));
+        Assert.That(counts["muc-nick-rate"], Is.Zero);
 
         for (int i = 1; i <= 2; i++)
         {
@@ -266,6 +269,9 @@ public sealed class AbuseLimitTests
         await alice.SendAsync("<presence to='flood1@conference.localhost/Alice3' id='nick3'/>");
         var error = await alice.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") == "error");
         AssertWaitPolicyViolation(error);
+        // Counted in xmppd_limits_refused_total{limit} like the stanza rates, so an operator sees floods being refused.
+        Assert.That(counts["muc-nick-rate"], Is.EqualTo(1));
+        Assert.That(counts["muc-join-rate"], Is.EqualTo(1));
     }
 
     [Test]
@@ -277,10 +283,13 @@ public sealed class AbuseLimitTests
             o["Xmpp:RateLimits:UploadSlotsPerMinute"] = "0.01";
             o["Xmpp:RateLimits:UploadSlotBurst"] = "3";
         }, "alice");
+        using var counts = new RefusalCounts(server);
         await using var alice = await Login(server, "alice");
         for (int i = 0; i < 3; i++) await UploadClient.SlotAsync(alice, server, $"f{i}.txt", 100, "text/plain");
+        Assert.That(counts["upload-slot-rate"], Is.Zero);
         var refused = await UploadClient.RequestAsync(alice, server, "f3.txt", 100, "text/plain");
         AssertWaitPolicyViolation(refused);
+        Assert.That(counts["upload-slot-rate"], Is.EqualTo(1));
     }
 
     [Test]

@@ -139,7 +139,21 @@ public sealed class S2sLinkManager(S2sServices s, IServiceProvider services) : I
         // Links close when stopping begins, before Kestrel stops and waits for its connections to end.
         // (Resolved here, not injected: the router, and so this, also runs without a host, as in the router benchmark.)
         services.GetService<IHostApplicationLifetime>()?.ApplicationStopping.Register(CloseAll);
+        if (services.GetService<Limits.BlockList>() is { } blocks) blocks.EntryAdded += CloseBlocked;
         return Task.CompletedTask;
+    }
+
+    /// A domain added to the server's block list while linked: its links end now, not when they next idle out.
+    private void CloseBlocked(string entry)
+    {
+        if (entry.Contains('@')) return;
+        var blocks = services.GetRequiredService<Limits.BlockList>();
+        foreach (var link in _outbound.Values)
+            if (blocks.IsDomainBlocked(link.Remote)) link.Abort($"{link.Remote} is blocked by this server's policy");
+        foreach (var stream in _inbound.Keys)
+            if (stream.Authenticated.Keys.Any(blocks.IsDomainBlocked))
+                // RFC 6120 §4.9.3.14: the stream ends by this server's policy.
+                stream.Close(StreamErrors.PolicyViolation, "Blocked by this server's policy");
     }
 
     private volatile bool _stopping;

@@ -17,7 +17,8 @@ namespace Xmpp.Server.Modules.Muc;
 [Xep("XEP-0249", "1.2", "direct invitations pass through unchanged")]
 [Xep("XEP-0313", "1.1.3", "room archives (MUC archives), queried at the room JID; metadata")]
 [Xep("XEP-0425", "0.3.0", "moderators retract messages; archive and history keep a tombstone")]
-public sealed class MucModule(IRouter router, IStorage storage, ServedDomains domains, XmppServerOptionsAccessor options, ILoggerFactory loggers)
+public sealed class MucModule(IRouter router, IStorage storage, ServedDomains domains, XmppServerOptionsAccessor options, ILoggerFactory loggers,
+    Metrics.ServerMetrics metrics)
     : IXmppModule
 {
     private readonly Dictionary<string, MucService> _services = new(StringComparer.Ordinal);
@@ -32,7 +33,7 @@ public sealed class MucModule(IRouter router, IStorage storage, ServedDomains do
         foreach (var domain in domains.All)
         {
             var serviceDomain = o.Subdomain + "." + domain;
-            var service = new MucService(serviceDomain, router, new MucStore(storage), o, options.Value.Mam, loggers.CreateLogger<MucService>(), options.Value.RateLimits);
+            var service = new MucService(serviceDomain, router, new MucStore(storage), o, options.Value.Mam, loggers.CreateLogger<MucService>(), options.Value.RateLimits, metrics);
             _services[serviceDomain] = service;
             // §6.1, §6.3: the service's own address answers disco; rooms and occupants are the service's entities.
             module.Service(serviceDomain, domain, MucService.Name, service.HandleAsync);

@@ -49,6 +49,7 @@ internal sealed partial class MucRoom
         if (!service.JoinRate.TryTake(from.Bare.ToString()))
         {
             // Join floods (each join is a presence to every occupant): RFC 6120 §8.3.3.12, type wait.
+            service.Metrics?.Refuse("muc-join-rate");
             Error(c.Stanza, StanzaErrors.PolicyViolation, "Too many room joins: slow down", "wait");
             return;
         }
@@ -175,6 +176,7 @@ internal sealed partial class MucRoom
         if (!service.NickChangeRate.TryTake(Jid + " " + occupant.Bare))
         {
             // Each change is two presences to every occupant: RFC 6120 §8.3.3.12, type wait.
+            service.Metrics?.Refuse("muc-nick-rate");
             Error(c.Stanza, StanzaErrors.PolicyViolation, "Too many nickname changes: slow down", "wait");
             return;
         }

@@ -9,8 +9,11 @@ namespace Xmpp.Server.Modules.Muc;
 /// One MUC service domain: answers for the service itself, and hands stanzas for room JIDs to the room, loading it
 /// on demand. A room with nobody in it and nothing to do is unloaded; if it is not persistent, it is gone.
 public sealed class MucService(string domain, IRouter router, MucStore store, MucOptions options, MamOptions mamOptions, ILogger<MucService> logger,
-    Limits.RateLimitOptions? rates = null)
+    Limits.RateLimitOptions? rates = null, Metrics.ServerMetrics? metrics = null)
 {
+    /// Counts refusals by the room limits (join and nickname floods) in xmppd_limits_refused_total.
+    internal Metrics.ServerMetrics? Metrics { get; } = metrics;
+
     private static readonly Limits.RateLimitOptions DefaultRates = new();
     private readonly Dictionary<string, MucRoom> _rooms = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _indexGate = new(1, 1);

@@ -11,7 +11,8 @@ namespace Xmpp.Server.Modules.Upload;
 /// Serves upload.DOMAIN for every served domain: hands out signed PUT/GET URL pairs for files within the size limit of
 /// their kind and the account's quota. Nothing is registered when the HTTPS port is off.
 [Xep("XEP-0363", "1.1.0")]
-public sealed class UploadModule(XmppServerOptions options, ServedDomains domains, UploadSlots slots, IStorage storage, UploadFiles files, TimeProvider time) : IXmppModule
+public sealed class UploadModule(XmppServerOptions options, ServedDomains domains, UploadSlots slots, IStorage storage, UploadFiles files, TimeProvider time,
+    Metrics.ServerMetrics metrics) : IXmppModule
 {
     // Xmpp:RateLimits:UploadSlotsPerMinute, per account.
     private readonly Limits.RateLimiter _slotRate =
@@ -100,6 +101,7 @@ public sealed class UploadModule(XmppServerOptions options, ServedDomains domain
         {
             // Slot abuse: the PUT checks the quota again, but each slot is still work for a flood to make us do.
             // RFC 6120 §8.3.3.12, type wait.
+            metrics.Refuse("upload-slot-rate");
             c.Error(StanzaErrors.PolicyViolation, "Too many upload slots requested: slow down", "wait");
             return;
         }
@@ -109,6 +111,7 @@ public sealed class UploadModule(XmppServerOptions options, ServedDomains domain
             if (used + size > Upload.QuotaBytesPerAccount)
             {
                 // XEP-0363 §5: a quota is a temporary error; space frees up as old files expire or are deleted.
+                metrics.Refuse("upload-quota");
                 c.Error(StanzaErrors.ResourceConstraint,
                     $"Quota reached: {used} of {Upload.QuotaBytesPerAccount} bytes in use", "wait");
                 return;
