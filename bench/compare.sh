@@ -6,6 +6,11 @@
 #   bench/compare.sh                    medium: 1,000 accounts and logins, 2,000 idle sessions, 500 users exchanging messages
 #   bench/compare.sh --full             the issue's numbers: 10,000 and 50,000 idle sessions, 1,000 users, 100,000 offline messages
 #   options: --servers "ours prosody ejabberd"   --scenarios "login idle" (a subset; accounts are always registered)
+#            scenario federation: each server as a pair of instances with two domains federating over loopback (s2s on
+#                     their own ports; ours through Xmpp:S2s:Peers, Prosody and ejabberd through SRV records of a private
+#                     dnsmasq that only they see, in a mount namespace whose /etc/resolv.conf names it; self-signed
+#                     certificates, so the links authenticate with dialback over TLS); users of the first instance
+#                     send to users of the second, fixed rate then a throughput search as in throughput
 #            --keep (leave the temp dir)   --out FILE (results markdown)
 #            --storage postgresql   also our server on a private PostgreSQL (initdb in the temp dir, its own port): the
 #                     offline spool, 1:1 throughput with archiving off and on (clients with XEP-0198 acks), and the
@@ -18,7 +23,7 @@ main() {
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SIZE=medium
 SERVERS="ours prosody ejabberd"
-SCENARIOS="register login idle throughput receipts offline"
+SCENARIOS="register login idle throughput receipts offline federation"
 KEEP=0
 OUT=""
 STORAGE=embedded
@@ -87,11 +92,15 @@ install_anchors() {
     local need=()
     case " $SERVERS " in *" prosody "*) command -v prosody >/dev/null || need+=(prosody) ;; esac
     case " $SERVERS " in *" ejabberd "*) [ -x /usr/sbin/ejabberdctl ] || need+=(ejabberd) ;; esac
+    # The federation pairs of the anchors find each other through a private DNS server (dnsmasq's binary only).
+    case " $SCENARIOS " in *" federation "*)
+        case " $SERVERS " in *" prosody "*|*" ejabberd "*) command -v dnsmasq >/dev/null || need+=(dnsmasq-base) ;; esac ;;
+    esac
     [ ${#need[@]} -eq 0 ] && return
     log "installing ${need[*]} from Debian packages"
     local SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >&2
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
     # The packages come with system services; this benchmark starts its own instances instead.
     if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
         for s in "${need[@]}"; do $SUDO systemctl disable --now "$s" >&2 2>/dev/null || true; done
@@ -108,10 +117,14 @@ if [ "$STORAGE" = postgresql ]; then
     dotnet build "$ROOT/bench/Xmpp.MicroBench" -c Release -o "$WORK/micro" -v quiet -nologo >&2
 fi
 
-# ---- one self-signed certificate for all three ----
-mkdir -p "$WORK/certs/$DOMAIN"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 -subj "/CN=$DOMAIN" \
-    -addext "subjectAltName=DNS:$DOMAIN" -keyout "$WORK/certs/$DOMAIN/privkey.pem" -out "$WORK/certs/$DOMAIN/fullchain.pem" 2>/dev/null
+# ---- one self-signed certificate for all three (and one per federation domain) ----
+make_cert() {
+    local domain=$1
+    mkdir -p "$WORK/certs/$domain"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 -subj "/CN=$domain" \
+        -addext "subjectAltName=DNS:$domain" -keyout "$WORK/certs/$domain/privkey.pem" -out "$WORK/certs/$domain/fullchain.pem" 2>/dev/null
+}
+make_cert "$DOMAIN"
 CERT=$WORK/certs/$DOMAIN/fullchain.pem
 KEY=$WORK/certs/$DOMAIN/privkey.pem
 cat "$CERT" "$KEY" > "$WORK/certs/combined.pem"
@@ -164,7 +177,7 @@ pg_connection() { echo "Host=127.0.0.1;Port=$PG_PORT;Username=postgres;Database=
 start_xmppd() {
     local name=$1 port=$2 mode=$3; shift 3
     local d=$WORK/$name; mkdir -p "$d"
-    (cd "$d" && exec "$WORK/xmppd/xmppd" run --domain "$DOMAIN" --data-dir "$d/data" --cert-dir "$WORK/certs" \
+    (cd "$d" && exec "$WORK/xmppd/xmppd" run --domain "${XD_DOMAIN:-$DOMAIN}" --data-dir "$d/data" --cert-dir "$WORK/certs" \
         --c2s-port "$port" --c2s-tls-port $((port + 1)) --listen 127.0.0.1 --log-level Warning --allow-registration true \
         --Xmpp:Registration:MinSecondsBetweenPerIp=0 --Xmpp:Limits:MaxConnectionsPerIp=1000000 \
         --Xmpp:Limits:ReadBytesPerSecond=1073741824 --Xmpp:Limits:ReadBurstBytes=1073741824 \
@@ -276,7 +289,15 @@ if [ "$STORAGE" = postgresql ]; then
     done
     set --
 fi
+# Only the federation scenario asked for: the single servers are not started (the pairs below are).
+main_wanted() {
+    [ "$STORAGE" = postgresql ] && return 0
+    local x; for x in register login idle throughput receipts offline; do wants "$x" && return 0; done
+    return 1
+}
+wants() { case " $SCENARIOS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 for server in $SERVERS; do
+    main_wanted || break
     "start_$server"
     STARTED_PIDS+=("$SERVER_PID")
     if wait_port "$PORT" "$SERVER_PID"; then
@@ -289,7 +310,6 @@ for server in $SERVERS; do
 done
 sleep 1
 
-wants() { case " $SCENARIOS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 # Accounts are needed by every scenario, so registration always runs (its rate is only reported when asked for).
 for s in "${LIVE[@]}"; do run_bench "$s" register --users "$USERS"; done
@@ -344,6 +364,182 @@ for s in "${LIVE[@]}"; do
     for _ in $(seq 1 40); do kill -0 "${PIDS[$s]}" 2>/dev/null || break; sleep 0.5; done
     kill -9 "${PIDS[$s]}" 2>/dev/null || true
 done
+
+# ---- federation: each server as two instances with two domains, messages from users of one to users of the other ----
+# Ports: c2s P, direct TLS P+1, s2s P+27 for the first instance; P+10, P+11, P+37 for the second. Ours finds its peer
+# through the static Xmpp:S2s:Peers map; Prosody and ejabberd have no static route option (Prosody 0.12, ejabberd
+# 23.01), so they resolve the SRV records _xmpp-server._tcp.DOMAIN of a private dnsmasq on 127.54.77.1:53, named in a
+# resolv.conf bind-mounted over /etc/resolv.conf in a mount namespace only they see (unshare). The certificates are
+# self-signed, so every link authenticates with Server Dialback (XEP-0220) over TLS. Limits off as for c2s above.
+FED_DNS=127.54.77.1
+fed_domain() { echo "$1-$2.bench.test"; }
+fed_base() { case $1 in ours) echo 15242 ;; prosody) echo 25242 ;; ejabberd) echo 35242 ;; esac; }
+start_dnsmasq() {
+    local args=() s side base
+    for s in "${FED_PAIRS[@]}"; do
+        case $s in ours) continue ;; esac
+        base=$(fed_base "$s")
+        for side in a b; do
+            local off=27; [ "$side" = b ] && off=37
+            args+=("--srv-host=_xmpp-server._tcp.$(fed_domain "$s" "$side"),s2s.bench.test,$((base + off))")
+        done
+    done
+    [ ${#args[@]} -gt 0 ] || return 0
+    printf 'nameserver %s\noptions timeout:2 attempts:2\n' "$FED_DNS" > "$WORK/resolv.conf"
+    dnsmasq --keep-in-foreground --port=53 --listen-address="$FED_DNS" --bind-interfaces --no-resolv --no-hosts \
+        --pid-file= --user=root --local=/bench.test/ --host-record=s2s.bench.test,127.0.0.1 "${args[@]}" \
+        --log-facility="$WORK/dnsmasq.log" &
+    STARTED_PIDS+=("$!"); DNS_PID=$!
+    sleep 0.5
+    kill -0 "$DNS_PID" 2>/dev/null || { log "dnsmasq did not start"; cat "$WORK/dnsmasq.log" >&2; return 1; }
+    log "dnsmasq started, PID $DNS_PID, $FED_DNS:53"
+}
+# Prosody and ejabberd below run as: unshare --mount (a private mount namespace) sh -c 'mount --bind RESOLV
+# /etc/resolv.conf; exec SERVER': unshare and sh exec into the server, so $! is the server's own PID.
+
+start_fed_ours() {
+    local side=$1 base peer; base=$(fed_base ours)
+    local port=$base s2s=$((base + 27)) peer_s2s=$((base + 37)) other=b
+    [ "$side" = b ] && { port=$((base + 10)); s2s=$((base + 37)); peer_s2s=$((base + 27)); other=a; }
+    peer=$(fed_domain ours "$other")
+    XD_DOMAIN=$(fed_domain ours "$side") start_xmppd "ours-fed-$side" "$port" never \
+        --Xmpp:S2s:Enabled=true --Xmpp:S2s:Port="$s2s" "--Xmpp:S2s:Peers:$peer=127.0.0.1:$peer_s2s" \
+        --Xmpp:S2s:ReadBytesPerSecond=1073741824 --Xmpp:S2s:ReadBurstBytes=1073741824
+}
+start_fed_prosody() {
+    local side=$1 base; base=$(fed_base prosody)
+    local port=$base s2s=$((base + 27)); [ "$side" = b ] && { port=$((base + 10)); s2s=$((base + 37)); }
+    local domain; domain=$(fed_domain prosody "$side")
+    local d=$WORK/prosody-fed-$side; mkdir -p "$d/data" "$d/certs"  # certs: where Prosody looks for more; none here
+    local cert=$WORK/certs/$domain/fullchain.pem key=$WORK/certs/$domain/privkey.pem
+    cat > "$d/prosody.cfg.lua" <<EOF
+-- Generated by bench/compare.sh (federation): loopback only, registration open, no limits module; dialback over TLS.
+run_as_root = true
+daemonize = false
+pidfile = "$d/prosody.pid"
+data_path = "$d/data"
+log = { { levels = { min = "warn" }, to = "file", filename = "$d/prosody.log" } }
+interfaces = { "127.0.0.1" }
+local_interfaces = { "127.0.0.1" }
+c2s_ports = { $port }
+c2s_direct_tls_ports = { $((port + 1)) }
+s2s_ports = { $s2s }
+s2s_direct_tls_ports = { }
+http_ports = { }
+https_ports = { }
+modules_enabled = { "roster", "saslauth", "tls", "dialback", "disco", "ping", "register", "offline", "posix" }
+c2s_require_encryption = true
+s2s_require_encryption = true
+s2s_secure_auth = false
+allow_registration = true
+min_seconds_between_registrations = 0
+default_iteration_count = 4096
+c2s_stanza_size_limit = 262144
+ssl = { certificate = "$cert"; key = "$key" }
+VirtualHost "$domain"
+    ssl = { certificate = "$cert"; key = "$key" }
+EOF
+    (cd "$d" && exec unshare --mount --propagation private sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' \
+        "$WORK/resolv.conf" prosody -F --config "$d/prosody.cfg.lua" > "$d/stdout.log" 2>&1) &
+    SERVER_PID=$!; PORT=$port; TLS_PORT=$((port + 1))
+}
+start_fed_ejabberd() {
+    local side=$1 base; base=$(fed_base ejabberd)
+    local port=$base s2s=$((base + 27)); [ "$side" = b ] && { port=$((base + 10)); s2s=$((base + 37)); }
+    local domain; domain=$(fed_domain ejabberd "$side")
+    local d=$WORK/ejabberd-fed-$side; mkdir -p "$d/spool"
+    cat "$WORK/certs/$domain/fullchain.pem" "$WORK/certs/$domain/privkey.pem" > "$d/combined.pem"
+    cat > "$d/ejabberd.yml" <<EOF
+# Generated by bench/compare.sh (federation): loopback only, registration open, shapers off; dialback over TLS.
+hosts: ["$domain"]
+loglevel: warning
+certfiles: ["$d/combined.pem"]
+define_macro: {}
+listen:
+  - {port: $port, ip: "127.0.0.1", module: ejabberd_c2s, starttls_required: true, shaper: none, max_stanza_size: 262144, access: c2s}
+  - {port: $((port + 1)), ip: "127.0.0.1", module: ejabberd_c2s, tls: true, shaper: none, max_stanza_size: 262144, access: c2s}
+  - {port: $s2s, ip: "127.0.0.1", module: ejabberd_s2s_in, shaper: none, max_stanza_size: 262144}
+s2s_use_starttls: required
+s2s_access: s2s
+auth_method: internal
+auth_password_format: scram
+registration_timeout: infinity
+acl:
+  local: {user_regexp: ""}
+access_rules:
+  c2s: {allow: all}
+  s2s: {allow: all}
+  register: {allow: all}
+modules:
+  mod_disco: {}
+  mod_ping: {}
+  mod_roster: {}
+  mod_s2s_dialback: {}
+  mod_register: {access: register, ip_access: all, password_strength: 0, welcome_message: {subject: "", body: ""}}
+EOF
+    (cd "$d" && EJABBERD_CONFIG_PATH="$d/ejabberd.yml" EJABBERD_LOG_PATH="$d/ejabberd.log" ERL_LIBS=/usr/lib/x86_64-linux-gnu \
+        ERL_CRASH_DUMP="$d/erl_crash.dump" ERL_CRASH_DUMP_BYTES=0 \
+        exec unshare --mount --propagation private sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$WORK/resolv.conf" \
+        erl +P 2000000 +Q 1048576 -noinput -mnesia dir "\"$d/spool\"" -s ejabberd > "$d/stdout.log" 2>&1) &
+    SERVER_PID=$!; PORT=$port; TLS_PORT=$((port + 1))
+}
+
+if wants federation; then
+    FED_PAIRS=(); for s in $SERVERS; do case $s in ours|prosody|ejabberd) FED_PAIRS+=("$s") ;; esac; done
+    LOAD_FED_START=$(cut -d' ' -f1-3 /proc/loadavg)
+    start_dnsmasq || FED_PAIRS=(ours)
+    declare -A FED_LIVE
+    for s in "${FED_PAIRS[@]}"; do
+        ok=1
+        for side in a b; do
+            make_cert "$(fed_domain "$s" "$side")"
+            "start_fed_$s" "$side"
+            STARTED_PIDS+=("$SERVER_PID")
+            if wait_port "$PORT" "$SERVER_PID"; then
+                PORTS[$s-$side]=$PORT; TLS_PORTS[$s-$side]=$TLS_PORT; PIDS[$s-$side]=$SERVER_PID
+                log "$s-$side ($(fed_domain "$s" "$side")) started, PID $SERVER_PID"
+            else
+                ok=0; log "$s-$side did not start"; tail -n 20 "$WORK/$s-fed-$side"/*.log >&2 || true
+            fi
+        done
+        if [ $ok = 1 ]; then FED_LIVE[$s]=1
+        else echo "{\"scenario\":\"federation\",\"server\":\"$s\",\"error\":\"a pair instance did not start\"}" >> "$RESULTS"; fi
+    done
+    sleep 1
+    FED_ONLINE=$(( ONLINE < 100 ? ONLINE : 100 ))
+    for s in "${FED_PAIRS[@]}"; do
+        [ -n "${FED_LIVE[$s]:-}" ] || continue
+        for side in a b; do
+            "${BENCH[@]}" register --server "$s-$side" --port "${PORTS[$s-$side]}" --tls-port "${TLS_PORTS[$s-$side]}" \
+                --domain "$(fed_domain "$s" "$side")" --password "$PASSWORD" --users "$FED_ONLINE" --concurrency "$CONC" \
+                --max-seconds "$MAX_S" > /dev/null 2>&1 || true
+        done
+    done
+    for s in "${FED_PAIRS[@]}"; do
+        [ -n "${FED_LIVE[$s]:-}" ] || continue
+        log "$s: federation $(fed_domain "$s" a) -> $(fed_domain "$s" b)"
+        line=$("${BENCH[@]}" federation --server "$s" --port "${PORTS[$s-a]}" --tls-port "${TLS_PORTS[$s-a]}" \
+            --domain "$(fed_domain "$s" a)" --peer-port "${PORTS[$s-b]}" --peer-tls-port "${TLS_PORTS[$s-b]}" \
+            --peer-domain "$(fed_domain "$s" b)" --password "$PASSWORD" --users "$FED_ONLINE" --online "$FED_ONLINE" \
+            --fixed-rate "$FIXED_RATE" --fixed-seconds "$FIXED_S" --start-rate "$START_RATE" --step-seconds "$STEP_S" \
+            --concurrency "$CONC" --max-seconds "$MAX_S" | tail -n 1) || true
+        [ -n "$line" ] || line="{\"scenario\":\"federation\",\"server\":\"$s\",\"error\":\"no result\"}"
+        echo "$line" >&2
+        echo "$line" >> "$RESULTS"
+    done
+    echo "{\"scenario\":\"loadavg\",\"server\":\"-\",\"federation_start\":\"$LOAD_FED_START\",\"federation_end\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >> "$RESULTS"
+    for s in "${FED_PAIRS[@]}"; do
+        for side in a b; do [ -n "${PIDS[$s-$side]:-}" ] && kill "${PIDS[$s-$side]}" 2>/dev/null || true; done
+    done
+    for s in "${FED_PAIRS[@]}"; do
+        for side in a b; do
+            pid=${PIDS[$s-$side]:-}; [ -n "$pid" ] || continue
+            for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+            kill -9 "$pid" 2>/dev/null || true
+        done
+    done
+    [ -n "${DNS_PID:-}" ] && kill "$DNS_PID" 2>/dev/null || true
+fi
 
 [ -n "$OUT" ] || OUT="$ROOT/bench/results/$(date -u +%Y-%m-%d)-$SIZE.md"
 mkdir -p "$(dirname "$OUT")"

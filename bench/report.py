@@ -28,6 +28,10 @@ METRICS = [
     ("receipts", "max_sustained_rate", "msgs/s sustained with receipts+markers", True, None),
     ("receipts", "p99_ms", "p99 ms at fixed rate (receipts)", False, None),
     ("receipts", "receipt_rtt_p99_ms", "receipt round trip p99 ms", False, None),
+    ("federation", "max_sustained_rate", "federated 1:1 msgs/s sustained (A→B over s2s, p99<100 ms)", True, None),
+    ("federation", "p50_ms", "federated p50 ms at fixed rate", False, None),
+    ("federation", "p99_ms", "federated p99 ms at fixed rate", False, None),
+    ("federation", "fixed_lost", "federated lost at fixed rate", False, None),
     ("offline", "store_per_s", "offline messages stored/s", True, None),
     ("offline", "drain_per_s", "offline messages drained/s", True, 2.0),
     ("offline", "exactly_once", "every offline message exactly once", True, None),
@@ -106,6 +110,40 @@ def table(rows):
     return out, errors
 
 
+def federation_table(rows):
+    """Each server federating with a second instance of itself: our figure over each anchor's (>1: ours is better)."""
+    by = {r.get("server"): r for r in rows if r.get("scenario") == "federation" and "error" not in r}
+    if not by:
+        return []
+
+    def num(server, key):
+        v = by.get(server, {}).get(key)
+        return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+    def ratio(ours, anchor, higher):
+        if ours is None or anchor is None or ours == 0 or anchor == 0:
+            return "–"
+        return f"{(ours / anchor if higher else anchor / ours):.2f}×"
+
+    out = ["| federation (pair of instances, A→B) | ours↔ours | prosody↔prosody | ejabberd↔ejabberd | ours/prosody | ours/ejabberd |",
+           "|---|---|---|---|---|---|"]
+    for key, label, higher in (("max_sustained_rate", "msgs/s sustained (p99<100 ms)", True),
+                               ("fixed_rate", "fixed rate msgs/s", None),
+                               ("p50_ms", "p50 ms at fixed rate", False),
+                               ("p99_ms", "p99 ms at fixed rate", False),
+                               ("p999_ms", "p999 ms at fixed rate", False),
+                               ("fixed_lost", "lost at fixed rate", None),
+                               ("p99_at_max_ms", "p99 ms at the sustained maximum", None)):
+        o, p, e = num("ours", key), num("prosody", key), num("ejabberd", key)
+        rp = ratio(o, p, higher) if higher is not None else ""
+        re_ = ratio(o, e, higher) if higher is not None else ""
+        out.append(f"| {label} | {fmt(o)} | {fmt(p)} | {fmt(e)} | {rp} | {re_} |")
+    stops = ", ".join(f"{s}: {by[s].get('stop_reason')}" for s in SERVERS if s in by)
+    out.append("")
+    out.append(f"Ratios: msgs/s ours over the anchor's, latency the anchor's over ours (>1: ours is better). Search stopped by: {stops}.")
+    return out
+
+
 def storage_table(rows):
     """With --storage postgresql: our server on each storage, against the PostgreSQL targets of issue 16."""
     by = {}
@@ -159,6 +197,14 @@ def main():
     a = p.parse_args()
     rows = load(a.results)
     lines, errors = table(rows)
+    fed = federation_table(rows)
+    if fed:
+        lines += ["", "Federation (each server with a second instance of itself over s2s on loopback; self-signed "
+                  "certificates, so the links authenticate with dialback over TLS):", ""] + fed
+    for r in rows:
+        if r.get("scenario") == "loadavg":
+            lines += ["", f"Load average (1/5/15 min) when the federation pairs started: {r.get('federation_start')}; "
+                      f"when they were done: {r.get('federation_end')}."]
     storage = storage_table(rows)
     if storage:
         lines += ["", "Storage (our server on the embedded store and on PostgreSQL):", ""] + storage

@@ -44,6 +44,11 @@ public sealed class BenchOptions
     public double WarmupSeconds { get; set; } = 2;
     public double LatencyLimitMs { get; set; } = 100;
 
+    // federation: the receivers' server (users of the same names registered there); senders stay on Port/Domain.
+    public int PeerPort { get; set; }
+    public int PeerTlsPort { get; set; }
+    public string PeerDomain { get; set; } = "";
+
     // Offline spool.
     public int Messages { get; set; } = 1000;
     public int Receivers { get; set; } = 20;
@@ -53,6 +58,8 @@ public sealed class BenchOptions
     public int Queries { get; set; } = 200;
 
     public Target Target => new(Host, Port, TlsPort, Domain, DirectTls, StreamManagement);
+
+    public Target PeerTarget => new(Host, PeerPort, PeerTlsPort, PeerDomain, DirectTls, StreamManagement);
 
     public string UserName(int i) => UserPrefix + i.ToString(CultureInfo.InvariantCulture);
 
@@ -98,6 +105,9 @@ public sealed class BenchOptions
                 case "fixed-seconds": o.FixedSeconds = Dbl(v); break;
                 case "warmup-seconds": o.WarmupSeconds = Dbl(v); break;
                 case "latency-limit-ms": o.LatencyLimitMs = Dbl(v); break;
+                case "peer-port": o.PeerPort = Int(v); break;
+                case "peer-tls-port": o.PeerTlsPort = Int(v); break;
+                case "peer-domain": o.PeerDomain = v; break;
                 case "messages": o.Messages = Int(v); break;
                 case "receivers": o.Receivers = Int(v); break;
                 case "senders": o.Senders = Int(v); break;

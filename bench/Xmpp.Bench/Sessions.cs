@@ -7,7 +7,7 @@ public static class Sessions
 {
     public static async Task<(BenchClient?[] Clients, int Failures, string? FirstError)> LoginManyAsync(
         BenchOptions o, SourceAddresses sources, int count, Func<int, string> user, Func<int, string> resource,
-        Action<int, BenchClient>? configure, bool presence, CancellationToken ct, int addressOffset = 0)
+        Action<int, BenchClient>? configure, bool presence, CancellationToken ct, int addressOffset = 0, Target? target = null)
     {
         var clients = new BenchClient?[count];
         int failures = 0;
@@ -20,7 +20,7 @@ public static class Sessions
                 timeout.CancelAfter(TimeSpan.FromSeconds(o.LoginTimeoutSeconds));
                 try
                 {
-                    var c = await BenchClient.LoginAsync(o.Target, sources.For(addressOffset + i), user(i), o.Password,
+                    var c = await BenchClient.LoginAsync(target ?? o.Target, sources.For(addressOffset + i), user(i), o.Password,
                         resource(i), presence, timeout.Token, client => configure?.Invoke(i, client));
                     clients[i] = c;
                 }

@@ -11,21 +11,26 @@ namespace Xmpp.Bench.Scenarios;
 /// First a fixed moderate rate gives p50/p99/p999; then the rate rises by RateFactor per step until a step is not
 /// sustained (sent below 95 % of the target, anything lost or duplicated, or p99 at or above LatencyLimitMs; a step
 /// missing only on time gets one retry). When the start rate itself is not sustained the rate steps down instead.
+/// Federation: half the users log in on the first server, half (same user names) on the peer server, and every
+/// message goes from a user of the first to one of the peer, so it crosses the servers' s2s link.
 public sealed class ThroughputScenario
 {
     private readonly BenchOptions _o;
     private readonly bool _receipts;
+    private readonly bool _federation;
     private BenchClient[] _online = [];
+    private BenchClient[] _receivers = [];
     private Step _step = new(0, 0);
 
-    private ThroughputScenario(BenchOptions o, bool receipts)
+    private ThroughputScenario(BenchOptions o, bool receipts, bool federation)
     {
         _o = o;
         _receipts = receipts;
+        _federation = federation;
     }
 
-    public static Task<ResultLine> RunAsync(BenchOptions o, bool receipts, CancellationToken ct) =>
-        new ThroughputScenario(o, receipts).RunAsync(ct);
+    public static Task<ResultLine> RunAsync(BenchOptions o, bool receipts, CancellationToken ct, bool federation = false) =>
+        new ThroughputScenario(o, receipts, federation).RunAsync(ct);
 
     /// Counters of one step; messages of other steps arriving late are only counted.
     private sealed class Step(int id, int messages)
@@ -45,17 +50,29 @@ public sealed class ThroughputScenario
 
     private async Task<ResultLine> RunAsync(CancellationToken ct)
     {
-        var name = _receipts ? "receipts" : "throughput";
+        var name = _federation ? "federation" : _receipts ? "receipts" : "throughput";
         var total = Stopwatch.StartNew();
         var sources = new SourceAddresses(_o.Host, _o.SpreadSources);
-        var (clients, failures, firstError) = await Sessions.LoginManyAsync(_o, sources, _o.Online,
+        int here = _federation ? Math.Max(1, _o.Online / 2) : _o.Online;
+        var (clients, failures, firstError) = await Sessions.LoginManyAsync(_o, sources, here,
             i => _o.UserName(i), i => "tp", (_, c) => c.OnStanza = OnStanza, presence: true, ct);
         _online = clients.Where(c => c is not null).ToArray()!;
-        var r = new ResultLine(name, _o.Server).Add("online", _online.Length).Add("login_failures", failures);
+        _receivers = _online;
+        if (_federation)
+        {
+            var (peers, peerFailures, peerError) = await Sessions.LoginManyAsync(_o, sources, Math.Max(1, _o.Online - here),
+                i => _o.UserName(i), i => "tp", (_, c) => c.OnStanza = OnStanza, presence: true, ct, addressOffset: here,
+                target: _o.PeerTarget);
+            _receivers = peers.Where(c => c is not null).ToArray()!;
+            failures += peerFailures;
+            firstError ??= peerError;
+        }
+        var r = new ResultLine(name, _o.Server).Add("online", _online.Length + (_federation ? _receivers.Length : 0))
+            .Add("login_failures", failures);
         if (firstError is not null) r.Add("first_error", firstError);
         try
         {
-            if (_online.Length < 2) return r.Add("error", "fewer than two users online");
+            if (_online.Length < 2 || _receivers.Length < 1) return r.Add("error", "fewer than two users online");
             // Let initial presence and anything the server pushes after login settle.
             await Task.Delay(500, ct);
 
@@ -134,7 +151,7 @@ public sealed class ThroughputScenario
         }
         finally
         {
-            await Sessions.CloseAllAsync(_online);
+            await Sessions.CloseAllAsync(_federation ? _online.Concat(_receivers) : _online);
         }
     }
 
@@ -190,6 +207,11 @@ public sealed class ThroughputScenario
             int due = (int)Math.Min(n, rate * sw.Elapsed.TotalSeconds) + 1;
             for (; sent < Math.Min(due, n); sent++)
             {
+                if (_federation)
+                {
+                    pending.Add(Send(s, sent, _online[rnd.Next(_online.Length)], _receivers[rnd.Next(_receivers.Length)], ct));
+                    continue;
+                }
                 int a = rnd.Next(_online.Length), b = rnd.Next(_online.Length - 1);
                 if (b >= a) b++;
                 pending.Add(Send(s, sent, _online[a], _online[b], ct));
