@@ -17,8 +17,8 @@ public sealed class S2sTests(S2sCertificates certificates)
     public async Task Start()
     {
         _pair = await S2sPair.StartAsync(certificates);
-        foreach (var u in new[] { "alice", "carol", "dave", "gina" }) await _pair.A.AddUserAsync(u, u + "-secret");
-        foreach (var u in new[] { "bob", "erin", "frank", "hank" }) await _pair.B.AddUserAsync(u, u + "-secret");
+        foreach (var u in new[] { "alice", "carol", "dave", "gina", "ivan" }) await _pair.A.AddUserAsync(u, u + "-secret");
+        foreach (var u in new[] { "bob", "erin", "frank", "hank", "judy" }) await _pair.B.AddUserAsync(u, u + "-secret");
     }
 
     [OneTimeTearDown]
@@ -135,6 +135,34 @@ public sealed class S2sTests(S2sCertificates certificates)
         var nobody = await bob.IqAsync("<iq to='nobody@a.test' type='get' id='vc-none'><vCard xmlns='vcard-temp'/></iq>", t);
         Assert.That(nobody.Attr("type"), Is.EqualTo("error"));
         Assert.That(nobody.Child("error", Ns.Client)?.Child("service-unavailable", Ns.StanzaErrors), Is.Not.Null, nobody.ToString());
+    }
+
+    [Test]
+    public async Task Carbons_copy_messages_to_and_from_a_remote_contact_to_the_other_resources()
+    {
+        // XEP-0280 §6 and §7: a chat message received from another server and one sent to it are copied to the
+        // account's other carbons-enabled resources, wrapped and stamped by our server.
+        var t = TimeSpan.FromSeconds(20);
+        await using var phone = await Login(_pair.A, "ivan", "phone");
+        await using var laptop = await Login(_pair.A, "ivan", "laptop");
+        await laptop.SendAsync("<iq type='set' id='c1'><enable xmlns='urn:xmpp:carbons:2'/></iq>");
+        await laptop.ReceiveAsync(e => e.Name == "iq" && e.Attr("id") == "c1" && e.Attr("type") == "result");
+        await using var judy = await Login(_pair.B, "judy");
+
+        await judy.SendAsync("<message to='ivan@a.test/phone' type='chat' id='in-1'><body>to your phone</body></message>");
+        Assert.That((await phone.ReceiveAsync(e => e.Name == "message" && e.Attr("id") == "in-1", t)).Attr("from"), Is.EqualTo("judy@b.test/phone"));
+        var received = await laptop.ReceiveAsync(e => e.Name == "message" && e.Child("received", Ns.Carbons) is not null, t);
+        Assert.That(received.Attr("from"), Is.EqualTo("ivan@a.test"), "a carbon comes from the account's bare JID");
+        var inner = received.Child("received", Ns.Carbons)!.Child("forwarded", Ns.Forward)!.Child("message", Ns.Client)!;
+        Assert.That((inner.Attr("id"), inner.Attr("from"), inner.ChildText("body", Ns.Client)), Is.EqualTo(("in-1", "judy@b.test/phone", "to your phone")));
+
+        await phone.SendAsync("<message to='judy@b.test' type='chat' id='out-1'><body>from my phone</body></message>");
+        Assert.That((await judy.ReceiveAsync(e => e.Name == "message" && e.Attr("id") == "out-1", t)).ChildText("body", Ns.Client), Is.EqualTo("from my phone"));
+        var sent = await laptop.ReceiveAsync(e => e.Name == "message" && e.Child("sent", Ns.Carbons) is not null, t);
+        var copy = sent.Child("sent", Ns.Carbons)!.Child("forwarded", Ns.Forward)!.Child("message", Ns.Client)!;
+        Assert.That((copy.Attr("id"), copy.Attr("to"), copy.Attr("from")), Is.EqualTo(("out-1", "judy@b.test", "ivan@a.test/phone")));
+        Assert.That(await phone.TryReceiveAsync(e => e.Name == "message" && e.Child("sent", Ns.Carbons) is not null, TimeSpan.FromMilliseconds(300)), Is.Null,
+            "the sending resource gets no copy of its own message");
     }
 
     [Test]
