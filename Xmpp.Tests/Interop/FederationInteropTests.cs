@@ -150,8 +150,10 @@ public sealed class FederationInteropTests(PeerKind kind, S2sCertificates certif
         Assert.That(links.Where(l => !l.Outbound && l.Remote == PeerDomain).Select(l => l.Authentication), Has.Member(Expected), string.Join("\n", links));
         // And the peer's log agrees, for both directions; with the other mechanism it logs nothing of the kind.
         bool external = certificates == S2sCertificates.FromTestCa;
-        var log = _peer.FullLog;
         var (inbound, outbound) = _peer.AuthenticationLogLines(Ours, external);
+        // The peer writes its log on its own schedule (ejabberd's logger is asynchronous): wait for the lines.
+        await Wait.UntilAsync(() => _peer.FullLog.Contains(inbound) && _peer.FullLog.Contains(outbound), TimeSpan.FromSeconds(10));
+        var log = _peer.FullLog;
         Assert.That(log, Does.Contain(inbound).And.Contain(outbound));
         var (otherIn, otherOut) = _peer.AuthenticationLogLines(Ours, !external);
         Assert.That(log, Does.Not.Contain(otherIn).And.Not.Contain(otherOut));
