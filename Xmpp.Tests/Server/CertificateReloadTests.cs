@@ -117,7 +117,9 @@ public sealed class CertificateReloadTests
         WritePem(outside, "fullchain.pem", "privkey.pem", Make("localhost", days: 60));
         Directory.CreateSymbolicLink(Path.Combine(_certs, "localhost"), outside);
         int c2s = TestServer.FreePort(), tls = TestServer.FreePort();
-        await using var server = await ServerProcess.StartAsync(_root, c2s,
+        // With SIGHUP's default disposition: a run under nohup passes SIGHUP down ignored, and .NET keeps an ignored
+        // SIGHUP ignored (as nohup asks). env execs the server, so its PID is the server's.
+        await using var server = await ServerProcess.StartWrappedAsync(["env", "--default-signal=HUP"], _root, c2s,
             "--domain", "localhost", "--c2s-port", c2s.ToString(), "--c2s-tls-port", tls.ToString(), "--http-port", "0",
             "--data-dir", Path.Combine(_root, "data"), "--cert-dir", _certs, "--listen", "127.0.0.1", "--log-level", "Information",
             "--Xmpp:CertificateRescanSeconds", "0");
