@@ -151,6 +151,10 @@ public static class OptionsValidator
             Positive("S2s:MaxLinksPerDomain", s2s.MaxLinksPerDomain);
             Positive("S2s:MaxConnectionsPerIp", s2s.MaxConnectionsPerIp);
             Positive("S2s:ReadBytesPerSecond", s2s.ReadBytesPerSecond, 0);
+            if (s2s.StanzasPerSecondPerDomain < 0)
+                problems.Add($"Xmpp:S2s:StanzasPerSecondPerDomain: {s2s.StanzasPerSecondPerDomain} is negative (0 turns the limit off).");
+            if (s2s.StanzasPerSecondPerDomain > 0 && s2s.StanzaBurstPerDomain < 1)
+                problems.Add($"Xmpp:S2s:StanzaBurstPerDomain: {s2s.StanzaBurstPerDomain} is too small (minimum 1).");
             if (s2s.ReadBytesPerSecond > 0 && s2s.ReadBurstBytes < s2s.MaxStanzaBytes)
                 problems.Add("Xmpp:S2s:ReadBurstBytes must be at least MaxStanzaBytes, or one stanza could never be read at full speed.");
             Positive("S2s:IdleTimeoutSeconds", s2s.IdleTimeoutSeconds);

@@ -139,6 +139,8 @@ public sealed class ConfigurationTests
     [TestCase("S2s:IdleTimeoutSeconds", "0", "too small")]
     [TestCase("S2s:MaxQueuedStanzas", "0", "too small")]
     [TestCase("S2s:AllowListOnly", "true", "AllowedDomains is empty")]
+    [TestCase("S2s:StanzasPerSecondPerDomain", "-1", "is negative")]
+    [TestCase("S2s:StanzaBurstPerDomain", "0", "too small")]
     [TestCase("CertificateRescanSeconds", "-1", "0 (off) or more")]
     [TestCase("Acme:Enabled", "true", "AcceptTermsOfService must be true")]
     [TestCase("Acme:Challenge", "dns-01", "is not http-01 or tls-alpn-01")]
