@@ -64,6 +64,7 @@ public static class OptionsValidator
         Positive("Http:RequestHeadersTimeoutSeconds", o.Http.RequestHeadersTimeoutSeconds);
         Positive("Http:KeepAliveTimeoutSeconds", o.Http.KeepAliveTimeoutSeconds);
         Positive("Http:MinRequestBodyBytesPerSecond", o.Http.MinRequestBodyBytesPerSecond, 0);
+        Positive("Http:MaxConnectionsPerIp", o.Http.MaxConnectionsPerIp, 0);
         Positive("Pep:MaxItemBytes", o.Pep.MaxItemBytes, 0);
         Positive("Auth:ScramIterations", o.Auth.ScramIterations, 4096);
         Positive("Auth:MaxAttemptsPerStream", o.Auth.MaxAttemptsPerStream, 2);

@@ -141,6 +141,7 @@ public sealed class ConfigurationTests
     [TestCase("S2s:AllowListOnly", "true", "AllowedDomains is empty")]
     [TestCase("S2s:StanzasPerSecondPerDomain", "-1", "is negative")]
     [TestCase("S2s:StanzaBurstPerDomain", "0", "too small")]
+    [TestCase("Http:MaxConnectionsPerIp", "-1", "too small (minimum 0)")]
     [TestCase("CertificateRescanSeconds", "-1", "0 (off) or more")]
     [TestCase("Acme:Enabled", "true", "AcceptTermsOfService must be true")]
     [TestCase("Acme:Challenge", "dns-01", "is not http-01 or tls-alpn-01")]
