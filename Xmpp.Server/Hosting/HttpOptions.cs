@@ -34,4 +34,11 @@ public sealed class HttpOptions
 
     /// Seconds an idle keep-alive connection stays open between requests.
     public int KeepAliveTimeoutSeconds { get; set; } = 130;
+
+    /// Concurrent HTTPS connections one remote address may hold; a connection above it is closed as soon as it is
+    /// accepted, before the TLS handshake. 0 = no limit.
+    public int MaxConnectionsPerIp { get; set; } = 64;
+
+    /// Loopback addresses are not counted: there every connection is a local reverse proxy's.
+    public bool ExemptLoopback { get; set; } = true;
 }

@@ -64,6 +64,7 @@ public static class OptionsValidator
         Positive("Http:RequestHeadersTimeoutSeconds", o.Http.RequestHeadersTimeoutSeconds);
         Positive("Http:KeepAliveTimeoutSeconds", o.Http.KeepAliveTimeoutSeconds);
         Positive("Http:MinRequestBodyBytesPerSecond", o.Http.MinRequestBodyBytesPerSecond, 0);
+        Positive("Http:MaxConnectionsPerIp", o.Http.MaxConnectionsPerIp, 0);
         Positive("Pep:MaxItemBytes", o.Pep.MaxItemBytes, 0);
         Positive("Auth:ScramIterations", o.Auth.ScramIterations, 4096);
         Positive("Auth:MaxAttemptsPerStream", o.Auth.MaxAttemptsPerStream, 2);
@@ -151,6 +152,10 @@ public static class OptionsValidator
             Positive("S2s:MaxLinksPerDomain", s2s.MaxLinksPerDomain);
             Positive("S2s:MaxConnectionsPerIp", s2s.MaxConnectionsPerIp);
             Positive("S2s:ReadBytesPerSecond", s2s.ReadBytesPerSecond, 0);
+            if (s2s.StanzasPerSecondPerDomain < 0)
+                problems.Add($"Xmpp:S2s:StanzasPerSecondPerDomain: {s2s.StanzasPerSecondPerDomain} is negative (0 turns the limit off).");
+            if (s2s.StanzasPerSecondPerDomain > 0 && s2s.StanzaBurstPerDomain < 1)
+                problems.Add($"Xmpp:S2s:StanzaBurstPerDomain: {s2s.StanzaBurstPerDomain} is too small (minimum 1).");
             if (s2s.ReadBytesPerSecond > 0 && s2s.ReadBurstBytes < s2s.MaxStanzaBytes)
                 problems.Add("Xmpp:S2s:ReadBurstBytes must be at least MaxStanzaBytes, or one stanza could never be read at full speed.");
             Positive("S2s:IdleTimeoutSeconds", s2s.IdleTimeoutSeconds);

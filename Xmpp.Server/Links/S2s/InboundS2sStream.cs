@@ -466,7 +466,21 @@ internal sealed class InboundS2sStream
         }
         if (!_s.Serves(to!.Domain))
             throw new XmppStreamException(StreamErrors.HostUnknown, $"This server does not serve {to.Domain}");
-        if (stanza.Name == "iq" && stanza.Attr("type") is "result" or "error" && _manager.CompletePing(stanza.Attr("id"))) return;
+        var type = stanza.Attr("type");
+        // Answers (IQ results, errors of any stanza kind) are never refused: RFC 6120 §8.3.1 forbids answering an error
+        // with an error, and a refused result would leave our own request waiting. The read rate bounds them.
+        bool answer = type == "error" || stanza.Name == "iq" && type is "result";
+        if (!answer && _s.DomainStanzaRate is { } rate && !rate.TryTake(from.Domain))
+        {
+            _s.Metrics?.Refuse("s2s-domain-rate");
+            _s.Logger.LogDebug("s2s inbound from {Ip}: a {Stanza} from {From} over {Domain}'s stanza rate (Xmpp:S2s:StanzasPerSecondPerDomain)",
+                RemoteAddress, stanza.Name, fromAttr, from.Domain);
+            // RFC 6120 §8.3.3.12 with type "wait": the sender may retry later. Presence has nobody waiting for an answer
+            // (errors would only flood the sender's contacts back), so it is dropped and counted.
+            if (stanza.Name != "presence") await _s.Router.BounceAsync(stanza, StanzaErrors.PolicyViolation, "Too many stanzas from your server: slow down", "wait");
+            return;
+        }
+        if (stanza.Name == "iq" && type is "result" or "error" && _manager.CompletePing(stanza.Attr("id"))) return;
         await _s.Router.RouteFromLinkAsync(stanza);
     }
 

@@ -50,6 +50,12 @@ public sealed class S2sOptions
     /// policy-violation as soon as they connect.
     public int MaxConnectionsPerIp { get; set; } = 32;
 
+    /// Stanzas per second one remote domain may send us over all its inbound links together (messages, presence and IQ
+    /// requests; never IQ results or errors), and the burst above it. Over it, messages and IQ requests are answered
+    /// with a policy-violation error of type "wait" and presence is dropped. 0 = no limit.
+    public double StanzasPerSecondPerDomain { get; set; } = 200;
+    public int StanzaBurstPerDomain { get; set; } = 2000;
+
     /// Sustained read rate per inbound server connection in bytes per second (a token bucket, as for clients in
     /// Xmpp:Limits); a peer above it is slowed down, not dropped. 0 = no limit.
     public int ReadBytesPerSecond { get; set; } = 1024 * 1024;

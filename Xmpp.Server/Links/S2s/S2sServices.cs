@@ -27,6 +27,9 @@ public sealed class S2sServices
         Keys = new DialbackKeys(Options.DialbackSecret);
         PeerCertificates = new PeerCertificates(Options);
         Resolver = new S2sResolver(Options, Logger);
+        DomainStanzaRate = Options.StanzasPerSecondPerDomain > 0
+            ? new Limits.RateLimiter(Options.StanzasPerSecondPerDomain, Options.StanzaBurstPerDomain, services.GetService<TimeProvider>())
+            : null;
         ParserLimits = new ParserLimits
         {
             MaxStanzaBytes = Options.MaxStanzaBytes,
@@ -46,6 +49,12 @@ public sealed class S2sServices
     internal PeerCertificates PeerCertificates { get; }
     internal S2sResolver Resolver { get; }
     internal ParserLimits ParserLimits { get; }
+
+    /// Xmpp:S2s:StanzasPerSecondPerDomain: one bucket per authenticated remote domain, shared by all its inbound links.
+    internal Limits.RateLimiter? DomainStanzaRate { get; }
+
+    private Metrics.ServerMetrics? _metrics;
+    public Metrics.ServerMetrics? Metrics => _metrics ??= _services.GetService<Metrics.ServerMetrics>();
 
     // The router and the module registry depend (through the links) on this, so they are resolved on first use.
     public IRouter Router => _router ??= _services.GetRequiredService<IRouter>();
