@@ -15,7 +15,9 @@ internal static class FramingWriter
     {
         if (e.Namespace != Ns.Streams)
         {
-            ElementWriter.Write(w, e, "");
+            // An element in no namespace says so (xmlns=''): a BOSH response wraps it in <body xmlns=httpbind>, whose
+            // default namespace it would otherwise take on (found by the bosh fuzz harness).
+            ElementWriter.Write(w, e, e.Namespace.Length == 0 ? "\u0000" : "");
             return;
         }
         w.Write("<stream:"u8);
