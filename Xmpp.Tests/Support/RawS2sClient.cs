@@ -88,28 +88,7 @@ public sealed class RawS2sClient : IAsyncDisposable
     public async Task<(XmlItemKind Kind, Element? Item)> ReadItemAsync(TimeSpan? timeout = null)
     {
         using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(10));
-        while (true)
-        {
-            var result = await _reader.ReadAsync(cts.Token);
-            var buffer = result.Buffer;
-            XmlItemKind kind = XmlItemKind.NeedMoreData;
-            Element? item = null;
-            try
-            {
-                if (!buffer.IsEmpty)
-                {
-                    kind = _parser.Parse(buffer, out var consumed, out item);
-                    buffer = buffer.Slice(consumed);
-                }
-            }
-            finally
-            {
-                if (kind == XmlItemKind.NeedMoreData) _reader.AdvanceTo(buffer.Start, buffer.End);
-                else _reader.AdvanceTo(buffer.Start);
-            }
-            if (kind != XmlItemKind.NeedMoreData) return (kind, item);
-            if (result.IsCompleted) return (XmlItemKind.StreamEnd, null);
-        }
+        return await TestClient.ReadItemAsync(_reader, _parser, cts.Token);
     }
 
     public async Task<Element> ReadElementAsync(TimeSpan? timeout = null)

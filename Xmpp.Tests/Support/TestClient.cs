@@ -196,22 +196,28 @@ public sealed class TestClient : IAsyncDisposable
     public async Task<(XmlItemKind Kind, Element? Item)> ReadItemAsync(TimeSpan? timeout = null)
     {
         using var cts = new CancellationTokenSource(timeout ?? DefaultTimeout);
+        return await ReadItemAsync(_reader, _parser, cts.Token);
+    }
+
+    /// The next header, element or end of stream from a pipe: the read loop of every raw test peer (clients, servers).
+    internal static async Task<(XmlItemKind Kind, Element? Item)> ReadItemAsync(PipeReader reader, XmppStreamParser parser, CancellationToken ct)
+    {
         while (true)
         {
-            var result = await _reader.ReadAsync(cts.Token);
+            var result = await reader.ReadAsync(ct);
             var buffer = result.Buffer;
             XmlItemKind kind = XmlItemKind.NeedMoreData;
             Element? item;
             try
             {
-                kind = _parser.Parse(buffer, out var consumed, out item);
+                kind = parser.Parse(buffer, out var consumed, out item);
                 buffer = buffer.Slice(consumed);
             }
             finally
             {
                 // Bytes after a returned item are not examined yet: the next read must see them without new input.
-                if (kind == XmlItemKind.NeedMoreData) _reader.AdvanceTo(buffer.Start, buffer.End);
-                else _reader.AdvanceTo(buffer.Start);
+                if (kind == XmlItemKind.NeedMoreData) reader.AdvanceTo(buffer.Start, buffer.End);
+                else reader.AdvanceTo(buffer.Start);
             }
             if (kind != XmlItemKind.NeedMoreData) return (kind, item);
             if (result.IsCompleted) return (XmlItemKind.StreamEnd, null);
