@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test: unit, in-process protocol tests over real sockets, and interop with real clients.
 # Installs what the tests need (Debian packages of the real XMPP clients, Chromium for the web pages, afl++ for fuzzing,
-# and PostgreSQL, Prosody and ejabberd, whose binaries the tests use to start private servers of their own: never the
+# and PostgreSQL, Redis, HAProxy, Prosody and ejabberd, whose binaries the tests use to start private servers of their own: never the
 # system services) when it is missing. Then fuzzes each harness in fuzz/ for FUZZ_SECONDS (default 20, 0 to skip); a crash or hang found
 # fails the run.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-packages=(python3-slixmpp python3-aiohttp python3-nbxmpp go-sendxmpp nagios-check-xmppng openssl systemd chromium afl++ postgresql pebble prosody ejabberd iproute2)
+packages=(python3-slixmpp python3-aiohttp python3-nbxmpp go-sendxmpp nagios-check-xmppng openssl systemd chromium afl++ postgresql redis-server haproxy pebble prosody ejabberd iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -18,10 +18,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "installing test dependencies: ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # Prosody and ejabberd come with system services that a package install may start; the federation tests run their
-  # own instances on free loopback ports instead (as bench/compare.sh does).
+  # Prosody, ejabberd, Redis and HAProxy come with system services that a package install may start; the tests run
+  # their own instances on free loopback ports instead (as bench/compare.sh does).
   if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-    for s in prosody ejabberd; do
+    for s in prosody ejabberd redis-server haproxy; do
       case " ${missing[*]} " in *" $s "*) $sudo systemctl disable --now "$s" >/dev/null 2>&1 || true ;; esac
     done
   fi

@@ -70,6 +70,7 @@ public sealed class XmppServerOptions
     public S2sOptions S2s { get; set; } = new();
     public Links.Components.ComponentOptions Components { get; set; } = new();
     public Modules.Push.PushOptions Push { get; set; } = new();
+    public Cluster.ClusterOptions Cluster { get; set; } = new();
 }
 
 public sealed class LimitOptions

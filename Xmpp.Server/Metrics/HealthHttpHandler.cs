@@ -22,7 +22,7 @@ public sealed class HealthHttpHandler : IHttpHandler
     }
 
     /// The readiness check, at its own path.
-    public sealed class Ready(IHostApplicationLifetime lifetime, IStorage storage) : IHttpHandler
+    public sealed class Ready(IHostApplicationLifetime lifetime, IStorage storage, IEnumerable<IReadinessCheck> checks) : IHttpHandler
     {
         public PathString PathPrefix => "/ready";
 
@@ -31,6 +31,11 @@ public sealed class HealthHttpHandler : IHttpHandler
             context.Response.ContentType = "text/plain; charset=utf-8";
             context.Response.Headers.CacheControl = "no-store";
             var problem = await ProblemAsync(lifetime, storage, context.RequestAborted);
+            foreach (var check in checks)
+            {
+                if (problem is not null) break;
+                problem = await check.ProblemAsync(context.RequestAborted);
+            }
             context.Response.StatusCode = problem is null ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
             await context.Response.WriteAsync((problem ?? "ready") + "\n");
         }

@@ -1,0 +1,39 @@
+using Xmpp.Protocol;
+using Xmpp.Protocol.Xml;
+
+namespace Xmpp.Server.Cluster;
+
+/// Node-to-node traffic in a cluster (Xmpp:Cluster): one ordered channel per pair of nodes, carried by Redis. Absent on
+/// a single node: nothing resolves it unless the cluster is configured.
+public interface INodeBus
+{
+    /// This node's id (Xmpp:Cluster:NodeId).
+    string LocalNode { get; }
+
+    /// True while this node holds a live lease. After a pause longer than the lease (SIGSTOP, a frozen VM) it is false
+    /// until the node has closed its sessions and registered again: nothing may act on the old lease meanwhile.
+    bool HoldsLease { get; }
+
+    /// The node holds a live lease as far as this node knows.
+    bool IsAlive(string node);
+
+    /// Queues a stanza for the session bound to fullJid on another node; that node hands it to the session (it is not
+    /// routed again). Stanzas queued for one node arrive there in the order they were queued.
+    void Deliver(string node, Jid fullJid, Element stanza);
+
+    /// Queues a stanza for another node's router, as a stanza from inside the cluster (its from is already stamped and
+    /// trusted): for a target that node hosts, such as a room. Same ordered channel as Deliver.
+    void Route(string node, Element stanza);
+
+    /// A request of a named kind to another node; the answer, or null when the node is gone or does not answer in time.
+    Task<Element?> RequestAsync(string node, string kind, Element payload, TimeSpan timeout, CancellationToken cancellationToken = default);
+
+    /// Answers requests of one kind from other nodes (registered at start; one handler per kind).
+    void OnRequest(string kind, Func<string, Element, ValueTask<Element?>> handler);
+
+    /// Raised once on every surviving node when another node's lease ends (it died, stopped, or lost the lease).
+    event Action<string>? NodeDown;
+
+    /// Raised on this node when it finds it lost its own lease, before it closes its sessions.
+    event Action? LeaseLost;
+}
