@@ -85,9 +85,15 @@ public static class XmppHost
             kestrel.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(options.Http.KeepAliveTimeoutSeconds);
             kestrel.Limits.MinRequestBodyDataRate = options.Http.MinRequestBodyBytesPerSecond > 0
                 ? new MinDataRate(options.Http.MinRequestBodyBytesPerSecond, TimeSpan.FromSeconds(5)) : null;
-            Listen(kestrel, options, options.C2sPort, l => l.UseConnectionHandler<C2sConnectionHandler>());
+            // The PROXY header (from trusted load balancers only) is read first, before TLS and every per-IP limit.
+            Listen(kestrel, options, options.C2sPort, l =>
+            {
+                ProxyProtocol.ProxyProtocolMiddleware.Use(l, options.ProxyProtocol, "c2s");
+                l.UseConnectionHandler<C2sConnectionHandler>();
+            });
             Listen(kestrel, options, options.C2sTlsPort, l =>
             {
+                ProxyProtocol.ProxyProtocolMiddleware.Use(l, options.ProxyProtocol, "c2s direct TLS");
                 Tls.Acme.TlsAlpn01Responder.Use(l);
                 l.UseConnectionHandler<DirectTlsConnectionHandler>();
             });
@@ -105,7 +111,8 @@ public static class XmppHost
                 foreach (var address in options.Components.Addresses)
                     kestrel.Listen(IPAddress.Parse(address), options.Components.Port, l => l.UseConnectionHandler<ComponentConnectionHandler>());
         });
-        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(15));
+        // The drain (Xmpp:DrainSeconds, /ready answering 503 while the listeners still accept) comes on top of the 15 s.
+        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(15 + options.DrainSeconds));
         builder.Services.AddSingleton(_ => dataLock);
         AddServices(builder.Services, options);
         // Registered last so it stops first: no admin command starts while storage is being flushed and closed.

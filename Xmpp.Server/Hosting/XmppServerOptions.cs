@@ -36,6 +36,14 @@ public sealed class XmppServerOptions
     /// dropped bursts of reconnecting clients; the kernel caps the value at net.core.somaxconn.
     public int ListenBacklog { get; set; } = 4096;
 
+    /// PROXY protocol headers from trusted load balancers on the client listeners (off unless proxies are listed).
+    public ProxyProtocol.ProxyProtocolOptions ProxyProtocol { get; set; } = new();
+
+    /// Seconds a graceful stop (SIGTERM) first spends draining: GET /ready answers 503 while the listeners still accept
+    /// and open streams stay, so a load balancer's health check takes the node out before its clients are closed and
+    /// reconnect elsewhere. 0 (the default) closes at once; behind HAProxy use at least its inter × fall.
+    public int DrainSeconds { get; set; }
+
     /// Refuse SASL and everything after it until STARTTLS has completed (RFC 6120 §5.3.1 "required").
     public bool RequireEncryption { get; set; } = true;
 

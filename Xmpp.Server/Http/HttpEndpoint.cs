@@ -25,6 +25,7 @@ public sealed class HttpEndpoint(IEnumerable<IHttpHandler> handlers)
             var certificates = kestrel.ApplicationServices.GetRequiredService<CertificateManager>();
             // The same certificates and SNI selection as the XMPP ports; the selector is looked up per handshake, so a
             // certificate reload reaches HTTPS too.
+            ProxyProtocol.ProxyProtocolMiddleware.Use(l, options.ProxyProtocol, "HTTPS");
             HttpConnectionLimit.Use(l, options.Http);
             Tls.Acme.TlsAlpn01Responder.Use(l);
             l.UseHttps(new TlsHandshakeCallbackOptions

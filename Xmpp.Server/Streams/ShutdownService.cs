@@ -6,20 +6,42 @@ using Xmpp.Storage;
 namespace Xmpp.Server.Streams;
 
 /// Graceful shutdown: every stream gets system-shutdown (RFC 6120 §4.9.3.20), then storage is flushed.
-/// Streams are closed when stopping begins, before Kestrel stops and waits for its connections to end.
+/// Streams are closed when stopping begins, before Kestrel stops and waits for its connections to end. With
+/// Xmpp:DrainSeconds the node first drains: GET /ready says "stopping" (503) while the listeners still accept and the
+/// streams stay open, so a load balancer takes the node out before its clients are closed and reconnect through it.
 public sealed class ShutdownService(
     ConnectionTracker connections,
     IStorage storage,
     IHostApplicationLifetime lifetime,
-    ILogger<ShutdownService> logger) : IHostedService
+    Hosting.XmppServerOptions options,
+    ILogger<ShutdownService> logger) : IHostedLifecycleService
 {
     private int _closed;
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        lifetime.ApplicationStopping.Register(CloseAll);
+        if (options.DrainSeconds == 0) lifetime.ApplicationStopping.Register(CloseAll);
         return Task.CompletedTask;
     }
+
+    // Lifecycle StoppingAsync runs after ApplicationStopping (so /ready already answers 503) and before any hosted
+    // service stops, Kestrel included, which keeps accepting meanwhile.
+    public async Task StoppingAsync(CancellationToken cancellationToken)
+    {
+        if (options.DrainSeconds == 0) return;
+        logger.LogInformation("Stopping: draining for {Seconds} s (GET /ready answers 503) before closing {Count} streams",
+            options.DrainSeconds, connections.Count);
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(options.DrainSeconds), cancellationToken);
+        }
+        catch (OperationCanceledException) { }
+        CloseAll();
+    }
+
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     private void CloseAll()
     {
