@@ -62,8 +62,7 @@ public sealed class TestClient : IAsyncDisposable
     /// Connects and negotiates up to the post-TLS stream features (or the first features, with TlsMode.None).
     public static async Task<TestClient> OpenAsync(ServerEndpoint server, TlsMode tls = TlsMode.StartTls)
     {
-        var tcp = new TcpClient();
-        await tcp.ConnectAsync(server.Host, tls == TlsMode.Direct ? server.C2sTlsPort : server.C2sPort);
+        var tcp = await ConnectTcpAsync(server, tls == TlsMode.Direct ? server.C2sTlsPort : server.C2sPort);
         var client = new TestClient(tcp, server.Domain);
         if (tls == TlsMode.Direct) await client.HandshakeAsync(["xmpp-client"]);
         await client.OpenStreamAsync();
@@ -78,11 +77,18 @@ public sealed class TestClient : IAsyncDisposable
     /// Only the TCP connection, nothing sent: for tests that speak raw XML from the first byte.
     public static async Task<TestClient> ConnectRawAsync(ServerEndpoint server, bool directTls = false)
     {
-        var tcp = new TcpClient();
-        await tcp.ConnectAsync(server.Host, directTls ? server.C2sTlsPort : server.C2sPort);
+        var tcp = await ConnectTcpAsync(server, directTls ? server.C2sTlsPort : server.C2sPort);
         var client = new TestClient(tcp, server.Domain);
         if (directTls) await client.HandshakeAsync(["xmpp-client"]);
         return client;
+    }
+
+    private static async Task<TcpClient> ConnectTcpAsync(ServerEndpoint server, int port)
+    {
+        var tcp = server.LocalAddress is { } local ? new TcpClient(new System.Net.IPEndPoint(local, 0)) : new TcpClient();
+        await tcp.ConnectAsync(server.Host, port);
+        if (server.Preamble is { } preamble) await tcp.GetStream().WriteAsync(preamble);
+        return tcp;
     }
 
     public async Task<Element> OpenStreamAsync(string? to = null)
