@@ -197,7 +197,9 @@ public static class XmppHost
         WebClientServices.Add(services);
         ModuleCatalog.AddModules(services);
         services.AddHostedService<ConnectionSweeper>();
-        services.AddHostedService<ShutdownService>();
+        services.AddSingleton<ShutdownService>();
+        services.AddHostedService(sp => sp.GetRequiredService<ShutdownService>());
+        services.AddSingleton<Metrics.IReadinessCheck>(sp => sp.GetRequiredService<ShutdownService>());
         // Registered after ShutdownService so it stops first: detached sessions end while storage is still open.
         services.AddHostedService(sp => sp.GetRequiredService<StreamManagementService>());
     }

@@ -14,9 +14,13 @@ public sealed class ShutdownService(
     IStorage storage,
     IHostApplicationLifetime lifetime,
     Hosting.XmppServerOptions options,
-    ILogger<ShutdownService> logger) : IHostedLifecycleService
+    ILogger<ShutdownService> logger) : IHostedLifecycleService, Metrics.IReadinessCheck
 {
     private int _closed;
+    private volatile bool _stopping;
+
+    // The host runs StoppingAsync before it signals ApplicationStopping, so the drain says "stopping" itself.
+    public ValueTask<string?> ProblemAsync(CancellationToken cancellationToken) => ValueTask.FromResult(_stopping ? "stopping" : null);
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -24,10 +28,10 @@ public sealed class ShutdownService(
         return Task.CompletedTask;
     }
 
-    // Lifecycle StoppingAsync runs after ApplicationStopping (so /ready already answers 503) and before any hosted
-    // service stops, Kestrel included, which keeps accepting meanwhile.
+    // Lifecycle StoppingAsync runs before any hosted service stops, Kestrel included, which keeps accepting meanwhile.
     public async Task StoppingAsync(CancellationToken cancellationToken)
     {
+        _stopping = true;
         if (options.DrainSeconds == 0) return;
         logger.LogInformation("Stopping: draining for {Seconds} s (GET /ready answers 503) before closing {Count} streams",
             options.DrainSeconds, connections.Count);
