@@ -1,0 +1,120 @@
+using System.Diagnostics;
+using System.Net;
+using Microsoft.Extensions.DependencyInjection;
+using Xmpp.Protocol;
+using Xmpp.Server.Metrics;
+using Xmpp.Server.Streams;
+using Xmpp.Tests.Support;
+
+namespace Xmpp.Tests.Cluster;
+
+/// Nodes behind a real HAProxy in TCP mode (Support/HaproxyInstance): PROXY protocol v2 from the balancer, health
+/// checks on GET /ready, clients on other loopback addresses (127.0.0.7, 127.0.0.8) as different machines. The nodes
+/// here are independent servers (no shared session directory): two of them share users, not sessions.
+[TestFixture, Category("Cluster")]
+public sealed class LoadBalancerTests
+{
+    private static readonly IPAddress Client7 = IPAddress.Parse("127.0.0.7");
+    private static readonly IPAddress Client8 = IPAddress.Parse("127.0.0.8");
+    private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(300);
+    private const int Fall = 2;
+
+    private sealed class Switch : IReadinessCheck
+    {
+        public volatile string? Problem;
+        public ValueTask<string?> ProblemAsync(CancellationToken cancellationToken) => ValueTask.FromResult(Problem);
+    }
+
+    private static async Task<TestServer> NodeAsync(Switch? readiness = null, Action<Dictionary<string, string?>>? configure = null)
+    {
+        var node = await TestServer.StartAsync(configure: o =>
+        {
+            TestServer.WithHttp(o);
+            o["Xmpp:ProxyProtocol:TrustedProxies:0"] = HaproxyInstance.SourceAddress;
+            configure?.Invoke(o);
+        }, services: s => { if (readiness is not null) s.AddSingleton<IReadinessCheck>(readiness); });
+        await node.AddUserAsync("alice", "alice-password");
+        await node.AddUserAsync("bob", "bob-password");
+        return node;
+    }
+
+    private static HaproxyBackend Backend(string name, TestServer node) => new(name, node.C2sPort, node.C2sTlsPort, node.HttpPort);
+
+    private static string[] Addresses(TestServer node) => node.Get<ConnectionTracker>().All.Select(s => s.RemoteAddress).OrderBy(a => a).ToArray();
+
+    [Test]
+    public async Task Clients_through_haproxy_log_in_over_starttls_and_direct_tls_and_chat()
+    {
+        await using var node = await NodeAsync();
+        using var haproxy = await HaproxyInstance.StartAsync([Backend("node1", node)], Interval, Fall);
+        await haproxy.WaitForStateAsync("node1", "UP", TimeSpan.FromSeconds(10));
+        await using var alice = await TestClient.ConnectAsync(haproxy.Endpoint(Client7), "alice", "alice-password", "phone", sendPresence: true);
+        await using var bob = await TestClient.ConnectAsync(haproxy.Endpoint(Client8), "bob", "bob-password", "laptop", TlsMode.Direct, sendPresence: true);
+        await alice.SendAsync($"<message xmlns='jabber:client' to='bob@localhost' type='chat' id='m1'><body>through the balancer</body></message>");
+        var received = await bob.ReceiveAsync(e => e.Name == "message");
+        Assert.That(received.ChildText("body", Ns.Client), Is.EqualTo("through the balancer"));
+        Assert.That(received.Attr("from"), Is.EqualTo("alice@localhost/phone"));
+        // HAProxy in TCP mode does not touch TLS: the certificate both clients checked is the node's own, the same one a
+        // client connecting directly gets.
+        await using var direct = await TestClient.OpenAsync(node.Endpoint, TlsMode.Direct);
+        Assert.That(alice.Tls!.RemoteCertificate!.GetCertHashString(), Is.EqualTo(direct.Tls!.RemoteCertificate!.GetCertHashString()));
+        Assert.That(bob.Tls!.RemoteCertificate!.GetCertHashString(), Is.EqualTo(direct.Tls!.RemoteCertificate!.GetCertHashString()));
+        Assert.That(bob.Tls.NegotiatedApplicationProtocol.ToString(), Is.EqualTo("xmpp-client"), "ALPN passes through TCP mode");
+        Assert.That(Addresses(node), Is.EqualTo(new[] { "127.0.0.1", "127.0.0.7", "127.0.0.8" }));
+    }
+
+    [Test]
+    public async Task The_node_limits_connections_per_client_address_not_per_balancer()
+    {
+        await using var node = await NodeAsync(configure: o => o["Xmpp:Limits:MaxConnectionsPerIp"] = "1");
+        using var haproxy = await HaproxyInstance.StartAsync([Backend("node1", node)], Interval, Fall);
+        await haproxy.WaitForStateAsync("node1", "UP", TimeSpan.FromSeconds(10));
+        await using var first = await TestClient.ConnectAsync(haproxy.Endpoint(Client7), "alice", "alice-password");
+        await using var other = await TestClient.ConnectAsync(haproxy.Endpoint(Client8), "bob", "bob-password");
+        Assert.That(Addresses(node), Is.EqualTo(new[] { "127.0.0.7", "127.0.0.8" }));
+        await using var second = await TestClient.ConnectRawAsync(haproxy.Endpoint(Client7));
+        await second.SendRawAsync("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>");
+        Assert.That(await second.ReadStreamErrorAsync(), Is.EqualTo(StreamErrors.PolicyViolation));
+        // Through the balancer every connection comes from 127.0.0.3; without the PROXY header the second client
+        // (127.0.0.8) would have been refused too.
+        Assert.That(first.StreamEnded || other.StreamEnded, Is.False);
+    }
+
+    [Test]
+    public async Task A_node_whose_ready_check_fails_is_taken_out_within_its_check_interval_and_new_clients_go_to_the_other()
+    {
+        var readiness1 = new Switch();
+        await using var node1 = await NodeAsync(readiness1);
+        await using var node2 = await NodeAsync();
+        using var haproxy = await HaproxyInstance.StartAsync([Backend("node1", node1), Backend("node2", node2)], Interval, Fall);
+        await haproxy.WaitForStateAsync("node1", "UP", TimeSpan.FromSeconds(10));
+        await haproxy.WaitForStateAsync("node2", "UP", TimeSpan.FromSeconds(10));
+
+        readiness1.Problem = "storage does not commit";
+        var down = await haproxy.WaitForStateAsync("node1", "DOWN", TimeSpan.FromSeconds(10));
+        TestContext.Out.WriteLine($"node1 marked DOWN {down.TotalMilliseconds:F0} ms after /ready began to fail (inter {Interval.TotalMilliseconds} ms, fall {Fall})");
+        // fall consecutive failed checks, each at most one interval apart, plus one interval for the check in flight.
+        Assert.That(down, Is.LessThan(Interval * (Fall + 1) + TimeSpan.FromSeconds(1)));
+
+        var clients = new List<TestClient>();
+        try
+        {
+            for (int i = 0; i < 4; i++)
+                clients.Add(await TestClient.ConnectAsync(haproxy.Endpoint(Client7), "alice", "alice-password", "r" + i,
+                    i % 2 == 0 ? TlsMode.StartTls : TlsMode.Direct));
+            Assert.That(Addresses(node1), Is.Empty, "no new client goes to a node that is not ready");
+            Assert.That(Addresses(node2), Has.Length.EqualTo(4));
+
+            readiness1.Problem = null;
+            var up = await haproxy.WaitForStateAsync("node1", "UP", TimeSpan.FromSeconds(10));
+            TestContext.Out.WriteLine($"node1 back UP after {up.TotalMilliseconds:F0} ms (rise 2)");
+            // leastconn: the next clients go to the node that has none.
+            clients.Add(await TestClient.ConnectAsync(haproxy.Endpoint(Client8), "bob", "bob-password"));
+            Assert.That(Addresses(node1), Is.EqualTo(new[] { "127.0.0.8" }));
+        }
+        finally
+        {
+            foreach (var c in clients) await c.DisposeAsync();
+        }
+    }
+}
