@@ -140,15 +140,27 @@ public sealed class HaproxyInstance : IDisposable
     }
 
     /// The health state of each server of a backend as HAProxy's statistics show it ("UP", "DOWN", "UP 1/2", ...).
-    public async Task<Dictionary<string, string>> ServerStatesAsync(string backend = "c2s")
+    public Task<Dictionary<string, string>> ServerStatesAsync(string backend = "c2s") => StatAsync(backend, "status");
+
+    /// One column of HAProxy's statistics (show stat) for each server of a backend: "scur" is its open connections.
+    public async Task<Dictionary<string, string>> StatAsync(string backend, string column)
     {
         var csv = await TryCommandAsync("show stat") ?? throw new InvalidOperationException("haproxy's admin socket did not answer:\n" + Log);
         var lines = csv.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         var columns = lines[0].TrimStart('#', ' ').Split(',');
-        int proxy = Array.IndexOf(columns, "pxname"), server = Array.IndexOf(columns, "svname"), status = Array.IndexOf(columns, "status");
+        int proxy = Array.IndexOf(columns, "pxname"), server = Array.IndexOf(columns, "svname"), wanted = Array.IndexOf(columns, column);
         return lines.Skip(1).Select(l => l.Split(','))
-            .Where(f => f.Length > status && f[proxy] == backend && f[server] is not ("BACKEND" or "FRONTEND"))
-            .ToDictionary(f => f[server], f => f[status]);
+            .Where(f => f.Length > wanted && f[proxy] == backend && f[server] is not ("BACKEND" or "FRONTEND"))
+            .ToDictionary(f => f[server], f => f[wanted]);
+    }
+
+    /// The server of a backend that holds exactly one open connection (the test's only client there).
+    public async Task<string> ServerHoldingOneConnectionAsync(string backend = "c2s")
+    {
+        string? found = null;
+        await Wait.UntilAsync(async () => (found = (await StatAsync(backend, "scur")).Where(kv => kv.Value == "1").Select(kv => kv.Key).SingleOrDefault()) is not null,
+            TimeSpan.FromSeconds(5));
+        return found ?? throw new InvalidOperationException("no server of " + backend + " holds one connection:\n" + string.Join(", ", await StatAsync(backend, "scur")));
     }
 
     /// Waits until a server of both backends has the state (its first word: "UP" or "DOWN"); the time it took.
