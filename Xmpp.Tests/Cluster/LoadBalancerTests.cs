@@ -117,4 +117,22 @@ public sealed class LoadBalancerTests
             foreach (var c in clients) await c.DisposeAsync();
         }
     }
+
+    [Test]
+    public async Task The_documented_haproxy_example_is_a_valid_configuration()
+    {
+        var path = Path.Combine(TestContext.CurrentContext.TestDirectory, "..", "..", "..", "..", "contrib", "haproxy", "haproxy.cfg");
+        var info = new ProcessStartInfo("/usr/sbin/haproxy") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { "-c", "-f", path }) info.ArgumentList.Add(a);
+        using var haproxy = Process.Start(info)!;
+        var output = await haproxy.StandardOutput.ReadToEndAsync() + await haproxy.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await haproxy.WaitForExitAsync(cts.Token);
+        Assert.That(haproxy.ExitCode, Is.EqualTo(0), output);
+        Assert.That(output, Does.Contain("Configuration file is valid"));
+        Assert.That(output, Does.Not.Contain("WARNING"), "no warnings either");
+        var text = await File.ReadAllTextAsync(path);
+        foreach (var line in new[] { "mode tcp", "balance leastconn", "send-proxy-v2", "uri /ready", "check port 5281", "timeout client 10m" })
+            Assert.That(text, Does.Contain(line));
+    }
 }

@@ -102,12 +102,17 @@ public sealed class ConfigurationTests
                  {
                      ("Limits", fromFile.Limits, defaults.Limits), ("RateLimits", fromFile.RateLimits, defaults.RateLimits),
                      ("Blocked", fromFile.Blocked, defaults.Blocked), ("Http", fromFile.Http, defaults.Http), ("Pep", fromFile.Pep, defaults.Pep),
+                     ("ProxyProtocol", fromFile.ProxyProtocol, defaults.ProxyProtocol),
                  })
             Assert.That(System.Text.Json.JsonSerializer.Serialize(file), Is.EqualTo(System.Text.Json.JsonSerializer.Serialize(code)), name);
+        Assert.That(fromFile.DrainSeconds, Is.EqualTo(defaults.DrainSeconds));
         Assert.That(OptionsValidator.Validate(fromFile), Is.Empty);
     }
 
     [TestCase("C2sPort", "70000", "not a port number")]
+    [TestCase("ProxyProtocol:TrustedProxies:0", "haproxy.internal", "neither an IP address nor a CIDR range")]
+    [TestCase("ProxyProtocol:HeaderTimeoutMilliseconds", "0", "too small")]
+    [TestCase("DrainSeconds", "-1", "outside 0-300")]
     [TestCase("Limits:MaxStanzaBytes", "100", "too small")]
     [TestCase("ListenAddresses:0", "not-an-ip", "not an IP address")]
     [TestCase("Domains:0", "bad domain!", "not a valid domain")]
