@@ -25,14 +25,19 @@ public sealed class LoadBalancerTests
         public ValueTask<string?> ProblemAsync(CancellationToken cancellationToken) => ValueTask.FromResult(Problem);
     }
 
-    private static async Task<TestServer> NodeAsync(Switch? readiness = null, Action<Dictionary<string, string?>>? configure = null)
+    private static async Task<TestServer> NodeAsync(Switch? readiness = null, Action<Dictionary<string, string?>>? configure = null,
+        LogCapture? log = null)
     {
         var node = await TestServer.StartAsync(configure: o =>
         {
             TestServer.WithHttp(o);
             o["Xmpp:ProxyProtocol:TrustedProxies:0"] = HaproxyInstance.SourceAddress;
             configure?.Invoke(o);
-        }, services: s => { if (readiness is not null) s.AddSingleton<IReadinessCheck>(readiness); });
+        }, services: s =>
+        {
+            if (readiness is not null) s.AddSingleton<IReadinessCheck>(readiness);
+            log?.AddTo(s);
+        });
         await node.AddUserAsync("alice", "alice-password");
         await node.AddUserAsync("bob", "bob-password");
         return node;
@@ -45,7 +50,8 @@ public sealed class LoadBalancerTests
     [Test]
     public async Task Clients_through_haproxy_log_in_over_starttls_and_direct_tls_and_chat()
     {
-        await using var node = await NodeAsync();
+        var log = new LogCapture();
+        await using var node = await NodeAsync(configure: o => o["Logging:LogLevel:Xmpp.Server.ProxyProtocol"] = "Debug", log: log);
         using var haproxy = await HaproxyInstance.StartAsync([Backend("node1", node)], Interval, Fall);
         await haproxy.WaitForStateAsync("node1", "UP", TimeSpan.FromSeconds(10));
         await using var alice = await TestClient.ConnectAsync(haproxy.Endpoint(Client7), "alice", "alice-password", "phone", sendPresence: true);
@@ -61,6 +67,11 @@ public sealed class LoadBalancerTests
         Assert.That(bob.Tls!.RemoteCertificate!.GetCertHashString(), Is.EqualTo(direct.Tls!.RemoteCertificate!.GetCertHashString()));
         Assert.That(bob.Tls.NegotiatedApplicationProtocol.ToString(), Is.EqualTo("xmpp-client"), "ALPN passes through TCP mode");
         Assert.That(Addresses(node), Is.EqualTo(new[] { "127.0.0.1", "127.0.0.7", "127.0.0.8" }));
+        // The log names both: the balancer the connection came from and the client it speaks for.
+        Assert.That(log.Matching($"from {HaproxyInstance.SourceAddress}:", "on the c2s listener: client 127.0.0.7:"), Has.Count.EqualTo(1), log.Dump());
+        Assert.That(log.Matching($"from {HaproxyInstance.SourceAddress}:", "on the c2s direct TLS listener: client 127.0.0.8:"), Has.Count.EqualTo(1));
+        // HAProxy's health checks on the HTTPS port speak for themselves (LOCAL).
+        Assert.That(log.Matching("on the HTTPS listener: client LOCAL"), Is.Not.Empty);
     }
 
     [Test]

@@ -192,4 +192,13 @@ public sealed class ProxyProtocolTests
         Assert.That(answer, Does.StartWith("HTTP/1.1 200"));
         Assert.That(answer, Does.Contain("ready\n"));
     }
+
+    [Test]
+    public async Task A_websocket_client_behind_the_proxy_is_known_by_the_address_in_the_header()
+    {
+        await using var server = await WithAlice(await Server());
+        await using var alice = await WebSocketTestClient.ConnectAsync(server, "alice", "alice-password", preamble: ProxyHeaders.V2("198.51.100.40"));
+        Assert.That(alice.Jid, Is.Not.Null);
+        Assert.That(Addresses(server), Is.EqualTo(new[] { "198.51.100.40" }));
+    }
 }

@@ -19,21 +19,41 @@ public sealed class WebSocketTestClient : IAsyncDisposable
 
     public static Uri Url(TestServer server) => new($"wss://127.0.0.1:{server.HttpPort}/xmpp-websocket");
 
-    /// Only the WebSocket handshake (subprotocol 'xmpp' unless told otherwise).
-    public static async Task<WebSocketTestClient> ConnectRawAsync(TestServer server, string? origin = null, string? subprotocol = "xmpp")
+    /// Only the WebSocket handshake (subprotocol 'xmpp' unless told otherwise). A preamble (a PROXY protocol header, as a
+    /// load balancer sends) is written on the TCP connection before the TLS handshake.
+    public static async Task<WebSocketTestClient> ConnectRawAsync(TestServer server, string? origin = null, string? subprotocol = "xmpp",
+        byte[]? preamble = null)
     {
         var client = new WebSocketTestClient();
-        client._socket.Options.RemoteCertificateValidationCallback = (_, _, _, _) => true;
         if (subprotocol is not null) client._socket.Options.AddSubProtocol(subprotocol);
         if (origin is not null) client._socket.Options.SetRequestHeader("Origin", origin);
-        await client._socket.ConnectAsync(Url(server), CancellationToken.None);
+        if (preamble is null)
+        {
+            client._socket.Options.RemoteCertificateValidationCallback = (_, _, _, _) => true;
+            await client._socket.ConnectAsync(Url(server), CancellationToken.None);
+            return client;
+        }
+        var handler = new System.Net.Http.SocketsHttpHandler
+        {
+            SslOptions = { RemoteCertificateValidationCallback = (_, _, _, _) => true },
+            ConnectCallback = async (context, ct) =>
+            {
+                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+                await socket.ConnectAsync(context.DnsEndPoint, ct);
+                var stream = new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+                await stream.WriteAsync(preamble, ct);
+                return stream;
+            },
+        };
+        await client._socket.ConnectAsync(Url(server), new System.Net.Http.HttpMessageInvoker(handler), CancellationToken.None);
         return client;
     }
 
     /// Opens, authenticates with SCRAM-SHA-256, restarts and binds.
-    public static async Task<WebSocketTestClient> ConnectAsync(TestServer server, string user, string password, string? resource = null)
+    public static async Task<WebSocketTestClient> ConnectAsync(TestServer server, string user, string password, string? resource = null,
+        byte[]? preamble = null)
     {
-        var client = await ConnectRawAsync(server);
+        var client = await ConnectRawAsync(server, preamble: preamble);
         await client.OpenAsync(server.Domain);
         await client.AuthenticateAsync(user, password, server.Domain);
         await client.BindAsync(resource);
