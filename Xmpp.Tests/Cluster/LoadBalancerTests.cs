@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using Microsoft.Extensions.DependencyInjection;
 using Xmpp.Protocol;
+using Xmpp.Protocol.Xml;
 using Xmpp.Server.Metrics;
 using Xmpp.Server.Streams;
 using Xmpp.Tests.Support;
@@ -89,6 +90,33 @@ public sealed class LoadBalancerTests
         // Through the balancer every connection comes from 127.0.0.3; without the PROXY header the second client
         // (127.0.0.8) would have been refused too.
         Assert.That(first.StreamEnded || other.StreamEnded, Is.False);
+    }
+
+    [Test]
+    public async Task In_band_registration_through_haproxy_is_limited_and_logged_per_client_address()
+    {
+        var log = new LogCapture();
+        await using var node = await NodeAsync(configure: o =>
+        {
+            o["Xmpp:Registration:AllowRegistration"] = "true";
+            o["Xmpp:Registration:MinSecondsBetweenPerIp"] = "300";
+            o["Logging:LogLevel:Xmpp.Server.Modules"] = "Information";
+        }, log: log);
+        using var haproxy = await HaproxyInstance.StartAsync([Backend("node1", node)], Interval, Fall);
+        await haproxy.WaitForStateAsync("node1", "UP", TimeSpan.FromSeconds(10));
+        async Task<Element> RegisterAsync(IPAddress from, string user)
+        {
+            await using var c = await TestClient.OpenAsync(haproxy.Endpoint(from));
+            await c.SendRawAsync($"<iq type='set' id='r1'><query xmlns='jabber:iq:register'><username>{user}</username><password>{user}-password</password></query></iq>");
+            return await c.ReadElementAsync();
+        }
+        Assert.That((await RegisterAsync(Client7, "frank")).Attr("type"), Is.EqualTo("result"));
+        // XEP-0077 §3.1: a second registration from the same client address waits; another client's does not.
+        var again = await RegisterAsync(Client7, "grace");
+        Assert.That(again.Child("error", Ns.Client)?.Child("resource-constraint", Ns.StanzaErrors), Is.Not.Null, again.ToString());
+        Assert.That((await RegisterAsync(Client8, "heidi")).Attr("type"), Is.EqualTo("result"));
+        Assert.That(log.Matching("Account frank registered in-band from 127.0.0.7"), Has.Count.EqualTo(1), log.Dump());
+        Assert.That(log.Matching("Account heidi registered in-band from 127.0.0.8"), Has.Count.EqualTo(1));
     }
 
     [Test]
