@@ -15,7 +15,7 @@ public sealed class LoadBalancerFailoverTests
     private static readonly IPAddress Client7 = IPAddress.Parse("127.0.0.7");
     private static readonly IPAddress Client8 = IPAddress.Parse("127.0.0.8");
     private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(300);
-    private const int DrainSeconds = 3;
+    private const int DrainSeconds = 4;
 
     private readonly PostgresTestDatabase _database = new("lb");
     private string _dir = null!;

@@ -133,7 +133,7 @@ public sealed class LoadBalancerTests
         var down = await haproxy.WaitForStateAsync("node1", "DOWN", TimeSpan.FromSeconds(10));
         TestContext.Out.WriteLine($"node1 marked DOWN {down.TotalMilliseconds:F0} ms after /ready began to fail (inter {Interval.TotalMilliseconds} ms, fall {Fall})");
         // fall consecutive failed checks, each at most one interval apart, plus one interval for the check in flight.
-        Assert.That(down, Is.LessThan(Interval * (Fall + 1) + TimeSpan.FromSeconds(1)));
+        Assert.That(down, Is.LessThan(Interval * (Fall + 1) + TimeSpan.FromSeconds(2)), "slack for a loaded machine");
 
         var clients = new List<TestClient>();
         try

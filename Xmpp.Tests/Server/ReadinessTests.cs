@@ -71,7 +71,7 @@ public sealed class ReadinessTests
         await using var server = await TestServer.StartAsync(configure: o =>
         {
             TestServer.WithHttp(o);
-            o["Xmpp:DrainSeconds"] = "3";
+            o["Xmpp:DrainSeconds"] = "5";
         });
         await server.AddUserAsync("alice", "alice-password");
         await using var alice = await TestClient.ConnectAsync(server, "alice", "alice-password");
@@ -82,12 +82,12 @@ public sealed class ReadinessTests
         Assert.That((status, body.Trim()), Is.EqualTo((503, "stopping")));
         await using var late = await TestClient.OpenAsync(server);
         Assert.That(late.Features, Is.Not.Null);
-        Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(2.5)), "the checks above ran inside the drain");
+        Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(4.5)), "the checks above ran inside the drain");
         Assert.That(alice.StreamEnded, Is.False);
         // After it: both streams end with system-shutdown (RFC 6120 §4.9.3.20), and the stop completes.
         var error = await alice.ReceiveAsync(e => e.Name == "error", TimeSpan.FromSeconds(10));
         Assert.That(error.Is("error", Xmpp.Protocol.Ns.Streams) && error.FirstElement?.Name == "system-shutdown", error.ToString());
-        Assert.That(clock.Elapsed, Is.GreaterThan(TimeSpan.FromSeconds(2.9)), "closed only after the drain");
+        Assert.That(clock.Elapsed, Is.GreaterThan(TimeSpan.FromSeconds(4.9)), "closed only after the drain");
         await stop.WaitAsync(TimeSpan.FromSeconds(20));
     }
 }
