@@ -10,4 +10,4 @@ mkdir -p "$dest"
 cp -r Xmpp.Fuzz/bin/Release/net10.0/. "$dest"
 # Only the code under test: instrumenting all of the server would fill the coverage map with its start-up paths.
 dotnet sharpfuzz "$dest/Xmpp.Protocol.dll"
-dotnet sharpfuzz "$dest/xmppd.dll" Xmpp.Server.Http.WebClients Xmpp.Server.Modules.Upload Xmpp.Server.Streams.XmppStream
+dotnet sharpfuzz "$dest/xmppd.dll" Xmpp.Server.Http.WebClients Xmpp.Server.Modules.Upload Xmpp.Server.Streams.XmppStream Xmpp.Server.ProxyProtocol

@@ -15,5 +15,6 @@ public static class Harnesses
         ["websocket"] = WebSocketHarness.Run,
         ["bosh"] = BoshHarness.Run,
         ["upload"] = UploadHarness.Run,
+        ["proxy"] = ProxyHeaderHarness.Run,
     };
 }
