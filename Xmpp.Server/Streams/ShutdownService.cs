@@ -19,7 +19,8 @@ public sealed class ShutdownService(
     private int _closed;
     private volatile bool _stopping;
 
-    // The host runs StoppingAsync before it signals ApplicationStopping, so the drain says "stopping" itself.
+    // A stop by StopAsync (not by a signal, whose lifetime signals ApplicationStopping first) runs StoppingAsync before
+    // ApplicationStopping is signalled; so the drain says "stopping" itself, whichever way the stop began.
     public ValueTask<string?> ProblemAsync(CancellationToken cancellationToken) => ValueTask.FromResult(_stopping ? "stopping" : null);
 
     public Task StartAsync(CancellationToken cancellationToken)
