@@ -9,6 +9,10 @@ public sealed class Element : Node
     private List<XmlAttribute>? _attributes;
     private List<Node>? _nodes;
 
+    // An element whose only content is text (a <body/>, most leaves) keeps it here, without a node list and a TextNode:
+    // meaningful only while _nodes is null. The node list is made on demand (Nodes, or a change of the content).
+    private string? _text;
+
     /// <summary>Creates an element with a local name in a namespace (empty string for none).</summary>
     public Element(string name, string ns = "")
     {
@@ -26,7 +30,25 @@ public sealed class Element : Node
     public IReadOnlyList<XmlAttribute> Attributes => (IReadOnlyList<XmlAttribute>?)_attributes ?? Array.Empty<XmlAttribute>();
 
     /// <summary>Child nodes (elements and text) in document order.</summary>
-    public IReadOnlyList<Node> Nodes => (IReadOnlyList<Node>?)_nodes ?? Array.Empty<Node>();
+    public IReadOnlyList<Node> Nodes => (IReadOnlyList<Node>?)MaterializedNodes() ?? Array.Empty<Node>();
+
+    // The node list, made from _text when the element holds only text. Readers on several threads may race here (a
+    // delivered stanza is written and archived at once): the first list stored wins and all of them return it.
+    private List<Node>? MaterializedNodes()
+    {
+        var nodes = Volatile.Read(ref _nodes);
+        if (nodes is not null || _text is null) return nodes;
+        var made = new List<Node>(2) { new TextNode(_text) };
+        return Interlocked.CompareExchange(ref _nodes, made, null) ?? made;
+    }
+
+    // Before a change of the content (single-threaded, as every change of an element is).
+    private List<Node> NodesForChange()
+    {
+        var nodes = MaterializedNodes() ?? (_nodes = new List<Node>(2));
+        _text = null;
+        return nodes;
+    }
 
     // The lists themselves, for the serializer: a foreach over the IReadOnlyList properties boxes an enumerator, and
     // every stanza written (delivered, archived) walks each of its elements' attributes and children.
@@ -34,8 +56,11 @@ public sealed class Element : Node
 
     internal List<Node>? NodeList => _nodes;
 
+    /// For the serializer: the text of an element that holds only text and has no node list yet, else null.
+    internal string? OnlyText => _nodes is null ? _text : null;
+
     /// <summary>True when the element has neither child elements nor text.</summary>
-    public bool IsEmpty => _nodes is null || _nodes.Count == 0;
+    public bool IsEmpty => _nodes is null ? _text is null : _nodes.Count == 0;
 
     /// <summary>Returns the value of the attribute with this qualified name, or null.</summary>
     public string? Attr(string name)
@@ -66,7 +91,7 @@ public sealed class Element : Node
     /// <summary>Appends a child node and returns this element for chaining.</summary>
     public Element Add(Node node)
     {
-        (_nodes ??= new List<Node>(2)).Add(node);
+        NodesForChange().Add(node);
         return this;
     }
 
@@ -82,6 +107,11 @@ public sealed class Element : Node
     public Element AddText(string text)
     {
         if (text.Length == 0) return this;
+        if (_nodes is null)
+        {
+            _text = _text is null ? text : _text + text;
+            return this;
+        }
         if (_nodes is { Count: > 0 } && _nodes[^1] is TextNode last) last.Value += text;
         else Add(new TextNode(text));
         return this;
@@ -91,26 +121,31 @@ public sealed class Element : Node
     public Element SetText(string? text)
     {
         _nodes?.Clear();
-        if (!string.IsNullOrEmpty(text)) Add(new TextNode(text));
+        if (_nodes is null) _text = string.IsNullOrEmpty(text) ? null : text;
+        else if (!string.IsNullOrEmpty(text)) Add(new TextNode(text));
         return this;
     }
 
     /// <summary>Removes a child node; returns whether it was present.</summary>
-    public bool Remove(Node node) => _nodes?.Remove(node) ?? false;
+    public bool Remove(Node node) => _nodes?.Remove(node) ?? false; // a text node is only had from Nodes, which made the list
 
     /// <summary>Removes every child element that matches the name and namespace.</summary>
     public int RemoveAll(string name, string ns) =>
-        _nodes?.RemoveAll(n => n is Element e && e.Name == name && e.Namespace == ns) ?? 0;
+        _nodes?.RemoveAll(n => n is Element e && e.Name == name && e.Namespace == ns) ?? 0; // text alone holds no elements
 
     /// <summary>Removes all child nodes.</summary>
-    public void ClearNodes() => _nodes?.Clear();
+    public void ClearNodes()
+    {
+        _nodes?.Clear();
+        _text = null;
+    }
 
     /// <summary>The concatenated direct character data of this element.</summary>
     public string Text
     {
         get
         {
-            if (_nodes is null) return string.Empty;
+            if (_nodes is null) return _text ?? string.Empty;
             string? single = null;
             StringBuilder? sb = null;
             foreach (var n in _nodes)
@@ -170,7 +205,8 @@ public sealed class Element : Node
     {
         var copy = new Element(Name, Namespace);
         if (_attributes is not null) copy._attributes = new List<XmlAttribute>(_attributes);
-        if (_nodes is not null)
+        if (_nodes is null) copy._text = _text;
+        else
         {
             copy._nodes = new List<Node>(_nodes.Count);
             foreach (var n in _nodes) copy._nodes.Add(n.CloneNode());

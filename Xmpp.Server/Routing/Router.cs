@@ -408,11 +408,16 @@ public sealed class Router(
         if (hooks.Length > 0)
         {
             from ??= JidCache.TryParse(stanza.Attr("from"), out var f) ? f : Jid.Parse(domains.Default);
-            var context = new StanzaContext(stanza, from, target.Jid, null) { Target = target };
+            var context = StanzaContext.RentForDelivery(stanza, from, target);
             foreach (var hook in hooks)
-                if (await hook(context)) return true;
+            {
+                if (!await hook(context)) continue;
+                context.ReturnDelivery();
+                return true;
+            }
             if (!ReferenceEquals(stanza, context.Stanza)) SharedDelivery.Carry(stanza, context.Stanza);
             stanza = context.Stanza;
+            context.ReturnDelivery();
         }
         return target.Sink.Send(stanza);
     }
