@@ -37,6 +37,13 @@ public static class ElementWriter
                 w.Write("\""u8);
             }
         }
+        if (e.OnlyChild is { } child)
+        {
+            w.Write(">"u8);
+            Write(w, child, childDefault);
+            WriteEndTag(w, e, streamPrefixed);
+            return;
+        }
         if (e.OnlyText is { } text)
         {
             w.Write(">"u8);
