@@ -7,15 +7,16 @@ namespace Xmpp.Protocol.Xml;
 /// struct enumerator, so a foreach over them allocates nothing (routing looks at several children of every stanza);
 /// LINQ still works through IEnumerable. The list is read as it is while enumerating: do not change it meanwhile.
 /// </summary>
-public readonly struct ChildElements(List<Node>? nodes, string? name, string? ns) : IEnumerable<Element>
+public readonly struct ChildElements(List<Node>? nodes, Element? only, string? name, string? ns) : IEnumerable<Element>
 {
-    public Enumerator GetEnumerator() => new(nodes, name, ns);
+    public Enumerator GetEnumerator() => new(nodes, only, name, ns);
 
     IEnumerator<Element> IEnumerable<Element>.GetEnumerator() => GetEnumerator();
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
-    public struct Enumerator(List<Node>? nodes, string? name, string? ns) : IEnumerator<Element>
+    /// nodes: the element's node list; only: its single child element when it has no list (see Element).
+    public struct Enumerator(List<Node>? nodes, Element? only, string? name, string? ns) : IEnumerator<Element>
     {
         private int _index = -1;
 
@@ -25,7 +26,12 @@ public readonly struct ChildElements(List<Node>? nodes, string? name, string? ns
 
         public bool MoveNext()
         {
-            if (nodes is null) return false;
+            if (nodes is null)
+            {
+                if (only is null || ++_index > 0 || (name is not null && !(only.Name == name && only.Namespace == ns))) return false;
+                Current = only;
+                return true;
+            }
             while (++_index < nodes.Count)
             {
                 if (nodes[_index] is Element e && (name is null || (e.Name == name && e.Namespace == ns)))

@@ -37,6 +37,20 @@ public static class ElementWriter
                 w.Write("\""u8);
             }
         }
+        if (e.OnlyChild is { } child)
+        {
+            w.Write(">"u8);
+            Write(w, child, childDefault);
+            WriteEndTag(w, e, streamPrefixed);
+            return;
+        }
+        if (e.OnlyText is { } text)
+        {
+            w.Write(">"u8);
+            WriteEscaped(w, text, attribute: false);
+            WriteEndTag(w, e, streamPrefixed);
+            return;
+        }
         if (e.NodeList is not { Count: > 0 } nodes)
         {
             w.Write("/>"u8);
@@ -48,6 +62,11 @@ public static class ElementWriter
             if (n is Element c) Write(w, c, childDefault);
             else if (n is TextNode t) WriteEscaped(w, t.Value, attribute: false);
         }
+        WriteEndTag(w, e, streamPrefixed);
+    }
+
+    private static void WriteEndTag(IBufferWriter<byte> w, Element e, bool streamPrefixed)
+    {
         w.Write("</"u8);
         if (streamPrefixed) w.Write("stream:"u8);
         WriteRaw(w, e.Name);

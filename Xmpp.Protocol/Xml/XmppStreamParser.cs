@@ -301,6 +301,16 @@ public sealed partial class XmppStreamParser
         if (value.IsEmpty) return string.Empty;
         // Namespaces and stanza types repeat in nearly every stanza; reuse the well-known instances.
         if (value.Length <= MaxValueInternBytes && NameTable.Common.TryGet(value, out var known)) return known;
+        // Addresses repeat across stanzas and connections: one string per address, which the router's JID cache
+        // then finds by reference. The cached bytes were validated when first decoded.
+        var name = _attrs[_attrCount].QName;
+        if (name is "to" or "from")
+        {
+            if (JidCache.Find(value) is { } address) return address;
+            var decoded = Decode(value);
+            JidCache.Add(value, decoded);
+            return decoded;
+        }
         return Decode(value);
     }
 

@@ -30,11 +30,11 @@ public sealed class StanzaRateLimits
     }
 
     /// Null when the stanza may go on; otherwise the text of the policy-violation to answer it with.
+    /// address: the connection's key from AddressKey, worked out once per connection rather than per stanza.
     public string? Check(Element stanza, string account, string address)
     {
         var type = stanza.Attr("type");
         if (type == "error") return null;
-        if (_exemptLoopback && IPAddress.TryParse(address, out var ip) && IPAddress.IsLoopback(ip)) address = "";
         switch (stanza.Name)
         {
             case "message":
@@ -47,6 +47,11 @@ public sealed class StanzaRateLimits
                 return null;
         }
     }
+
+    /// The per-address rate's key for a connection from this address: empty (no per-address rate) for loopback when
+    /// Xmpp:RateLimits:ExemptLoopback is on.
+    public string AddressKey(string address) =>
+        _exemptLoopback && IPAddress.TryParse(address, out var ip) && IPAddress.IsLoopback(ip) ? "" : address;
 
     private static bool Take(RateLimiter? perAccount, RateLimiter? perIp, string account, string address)
     {

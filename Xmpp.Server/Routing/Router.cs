@@ -36,14 +36,14 @@ public sealed class Router(
         var fromAttr = stanza.Attr("from");
         // The stream stamped its session's own address (the very string instance): no need to parse it again.
         Jid? from = origin is not null && ReferenceEquals(fromAttr, origin.Jid.ToString()) ? origin.Jid : null;
-        if (from is null && (fromAttr is null || !Jid.TryParse(fromAttr, out from)))
+        if (from is null && (fromAttr is null || !JidCache.TryParse(fromAttr, out from)))
         {
             logger.LogWarning("Dropped a stanza without a valid from: {Stanza}", stanza.Name);
             return;
         }
         Jid? to = null;
         var toAttr = stanza.Attr("to");
-        if (toAttr is not null && !Jid.TryParse(toAttr, out to))
+        if (toAttr is not null && !JidCache.TryParse(toAttr, out to))
         {
             await BounceAsync(stanza, StanzaErrors.JidMalformed);
             return;
@@ -178,7 +178,7 @@ public sealed class Router(
         var target = directory.Find(to);
         if (target is not null)
         {
-            if (!await DeliverAsync(target, stanza) && request)
+            if (!await DeliverAsync(target, stanza, c.From) && request)
                 await BounceAsync(stanza, StanzaErrors.ServiceUnavailable);
             return;
         }
@@ -294,7 +294,7 @@ public sealed class Router(
         if (to.Resource is not null)
         {
             var target = directory.Find(to);
-            if (target is not null && await DeliverAsync(target, stanza))
+            if (target is not null && await DeliverAsync(target, stanza, c.From))
             {
                 metrics?.Route("delivered");
                 return;
@@ -323,11 +323,11 @@ public sealed class Router(
                 return;
             case "headline":
                 // RFC 6121 §8.5.2.1.1: headlines go to all available resources with non-negative priority.
-                await DeliverSharedAsync(set.Entries.Where(e => e.ReceivesBareMessages).ToList(), stanza);
+                await DeliverSharedAsync(set.Entries.Where(e => e.ReceivesBareMessages).ToList(), stanza, c.From);
                 return;
         }
         // RFC 6121 §8.5.2.1.1: normal and chat go to the most available resource(s).
-        if (await DeliverSharedAsync(set.MostAvailable(), stanza))
+        if (await DeliverSharedAsync(set.MostAvailable(), stanza, c.From))
         {
             metrics?.Route("delivered");
             return;
@@ -342,14 +342,14 @@ public sealed class Router(
         await BounceAsync(stanza, StanzaErrors.ServiceUnavailable);
     }
 
-    public ValueTask<bool> DeliverToBareAsync(Jid bare, Element stanza) => DeliverSharedAsync(directory.Get(bare).MostAvailable(), stanza);
+    public ValueTask<bool> DeliverToBareAsync(Jid bare, Element stanza) => DeliverSharedAsync(directory.Get(bare).MostAvailable(), stanza, null);
 
     /// Hands a message to each target, copies linked in one SharedDelivery when there are several. False when it
     /// must be treated as undeliverable: no target took it, or every one that did has already given it back.
-    private async ValueTask<bool> DeliverSharedAsync(IReadOnlyList<SessionEntry> targets, Element stanza)
+    private async ValueTask<bool> DeliverSharedAsync(IReadOnlyList<SessionEntry> targets, Element stanza, Jid? from)
     {
         if (targets.Count == 0) return false;
-        if (targets.Count == 1) return await DeliverAsync(targets[0], stanza);
+        if (targets.Count == 1) return await DeliverAsync(targets[0], stanza, from);
         var group = new SharedDelivery(targets.Count);
         bool routeOn = false;
         for (int i = 0; i < targets.Count; i++)
@@ -357,7 +357,7 @@ public sealed class Router(
             // Cloned only after the first delivery: what its hooks added (the archive's stanza-id) is on every copy.
             var copy = i == 0 ? stanza : stanza.Clone();
             group.Attach(copy);
-            if (!await DeliverAsync(targets[i], copy) && group.Release()) routeOn = true;
+            if (!await DeliverAsync(targets[i], copy, from) && group.Release()) routeOn = true;
         }
         return !routeOn;
     }
@@ -390,26 +390,34 @@ public sealed class Router(
         if (await RunHooks(HookPoint.InboundPresence, c)) return;
         if (to.Resource is not null)
         {
-            if (directory.Find(to) is { } target) await DeliverAsync(target, c.Stanza);
+            if (directory.Find(to) is { } target) await DeliverAsync(target, c.Stanza, c.From);
             return;
         }
         foreach (var e in directory.Get(to).Available())
-            await DeliverAsync(e, c.Stanza.Clone());
+            await DeliverAsync(e, c.Stanza.Clone(), c.From);
     }
 
     // ---- Delivery and errors ----
 
-    public async ValueTask<bool> DeliverAsync(SessionEntry target, Element stanza)
+    public ValueTask<bool> DeliverAsync(SessionEntry target, Element stanza) => DeliverAsync(target, stanza, null);
+
+    /// from: the stanza's sender when the caller has it parsed already (the router's own deliveries), else null.
+    private async ValueTask<bool> DeliverAsync(SessionEntry target, Element stanza, Jid? from)
     {
         var hooks = modules.Hooks(HookPoint.Deliver);
         if (hooks.Length > 0)
         {
-            var from = Jid.TryParse(stanza.Attr("from"), out var f) ? f : Jid.Parse(domains.Default);
-            var context = new StanzaContext(stanza, from, target.Jid, null) { Target = target };
+            from ??= JidCache.TryParse(stanza.Attr("from"), out var f) ? f : Jid.Parse(domains.Default);
+            var context = StanzaContext.RentForDelivery(stanza, from, target);
             foreach (var hook in hooks)
-                if (await hook(context)) return true;
+            {
+                if (!await hook(context)) continue;
+                context.ReturnDelivery();
+                return true;
+            }
             if (!ReferenceEquals(stanza, context.Stanza)) SharedDelivery.Carry(stanza, context.Stanza);
             stanza = context.Stanza;
+            context.ReturnDelivery();
         }
         return target.Sink.Send(stanza);
     }

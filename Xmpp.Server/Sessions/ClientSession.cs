@@ -45,7 +45,9 @@ public sealed class ClientSession : ISession
                 sm = _sm;
                 if (sm is null)
                 {
-                    if (!_stream.Enqueue(stanza)) return false;
+                    // Written at once when the connection's writer is idle (XmppStream.SendNowOrEnqueue). With stream
+                    // management the stanza and its ack request stay queued together, one write for both.
+                    if (!_stream.SendNowOrEnqueue(stanza, tracked: false)) return false;
                     // Without stream management, written is as delivered as it gets.
                     SharedDelivery.Of(stanza)?.Settle();
                     return true;

@@ -41,7 +41,12 @@ public sealed class ResourceSet
     }
 
     /// RFC 6121 §8.5.2.1.1: the "most available" resources: highest non-negative priority among available ones.
-    public IReadOnlyList<SessionEntry> MostAvailable()
+    // The set never changes, so neither does the answer: computed once per set, not once per message to the bare JID.
+    private IReadOnlyList<SessionEntry>? _mostAvailable;
+
+    public IReadOnlyList<SessionEntry> MostAvailable() => _mostAvailable ??= ComputeMostAvailable();
+
+    private IReadOnlyList<SessionEntry> ComputeMostAvailable()
     {
         int best = int.MinValue;
         foreach (var e in Entries)
@@ -50,6 +55,6 @@ public sealed class ResourceSet
         var list = new List<SessionEntry>(1);
         foreach (var e in Entries)
             if (e.ReceivesBareMessages && e.Priority == best) list.Add(e);
-        return list;
+        return list.ToArray();
     }
 }

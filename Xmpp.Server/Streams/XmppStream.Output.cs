@@ -15,7 +15,8 @@ public sealed partial class XmppStream
     /// Tracked: a stanza stream management (XEP-0198) keeps until acknowledged, so cleanup must not re-route it.
     /// Ack, when not negative: an XEP-0198 &lt;a h/&gt; with that count, written without building an element (a client
     /// asking after every message gets one per message).
-    private readonly record struct Outgoing(Element? Stanza, byte[]? Raw, bool Tracked = false, long Ack = -1);
+    /// FlushPending: a flush an inline write started and could not finish; the writer awaits it before writing more.
+    private readonly record struct Outgoing(Element? Stanza, byte[]? Raw, bool Tracked = false, long Ack = -1, bool FlushPending = false);
 
     private static readonly byte[] AckStart = "<a xmlns='urn:xmpp:sm:3' h='"u8.ToArray();
     private static readonly byte[] AckEnd = "'/>"u8.ToArray();
@@ -61,7 +62,8 @@ public sealed partial class XmppStream
 
     private void StartWriter()
     {
-        _queue = Channel.CreateUnbounded<Outgoing>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
+        // Not SingleReader: that channel cannot count its items, and SendNowOrEnqueue writes inline only when none wait.
+        _queue = Channel.CreateUnbounded<Outgoing>(new UnboundedChannelOptions { SingleReader = false, SingleWriter = false });
         _writer = Task.Run(WriterLoopAsync);
     }
 
@@ -70,6 +72,66 @@ public sealed partial class XmppStream
     public bool Enqueue(Element stanza) => Enqueue(stanza, tracked: false);
 
     internal bool Enqueue(Element stanza, bool tracked) => EnqueueCounted(new Outgoing(stanza, null, tracked));
+
+    // ---- Writing inline (issue 18) ----
+    // A stanza for an idle connection is written and flushed by the thread that routes it (most often the sender's
+    // read loop), instead of waking this connection's writer on another thread: one thread hand-off fewer between the
+    // socket that received it and the socket that sends it. Whoever writes holds _writing (1), the writer loop too,
+    // so bytes never interleave; a stanza goes inline only when nothing is queued, so order is kept, and a busy
+    // connection gets the queue as before, with its batching and its MaxSendQueue bound.
+    private int _writing;
+    private ValueTask<System.IO.Pipelines.FlushResult> _pendingFlush;
+
+    /// Like Enqueue, but writes the stanza at once on this thread when the connection's writer is idle.
+    internal bool SendNowOrEnqueue(Element stanza, bool tracked)
+    {
+        if (_closing || _queue is null) return false;
+        if (_queue.Reader.Count > 0 || Interlocked.CompareExchange(ref _writing, 1, 0) != 0) return Enqueue(stanza, tracked);
+        if (_queue.Reader.Count > 0 || _closing)
+        {
+            // Queued (or closed) between the check and taking the writer: the queue keeps the order.
+            Volatile.Write(ref _writing, 0);
+            return Enqueue(stanza, tracked);
+        }
+        try
+        {
+            stanza.WriteTo(_output);
+            _s.Metrics.StanzasOut.Add(1, Metrics.ServerMetrics.Tag("kind", stanza.Name));
+            var flush = _output.FlushAsync();
+            if (flush.IsCompleted)
+            {
+                Interlocked.Exchange(ref _lastWriteTicks, Environment.TickCount64);
+                var result = flush.Result;
+                if (result.IsCompleted || result.IsCanceled) _queue.Writer.TryComplete(); // the writer loop ends the stream
+            }
+            else
+            {
+                // The socket is full: the writer loop takes the flush over and nothing else is written before it ends.
+                _pendingFlush = flush;
+                _queue.Writer.TryWrite(new Outgoing(null, null, FlushPending: true));
+            }
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException or OperationCanceledException
+                                       or NotSupportedException)
+        {
+            _s.Logger.LogDebug("Writing to {Ip} failed: {Message}", RemoteAddress, ex.Message);
+            _closing = true;
+            _queue.Writer.TryComplete(); // the writer loop wakes, ends and closes the connection
+            return false;
+        }
+        finally
+        {
+            Volatile.Write(ref _writing, 0);
+        }
+    }
+
+    // The writer loop's turn: an inline write holds _writing only while it serializes and starts a flush.
+    private void TakeWriterTurn()
+    {
+        var spin = new SpinWait();
+        while (Interlocked.CompareExchange(ref _writing, 1, 0) != 0) spin.SpinOnce();
+    }
 
     /// Queues an XEP-0198 &lt;a h/&gt; answer; it counts against the send queue's limit like a stanza, so a client
     /// that keeps asking without reading is cut off.
@@ -113,26 +175,40 @@ public sealed partial class XmppStream
         {
             while (await reader.WaitToReadAsync())
             {
-                while (reader.TryRead(out var item))
+                TakeWriterTurn();
+                try
                 {
-                    if (item.Stanza is not null)
+                    while (reader.TryRead(out var item))
                     {
-                        Interlocked.Decrement(ref _queued);
-                        item.Stanza.WriteTo(_output);
-                        _s.Metrics.StanzasOut.Add(1, Metrics.ServerMetrics.Tag("kind", item.Stanza.Name));
+                        if (item.FlushPending)
+                        {
+                            var pending = await _pendingFlush;
+                            _pendingFlush = default;
+                            if (pending.IsCompleted || pending.IsCanceled) return;
+                        }
+                        else if (item.Stanza is not null)
+                        {
+                            Interlocked.Decrement(ref _queued);
+                            item.Stanza.WriteTo(_output);
+                            _s.Metrics.StanzasOut.Add(1, Metrics.ServerMetrics.Tag("kind", item.Stanza.Name));
+                        }
+                        else if (item.Ack >= 0)
+                        {
+                            Interlocked.Decrement(ref _queued);
+                            WriteAck((uint)item.Ack);
+                        }
+                        else _output.Write(item.Raw);
+                        if (_output.CanGetUnflushedBytes && _output.UnflushedBytes > 64 * 1024)
+                            await _output.FlushAsync();
                     }
-                    else if (item.Ack >= 0)
-                    {
-                        Interlocked.Decrement(ref _queued);
-                        WriteAck((uint)item.Ack);
-                    }
-                    else _output.Write(item.Raw);
-                    if (_output.CanGetUnflushedBytes && _output.UnflushedBytes > 64 * 1024)
-                        await _output.FlushAsync();
+                    var flush = await _output.FlushAsync();
+                    Interlocked.Exchange(ref _lastWriteTicks, Environment.TickCount64);
+                    if (flush.IsCompleted || flush.IsCanceled) break;
                 }
-                var flush = await _output.FlushAsync();
-                Interlocked.Exchange(ref _lastWriteTicks, Environment.TickCount64);
-                if (flush.IsCompleted || flush.IsCanceled) break;
+                finally
+                {
+                    Volatile.Write(ref _writing, 0);
+                }
             }
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
@@ -282,6 +358,8 @@ public sealed partial class XmppStream
         try
         {
             bool written = _writer is null || await Task.WhenAny(_writer, Task.Delay(TimeSpan.FromSeconds(2))) == _writer;
+            // Kept from here on: an inline write that got in before _closing was seen finishes first, and none follows.
+            if (written && _writer is not null) TakeWriterTurn();
             if (_ssl is not null)
             {
                 // RFC 6120 §4.4 ends a stream by closing TLS, then TCP: close_notify tells the peer that nothing was cut

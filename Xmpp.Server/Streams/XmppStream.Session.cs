@@ -70,6 +70,8 @@ public sealed partial class XmppStream
 
     private static string GenerateResource() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
 
+    private string? _rateLimitAddress;
+
     /// An established session's stanza: validate, stamp 'from' (RFC 6120 §8.1.2.1) and route.
     private async ValueTask HandleStanzaAsync(Element e)
     {
@@ -91,7 +93,7 @@ public sealed partial class XmppStream
                 throw new XmppStreamException(StreamErrors.InvalidFrom, "The 'from' address is not yours");
         }
         e.SetAttr("from", session.Jid.ToString());
-        if (_s.RateLimits.Check(e, session.Jid.Bare.ToString(), RemoteAddress) is { } refusal)
+        if (_s.RateLimits.Check(e, session.Jid.Bare.ToString(), _rateLimitAddress ??= _s.RateLimits.AddressKey(RemoteAddress)) is { } refusal)
         {
             _s.Metrics.Refuse(e.Name + "-rate");
             session.Send(ErrorToSender(e, StanzaErrors.PolicyViolation, refusal, "wait"));
