@@ -181,6 +181,7 @@ internal sealed class PostgresWriter : IAsyncDisposable
     private async Task CommitGroupAsync(List<PostgresWrite> group)
     {
         var connection = _connection ??= await _source.OpenConnectionAsync(_stopping.Token).ConfigureAwait(false);
+        var started = StorageMetrics.Start();
         await using var transaction = await connection.BeginTransactionAsync().ConfigureAwait(false);
         // Appends are held per archive until a write that touches the same archive comes, or the group ends; other
         // writes (accounts, rosters, documents) never read an archive table, so running them first changes nothing.
@@ -210,6 +211,8 @@ internal sealed class PostgresWriter : IAsyncDisposable
             foreach (var (store, held) in appends)
                 await InsertAsync(connection, store, held).ConfigureAwait(false);
         await transaction.CommitAsync().ConfigureAwait(false);
+        // The same instrument as the embedded engines' (xmppd_storage_commit_duration_seconds, engine="postgresql").
+        StorageMetrics.Committed("postgresql", started, group.Count);
         Interlocked.Increment(ref _commits);
         foreach (var write in group)
             write.Complete();
