@@ -43,7 +43,8 @@ dotnet test XmppServer.sln -c Release --logger "trx;LogFileName=results.trx" --l
 
 # The protocol tests again with every server they start on PostgreSQL (XMPP_TEST_STORAGE=postgresql, a private
 # instance; issue 16: the protocol tests pass on both stores). The Modules folder only, to keep CI within its time:
-# it took 6.5 min on the 2 shared cores at load 30-50 (2026-12-07). Server, and Scenarios with Interop, took 14 min
+# it took 6.5 and 11.6 min in two runs on the 2 shared cores at load 30-50 (2026-12-07), which an unshared CI runner
+# should beat. Server, and Scenarios with Interop, took 14 min
 # each there (515 and 87 tests), too long for CI: they are run by hand with the same variable and a --filter (the
 # Scenarios folder starts real xmppd processes, which the variable does not change; CrashRecoveryTests and the
 # Postgres* scenarios choose PostgreSQL themselves in the first pass).
