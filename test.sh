@@ -41,6 +41,20 @@ status=0
 dotnet test XmppServer.sln -c Release --logger "trx;LogFileName=results.trx" --logger "console;verbosity=minimal" \
   --results-directory "$results" "$@" || status=$?
 
+# The protocol tests again with every server they start on PostgreSQL (XMPP_TEST_STORAGE=postgresql, a private
+# instance; issue 16: the protocol tests pass on both stores). The Modules folder only, to keep CI within its time:
+# it took 6.5 and 11.6 min in two runs on the 2 shared cores at load 30-50 (2026-12-07), which an unshared CI runner
+# should beat. Server, and Scenarios with Interop, took 14 min
+# each there (515 and 87 tests), too long for CI: they are run by hand with the same variable and a --filter (the
+# Scenarios folder starts real xmppd processes, which the variable does not change; CrashRecoveryTests and the
+# Postgres* scenarios choose PostgreSQL themselves in the first pass).
+# PG_PASS=0 skips it; it is skipped too when arguments narrow the first pass.
+if [ "${PG_PASS:-1}" = 1 ] && [ $# -eq 0 ]; then
+  XMPP_TEST_STORAGE=postgresql dotnet test Xmpp.Tests -c Release --no-build --logger "trx;LogFileName=postgresql.trx" \
+    --logger "console;verbosity=minimal" --results-directory "$results/postgresql" \
+    --filter "FullyQualifiedName~Xmpp.Tests.Modules" || status=$?
+fi
+
 # Fuzzing after the tests (fuzz/README.md): about 3 minutes on 2 cores at the default bound.
 fuzz_seconds=${FUZZ_SECONDS:-20}
 if [ "$fuzz_seconds" -gt 0 ]; then
@@ -48,10 +62,10 @@ if [ "$fuzz_seconds" -gt 0 ]; then
 fi
 
 # One plain summary line for CI, read from the test results file.
-trx=$(find "$results" -name '*.trx' | head -n 1)
-if [ -n "$trx" ]; then
+for trx in $(find "$results" -name results.trx | head -n 1) $(find "$results" -name postgresql.trx | head -n 1); do
   passed=$(grep -o 'passed="[0-9]*"' "$trx" | head -n 1 | tr -dc 0-9)
   failed=$(grep -o 'failed="[0-9]*"' "$trx" | head -n 1 | tr -dc 0-9)
-  echo "${passed:-0} passed, ${failed:-0} failed"
-fi
+  case $trx in */postgresql.trx) label=" (protocol tests on PostgreSQL)" ;; *) label="" ;; esac
+  echo "${passed:-0} passed, ${failed:-0} failed$label"
+done
 exit $status

@@ -180,7 +180,8 @@ internal sealed class PostgresWriter : IAsyncDisposable
 
     private async Task CommitGroupAsync(List<PostgresWrite> group)
     {
-        var connection = _connection ??= await _source.OpenConnectionAsync(_stopping.Token).ConfigureAwait(false);
+        var connection = _connection ??= await OpenAsync().ConfigureAwait(false);
+        var started = StorageMetrics.Start();
         await using var transaction = await connection.BeginTransactionAsync().ConfigureAwait(false);
         // Appends are held per archive until a write that touches the same archive comes, or the group ends; other
         // writes (accounts, rosters, documents) never read an archive table, so running them first changes nothing.
@@ -210,9 +211,31 @@ internal sealed class PostgresWriter : IAsyncDisposable
             foreach (var (store, held) in appends)
                 await InsertAsync(connection, store, held).ConfigureAwait(false);
         await transaction.CommitAsync().ConfigureAwait(false);
+        // The same instrument as the embedded engines' (xmppd_storage_commit_duration_seconds, engine="postgresql").
+        StorageMetrics.Committed("postgresql", started, group.Count);
         Interlocked.Increment(ref _commits);
         foreach (var write in group)
             write.Complete();
+    }
+
+    // The writer's statements have one good plan whatever the values (the insert's lookups go by index per owner and
+    // pair, whatever the group's size), so its connection plans each prepared statement once (generic plan) instead
+    // of again at every execution, as PostgreSQL's default does for the first five and whenever a value-specific plan
+    // looks cheaper (bench/results/2026-12-07-postgresql-archiving-profile.md).
+    private async Task<NpgsqlConnection> OpenAsync()
+    {
+        var connection = await _source.OpenConnectionAsync(_stopping.Token).ConfigureAwait(false);
+        try
+        {
+            await using var command = new NpgsqlCommand("SET plan_cache_mode = force_generic_plan", connection);
+            await command.ExecuteNonQueryAsync(_stopping.Token).ConfigureAwait(false);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
     }
 
     private static async Task InsertAsync(NpgsqlConnection connection, PostgresArchiveStore store, List<ArchiveAppend> run)

@@ -205,9 +205,10 @@ public sealed class FastTests
                 await first.AddUserAsync("erin", "erin-password");
                 token = (await RequestTokenAsync("erin", "erin-password", HashedToken.Sha256None, Agent, first)).Attr("token")!;
             }
-            var db = Directory.GetFiles(Path.Combine(root, "data"), "*.db").Single();
-            var bytes = await File.ReadAllBytesAsync(db);
-            Assert.That(System.Text.Encoding.ASCII.GetString(bytes), Does.Not.Contain(token), "only a salt is stored, never the token");
+            var stored = await TestServer.PostgresConnectionForAsync(root) is { } connection
+                ? await PostgresTestDatabase.DumpAsync(connection)
+                : await File.ReadAllBytesAsync(Directory.GetFiles(Path.Combine(root, "data"), "*.db").Single());
+            Assert.That(System.Text.Encoding.ASCII.GetString(stored), Does.Not.Contain(token), "only a salt is stored, never the token");
             await using var second = await TestServer.StartAsync(root);
             Assert.That((await LoginWithTokenAsync("erin", token, HashedToken.Sha256None, Agent, server: second)).Is("success", Ns.Sasl2));
         }

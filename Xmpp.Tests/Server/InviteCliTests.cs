@@ -23,8 +23,11 @@ public sealed class InviteCliTests
     [TearDown]
     public void RemoveDir() => Directory.Delete(_dir, recursive: true);
 
-    private Task<(int ExitCode, string Output)> Run(params string[] args) =>
-        ServerProcess.RunAsync(_dir, [.. args, "--data-dir", Path.Combine(_dir, "data"), "--cert-dir", Path.Combine(_dir, "certs"), "--http-port", "5281"]);
+    // The commands see the data of the servers these tests start on the same folder (the same database when the
+    // tests run on PostgreSQL).
+    private async Task<(int ExitCode, string Output)> Run(params string[] args) =>
+        await ServerProcess.RunAsync(_dir, await TestServer.StorageEnvironmentForAsync(_dir),
+            [.. args, "--data-dir", Path.Combine(_dir, "data"), "--cert-dir", Path.Combine(_dir, "certs"), "--http-port", "5281"]);
 
     [Test]
     public async Task Invite_create_prints_the_page_and_the_uri_and_the_token_registers_accounts_subscribed_to_the_inviter()

@@ -1,3 +1,4 @@
+using Npgsql;
 using Xmpp.Storage;
 using Xmpp.Storage.Postgres;
 
@@ -34,4 +35,30 @@ public sealed class PostgresTestDatabase(string prefix)
     }
 
     public IStorage OpenFresh() => OpenFreshAsync().GetAwaiter().GetResult();
+    /// Every row of every table of a database as text, one after another: what a test that looks for a secret in
+    /// the embedded store's files searches on PostgreSQL.
+    public static async Task<byte[]> DumpAsync(string connectionString)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        var tables = new List<string>();
+        await using (var list = new NpgsqlCommand("SELECT tablename FROM pg_tables WHERE schemaname = 'public'", connection))
+        await using (var reader = await list.ExecuteReaderAsync())
+            while (await reader.ReadAsync())
+                tables.Add(reader.GetString(0));
+        using var dump = new MemoryStream();
+        foreach (var table in tables)
+        {
+            // A row's text form shows bytea as hex, so byte columns are added as they are (escape form) too.
+            await using var rows = new NpgsqlCommand($"SELECT t::text FROM \"{table}\" t", connection);
+            await using var reader = await rows.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+                dump.Write(System.Text.Encoding.UTF8.GetBytes(reader.GetString(0)));
+        }
+        await using (var bytes = new NpgsqlCommand(
+            "SELECT string_agg(encode(value, 'escape'), '') FROM kv", connection))
+            if (await bytes.ExecuteScalarAsync() is string text)
+                dump.Write(System.Text.Encoding.UTF8.GetBytes(text));
+        return dump.ToArray();
+    }
 }

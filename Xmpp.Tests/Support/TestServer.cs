@@ -67,6 +67,18 @@ public sealed class TestServer : IAsyncDisposable
         }
     }
 
+    /// Under XMPP_TEST_STORAGE=postgresql, the connection string of the database that servers started on this data
+    /// folder use; null on the embedded store.
+    public static async Task<string?> PostgresConnectionForAsync(string root) =>
+        Environment.GetEnvironmentVariable("XMPP_TEST_STORAGE") == "postgresql" ? await DatabaseFor(root) : null;
+
+    /// Environment for an xmppd process (ServerProcess) that must see the same data as servers started on this folder:
+    /// under XMPP_TEST_STORAGE=postgresql the same database, otherwise nothing (the data folder is enough).
+    public static async Task<IReadOnlyDictionary<string, string>> StorageEnvironmentForAsync(string root) =>
+        await PostgresConnectionForAsync(root) is { } connection
+            ? new Dictionary<string, string> { ["Xmpp__Storage__Provider"] = "postgresql", ["Xmpp__Storage__ConnectionString"] = connection }
+            : new Dictionary<string, string>();
+
     /// A configure step that turns on the HTTPS endpoint on a free port.
     public static void WithHttp(Dictionary<string, string?> o) => o["Xmpp:HttpPort"] = FreePort().ToString();
     public IServiceProvider Services => _app.Services;
