@@ -31,6 +31,7 @@ public static class OptionsValidator
         if (o.Acme is { Enabled: true, UsesHttp01: true } && used.Contains(o.Acme.Http01Port))
             problems.Add($"Xmpp:Acme:Http01Port {o.Acme.Http01Port} is already used by another listener (the challenge listener is plain HTTP).");
         problems.AddRange(StorageFactory.Validate(o.Storage));
+        problems.AddRange(Cluster.ClusterServices.Validate(o));
         void Positive(string name, double value, double min = 1)
         {
             if (value < min) problems.Add($"Xmpp:{name}: {value} is too small (minimum {min}).");

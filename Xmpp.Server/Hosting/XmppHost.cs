@@ -165,7 +165,10 @@ public static class XmppHost
         services.AddSingleton<AccountService>();
         services.AddSingleton<AuthThrottle>();
         services.AddSingleton<FastTokenService>();
-        services.AddSingleton<ISessionDirectory, SessionDirectory>();
+        // Cluster mode replaces the in-process directory with one that also holds the other nodes' sessions; a
+        // single node registers (and so loads) nothing of it.
+        if (options.Cluster.Enabled) Cluster.ClusterServices.Add(services, options);
+        else services.AddSingleton<ISessionDirectory, SessionDirectory>();
         services.AddSingleton<IRouter, Router>();
         if (options.S2s.Enabled)
         {
