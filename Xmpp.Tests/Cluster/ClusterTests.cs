@@ -174,6 +174,31 @@ public sealed class ClusterTests
         await b.ReceiveAsync(e => Body(e) == "to both");
     }
 
+    [Test, Order(6)]
+    public async Task Only_a_cluster_node_loads_the_redis_client_and_cluster_mode_without_postgresql_is_refused_in_one_line()
+    {
+        // The assemblies a .NET process has loaded are mapped files.
+        Assert.That(File.ReadAllText($"/proc/{_cluster.Nodes[0].Process!.Pid}/maps"), Does.Contain("StackExchange.Redis.dll"));
+        var dir = Path.Combine(Path.GetTempPath(), "xmppd-embedded-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            int c2s = TestServer.FreePort();
+            string[] args = ["--domain", "localhost", "--c2s-port", c2s.ToString(), "--c2s-tls-port", TestServer.FreePort().ToString(),
+                "--data-dir", Path.Combine(dir, "data"), "--cert-dir", Path.Combine(dir, "certs"), "--listen", "127.0.0.1", "--http-port", "0"];
+            await using (var embedded = await ServerProcess.StartAsync(dir, c2s, args))
+            {
+                Assert.That(File.ReadAllText($"/proc/{embedded.Pid}/maps"), Does.Contain("xmppd.dll").And.Not.Contain("StackExchange.Redis"));
+                await embedded.TerminateAsync();
+            }
+            var check = await ServerProcess.RunAsync(dir, ["check", .. args, "--Xmpp:Cluster:Enabled=true"]);
+            Assert.That(check.ExitCode, Is.EqualTo(1), check.Output);
+            Assert.That(check.Output, Does.Contain("Xmpp:Cluster: cluster mode needs Xmpp:Storage:Provider postgresql"));
+            Assert.That(check.Output, Does.Contain("Xmpp:Cluster:Redis must give the Redis server"));
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
     // ---- Failures ----
 
     private static async Task EnableSmAsync(TestClient c)
