@@ -259,6 +259,12 @@ public sealed class ClusterTests
         await using var kim = await _cluster.ConnectAsync(0, "kim", "pc");
         var leo = await _cluster.ConnectAsync(2, "leo", "pc");
         await UntilReachableAsync(kim, leo);
+        // kim follows leo's presence, so leo's end must reach kim even though leo's node cannot say it.
+        await kim.IqAsync("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
+        await kim.SendAsync("<presence to='leo@localhost' type='subscribe'/>");
+        await leo.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") == "subscribe");
+        await leo.SendAsync("<presence to='kim@localhost' type='subscribed'/>");
+        await kim.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") is null && e.Attr("from") == "leo@localhost/pc");
         await EnableSmAsync(kim);
         var live = new List<string>();
         var reading = CollectUntilEndAsync(leo, "k", live);
@@ -285,6 +291,8 @@ public sealed class ClusterTests
         }
         int acked = await AckedAsync(kim);
         await removal;
+        // RFC 6121 §4.5.2: the survivor that cleaned up told leo's contacts he is gone.
+        await kim.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") == "unavailable" && e.Attr("from") == "leo@localhost/pc");
         var detection = Stopwatch.GetElapsedTime(killedAt, removedAt);
         await reading;
         await leo.DisposeAsync();
