@@ -199,6 +199,24 @@ public sealed class ClusterTests
         finally { Directory.Delete(dir, recursive: true); }
     }
 
+    [Test, Order(7)]
+    public async Task Binding_a_full_jid_held_on_another_node_ends_the_older_session_with_conflict()
+    {
+        var first = await _cluster.ConnectAsync(0, "frank", "same");
+        await using var judy = await _cluster.ConnectAsync(2, "judy", "pc");
+        await UntilReachableAsync(judy, first);
+        var ended = new List<string>();
+        var reading = CollectUntilEndAsync(first, "never", ended);
+        // RFC 6120 §7.7.2.2: the server terminates the session that was there first.
+        await using var second = await _cluster.ConnectAsync(1, "frank", "same");
+        var errors = await reading.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.That(errors, Is.EqualTo(new[] { "conflict" }));
+        await first.DisposeAsync();
+        await UntilReachableAsync(judy, second);
+        await judy.SendAsync(Chat("frank@localhost/same", "to the new one"));
+        await second.ReceiveAsync(e => Body(e) == "to the new one");
+    }
+
     // ---- Failures ----
 
     private static async Task EnableSmAsync(TestClient c)
