@@ -8,6 +8,8 @@ public static class Ns
     public const string Framing = "urn:ietf:params:xml:ns:xmpp-framing";
     public const string HttpBind = "http://jabber.org/protocol/httpbind";
     public const string XBosh = "urn:xmpp:xbosh";
+    /// <summary>Frames and session records that nodes of one cluster exchange through Redis (never sent to clients).</summary>
+    public const string Cluster = "urn:xmpp-server:cluster:0";
     public const string Client = "jabber:client";
     public const string Server = "jabber:server";
     public const string Dialback = "jabber:server:dialback";

@@ -33,6 +33,7 @@ public static class OptionsValidator
         problems.AddRange(StorageFactory.Validate(o.Storage));
         problems.AddRange(o.ProxyProtocol.Validate());
         if (o.DrainSeconds is < 0 or > 300) problems.Add($"Xmpp:DrainSeconds: {o.DrainSeconds} is outside 0-300.");
+        problems.AddRange(Cluster.ClusterServices.Validate(o));
         void Positive(string name, double value, double min = 1)
         {
             if (value < min) problems.Add($"Xmpp:{name}: {value} is too small (minimum {min}).");

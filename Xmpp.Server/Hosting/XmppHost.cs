@@ -172,7 +172,10 @@ public static class XmppHost
         services.AddSingleton<AccountService>();
         services.AddSingleton<AuthThrottle>();
         services.AddSingleton<FastTokenService>();
-        services.AddSingleton<ISessionDirectory, SessionDirectory>();
+        // Cluster mode replaces the in-process directory with one that also holds the other nodes' sessions; a
+        // single node registers (and so loads) nothing of it.
+        if (options.Cluster.Enabled) Cluster.ClusterServices.Add(services, options);
+        else services.AddSingleton<ISessionDirectory, SessionDirectory>();
         services.AddSingleton<IRouter, Router>();
         if (options.S2s.Enabled)
         {
@@ -189,7 +192,14 @@ public static class XmppHost
         services.AddSingleton<Limits.BlockList>().AddHostedService(sp => sp.GetRequiredService<Limits.BlockList>());
         services.AddSingleton<StreamManagementService>();
         services.AddSingleton<StreamServices>();
-        services.AddSingleton(sp => new ModuleRegistry(sp.GetServices<IXmppModule>()));
+        // Two phases: the router (which the modules use) gets the table, filled when the registry is built.
+        services.AddSingleton<ModuleTable>();
+        services.AddSingleton(sp =>
+        {
+            var registry = new ModuleRegistry(sp.GetServices<IXmppModule>());
+            sp.GetRequiredService<ModuleTable>().Attach(registry);
+            return registry;
+        });
         services.AddSingleton<HttpEndpoint>();
         Metrics.MetricsHttpHandler.AddServices(services, options);
         services.AddSingleton<IHttpHandler, Metrics.HealthHttpHandler>();

@@ -15,12 +15,21 @@ public interface IRouter
     /// FromRemote hooks run first, then it is routed like a stanza the server forwards (no client hooks).
     ValueTask RouteFromLinkAsync(Element stanza);
 
-    /// Hands a stanza to one bound resource through the Deliver hooks; false when it could not be taken.
+    /// Hands a stanza to one bound resource through the Deliver hooks (and, when this node holds the session, the
+    /// DeliverToSession hooks); false when it could not be taken.
     ValueTask<bool> DeliverAsync(SessionEntry target, Element stanza);
+
+    /// Hands a stanza whose Deliver hooks already ran on the node that routed it to a session this node holds, through
+    /// the DeliverToSession hooks; false when it could not be taken.
+    ValueTask<bool> DeliverToSessionAsync(SessionEntry target, Element stanza);
 
     /// Hands a normal or chat message to the bare JID's most available resources (RFC 6121 §8.5.2.1.1), copies linked
     /// so that it is routed on once if every holder gives it back; false when none took it.
     ValueTask<bool> DeliverToBareAsync(Jid bare, Element stanza);
+
+    /// A stanza for a full JID whose session was gone when it arrived (another node handed it over, and it ended
+    /// meanwhile): handled as a failed delivery here would be, the offline spool or the RFC error.
+    ValueTask UndeliveredAsync(Element stanza);
 
     /// Sends an IQ get/set from the server and waits for its result or error, or null on timeout.
     Task<Element?> RequestAsync(Element iq, TimeSpan timeout);

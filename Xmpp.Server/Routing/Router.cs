@@ -14,22 +14,20 @@ namespace Xmpp.Server.Routing;
 /// choose resources for messages and presence, run the hooks, and answer what cannot be delivered.
 public sealed class Router(
     ISessionDirectory directory,
-    IServiceProvider services,
+    ModuleTable moduleTable,
     AccountService accounts,
     ServedDomains domains,
     IRemoteLinks remote,
     Limits.BlockList blockList,
-    ILogger<Router> logger) : IRouter
+    ILogger<Router> logger,
+    Metrics.ServerMetrics? metrics = null) : IRouter
 {
     private readonly ConcurrentDictionary<string, TaskCompletionSource<Element?>> _pending = new(StringComparer.Ordinal);
     private ModuleRegistry? _modules;
-    private Metrics.ServerMetrics? _metrics;
 
-    // Modules depend on the router to send stanzas, so the registry is resolved on first use, not injected.
-    private ModuleRegistry modules => _modules ??= (ModuleRegistry)services.GetService(typeof(ModuleRegistry))!;
+    // Modules depend on the router to send stanzas: the registry reaches it through the table once it is built.
+    private ModuleRegistry modules => _modules ??= moduleTable.Registry;
     private long _requestSeq;
-
-    private Metrics.ServerMetrics? metrics => _metrics ??= (Metrics.ServerMetrics?)services.GetService(typeof(Metrics.ServerMetrics));
 
     public async ValueTask RouteAsync(Element stanza, ClientSession? origin)
     {
@@ -342,6 +340,27 @@ public sealed class Router(
         await BounceAsync(stanza, StanzaErrors.ServiceUnavailable);
     }
 
+    public async ValueTask UndeliveredAsync(Element stanza)
+    {
+        if (!Jid.TryParse(stanza.Attr("from"), out var from) || !Jid.TryParse(stanza.Attr("to"), out var to)) return;
+        var type = stanza.Attr("type");
+        switch (stanza.Name)
+        {
+            case "message":
+                // RFC 6121 §8.5.3.2.1, as when the resource is gone here: normal and chat go on as if sent to the bare
+                // JID (another resource, the offline spool, or the error); the others end here.
+                type ??= "normal";
+                if (type is "error" or "headline") return;
+                if (type == "groupchat") { await BounceAsync(stanza, StanzaErrors.ServiceUnavailable); return; }
+                await RouteMessageToBare(new StanzaContext(stanza, from!, to, null), to!.Bare, type);
+                return;
+            case "iq" when type is "get" or "set":
+                await BounceAsync(stanza, StanzaErrors.ServiceUnavailable); // RFC 6121 §8.5.3.2.3
+                return;
+        }
+        // Presence for a resource that is gone means nothing now (RFC 6121 §8.5.3.2.2).
+    }
+
     public ValueTask<bool> DeliverToBareAsync(Jid bare, Element stanza) => DeliverSharedAsync(directory.Get(bare).MostAvailable(), stanza, null);
 
     /// Hands a message to each target, copies linked in one SharedDelivery when there are several. False when it
@@ -404,22 +423,39 @@ public sealed class Router(
     /// from: the stanza's sender when the caller has it parsed already (the router's own deliveries), else null.
     private async ValueTask<bool> DeliverAsync(SessionEntry target, Element stanza, Jid? from)
     {
-        var hooks = modules.Hooks(HookPoint.Deliver);
-        if (hooks.Length > 0)
+        var (taken, delivered) = await RunDeliverHooks(HookPoint.Deliver, target, stanza, from);
+        if (taken) return true;
+        // A session on another node: its node runs the DeliverToSession hooks when the stanza gets there (ClusterLinks).
+        if (target.Sink is not ISession) return target.Sink.Send(delivered);
+        return await DeliverToSessionAsync(target, delivered, from);
+    }
+
+    public ValueTask<bool> DeliverToSessionAsync(SessionEntry target, Element stanza) => DeliverToSessionAsync(target, stanza, null);
+
+    private async ValueTask<bool> DeliverToSessionAsync(SessionEntry target, Element stanza, Jid? from)
+    {
+        var (taken, delivered) = await RunDeliverHooks(HookPoint.DeliverToSession, target, stanza, from);
+        return taken || target.Sink.Send(delivered);
+    }
+
+    /// True when a hook took the stanza; else the stanza to send on (a hook may have replaced it). The context is
+    /// rented per thread and returned here: a hook may keep the stanza, never the context.
+    private async ValueTask<(bool Taken, Element Stanza)> RunDeliverHooks(HookPoint point, SessionEntry target, Element stanza, Jid? from)
+    {
+        var hooks = modules.Hooks(point);
+        if (hooks.Length == 0) return (false, stanza);
+        from ??= JidCache.TryParse(stanza.Attr("from"), out var f) ? f : Jid.Parse(domains.Default);
+        var context = StanzaContext.RentForDelivery(stanza, from, target);
+        foreach (var hook in hooks)
         {
-            from ??= JidCache.TryParse(stanza.Attr("from"), out var f) ? f : Jid.Parse(domains.Default);
-            var context = StanzaContext.RentForDelivery(stanza, from, target);
-            foreach (var hook in hooks)
-            {
-                if (!await hook(context)) continue;
-                context.ReturnDelivery();
-                return true;
-            }
-            if (!ReferenceEquals(stanza, context.Stanza)) SharedDelivery.Carry(stanza, context.Stanza);
-            stanza = context.Stanza;
+            if (!await hook(context)) continue;
             context.ReturnDelivery();
+            return (true, stanza);
         }
-        return target.Sink.Send(stanza);
+        if (!ReferenceEquals(stanza, context.Stanza)) SharedDelivery.Carry(stanza, context.Stanza);
+        var delivered = context.Stanza;
+        context.ReturnDelivery();
+        return (false, delivered);
     }
 
     public ValueTask BounceAsync(Element stanza, string condition, string? text = null, string? type = null)

@@ -1,0 +1,305 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace Xmpp.Server.Cluster;
+
+// The node lease, the membership set and failure detection.
+//   xmpp:lease:{node}   this node's random token, TTL LeaseSeconds, renewed every third of it with a compare-token script
+//   xmpp:nodes          the member set, which the other nodes scan every second
+//   xmpp:cleanup:{node}:{token}  SET NX lock: the one survivor that removes a dead incarnation's session records
+public sealed partial class RedisNodeBus
+{
+    internal const string NodesKey = "xmpp:nodes";
+
+    internal static string LeaseKey(string node) => "xmpp:lease:" + node;
+
+    internal static string SessionsKey(string node) => "xmpp:sessions:" + node;
+
+    // 1: renewed. 2: the key was missing (Redis lost its data: a restart without persistence) and is created again with
+    // the same token, which the caller only trusts while its own clock says the lease is still valid. 0: another
+    // token holds the key: the lease is lost.
+    private const string RenewScript = """
+        local v = redis.call('get', KEYS[1])
+        if v == ARGV[1] then redis.call('pexpire', KEYS[1], ARGV[2]) return 1 end
+        if not v then
+          redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+          redis.call('sadd', KEYS[2], ARGV[3])
+          return 2
+        end
+        return 0
+        """;
+
+    // A dead node's records go only while its lease key is still absent (it may have registered again meanwhile).
+    private const string CleanupScript = """
+        if redis.call('exists', KEYS[1]) == 1 then return 0 end
+        redis.call('del', KEYS[2])
+        redis.call('srem', KEYS[3], ARGV[1])
+        return 1
+        """;
+
+    private readonly ConcurrentDictionary<string, string> _alive = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte> _deadTokens = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _leaseGate = new(1, 1);
+    private string _token = "";
+    private long _renewedAt;
+    private volatile bool _registered;
+    private long _quietUntil;
+    private long _suspendedUntil;
+
+    /// The token of this node's current registration: it changes each time the node registers again.
+    public string Token => _token;
+
+    public bool HoldsLease => _registered && Stopwatch.GetElapsedTime(Volatile.Read(ref _renewedAt)) < _lease;
+
+    public bool IsAlive(string node) => node == LocalNode ? HoldsLease : _alive.ContainsKey(node);
+
+    /// A registration of another node that has ended: records and events that carry it are stale.
+    public bool IsDeadToken(string token) => _deadTokens.ContainsKey(token);
+
+    /// The other nodes currently holding a lease, with their tokens.
+    public IReadOnlyDictionary<string, string> AliveNodes => _alive;
+
+    /// Raised after this node registered (at start, and again after it lost its lease), before anything is routed
+    /// through the new registration: the directory publishes its sessions there.
+    public event Func<ValueTask>? Registered;
+
+    /// Raised when Redis lost this node's lease key while the lease was still valid (Redis restarted without its data):
+    /// the key is back with the same token and the directory must publish its sessions again.
+    public event Func<ValueTask>? Restored;
+
+    /// Raised when another node (or a new incarnation of it) is first seen with a lease.
+    public event Func<string, string, ValueTask>? NodeUp;
+
+    /// Raised with NodeDown: node, the token of the incarnation that ended, and whether this node won the cleanup lock
+    /// (so it, and only it, tells the dead node's contacts and removes its records).
+    public event Func<string, string, bool, ValueTask>? NodeDownCleanup;
+
+    public event Action<string>? NodeDown;
+
+    public event Action? LeaseLost;
+
+    private async Task RegisterAsync()
+    {
+        var token = Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
+        var db = _redis.GetDatabase();
+        var sent = Stopwatch.GetTimestamp();
+        // A new registration starts with no session records: its sessions are published after Registered.
+        await db.KeyDeleteAsync(SessionsKey(LocalNode));
+        await db.StringSetAsync(LeaseKey(LocalNode), token, _lease);
+        await db.SetAddAsync(NodesKey, LocalNode);
+        _token = token;
+        Volatile.Write(ref _renewedAt, sent);
+        _registered = true;
+        _log.LogInformation("Cluster node {Node} registered (lease {Lease} s)", LocalNode, _lease.TotalSeconds);
+        if (Registered is { } handlers)
+            foreach (Func<ValueTask> h in handlers.GetInvocationList())
+                await Guard(h(), "registered");
+    }
+
+    private async Task RenewLoopAsync(CancellationToken ct)
+    {
+        var period = _lease / 3;
+        while (!ct.IsCancellationRequested)
+        {
+            try { await Task.Delay(period, ct); }
+            catch (OperationCanceledException) { return; }
+            await SuspendedForTest(ct);
+            await RenewAsync();
+        }
+    }
+
+    /// One renewal: first the fence (a pause longer than the lease, e.g. SIGSTOP then SIGCONT, is found here before
+    /// the renewal goes out), then the compare-token script.
+    internal async Task RenewAsync()
+    {
+        await _leaseGate.WaitAsync();
+        try
+        {
+            if (_stopping.IsCancellationRequested) return;
+            if (!_registered)
+            {
+                await TryRegisterAsync();
+                return;
+            }
+            var since = Stopwatch.GetElapsedTime(Volatile.Read(ref _renewedAt));
+            if (since >= _lease)
+            {
+                await LoseAsync($"no renewal for {since.TotalSeconds:0.0} s");
+                return;
+            }
+            var sent = Stopwatch.GetTimestamp();
+            long result;
+            try
+            {
+                result = (long)await _redis.GetDatabase().ScriptEvaluateAsync(RenewScript,
+                    [LeaseKey(LocalNode), NodesKey], [_token, (long)_lease.TotalMilliseconds, LocalNode]);
+            }
+            catch (Exception e) when (e is RedisException or TimeoutException)
+            {
+                _log.LogWarning("Cluster lease renewal failed: {Error}", e.Message);
+                return;
+            }
+            if (result == 0)
+            {
+                await LoseAsync("another registration holds this node's lease key");
+                return;
+            }
+            if (Stopwatch.GetElapsedTime(sent) >= _lease)
+            {
+                await LoseAsync("the renewal took longer than the lease");
+                return;
+            }
+            Volatile.Write(ref _renewedAt, sent);
+            if (result == 2)
+            {
+                _log.LogWarning("Cluster node {Node}: Redis had lost this node's lease (restarted?); registered again", LocalNode);
+                Interlocked.Exchange(ref _quietUntil, Stopwatch.GetTimestamp() + Stopwatch.Frequency * (long)_lease.TotalSeconds);
+                if (Restored is { } handlers)
+                    foreach (Func<ValueTask> h in handlers.GetInvocationList())
+                        await Guard(h(), "restored");
+            }
+        }
+        finally { _leaseGate.Release(); }
+    }
+
+    private async Task TryRegisterAsync()
+    {
+        try { await RegisterAsync(); }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            _log.LogWarning("Cluster node {Node} could not register yet: {Error}", LocalNode, e.Message);
+        }
+    }
+
+    private async Task LoseAsync(string reason)
+    {
+        _registered = false;
+        _log.LogError("Cluster node {Node} lost its lease ({Reason}): closing its sessions and registering again", LocalNode, reason);
+        try { LeaseLost?.Invoke(); }
+        catch (Exception e) { _log.LogError(e, "A lease-lost handler failed"); }
+        DropRemoteState();
+        await TryRegisterAsync();
+    }
+
+    // Everything known about other nodes is from the old registration: forget it and learn it again.
+    private void DropRemoteState()
+    {
+        foreach (var node in _alive.Keys) DropOutbox(node);
+        _alive.Clear();
+        FailPendingRequests(null);
+    }
+
+    private async Task WatchLoopAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try { await Task.Delay(TimeSpan.FromSeconds(1), ct); }
+            catch (OperationCanceledException) { return; }
+            await SuspendedForTest(ct);
+            if (!HoldsLease) continue;
+            try { await WatchOnceAsync(); }
+            catch (Exception e) when (e is RedisException or TimeoutException)
+            {
+                _log.LogDebug("Cluster membership check failed: {Error}", e.Message);
+            }
+        }
+    }
+
+    /// Reads the member set and every member's lease token: a node whose key is gone (or holds a new token) ended.
+    internal async Task WatchOnceAsync()
+    {
+        var db = _redis.GetDatabase();
+        var members = await db.SetMembersAsync(NodesKey);
+        var others = members.Select(m => (string)m!).Where(m => m != LocalNode).ToList();
+        foreach (var known in _alive.Keys)
+            if (!others.Contains(known)) others.Add(known);
+        var own = db.StringGetAsync(LeaseKey(LocalNode));
+        var tokens = await Task.WhenAll(others.Select(n => db.StringGetAsync(LeaseKey(n))));
+        if ((string?)await own != _token)
+        {
+            // This node's own key is gone while its lease is valid: Redis lost its data (restarted without it), so the
+            // other keys are missing for the same reason. Nobody is declared down; the renewal creates the key again.
+            Interlocked.Exchange(ref _quietUntil, Stopwatch.GetTimestamp() + Stopwatch.Frequency * (long)_lease.TotalSeconds);
+            _ = Task.Run(RenewAsync);
+            return;
+        }
+        bool quiet = Stopwatch.GetTimestamp() < Interlocked.Read(ref _quietUntil);
+        for (int i = 0; i < others.Count; i++)
+        {
+            var node = others[i];
+            var token = (string?)tokens[i];
+            _alive.TryGetValue(node, out var old);
+            if (token is not null)
+            {
+                if (old == token) continue;
+                if (old is not null) await DownAsync(node, old);
+                if (_deadTokens.ContainsKey(token)) continue;
+                _alive[node] = token;
+                _log.LogInformation("Cluster node {Node} is up", node);
+                if (NodeUp is { } handlers)
+                    foreach (Func<string, string, ValueTask> h in handlers.GetInvocationList())
+                        await Guard(h(node, token), "node-up");
+                continue;
+            }
+            // Just after Redis came back, the others have not registered again yet: give them one lease.
+            if (quiet) continue;
+            if (old is not null) await DownAsync(node, old);
+            else await CleanupAsync(node, "unknown"); // a member that died before this node saw it
+        }
+    }
+
+    private async Task DownAsync(string node, string token)
+    {
+        if (!_alive.TryRemove(new KeyValuePair<string, string>(node, token))) return;
+        _deadTokens[token] = 0;
+        DropOutbox(node);
+        FailPendingRequests(node);
+        bool cleaner = await CleanupAsync(node, token);
+        _log.LogWarning("Cluster node {Node} is down{Cleaner}", node, cleaner ? "; this node removes its sessions" : "");
+        try { NodeDown?.Invoke(node); }
+        catch (Exception e) { _log.LogError(e, "A node-down handler failed"); }
+        if (NodeDownCleanup is { } handlers)
+            foreach (Func<string, string, bool, ValueTask> h in handlers.GetInvocationList())
+                await Guard(h(node, token, cleaner), "node-down");
+    }
+
+    private async Task<bool> CleanupAsync(string node, string token)
+    {
+        var db = _redis.GetDatabase();
+        if (!await db.StringSetAsync($"xmpp:cleanup:{node}:{token}", LocalNode, TimeSpan.FromSeconds(60), When.NotExists)) return false;
+        var done = (long)await db.ScriptEvaluateAsync(CleanupScript, [LeaseKey(node), SessionsKey(node), NodesKey], [node]);
+        return done == 1;
+    }
+
+    private async Task Guard(ValueTask task, string what)
+    {
+        try { await task; }
+        catch (Exception e) { _log.LogError(e, "A cluster {What} handler failed", what); }
+    }
+
+    /// Tests: the node stops renewing and watching for a while, as a frozen process would (its Redis connection and
+    /// subscriptions stay open, as a SIGSTOPped process's sockets do).
+    internal void SuspendForTest(TimeSpan duration) =>
+        Interlocked.Exchange(ref _suspendedUntil, Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency));
+
+    private async Task SuspendedForTest(CancellationToken ct)
+    {
+        long until = Interlocked.Read(ref _suspendedUntil);
+        var left = until == 0 ? TimeSpan.Zero : Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), until);
+        if (left <= TimeSpan.Zero) return;
+        try { await Task.Delay(left, ct); }
+        catch (OperationCanceledException) { }
+    }
+
+    private void OnConnectionRestored(object? sender, ConnectionFailedEventArgs e)
+    {
+        if (e.ConnectionType != ConnectionType.Interactive) return;
+        _log.LogInformation("Cluster node {Node}: connection to Redis restored", LocalNode);
+        Interlocked.Exchange(ref _quietUntil, Stopwatch.GetTimestamp() + Stopwatch.Frequency * (long)_lease.TotalSeconds);
+        // Renew at once: it finds a lease key Redis lost and creates it again (Restored), or the lease valid.
+        _ = Task.Run(RenewAsync);
+    }
+}
