@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Xmpp.Protocol;
 using Xmpp.Protocol.Xml;
 using Xmpp.Server.Auth;
+using Xmpp.Server.Caching;
 using Xmpp.Server.Hosting;
 using Xmpp.Server.Modules.Roster;
 using Xmpp.Server.Routing;
@@ -25,9 +26,13 @@ public sealed partial class BlockingModule(
     AccountService accounts,
     ServedDomains domains,
     AbuseReports reports,
+    ICacheInvalidation invalidation,
     ILogger<BlockingModule> logger) : IXmppModule
 {
     public const string Key = "blocklist";
+
+    /// The name under which blocklist changes are announced to the other nodes of a cluster.
+    public const string CacheName = "blocklist";
 
     /// More than any person blocks by hand; a bound on what one account keeps in memory.
     public const int MaxItems = 5000;
@@ -36,6 +41,7 @@ public sealed partial class BlockingModule(
     public const int HookOrder = 100;
 
     private readonly ConcurrentDictionary<string, BlockList> _lists = new(StringComparer.Ordinal);
+    private long _drops; // entries other nodes changed, counted so a load that overlapped one does not keep its copy
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
 
     // Presence this module itself sends on block and unblock, which its own presence check must let through.
@@ -56,6 +62,14 @@ public sealed partial class BlockingModule(
         {
             _lists.TryRemove(user, out _);
             await storage.KeyValue.DeleteAsync(user, Key);
+            await invalidation.ChangedAsync(CacheName, user);
+        });
+        // XEP-0191 §3.3: a block made through another node must stop stanzas handled here at once.
+        invalidation.Subscribe(CacheName, user =>
+        {
+            Interlocked.Increment(ref _drops);
+            if (user is null) _lists.Clear();
+            else _lists.TryRemove(user, out _);
         });
     }
 
@@ -252,9 +266,12 @@ public sealed partial class BlockingModule(
     private async ValueTask<BlockList> LoadAsync(string user)
     {
         if (_lists.TryGetValue(user, out var list)) return list;
+        long drops = Volatile.Read(ref _drops);
         var bytes = await storage.KeyValue.GetAsync(user, Key);
         list = bytes is null ? BlockList.Empty : BlockList.Parse(bytes);
         _lists[user] = list;
+        // Dropped meanwhile by another node's change: what was read may predate it, so it is not kept.
+        if (Volatile.Read(ref _drops) != drops) _lists.TryRemove(new KeyValuePair<string, BlockList>(user, list));
         return list;
     }
 
@@ -264,6 +281,7 @@ public sealed partial class BlockingModule(
         if (list.Count == 0) await storage.KeyValue.DeleteAsync(user, Key);
         else await storage.KeyValue.SetAsync(user, Key, list.ToBytes());
         _lists[user] = list;
+        await invalidation.ChangedAsync(CacheName, user);
         logger.LogDebug("Blocklist of {User} now holds {Count} JIDs", user, list.Count);
     }
 
