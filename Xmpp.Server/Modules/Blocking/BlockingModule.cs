@@ -104,10 +104,9 @@ public sealed partial class BlockingModule(
         await gate.WaitAsync();
         try
         {
-            before = await LoadAsync(user.Local!);
-            var after = before.With(items.Select(j => j.ToString()));
-            if (after.Count > MaxItems) full = true;
-            else if (after.Count != before.Count) await SaveAsync(user.Local!, after);
+            BlockList after;
+            (before, after) = await ChangeAsync(user.Local!, list => list.With(items.Select(j => j.ToString())));
+            full = after.Count > MaxItems;
         }
         finally
         {
@@ -135,10 +134,8 @@ public sealed partial class BlockingModule(
         await gate.WaitAsync();
         try
         {
-            before = await LoadAsync(user.Local!);
             // §3.5: an unblock without items unblocks everyone.
-            after = items.Count == 0 ? BlockList.Empty : before.Without(items.Select(j => j.ToString()));
-            if (after.Count != before.Count) await SaveAsync(user.Local!, after);
+            (before, after) = await ChangeAsync(user.Local!, list => items.Count == 0 ? BlockList.Empty : list.Without(items.Select(j => j.ToString())));
         }
         finally
         {
@@ -275,14 +272,28 @@ public sealed partial class BlockingModule(
         return list;
     }
 
-    /// Under the user's gate: stored first, then published, so what a check sees has been written.
-    private async ValueTask SaveAsync(string user, BlockList list)
+    /// Under the user's gate: the change applied to the stored list as one step of the store, since another node may
+    /// change the same list at the same moment (a per-node gate alone would lose one of the two); then cached here and
+    /// announced to the other nodes, so what a check sees has been written. A list the change would take past
+    /// MaxItems stays as stored; the caller refuses it.
+    private async ValueTask<(BlockList Before, BlockList After)> ChangeAsync(string user, Func<BlockList, BlockList> change)
     {
-        if (list.Count == 0) await storage.KeyValue.DeleteAsync(user, Key);
-        else await storage.KeyValue.SetAsync(user, Key, list.ToBytes());
-        _lists[user] = list;
-        await invalidation.ChangedAsync(CacheName, user);
-        logger.LogDebug("Blocklist of {User} now holds {Count} JIDs", user, list.Count);
+        BlockList before = BlockList.Empty, after = BlockList.Empty;
+        await storage.KeyValue.UpdateAsync(user, Key, stored =>
+        {
+            before = stored is null ? BlockList.Empty : BlockList.Parse(stored);
+            after = change(before);
+            if (after.Count > MaxItems || after.Count == before.Count) return stored;
+            return after.Count == 0 ? null : after.ToBytes();
+        });
+        bool changed = after.Count <= MaxItems && after.Count != before.Count;
+        _lists[user] = changed ? after : before;
+        if (changed)
+        {
+            await invalidation.ChangedAsync(CacheName, user);
+            logger.LogDebug("Blocklist of {User} now holds {Count} JIDs", user, after.Count);
+        }
+        return (before, after);
     }
 
     private SemaphoreSlim Gate(string user) => _locks.GetOrAdd(user, static _ => new SemaphoreSlim(1, 1));
