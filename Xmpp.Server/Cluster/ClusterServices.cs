@@ -9,7 +9,7 @@ using Xmpp.Server.Sessions;
 namespace Xmpp.Server.Cluster;
 
 /// Registers cluster mode (Xmpp:Cluster:Enabled): the Redis connection, the node bus with its lease, the cluster
-/// session directory and the readiness check. Not called on a single node, which loads none of it.
+/// session directory, cache invalidation and the readiness check. Not called on a single node, which loads none of it.
 public static class ClusterServices
 {
     public static IEnumerable<string> Validate(XmppServerOptions o)
@@ -53,6 +53,10 @@ public static class ClusterServices
         services.AddSingleton<INodeBus>(sp => sp.GetRequiredService<RedisNodeBus>());
         services.AddSingleton<ClusterSessionDirectory>();
         services.AddSingleton<ISessionDirectory>(sp => sp.GetRequiredService<ClusterSessionDirectory>());
+        // Subscribed before any listener starts, so no cache is filled before its invalidations can arrive.
+        services.AddSingleton<RedisCacheInvalidation>();
+        services.AddSingleton<Caching.ICacheInvalidation>(sp => sp.GetRequiredService<RedisCacheInvalidation>());
+        services.AddHostedService(sp => sp.GetRequiredService<RedisCacheInvalidation>());
         // Started in this order: the links set the bus's handlers before the bus subscribes and registers.
         services.AddHostedService<ClusterLinks>();
         services.AddHostedService(sp => sp.GetRequiredService<RedisNodeBus>());

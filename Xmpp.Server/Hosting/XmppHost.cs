@@ -175,7 +175,11 @@ public static class XmppHost
         // Cluster mode replaces the in-process directory with one that also holds the other nodes' sessions; a
         // single node registers (and so loads) nothing of it.
         if (options.Cluster.Enabled) Cluster.ClusterServices.Add(services, options);
-        else services.AddSingleton<ISessionDirectory, SessionDirectory>();
+        else
+        {
+            services.AddSingleton<ISessionDirectory, SessionDirectory>();
+            services.AddSingleton<Caching.ICacheInvalidation, Caching.LocalCacheInvalidation>();
+        }
         services.AddSingleton<IRouter, Router>();
         if (options.S2s.Enabled)
         {

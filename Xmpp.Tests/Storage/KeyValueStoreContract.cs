@@ -17,6 +17,17 @@ public abstract class KeyValueStoreContract : StorageContract
     }
 
     [Test]
+    public async Task Update_changes_what_is_stored_and_a_null_result_deletes_it()
+    {
+        var created = await Storage.KeyValue.UpdateAsync("juliet", "list", current => current is null ? Utf8("a") : null);
+        Assert.That(created, Is.EqualTo(Utf8("a")));
+        await Storage.KeyValue.UpdateAsync("juliet", "list", current => [.. current!, .. Utf8("b")]);
+        Assert.That(await Storage.KeyValue.GetAsync("juliet", "list"), Is.EqualTo(Utf8("ab")));
+        Assert.That(await Storage.KeyValue.UpdateAsync("juliet", "list", _ => null), Is.Null);
+        Assert.That(await Storage.KeyValue.GetAsync("juliet", "list"), Is.Null);
+    }
+
+    [Test]
     public async Task Get_of_a_missing_key_returns_null()
     {
         await Storage.KeyValue.SetAsync("juliet", "vcard", Utf8("x"));

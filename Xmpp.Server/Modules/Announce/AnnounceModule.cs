@@ -19,7 +19,7 @@ namespace Xmpp.Server.Modules.Announce;
 /// new one shows it to everyone again, editing it does not (XEP-0133 §4.25).
 [Xep("XEP-0133", "1.3.1", "announce, set-motd, edit-motd, delete-motd")]
 public sealed class AnnounceModule(AdHocCommands commands, AdHocModule adhoc, ISessionDirectory directory, IRouter router,
-    IStorage storage, ILogger<AnnounceModule> logger) : IXmppModule
+    IStorage storage, Caching.ICacheInvalidation invalidation, ILogger<AnnounceModule> logger) : IXmppModule
 {
     private const string MotdKey = "announce:motd";
     private const string SeenKey = "announce:motd-seen";
@@ -29,11 +29,24 @@ public sealed class AnnounceModule(AdHocCommands commands, AdHocModule adhoc, IS
 
     private sealed record Motd(string Id, string Text);
 
-    /// Per domain, the stored message of the day once read (null: none). Node-local: only this module writes it.
+    /// Per domain, the stored message of the day once read (null: none). Set or deleted by an admin on any node,
+    /// which tells the others to drop the domain's entry (rarely written; a load overlapping a drop keeps nothing).
     private readonly ConcurrentDictionary<string, Motd?> _motd = new(StringComparer.Ordinal);
+    private long _drops;
+
+    /// The name under which message-of-the-day changes are announced to the other nodes of a cluster.
+    public const string CacheName = "motd";
+
+    private void Dropped(string? domain)
+    {
+        Interlocked.Increment(ref _drops);
+        if (domain is null) _motd.Clear();
+        else _motd.TryRemove(domain, out _);
+    }
 
     public void Register(IModuleBuilder module)
     {
+        invalidation.Subscribe(CacheName, Dropped);
         Add("announce", "Send Announcement to Online Users",
             _ => ServiceAdminModule.Form("Making an announcement",
                 ServiceAdminModule.Field("subject", "text-single", "Subject"),
@@ -138,9 +151,12 @@ public sealed class AnnounceModule(AdHocCommands commands, AdHocModule adhoc, IS
     private async ValueTask<Motd?> CurrentAsync(string domain)
     {
         if (_motd.TryGetValue(domain, out var known)) return known;
+        long drops = Volatile.Read(ref _drops);
         var bytes = await storage.KeyValue.GetAsync(Owner(domain), MotdKey);
         var motd = bytes is null ? null : JsonSerializer.Deserialize<Motd>(bytes);
-        return _motd.GetOrAdd(domain, motd);
+        var kept = _motd.GetOrAdd(domain, motd);
+        if (Volatile.Read(ref _drops) != drops) _motd.TryRemove(new KeyValuePair<string, Motd?>(domain, kept));
+        return kept;
     }
 
     /// Stores the message and shows it to everyone online now, marked as seen for them. A fresh one gets a new id,
@@ -151,6 +167,7 @@ public sealed class AnnounceModule(AdHocCommands commands, AdHocModule adhoc, IS
         var motd = new Motd(id, text);
         await storage.KeyValue.SetAsync(Owner(domain), MotdKey, JsonSerializer.SerializeToUtf8Bytes(motd));
         _motd[domain] = motd;
+        await invalidation.ChangedAsync(CacheName, domain);
         int sent = 0;
         foreach (var entry in directory.All().Where(e => e.Available && e.Jid.Domain == domain).ToList())
         {
@@ -165,6 +182,7 @@ public sealed class AnnounceModule(AdHocCommands commands, AdHocModule adhoc, IS
     {
         await storage.KeyValue.DeleteAsync(Owner(domain), MotdKey);
         _motd[domain] = null;
+        await invalidation.ChangedAsync(CacheName, domain);
         logger.LogInformation("Message of the day of {Domain} deleted", domain);
     }
 

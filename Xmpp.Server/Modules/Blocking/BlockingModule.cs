@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Xmpp.Protocol;
 using Xmpp.Protocol.Xml;
 using Xmpp.Server.Auth;
+using Xmpp.Server.Caching;
 using Xmpp.Server.Hosting;
 using Xmpp.Server.Modules.Roster;
 using Xmpp.Server.Routing;
@@ -25,9 +26,13 @@ public sealed partial class BlockingModule(
     AccountService accounts,
     ServedDomains domains,
     AbuseReports reports,
+    ICacheInvalidation invalidation,
     ILogger<BlockingModule> logger) : IXmppModule
 {
     public const string Key = "blocklist";
+
+    /// The name under which blocklist changes are announced to the other nodes of a cluster.
+    public const string CacheName = "blocklist";
 
     /// More than any person blocks by hand; a bound on what one account keeps in memory.
     public const int MaxItems = 5000;
@@ -36,6 +41,7 @@ public sealed partial class BlockingModule(
     public const int HookOrder = 100;
 
     private readonly ConcurrentDictionary<string, BlockList> _lists = new(StringComparer.Ordinal);
+    private long _drops; // entries other nodes changed, counted so a load that overlapped one does not keep its copy
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
 
     // Presence this module itself sends on block and unblock, which its own presence check must let through.
@@ -56,6 +62,14 @@ public sealed partial class BlockingModule(
         {
             _lists.TryRemove(user, out _);
             await storage.KeyValue.DeleteAsync(user, Key);
+            await invalidation.ChangedAsync(CacheName, user);
+        });
+        // XEP-0191 §3.3: a block made through another node must stop stanzas handled here at once.
+        invalidation.Subscribe(CacheName, user =>
+        {
+            Interlocked.Increment(ref _drops);
+            if (user is null) _lists.Clear();
+            else _lists.TryRemove(user, out _);
         });
     }
 
@@ -90,10 +104,9 @@ public sealed partial class BlockingModule(
         await gate.WaitAsync();
         try
         {
-            before = await LoadAsync(user.Local!);
-            var after = before.With(items.Select(j => j.ToString()));
-            if (after.Count > MaxItems) full = true;
-            else if (after.Count != before.Count) await SaveAsync(user.Local!, after);
+            BlockList after;
+            (before, after) = await ChangeAsync(user.Local!, list => list.With(items.Select(j => j.ToString())));
+            full = after.Count > MaxItems;
         }
         finally
         {
@@ -121,10 +134,8 @@ public sealed partial class BlockingModule(
         await gate.WaitAsync();
         try
         {
-            before = await LoadAsync(user.Local!);
             // §3.5: an unblock without items unblocks everyone.
-            after = items.Count == 0 ? BlockList.Empty : before.Without(items.Select(j => j.ToString()));
-            if (after.Count != before.Count) await SaveAsync(user.Local!, after);
+            (before, after) = await ChangeAsync(user.Local!, list => items.Count == 0 ? BlockList.Empty : list.Without(items.Select(j => j.ToString())));
         }
         finally
         {
@@ -252,19 +263,37 @@ public sealed partial class BlockingModule(
     private async ValueTask<BlockList> LoadAsync(string user)
     {
         if (_lists.TryGetValue(user, out var list)) return list;
+        long drops = Volatile.Read(ref _drops);
         var bytes = await storage.KeyValue.GetAsync(user, Key);
         list = bytes is null ? BlockList.Empty : BlockList.Parse(bytes);
         _lists[user] = list;
+        // Dropped meanwhile by another node's change: what was read may predate it, so it is not kept.
+        if (Volatile.Read(ref _drops) != drops) _lists.TryRemove(new KeyValuePair<string, BlockList>(user, list));
         return list;
     }
 
-    /// Under the user's gate: stored first, then published, so what a check sees has been written.
-    private async ValueTask SaveAsync(string user, BlockList list)
+    /// Under the user's gate: the change applied to the stored list as one step of the store, since another node may
+    /// change the same list at the same moment (a per-node gate alone would lose one of the two); then cached here and
+    /// announced to the other nodes, so what a check sees has been written. A list the change would take past
+    /// MaxItems stays as stored; the caller refuses it.
+    private async ValueTask<(BlockList Before, BlockList After)> ChangeAsync(string user, Func<BlockList, BlockList> change)
     {
-        if (list.Count == 0) await storage.KeyValue.DeleteAsync(user, Key);
-        else await storage.KeyValue.SetAsync(user, Key, list.ToBytes());
-        _lists[user] = list;
-        logger.LogDebug("Blocklist of {User} now holds {Count} JIDs", user, list.Count);
+        BlockList before = BlockList.Empty, after = BlockList.Empty;
+        await storage.KeyValue.UpdateAsync(user, Key, stored =>
+        {
+            before = stored is null ? BlockList.Empty : BlockList.Parse(stored);
+            after = change(before);
+            if (after.Count > MaxItems || after.Count == before.Count) return stored;
+            return after.Count == 0 ? null : after.ToBytes();
+        });
+        bool changed = after.Count <= MaxItems && after.Count != before.Count;
+        _lists[user] = changed ? after : before;
+        if (changed)
+        {
+            await invalidation.ChangedAsync(CacheName, user);
+            logger.LogDebug("Blocklist of {User} now holds {Count} JIDs", user, after.Count);
+        }
+        return (before, after);
     }
 
     private SemaphoreSlim Gate(string user) => _locks.GetOrAdd(user, static _ => new SemaphoreSlim(1, 1));

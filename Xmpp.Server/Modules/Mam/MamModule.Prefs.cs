@@ -12,6 +12,18 @@ public sealed partial class MamModule
 
     /// Preferences are read on every archived message, so they are kept in memory after the first read.
     private readonly ConcurrentDictionary<string, MamPrefs> _prefs = new(StringComparer.Ordinal);
+    private long _prefDrops; // entries other nodes changed, counted so a load that overlapped one does not keep its copy
+
+    /// The name under which preference changes are announced to the other nodes of a cluster.
+    public const string PrefsCacheName = "mam-prefs";
+
+    // Prefs set on one node decide what every node archives.
+    private void SubscribePrefs() => invalidation.Subscribe(PrefsCacheName, user =>
+    {
+        Interlocked.Increment(ref _prefDrops);
+        if (user is null) _prefs.Clear();
+        else _prefs.TryRemove(user, out _);
+    });
 
     private async ValueTask<bool> ShouldArchiveAsync(Jid account, Jid contact)
     {
@@ -28,11 +40,14 @@ public sealed partial class MamModule
     private async ValueTask<MamPrefs> PrefsOfAsync(string user)
     {
         if (_prefs.TryGetValue(user, out var cached)) return cached;
+        long drops = Volatile.Read(ref _prefDrops);
         MamPrefs? prefs = null;
         if (await storage.KeyValue.GetAsync(user, PrefsKey) is { } bytes)
             prefs = MamPrefs.Parse(StoredStanza.Parse(bytes), out _);
         prefs ??= new MamPrefs(Options.DefaultMode, [], []);
-        return _prefs.GetOrAdd(user, prefs);
+        var kept = _prefs.GetOrAdd(user, prefs);
+        if (Volatile.Read(ref _prefDrops) != drops) _prefs.TryRemove(new KeyValuePair<string, MamPrefs>(user, kept));
+        return kept;
     }
 
     /// XEP-0441: a get returns the preferences, a set replaces them and returns what was stored.
@@ -53,6 +68,7 @@ public sealed partial class MamModule
         var element = prefs.ToElement();
         await storage.KeyValue.SetAsync(user, PrefsKey, ElementWriter.ToBytes(element));
         _prefs[user] = prefs;
+        await invalidation.ChangedAsync(PrefsCacheName, user);
         c.Result(element);
     }
 }

@@ -19,7 +19,8 @@ namespace Xmpp.Server.Modules.Mam;
 [Xep("XEP-0059", "1.0", "paging of archive queries, without index")]
 [Xep("XEP-0441", "0.2.0", "always/never/roster preferences")]
 public sealed partial class MamModule(
-    IStorage storage, IRosterService rosters, ServedDomains domains, XmppServerOptionsAccessor options, ILogger<MamModule> logger)
+    IStorage storage, IRosterService rosters, ServedDomains domains, XmppServerOptionsAccessor options, Caching.ICacheInvalidation invalidation,
+    ILogger<MamModule> logger)
     : IXmppModule
 {
     public const string Collection = "mam";
@@ -42,6 +43,7 @@ public sealed partial class MamModule(
 
     public void Register(IModuleBuilder module)
     {
+        SubscribePrefs();
         module.AccountFeature(Ns.Mam);
         module.AccountFeature(Ns.MamExtended);
         module.AccountFeature(Ns.StanzaId);
@@ -78,5 +80,6 @@ public sealed partial class MamModule(
         await _archive.DeleteAllAsync(user);
         await storage.KeyValue.DeleteAsync(user, PrefsKey);
         _prefs.TryRemove(user, out _);
+        await invalidation.ChangedAsync(PrefsCacheName, user);
     }
 }

@@ -23,15 +23,38 @@ public sealed partial class PepService(
     ServedDomains domains,
     XmppServerOptionsAccessor options,
     TimeProvider time,
+    Caching.ICacheInvalidation invalidation,
     ILogger<PepService> logger) : IPepService
 {
-    private readonly ConcurrentDictionary<string, PepAccount> _accounts = new(StringComparer.Ordinal);
+    /// The name under which PEP changes are announced to the other nodes of a cluster (PepStore announces them).
+    public const string CacheName = "pep";
+
+    private readonly ConcurrentDictionary<string, PepAccount> _accounts = Coherent(invalidation);
     private long _seq;
 
     private sealed class PepAccount
     {
         public readonly SemaphoreSlim Gate = new(1, 1);
         public Dictionary<string, PepNode>? Nodes;
+        // Bumped when another node changed the account; Nodes is current only while LoadedAt equals it. The account
+        // object (and so its gate) stays, so a drop never lets two changes of one account run at once on this node.
+        public long Changes;
+        public long LoadedAt;
+    }
+
+    // A publish on one node must be seen by retrieval and notifications on another: another node's change marks the
+    // account's nodes stale, and the next use reloads them from the database. Items of nodes with persist_items off
+    // are never stored, so they stay with the node that received them (see docs/cluster-seams.md).
+    private static ConcurrentDictionary<string, PepAccount> Coherent(Caching.ICacheInvalidation invalidation)
+    {
+        var accounts = new ConcurrentDictionary<string, PepAccount>(StringComparer.Ordinal);
+        invalidation.Subscribe(CacheName, user =>
+        {
+            if (user is null)
+                foreach (var account in accounts.Values) Interlocked.Increment(ref account.Changes);
+            else if (accounts.TryGetValue(user, out var account)) Interlocked.Increment(ref account.Changes);
+        });
+        return accounts;
     }
 
     private PepOptions Options => options.Value.Pep;
@@ -46,7 +69,12 @@ public sealed partial class PepService(
         await account.Gate.WaitAsync();
         try
         {
-            account.Nodes ??= await LoadAsync(user);
+            long changes = Volatile.Read(ref account.Changes);
+            if (account.Nodes is null || account.LoadedAt != changes)
+            {
+                account.Nodes = await LoadAsync(user);
+                account.LoadedAt = changes;
+            }
             return await action(account.Nodes);
         }
         finally

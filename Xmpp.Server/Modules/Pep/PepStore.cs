@@ -10,8 +10,9 @@ using Xmpp.Storage;
 namespace Xmpp.Server.Modules.Pep;
 
 /// Reads and writes an account's PEP nodes: key "pep" holds the list of node names, key "pep|NODE" one node with its
-/// configuration, members and (when pubsub#persist_items is true) its items.
-public sealed class PepStore(IStorage storage)
+/// configuration, members and (when pubsub#persist_items is true) its items. Every write, once stored, is announced to
+/// the other nodes of a cluster, which then reload the account's nodes (PepService.CacheName).
+public sealed class PepStore(IStorage storage, Caching.ICacheInvalidation invalidation)
 {
     private const string StoreNs = "urn:xmppd:pep-store:0";
     private const string IndexKey = "pep";
@@ -33,22 +34,31 @@ public sealed class PepStore(IStorage storage)
         return nodes;
     }
 
-    public async ValueTask SaveNodeAsync(string user, PepNode node) =>
+    public async ValueTask SaveNodeAsync(string user, PepNode node)
+    {
         await storage.KeyValue.SetAsync(user, NodePrefix + node.Name, Bytes(Write(node)));
+        await invalidation.ChangedAsync(PepService.CacheName, user);
+    }
 
     public async ValueTask SaveIndexAsync(string user, IEnumerable<string> names)
     {
         var index = new Element("nodes", StoreNs);
         foreach (var name in names) index.Add(new Element("node", StoreNs).SetAttr("name", name));
         await storage.KeyValue.SetAsync(user, IndexKey, Bytes(index));
+        await invalidation.ChangedAsync(PepService.CacheName, user);
     }
 
-    public async ValueTask DeleteNodeAsync(string user, string name) => await storage.KeyValue.DeleteAsync(user, NodePrefix + name);
+    public async ValueTask DeleteNodeAsync(string user, string name)
+    {
+        await storage.KeyValue.DeleteAsync(user, NodePrefix + name);
+        await invalidation.ChangedAsync(PepService.CacheName, user);
+    }
 
     public async ValueTask DeleteAllAsync(string user, IEnumerable<string> names)
     {
         foreach (var name in names) await storage.KeyValue.DeleteAsync(user, NodePrefix + name);
         await storage.KeyValue.DeleteAsync(user, IndexKey);
+        await invalidation.ChangedAsync(PepService.CacheName, user);
     }
 
     private static Element Write(PepNode node)

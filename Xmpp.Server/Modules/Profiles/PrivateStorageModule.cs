@@ -110,14 +110,20 @@ public sealed class PrivateStorageModule(IStorage storage, ILogger<PrivateStorag
         await gate.WaitAsync();
         try
         {
-            // Each namespace in the set replaces what was stored under it; other namespaces are kept.
-            var next = new Element("query", Ns.Private);
-            foreach (var fragment in (await LoadAsync(user)).Elements())
-                if (!namespaces.Contains(fragment.Namespace)) next.Add(fragment.Clone());
-            foreach (var child in children) next.Add(child.Clone());
-            var bytes = ElementWriter.ToBytes(next);
-            if (bytes.Length > MaxBytes) return false;
-            await storage.KeyValue.SetAsync(user, Key, bytes);
+            // Each namespace in the set replaces what was stored under it; other namespaces are kept. One step of the
+            // store, since a resource on another node may store another namespace at the same moment.
+            bool tooLarge = false;
+            await storage.KeyValue.UpdateAsync(user, Key, stored =>
+            {
+                var next = new Element("query", Ns.Private);
+                foreach (var fragment in Parse(user, stored).Elements())
+                    if (!namespaces.Contains(fragment.Namespace)) next.Add(fragment.Clone());
+                foreach (var child in children) next.Add(child.Clone());
+                var bytes = ElementWriter.ToBytes(next);
+                tooLarge = bytes.Length > MaxBytes;
+                return tooLarge ? stored : bytes;
+            });
+            if (tooLarge) return false;
         }
         finally
         {
@@ -135,9 +141,10 @@ public sealed class PrivateStorageModule(IStorage storage, ILogger<PrivateStorag
         return true;
     }
 
-    private async ValueTask<Element> LoadAsync(string user)
+    private async ValueTask<Element> LoadAsync(string user) => Parse(user, await storage.KeyValue.GetAsync(user, Key));
+
+    private Element Parse(string user, byte[]? bytes)
     {
-        var bytes = await storage.KeyValue.GetAsync(user, Key);
         if (bytes is null) return new Element("query", Ns.Private);
         try
         {

@@ -16,8 +16,12 @@ namespace Xmpp.Server.Modules.Profiles;
 /// vCard still learn the avatar.
 [Xep("XEP-0054", "1.2")]
 [Xep("XEP-0153", "1.1", "the server adds the photo hash to presence that carries none")]
-public sealed class VCardModule(IStorage storage, ILogger<VCardModule> logger) : IXmppModule, IVCardService
+public sealed class VCardModule(IStorage storage, Caching.ICacheInvalidation invalidation, ILogger<VCardModule> logger)
+    : IXmppModule, IVCardService
 {
+    /// The name under which vCard changes are announced to the other nodes of a cluster.
+    public const string CacheName = "vcard";
+
     public const string Key = "vcard";
 
     /// Large enough for a vCard with a typical avatar photo, small enough that one account cannot hoard space.
@@ -28,7 +32,10 @@ public sealed class VCardModule(IStorage storage, ILogger<VCardModule> logger) :
 
     // Per account: the avatar hash of the stored vCard ("" for none), loaded at the first presence, so presence
     // costs no storage read.
+    // A new avatar published through one node must change the hash every node stamps: another node's change drops
+    // the entry, counted so that a load overlapping it does not keep what it read.
     private readonly ConcurrentDictionary<string, string> _photoHashes = new(StringComparer.Ordinal);
+    private long _drops;
     private readonly List<Func<string, Element, ValueTask>> _handlers = [];
 
     public void Register(IModuleBuilder module)
@@ -41,6 +48,13 @@ public sealed class VCardModule(IStorage storage, ILogger<VCardModule> logger) :
         {
             _photoHashes.TryRemove(user, out _);
             await storage.KeyValue.DeleteAsync(user, Key);
+            await invalidation.ChangedAsync(CacheName, user);
+        });
+        invalidation.Subscribe(CacheName, user =>
+        {
+            Interlocked.Increment(ref _drops);
+            if (user is null) _photoHashes.Clear();
+            else _photoHashes.TryRemove(user, out _);
         });
     }
 
@@ -85,6 +99,7 @@ public sealed class VCardModule(IStorage storage, ILogger<VCardModule> logger) :
         if (vcard.IsEmpty) await storage.KeyValue.DeleteAsync(user, Key);
         else await storage.KeyValue.SetAsync(user, Key, bytes);
         _photoHashes[user] = PhotoHash(vcard);
+        await invalidation.ChangedAsync(CacheName, user);
         Func<string, Element, ValueTask>[] handlers;
         lock (_handlers) handlers = [.. _handlers];
         // Before the client's result, so that when the set is acknowledged every converted copy is in place.
@@ -117,8 +132,10 @@ public sealed class VCardModule(IStorage storage, ILogger<VCardModule> logger) :
         var user = session.Jid.Local!;
         if (!_photoHashes.TryGetValue(user, out var hash))
         {
+            long drops = Volatile.Read(ref _drops);
             hash = PhotoHash(await LoadAsync(user));
-            _photoHashes.TryAdd(user, hash);
+            if (_photoHashes.TryAdd(user, hash) && Volatile.Read(ref _drops) != drops)
+                _photoHashes.TryRemove(new KeyValuePair<string, string>(user, hash));
         }
         if (hash.Length > 0)
             c.Stanza.Add(new Element("x", Ns.VCardUpdate).Add(new Element("photo", Ns.VCardUpdate).SetText(hash)));

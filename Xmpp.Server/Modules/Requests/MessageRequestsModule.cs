@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Xmpp.Protocol;
 using Xmpp.Protocol.Payloads;
 using Xmpp.Protocol.Xml;
+using Xmpp.Server.Caching;
 using Xmpp.Server.Hosting;
 using Xmpp.Server.Modules.AdHoc;
 using Xmpp.Server.Modules.Offline;
@@ -32,8 +33,12 @@ public sealed class MessageRequestsModule(
     ServedDomains domains,
     XmppServerOptionsAccessor options,
     IServiceProvider services,
+    ICacheInvalidation invalidation,
     ILogger<MessageRequestsModule> logger) : IXmppModule
 {
+    /// The name under which an account's choice and state changes are announced to the other nodes of a cluster.
+    public const string CacheName = "message-requests";
+
     public const string Collection = "requests";
     public const string SettingsNode = "urn:xmppd:message-requests#settings";
     public const string ListNode = "urn:xmppd:message-requests#list";
@@ -50,6 +55,26 @@ public sealed class MessageRequestsModule(
     /// Per account with requests on: its state once read, changed only under the account's gate by this module, so
     /// an account's own chatting costs no storage read.
     private readonly ConcurrentDictionary<string, State> _states = new(StringComparer.Ordinal);
+
+    // Changed by the account's own IQs and messages on whichever node it uses: another node's change drops the
+    // account's entries (and makes the choices be listed again), counted so that a load overlapping it keeps nothing.
+    private long _drops;
+
+    private void Dropped(string? user)
+    {
+        Interlocked.Increment(ref _drops);
+        if (user is null)
+        {
+            _enabled.Clear();
+            _states.Clear();
+        }
+        else
+        {
+            _enabled.TryRemove(user, out _);
+            _states.TryRemove(user, out _);
+        }
+        _choicesLoaded = false;
+    }
     private ModuleRegistry? _registry;
 
     /// What an account with requests on keeps: strangers it accepted, and the waiting requests by sender.
@@ -64,6 +89,7 @@ public sealed class MessageRequestsModule(
 
     public void Register(IModuleBuilder module)
     {
+        invalidation.Subscribe(CacheName, Dropped);
         module.Hook(HookPoint.InboundMessage, 50, HoldAsync);
         module.Hook(HookPoint.Inbound, 60, WatchOwnerAsync);
         module.OnSessionAvailable(RemindAsync);
@@ -122,10 +148,16 @@ public sealed class MessageRequestsModule(
         await _choicesGate.WaitAsync();
         try
         {
-            if (_choicesLoaded) return;
-            foreach (var (user, value) in await storage.KeyValue.ListAsync(ChoicesOwner))
-                _enabled.TryAdd(user, value is [(byte)'1']);
-            _choicesLoaded = true;
+            // A few tries: another node's change during the listing means the listing may predate it.
+            for (int attempt = 0; attempt < 3 && !_choicesLoaded; attempt++)
+            {
+                long drops = Volatile.Read(ref _drops);
+                var choices = await storage.KeyValue.ListAsync(ChoicesOwner);
+                foreach (var (user, value) in choices)
+                    _enabled.TryAdd(user, value is [(byte)'1']);
+                if (Volatile.Read(ref _drops) == drops) _choicesLoaded = true;
+                else _enabled.Clear();
+            }
         }
         finally
         {
@@ -138,6 +170,7 @@ public sealed class MessageRequestsModule(
         await LoadChoicesAsync();
         await storage.KeyValue.SetAsync(ChoicesOwner, user, on ? "1"u8.ToArray() : "0"u8.ToArray());
         _enabled[user] = on;
+        await invalidation.ChangedAsync(CacheName, user);
         // Turning it off lets the waiting messages through as if each had been accepted.
         if (on) return;
         foreach (var w in await WaitingAsync(user))
@@ -150,10 +183,13 @@ public sealed class MessageRequestsModule(
     private async ValueTask<State> LoadAsync(string user)
     {
         if (_states.TryGetValue(user, out var known)) return known;
+        long drops = Volatile.Read(ref _drops);
         var state = await storage.KeyValue.GetAsync(user, StateKey) is { } bytes
             ? JsonSerializer.Deserialize<State>(bytes, Json)!
             : new State([], []);
-        return _states.GetOrAdd(user, state);
+        var kept = _states.GetOrAdd(user, state);
+        if (Volatile.Read(ref _drops) != drops) _states.TryRemove(new KeyValuePair<string, State>(user, kept));
+        return kept;
     }
 
     /// A copy of the account's waiting requests, taken under its gate.
@@ -165,8 +201,11 @@ public sealed class MessageRequestsModule(
         finally { gate.Release(); }
     }
 
-    private ValueTask SaveAsync(string user, State state) =>
-        storage.KeyValue.SetAsync(user, StateKey, JsonSerializer.SerializeToUtf8Bytes(state, Json));
+    private async ValueTask SaveAsync(string user, State state)
+    {
+        await storage.KeyValue.SetAsync(user, StateKey, JsonSerializer.SerializeToUtf8Bytes(state, Json));
+        await invalidation.ChangedAsync(CacheName, user);
+    }
 
     /// The archive owner of one stranger's waiting messages: '/' cannot occur in a username, so it names one pair.
     private static string Owner(string user, Jid from) => user + "/" + from.Bare;
@@ -334,5 +373,6 @@ public sealed class MessageRequestsModule(
         await storage.KeyValue.DeleteAsync(ChoicesOwner, user);
         _enabled.TryRemove(user, out _);
         _states.TryRemove(user, out _);
+        await invalidation.ChangedAsync(CacheName, user);
     }
 }

@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using Xmpp.Protocol;
 using Xmpp.Protocol.Xml;
+using Xmpp.Server.Caching;
 using Xmpp.Server.Routing;
 using Xmpp.Server.Sessions;
 using Xmpp.Storage;
@@ -11,9 +12,41 @@ namespace Xmpp.Server.Modules.Roster;
 
 /// Owns every write to the roster store. Changes to one account's roster are serialized by a per-account lock, so the
 /// read-modify-write of the subscription state machine never loses an update and pushes leave in version order.
-public sealed class RosterService(IStorage storage, ISessionDirectory directory, IRouter router, Hosting.XmppServerOptionsAccessor options)
-    : IRosterService
+public sealed class RosterService : IRosterService
 {
+    /// The name under which roster changes are announced to the other nodes of a cluster.
+    public const string CacheName = "roster";
+
+    private readonly IStorage storage;
+    private readonly ISessionDirectory directory;
+    private readonly IRouter router;
+    private readonly Hosting.XmppServerOptionsAccessor options;
+    private readonly ICacheInvalidation _invalidation;
+
+    public RosterService(IStorage storage, ISessionDirectory directory, IRouter router, Hosting.XmppServerOptionsAccessor options,
+        ICacheInvalidation invalidation)
+    {
+        this.storage = storage;
+        this.directory = directory;
+        this.router = router;
+        this.options = options;
+        _invalidation = invalidation;
+        // Another node changed a roster: its snapshot goes here too, and reads under way do not keep theirs.
+        invalidation.Subscribe(CacheName, key =>
+        {
+            lock (_cacheLock)
+            {
+                _writes++;
+                if (key is null) _cache.Clear();
+                else _cache.TryRemove(key, out _);
+            }
+        });
+    }
+
+    // The gate serialises one node's read-modify-write of an account's items. Two nodes changing the same item at
+    // once (the account's roster set on one, a contact's subscription stanza on another) are kept apart by the
+    // store: SetItemAsync and RemoveItemAsync each run in one PostgreSQL transaction that locks the account's roster
+    // version row, so versions never repeat; see docs/cluster-seams.md for what that does and does not cover.
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
     private long _pushSeq;
 
@@ -116,6 +149,8 @@ public sealed class RosterService(IStorage storage, ISessionDirectory directory,
             {
                 // Also when the write failed: whether the store has it is then unknown.
                 Changed(key);
+                // Before the push and the caller's result: other nodes route presence by the new roster from now on.
+                await _invalidation.ChangedAsync(CacheName, key);
             }
             if (VisiblyDiffers(before, after))
             {
@@ -141,6 +176,7 @@ public sealed class RosterService(IStorage storage, ISessionDirectory directory,
         finally
         {
             Changed(username);
+            await _invalidation.ChangedAsync(CacheName, username);
         }
     }
 

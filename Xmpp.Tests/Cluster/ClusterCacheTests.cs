@@ -1,0 +1,224 @@
+using System.Security.Cryptography;
+using Xmpp.Protocol;
+using Xmpp.Protocol.Xml;
+using Xmpp.Server.Modules.Pep;
+using Xmpp.Tests.Support;
+
+namespace Xmpp.Tests.Cluster;
+
+/// Per-account caches stay coherent across nodes (issue 17, point 1): one account with resources on two nodes
+/// changes its data through one node, and the other node acts on the change at once, not on what it had cached.
+/// Every test first makes the second node cache the old value, so a missing invalidation fails it.
+[TestFixture, Category("Cluster"), NonParallelizable]
+public sealed class ClusterCacheTests
+{
+    private static readonly string[] Users = ["rita", "ross", "bea", "sid", "olga", "pete", "vera", "mia", "sam"];
+    private const string CapsNode = "https://example.org/cluster-client";
+    private const string PepNode = "urn:example:cluster-mood";
+
+    private ClusterNodes _cluster = null!;
+    private readonly HashSet<int> _capsResolvedOn = [];
+
+    [OneTimeSetUp]
+    public async Task StartCluster() => _cluster = await ClusterNodes.StartAsync(Users);
+
+    [OneTimeTearDown]
+    public async Task StopCluster() => await _cluster.DisposeAsync();
+
+    [TearDown]
+    public void ShowLogsOnFailure()
+    {
+        if (TestContext.CurrentContext.Result.Outcome.Status == NUnit.Framework.Interfaces.TestStatus.Failed)
+            TestContext.Out.WriteLine(_cluster.Logs());
+    }
+
+    private static Element Chat(string to, string body, string type = "chat") =>
+        new Element("message", Ns.Client).SetAttr("to", to).SetAttr("type", type).Add(new Element("body", Ns.Client).AddText(body));
+
+    private static string? Body(Element e) => e.ChildText("body", Ns.Client);
+
+    /// Until the sender's node knows the receiver's session (headlines to a full JID nobody has are dropped).
+    private static async Task UntilReachableAsync(TestClient from, TestClient to)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        for (int i = 0; DateTime.UtcNow < deadline; i++)
+        {
+            await from.SendAsync(Chat(to.Jid!.ToString(), "ping-" + i, "headline"));
+            if (await to.TryReceiveAsync(e => Body(e)?.StartsWith("ping-", StringComparison.Ordinal) == true, TimeSpan.FromMilliseconds(300)) is not null)
+            {
+                await to.DrainAsync(TimeSpan.FromMilliseconds(100));
+                return;
+            }
+        }
+        Assert.Fail($"{to.Jid} never became reachable from {from.Jid}");
+    }
+
+    /// RFC 6121 §3.1: watcher asks owner for a subscription and owner (through ownerClient) approves it.
+    private static async Task SubscribeAsync(TestClient watcher, TestClient ownerClient)
+    {
+        var owner = ownerClient.Jid!.Bare.ToString();
+        await watcher.SendAsync($"<presence to='{owner}' type='subscribe'/>");
+        await ownerClient.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") == "subscribe" && e.Attr("from") == watcher.Jid!.Bare.ToString());
+        await ownerClient.SendAsync($"<presence to='{watcher.Jid!.Bare}' type='subscribed'/>");
+        await watcher.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") == "subscribed" && e.Attr("from") == owner);
+    }
+
+    [Test]
+    public async Task A_roster_change_through_one_node_is_in_the_roster_and_presence_routing_of_the_other()
+    {
+        await using var ritaA = await _cluster.ConnectAsync(0, "rita", "a");
+        await using var ritaB = await _cluster.ConnectAsync(1, "rita", "b");
+        await using var ross = await _cluster.ConnectAsync(2, "ross", "pc");
+        await UntilReachableAsync(ross, ritaA);
+        await UntilReachableAsync(ross, ritaB);
+        // Node B reads (and caches) rita's empty roster.
+        var before = await ritaB.IqAsync("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
+        Assert.That(before.Child("query", Ns.Roster)!.Elements("item", Ns.Roster), Is.Empty);
+        Assert.That((await ritaA.IqAsync("<iq type='set'><query xmlns='jabber:iq:roster'><item jid='ross@localhost' name='Ross'/></query></iq>")).Attr("type"),
+            Is.EqualTo("result"));
+        var after = await ritaB.IqAsync("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
+        var item = after.Child("query", Ns.Roster)!.Elements("item", Ns.Roster).SingleOrDefault();
+        Assert.That(item?.Attr("jid"), Is.EqualTo("ross@localhost"), "node B's roster get shows the item added through node A");
+        Assert.That(item!.Attr("name"), Is.EqualTo("Ross"));
+
+        // Ross subscribes, rita approves through node A; node B then broadcasts rita/b's presence to ross (RFC 6121
+        // §4.2.2: to every contact with a subscription 'from'), which it decides from the roster it holds.
+        await SubscribeAsync(ross, ritaA);
+        await ross.DrainAsync(TimeSpan.FromMilliseconds(200));
+        await ritaB.SendAsync("<presence><show>dnd</show><status>through node B</status></presence>");
+        var presence = await ross.ReceiveAsync(e => e.Name == "presence" && e.Attr("from") == "rita@localhost/b" && e.ChildText("show", Ns.Client) == "dnd",
+            TimeSpan.FromSeconds(5));
+        Assert.That(presence.ChildText("status", Ns.Client), Is.EqualTo("through node B"));
+    }
+
+    [Test]
+    public async Task A_block_made_through_one_node_stops_the_next_message_routed_by_another_at_once()
+    {
+        await using var beaA = await _cluster.ConnectAsync(0, "bea", "a");
+        await using var beaB = await _cluster.ConnectAsync(1, "bea", "b");
+        await using var sid = await _cluster.ConnectAsync(1, "sid", "pc");
+        await UntilReachableAsync(sid, beaA);
+        // Node B routes sid's message and reads (and caches) bea's empty blocklist.
+        await sid.SendAsync(Chat("bea@localhost/a", "before the block"));
+        await beaA.ReceiveAsync(e => Body(e) == "before the block");
+        Assert.That((await beaA.IqAsync("<iq type='set'><block xmlns='urn:xmpp:blocking'><item jid='sid@localhost'/></block></iq>")).Attr("type"),
+            Is.EqualTo("result"));
+        // XEP-0191 §3.5: from the block on, the blocked entity's messages are not delivered; the sender gets an error.
+        await sid.SendAsync(Chat("bea@localhost/a", "right after the block"));
+        var error = await sid.ReceiveAsync(e => e.Name == "message" && e.Attr("type") == "error", TimeSpan.FromSeconds(5));
+        Assert.That(error.Child("error", Ns.Client)?.FirstElement?.Name, Is.EqualTo("service-unavailable"));
+        Assert.That(await beaA.TryReceiveAsync(e => Body(e) == "right after the block", TimeSpan.FromMilliseconds(700)), Is.Null,
+            "the message routed by node B was delivered although the block was already acknowledged");
+        Assert.That(await beaB.TryReceiveAsync(e => Body(e) == "right after the block", TimeSpan.FromMilliseconds(100)), Is.Null);
+    }
+
+    /// A disco#info answer with +notify for the test node, and its XEP-0115 sha-1 verification string.
+    private static (Element Query, string Ver) ClientInfo()
+    {
+        var query = new Element("query", Ns.DiscoInfo)
+            .Add(new Element("identity", Ns.DiscoInfo).SetAttr("category", "client").SetAttr("type", "pc").SetAttr("name", "cluster-test"));
+        foreach (var f in new[] { Ns.DiscoInfo, Ns.Caps, PepNode + "+notify" })
+            query.Add(new Element("feature", Ns.DiscoInfo).SetAttr("var", f));
+        return (query, PepCaps.VerificationString(query, "sha-1")!);
+    }
+
+    /// Available presence with caps; the first client on each node answers that node's disco#info query (XEP-0115 §6.2).
+    private async Task<TestClient> OnlineWithCapsAsync(int node, string user, string resource)
+    {
+        var c = await _cluster.ConnectAsync(node, user, resource, presence: false);
+        var (info, ver) = ClientInfo();
+        await c.SendAsync($"<presence><c xmlns='{Ns.Caps}' hash='sha-1' node='{CapsNode}' ver='{ver}'/></presence>");
+        if (_capsResolvedOn.Add(node))
+        {
+            var q = await c.ReceiveAsync(e => e.Name == "iq" && e.Attr("type") == "get" && e.Child("query", Ns.DiscoInfo) is not null);
+            var answer = info.Clone().SetAttr("node", CapsNode + "#" + ver);
+            await c.SendAsync(new Element("iq", Ns.Client).SetAttr("type", "result").SetAttr("id", q.Attr("id")).SetAttr("to", q.Attr("from")).Add(answer));
+        }
+        await c.ReceiveAsync(e => e.Name == "presence" && e.Attr("from") == c.Jid!.ToString());
+        return c;
+    }
+
+    private static Task<Element> Items(TestClient c, string owner) =>
+        c.IqAsync($"<iq type='get' to='{owner}'><pubsub xmlns='{Ns.PubSub}'><items node='{PepNode}'/></pubsub></iq>");
+
+    [Test]
+    public async Task A_pep_publish_through_one_node_is_returned_by_another_and_notifies_a_contact_on_the_third()
+    {
+        await using var olgaA = await OnlineWithCapsAsync(0, "olga", "a");
+        await using var olgaB = await OnlineWithCapsAsync(1, "olga", "b");
+        await using var pete = await OnlineWithCapsAsync(2, "pete", "pc");
+        await UntilReachableAsync(pete, olgaA);
+        await SubscribeAsync(pete, olgaA);
+        // Node B loads (and caches) olga's PEP nodes, none yet.
+        Assert.That((await Items(olgaB, "olga@localhost")).Attr("type"), Is.EqualTo("error"));
+        var published = await olgaA.IqAsync(
+            $"<iq type='set'><pubsub xmlns='{Ns.PubSub}'><publish node='{PepNode}'><item id='first'><mood xmlns='urn:example:m'>calm</mood></item></publish></pubsub></iq>");
+        Assert.That(published.Attr("type"), Is.EqualTo("result"));
+        // XEP-0163 §4: the contact with a subscription and +notify in its caps gets the event, wherever it is connected.
+        var notification = await pete.ReceiveAsync(e => e.Name == "message" && e.Child("event", Ns.PubSubEvent) is not null, TimeSpan.FromSeconds(5));
+        Assert.That(notification.Attr("from"), Is.EqualTo("olga@localhost"));
+        Assert.That(notification.Child("event", Ns.PubSubEvent)!.Child("items", Ns.PubSubEvent)!.Child("item", Ns.PubSubEvent)!.Attr("id"), Is.EqualTo("first"));
+        // XEP-0060 §6.5: the items request through node B returns the item published through node A.
+        var items = await Items(olgaB, "olga@localhost");
+        Assert.That(items.Attr("type"), Is.EqualTo("result"), "node B answered from its stale copy of olga's nodes");
+        Assert.That(items.Child("pubsub", Ns.PubSub)!.Child("items", Ns.PubSub)!.Elements("item", Ns.PubSub).Select(i => i.Attr("id")),
+            Is.EqualTo(new[] { "first" }));
+        // And a second publish replaces what node B now holds again.
+        await olgaA.IqAsync(
+            $"<iq type='set'><pubsub xmlns='{Ns.PubSub}'><publish node='{PepNode}'><item id='second'><mood xmlns='urn:example:m'>happy</mood></item></publish></pubsub></iq>");
+        var again = await Items(olgaB, "olga@localhost");
+        Assert.That(again.Child("pubsub", Ns.PubSub)!.Child("items", Ns.PubSub)!.Elements("item", Ns.PubSub).Select(i => i.Attr("id")),
+            Does.Contain("second"));
+    }
+
+    [Test]
+    public async Task An_avatar_set_through_one_node_changes_the_hash_the_other_node_stamps_into_presence()
+    {
+        await using var veraA = await _cluster.ConnectAsync(0, "vera", "a");
+        await using var veraB = await _cluster.ConnectAsync(1, "vera", "b", presence: false);
+        // Node B stamps (and caches) vera's avatar hash: none yet. Her other resource receives the presence.
+        await veraB.SendAsync("<presence/>");
+        var first = await veraA.ReceiveAsync(e => e.Name == "presence" && e.Attr("from") == "vera@localhost/b", TimeSpan.FromSeconds(5));
+        Assert.That(first.Child("x", Ns.VCardUpdate), Is.Null);
+        var photo = RandomNumberGenerator.GetBytes(300);
+        var set = await veraA.IqAsync($"<iq type='set'><vCard xmlns='vcard-temp'><FN>Vera</FN><PHOTO><TYPE>image/png</TYPE><BINVAL>{Convert.ToBase64String(photo)}</BINVAL></PHOTO></vCard></iq>");
+        Assert.That(set.Attr("type"), Is.EqualTo("result"));
+        // XEP-0153 §4.1: presence without the update element gets the hash of the stored photo.
+        await veraB.SendAsync("<presence><show>away</show></presence>");
+        var second = await veraA.ReceiveAsync(e => e.Name == "presence" && e.Attr("from") == "vera@localhost/b" && e.ChildText("show", Ns.Client) == "away",
+            TimeSpan.FromSeconds(5));
+        Assert.That(second.Child("x", Ns.VCardUpdate)?.ChildText("photo", Ns.VCardUpdate), Is.EqualTo(Convert.ToHexStringLower(SHA1.HashData(photo))));
+    }
+
+    [Test]
+    public async Task Mam_preferences_set_through_one_node_decide_archiving_of_a_message_routed_by_another()
+    {
+        await using var miaA = await _cluster.ConnectAsync(0, "mia", "a");
+        await using var miaB = await _cluster.ConnectAsync(1, "mia", "b");
+        await using var sam = await _cluster.ConnectAsync(1, "sam", "pc");
+        await UntilReachableAsync(sam, miaA);
+        // Node B routes sam's message, reads (and caches) mia's preferences: the default, archive always.
+        await sam.SendAsync(Chat("mia@localhost/a", "archived"));
+        await miaA.ReceiveAsync(e => Body(e) == "archived");
+        var prefs = await miaA.IqAsync("<iq type='set'><prefs xmlns='urn:xmpp:mam:2' default='never'/></iq>");
+        Assert.That(prefs.Attr("type"), Is.EqualTo("result"));
+        await sam.SendAsync(Chat("mia@localhost/a", "not archived"));
+        await miaA.ReceiveAsync(e => Body(e) == "not archived");
+        await Task.Delay(300); // archive writes are queued; a query waits for the account's, but give the other node's time
+        // XEP-0313 §4: mia's archive holds the first message only (XEP-0441: 'never' archives nothing from now on).
+        await miaA.SendAsync("<iq type='set' id='q1'><query xmlns='urn:xmpp:mam:2' queryid='f1'/></iq>");
+        var bodies = new List<string?>();
+        while (true)
+        {
+            var e = await miaA.ReceiveAsync(x => (x.Name == "message" && x.Child("result", Ns.Mam) is not null) || (x.Name == "iq" && x.Attr("id") == "q1"));
+            if (e.Name == "iq")
+            {
+                Assert.That(e.Attr("type"), Is.EqualTo("result"));
+                break;
+            }
+            bodies.Add(Body(e.Child("result", Ns.Mam)!.Child("forwarded", Ns.Forward)!.Child("message", Ns.Client)!));
+        }
+        Assert.That(bodies, Does.Contain("archived"));
+        Assert.That(bodies, Does.Not.Contain("not archived"), "node B archived with the preferences it had cached");
+    }
+}
