@@ -43,8 +43,11 @@ public static class ClusterServices
         services.AddSingleton<IConnectionMultiplexer>(sp => Connect(c, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Xmpp.Cluster")));
         services.AddSingleton<RedisNodeBus>();
         services.AddSingleton<INodeBus>(sp => sp.GetRequiredService<RedisNodeBus>());
+        services.AddSingleton<ClusterSessionDirectory>();
+        services.AddSingleton<ISessionDirectory>(sp => sp.GetRequiredService<ClusterSessionDirectory>());
+        // Started in this order: the links set the bus's handlers before the bus subscribes and registers.
+        services.AddHostedService<ClusterLinks>();
         services.AddHostedService(sp => sp.GetRequiredService<RedisNodeBus>());
-        services.AddSingleton<ISessionDirectory, SessionDirectory>();
         services.AddSingleton<IReadinessCheck, ClusterReadiness>();
     }
 
