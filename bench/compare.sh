@@ -17,6 +17,8 @@
 #                     newest-50 MAM page of one user with ARCHIVED messages (default 1,000,000; seeded through the
 #                     storage API before the servers start), each beside the embedded store's figure
 #            --archived N   size of that archive
+#            --cluster      instead of the comparison: one cluster node against three (PostgreSQL, Redis, HAProxy), login
+#                     rate, 1:1 throughput and latency, and idle sessions spread over the three nodes (bench/cluster.sh)
 set -euo pipefail
 
 main() {
@@ -28,6 +30,7 @@ KEEP=0
 OUT=""
 STORAGE=embedded
 ARCHIVED=1000000
+CLUSTER=0
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) SIZE=quick; shift ;;
@@ -39,9 +42,14 @@ while [ $# -gt 0 ]; do
         --out) OUT=$2; shift 2 ;;
         --storage) STORAGE=$2; shift 2 ;;
         --archived) ARCHIVED=$2; shift 2 ;;
+        --cluster) CLUSTER=1; shift ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
+
+if [ "$CLUSTER" = 1 ]; then
+    exec "$ROOT/bench/cluster.sh" "--$SIZE" ${OUT:+--out "$OUT"} $([ "$KEEP" = 1 ] && echo --keep)
+fi
 
 DOMAIN=bench.localhost
 PASSWORD=bench-password
