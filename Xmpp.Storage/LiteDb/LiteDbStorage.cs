@@ -53,7 +53,7 @@ public sealed partial class LiteDbStorage : IStorage, IStorageBackup, IStorageIn
             // (nothing has been written yet), instead of a stack trace or a database that fails later, page by page.
             throw new StorageDamagedException(file, ex.Message, ex);
         }
-        _writer = new LiteDbWriter(db, () => Open(file), Stall);
+        _writer = new LiteDbWriter(db, () => Open(file), Stall, dataDirectory);
         Accounts = new LiteDbAccountStore(_writer);
         Rosters = new LiteDbRosterStore(_writer);
         KeyValue = new LiteDbKeyValueStore(_writer);

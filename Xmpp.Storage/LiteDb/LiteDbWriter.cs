@@ -40,6 +40,7 @@ internal sealed class LiteDbWriter : IAsyncDisposable
 
     private LiteDatabase _db;
     private readonly Func<LiteDatabase>? _reopen;
+    private readonly string? _probePath;
     private readonly StorageStall? _stall;
     private readonly Channel<WriteOperation> _queue =
         Channel.CreateUnbounded<WriteOperation>(new UnboundedChannelOptions { SingleReader = true });
@@ -53,9 +54,10 @@ internal sealed class LiteDbWriter : IAsyncDisposable
 
     // reopen opens the file again after LiteDB closed itself on a full disk; without it (tests of the grouping) a full
     // disk fails the group as any other engine error does.
-    public LiteDbWriter(LiteDatabase db, Func<LiteDatabase>? reopen = null, StorageStall? stall = null)
+    public LiteDbWriter(LiteDatabase db, Func<LiteDatabase>? reopen = null, StorageStall? stall = null, string? directory = null)
     {
         _db = db;
+        _probePath = directory is null ? null : Path.Combine(directory, ".space-probe");
         _reopen = reopen;
         _stall = stall;
         // A background thread of its own: the batch blocks in fsync, which must not hold a pool thread, and the
@@ -290,7 +292,7 @@ internal sealed class LiteDbWriter : IAsyncDisposable
             }
             catch (Exception ex)
             {
-                var rollback = TryRollback(db);
+                var rollback = ReferenceEquals(db, _abandoned) ? null : TryRollback(db);
                 RolledBack?.Invoke();
                 if (_reopen is not null && !_closing && (StorageStall.IsOutOfSpaceAnywhere(ex) || StorageStall.IsOutOfSpaceAnywhere(rollback)))
                 {
@@ -350,7 +352,14 @@ internal sealed class LiteDbWriter : IAsyncDisposable
         {
             try
             {
-                TryDispose(_db);
+                // Disposed on a thread of its own: the instance LiteDB closed may wait in Dispose for its dead disk
+                // writer as its checkpoint does (seen: the group commit thread hung there), and must not hold this one.
+                var closed = _db;
+                if (!ReferenceEquals(closed, _abandoned) && !ReferenceEquals(closed, _disposing))
+                {
+                    _disposing = closed;
+                    _ = Task.Factory.StartNew(() => TryDispose(closed), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+                }
                 Volatile.Write(ref _db, _reopen!());
                 break;
             }
@@ -393,7 +402,60 @@ internal sealed class LiteDbWriter : IAsyncDisposable
     // confirmed log pages into the data file, fsyncs the data file (FileStream.Flush(true)) and truncates the log.
     // After it, the group is on disk even across a power loss; running it once per group costs one checkpoint per
     // group, not per write (measured here at about a fifth of the cost of the commit itself).
-    private static void MakeDurable(LiteDatabase db) => db.Checkpoint();
+    private void MakeDurable(LiteDatabase db)
+    {
+        if (_reopen is null)
+        {
+            db.Checkpoint();
+            return;
+        }
+        // LiteDB's checkpoint waits for its disk writer's queue to empty. When that writer dies on a full disk with
+        // pages still queued, the wait can last forever (seen in the full-disk tests: the group commit thread hung in
+        // Checkpoint). So the checkpoint runs on a thread of its own; if it takes longer than CheckpointPatience and the
+        // disk is full, it is given up (its thread stays blocked, on an instance nobody uses again) and the group is
+        // held like any other that met a full disk. A slow disk with space left is waited for.
+        var checkpoint = Task.Factory.StartNew(db.Checkpoint, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        while (!checkpoint.Wait(CheckpointPatience))
+        {
+            if (!DiskIsFull()) continue;
+            _abandoned = db;
+            throw new IOException("The database checkpoint did not finish: the disk is full", Enospc);
+        }
+    }
+
+    internal static TimeSpan CheckpointPatience { get; set; } = TimeSpan.FromSeconds(2);
+
+    private const int Enospc = 28;
+
+    // An instance whose checkpoint was given up: it is neither used nor disposed again (Dispose would wait as well).
+    private LiteDatabase? _abandoned;
+
+    // The instance last handed to a disposing thread, so a failed reopen does not dispose it twice.
+    private LiteDatabase? _disposing;
+
+    // Whether 64 KiB can be written and synced beside the database file.
+    private bool DiskIsFull()
+    {
+        var probe = _probePath;
+        if (probe is null) return false;
+        try
+        {
+            using (var file = new FileStream(probe, FileMode.Create, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose))
+            {
+                file.Write(new byte[64 * 1024]);
+                file.Flush(flushToDisk: true);
+            }
+            return false;
+        }
+        catch (IOException ex) when (StorageStall.IsOutOfSpace(ex))
+        {
+            return true;
+        }
+        catch (Exception)
+        {
+            return false;
+        }
+    }
 
     // Returns what the rollback threw: on a full disk LiteDB has closed itself and rethrows the I/O error that made it.
     private static Exception? TryRollback(LiteDatabase db)
