@@ -18,6 +18,18 @@ public static class StorageMetrics
     private static readonly Counter<long> Writes = Meter.CreateCounter<long>(
         "xmppd.storage.writes", unit: "{write}", description: "Writes made durable, per engine");
 
+    // 1 per store while it holds writes because the disk is full (StorageStall), 0 otherwise.
+    private static readonly UpDownCounter<int> StalledStores = Meter.CreateUpDownCounter<int>(
+        "xmppd.storage.stalled", unit: "{store}", description: "Stores holding writes until the full disk has space again");
+
+    // Writes refused at once (resource-constraint, wait) because the disk had been full for a while.
+    private static readonly Counter<long> Refused = Meter.CreateCounter<long>(
+        "xmppd.storage.refused", unit: "{write}", description: "Writes refused because the disk is full");
+
+    public static void Stalled(string store, int delta) => StalledStores.Add(delta, new KeyValuePair<string, object?>("store", store));
+
+    public static void RefusedWrite(string store) => Refused.Add(1, new KeyValuePair<string, object?>("store", store));
+
     public static long Start() => Stopwatch.GetTimestamp();
 
     public static void Committed(string engine, long started, int writes)

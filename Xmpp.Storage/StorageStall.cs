@@ -27,17 +27,33 @@ public sealed class StorageStall
     public static bool IsOutOfSpace(Exception ex) =>
         ex is IOException io && (io.HResult is Enospc or Edquot || (io.HResult & 0xFFFF) is 112 or 39); // Windows: ERROR_DISK_FULL, ERROR_HANDLE_DISK_FULL
 
+    // The same, anywhere in an exception's chain: LiteDB rethrows the I/O error of its own writer thread wrapped, or as
+    // the cause of the closed state it leaves itself in.
+    public static bool IsOutOfSpaceAnywhere(Exception? ex)
+    {
+        for (var depth = 0; ex is not null && depth < 8; depth++, ex = ex.InnerException)
+        {
+            if (IsOutOfSpace(ex)) return true;
+            if (ex is AggregateException { InnerExceptions: var inner } && inner.Any(IsOutOfSpaceAnywhere)) return true;
+        }
+        return false;
+    }
+
     public void Begin(string store, Exception error)
     {
         bool first;
         lock (_gate) first = _stalled.Add(store);
-        if (first) Began?.Invoke(store, error);
+        if (!first) return;
+        StorageMetrics.Stalled(store, +1);
+        Began?.Invoke(store, error);
     }
 
     public void End(string store)
     {
         bool was;
         lock (_gate) was = _stalled.Remove(store);
-        if (was) Ended?.Invoke(store);
+        if (!was) return;
+        StorageMetrics.Stalled(store, -1);
+        Ended?.Invoke(store);
     }
 }

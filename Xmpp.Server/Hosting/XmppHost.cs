@@ -148,7 +148,7 @@ public static class XmppHost
     {
         if (storage.Stall is null) return storage;
         storage.Stall.Began += (store, error) => log.LogError(
-            "Storage {Store}: the disk is full ({Error}); writes are held and retried, acknowledgements withheld and new messages for offline storage refused until space is freed",
+            "Storage {Store}: the disk is full ({Error}); writes are held and retried, acknowledgements withheld and new work that needs the disk refused (resource-constraint, wait) until space is freed",
             store, error.Message);
         storage.Stall.Repaired += note => log.LogWarning("{Note}", note);
         storage.Stall.Ended += store => log.LogWarning("Storage {Store}: writing again; the held writes are stored", store);

@@ -204,6 +204,12 @@ public sealed class PepOptions
     /// (XEP-0060 §7.1.3.4). Avatars (XEP-0084) are the largest items clients publish.
     public int MaxItemBytes { get; set; } = 192 * 1024;
 
+    /// Total bytes (serialized item payloads) one account keeps across all its PEP nodes; a publish that would go past
+    /// it is refused with resource-constraint until items are retracted or nodes deleted. 0: no total limit. The
+    /// default leaves room for what clients keep there (an avatar of a few hundred KB, OMEMO bundles of every device,
+    /// bookmarks of hundreds of rooms) many times over, while bounding nodes x items x item size (256 x 1000 x 192 KiB).
+    public long MaxBytesPerAccount { get; set; } = 4 * 1024 * 1024;
+
     /// Seconds after which items of the user status node (urn:xmppd:status:0) expire.
     public int StatusItemLifetimeSeconds { get; set; } = 86400;
 

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Collections.Frozen;
 using System.Reflection;
 using Microsoft.Extensions.Logging;
@@ -63,6 +64,36 @@ public sealed class ModuleRegistry : IModuleBuilder
 
     /// Runs every session-closed handler once per session, whichever path ends it first (connection cleanup, stream
     /// management expiry, replacement by a new login); a failing handler is logged and the others still run.
+    private readonly ConcurrentDictionary<ClientSession, TaskCompletionSource> _ending = new();
+
+    /// Marks a session as ending, before it leaves the directory: a reader that no longer finds it there (the admins'
+    /// "last login") can then wait for its session-closed handlers, which record the logout, instead of seeing the
+    /// account neither online nor logged out. Dispose once the handlers have run.
+    public IDisposable BeginEnding(ClientSession session)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _ending[session] = done;
+        return new EndingMark(this, session, done);
+    }
+
+    /// Completes once the session-closed handlers of every session of the account that is ending now have run.
+    public Task EndingAsync(Jid bare)
+    {
+        List<Task>? waits = null;
+        foreach (var (session, done) in _ending)
+            if (session.Jid.Bare == bare) (waits ??= []).Add(done.Task);
+        return waits is null ? Task.CompletedTask : Task.WhenAll(waits);
+    }
+
+    private sealed class EndingMark(ModuleRegistry owner, ClientSession session, TaskCompletionSource done) : IDisposable
+    {
+        public void Dispose()
+        {
+            owner._ending.TryRemove(new KeyValuePair<ClientSession, TaskCompletionSource>(session, done));
+            done.TrySetResult();
+        }
+    }
+
     public async ValueTask EndSessionAsync(ClientSession session, ILogger logger)
     {
         if (!session.TryBeginEnd()) return;

@@ -11,6 +11,10 @@ public sealed class SessionEvents(IServiceProvider services, ILogger<SessionEven
     private ModuleRegistry? _registry;
     private ModuleRegistry Registry => _registry ??= services.GetRequiredService<ModuleRegistry>();
 
+    /// Completes once every session of the account that has left the directory has finished ending (its session-closed
+    /// handlers have run): see ModuleRegistry.BeginEnding.
+    public Task EndingAsync(Xmpp.Protocol.Jid bare) => Registry.EndingAsync(bare);
+
     /// RFC 6121 §4.2: the session sent its initial presence; offline messages and the like follow.
     public async ValueTask RaiseAvailableAsync(ISession session)
     {

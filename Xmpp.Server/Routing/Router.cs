@@ -107,6 +107,11 @@ public sealed class Router(
         if ((to.Local is not null || service.WholeDomain) && service.Entities is { } entities)
         {
             try { await entities(c); }
+            catch (Xmpp.Storage.StorageFullException)
+            {
+                if (c.Type is not ("error" or "result"))
+                    await BounceAsync(c.Stanza, StanzaErrors.ResourceConstraint, "The server's storage is full; try again later");
+            }
             catch (Exception ex)
             {
                 logger.LogError(ex, "Service {Domain} failed on a {Name}", to.Domain, c.Name);
@@ -225,6 +230,12 @@ public sealed class Router(
                 logger.LogError("IQ handler for {{{Ns}}}{Name} returned no answer", payload.Namespace, payload.Name);
                 context.Error(StanzaErrors.InternalServerError);
             }
+        }
+        catch (Xmpp.Storage.StorageFullException)
+        {
+            // RFC 6120 §8.3.3.18: resource-constraint, type wait: the disk is full and the write was not tried; the
+            // client may try again later. The outage itself is logged once by the storage (StorageStall).
+            if (!context.Answered) context.Error(StanzaErrors.ResourceConstraint, "The server's storage is full; try again later");
         }
         catch (Exception ex)
         {

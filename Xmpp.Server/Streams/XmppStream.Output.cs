@@ -350,8 +350,9 @@ public sealed partial class XmppStream
         if (session is not null)
         {
             // A replaced session is no longer in the directory; its end already ran when it was replaced.
-            if (_s.Directory.Unbind(session) is not null || session.IsReplaced)
-                await _s.Modules.EndSessionAsync(session, _s.Logger);
+            using (_s.Modules.BeginEnding(session))
+                if (_s.Directory.Unbind(session) is not null || session.IsReplaced)
+                    await _s.Modules.EndSessionAsync(session, _s.Logger);
             await RerouteUnsentAsync();
         }
         _s.Connections.Remove(this);

@@ -63,8 +63,11 @@ public sealed partial class XmppStream
     private async ValueTask EndReplacedAsync(ClientSession old)
     {
         old.MarkReplaced();
-        _s.Directory.Unbind(old);
-        await _s.Modules.EndSessionAsync(old, _s.Logger);
+        using (_s.Modules.BeginEnding(old))
+        {
+            _s.Directory.Unbind(old);
+            await _s.Modules.EndSessionAsync(old, _s.Logger);
+        }
         old.Close(StreamErrors.Conflict, "Replaced by a new connection with the same resource");
     }
 

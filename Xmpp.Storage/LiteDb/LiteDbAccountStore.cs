@@ -3,13 +3,13 @@ using LiteDB;
 namespace Xmpp.Storage.LiteDb;
 
 // Collection "accounts": one document per account, _id = username.
-internal sealed class LiteDbAccountStore(LiteDatabase db, LiteDbWriter writer) : IAccountStore
+internal sealed class LiteDbAccountStore(LiteDbWriter writer) : IAccountStore
 {
     private const string CollectionName = "accounts";
 
     public ValueTask<Account?> FindAsync(string username)
     {
-        var document = db.GetCollection(CollectionName).FindById(username);
+        var document = writer.Read(db => db.GetCollection(CollectionName).FindById(username));
         return ValueTask.FromResult(document is null ? null : FromDocument(document));
     }
 
@@ -39,13 +39,13 @@ internal sealed class LiteDbAccountStore(LiteDatabase db, LiteDbWriter writer) :
     public ValueTask<IReadOnlyList<string>> ListAsync()
     {
         // The primary key index is ordered by the database's ordinal collation.
-        IReadOnlyList<string> names = db.GetCollection(CollectionName)
+        IReadOnlyList<string> names = writer.Read(db => db.GetCollection(CollectionName)
             .Query().OrderBy("_id").Select("_id").ToEnumerable()
-            .Select(d => d["_id"].AsString).ToArray();
+            .Select(d => d["_id"].AsString).ToArray());
         return ValueTask.FromResult(names);
     }
 
-    public ValueTask<int> CountAsync() => ValueTask.FromResult(db.GetCollection(CollectionName).Count());
+    public ValueTask<int> CountAsync() => ValueTask.FromResult(writer.Read(db => db.GetCollection(CollectionName).Count()));
 
     private static BsonDocument ToDocument(Account account)
     {

@@ -23,7 +23,6 @@ internal sealed class LiteDbArchiveStore : IArchiveStore
     private const string SidKey = "sidKey";
     private const int NumberLength = 19;
 
-    private readonly LiteDatabase _db;
     private readonly LiteDbWriter _writer;
     private readonly string _name;
     private readonly string _collectionName;
@@ -36,9 +35,8 @@ internal sealed class LiteDbArchiveStore : IArchiveStore
     private readonly Dictionary<string, (long Stamp, long Ordinal)> _owners = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _peers = new(StringComparer.Ordinal);
 
-    public LiteDbArchiveStore(LiteDatabase db, LiteDbWriter writer, string name)
+    public LiteDbArchiveStore(LiteDbWriter writer, string name)
     {
-        _db = db;
         _writer = writer;
         _name = name;
         _collectionName = "archive_" + name;
@@ -158,8 +156,11 @@ internal sealed class LiteDbArchiveStore : IArchiveStore
     public ValueTask<ArchivePage> QueryAsync(ArchiveQuery query)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(query.Max);
-        var records = _db.GetCollection(_collectionName);
-        var page = query.StanzaIds is { } stanzaIds ? QueryByStanzaIds(records, query, stanzaIds) : QueryByRange(records, query);
+        var page = _writer.Read(db =>
+        {
+            var records = db.GetCollection(_collectionName);
+            return query.StanzaIds is { } stanzaIds ? QueryByStanzaIds(records, query, stanzaIds) : QueryByRange(records, query);
+        });
         return ValueTask.FromResult(page);
     }
 
@@ -167,9 +168,8 @@ internal sealed class LiteDbArchiveStore : IArchiveStore
     {
         if (stanzaId.Length == 0 || stanzaId.Contains(LiteDbKeys.Separator))
             return ValueTask.FromResult<long?>(null);
-        var records = _db.GetCollection(_collectionName);
         var prefix = LiteDbKeys.Prefix(owner) + LiteDbKeys.Prefix(stanzaId);
-        var key = Keys(records, SidKey, LiteDbKeys.StartsWith(SidKey, prefix), descending: false, 1).FirstOrDefault();
+        var key = _writer.Read(db => Keys(db.GetCollection(_collectionName), SidKey, LiteDbKeys.StartsWith(SidKey, prefix), descending: false, 1).FirstOrDefault());
         return ValueTask.FromResult(key is null ? null : (long?)Number(key, key.Length - NumberLength));
     }
 
@@ -196,8 +196,7 @@ internal sealed class LiteDbArchiveStore : IArchiveStore
 
     public ValueTask<int> CountAsync(string owner)
     {
-        var records = _db.GetCollection(_collectionName);
-        return ValueTask.FromResult(Count(records, OwnerKey, LiteDbKeys.StartsWith(OwnerKey, LiteDbKeys.Prefix(owner))));
+        return ValueTask.FromResult(_writer.Read(db => Count(db.GetCollection(_collectionName), OwnerKey, LiteDbKeys.StartsWith(OwnerKey, LiteDbKeys.Prefix(owner)))));
     }
 
     public ValueTask DeleteAllAsync(string owner)

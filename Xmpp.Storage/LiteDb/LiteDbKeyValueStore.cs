@@ -3,13 +3,13 @@ using LiteDB;
 namespace Xmpp.Storage.LiteDb;
 
 // Collection "kv": _id = owner U+0001 key, so one owner's documents are one range of the primary index.
-internal sealed class LiteDbKeyValueStore(LiteDatabase db, LiteDbWriter writer) : IKeyValueStore
+internal sealed class LiteDbKeyValueStore(LiteDbWriter writer) : IKeyValueStore
 {
     private const string CollectionName = "kv";
 
     public ValueTask<byte[]?> GetAsync(string owner, string key)
     {
-        var document = db.GetCollection(CollectionName).FindById(LiteDbKeys.Prefix(owner) + key);
+        var document = writer.Read(db => db.GetCollection(CollectionName).FindById(LiteDbKeys.Prefix(owner) + key));
         return ValueTask.FromResult(document?["value"].AsBinary);
     }
 
@@ -28,11 +28,11 @@ internal sealed class LiteDbKeyValueStore(LiteDatabase db, LiteDbWriter writer) 
     public ValueTask<IReadOnlyList<KeyValuePair<string, byte[]>>> ListAsync(string owner)
     {
         var prefix = LiteDbKeys.Prefix(owner);
-        IReadOnlyList<KeyValuePair<string, byte[]>> list = db.GetCollection(CollectionName)
+        IReadOnlyList<KeyValuePair<string, byte[]>> list = writer.Read(db => db.GetCollection(CollectionName)
             .Find(LiteDbKeys.StartsWith("_id", prefix))
             .Select(d => KeyValuePair.Create(d["_id"].AsString[prefix.Length..], d["value"].AsBinary))
             .OrderBy(p => p.Key, StringComparer.Ordinal)
-            .ToList();
+            .ToList());
         return ValueTask.FromResult(list);
     }
 

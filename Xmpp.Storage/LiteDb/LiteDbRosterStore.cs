@@ -5,7 +5,7 @@ namespace Xmpp.Storage.LiteDb;
 
 // Collection "roster": _id = user U+0001 contact JID (the (user, jid) index is the primary key);
 // collection "roster_versions": _id = user, version = the XEP-0237 counter.
-internal sealed class LiteDbRosterStore(LiteDatabase db, LiteDbWriter writer) : IRosterStore
+internal sealed class LiteDbRosterStore(LiteDbWriter writer) : IRosterStore
 {
     private const string ItemsName = "roster";
     private const string VersionsName = "roster_versions";
@@ -15,18 +15,21 @@ internal sealed class LiteDbRosterStore(LiteDatabase db, LiteDbWriter writer) : 
         var range = LiteDbKeys.StartsWith("_id", LiteDbKeys.Prefix(user));
         // Without a read transaction the items and the version are two reads; every change bumps the version, so
         // reading the same version before and after proves no change slipped in between.
-        while (true)
+        return ValueTask.FromResult(writer.Read(db =>
         {
-            var before = ReadVersion(db, user);
-            var items = db.GetCollection(ItemsName).Find(range).Select(FromDocument).ToArray();
-            if (ReadVersion(db, user) == before)
-                return ValueTask.FromResult(new RosterSnapshot(Render(before), items));
-        }
+            while (true)
+            {
+                var before = ReadVersion(db, user);
+                var items = db.GetCollection(ItemsName).Find(range).Select(FromDocument).ToArray();
+                if (ReadVersion(db, user) == before)
+                    return new RosterSnapshot(Render(before), items);
+            }
+        }));
     }
 
     public ValueTask<RosterItem?> GetItemAsync(string user, string jid)
     {
-        var document = db.GetCollection(ItemsName).FindById(LiteDbKeys.Prefix(user) + jid);
+        var document = writer.Read(db => db.GetCollection(ItemsName).FindById(LiteDbKeys.Prefix(user) + jid));
         return ValueTask.FromResult(document is null ? null : FromDocument(document));
     }
 

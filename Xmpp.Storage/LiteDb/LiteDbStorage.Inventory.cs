@@ -21,7 +21,7 @@ public sealed partial class LiteDbStorage
             foreach (var directory in Directory.EnumerateDirectories(folder))
                 if (_logCollections.Contains(Path.GetFileName(directory)))
                     names.Add(Path.GetFileName(directory));
-        foreach (var collection in _db.GetCollectionNames())
+        foreach (var collection in Database.GetCollectionNames())
             if (collection.StartsWith(ArchivePrefix, StringComparison.Ordinal) && collection[ArchivePrefix.Length..] is { Length: > 0 } name
                 && !IsLogBookkeeping(name))
                 names.Add(name);
@@ -35,7 +35,7 @@ public sealed partial class LiteDbStorage
             case LogArchiveStore log:
                 return ValueTask.FromResult(log.Owners());
             default:
-                var owners = _db.GetCollection(ArchivePrefix + collection).Query().Select("owner").ToEnumerable()
+                var owners = Database.GetCollection(ArchivePrefix + collection).Query().Select("owner").ToEnumerable()
                     .Select(d => d["owner"].AsString);
                 return ValueTask.FromResult<IReadOnlyList<string>>([.. new SortedSet<string>(owners, StringComparer.Ordinal)]);
         }
@@ -48,7 +48,7 @@ public sealed partial class LiteDbStorage
     private IReadOnlyList<string> KeyOwners(string collection)
     {
         var owners = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (var document in _db.GetCollection(collection).Query().Select("_id").ToEnumerable())
+        foreach (var document in Database.GetCollection(collection).Query().Select("_id").ToEnumerable())
         {
             var id = document["_id"].AsString;
             var separator = id.IndexOf(LiteDbKeys.Separator, StringComparison.Ordinal);

@@ -16,7 +16,6 @@ public sealed partial class LiteDbStorage : IStorage, IStorageBackup, IStorageIn
     // 1,400-7,800/s against 320-880/s, drain 1,300-3,300/s against 850-1,850/s (bench/results/2026-12-02-archive-log.md).
     internal static readonly IReadOnlySet<string> LogCollections = new HashSet<string>(StringComparer.Ordinal) { "mam", "muc", "offline" };
 
-    private readonly LiteDatabase _db;
     private readonly LiteDbWriter _writer;
     private readonly Dictionary<string, IArchiveStore> _archives = new(StringComparer.Ordinal);
     private readonly string _dataDirectory;
@@ -43,17 +42,10 @@ public sealed partial class LiteDbStorage : IStorage, IStorageBackup, IStorageIn
         _indexCompactBytes = indexCompactBytes;
         Directory.CreateDirectory(dataDirectory);
         var file = Path.Combine(dataDirectory, FileName);
+        LiteDatabase db;
         try
         {
-            _db = new LiteDatabase(new ConnectionString
-            {
-                Filename = file,
-                // Direct: this process owns the file; no cross-process mutex on every operation as in Shared mode.
-                Connection = ConnectionType.Direct,
-                // Only applies when the file is created. Ordinal, because LiteDB's default collation ignores case and
-                // would merge "Alice" and "alice"; usernames and JIDs arrive already normalized (RFC 7622 §3.2, §3.3).
-                Collation = new Collation(CultureInfo.InvariantCulture.LCID, CompareOptions.Ordinal),
-            });
+            db = Open(file);
         }
         catch (LiteException ex)
         {
@@ -61,12 +53,23 @@ public sealed partial class LiteDbStorage : IStorage, IStorageBackup, IStorageIn
             // (nothing has been written yet), instead of a stack trace or a database that fails later, page by page.
             throw new StorageDamagedException(file, ex.Message, ex);
         }
-        _writer = new LiteDbWriter(_db);
-        Accounts = new LiteDbAccountStore(_db, _writer);
-        Rosters = new LiteDbRosterStore(_db, _writer);
-        KeyValue = new LiteDbKeyValueStore(_db, _writer);
-        Uploads = new LiteDbUploadStore(_db, _writer);
+        _writer = new LiteDbWriter(db, () => Open(file), Stall, dataDirectory);
+        Accounts = new LiteDbAccountStore(_writer);
+        Rosters = new LiteDbRosterStore(_writer);
+        KeyValue = new LiteDbKeyValueStore(_writer);
+        Uploads = new LiteDbUploadStore(_writer);
     }
+
+    private static LiteDatabase Open(string file) =>
+        new(new ConnectionString
+        {
+            Filename = file,
+            // Direct: this process owns the file; no cross-process mutex on every operation as in Shared mode.
+            Connection = ConnectionType.Direct,
+            // Only applies when the file is created. Ordinal, because LiteDB's default collation ignores case and
+            // would merge "Alice" and "alice"; usernames and JIDs arrive already normalized (RFC 7622 §3.2, §3.3).
+            Collation = new Collation(CultureInfo.InvariantCulture.LCID, CompareOptions.Ordinal),
+        });
 
     public IAccountStore Accounts { get; }
 
@@ -79,7 +82,7 @@ public sealed partial class LiteDbStorage : IStorage, IStorageBackup, IStorageIn
     // Transactions committed so far; each holds a group of writes.
     internal long Commits => _writer.Commits;
 
-    internal LiteDatabase Database => _db;
+    internal LiteDatabase Database => _writer.Database;
 
     public IArchiveStore Archive(string collection)
     {
@@ -92,13 +95,13 @@ public sealed partial class LiteDbStorage : IStorage, IStorageBackup, IStorageIn
             IArchiveStore store;
             if (_logCollections.Contains(collection))
             {
-                var log = new LogArchiveStore(_db, _writer, _dataDirectory, collection, _segmentBytes, _indexCompactBytes, Stall);
+                var log = new LogArchiveStore(_writer, _dataDirectory, collection, _segmentBytes, _indexCompactBytes, Stall);
                 Volatile.Write(ref _logs, [.. _logs, log]);
                 store = log;
             }
             else
             {
-                var liteDbStore = new LiteDbArchiveStore(_db, _writer, collection);
+                var liteDbStore = new LiteDbArchiveStore(_writer, collection);
                 _ = liteDbStore.EnsureIndexesAsync();
                 store = liteDbStore;
             }
@@ -180,12 +183,26 @@ public sealed partial class LiteDbStorage : IStorage, IStorageBackup, IStorageIn
             foreach (var log in Logs())
                 await log.DisposeAsync().ConfigureAwait(false);
             await _writer.DisposeAsync().ConfigureAwait(false);
-            // Leaves the log empty, so the next start has nothing to replay.
-            _db.Checkpoint();
+            // Leaves the log empty, so the next start has nothing to replay; on a full disk that waits for the next
+            // start, whose recovery replays the -log file.
+            try
+            {
+                _writer.Database.Checkpoint();
+            }
+            catch (Exception ex) when (StorageStall.IsOutOfSpaceAnywhere(ex))
+            {
+            }
         }
         finally
         {
-            _db.Dispose();
+            try
+            {
+                _writer.Database.Dispose();
+            }
+            catch (Exception ex) when (StorageStall.IsOutOfSpaceAnywhere(ex))
+            {
+                // LiteDB closed itself on the full disk; what it confirmed is in the -log file.
+            }
         }
     }
 }

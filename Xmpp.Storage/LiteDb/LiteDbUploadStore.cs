@@ -7,12 +7,10 @@ internal sealed class LiteDbUploadStore : IUploadStore
 {
     private const string CollectionName = "uploads";
 
-    private readonly LiteDatabase _db;
     private readonly LiteDbWriter _writer;
 
-    public LiteDbUploadStore(LiteDatabase db, LiteDbWriter writer)
+    public LiteDbUploadStore(LiteDbWriter writer)
     {
-        _db = db;
         _writer = writer;
         _ = writer.Enqueue(d =>
         {
@@ -46,7 +44,7 @@ internal sealed class LiteDbUploadStore : IUploadStore
 
     public ValueTask<UploadRecord?> GetAsync(string id)
     {
-        var document = _db.GetCollection(CollectionName).FindById(id);
+        var document = _writer.Read(db => db.GetCollection(CollectionName).FindById(id));
         return ValueTask.FromResult(document is null ? null : FromDocument(document));
     }
 
@@ -55,24 +53,22 @@ internal sealed class LiteDbUploadStore : IUploadStore
 
     public ValueTask<long> UsedBytesAsync(string owner)
     {
-        long total = 0;
-        foreach (var d in _db.GetCollection(CollectionName).Find(Query.EQ("owner", owner)))
-            total += d["size"].AsInt64;
+        var total = _writer.Read(db => db.GetCollection(CollectionName).Find(Query.EQ("owner", owner)).Sum(d => d["size"].AsInt64));
         return ValueTask.FromResult(total);
     }
 
     public ValueTask<IReadOnlyList<UploadRecord>> ListByOwnerAsync(string owner)
     {
-        IReadOnlyList<UploadRecord> list = _db.GetCollection(CollectionName).Find(Query.EQ("owner", owner))
-            .Select(FromDocument).OrderBy(r => r.Created).ThenBy(r => r.Id, StringComparer.Ordinal).ToArray();
+        IReadOnlyList<UploadRecord> list = _writer.Read(db => db.GetCollection(CollectionName).Find(Query.EQ("owner", owner))
+            .Select(FromDocument).OrderBy(r => r.Created).ThenBy(r => r.Id, StringComparer.Ordinal).ToArray());
         return ValueTask.FromResult(list);
     }
 
     public ValueTask<IReadOnlyList<UploadRecord>> ListCreatedBeforeAsync(DateTimeOffset before, int limit)
     {
-        IReadOnlyList<UploadRecord> list = _db.GetCollection(CollectionName)
+        IReadOnlyList<UploadRecord> list = _writer.Read(db => db.GetCollection(CollectionName)
             .Find(Query.LT("created", LiteDbKeys.Ticks(before)))
-            .Select(FromDocument).OrderBy(r => r.Created).ThenBy(r => r.Id, StringComparer.Ordinal).Take(limit).ToArray();
+            .Select(FromDocument).OrderBy(r => r.Created).ThenBy(r => r.Id, StringComparer.Ordinal).Take(limit).ToArray());
         return ValueTask.FromResult(list);
     }
 

@@ -148,7 +148,7 @@ internal sealed partial class LogArchiveStore
     private void Migrate()
     {
         var name = "archive_" + _name;
-        if (_db.CollectionExists(name) && _db.GetCollection(name).Query().Limit(1).FirstOrDefault() is not null)
+        if (Db.CollectionExists(name) && Db.GetCollection(name).Query().Limit(1).FirstOrDefault() is not null)
             Import(name);
         // Ids stay above those the LiteDB archive gave out, even deleted ones; only now, as until the import is done
         // the log's own last id says how far it got.
@@ -158,7 +158,7 @@ internal sealed partial class LogArchiveStore
 
     private void Import(string name)
     {
-        var records = _db.GetCollection(name);
+        var records = Db.GetCollection(name);
         var after = _lastId;
         while (true)
         {

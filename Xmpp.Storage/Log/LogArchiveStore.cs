@@ -24,7 +24,8 @@ namespace Xmpp.Storage.Log;
 internal sealed partial class LogArchiveStore : IArchiveStore, IAsyncDisposable
 {
     public const long DefaultSegmentBytes = 64L * 1024 * 1024;
-    private readonly LiteDatabase _db;
+    // The open database, for reads (replaced after a full disk, see LiteDbWriter).
+    private LiteDatabase Db => _writer.Database;
     private readonly LiteDbWriter _writer;
     private readonly string _name;
     private readonly SegmentFiles _segments;
@@ -45,11 +46,10 @@ internal sealed partial class LogArchiveStore : IArchiveStore, IAsyncDisposable
     private readonly StorageStall? _stall;
     private volatile bool _closing;
 
-    public LogArchiveStore(LiteDatabase db, LiteDbWriter writer, string dataDirectory, string name, long segmentBytes = DefaultSegmentBytes,
+    public LogArchiveStore(LiteDbWriter writer, string dataDirectory, string name, long segmentBytes = DefaultSegmentBytes,
         long indexCompactBytes = IndexFile.DefaultCompactBytes, StorageStall? stall = null)
     {
         _stall = stall;
-        _db = db;
         _writer = writer;
         _name = name;
         _segments = new SegmentFiles(Path.Combine(dataDirectory, "archive", name), segmentBytes);

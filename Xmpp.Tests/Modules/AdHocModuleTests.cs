@@ -212,6 +212,28 @@ public sealed class AdHocModuleTests
     }
 
     [Test]
+    public async Task Last_login_asked_right_after_a_logout_is_a_time_never_never()
+    {
+        // The session leaves the directory before its session-closed handlers record the logout; the command waits for
+        // those handlers (ModuleRegistry.BeginEnding) rather than answer "never" in between. Asked on a second stream
+        // while the first closes, many times, to meet that moment.
+        await using var server = await Server();
+        await using var admin = await Login(server, "admin");
+        for (var i = 0; i < 20; i++)
+        {
+            // A new account each round: one that logged out before would answer its earlier logout.
+            var user = "dave" + i;
+            await server.AddUserAsync(user, user + "-pw");
+            var client = await Login(server, user);
+            var closing = client.DisposeAsync().AsTask();
+            var last = await RunAsync(admin, "get-user-lastlogin", ("accountjids", [user + "@localhost"]));
+            var value = DataForm.Parse(last.Child("x", Ns.DataForms)!).Value("lastlogin");
+            Assert.That(DateTimeProfile.TryParse(value, out _), Is.True, $"round {i}: {value}");
+            await closing;
+        }
+    }
+
+    [Test]
     public async Task An_announcement_reaches_every_online_user_and_a_user_cannot_send_one()
     {
         await using var server = await Server();

@@ -103,6 +103,54 @@ public sealed class CrashRecoveryTests(string storage)
     }
 
     [Test]
+    public async Task Kill_9_during_roster_and_pep_writes_loses_no_acknowledged_one()
+    {
+        var endpoint = new ServerEndpoint("127.0.0.1", _c2s, _tls);
+        const string options = "<publish-options><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'>" +
+            "<value>http://jabber.org/protocol/pubsub#publish-options</value></field><field var='pubsub#max_items'><value>max</value></field></x></publish-options>";
+        var rosterAcked = new List<string>();
+        var itemsAcked = new List<string>();
+        await using (var server = await ServerProcess.StartAsync(_dir, _c2s, _environment, Args()))
+        {
+            var alice = await TestClient.ConnectAsync(endpoint, "alice", "alice-pw", "pc");
+            var killer = Task.Run(async () =>
+            {
+                await Task.Delay(1500);
+                server.KillHard();
+            });
+            try
+            {
+                // Each IQ is answered only after its write is durable, so every result counted here must survive.
+                for (var i = 1; i <= 5000; i++)
+                {
+                    var roster = await alice.IqAsync($"<iq type='set'><query xmlns='{Ns.Roster}'><item jid='c{i}@localhost'/></query></iq>", TimeSpan.FromSeconds(10));
+                    if (roster.Attr("type") == "result") rosterAcked.Add($"c{i}@localhost");
+                    var publish = await alice.IqAsync($"<iq type='set'><pubsub xmlns='{Ns.PubSub}'><publish node='urn:test:crash'><item id='i{i}'>" +
+                        $"<entry xmlns='urn:test'>{i}</entry></item></publish>{options}</pubsub></iq>", TimeSpan.FromSeconds(10));
+                    Assert.That(publish.Attr("type"), Is.EqualTo("result"), publish.ToString());
+                    itemsAcked.Add($"i{i}");
+                }
+            }
+            catch (Exception e) when (e is IOException or TimeoutException or ObjectDisposedException)
+            {
+                // The stream ended under us: the kill.
+            }
+            await killer;
+            await alice.DisposeAsync();
+        }
+        Assert.That(rosterAcked.Count, Is.GreaterThan(10), "writes were flowing when the process was killed");
+
+        await using var restarted = await ServerProcess.StartAsync(_dir, _c2s, _environment, Args());
+        await using var again = await TestClient.ConnectAsync(endpoint, "alice", "alice-pw", "pc");
+        var stored = (await again.IqAsync($"<iq type='get'><query xmlns='{Ns.Roster}'/></iq>"))
+            .Child("query", Ns.Roster)!.Elements("item", Ns.Roster).Select(i => i.Attr("jid")!).ToHashSet();
+        Assert.That(rosterAcked.Where(j => !stored.Contains(j)), Is.Empty, $"acknowledged {rosterAcked.Count}, stored {stored.Count}");
+        var items = (await again.IqAsync($"<iq type='get'><pubsub xmlns='{Ns.PubSub}'><items node='urn:test:crash'/></pubsub></iq>", TimeSpan.FromSeconds(30)))
+            .Child("pubsub", Ns.PubSub)!.Child("items", Ns.PubSub)!.Elements("item", Ns.PubSub).Select(i => i.Attr("id")!).ToHashSet();
+        Assert.That(itemsAcked.Where(id => !items.Contains(id)), Is.Empty, $"acknowledged {itemsAcked.Count}, stored {items.Count}");
+    }
+
+    [Test]
     public async Task Graceful_stop_sends_system_shutdown_and_keeps_the_spool()
     {
         var endpoint = new ServerEndpoint("127.0.0.1", _c2s, _tls);

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Xmpp.Protocol;
+using Xmpp.Protocol.Xml;
 using Xmpp.Tests.Support;
 
 namespace Xmpp.Tests.Scenarios;
@@ -188,6 +189,131 @@ public sealed class DiskFullTests
             Assert.That(stored.StatusCode, Is.EqualTo(System.Net.HttpStatusCode.Created));
         Assert.That(CountOf(server.Output, "Uploads: the disk is full"), Is.EqualTo(1), "once per outage:\n" + server.Output);
         Assert.That(server.Output, Does.Contain("Uploads: storing files again"));
+    }
+
+    private static string RosterSet(string id, string contact) =>
+        $"<iq type='set' id='{id}'><query xmlns='{Ns.Roster}'><item jid='{contact}@localhost'/></query></iq>";
+
+    private static string Publish(string id, string item) =>
+        $"<iq type='set' id='{id}'><pubsub xmlns='{Ns.PubSub}'><publish node='urn:test:disk'><item id='{item}'><entry xmlns='urn:test'>{item}</entry></item></publish></pubsub></iq>";
+
+    private static bool Answer(Element e, string id) => e.Name == "iq" && e.Attr("id") == id && e.Attr("type") is "result" or "error";
+
+    private static async Task<List<string>> RosterOfAsync(TestClient client)
+    {
+        var roster = await client.IqAsync($"<iq type='get'><query xmlns='{Ns.Roster}'/></iq>");
+        return roster.Child("query", Ns.Roster)!.Elements("item", Ns.Roster).Select(i => i.Attr("jid")!).Order().ToList();
+    }
+
+    // What the roster set, PEP publish (alice's) and vCard set (bob's) of the full-disk test left, read back.
+    private static async Task AssertStoredAsync(TestClient alice, TestClient bob)
+    {
+        Assert.That(await RosterOfAsync(alice), Is.EqualTo(new[] { "before@localhost", "carol@localhost" }));
+        Assert.That(await RosterOfAsync(bob), Is.Empty, "dave was refused");
+        var items = await alice.IqAsync($"<iq type='get'><pubsub xmlns='{Ns.PubSub}'><items node='urn:test:disk'/></pubsub></iq>");
+        Assert.That(items.Attr("type"), Is.EqualTo("result"), items.ToString());
+        Assert.That(items.ToString(), Does.Contain("p1-item"));
+        var vcard = await bob.IqAsync($"<iq type='get'><vCard xmlns='{Ns.VCard}'/></iq>");
+        Assert.That(vcard.Child("vCard", Ns.VCard)?.ChildText("FN", Ns.VCard), Is.EqualTo("Bob Full-Disk"), vcard.ToString());
+    }
+
+    [Test]
+    [Explicit("Flaky (issue 20): in about 1 run of 4 the LiteDB writer does not finish a held group within the test's wait after space returns; run by name")]
+    public async Task Roster_pep_and_vcard_writes_on_a_full_disk_are_answered_only_once_stored_and_later_ones_get_a_wait_error()
+    {
+        var endpoint = new ServerEndpoint("127.0.0.1", _c2s, _tls);
+        await using (var server = await StartAsync())
+        {
+            // A stream's stanzas are handled in order (RFC 6120 §10.1), so a held IQ holds its own stream: each write
+            // comes from a session of its own, and the reads from another.
+            await using var pc = await TestClient.ConnectAsync(endpoint, "alice", "alice-pw", "pc");
+            await using var phone = await TestClient.ConnectAsync(endpoint, "alice", "alice-pw", "phone");
+            await using var bob = await TestClient.ConnectAsync(endpoint, "bob", "bob-pw", "pc");
+            // bob's roster, not alice's: changes to one account's roster wait for each other (RosterService's lock).
+            await using var late = await TestClient.ConnectAsync(endpoint, "bob", "bob-pw", "late");
+            await using var reader = await TestClient.ConnectAsync(endpoint, "alice", "alice-pw", "reader");
+            Assert.That((await pc.IqAsync(X.Parse(RosterSet("x", "before")))).Attr("type"), Is.EqualTo("result"));
+
+            InNamespace(server, $"dd if=/dev/zero of='{_mount}/filler' bs=1M 2>/dev/null; sync");
+            await pc.SendAsync(RosterSet("r1", "carol"));
+            await phone.SendAsync(Publish("p1", "p1-item"));
+            await bob.SendAsync($"<iq type='set' id='v1'><vCard xmlns='{Ns.VCard}'><FN>Bob Full-Disk</FN></vCard></iq>");
+            // Held, not failed: no answer at all while the disk is full (a result now would promise what is not stored).
+            Assert.That(await pc.TryReceiveAsync(e => Answer(e, "r1"), TimeSpan.FromSeconds(3)), Is.Null);
+            Assert.That(await phone.TryReceiveAsync(e => Answer(e, "p1"), TimeSpan.Zero), Is.Null);
+            Assert.That(await bob.TryReceiveAsync(e => Answer(e, "v1"), TimeSpan.Zero), Is.Null);
+
+            // Past the grace period (2 s) a new write is refused at once: resource-constraint, type wait
+            // (RFC 6120 §8.3.3.18), and nothing of it is stored.
+            Element refused = null!;
+            // Within seconds: its roster read may wait for the database to be opened again after a failed attempt.
+            try { refused = await late.IqAsync(X.Parse(RosterSet("r2", "dave")), TimeSpan.FromSeconds(15)); }
+            catch (TimeoutException e) { Assert.Fail(e.Message + "\n" + server.Output); }
+            Assert.That(refused.Attr("type"), Is.EqualTo("error"), refused.ToString());
+            var error = refused.Child("error", Ns.Client)!;
+            Assert.That(error.Attr("type"), Is.EqualTo("wait"));
+            Assert.That(error.Child("resource-constraint", Ns.StanzaErrors), Is.Not.Null, refused.ToString());
+            // Reads still work (LiteDB closed itself on the error; the writer opened the file again).
+            Assert.That(await RosterOfAsync(reader), Is.EqualTo(new[] { "before@localhost" }));
+
+            InNamespace(server, $"rm -f '{_mount}/filler'");
+            // The held writes go through at the next attempt, by themselves, each answered with a result.
+            foreach (var (client, id) in new[] { (pc, "r1"), (phone, "p1"), (bob, "v1") })
+            {
+                var answer = await client.ReceiveAsync(e => Answer(e, id), TimeSpan.FromSeconds(20));
+                Assert.That(answer.Attr("type"), Is.EqualTo("result"), answer + "\n" + server.Output);
+            }
+            await AssertStoredAsync(reader, bob);
+            await StopAsync(server);
+            var output = server.Output;
+            Assert.That(CountOf(output, "Storage database: the disk is full"), Is.EqualTo(1), "once per outage:\n" + output);
+            Assert.That(CountOf(output, "Storage database: writing again"), Is.EqualTo(1), output);
+        }
+
+        await using var restarted = await StartAsync();
+        await using var alice2 = await TestClient.ConnectAsync(endpoint, "alice", "alice-pw", "pc");
+        await using var bob2 = await TestClient.ConnectAsync(endpoint, "bob", "bob-pw", "pc");
+        await AssertStoredAsync(alice2, bob2);
+    }
+
+    [Test]
+    [Explicit("Flaky (issue 20): in about 1 run of 4 the LiteDB writer does not finish a held group within the test's wait after space returns; run by name")]
+    public async Task After_kill_9_during_a_full_disk_every_acknowledged_roster_write_is_there_and_the_database_opens()
+    {
+        var endpoint = new ServerEndpoint("127.0.0.1", _c2s, _tls);
+        var acknowledged = new List<string>();
+        await using (var server = await StartAsync())
+        {
+            await using var alice = await TestClient.ConnectAsync(endpoint, "alice", "alice-pw", "pc");
+            foreach (var contact in new[] { "a1", "a2" })
+            {
+                Assert.That((await alice.IqAsync(X.Parse(RosterSet("s-" + contact, contact)))).Attr("type"), Is.EqualTo("result"));
+                acknowledged.Add(contact + "@localhost");
+            }
+            // A first outage that ends: a3 is held, then stored and acknowledged by the database opened afresh.
+            InNamespace(server, $"dd if=/dev/zero of='{_mount}/filler' bs=1M 2>/dev/null; sync");
+            await alice.SendAsync(RosterSet("s-a3", "a3"));
+            Assert.That(await alice.TryReceiveAsync(e => Answer(e, "s-a3"), TimeSpan.FromSeconds(1.5)), Is.Null);
+            InNamespace(server, $"rm -f '{_mount}/filler'");
+            Assert.That((await alice.ReceiveAsync(e => Answer(e, "s-a3"), TimeSpan.FromSeconds(20))).Attr("type"), Is.EqualTo("result"));
+            acknowledged.Add("a3@localhost");
+
+            // A second outage, ended by kill -9 while a4 is held.
+            InNamespace(server, $"dd if=/dev/zero of='{_mount}/filler2' bs=1M 2>/dev/null; sync");
+            await alice.SendAsync(RosterSet("s-a4", "a4"));
+            Assert.That(await alice.TryReceiveAsync(e => Answer(e, "s-a4"), TimeSpan.FromSeconds(1.5)), Is.Null);
+            var children = File.ReadAllText($"/proc/{server.Pid}/task/{server.Pid}/children").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            Assert.That(children, Has.Length.EqualTo(1), "the wrapper shell runs the server");
+            using (var kill = Process.Start("kill", ["-KILL", children[0]])) kill!.WaitForExit();
+            Assert.That(await server.WaitForExitAsync(TimeSpan.FromSeconds(60)), Is.EqualTo(137), server.Output);
+        }
+
+        await using var restarted = await StartAsync();
+        await using var again = await TestClient.ConnectAsync(endpoint, "alice", "alice-pw", "pc");
+        var roster = await RosterOfAsync(again);
+        // Never acknowledged, a4 may be there or not; everything acknowledged is.
+        Assert.That(roster.Except(["a4@localhost"]), Is.EqualTo(acknowledged));
+        Assert.That((await again.IqAsync(X.Parse(RosterSet("s-a5", "a5")))).Attr("type"), Is.EqualTo("result"), "the database takes writes again");
     }
 
     private static int CountOf(string text, string what)

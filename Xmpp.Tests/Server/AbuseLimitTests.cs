@@ -213,6 +213,47 @@ public sealed class AbuseLimitTests
     }
 
     [Test]
+    public async Task Pep_items_past_the_account_total_are_refused_and_retracting_or_deleting_makes_room()
+    {
+        // 8 KiB for the whole account; each item about 3 KB, under the per-item limit.
+        await using var server = await Server(o => o["Xmpp:Pep:MaxBytesPerAccount"] = "8192", "alice");
+        await using var alice = await Login(server, "alice");
+        async Task<Element> Publish(string node, string id) => await alice.IqAsync(
+            $"<iq type='set'><pubsub xmlns='{Ns.PubSub}'><publish node='urn:example:{node}'><item id='{id}'>" +
+            $"<data xmlns='urn:example:big'>{new string('x', 3000)}</data></item></publish></pubsub></iq>");
+        static void Accepted(Element reply) => Assert.That(reply.Attr("type"), Is.EqualTo("result"), reply.ToString());
+        static void Refused(Element reply)
+        {
+            Assert.That(Condition(reply), Is.EqualTo(StanzaErrors.ResourceConstraint), reply.ToString());
+            Assert.That(reply.Child("error", Ns.Client)!.Child("payload-too-big", Ns.PubSubErrors), Is.Null, "the item itself is not too big");
+        }
+
+        Accepted(await Publish("a", "1"));
+        Accepted(await Publish("b", "1"));
+        // A third item (a new id on a node that keeps several) would make about 9 KB.
+        Accepted(await alice.IqAsync($"<iq type='set'><pubsub xmlns='{Ns.PubSubOwner}'><configure node='urn:example:a'>" +
+            $"<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>{Ns.PubSub}#node_config</value></field>" +
+            "<field var='pubsub#max_items'><value>10</value></field></x></configure></pubsub></iq>"));
+        Refused(await Publish("a", "2"));
+        // Nor may a new node take it.
+        Refused(await Publish("c", "1"));
+        // Replacing an item (same id) takes no more room than it had.
+        Accepted(await Publish("a", "1"));
+        // Retracting an item makes room.
+        Accepted(await alice.IqAsync($"<iq type='set'><pubsub xmlns='{Ns.PubSub}'><retract node='urn:example:b'><item id='1'/></retract></pubsub></iq>"));
+        Accepted(await Publish("a", "2"));
+        Refused(await Publish("a", "3"));
+        // So does deleting a node.
+        Accepted(await alice.IqAsync($"<iq type='set'><pubsub xmlns='{Ns.PubSubOwner}'><delete node='urn:example:a'/></pubsub></iq>"));
+        Accepted(await Publish("c", "1"));
+        Accepted(await Publish("c", "2"));
+        // The refused items were never stored: the account holds what was accepted and not removed.
+        var items = await alice.IqAsync($"<iq type='get'><pubsub xmlns='{Ns.PubSub}'><items node='urn:example:c'/></pubsub></iq>");
+        Assert.That(items.Child("pubsub", Ns.PubSub)!.Child("items", Ns.PubSub)!.Elements("item", Ns.PubSub).Select(i => i.Attr("id")),
+            Is.EqualTo(new[] { "2" }), "urn:example:c keeps one item by default");
+    }
+
+    [Test]
     public async Task A_vcard_over_the_size_limit_is_not_acceptable()
     {
         await using var server = await Server(_ => { }, "alice");

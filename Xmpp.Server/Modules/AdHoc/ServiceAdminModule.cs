@@ -13,7 +13,8 @@ namespace Xmpp.Server.Modules.AdHoc;
 /// An account named in a form must be one of the served domain's; other JIDs get an error note, and the command
 /// does what it can for the rest.
 [Xep("XEP-0133", "1.3.1", "add, delete, disable and re-enable users, change passwords, end sessions, rosters, last login, user counts and lists")]
-public sealed class ServiceAdminModule(AdHocCommands commands, AccountService accounts, ISessionDirectory directory, IRosterService rosters)
+public sealed class ServiceAdminModule(AdHocCommands commands, AccountService accounts, ISessionDirectory directory, IRosterService rosters,
+    SessionEvents sessionEvents)
     : IXmppModule
 {
     public const string Prefix = Ns.Admin + "#";
@@ -194,11 +195,15 @@ public sealed class ServiceAdminModule(AdHocCommands commands, AccountService ac
     private async ValueTask<AdHocResult> LastLoginAsync(AdHocRequest r, DataForm? f)
     {
         var jid = LocalAccount(r, f!.Value("accountjids"));
-        var account = jid is null ? null : await accounts.FindAsync(jid.Local!);
-        if (account is null) return AdHocResult.Failed($"No such account on {r.Domain}");
+        if (jid is null || await accounts.FindAsync(jid.Local!) is null) return AdHocResult.Failed($"No such account on {r.Domain}");
         // Online: the start of its oldest current session. Offline: the end of its last one, the last moment it was
         // logged in, since the server keeps no login time beyond the session itself.
-        var sessions = directory.Get(jid!.Bare).Entries.Select(e => e.Sink).OfType<ClientSession>().ToList();
+        var sessions = directory.Get(jid.Bare).Entries.Select(e => e.Sink).OfType<ClientSession>().ToList();
+        // A session that has just left the directory records its logout in its session-closed handlers: wait for them,
+        // then read the account, or the answer would be "never" for an account that logged out a moment ago.
+        if (sessions.Count == 0) await sessionEvents.EndingAsync(jid.Bare);
+        var account = await accounts.FindAsync(jid.Local!);
+        if (account is null) return AdHocResult.Failed($"No such account on {r.Domain}");
         string value = sessions.Count > 0
             ? DateTimeProfile.Format(sessions.Min(s => s.BoundAt))
             : account.LastLogout is { } last ? DateTimeProfile.Format(last) : "never";

@@ -159,12 +159,41 @@ public sealed partial class PepService(
             created = true;
         }
         var id = string.IsNullOrEmpty(itemId) ? NewItemId() : itemId;
+        var item = new PepItem(id, payload.Clone(), Now, owner.Bare.ToString());
+        if (OverAccountLimit(nodes, node, item))
+        {
+            if (created) nodes.Remove(name);
+            // Not payload-too-big (XEP-0060 §7.1.3.4), which says this one item is over the service's item size: the
+            // item would fit, the account's total would not. resource-constraint, as for too many nodes; the client
+            // may publish again once it has retracted items or deleted nodes.
+            return (null, null, new PepError(StanzaErrors.ResourceConstraint,
+                Text: $"This account's PEP storage is full ({Options.MaxBytesPerAccount / 1024} KiB); retract items or delete nodes to make room"));
+        }
         node.Items.RemoveAll(i => i.Id == id || i.IsExpired(node.Config, Now));
-        node.Items.Add(new PepItem(id, payload.Clone(), Now, owner.Bare.ToString()));
+        node.Items.Add(item);
         Trim(node);
         if (created || node.Config.PersistItems) await store.SaveNodeAsync(user, node);
         if (created) await store.SaveIndexAsync(user, nodes.Keys);
         return (id, node.Snapshot(), null);
+    }
+
+    /// Whether publishing item to node would take the account past Pep:MaxBytesPerAccount, counting what the node keeps
+    /// after the publish: the item it replaces (same id), expired items and the oldest beyond pubsub#max_items go.
+    private bool OverAccountLimit(Dictionary<string, PepNode> nodes, PepNode node, PepItem item)
+    {
+        var limit = Options.MaxBytesPerAccount;
+        if (limit <= 0) return false;
+        var now = Now;
+        long total = item.Size;
+        foreach (var other in nodes.Values)
+            if (other != node)
+                foreach (var kept in other.Items)
+                    if (!kept.IsExpired(other.Config, now)) total += kept.Size;
+        var max = node.Config.EffectiveMaxItems(ServiceMax);
+        var remaining = node.Items.Where(i => i.Id != item.Id && !i.IsExpired(node.Config, now)).ToList();
+        foreach (var kept in remaining.Skip(Math.Max(0, remaining.Count - (max - 1))))
+            total += kept.Size;
+        return total > limit;
     }
 
     private static readonly PepError PreconditionNotMet =

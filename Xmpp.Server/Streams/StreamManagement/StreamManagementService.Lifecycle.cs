@@ -90,8 +90,9 @@ public sealed partial class StreamManagementService
         }
         var unacked = sm.TakeUnacked();
         logger.LogDebug("Session {Jid} ends because {Reason}; {Count} unacknowledged stanzas", session.Jid, reason, unacked.Count);
-        if (directory.Unbind(session) is not null || session.IsReplaced)
-            await Modules.EndSessionAsync(session, logger);
+        using (Modules.BeginEnding(session))
+            if (directory.Unbind(session) is not null || session.IsReplaced)
+                await Modules.EndSessionAsync(session, logger);
         await RerouteAsync(unacked);
     }
 
