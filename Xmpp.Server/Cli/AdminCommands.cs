@@ -114,6 +114,8 @@ public static class AdminCommands
         // user del removes the account's data (roster, archives, PEP, uploads) as it does in the running server.
         var services = new ServiceCollection();
         services.AddLogging();
+        // The command works on the shared database alone: it does not join the cluster as a node.
+        options.Cluster.Enabled = false;
         XmppHost.AddServices(services, options);
         await using var provider = services.BuildServiceProvider();
         var accounts = provider.GetRequiredService<AccountService>();

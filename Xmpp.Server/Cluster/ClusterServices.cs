@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
@@ -19,16 +20,23 @@ public static class ClusterServices
             yield return "Xmpp:Cluster: cluster mode needs Xmpp:Storage:Provider postgresql (every node shares one database).";
         if (string.IsNullOrWhiteSpace(c.Redis))
             yield return "Xmpp:Cluster:Redis must give the Redis server (e.g. \"redis1:6379,password=...\").";
-        else
-        {
-            string? error = null;
-            try { ConfigurationOptions.Parse(c.Redis); }
-            catch (ArgumentException e) { error = e.Message; }
-            if (error is not null) yield return $"Xmpp:Cluster:Redis is not a valid StackExchange.Redis configuration ({error}).";
-        }
+        else if (RedisConfigurationError(c.Redis) is { } error)
+            yield return $"Xmpp:Cluster:Redis is not a valid StackExchange.Redis configuration ({error}).";
         if (c.LeaseSeconds is < 2 or > 300) yield return $"Xmpp:Cluster:LeaseSeconds: {c.LeaseSeconds} is out of range (2-300).";
         if (c.NodeId.Length > 100 || c.NodeId.Any(ch => char.IsWhiteSpace(ch) || char.IsControl(ch)))
             yield return "Xmpp:Cluster:NodeId must be at most 100 characters, without spaces.";
+    }
+
+    // Its own method, not inlined: compiling Validate must not load the Redis client on a single node.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static string? RedisConfigurationError(string configuration)
+    {
+        try
+        {
+            ConfigurationOptions.Parse(configuration);
+            return null;
+        }
+        catch (ArgumentException e) { return e.Message; }
     }
 
     /// The node id: the configured one, or the host name and the process id.
@@ -43,8 +51,11 @@ public static class ClusterServices
         services.AddSingleton<IConnectionMultiplexer>(sp => Connect(c, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Xmpp.Cluster")));
         services.AddSingleton<RedisNodeBus>();
         services.AddSingleton<INodeBus>(sp => sp.GetRequiredService<RedisNodeBus>());
+        services.AddSingleton<ClusterSessionDirectory>();
+        services.AddSingleton<ISessionDirectory>(sp => sp.GetRequiredService<ClusterSessionDirectory>());
+        // Started in this order: the links set the bus's handlers before the bus subscribes and registers.
+        services.AddHostedService<ClusterLinks>();
         services.AddHostedService(sp => sp.GetRequiredService<RedisNodeBus>());
-        services.AddSingleton<ISessionDirectory, SessionDirectory>();
         services.AddSingleton<IReadinessCheck, ClusterReadiness>();
     }
 

@@ -47,7 +47,7 @@ public sealed partial class RedisNodeBus
     private long _renewedAt;
     private volatile bool _registered;
     private long _quietUntil;
-    private int _suspendedMs;
+    private long _suspendedUntil;
 
     /// The token of this node's current registration: it changes each time the node registers again.
     public string Token => _token;
@@ -55,6 +55,9 @@ public sealed partial class RedisNodeBus
     public bool HoldsLease => _registered && Stopwatch.GetElapsedTime(Volatile.Read(ref _renewedAt)) < _lease;
 
     public bool IsAlive(string node) => node == LocalNode ? HoldsLease : _alive.ContainsKey(node);
+
+    /// A registration of another node that has ended: records and events that carry it are stale.
+    public bool IsDeadToken(string token) => _deadTokens.ContainsKey(token);
 
     /// The other nodes currently holding a lease, with their tokens.
     public IReadOnlyDictionary<string, string> AliveNodes => _alive;
@@ -213,7 +216,16 @@ public sealed partial class RedisNodeBus
         var others = members.Select(m => (string)m!).Where(m => m != LocalNode).ToList();
         foreach (var known in _alive.Keys)
             if (!others.Contains(known)) others.Add(known);
+        var own = db.StringGetAsync(LeaseKey(LocalNode));
         var tokens = await Task.WhenAll(others.Select(n => db.StringGetAsync(LeaseKey(n))));
+        if ((string?)await own != _token)
+        {
+            // This node's own key is gone while its lease is valid: Redis lost its data (restarted without it), so the
+            // other keys are missing for the same reason. Nobody is declared down; the renewal creates the key again.
+            Interlocked.Exchange(ref _quietUntil, Stopwatch.GetTimestamp() + Stopwatch.Frequency * (long)_lease.TotalSeconds);
+            _ = Task.Run(RenewAsync);
+            return;
+        }
         bool quiet = Stopwatch.GetTimestamp() < Interlocked.Read(ref _quietUntil);
         for (int i = 0; i < others.Count; i++)
         {
@@ -270,16 +282,16 @@ public sealed partial class RedisNodeBus
 
     /// Tests: the node stops renewing and watching for a while, as a frozen process would (its Redis connection and
     /// subscriptions stay open, as a SIGSTOPped process's sockets do).
-    internal void SuspendForTest(TimeSpan duration) => Volatile.Write(ref _suspendedMs, (int)duration.TotalMilliseconds);
+    internal void SuspendForTest(TimeSpan duration) =>
+        Interlocked.Exchange(ref _suspendedUntil, Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency));
 
     private async Task SuspendedForTest(CancellationToken ct)
     {
-        int ms = Interlocked.Exchange(ref _suspendedMs, 0);
-        if (ms > 0)
-        {
-            try { await Task.Delay(ms, ct); }
-            catch (OperationCanceledException) { }
-        }
+        long until = Interlocked.Read(ref _suspendedUntil);
+        var left = until == 0 ? TimeSpan.Zero : Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), until);
+        if (left <= TimeSpan.Zero) return;
+        try { await Task.Delay(left, ct); }
+        catch (OperationCanceledException) { }
     }
 
     private void OnConnectionRestored(object? sender, ConnectionFailedEventArgs e)

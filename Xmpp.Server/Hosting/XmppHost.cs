@@ -185,7 +185,14 @@ public static class XmppHost
         services.AddSingleton<Limits.BlockList>().AddHostedService(sp => sp.GetRequiredService<Limits.BlockList>());
         services.AddSingleton<StreamManagementService>();
         services.AddSingleton<StreamServices>();
-        services.AddSingleton(sp => new ModuleRegistry(sp.GetServices<IXmppModule>()));
+        // Two phases: the router (which the modules use) gets the table, filled when the registry is built.
+        services.AddSingleton<ModuleTable>();
+        services.AddSingleton(sp =>
+        {
+            var registry = new ModuleRegistry(sp.GetServices<IXmppModule>());
+            sp.GetRequiredService<ModuleTable>().Attach(registry);
+            return registry;
+        });
         services.AddSingleton<HttpEndpoint>();
         Metrics.MetricsHttpHandler.AddServices(services, options);
         services.AddSingleton<IHttpHandler, Metrics.HealthHttpHandler>();

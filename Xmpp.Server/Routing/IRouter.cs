@@ -22,6 +22,10 @@ public interface IRouter
     /// so that it is routed on once if every holder gives it back; false when none took it.
     ValueTask<bool> DeliverToBareAsync(Jid bare, Element stanza);
 
+    /// A stanza for a full JID whose session was gone when it arrived (another node handed it over, and it ended
+    /// meanwhile): handled as a failed delivery here would be, the offline spool or the RFC error.
+    ValueTask UndeliveredAsync(Element stanza);
+
     /// Sends an IQ get/set from the server and waits for its result or error, or null on timeout.
     Task<Element?> RequestAsync(Element iq, TimeSpan timeout);
 

@@ -14,22 +14,20 @@ namespace Xmpp.Server.Routing;
 /// choose resources for messages and presence, run the hooks, and answer what cannot be delivered.
 public sealed class Router(
     ISessionDirectory directory,
-    IServiceProvider services,
+    ModuleTable moduleTable,
     AccountService accounts,
     ServedDomains domains,
     IRemoteLinks remote,
     Limits.BlockList blockList,
-    ILogger<Router> logger) : IRouter
+    ILogger<Router> logger,
+    Metrics.ServerMetrics? metrics = null) : IRouter
 {
     private readonly ConcurrentDictionary<string, TaskCompletionSource<Element?>> _pending = new(StringComparer.Ordinal);
     private ModuleRegistry? _modules;
-    private Metrics.ServerMetrics? _metrics;
 
-    // Modules depend on the router to send stanzas, so the registry is resolved on first use, not injected.
-    private ModuleRegistry modules => _modules ??= (ModuleRegistry)services.GetService(typeof(ModuleRegistry))!;
+    // Modules depend on the router to send stanzas: the registry reaches it through the table once it is built.
+    private ModuleRegistry modules => _modules ??= moduleTable.Registry;
     private long _requestSeq;
-
-    private Metrics.ServerMetrics? metrics => _metrics ??= (Metrics.ServerMetrics?)services.GetService(typeof(Metrics.ServerMetrics));
 
     public async ValueTask RouteAsync(Element stanza, ClientSession? origin)
     {
@@ -340,6 +338,27 @@ public sealed class Router(
         }
         // RFC 6121 §8.5.2.2.1: no offline storage took it.
         await BounceAsync(stanza, StanzaErrors.ServiceUnavailable);
+    }
+
+    public async ValueTask UndeliveredAsync(Element stanza)
+    {
+        if (!Jid.TryParse(stanza.Attr("from"), out var from) || !Jid.TryParse(stanza.Attr("to"), out var to)) return;
+        var type = stanza.Attr("type");
+        switch (stanza.Name)
+        {
+            case "message":
+                // RFC 6121 §8.5.3.2.1, as when the resource is gone here: normal and chat go on as if sent to the bare
+                // JID (another resource, the offline spool, or the error); the others end here.
+                type ??= "normal";
+                if (type is "error" or "headline") return;
+                if (type == "groupchat") { await BounceAsync(stanza, StanzaErrors.ServiceUnavailable); return; }
+                await RouteMessageToBare(new StanzaContext(stanza, from!, to, null), to!.Bare, type);
+                return;
+            case "iq" when type is "get" or "set":
+                await BounceAsync(stanza, StanzaErrors.ServiceUnavailable); // RFC 6121 §8.5.3.2.3
+                return;
+        }
+        // Presence for a resource that is gone means nothing now (RFC 6121 §8.5.3.2.2).
     }
 
     public ValueTask<bool> DeliverToBareAsync(Jid bare, Element stanza) => DeliverSharedAsync(directory.Get(bare).MostAvailable(), stanza);

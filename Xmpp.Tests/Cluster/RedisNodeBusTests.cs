@@ -246,4 +246,18 @@ public sealed class RedisNodeBusTests
             return !bodies.IsEmpty && a.IsAlive("b");
         }, TimeSpan.FromSeconds(10)), "frames flow again");
     }
+
+    [Test]
+    public async Task Readiness_reports_a_lost_lease_and_an_unreachable_redis()
+    {
+        var b = await NodeAsync("b");
+        var ready = new ClusterReadiness(_nodes[^1].Connection, b);
+        Assert.That(await ready.ProblemAsync(CancellationToken.None), Is.Null);
+        b.SuspendForTest(TimeSpan.FromSeconds(4));
+        Assert.That(await Wait.UntilAsync(() => !b.HoldsLease, TimeSpan.FromSeconds(5)));
+        Assert.That(await ready.ProblemAsync(CancellationToken.None), Is.EqualTo("cluster lease lost"));
+        var nowhere = new ClusterOptions { Enabled = true, Redis = $"127.0.0.1:{TestServer.FreePort()},abortConnect=false", NodeId = "x", LeaseSeconds = 3 };
+        await using var dead = (ConnectionMultiplexer)ClusterServices.Connect(nowhere, NullLogger.Instance);
+        Assert.That(await new ClusterReadiness(dead, b).ProblemAsync(CancellationToken.None), Is.EqualTo("redis unreachable"));
+    }
 }

@@ -5,6 +5,7 @@ using Xmpp.Protocol;
 using Xmpp.Protocol.Xml;
 using Xmpp.Server.Auth;
 using Xmpp.Server.Hosting;
+using Xmpp.Server.Modules;
 using Xmpp.Server.Routing;
 using Xmpp.Server.Sessions;
 using Xmpp.Storage;
@@ -48,6 +49,7 @@ public class RouterBenchmarks
             var jid = Jid.Parse($"{u}@bench.localhost/pc");
             directory.Bind(new SessionEntry(jid, new NullSink(jid), Available: true));
         }
+        _services.GetRequiredService<ModuleRegistry>(); // loads the modules into the router's table
         _router = _services.GetRequiredService<IRouter>();
         _toBare = Message("bob@bench.localhost");
         _toFull = Message("bob@bench.localhost/pc");

@@ -35,6 +35,10 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
     /// Loaded from storage on first use; this module is the only writer of the spool.
     private readonly ConcurrentDictionary<string, StrongBox<long>> _counts = new(StringComparer.Ordinal);
 
+    // In a cluster another node may spool for the same account at any time, so a count kept here says nothing about
+    // the spool: every login queries it and the quota counts what is stored (docs/cluster-seams.md).
+    private readonly bool _countsShared = options.Value.Cluster.Enabled;
+
     /// Per-session: until the spool has been handed over, messages delivered directly wait behind it.
     private sealed class DrainState
     {
@@ -163,8 +167,9 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
 
     private async ValueTask<StrongBox<long>> CountAsync(string user)
     {
-        if (_counts.TryGetValue(user, out var count)) return count;
+        if (!_countsShared && _counts.TryGetValue(user, out var count)) return count;
         var stored = await _spool.CountAsync(user);
+        if (_countsShared) return new StrongBox<long>(stored);
         return _counts.GetOrAdd(user, _ => new StrongBox<long>(stored));
     }
 
@@ -195,14 +200,14 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
             await _queued.WaitAsync(user);
             // Every spooled message is counted under this gate before it is written, so a known count of zero means an
             // empty spool and the login needs no query (one per initial presence was ~6 % of a login's server CPU).
-            if (_counts.TryGetValue(user, out var known) && Interlocked.Read(ref known.Value) == 0) return;
+            if (!_countsShared && _counts.TryGetValue(user, out var known) && Interlocked.Read(ref known.Value) == 0) return;
             while (true)
             {
                 var page = await _spool.QueryAsync(new ArchiveQuery(user, Max: Batch));
                 if (page.Records.Count == 0)
                 {
                     // Nothing spooled and nothing being spooled (the gate is held): the count is known from here on.
-                    _counts.TryAdd(user, new StrongBox<long>(0));
+                    if (!_countsShared) _counts.TryAdd(user, new StrongBox<long>(0));
                     break;
                 }
                 foreach (var record in page.Records)

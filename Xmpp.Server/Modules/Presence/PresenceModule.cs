@@ -146,6 +146,18 @@ public sealed partial class PresenceModule(
 
     /// Sends a presence from one resource to the subscribers in its roster and to the account's available resources;
     /// returns the contacts (bare JIDs) reached through the roster.
+    /// A session that ended with no one on its node left to say so (the node died; in a cluster, the survivor that
+    /// cleans up calls this): its contacts and the account's other resources get the unavailable presence its end
+    /// would have sent (RFC 6121 §4.5.2). Directed presence it had sent was known only to its node and is not ended.
+    public async ValueTask AnnounceGoneAsync(Jid full, Element? lastPresence)
+    {
+        var unavailable = new Element("presence", Ns.Client).SetAttr("type", "unavailable").SetAttr("from", full.ToString());
+        if (lastPresence is not null)
+            foreach (var status in lastPresence.Elements("status", Ns.Client)) unavailable.Add(status.Clone());
+        await BroadcastAsync(full, unavailable, includeSender: false);
+        await accounts.RecordLogoutAsync(full.Local!, StatusText(unavailable));
+    }
+
     private async ValueTask<HashSet<string>> BroadcastAsync(Jid from, Element presence, bool includeSender)
     {
         var user = from.Bare;

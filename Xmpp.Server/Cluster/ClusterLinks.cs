@@ -1,0 +1,64 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Xmpp.Protocol;
+using Xmpp.Protocol.Xml;
+using Xmpp.Server.Modules;
+using Xmpp.Server.Modules.Presence;
+using Xmpp.Server.Routing;
+using Xmpp.Server.Sessions;
+
+namespace Xmpp.Server.Cluster;
+
+/// Joins the node bus to this node's router and directory: a deliver frame goes to the local session with that full
+/// JID (or, when it has ended, through the router's undeliverable path), a route frame to the router, and the one
+/// survivor that cleans up after a dead node tells that node's contacts its sessions ended. Started before the bus.
+public sealed class ClusterLinks(
+    RedisNodeBus bus,
+    ClusterSessionDirectory directory,
+    IRouter router,
+    ModuleRegistry modules,
+    ILogger<ClusterLinks> log) : IHostedService
+{
+    private readonly CancellationTokenSource _stopping = new();
+    private Task _events = Task.CompletedTask;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        bus.DeliverHandler = DeliverAsync;
+        bus.RouteHandler = (_, stanza) => router.RouteAsync(stanza, null);
+        var presence = modules.Modules.OfType<PresenceModule>().FirstOrDefault();
+        directory.SessionsLost = entries => AnnounceAsync(presence, entries);
+        _events = Task.Run(() => directory.ReadEventsAsync(_stopping.Token), CancellationToken.None);
+        return Task.CompletedTask;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _stopping.Cancel();
+        try { await _events.WaitAsync(TimeSpan.FromSeconds(5), cancellationToken); }
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException) { }
+    }
+
+    private async ValueTask DeliverAsync(string from, Jid to, Element stanza)
+    {
+        if (directory.FindLocal(to) is { } entry && entry.Sink.Send(stanza)) return;
+        await router.UndeliveredAsync(stanza);
+    }
+
+    private async ValueTask AnnounceAsync(PresenceModule? presence, IReadOnlyList<SessionEntry> entries)
+    {
+        if (presence is null) return;
+        int told = 0;
+        foreach (var e in entries)
+        {
+            if (!e.Available) continue;
+            try
+            {
+                await presence.AnnounceGoneAsync(e.Jid, e.Presence);
+                told++;
+            }
+            catch (Exception ex) { log.LogError(ex, "Unavailable presence for {Jid} of a dead node failed", e.Jid); }
+        }
+        log.LogInformation("A dead node's {Count} sessions removed; unavailable presence sent for {Told}", entries.Count, told);
+    }
+}

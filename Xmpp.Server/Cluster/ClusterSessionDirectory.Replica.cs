@@ -1,0 +1,182 @@
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+using Xmpp.Protocol;
+using Xmpp.Protocol.Xml;
+using Xmpp.Server.Sessions;
+
+namespace Xmpp.Server.Cluster;
+
+// The replica of the other nodes' sessions: filled from their hashes when a node is first seen, kept current by
+// their events, dropped when the node is down (or registered again under a new token).
+public sealed partial class ClusterSessionDirectory
+{
+    /// Reads the xmpp:dir events until cancelled; one reader, so each node's events apply in the order it published them.
+    internal async Task ReadEventsAsync(CancellationToken ct)
+    {
+        var queue = await _redis.GetSubscriber().SubscribeAsync(EventsChannel);
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                ChannelMessage message;
+                try { message = await queue.ReadAsync(ct); }
+                catch (OperationCanceledException) { return; }
+                catch (System.Threading.Channels.ChannelClosedException) { return; }
+                ApplyBatch((byte[])message.Message!);
+            }
+        }
+        finally
+        {
+            try { await queue.UnsubscribeAsync(); }
+            catch (Exception e) when (e is RedisException or TimeoutException) { }
+        }
+    }
+
+    private void ApplyBatch(ReadOnlyMemory<byte> batch)
+    {
+        List<Element> events;
+        try { events = ClusterXml.ReadAll(_parser, batch); }
+        catch (XmppStreamException e)
+        {
+            _log.LogError("Session directory event batch refused: {Condition} {Text}", e.Condition, e.Text);
+            return;
+        }
+        foreach (var e in events)
+        {
+            try { Apply(e, expectedToken: null); }
+            catch (Exception ex) when (ex is FormatException or JidFormatException) { _log.LogWarning("Session directory event refused: {Error}", ex.Message); }
+        }
+    }
+
+    /// Applies one record or event of another node. expectedToken: when loading a hash, records of another
+    /// registration of that node are stale and skipped.
+    private void Apply(Element e, string? expectedToken)
+    {
+        if (e.Name != "e" || e.Namespace != Ns.Cluster) return;
+        var node = e.Attr("n");
+        var token = e.Attr("i");
+        var op = e.Attr("op");
+        if (node is null || token is null || node == _bus.LocalNode || !Jid.TryParse(e.Attr("j"), out var jid) || jid!.Resource is null) return;
+        if (expectedToken is not null && token != expectedToken) return;
+        if (_bus.IsDeadToken(token)) return;
+        var replica = _replicas.GetOrAdd(node, _ => new Replica());
+        SessionEntry? olderLocal = null;
+        lock (replica)
+        {
+            if (replica.Token != token)
+            {
+                // A new registration of that node: what the old one had is gone.
+                if (replica.Token is not null) DropLocked(replica);
+                replica.Token = token;
+            }
+            var key = jid.ToString();
+            if (op == "x")
+            {
+                if (replica.Sinks.Remove(key, out var gone)) _all.Unbind(gone);
+                return;
+            }
+            if (!replica.Sinks.TryGetValue(key, out var sink))
+            {
+                if (op != "b") return;
+                sink = new RemoteSessionSink(_bus, node, jid);
+                replica.Sinks[key] = sink;
+            }
+            var entry = new SessionEntry(jid, sink,
+                Available: e.Attr("a") == "1",
+                Priority: int.TryParse(e.Attr("p"), CultureInfo.InvariantCulture, out var p) ? p : 0,
+                Presence: e.FirstElement,
+                RosterRequested: e.Attr("r") == "1",
+                Carbons: e.Attr("c") == "1",
+                CsiInactive: e.Attr("s") == "1",
+                BlocklistRequested: e.Attr("bl") == "1",
+                UserAgentId: e.Attr("u"));
+            var current = _all.Find(jid);
+            if (current is not null && current.Sink is not RemoteSessionSink && !ReferenceEquals(current.Sink, sink))
+            {
+                // RFC 6120 §7.7.2.2: the same full JID bound here and there; the older session ends.
+                long remoteAt = long.TryParse(e.Attr("t"), CultureInfo.InvariantCulture, out var t) ? t : 0;
+                long localAt = _boundAt.TryGetValue(current.Sink, out var l) ? l : long.MaxValue;
+                if (localAt > remoteAt || (localAt == remoteAt && string.CompareOrdinal(_bus.LocalNode, node) > 0)) return;
+                olderLocal = current;
+            }
+            if (current is not null && ReferenceEquals(current.Sink, sink)) _all.Update(sink, _ => entry);
+            else _all.Bind(entry);
+        }
+        if (olderLocal is not null)
+        {
+            // Its end unbinds a sink that is no longer the current entry: the remote one stays.
+            Interlocked.Decrement(ref _localCount);
+            _boundAt.TryRemove(olderLocal.Sink, out _);
+            olderLocal.Sink.Replace("Replaced by a new connection with the same resource");
+        }
+    }
+
+    private void DropLocked(Replica replica)
+    {
+        foreach (var sink in replica.Sinks.Values) _all.Unbind(sink);
+        replica.Sinks.Clear();
+    }
+
+    /// A node came up (or this node registered and sees it): its current sessions from its hash.
+    private async ValueTask LoadNodeAsync(string node, string token)
+    {
+        HashEntry[] records;
+        try { records = await _redis.GetDatabase().HashGetAllAsync(RedisNodeBus.SessionsKey(node)); }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            _log.LogWarning("Sessions of node {Node} not loaded: {Error}", node, e.Message);
+            return;
+        }
+        foreach (var record in records)
+        {
+            List<Element> parsed;
+            try { parsed = ClusterXml.ReadAll(new XmppStreamParser(ClusterXml.Limits), (byte[])record.Value!); }
+            catch (XmppStreamException) { continue; }
+            foreach (var e in parsed)
+            {
+                try { Apply(e, token); }
+                catch (Exception ex) when (ex is FormatException or JidFormatException) { }
+            }
+        }
+    }
+
+    /// The node's sessions as this node knew them, removed from the directory.
+    internal IReadOnlyList<SessionEntry> DropNode(string node, string? token)
+    {
+        if (!_replicas.TryGetValue(node, out var replica)) return [];
+        lock (replica)
+        {
+            if (token is not null && replica.Token is not null && replica.Token != token) return [];
+            var entries = new List<SessionEntry>();
+            foreach (var sink in replica.Sinks.Values)
+                if (_all.Find(sink.Jid) is { } entry && ReferenceEquals(entry.Sink, sink)) entries.Add(entry);
+            DropLocked(replica);
+            replica.Token = null;
+            return entries;
+        }
+    }
+
+    // The lease is gone: every local session ends (its client reconnects, through the load balancer, to a node that
+    // holds its lease) and nothing learnt under the old registration is kept.
+    private void OnLeaseLost()
+    {
+        var local = _all.All().Where(e => e.Sink is not RemoteSessionSink).ToList();
+        foreach (var e in local) _fenced[e.Sink] = 0;
+        foreach (var e in local) e.Sink.Close(StreamErrors.SystemShutdown, "This cluster node lost its lease; connect again");
+        foreach (var node in _replicas.Keys) DropNode(node, null);
+    }
+
+    // Another node ends a session bound here (a conflict on its full JID).
+    private ValueTask<Element?> CloseRequestedAsync(string from, Element request)
+    {
+        if (Jid.TryParse(request.Attr("jid"), out var jid) && FindLocal(jid!) is { } local)
+        {
+            var condition = request.Attr("condition") ?? StreamErrors.Conflict;
+            if (condition == StreamErrors.Conflict) local.Sink.Replace(request.Attr("text") ?? "Replaced by a new connection with the same resource");
+            else local.Sink.Close(condition, request.Attr("text"));
+            return ValueTask.FromResult<Element?>(new Element("closed", Ns.Cluster));
+        }
+        return ValueTask.FromResult<Element?>(null);
+    }
+}

@@ -1,0 +1,105 @@
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging.Abstractions;
+using StackExchange.Redis;
+using Xmpp.Server.Auth;
+using Xmpp.Server.Hosting;
+using Xmpp.Storage.Postgres;
+using Xmpp.Tests.Support;
+
+namespace Xmpp.Tests.Cluster;
+
+/// Three real xmppd processes in cluster mode for one fixture: one private Redis, one PostgreSQL database, each node
+/// with its own ports and folders, a 3 s lease. Clients connect to a node directly.
+public sealed class ClusterNodes : IAsyncDisposable
+{
+    public const int LeaseSeconds = 3;
+    public const string Password = "cluster-test-password";
+
+    private readonly string _root = Path.Combine(Path.GetTempPath(), "xmppd-cluster-" + Guid.NewGuid().ToString("N"));
+    private readonly PostgresTestDatabase _database = new("cluster");
+    private string _connectionString = "";
+
+    public RedisInstance Redis { get; private set; } = null!;
+
+    public Node[] Nodes { get; } = new Node[3];
+
+    public sealed class Node(string id, int c2s, int tls, string dir)
+    {
+        public string Id { get; } = id;
+        public ServerEndpoint Endpoint { get; } = new("127.0.0.1", c2s, tls);
+        public string Dir { get; } = dir;
+        public ServerProcess? Process { get; set; }
+    }
+
+    public static async Task<ClusterNodes> StartAsync(params string[] users)
+    {
+        var cluster = new ClusterNodes();
+        Directory.CreateDirectory(cluster._root);
+        cluster.Redis = await RedisInstance.StartAsync();
+        await cluster._database.ResetAsync();
+        cluster._connectionString = await cluster._database.ConnectionStringAsync();
+        // The accounts, straight into the shared database (the schema comes with the first open).
+        var storage = await PostgresStorage.OpenAsync(cluster._connectionString);
+        try
+        {
+            var accounts = new AccountService(storage, new XmppServerOptionsAccessor(new XmppServerOptions { Domains = ["localhost"] }),
+                NullLogger<AccountService>.Instance);
+            foreach (var u in users) await accounts.CreateAsync(u, Password);
+            await storage.FlushAsync();
+        }
+        finally { await storage.DisposeAsync(); }
+        for (int i = 0; i < 3; i++)
+        {
+            var dir = Path.Combine(cluster._root, "n" + (i + 1));
+            Directory.CreateDirectory(dir);
+            cluster.Nodes[i] = new Node("n" + (i + 1), TestServer.FreePort(), TestServer.FreePort(), dir);
+        }
+        await Task.WhenAll(cluster.Nodes.Select(cluster.StartNodeAsync));
+        return cluster;
+    }
+
+    public async Task StartNodeAsync(Node node)
+    {
+        var env = new Dictionary<string, string>
+        {
+            ["XMPP__STORAGE__CONNECTIONSTRING"] = _connectionString,
+            ["XMPP__CLUSTER__REDIS"] = Redis.ConnectionString,
+        };
+        node.Process = await ServerProcess.StartAsync(node.Dir, node.Endpoint.C2sPort, env,
+        [
+            "--storage", "postgresql", "--domain", "localhost", "--c2s-port", node.Endpoint.C2sPort.ToString(),
+            "--c2s-tls-port", node.Endpoint.C2sTlsPort.ToString(), "--data-dir", Path.Combine(node.Dir, "data"),
+            "--cert-dir", Path.Combine(node.Dir, "certs"), "--listen", "127.0.0.1", "--http-port", "0", "--log-level", "Information",
+            "--Xmpp:Cluster:Enabled=true", $"--Xmpp:Cluster:NodeId={node.Id}", $"--Xmpp:Cluster:LeaseSeconds={LeaseSeconds}",
+            // Many messages from one client in a burst: the per-session rate limit is not what these tests are about.
+            "--Xmpp:RateLimits:MessagesPerSecond=0",
+        ]);
+    }
+
+    public Task<TestClient> ConnectAsync(int node, string user, string resource, bool presence = true) =>
+        TestClient.ConnectAsync(Nodes[node].Endpoint, user, Password, resource, sendPresence: presence);
+
+    public async Task<IDatabase> RedisDatabaseAsync() => (await ConnectionMultiplexer.ConnectAsync(Redis.ConnectionString)).GetDatabase();
+
+    public void Signal(int node, int signal)
+    {
+        if (Nodes[node].Process is { HasExited: false } p) kill(p.Pid, signal);
+    }
+
+    public string Logs() => string.Join("\n", Nodes.Select(n => $"---- {n.Id} ----\n{n.Process?.Output}"));
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var n in Nodes)
+        {
+            if (n?.Process is not { } p) continue;
+            kill(p.Pid, 18);
+            await p.DisposeAsync();
+        }
+        Redis?.Stop();
+        try { Directory.Delete(_root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int kill(int pid, int sig);
+}
