@@ -10,82 +10,31 @@ namespace Xmpp.Tests.Cluster;
 public sealed class ClusterRoomsTests
 {
     private const string Room = "lobby@conference.localhost";
-    private const int LeaseSeconds = 3;
-    private static readonly PostgresTestDatabase Database = new("clusterrooms");
-    private RedisInstance _redis = null!;
-    private string _dir = null!;
-    private readonly List<Node> _nodes = [];
+    private const int LeaseSeconds = ClusterNodes.LeaseSeconds;
+    private ClusterNodes _cluster = null!;
     private readonly List<TestClient> _clients = [];
 
-    private sealed record Node(string Id, ServerProcess Process, ServerEndpoint Endpoint);
-
-    [OneTimeSetUp]
-    public async Task StartRedis() => _redis = await RedisInstance.StartAsync();
-
-    [OneTimeTearDown]
-    public void StopRedis() => _redis.Stop();
-
+    // A cluster of its own per test: the tests kill nodes.
     [SetUp]
-    public async Task Prepare()
-    {
-        await Database.ResetAsync();
-        _dir = Path.Combine(Path.GetTempPath(), "xmppd-cluster-rooms-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(_dir);
-        foreach (var user in new[] { "alice", "bob", "carol" })
-        {
-            var added = await ServerProcess.RunAsync(_dir, await Environment("setup"), ["user", "add", user, user + "-pw", .. Args("setup", TestServer.FreePort(), TestServer.FreePort())]);
-            Assert.That(added.ExitCode, Is.EqualTo(0), added.Output);
-        }
-        await Task.WhenAll(new[] { "n1", "n2", "n3" }.Select(StartNodeAsync));
-        _nodes.Sort((a, b) => string.CompareOrdinal(a.Id, b.Id));
-    }
+    public async Task Start() => _cluster = await ClusterNodes.StartAsync("alice", "bob", "carol");
 
     [TearDown]
     public async Task Stop()
     {
         foreach (var c in _clients) await c.DisposeAsync();
         _clients.Clear();
-        foreach (var n in _nodes)
-        {
-            if (TestContext.CurrentContext.Result.Outcome.Status == NUnit.Framework.Interfaces.TestStatus.Failed)
-                TestContext.Out.WriteLine($"---- {n.Id} ----\n{n.Process.Output}");
-            await n.Process.DisposeAsync();
-        }
-        _nodes.Clear();
-        await using (var admin = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(_redis.ConnectionString + ",allowAdmin=true"))
-            await admin.GetServers()[0].FlushAllDatabasesAsync();
-        try { Directory.Delete(_dir, recursive: true); }
-        catch (IOException) { }
+        if (TestContext.CurrentContext.Result.Outcome.Status == NUnit.Framework.Interfaces.TestStatus.Failed)
+            TestContext.Out.WriteLine(_cluster.Logs());
+        await _cluster.DisposeAsync();
     }
 
-    private string[] Args(string node, int c2s, int tls) =>
-    [
-        "--storage", "postgresql", "--domain", "localhost", "--c2s-port", c2s.ToString(), "--c2s-tls-port", tls.ToString(),
-        "--data-dir", Path.Combine(_dir, node, "data"), "--cert-dir", Path.Combine(_dir, "certs"), "--listen", "127.0.0.1",
-        "--http-port", "0", "--log-level", "Information",
-    ];
+    private ClusterNodes.Node N(string id) => _cluster.Nodes.Single(n => n.Id == id);
 
-    private async Task<Dictionary<string, string>> Environment(string node) => new()
-    {
-        ["XMPP__STORAGE__CONNECTIONSTRING"] = await Database.ConnectionStringAsync(),
-        ["XMPP__CLUSTER__ENABLED"] = node == "setup" ? "false" : "true",
-        ["XMPP__CLUSTER__REDIS"] = _redis.ConnectionString,
-        ["XMPP__CLUSTER__NODEID"] = node,
-        ["XMPP__CLUSTER__LEASESECONDS"] = LeaseSeconds.ToString(),
-    };
-
-    private async Task StartNodeAsync(string id)
-    {
-        int c2s = TestServer.FreePort(), tls = TestServer.FreePort();
-        var process = await ServerProcess.StartAsync(_dir, c2s, await Environment(id), Args(id, c2s, tls));
-        lock (_nodes) _nodes.Add(new Node(id, process, new ServerEndpoint("127.0.0.1", c2s, tls)));
-    }
-
-    private Node N(string id) => _nodes.Single(n => n.Id == id);
+    private static int Index(string id) => id[1] - '1';
 
     private async Task<TestClient> LoginAsync(string node, string user, string resource, bool presence = true)
     {
-        var c = await TestClient.ConnectAsync(N(node).Endpoint, user, user + "-pw", resource, sendPresence: presence);
+        var c = await _cluster.ConnectAsync(Index(node), user, resource, presence);
         _clients.Add(c);
         return c;
     }
@@ -138,13 +87,13 @@ public sealed class ClusterRoomsTests
         Assert.That(pm.Attr("from"), Is.EqualTo($"{Room}/carol"));
 
         // carol's node dies: the host (n1) drops her, and the others see her leave.
-        N("n3").Process.KillHard();
+        N("n3").Process!.KillHard();
         await alice.ReceiveAsync(e => PresenceOf(e, "carol", "unavailable"), TimeSpan.FromSeconds(LeaseSeconds + 8));
         await bob.ReceiveAsync(e => PresenceOf(e, "carol", "unavailable"), TimeSpan.FromSeconds(3));
 
         // The host dies. bob's self-ping (XEP-0410 §3) gets no answer while n1 still counts as alive, then
         // not-acceptable from n2, which took the room over from PostgreSQL without its in-memory occupants.
-        N("n1").Process.KillHard();
+        N("n1").Process!.KillHard();
         string? condition = null;
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(LeaseSeconds + 10);
         while (condition is null && DateTime.UtcNow < deadline)
@@ -197,7 +146,7 @@ public sealed class ClusterRoomsTests
     {
         var c = await TestClient.OpenAsync(N(node).Endpoint);
         _clients.Add(c);
-        await c.AuthenticateAsync(user, user + "-pw");
+        await c.AuthenticateAsync(user, ClusterNodes.Password);
         return c;
     }
 
@@ -229,7 +178,7 @@ public sealed class ClusterRoomsTests
         await again.SendAsync(new Element("r", Ns.StreamManagement));
         var ack = await again.ReceiveAsync(e => e.Name == "a");
         Assert.That(ack.Attr("h"), Is.EqualTo("0"));
-        Assert.That(N("n1").Process.Output, Does.Contain("Handed alice@localhost/phone over to node n2 (2 unacknowledged stanzas)"));
+        Assert.That(N("n1").Process!.Output, Does.Contain("Handed alice@localhost/phone over to node n2 (2 unacknowledged stanzas)"));
     }
 
     [Test]
@@ -241,7 +190,7 @@ public sealed class ClusterRoomsTests
         // bob's ping is answered after what he sent before it is stored (archive included): the message is acknowledged.
         Assert.That((await bob.IqAsync("<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")).Attr("type"), Is.EqualTo("result"));
         await alice.ReceiveAsync(e => e.Name == "message" && e.Attr("id") == "m1");
-        N("n1").Process.KillHard();
+        N("n1").Process!.KillHard();
         alice.Abort();
 
         var again = await ResumeOnAsync("n2", "alice");
