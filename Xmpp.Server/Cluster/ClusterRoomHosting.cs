@@ -18,10 +18,14 @@ namespace Xmpp.Server.Cluster;
 public sealed class ClusterRoomHosting : IRoomHosting
 {
     // KEYS[1] the room's hash, KEYS[2] its epoch counter; ARGV[1] this node, ARGV[2] the lease key prefix, ARGV[3] the
-    // lowest epoch to give (above what PostgreSQL holds, when Redis lost its counter).
+    // lowest epoch to give (above what PostgreSQL holds, when Redis lost its counter), ARGV[4] this node's registration
+    // token (the room is already this registration's: same epoch; an earlier registration's: a new one).
     private const string TakeScript = """
         local owner = redis.call('hget', KEYS[1], 'node')
         if owner and owner ~= ARGV[1] and redis.call('exists', ARGV[2] .. owner) == 1 then
+          return {owner, redis.call('hget', KEYS[1], 'epoch')}
+        end
+        if owner == ARGV[1] and ARGV[4] ~= '' and redis.call('hget', KEYS[1], 'token') == ARGV[4] and tonumber(ARGV[3]) == 0 then
           return {owner, redis.call('hget', KEYS[1], 'epoch')}
         end
         local e = redis.call('incr', KEYS[2])
@@ -29,7 +33,7 @@ public sealed class ClusterRoomHosting : IRoomHosting
           e = tonumber(ARGV[3])
           redis.call('set', KEYS[2], e)
         end
-        redis.call('hset', KEYS[1], 'node', ARGV[1], 'epoch', e)
+        redis.call('hset', KEYS[1], 'node', ARGV[1], 'epoch', e, 'token', ARGV[4])
         return {ARGV[1], tostring(e)}
         """;
 
@@ -104,7 +108,7 @@ public sealed class ClusterRoomHosting : IRoomHosting
         for (int attempt = 0; attempt < 3; attempt++)
         {
             var result = (RedisResult[])(await db.ScriptEvaluateAsync(TakeScript, [RoomKey(room), EpochKey(room)],
-                [_bus.LocalNode, RedisNodeBus.LeaseKey(""), floor]))!;
+                [_bus.LocalNode, RedisNodeBus.LeaseKey(""), floor, (_bus as RedisNodeBus)?.Token ?? ""]))!;
             var node = (string)result[0]!;
             var epoch = long.Parse((string)result[1]!, CultureInfo.InvariantCulture);
             if (node != _bus.LocalNode)

@@ -120,8 +120,16 @@ public sealed class ClusterRoomsTests
         var info = await bob.IqAsync($"<iq type='get' to='{Room}'><query xmlns='{Ns.DiscoInfo}'/></iq>");
         Assert.That(info.Child("query", Ns.DiscoInfo)?.Child("identity", Ns.DiscoInfo)?.Attr("name"), Is.EqualTo("Lobby"));
         Assert.That(info.Child("query", Ns.DiscoInfo)!.Elements().Any(f => f.Attr("var") == "muc_persistent"), info.ToString());
-        var mam = await bob.IqAsync($"<iq type='set' to='{Room}'><query xmlns='urn:xmpp:mam:2' queryid='q1'/></iq>");
-        Assert.That(mam.Attr("type"), Is.EqualTo("result"), mam.ToString());
+        await bob.SendAsync($"<iq type='set' to='{Room}' id='mam1'><query xmlns='urn:xmpp:mam:2' queryid='q1'/></iq>");
+        var archived = new List<string>();
+        var fin = await bob.ReceiveAsync(e =>
+        {
+            if (e.Name == "message" && e.Child("result", "urn:xmpp:mam:2") is { } r)
+                archived.Add(r.Child("forwarded", Ns.Forward)?.Child("message", Ns.Client)?.ChildText("body", Ns.Client) ?? "");
+            return e.Name == "iq" && e.Attr("id") == "mam1";
+        });
+        Assert.That(fin.Attr("type"), Is.EqualTo("result"), fin.ToString());
+        Assert.That(archived, Is.EqualTo(new[] { "hello from n2", "hello from n1" }), "the room archive kept both, once each");
         Assert.That(subject, Is.Not.Null);
     }
 

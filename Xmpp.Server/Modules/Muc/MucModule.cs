@@ -51,9 +51,12 @@ public sealed class MucModule(IRouter router, IStorage storage, ServedDomains do
     /// The room host per room in a cluster (issue 17): absent on a single node, where nothing here is loaded.
     public IRoomHosting? Hosting { get; private set; }
 
-    private IRoomHosting? ClusterHosting()
+    private IRoomHosting? ClusterHosting() => services.GetService<INodeBus>() is { } bus ? ClusterHosting(bus) : null;
+
+    // Its own method, never inlined: compiling it loads the Redis client, which a single node must not load.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private IRoomHosting ClusterHosting(INodeBus bus)
     {
-        if (services.GetService<INodeBus>() is not { } bus) return null;
         if (storage is not Storage.Postgres.PostgresStorage postgres)
             throw new InvalidOperationException("Cluster rooms need PostgreSQL storage (Xmpp:Storage:Provider postgresql)");
         var hosting = new ClusterRoomHosting(bus, services.GetRequiredService<IConnectionMultiplexer>(), postgres.RoomFence,
