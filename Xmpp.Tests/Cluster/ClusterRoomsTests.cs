@@ -187,6 +187,19 @@ public sealed class ClusterRoomsTests
         var ack = await again.ReceiveAsync(e => e.Name == "a");
         Assert.That(ack.Attr("h"), Is.EqualTo("0"));
         Assert.That(N("n1").Process!.Output, Does.Contain("Handed alice@localhost/phone over to node n2 (2 unacknowledged stanzas)"));
+
+        // A second break, and a resumption on the third node: n1 (named in the SM-ID) says the session moved to n2,
+        // which hands it over; c2, never acknowledged, comes again.
+        await carol.SendAsync("<message to='alice@localhost/phone' type='chat' id='c2'><body>c2</body></message>");
+        await again.ReceiveAsync(e => e.Name == "message" && e.Attr("id") == "c2");
+        again.Abort();
+        var third = await ResumeOnAsync("n3", "alice");
+        await third.SendAsync(new Element("resume", Ns.StreamManagement).SetAttr("previd", id).SetAttr("h", "4"));
+        var resumedAgain = await third.ReadElementAsync();
+        Assert.That(resumedAgain.Is("resumed", Ns.StreamManagement), resumedAgain.ToString());
+        third.StartReading();
+        var gotAgain = (await third.DrainAsync(TimeSpan.FromSeconds(2))).Where(e => e.Name == "message").Select(e => e.Attr("id")).ToList();
+        Assert.That(gotAgain, Is.EqualTo(new[] { "c2" }));
     }
 
     [Test]

@@ -86,6 +86,13 @@ public sealed partial class StreamManagementService
         var request = new Element("handover", Ns.Cluster).SetAttr("previd", previd).SetAttr("bare", bare.ToString())
             .SetAttr("h", h.ToString(CultureInfo.InvariantCulture));
         var answer = bus.IsAlive(node) ? await bus.RequestAsync(node, HandOverKind, request, HandOverTimeout) : null;
+        // A session handed over before lives on the node it went to: follow it (a few hops at most).
+        for (int hop = 0; hop < 3 && answer?.Attr("moved") is { } movedTo && movedTo != bus.LocalNode; hop++)
+        {
+            node = movedTo;
+            answer = bus.IsAlive(node) ? await bus.RequestAsync(node, HandOverKind, request, HandOverTimeout) : null;
+        }
+        if (answer?.Attr("moved") is not null) answer = null;
         if (answer is null || answer.Attr("error") is { } error)
         {
             // XEP-0198 §5: the session is unknown here and its node is gone or does not have it.
@@ -150,7 +157,11 @@ public sealed partial class StreamManagementService
     {
         var previd = request.Attr("previd") ?? "";
         if (!_resumable.TryGetValue(previd, out var sm) || sm.Session.Jid.Bare.ToString() != request.Attr("bare"))
+        {
+            if (_movedTo.TryGetValue(previd, out var moved) && moved.Bare == request.Attr("bare") && moved.Until > Now)
+                return new Element("handover", Ns.Cluster).SetAttr("moved", moved.Node);
             return new Element("handover", Ns.Cluster).SetAttr("error", "item-not-found");
+        }
         if (!uint.TryParse(request.Attr("h"), NumberStyles.None, CultureInfo.InvariantCulture, out var h))
             return new Element("handover", Ns.Cluster).SetAttr("error", "bad-request");
         var outcome = sm.HandOut(h, out var previous, out var sent, out var unacked);
@@ -160,6 +171,7 @@ public sealed partial class StreamManagementService
         if (outcome == ResumeOutcome.Gone) return new Element("handover", Ns.Cluster).SetAttr("error", "item-not-found");
         _resumable.TryRemove(previd, out _);
         var session = sm.Session;
+        RememberMove(previd, session.Jid.Bare.ToString(), from);
         var known = directory.Find(session.Jid);
         directory.Unbind(session);
         previous?.CloseWithError(StreamErrors.Conflict, "Resumed on another node");
@@ -183,6 +195,19 @@ public sealed partial class StreamManagementService
         logger.LogInformation("Handed {Jid} over to node {Node} ({Count} unacknowledged stanzas)", session.Jid, from, unacked.Count);
         await ValueTask.CompletedTask;
         return answer;
+    }
+
+    // Where sessions this node handed over went, so a later resumption elsewhere (the SM-ID still names this node) finds
+    // them; kept as long as a detached session could wait, and bounded like the ended ones.
+    private readonly ConcurrentDictionary<string, (string Bare, string Node, DateTimeOffset Until)> _movedTo = new(StringComparer.Ordinal);
+
+    private void RememberMove(string previd, string bare, string node)
+    {
+        var now = Now;
+        if (_movedTo.Count >= MaxRemembered)
+            foreach (var (id, v) in _movedTo)
+                if (v.Until <= now || _movedTo.Count >= MaxRemembered) _movedTo.TryRemove(id, out _);
+        _movedTo[previd] = (bare, node, now + (ServerMaxResume > TimeSpan.FromMinutes(5) ? ServerMaxResume : TimeSpan.FromMinutes(5)));
     }
 
     private Element? Chunk(Element request)
