@@ -45,6 +45,14 @@ public sealed partial class XmppStream
         }
         await WriteDirectAsync(handOver.Reply);
         if (handOver.Session is not { } sm) return StreamAction.Continue; // <failed/>: the client may bind instead
+        await GoLiveHandedOverAsync(sm);
+        return StreamAction.Continue;
+    }
+
+    /// After &lt;resumed/&gt; for a session handed over from another node went out (on its own or inside a SASL2
+    /// &lt;success/&gt;): bound here with what the old node's directory knew, then the unacknowledged stanzas go out again.
+    private async ValueTask GoLiveHandedOverAsync(StreamManagementSession sm)
+    {
         var session = sm.Session;
         StartWriter();
         _session = session;
@@ -56,10 +64,9 @@ public sealed partial class XmppStream
         if (!sm.GoLive(this))
         {
             CloseWithError(StreamErrors.Conflict, "The session was taken over by another stream");
-            return StreamAction.Continue;
+            return;
         }
         _s.Logger.LogDebug("Resumed {Jid} from another node", session.Jid);
-        return StreamAction.Continue;
     }
 
     /// After &lt;resumed/&gt; went out (on its own, or inside a SASL2 &lt;success/&gt;): this stream takes the session over.

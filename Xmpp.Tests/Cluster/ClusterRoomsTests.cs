@@ -200,6 +200,21 @@ public sealed class ClusterRoomsTests
         third.StartReading();
         var gotAgain = (await third.DrainAsync(TimeSpan.FromSeconds(2))).Where(e => e.Name == "message").Select(e => e.Attr("id")).ToList();
         Assert.That(gotAgain, Is.EqualTo(new[] { "c2" }));
+
+        // And back to n1, which issued the SM-ID and handed the session away, this time inside a SASL2 <authenticate/>
+        // (XEP-0388 with XEP-0198): n1 follows the session to n3 and takes it back.
+        await carol.SendAsync("<message to='alice@localhost/phone' type='chat' id='c3'><body>c3</body></message>");
+        await third.ReceiveAsync(e => e.Name == "message" && e.Attr("id") == "c3");
+        third.Abort();
+        var back = await TestClient.OpenAsync(N("n1").Endpoint);
+        _clients.Add(back);
+        var (outcome, _) = await back.ScramAsync("alice", ClusterNodes.Password,
+            extend: a => a.Add(new Element("resume", Ns.StreamManagement).SetAttr("previd", id).SetAttr("h", "5")));
+        Assert.That(outcome.Is("success", Ns.Sasl2), outcome.ToString());
+        Assert.That(outcome.Child("resumed", Ns.StreamManagement), Is.Not.Null, outcome.ToString());
+        back.StartReading();
+        var gotBack = (await back.DrainAsync(TimeSpan.FromSeconds(2))).Where(e => e.Name == "message").Select(e => e.Attr("id")).ToList();
+        Assert.That(gotBack, Is.EqualTo(new[] { "c3" }));
     }
 
     [Test]

@@ -64,7 +64,9 @@ public sealed partial class StreamManagementService
             node = Encoding.UTF8.GetString(Convert.FromBase64String(b64.PadRight(b64.Length + (4 - b64.Length % 4) % 4, '=')));
         }
         catch (FormatException) { return null; }
-        return node != bus.LocalNode ? node : null;
+        if (node != bus.LocalNode) return node;
+        // Issued here and handed over since: it lives where it went.
+        return _movedTo.TryGetValue(previd, out var moved) && moved.Until > Now ? moved.Node : null;
     }
 
     private void RegisterClusterHandlers()
