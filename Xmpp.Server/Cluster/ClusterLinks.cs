@@ -9,9 +9,10 @@ using Xmpp.Server.Sessions;
 
 namespace Xmpp.Server.Cluster;
 
-/// Joins the node bus to this node's router and directory: a deliver frame goes to the local session with that full
-/// JID (or, when it has ended, through the router's undeliverable path), a route frame to the router, and the one
-/// survivor that cleans up after a dead node tells that node's contacts its sessions ended. Started before the bus.
+/// Joins the node bus to this node's router and directory: a deliver frame goes through the DeliverToSession hooks to
+/// the local session with that full JID (or, when it has ended, through the router's undeliverable path), a route frame
+/// to the router, and the one survivor that cleans up after a dead node tells that node's contacts its sessions ended.
+/// Started before the bus.
 public sealed class ClusterLinks(
     RedisNodeBus bus,
     ClusterSessionDirectory directory,
@@ -41,7 +42,9 @@ public sealed class ClusterLinks(
 
     private async ValueTask DeliverAsync(string from, Jid to, Element stanza)
     {
-        if (directory.FindLocal(to) is { } entry && entry.Sink.Send(stanza)) return;
+        // The routing node ran the Deliver hooks (archive, carbons); the per-session ones (CSI, the offline drain's
+        // hold) run here, where the session and its queues are.
+        if (directory.FindLocal(to) is { } entry && await router.DeliverToSessionAsync(entry, stanza)) return;
         await router.UndeliveredAsync(stanza);
     }
 

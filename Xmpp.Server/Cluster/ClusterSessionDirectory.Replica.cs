@@ -105,8 +105,10 @@ public sealed partial class ClusterSessionDirectory
         }
         if (olderLocal is not null)
         {
-            // Its end unbinds a sink that is no longer the current entry: the remote one stays.
+            // Its end unbinds a sink that is no longer the current entry (the remote one stays), so its record and
+            // the others' replicas are told here.
             Interlocked.Decrement(ref _localCount);
+            Publish("x", olderLocal);
             _boundAt.TryRemove(olderLocal.Sink, out _);
             olderLocal.Sink.Replace("Replaced by a new connection with the same resource");
         }

@@ -53,6 +53,13 @@ public sealed partial class RedisNodeBus : INodeBus, IHostedService, IAsyncDispo
 
     private long _fenced;
 
+    /// Publishes (batches) and frames sent since start: the ratio is how much batching saves.
+    public long Batches => Interlocked.Read(ref _batches);
+
+    public long FramesSent => Interlocked.Read(ref _framesSent);
+
+    private long _batches, _framesSent;
+
     internal static RedisChannel ChannelOf(string node) => RedisChannel.Literal("xmpp:node:" + node);
 
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -198,6 +205,8 @@ public sealed partial class RedisNodeBus : INodeBus, IHostedService, IAsyncDispo
                 try
                 {
                     await subscriber.PublishAsync(channel, payload);
+                    Interlocked.Increment(ref _batches);
+                    Interlocked.Add(ref _framesSent, frames);
                     break;
                 }
                 catch (Exception e) when (e is RedisException or TimeoutException)

@@ -21,8 +21,14 @@ public enum HookPoint
     /// Presence addressed to a local account (bare or full JID).
     InboundPresence,
 
-    /// A stanza about to be handed to one chosen local resource; a hook may change or take it.
+    /// A stanza about to be handed to one chosen resource; a hook may change or take it. Runs once, on the node that
+    /// routes it (archive ids, carbon copies), whichever node holds the resource's session.
     Deliver,
+
+    /// After Deliver, a stanza about to be written to a session this node holds: where per-session queues live (the
+    /// offline drain's hold, XEP-0352 CSI), so StanzaContext.TargetSession is never null here. In a cluster it runs on
+    /// the node that holds the session, for stanzas routed there from another node as for local ones.
+    DeliverToSession,
 
     /// A message to a local account that no resource can take now (offline spool, archive).
     Undeliverable,

@@ -15,8 +15,13 @@ public interface IRouter
     /// FromRemote hooks run first, then it is routed like a stanza the server forwards (no client hooks).
     ValueTask RouteFromLinkAsync(Element stanza);
 
-    /// Hands a stanza to one bound resource through the Deliver hooks; false when it could not be taken.
+    /// Hands a stanza to one bound resource through the Deliver hooks (and, when this node holds the session, the
+    /// DeliverToSession hooks); false when it could not be taken.
     ValueTask<bool> DeliverAsync(SessionEntry target, Element stanza);
+
+    /// Hands a stanza whose Deliver hooks already ran on the node that routed it to a session this node holds, through
+    /// the DeliverToSession hooks; false when it could not be taken.
+    ValueTask<bool> DeliverToSessionAsync(SessionEntry target, Element stanza);
 
     /// Hands a normal or chat message to the bare JID's most available resources (RFC 6121 §8.5.2.1.1), copies linked
     /// so that it is routed on once if every holder gives it back; false when none took it.

@@ -420,17 +420,30 @@ public sealed class Router(
 
     public async ValueTask<bool> DeliverAsync(SessionEntry target, Element stanza)
     {
-        var hooks = modules.Hooks(HookPoint.Deliver);
-        if (hooks.Length > 0)
-        {
-            var from = Jid.TryParse(stanza.Attr("from"), out var f) ? f : Jid.Parse(domains.Default);
-            var context = new StanzaContext(stanza, from, target.Jid, null) { Target = target };
-            foreach (var hook in hooks)
-                if (await hook(context)) return true;
-            if (!ReferenceEquals(stanza, context.Stanza)) SharedDelivery.Carry(stanza, context.Stanza);
-            stanza = context.Stanza;
-        }
-        return target.Sink.Send(stanza);
+        var (taken, delivered) = await RunDeliverHooks(HookPoint.Deliver, target, stanza);
+        if (taken) return true;
+        // A session on another node: its node runs the DeliverToSession hooks when the stanza gets there (ClusterLinks).
+        if (target.Sink is not ISession) return target.Sink.Send(delivered);
+        return await DeliverToSessionAsync(target, delivered);
+    }
+
+    public async ValueTask<bool> DeliverToSessionAsync(SessionEntry target, Element stanza)
+    {
+        var (taken, delivered) = await RunDeliverHooks(HookPoint.DeliverToSession, target, stanza);
+        return taken || target.Sink.Send(delivered);
+    }
+
+    /// True when a hook took the stanza; else the stanza to send on (a hook may have replaced it).
+    private async ValueTask<(bool Taken, Element Stanza)> RunDeliverHooks(HookPoint point, SessionEntry target, Element stanza)
+    {
+        var hooks = modules.Hooks(point);
+        if (hooks.Length == 0) return (false, stanza);
+        var from = Jid.TryParse(stanza.Attr("from"), out var f) ? f : Jid.Parse(domains.Default);
+        var context = new StanzaContext(stanza, from, target.Jid, null) { Target = target };
+        foreach (var hook in hooks)
+            if (await hook(context)) return (true, stanza);
+        if (!ReferenceEquals(stanza, context.Stanza)) SharedDelivery.Carry(stanza, context.Stanza);
+        return (false, context.Stanza);
     }
 
     public ValueTask BounceAsync(Element stanza, string condition, string? text = null, string? type = null)

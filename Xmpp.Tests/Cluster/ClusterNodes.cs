@@ -35,6 +35,12 @@ public sealed class ClusterNodes : IAsyncDisposable
     {
         var cluster = new ClusterNodes();
         Directory.CreateDirectory(cluster._root);
+        // A test run that ends without its teardown still stops the nodes it started (by their PIDs).
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            foreach (var n in cluster.Nodes)
+                if (n?.Process is { HasExited: false } p) { kill(p.Pid, 18); kill(p.Pid, 9); }
+        };
         cluster.Redis = await RedisInstance.StartAsync();
         await cluster._database.ResetAsync();
         cluster._connectionString = await cluster._database.ConnectionStringAsync();

@@ -199,6 +199,24 @@ public sealed class ClusterTests
         finally { Directory.Delete(dir, recursive: true); }
     }
 
+    [Test, Order(7)]
+    public async Task Binding_a_full_jid_held_on_another_node_ends_the_older_session_with_conflict()
+    {
+        var first = await _cluster.ConnectAsync(0, "frank", "same");
+        await using var judy = await _cluster.ConnectAsync(2, "judy", "pc");
+        await UntilReachableAsync(judy, first);
+        var ended = new List<string>();
+        var reading = CollectUntilEndAsync(first, "never", ended);
+        // RFC 6120 §7.7.2.2: the server terminates the session that was there first.
+        await using var second = await _cluster.ConnectAsync(1, "frank", "same");
+        var errors = await reading.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.That(errors, Is.EqualTo(new[] { "conflict" }));
+        await first.DisposeAsync();
+        await UntilReachableAsync(judy, second);
+        await judy.SendAsync(Chat("frank@localhost/same", "to the new one"));
+        await second.ReceiveAsync(e => Body(e) == "to the new one");
+    }
+
     // ---- Failures ----
 
     private static async Task EnableSmAsync(TestClient c)
@@ -259,6 +277,12 @@ public sealed class ClusterTests
         await using var kim = await _cluster.ConnectAsync(0, "kim", "pc");
         var leo = await _cluster.ConnectAsync(2, "leo", "pc");
         await UntilReachableAsync(kim, leo);
+        // kim follows leo's presence, so leo's end must reach kim even though leo's node cannot say it.
+        await kim.IqAsync("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
+        await kim.SendAsync("<presence to='leo@localhost' type='subscribe'/>");
+        await leo.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") == "subscribe");
+        await leo.SendAsync("<presence to='kim@localhost' type='subscribed'/>");
+        await kim.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") is null && e.Attr("from") == "leo@localhost/pc");
         await EnableSmAsync(kim);
         var live = new List<string>();
         var reading = CollectUntilEndAsync(leo, "k", live);
@@ -285,6 +309,8 @@ public sealed class ClusterTests
         }
         int acked = await AckedAsync(kim);
         await removal;
+        // RFC 6121 §4.5.2: the survivor that cleaned up told leo's contacts he is gone.
+        await kim.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") == "unavailable" && e.Attr("from") == "leo@localhost/pc");
         var detection = Stopwatch.GetElapsedTime(killedAt, removedAt);
         await reading;
         await leo.DisposeAsync();

@@ -73,7 +73,9 @@ public sealed class RedisNodeBusTests
         var watch = Stopwatch.StartNew();
         for (int i = 0; i < 10_000; i++) a.Deliver("b", Jid.Parse("b@example.com/y"), Message(i));
         Assert.That(await Wait.UntilAsync(() => received.Count >= 10_000, TimeSpan.FromSeconds(30)), $"{received.Count} of 10000 arrived");
-        TestContext.Out.WriteLine($"10,000 frames in {watch.ElapsedMilliseconds} ms");
+        TestContext.Out.WriteLine($"10,000 frames in {watch.ElapsedMilliseconds} ms, {a.Batches} publishes");
+        Assert.That(a.FramesSent, Is.EqualTo(10_000));
+        Assert.That(a.Batches, Is.LessThan(2_000), "frames queued together go out in one publish");
         var list = received.ToArray();
         Assert.That(list, Has.Length.EqualTo(10_000));
         for (int i = 0; i < list.Length; i++)

@@ -55,7 +55,8 @@ public sealed class CsiModule(ISessionDirectory directory, IRouter router, ILogg
             if (request.Name == "inactive") session.AtBind(static e => e with { CsiInactive = true });
             return ValueTask.FromResult<Element?>(null);
         });
-        module.Hook(HookPoint.Deliver, DeliverOrder, HoldAsync);
+        // On the node that holds the session, also for stanzas routed from another node of a cluster.
+        module.Hook(HookPoint.DeliverToSession, DeliverOrder, HoldAsync);
         module.OnSessionClosed(ReleaseAsync);
     }
 
@@ -81,7 +82,6 @@ public sealed class CsiModule(ISessionDirectory directory, IRouter router, ILogg
 
     private async ValueTask<bool> HoldAsync(StanzaContext c)
     {
-        // The held queue lives with the session, on the node that holds it.
         if (c.Target is not { CsiInactive: true } || c.TargetSession is not { } session) return false;
         var state = session.State<CsiState>();
         List<Element> unsent;

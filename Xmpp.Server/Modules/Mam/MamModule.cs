@@ -60,7 +60,7 @@ public sealed partial class MamModule(
             if (c.Name == "message") StripForgedStanzaIds(c.Stanza);
             return ValueTask.FromResult(false);
         });
-        // Before the offline module's hooks (Deliver 900, Undeliverable 100), so held and spooled copies carry the id.
+        // Before the offline module's hooks (DeliverToSession, Undeliverable 100), so held and spooled copies carry the id.
         module.Hook(HookPoint.Deliver, 100, IncomingAsync);
         module.Hook(HookPoint.Undeliverable, 50, IncomingAsync);
         module.OnAccountDeleted(DeleteAccountAsync);

@@ -50,7 +50,8 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
     {
         module.ServerFeature(Ns.Offline);
         module.Hook(HookPoint.Undeliverable, 100, StoreAsync);
-        module.Hook(HookPoint.Deliver, 900, HoldWhileDraining);
+        // On the node that holds the session (the one draining its spool), also for stanzas routed from another node.
+        module.Hook(HookPoint.DeliverToSession, 900, HoldWhileDraining);
         module.OnSessionBound(session => { session.State<DrainState>(); return ValueTask.CompletedTask; });
         module.OnSessionAvailable(DeliverSpoolAsync);
         module.OnSessionClosed(ReleaseHeldAsync);
