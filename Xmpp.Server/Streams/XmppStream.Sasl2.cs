@@ -144,22 +144,46 @@ public sealed partial class XmppStream
         {
             // XEP-0198 with SASL2: the outcome of the resumption goes into <success/>; a resumed session skips
             // Bind 2 (XEP-0386 §3.2), a failed one goes on to bind.
-            var result = _s.StreamManagement.TryResume(this, Jid.Create(username, _domain), resume);
-            if (result.StreamError)
+            if (_s.StreamManagement.RemoteNodeOf(resume.Attr("previd")) is { } node)
             {
-                _endsSession = true;
-                await WriteDirectAsync(result.Reply);
-                await CloseGracefullyAsync();
-                return StreamAction.Stop;
+                // Issue 17: a session another cluster node issued is handed over from it.
+                var handOver = await _s.StreamManagement.ResumeFromNodeAsync(this, Jid.Create(username, _domain), resume, node);
+                if (handOver.StreamError)
+                {
+                    _endsSession = true;
+                    await WriteDirectAsync(handOver.Reply);
+                    await CloseGracefullyAsync();
+                    return StreamAction.Stop;
+                }
+                success.Add(handOver.Reply);
+                if (handOver.Session is { } handed)
+                {
+                    identifier.SetText(handed.Session.Jid.ToString());
+                    _state = StreamState.Bound;
+                    await WriteDirectAsync(success, BuildFeatures(resumed: true));
+                    await GoLiveHandedOverAsync(handed);
+                    return StreamAction.Continue;
+                }
             }
-            success.Add(result.Reply);
-            if (result.Session is { } sm)
+            else
             {
-                identifier.SetText(sm.Session.Jid.ToString());
-                _state = StreamState.Bound;
-                await WriteDirectAsync(success, BuildFeatures(resumed: true));
-                GoLiveResumed(result, sm);
-                return StreamAction.Continue;
+                var result = _s.StreamManagement.TryResume(this, Jid.Create(username, _domain), resume);
+                if (result.StreamError)
+                {
+                    _endsSession = true;
+                    await WriteDirectAsync(result.Reply);
+                    await CloseGracefullyAsync();
+                    return StreamAction.Stop;
+                }
+                success.Add(result.Reply);
+                if (result.Session is { } sm)
+                {
+                    identifier.SetText(sm.Session.Jid.ToString());
+                    _state = StreamState.Bound;
+                    await WriteDirectAsync(success, BuildFeatures(resumed: true));
+                    GoLiveResumed(result, sm);
+                    return StreamAction.Continue;
+                }
             }
         }
         if (pending.Authenticate.Child("bind", Ns.Bind2) is { } bind)

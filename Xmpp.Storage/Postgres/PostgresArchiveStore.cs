@@ -142,6 +142,9 @@ internal sealed partial class PostgresArchiveStore : IArchiveStore
     public ValueTask DeleteAllAsync(string owner) =>
         new(_writer.Enqueue(new PostgresWrite<int>(connection => MoveMarkAsync(connection, owner, null), _writer) { Archive = this }));
 
+    // IRoomFence: DeleteAllAsync run inside a write that has checked the room's epoch.
+    internal ValueTask<int> DeleteAllOnAsync(NpgsqlConnection connection, string owner) => MoveMarkAsync(connection, owner, null);
+
     private async ValueTask<int> MoveMarkAsync(NpgsqlConnection connection, string owner, long? through)
     {
         var target = through is null ? $"(SELECT COALESCE(max(id), 0) FROM {_table} WHERE owner = $1)" : "$2";

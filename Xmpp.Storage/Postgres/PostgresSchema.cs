@@ -102,6 +102,12 @@ internal static class PostgresSchema
             END LOOP;
         END $$;
         """,
+
+        // 3: the epoch of each MUC room's host in a cluster (issue 17): a host writes the room's state only while its
+        // epoch is the one recorded here (IRoomFence), so a node that lost the room cannot overwrite the new host.
+        """
+        CREATE TABLE muc_room_epochs (room text COLLATE "C" PRIMARY KEY, epoch bigint NOT NULL);
+        """,
     ];
 
     public static int Version => Migrations.Length;

@@ -26,6 +26,7 @@ public sealed partial class PostgresStorage : IStorage, IStorageInventory
         Rosters = new PostgresRosterStore(source, _writer);
         KeyValue = new PostgresKeyValueStore(source, _writer);
         Uploads = new PostgresUploadStore(source, _writer);
+        RoomFence = new PostgresRoomFence(this, _writer);
         _purger = new PostgresArchivePurger(source, logger, ArchiveNames, purgeInterval);
     }
 
@@ -128,6 +129,9 @@ public sealed partial class PostgresStorage : IStorage, IStorageInventory
     }
 
     public IAccountStore Accounts { get; }
+
+    // Fenced writes of MUC rooms for a cluster's room hosts (issue 17).
+    public IRoomFence RoomFence { get; }
 
     public IRosterStore Rosters { get; }
 

@@ -76,8 +76,19 @@ internal sealed partial class MucRoom(MucService service, Jid jid)
             {
                 try
                 {
+                    // Issue 17: evicted (this node lost the room) or fenced: what waits goes to the room's host.
+                    if (Closed) throw new RoomFencedException(RoomText);
                     if (!_loaded) await LoadAsync();
                     await HandleAsync(c);
+                }
+                catch (RoomFencedException)
+                {
+                    _outbox.Clear();
+                    var waiting = new List<StanzaContext> { c };
+                    while (_inbox.TryDequeue(out var next)) waiting.Add(next);
+                    service.Fenced(this, waiting);
+                    Volatile.Write(ref _running, 0);
+                    return;
                 }
                 catch (Exception ex)
                 {
@@ -91,6 +102,25 @@ internal sealed partial class MucRoom(MucService service, Jid jid)
             Volatile.Write(ref _running, 0);
             if ((_inbox.IsEmpty && _actions.IsEmpty) || Interlocked.Exchange(ref _running, 1) != 0) return;
         }
+    }
+
+    /// Issue 17: the sessions of occupants that are gone from the directory (their node died) leave the room, through
+    /// the unavailable presence their server would have sent.
+    public void PostGoneSessions(Func<Jid, bool> gone)
+    {
+        _actions.Enqueue(() =>
+        {
+            foreach (var o in _occupants.ToList())
+                foreach (var s in o.Sessions.ToList())
+                    if (gone(s))
+                    {
+                        var p = new Element("presence", Ns.Client).SetAttr("from", s.ToString())
+                            .SetAttr("to", OccupantJid(o).ToString()).SetAttr("type", "unavailable");
+                        _inbox.Enqueue(new StanzaContext(p, s, OccupantJid(o), null));
+                    }
+            return ValueTask.CompletedTask;
+        });
+        if (Interlocked.Exchange(ref _running, 1) == 0) _ = Task.Run(RunAsync);
     }
 
     private async ValueTask LoadAsync()

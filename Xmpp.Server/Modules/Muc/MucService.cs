@@ -7,9 +7,10 @@ using Xmpp.Server.Routing;
 namespace Xmpp.Server.Modules.Muc;
 
 /// One MUC service domain: answers for the service itself, and hands stanzas for room JIDs to the room, loading it
-/// on demand. A room with nobody in it and nothing to do is unloaded; if it is not persistent, it is gone.
+/// on demand. A room with nobody in it and nothing to do is unloaded; if it is not persistent, it is gone. In a cluster
+/// (hosting given) a room lives on the one node that hosts it: stanzas for a room hosted elsewhere are forwarded there.
 public sealed class MucService(string domain, IRouter router, MucStore store, MucOptions options, MamOptions mamOptions, ILogger<MucService> logger,
-    Limits.RateLimitOptions? rates = null, Metrics.ServerMetrics? metrics = null)
+    Limits.RateLimitOptions? rates = null, Metrics.ServerMetrics? metrics = null, IRoomHosting? hosting = null)
 {
     /// Counts refusals by the room limits (join and nickname floods) in xmppd_limits_refused_total.
     internal Metrics.ServerMetrics? Metrics { get; } = metrics;
@@ -48,6 +49,7 @@ public sealed class MucService(string domain, IRouter router, MucStore store, Mu
     {
         var to = c.To!;
         await EnsureIndexAsync();
+        if (hosting is not null && !await HostedHereAsync(c)) return;
         lock (_rooms)
         {
             if (!_rooms.TryGetValue(to.Local!, out var room))
@@ -57,6 +59,75 @@ public sealed class MucService(string domain, IRouter router, MucStore store, Mu
             }
             room.Post(c);
         }
+    }
+
+    // ---- Cluster (issue 17, point 3) ----
+
+    /// True when this node hosts the stanza's room; otherwise the stanza went to the host, or was answered with
+    /// service-unavailable when no host can be found (this node has no lease, or Redis or PostgreSQL are gone).
+    private async ValueTask<bool> HostedHereAsync(StanzaContext c)
+    {
+        var local = c.To!.Local!;
+        var room = Jid.Create(local, Domain).ToString();
+        if (await hosting!.HostAsync(room) is not { } host)
+        {
+            if (c.Type is not ("error" or "result")) await router.BounceAsync(c.Stanza, StanzaErrors.ServiceUnavailable);
+            return false;
+        }
+        if (!host.Local)
+        {
+            hosting.Forward(host.Node, c.Stanza);
+            return false;
+        }
+        // Taken over: the room may have been made (or made persistent) on another node since this one read its index.
+        if (host.Claimed) await RefreshSummaryAsync(local);
+        return true;
+    }
+
+    private async ValueTask RefreshSummaryAsync(string local)
+    {
+        var summary = await store.LoadSummaryAsync(Domain, local);
+        lock (_directory!)
+        {
+            if (summary is not null) _directory[local] = summary;
+            else _directory.Remove(local);
+        }
+    }
+
+    /// This node no longer hosts the room (or any room, local null): it leaves memory without writing anything; its
+    /// occupants' state is the new host's to rebuild (they rejoin after a failed XEP-0410 self-ping).
+    internal void Evict(string? local)
+    {
+        lock (_rooms)
+        {
+            foreach (var room in _rooms.Values.Where(r => local is null || r.Jid.Local == local).ToList())
+            {
+                _rooms.Remove(room.Jid.Local!);
+                room.Closed = true;
+            }
+        }
+    }
+
+    /// A room's write was refused by the fence: forget the room here and send what waits for it to the new host.
+    internal void Fenced(MucRoom room, IEnumerable<StanzaContext> waiting)
+    {
+        logger.LogWarning("Room {Room}: another node hosts it now; this node's copy is dropped", room.Jid);
+        lock (_rooms)
+        {
+            if (_rooms.TryGetValue(room.Jid.Local!, out var current) && ReferenceEquals(current, room)) _rooms.Remove(room.Jid.Local!);
+            room.Closed = true;
+        }
+        hosting?.Forget(room.Jid.ToString());
+        foreach (var c in waiting) _ = HandleAsync(c).AsTask();
+    }
+
+    /// Another node went down: every room here sends the unavailable presence of that node's occupants (their sessions
+    /// are gone from the directory) to the others, as when an occupant's server goes away.
+    internal void SweepOccupants(Func<Jid, bool> gone)
+    {
+        List<MucRoom> rooms;
+        lock (_rooms) rooms = [.. _rooms.Values];
+        foreach (var room in rooms) room.PostGoneSessions(gone);
     }
 
     /// Called by a room's worker when its inbox is empty: an empty room leaves memory (XEP-0045 §10.1.x: a temporary
@@ -87,6 +158,19 @@ public sealed class MucService(string domain, IRouter router, MucStore store, Mu
             Volatile.Write(ref _directory, await store.LoadDirectoryAsync(Domain));
         }
         finally { _indexGate.Release(); }
+    }
+
+    // In a cluster other nodes make and change persistent rooms: the list is read from storage each time. Temporary
+    // rooms are listed only by the node hosting them.
+    private async ValueTask ReloadIndexInClusterAsync()
+    {
+        if (hosting is null) return;
+        var stored = await store.LoadDirectoryAsync(Domain);
+        lock (_directory!)
+        {
+            _directory.Clear();
+            foreach (var (local, summary) in stored) _directory[local] = summary;
+        }
     }
 
     internal string Secret => _secret;
@@ -138,6 +222,7 @@ public sealed class MucService(string domain, IRouter router, MucStore store, Mu
     internal async ValueTask<List<(string Local, MucRoomSummary Summary)>> AllRoomsAsync()
     {
         await EnsureIndexAsync();
+        await ReloadIndexInClusterAsync();
         var list = new List<(string Local, MucRoomSummary Summary)>();
         lock (_directory!) list.AddRange(_directory.Select(r => (r.Key, r.Value)));
         lock (_live) list.AddRange(_live.Select(r => (r.Key, r.Value)));
@@ -187,6 +272,7 @@ public sealed class MucService(string domain, IRouter router, MucStore store, Mu
         if (!c.IsGet) { c.Error(StanzaErrors.BadRequest); return; }
         if (c.Payload.Attr("node") is not null || !c.To.IsDomain) { c.Error(StanzaErrors.ItemNotFound); return; }
         await EnsureIndexAsync();
+        await ReloadIndexInClusterAsync();
         var result = new Element("query", Ns.DiscoItems);
         foreach (var (local, summary) in PublicRooms().OrderBy(r => r.Local, StringComparer.Ordinal))
             result.Add(new Element("item", Ns.DiscoItems).SetAttr("jid", Jid.Create(local, Domain).ToString())

@@ -7,8 +7,10 @@ using Xmpp.Storage;
 namespace Xmpp.Server.Modules.Muc;
 
 /// Rooms on top of the shared stores: each persistent room's record is a key-value document owned by the room's JID,
-/// the service keeps an index of its persistent rooms, and history lives in the "muc" archive collection.
-public sealed class MucStore(IStorage storage)
+/// the service keeps an index of its persistent rooms, and history lives in the "muc" archive collection. In a cluster
+/// (hosting given) every write of a room's state goes through the room fence with the epoch this node hosts it with,
+/// and throws RoomFencedException when the epoch is no longer the room's.
+public sealed class MucStore(IStorage storage, IRoomHosting? hosting = null)
 {
     public const string Collection = "muc";
     private const string RoomKey = "muc-room";
@@ -26,13 +28,37 @@ public sealed class MucStore(IStorage storage)
         return bytes is null ? null : JsonSerializer.Deserialize<MucRoomRecord>(bytes, Json);
     }
 
-    public ValueTask SaveRoomAsync(string room, MucRoomRecord record) =>
-        storage.KeyValue.SetAsync(room, RoomKey, JsonSerializer.SerializeToUtf8Bytes(record, Json));
+    public async ValueTask SaveRoomAsync(string room, MucRoomRecord record)
+    {
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(record, Json);
+        if (hosting is null) await storage.KeyValue.SetAsync(room, RoomKey, bytes);
+        else Fenced(room, await hosting.Fence.SetAsync(room, EpochOf(room), room, RoomKey, bytes));
+    }
 
     public async ValueTask DeleteRoomAsync(string room)
     {
+        if (hosting is not null)
+        {
+            long epoch = EpochOf(room);
+            Fenced(room, await hosting.Fence.DeleteAsync(room, epoch, room, RoomKey));
+            Fenced(room, await hosting.Fence.DeleteArchiveAsync(room, epoch, Collection, room));
+            return;
+        }
         await storage.KeyValue.DeleteAsync(room, RoomKey);
         await _archive.DeleteAllAsync(room);
+    }
+
+    /// A room's directory entry, read again when a cluster node takes the room over (another node may have made it).
+    public async ValueTask<MucRoomSummary?> LoadSummaryAsync(string service, string local) =>
+        await storage.KeyValue.GetAsync(DirectoryOwner(service), local) is { } bytes
+            ? JsonSerializer.Deserialize<MucRoomSummary>(bytes, Json)
+            : null;
+
+    private long EpochOf(string room) => hosting!.EpochOf(room) ?? throw new RoomFencedException(room);
+
+    private static void Fenced(string room, bool written)
+    {
+        if (!written) throw new RoomFencedException(room);
     }
 
     /// The service's directory of persistent rooms: one small document per room under the service's owner key.
@@ -44,11 +70,26 @@ public sealed class MucStore(IStorage storage)
         return rooms;
     }
 
-    public ValueTask SaveSummaryAsync(string service, string local, MucRoomSummary summary) =>
-        storage.KeyValue.SetAsync(DirectoryOwner(service), local, JsonSerializer.SerializeToUtf8Bytes(summary, Json));
+    public async ValueTask SaveSummaryAsync(string service, string local, MucRoomSummary summary)
+    {
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(summary, Json);
+        if (hosting is null) await storage.KeyValue.SetAsync(DirectoryOwner(service), local, bytes);
+        else
+        {
+            var room = local + "@" + service;
+            Fenced(room, await hosting.Fence.SetAsync(room, EpochOf(room), DirectoryOwner(service), local, bytes));
+        }
+    }
 
-    public async ValueTask DeleteSummaryAsync(string service, string local) =>
-        await storage.KeyValue.DeleteAsync(DirectoryOwner(service), local);
+    public async ValueTask DeleteSummaryAsync(string service, string local)
+    {
+        if (hosting is null) await storage.KeyValue.DeleteAsync(DirectoryOwner(service), local);
+        else
+        {
+            var room = local + "@" + service;
+            Fenced(room, await hosting.Fence.DeleteAsync(room, EpochOf(room), DirectoryOwner(service), local));
+        }
+    }
 
     /// The secret that keys the service's occupant-ids (XEP-0421), created once.
     public async ValueTask<string> SecretAsync(string service)
@@ -61,8 +102,12 @@ public sealed class MucStore(IStorage storage)
 
     private static string DirectoryOwner(string service) => "muc-rooms:" + service;
 
-    public async ValueTask AppendHistoryAsync(string room, DateTimeOffset stamp, string nick, Element message, string stanzaId) =>
-        await _archive.AppendAsync(room, stamp, nick, ElementWriter.ToBytes(message), stanzaId);
+    public async ValueTask AppendHistoryAsync(string room, DateTimeOffset stamp, string nick, Element message, string stanzaId)
+    {
+        if (hosting is null) await _archive.AppendAsync(room, stamp, nick, ElementWriter.ToBytes(message), stanzaId);
+        else if (await hosting.Fence.AppendAsync(room, EpochOf(room), Collection, stamp, nick, ElementWriter.ToBytes(message), stanzaId) is null)
+            throw new RoomFencedException(room);
+    }
 
     /// The newest max messages of a room, oldest first.
     public async ValueTask<List<(DateTimeOffset Stamp, Element Message)>> LoadHistoryAsync(string room, int max)

@@ -67,7 +67,7 @@ public sealed partial class StreamManagementService(
         var timeout = ServerMaxResume;
         if (requestedMaxSeconds > 0 && TimeSpan.FromSeconds(requestedMaxSeconds) < timeout) timeout = TimeSpan.FromSeconds(requestedMaxSeconds);
         bool resumable = resume && timeout > TimeSpan.Zero;
-        var id = resumable ? Convert.ToBase64String(RandomNumberGenerator.GetBytes(18)).Replace('+', '-').Replace('/', '_') : null;
+        var id = resumable ? NewId() : null;
         var sm = new StreamManagementSession(this, session, session.Stream, id, timeout);
         var enabled = new Element("enabled", Ns.StreamManagement);
         if (id is not null)
@@ -132,7 +132,11 @@ public sealed partial class StreamManagementService(
                 .SetAttr("h", h.ToString(CultureInfo.InvariantCulture))
                 .SetAttr("send-count", sent.ToString(CultureInfo.InvariantCulture)));
 
-    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        RegisterClusterHandlers();
+        return Task.CompletedTask;
+    }
 
     /// At shutdown every detached session ends, so its unacknowledged messages reach the offline spool before
     /// storage closes.

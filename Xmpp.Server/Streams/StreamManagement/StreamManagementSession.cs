@@ -28,16 +28,57 @@ public sealed class StreamManagementSession
 
     internal StreamManagementSession(StreamManagementService service, ClientSession session, XmppStream stream,
         string? id, TimeSpan resumeTimeout, uint start = 0)
+        : this(service, session, stream, id, resumeTimeout, start, start, live: true)
+    {
+    }
+
+    /// A session handed over from another node (issue 17): the client acknowledged acked of the stanzas sent to it, this
+    /// side of the stream handled handled; it goes live after &lt;resumed/&gt; is written.
+    internal StreamManagementSession(StreamManagementService service, ClientSession session, XmppStream stream,
+        string? id, TimeSpan resumeTimeout, uint acked, uint handled, bool live)
     {
         _service = service;
         Session = session;
         _stream = stream;
-        _live = true;
+        _live = live;
         Id = id;
         ResumeTimeout = resumeTimeout;
-        _unacked = new UnackedQueue(start);
-        _handled = unchecked((int)start);
+        _unacked = new UnackedQueue(acked);
+        _handled = unchecked((int)handled);
         _handledDurable = _handled;
+    }
+
+    /// A stanza the old node had sent and the client had not acknowledged: it goes out again when the session goes live.
+    internal void Adopt(Element stanza)
+    {
+        lock (_gate) _unacked.Add(new UnackedStanza(stanza, _service.Now, null));
+    }
+
+    /// Issue 17: the session moves to another node. Like TakeOver, the client's h releases what it got; the rest is
+    /// handed out and the session ends here without its end (the new node binds the same resource).
+    internal ResumeOutcome HandOut(uint h, out XmppStream? previous, out uint sent, out List<Element> unacked)
+    {
+        lock (_gate)
+        {
+            previous = null;
+            unacked = [];
+            sent = _unacked.Sent;
+            if (_ended) return ResumeOutcome.Gone;
+            if (_unacked.Releases(h) < 0) return ResumeOutcome.HandledTooHigh;
+            _unacked.Acknowledge(h);
+            previous = _stream;
+            _stream = null;
+            _live = false;
+            _ended = true;
+            _generation++;
+            // Each goes out again on the new node, which re-routes it if that session ends: settled here.
+            foreach (var item in _unacked.TakeAll())
+            {
+                item.Shared?.Settle();
+                unacked.Add(item.Stanza);
+            }
+            return ResumeOutcome.TakenOver;
+        }
     }
 
     public ClientSession Session { get; }

@@ -1,0 +1,160 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+using Xmpp.Protocol.Xml;
+using Xmpp.Server.Modules.Muc;
+using Xmpp.Storage;
+
+namespace Xmpp.Server.Cluster;
+
+/// Room hosting in a cluster (issue 17, point 3). In Redis, per room:
+///   xmpp:room:{room}        hash node, epoch: the node that hosts the room and the epoch it took it with
+///   xmpp:room-epoch:{room}  the room's epoch counter (only increases)
+/// A node takes a room with one script that records it only when the recorded host is absent, this node itself (a
+/// new incarnation, whose memory of the room is gone) or without a lease; then it records the epoch in PostgreSQL
+/// (IRoomFence), where every write of the room's state checks it. The hot path is a local cache room → (node, epoch),
+/// dropped for a node when it goes down and wholesale when this node loses its lease.
+public sealed class ClusterRoomHosting : IRoomHosting
+{
+    // KEYS[1] the room's hash, KEYS[2] its epoch counter; ARGV[1] this node, ARGV[2] the lease key prefix, ARGV[3] the
+    // lowest epoch to give (above what PostgreSQL holds, when Redis lost its counter), ARGV[4] this node's registration
+    // token (the room is already this registration's: same epoch; an earlier registration's: a new one).
+    private const string TakeScript = """
+        local owner = redis.call('hget', KEYS[1], 'node')
+        if owner and owner ~= ARGV[1] and redis.call('exists', ARGV[2] .. owner) == 1 then
+          return {owner, redis.call('hget', KEYS[1], 'epoch')}
+        end
+        if owner == ARGV[1] and ARGV[4] ~= '' and redis.call('hget', KEYS[1], 'token') == ARGV[4] and tonumber(ARGV[3]) == 0 then
+          return {owner, redis.call('hget', KEYS[1], 'epoch')}
+        end
+        local e = redis.call('incr', KEYS[2])
+        if e < tonumber(ARGV[3]) then
+          e = tonumber(ARGV[3])
+          redis.call('set', KEYS[2], e)
+        end
+        redis.call('hset', KEYS[1], 'node', ARGV[1], 'epoch', e, 'token', ARGV[4])
+        return {ARGV[1], tostring(e)}
+        """;
+
+    private readonly INodeBus _bus;
+    private readonly IConnectionMultiplexer _redis;
+    private readonly ILogger _log;
+    private readonly ConcurrentDictionary<string, (string Node, long Epoch)> _hosts = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _taking = new(StringComparer.Ordinal);
+
+    public ClusterRoomHosting(INodeBus bus, IConnectionMultiplexer redis, IRoomFence fence, ILogger<ClusterRoomHosting> log)
+    {
+        _bus = bus;
+        _redis = redis;
+        Fence = fence;
+        _log = log;
+        bus.NodeDown += OnNodeDown;
+        bus.LeaseLost += OnLeaseLost;
+    }
+
+    public IRoomFence Fence { get; }
+
+    public event Action<string?>? RoomsLost;
+
+    public event Action<string>? NodeDown;
+
+    /// Rooms this node has taken since start (for tests and metrics).
+    public long Taken => Interlocked.Read(ref _taken);
+
+    private long _taken;
+
+    internal static string RoomKey(string room) => "xmpp:room:" + room;
+
+    internal static string EpochKey(string room) => "xmpp:room-epoch:" + room;
+
+    public async ValueTask<RoomHost?> HostAsync(string room)
+    {
+        if (Cached(room) is { } known) return known;
+        if (!_bus.HoldsLease) return null;
+        // One lookup per room at a time on this node: the stanzas behind the first wait for its answer.
+        var gate = _taking.GetOrAdd(room, _ => new SemaphoreSlim(1, 1));
+        if (!await gate.WaitAsync(TimeSpan.FromSeconds(10))) return null;
+        try
+        {
+            if (Cached(room) is { } again) return again;
+            return await TakeAsync(room);
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException or Npgsql.NpgsqlException)
+        {
+            _log.LogWarning("Room {Room}: could not find or take its host: {Error}", room, e.Message);
+            return null;
+        }
+        finally
+        {
+            gate.Release();
+            if (gate.CurrentCount == 1) _taking.TryRemove(new KeyValuePair<string, SemaphoreSlim>(room, gate));
+        }
+    }
+
+    private RoomHost? Cached(string room)
+    {
+        if (!_hosts.TryGetValue(room, out var h)) return null;
+        if (h.Node == _bus.LocalNode) return _bus.HoldsLease ? new RoomHost(h.Node, h.Epoch, true, false) : null;
+        if (_bus.IsAlive(h.Node)) return new RoomHost(h.Node, h.Epoch, false, false);
+        _hosts.TryRemove(new KeyValuePair<string, (string, long)>(room, h));
+        return null;
+    }
+
+    private async ValueTask<RoomHost?> TakeAsync(string room)
+    {
+        var db = _redis.GetDatabase();
+        long floor = 0;
+        for (int attempt = 0; attempt < 3; attempt++)
+        {
+            var result = (RedisResult[])(await db.ScriptEvaluateAsync(TakeScript, [RoomKey(room), EpochKey(room)],
+                [_bus.LocalNode, RedisNodeBus.LeaseKey(""), floor, (_bus as RedisNodeBus)?.Token ?? ""]))!;
+            var node = (string)result[0]!;
+            var epoch = long.Parse((string)result[1]!, CultureInfo.InvariantCulture);
+            if (node != _bus.LocalNode)
+            {
+                if (!_bus.IsAlive(node)) return null; // alive in Redis, not yet known here: the next stanza asks again
+                _hosts[room] = (node, epoch);
+                return new RoomHost(node, epoch, false, false);
+            }
+            // Recorded in Redis; now in PostgreSQL, where the writes check it. A lower epoch than PostgreSQL holds means
+            // Redis lost its counter (restarted without its data): take it again above the recorded one.
+            var recorded = await Fence.ClaimAsync(room, epoch);
+            if (recorded != epoch)
+            {
+                floor = recorded + 1;
+                continue;
+            }
+            if (!_bus.HoldsLease) return null;
+            _hosts[room] = (node, epoch);
+            Interlocked.Increment(ref _taken);
+            _log.LogInformation("Room {Room}: hosted on this node from now on (epoch {Epoch})", room, epoch);
+            return new RoomHost(node, epoch, true, true);
+        }
+        return null;
+    }
+
+    public long? EpochOf(string room) =>
+        _bus.HoldsLease && _hosts.TryGetValue(room, out var h) && h.Node == _bus.LocalNode ? h.Epoch : null;
+
+    public void Forward(string node, Element stanza) => _bus.Route(node, stanza);
+
+    public void Forget(string room)
+    {
+        if (_hosts.TryRemove(room, out var h) && h.Node == _bus.LocalNode) RoomsLost?.Invoke(room);
+    }
+
+    private void OnNodeDown(string node)
+    {
+        foreach (var (room, h) in _hosts)
+            if (h.Node == node) _hosts.TryRemove(new KeyValuePair<string, (string, long)>(room, h));
+        NodeDown?.Invoke(node);
+    }
+
+    // Every room this node hosted may have been taken by another node meanwhile: forget them all; the rooms leave memory.
+    private void OnLeaseLost()
+    {
+        _hosts.Clear();
+        RoomsLost?.Invoke(null);
+    }
+}

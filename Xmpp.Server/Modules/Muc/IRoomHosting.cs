@@ -1,0 +1,40 @@
+using Xmpp.Protocol.Xml;
+using Xmpp.Storage;
+
+namespace Xmpp.Server.Modules.Muc;
+
+/// Which node hosts a room when several nodes serve the domain (issue 17, Xmpp:Cluster): one node at a time, under a
+/// lease with an epoch. Absent on a single node, where every room is hosted here and nothing is fenced.
+public interface IRoomHosting
+{
+    /// Who hosts the room (its bare JID): this node or another live one, taking the room when nobody live holds it.
+    /// Null when this node cannot decide (it has no lease, or Redis or PostgreSQL did not answer).
+    ValueTask<RoomHost?> HostAsync(string room);
+
+    /// The epoch this node holds for the room while it hosts it; null once it does not (its writes are then refused).
+    long? EpochOf(string room);
+
+    /// Hands a stanza for a room to the node that hosts it.
+    void Forward(string node, Element stanza);
+
+    /// The room's host refused this node's writes (a newer epoch is recorded): ask again next time.
+    void Forget(string room);
+
+    /// Writes that check the room's epoch in the same transaction.
+    IRoomFence Fence { get; }
+
+    /// Rooms this node no longer hosts: one room, or every room (null) after this node lost its lease.
+    event Action<string?>? RoomsLost;
+
+    /// Another node is gone (its lease ended): rooms hosted here drop that node's occupants.
+    event Action<string>? NodeDown;
+}
+
+/// The host of a room: Local when it is this node; Claimed when this node has just taken it (load it from storage).
+public readonly record struct RoomHost(string Node, long Epoch, bool Local, bool Claimed);
+
+/// A write of a room's state refused because this node's epoch is no longer the room's (issue 17 fencing).
+public sealed class RoomFencedException(string room) : Exception($"room {room}: this node no longer hosts it (stale epoch)")
+{
+    public string Room { get; } = room;
+}
