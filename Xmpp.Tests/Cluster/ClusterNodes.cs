@@ -23,17 +23,23 @@ public sealed class ClusterNodes : IAsyncDisposable
 
     public Node[] Nodes { get; } = new Node[3];
 
-    public sealed class Node(string id, int c2s, int tls, string dir)
+    /// Nodes with an HTTPS port (GET /ready for HAProxy's checks) that trust the test HAProxy's PROXY headers.
+    public bool BehindBalancer { get; private init; }
+
+    public sealed class Node(string id, int c2s, int tls, string dir, int http = 0)
     {
         public string Id { get; } = id;
+        public int HttpPort { get; } = http;
         public ServerEndpoint Endpoint { get; } = new("127.0.0.1", c2s, tls);
         public string Dir { get; } = dir;
         public ServerProcess? Process { get; set; }
     }
 
-    public static async Task<ClusterNodes> StartAsync(params string[] users)
+    public static Task<ClusterNodes> StartAsync(params string[] users) => StartAsync(false, users);
+
+    public static async Task<ClusterNodes> StartAsync(bool behindBalancer, params string[] users)
     {
-        var cluster = new ClusterNodes();
+        var cluster = new ClusterNodes { BehindBalancer = behindBalancer };
         Directory.CreateDirectory(cluster._root);
         // A test run that ends without its teardown still stops the nodes it started (by their PIDs).
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
@@ -58,7 +64,7 @@ public sealed class ClusterNodes : IAsyncDisposable
         {
             var dir = Path.Combine(cluster._root, "n" + (i + 1));
             Directory.CreateDirectory(dir);
-            cluster.Nodes[i] = new Node("n" + (i + 1), TestServer.FreePort(), TestServer.FreePort(), dir);
+            cluster.Nodes[i] = new Node("n" + (i + 1), TestServer.FreePort(), TestServer.FreePort(), dir, behindBalancer ? TestServer.FreePort() : 0);
         }
         await Task.WhenAll(cluster.Nodes.Select(cluster.StartNodeAsync));
         return cluster;
@@ -75,10 +81,11 @@ public sealed class ClusterNodes : IAsyncDisposable
         [
             "--storage", "postgresql", "--domain", "localhost", "--c2s-port", node.Endpoint.C2sPort.ToString(),
             "--c2s-tls-port", node.Endpoint.C2sTlsPort.ToString(), "--data-dir", Path.Combine(node.Dir, "data"),
-            "--cert-dir", Path.Combine(node.Dir, "certs"), "--listen", "127.0.0.1", "--http-port", "0", "--log-level", "Information",
+            "--cert-dir", Path.Combine(node.Dir, "certs"), "--listen", "127.0.0.1", "--http-port", node.HttpPort.ToString(), "--log-level", "Information",
             "--Xmpp:Cluster:Enabled=true", $"--Xmpp:Cluster:NodeId={node.Id}", $"--Xmpp:Cluster:LeaseSeconds={LeaseSeconds}",
             // Many messages from one client in a burst: the per-session rate limit is not what these tests are about.
             "--Xmpp:RateLimits:MessagesPerSecond=0",
+            .. BehindBalancer ? [$"--Xmpp:ProxyProtocol:TrustedProxies:0={HaproxyInstance.SourceAddress}"] : Array.Empty<string>(),
         ]);
     }
 
