@@ -150,6 +150,9 @@ internal static class PostgresSchema
     // Any number to share between nodes of this server; "xmpp" in ASCII.
     private const long LockKey = 0x786d7070;
 
+    /// The schema's advisory lock for DDL run in a transaction (released at its end).
+    internal static readonly string LockStatement = $"SELECT pg_advisory_xact_lock({LockKey})";
+
     // Brings the schema up to Version; returns the version found before.
     public static async Task<int> MigrateAsync(NpgsqlDataSource source, ILogger logger)
     {

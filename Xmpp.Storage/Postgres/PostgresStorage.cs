@@ -150,11 +150,18 @@ public sealed partial class PostgresStorage : IStorage, IStorageInventory
         {
             if (_archives.TryGetValue(collection, out var existing))
                 return existing;
-            // The schema has the server's collections; another gets its table now (idempotent DDL).
+            // The schema has the server's collections; another gets its table now (idempotent DDL). Nodes of a cluster
+            // starting together would race on CREATE TABLE IF NOT EXISTS (a duplicate key in pg_type), so the DDL runs
+            // in one transaction under the schema's advisory lock.
             if (!PostgresSchema.Collections.Contains(collection))
             {
-                using var command = _source.CreateCommand(PostgresSchema.ArchiveTable(collection) + PostgresSchema.OriginIdColumn(collection));
-                command.ExecuteNonQuery();
+                using var connection = _source.OpenConnection();
+                using var transaction = connection.BeginTransaction();
+                using (var lockCommand = new NpgsqlCommand(PostgresSchema.LockStatement, connection, transaction))
+                    lockCommand.ExecuteNonQuery();
+                using (var command = new NpgsqlCommand(PostgresSchema.ArchiveTable(collection) + PostgresSchema.OriginIdColumn(collection), connection, transaction))
+                    command.ExecuteNonQuery();
+                transaction.Commit();
             }
             var store = new PostgresArchiveStore(_source, _writer, collection);
             _archives[collection] = store;

@@ -2,6 +2,7 @@ using System.Net;
 using Xmpp.Protocol;
 using Xmpp.Protocol.Xml;
 using Xmpp.Tests.Support;
+using static Xmpp.Tests.Cluster.ClusterSteps;
 
 namespace Xmpp.Tests.Cluster;
 
@@ -36,11 +37,6 @@ public sealed class ClusterBehindHaproxyTests
         await _cluster.DisposeAsync();
     }
 
-    private static Element Chat(string to, string body, string type = "chat") =>
-        new Element("message", Ns.Client).SetAttr("to", to).SetAttr("type", type).Add(new Element("body", Ns.Client).AddText(body));
-
-    private static string? Body(Element e) => e.ChildText("body", Ns.Client);
-
     private Task<TestClient> ConnectThroughBalancerAsync(string user, IPAddress from, string resource) =>
         TestClient.ConnectAsync(_haproxy.Endpoint(from), user, ClusterNodes.Password, resource, sendPresence: true);
 
@@ -56,41 +52,6 @@ public sealed class ClusterBehindHaproxyTests
             await Task.Delay(50);
         }
         throw new AssertionException($"no node lists a session of {bare}");
-    }
-
-    /// Until the sender's node knows the receiver's session (a headline to an unknown resource is dropped, so nothing
-    /// is left behind in a spool).
-    private static async Task UntilReachableAsync(TestClient from, TestClient to)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
-        for (int i = 0; DateTime.UtcNow < deadline; i++)
-        {
-            await from.SendAsync(Chat(to.Jid!.ToString(), "ping-" + i, "headline"));
-            if (await to.TryReceiveAsync(e => Body(e)?.StartsWith("ping-", StringComparison.Ordinal) == true, TimeSpan.FromMilliseconds(300)) is not null)
-            {
-                await to.DrainAsync(TimeSpan.FromMilliseconds(100));
-                return;
-            }
-        }
-        Assert.Fail($"{to.Jid} never became reachable from {from.Jid}");
-    }
-
-    private static async Task<List<string>> ArchivedFromAsync(TestClient c, string with)
-    {
-        var form = "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>urn:xmpp:mam:2</value></field>" +
-                   $"<field var='with'><value>{with}</value></field></x>";
-        await c.SendAsync($"<iq type='set' id='mam1'><query xmlns='urn:xmpp:mam:2' queryid='q1'>{form}<set xmlns='http://jabber.org/protocol/rsm'><max>2000</max></set></query></iq>");
-        var bodies = new List<string>();
-        while (true)
-        {
-            var e = await c.ReceiveAsync(m => (m.Name == "iq" && m.Attr("id") == "mam1") || m.Child("result", Ns.Mam) is not null, TimeSpan.FromSeconds(20));
-            if (e.Name == "iq")
-            {
-                Assert.That(e.Attr("type"), Is.EqualTo("result"), e.ToString());
-                return bodies;
-            }
-            if (Body(e.Child("result", Ns.Mam)!.FirstElement!.Child("message", Ns.Client)!) is { } b) bodies.Add(b);
-        }
     }
 
     [Test]
@@ -110,7 +71,7 @@ public sealed class ClusterBehindHaproxyTests
             for (int round = 0; round < 2; round++)
             {
                 Assert.That(benNode, Is.Not.EqualTo(annNode), "the receiver shares the sender's node");
-                await UntilReachableAsync(ann, ben);
+                await UntilReachableAsync(ann, ben, TimeSpan.FromSeconds(15));
                 var live = new List<string>();
                 var reading = Task.Run(async () =>
                 {
@@ -172,7 +133,7 @@ public sealed class ClusterBehindHaproxyTests
                 // The killed node comes back and HAProxy takes it in again; the chat goes on both ways.
                 await _cluster.StartNodeAsync(_cluster.Nodes[benNode]);
                 await _haproxy.WaitForStateAsync(killed, "UP", TimeSpan.FromSeconds(20));
-                await UntilReachableAsync(ben, ann);
+                await UntilReachableAsync(ben, ann, TimeSpan.FromSeconds(15));
                 benNode = newNode;
             }
             Assert.That(handled, Is.GreaterThanOrEqualTo(sent), "the server acknowledged every message the sender sent");

@@ -3,6 +3,7 @@ using Xmpp.Protocol;
 using Xmpp.Protocol.Xml;
 using Xmpp.Server.Modules.Pep;
 using Xmpp.Tests.Support;
+using static Xmpp.Tests.Cluster.ClusterSteps;
 
 namespace Xmpp.Tests.Cluster;
 
@@ -30,27 +31,6 @@ public sealed class ClusterCacheTests
     {
         if (TestContext.CurrentContext.Result.Outcome.Status == NUnit.Framework.Interfaces.TestStatus.Failed)
             TestContext.Out.WriteLine(_cluster.Logs());
-    }
-
-    private static Element Chat(string to, string body, string type = "chat") =>
-        new Element("message", Ns.Client).SetAttr("to", to).SetAttr("type", type).Add(new Element("body", Ns.Client).AddText(body));
-
-    private static string? Body(Element e) => e.ChildText("body", Ns.Client);
-
-    /// Until the sender's node knows the receiver's session (headlines to a full JID nobody has are dropped).
-    private static async Task UntilReachableAsync(TestClient from, TestClient to)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        for (int i = 0; DateTime.UtcNow < deadline; i++)
-        {
-            await from.SendAsync(Chat(to.Jid!.ToString(), "ping-" + i, "headline"));
-            if (await to.TryReceiveAsync(e => Body(e)?.StartsWith("ping-", StringComparison.Ordinal) == true, TimeSpan.FromMilliseconds(300)) is not null)
-            {
-                await to.DrainAsync(TimeSpan.FromMilliseconds(100));
-                return;
-            }
-        }
-        Assert.Fail($"{to.Jid} never became reachable from {from.Jid}");
     }
 
     /// RFC 6121 §3.1: watcher asks owner for a subscription and owner (through ownerClient) approves it.

@@ -110,7 +110,8 @@ public sealed class CrashRecoveryTests(string storage)
             "<value>http://jabber.org/protocol/pubsub#publish-options</value></field><field var='pubsub#max_items'><value>max</value></field></x></publish-options>";
         var rosterAcked = new List<string>();
         var itemsAcked = new List<string>();
-        await using (var server = await ServerProcess.StartAsync(_dir, _c2s, _environment, Args()))
+        // Hundreds of IQs a second from one client, on purpose: the per-account IQ rate limit is not under test here.
+        await using (var server = await ServerProcess.StartAsync(_dir, _c2s, _environment, [.. Args(), "--Xmpp:RateLimits:IqPerSecond=0"]))
         {
             var alice = await TestClient.ConnectAsync(endpoint, "alice", "alice-pw", "pc");
             var killer = Task.Run(async () =>

@@ -175,7 +175,9 @@ public sealed partial class SecurityReviewTests
     // ---- Constant-time comparison of secrets ----
 
     // Comparisons that name a secret-like identifier and are not secrets compared with a guess: two fields a user
-    // typed (new password and its repetition), lengths, enum results, an algorithm name.
+    // typed (new password and its repetition), lengths, enum results, an algorithm name, the PROXY protocol's fixed
+    // signature, and the registration tokens of cluster nodes: random ids of one lease generation, compared between
+    // the cluster's own nodes over Redis to tell an old registration from a new one, not a credential anyone presents.
     private static readonly (string File, string Snippet)[] NotSecretComparisons =
     [
         ("ServiceAdminModule.cs", "f.Value(\"password-verify\") != password"),
@@ -197,6 +199,13 @@ public sealed partial class SecurityReviewTests
         ("ScramServer.cs", "proof.Length != ScramHashes.HashSize(hash)"),
         ("OptionsValidator.cs", "comp.Domains.Count == 0"),
         ("InviteStore.cs", "kind == InviteKind.Account"),
+        ("ProxyHeaderParser.cs", "data[0] == V2Signature[0]"),
+        ("ClusterSessionDirectory.Replica.cs", "node is null || token is null || node == _bus.LocalNode"),
+        ("ClusterSessionDirectory.Replica.cs", "token != expectedToken"),
+        ("ClusterSessionDirectory.Replica.cs", "replica.Token != token"),
+        ("RedisNodeBus.Lease.cs", "(string?)await own != _token"),
+        ("RedisNodeBus.Lease.cs", "old == token"),
+        ("ClusterRoomHosting.cs", "redis.call('hget', KEYS[1], 'token') == ARGV[4]"),
     ];
 
     [GeneratedRegex(@"(==|!=|\.SequenceEqual\(|string\.Equals\(|\.Equals\()")]
