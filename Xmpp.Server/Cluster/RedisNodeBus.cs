@@ -120,7 +120,11 @@ public sealed partial class RedisNodeBus : INodeBus, IHostedService, IAsyncDispo
 
     public async Task<Element?> RequestAsync(string node, string kind, Element payload, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
-        if (!IsAlive(node) || node == LocalNode) return null;
+        if (node == LocalNode) return null;
+        // A node that registered since the last membership check (it runs every second) is asked all the same when its
+        // lease is in Redis: a request is rare (resumption on another node), and a client resuming right after that
+        // node started must not be told its session is gone.
+        if (!IsAlive(node) && !await LeaseInRedisAsync(node)) return null;
         long id = Interlocked.Increment(ref _requestSeq);
         var answer = new TaskCompletionSource<Element?>(TaskCreationOptions.RunContinuationsAsynchronously);
         _pending[id] = (node, answer);
@@ -146,6 +150,21 @@ public sealed partial class RedisNodeBus : INodeBus, IHostedService, IAsyncDispo
         ClusterXml.Write(w, "f", [("k", kind), ("n", LocalNode), ("t", target),
             ("r", requestId == 0 ? null : requestId.ToString(CultureInfo.InvariantCulture)), ("q", name)], stanza);
         return w.WrittenSpan.ToArray();
+    }
+
+    // The node's lease as Redis has it now (a live registration this node has not yet seen), false when Redis is away.
+    private async Task<bool> LeaseInRedisAsync(string node)
+    {
+        if (!HoldsLease) return false;
+        try
+        {
+            var lease = await _redis.GetDatabase().StringGetAsync(LeaseKey(node));
+            return !lease.IsNull && !_deadTokens.ContainsKey(lease.ToString());
+        }
+        catch (RedisException)
+        {
+            return false;
+        }
     }
 
     private void Enqueue(string node, byte[] frame)

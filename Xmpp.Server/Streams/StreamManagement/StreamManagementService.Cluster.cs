@@ -87,12 +87,12 @@ public sealed partial class StreamManagementService
         var bus = Bus!;
         var request = new Element("handover", Ns.Cluster).SetAttr("previd", previd).SetAttr("bare", bare.ToString())
             .SetAttr("h", h.ToString(CultureInfo.InvariantCulture));
-        var answer = bus.IsAlive(node) ? await bus.RequestAsync(node, HandOverKind, request, HandOverTimeout) : null;
+        var answer = await bus.RequestAsync(node, HandOverKind, request, HandOverTimeout);
         // A session handed over before lives on the node it went to: follow it (a few hops at most).
         for (int hop = 0; hop < 3 && answer?.Attr("moved") is { } movedTo && movedTo != bus.LocalNode; hop++)
         {
             node = movedTo;
-            answer = bus.IsAlive(node) ? await bus.RequestAsync(node, HandOverKind, request, HandOverTimeout) : null;
+            answer = await bus.RequestAsync(node, HandOverKind, request, HandOverTimeout);
         }
         if (answer?.Attr("moved") is not null) answer = null;
         if (answer is null || answer.Attr("error") is { } error)
