@@ -192,6 +192,11 @@ public sealed partial class LiteDbStorage : IStorage, IStorageBackup, IStorageIn
             catch (Exception ex) when (StorageStall.IsOutOfSpaceAnywhere(ex))
             {
             }
+            catch (ObjectDisposedException)
+            {
+                // LiteDB closed itself after an error of its own (it shuts its engine down on any I/O failure): that
+                // error has been reported to whoever met it; the next start replays the -log file.
+            }
         }
         finally
         {
