@@ -190,24 +190,7 @@ public sealed class HaproxyInstance : IDisposable
         try { Directory.Delete(_root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 
-    // Instances of earlier runs whose test process died without stopping them: their folder names the owner's PID.
-    private static void StopLeftovers()
-    {
-        foreach (var root in Directory.GetDirectories(Path.GetTempPath(), "xmpp-haproxy-*"))
-        {
-            var parts = Path.GetFileName(root).Split('-');
-            if (parts.Length < 4 || !int.TryParse(parts[2], out var owner) || Directory.Exists($"/proc/{owner}")) continue;
-            try
-            {
-                if (int.TryParse(File.ReadAllText(Path.Combine(root, "haproxy.pid")).Trim(), out var pid)
-                    && File.ReadAllText($"/proc/{pid}/cmdline").Contains("haproxy", StringComparison.Ordinal))
-                    kill(pid, 9);
-            }
-            catch (IOException) { }
-            catch (UnauthorizedAccessException) { }
-            try { Directory.Delete(root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-        }
-    }
+    private static void StopLeftovers() => PrivateInstances.StopLeftovers("xmpp-haproxy", "haproxy.pid", "haproxy");
 
     [DllImport("libc", SetLastError = true)]
     private static extern int kill(int pid, int sig);

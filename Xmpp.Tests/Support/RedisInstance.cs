@@ -126,25 +126,8 @@ public sealed class RedisInstance : IDisposable
         if (!p.WaitForExit(10_000)) { kill(p.Id, 9); p.WaitForExit(5_000); }
     }
 
-    // Instances of earlier runs whose test process died without stopping them: their folder names the owner's PID.
-    private static void StopLeftovers()
-    {
-        foreach (var root in Directory.GetDirectories(Path.GetTempPath(), "xmpp-redis-*"))
-        {
-            var parts = Path.GetFileName(root).Split('-');
-            if (parts.Length < 4 || !int.TryParse(parts[2], out var owner) || Directory.Exists($"/proc/{owner}")) continue;
-            // redis-server rewrites its command line (address and port only), so its pid file names it.
-            try
-            {
-                if (int.TryParse(File.ReadAllText(Path.Combine(root, "redis.pid")).Trim(), out var pid)
-                    && File.ReadAllText($"/proc/{pid}/cmdline").Contains("redis-server", StringComparison.Ordinal))
-                    kill(pid, 9);
-            }
-            catch (IOException) { }
-            catch (UnauthorizedAccessException) { }
-            try { Directory.Delete(root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-        }
-    }
+    // redis-server rewrites its command line (address and port only), so its pid file names it.
+    private static void StopLeftovers() => PrivateInstances.StopLeftovers("xmpp-redis", "redis.pid", "redis-server");
 
     [DllImport("libc", SetLastError = true)]
     private static extern int kill(int pid, int sig);
