@@ -104,15 +104,6 @@ public sealed partial class ClusterSessionDirectory : ISessionDirectory
         return updated;
     }
 
-    public SessionEntry? SetCarbons(ISessionSink sink, bool enabled) =>
-        Update(sink, e => e.Carbons == enabled ? e : e with { Carbons = enabled });
-
-    public SessionEntry? SetCsiInactive(ISessionSink sink, bool inactive) =>
-        Update(sink, e => e.CsiInactive == inactive ? e : e with { CsiInactive = inactive });
-
-    public SessionEntry? SetBlocklistRequested(ISessionSink sink) =>
-        Update(sink, static e => e.BlocklistRequested ? e : e with { BlocklistRequested = true });
-
     public SessionEntry? Unbind(ISessionSink sink)
     {
         var removed = _all.Unbind(sink);

@@ -19,13 +19,16 @@ public interface ISessionDirectory
     SessionEntry? Unbind(ISessionSink sink);
 
     /// XEP-0280: the resource's carbons flag, which decides whether it gets copies. Null when the sink is not bound.
-    SessionEntry? SetCarbons(ISessionSink sink, bool enabled);
+    SessionEntry? SetCarbons(ISessionSink sink, bool enabled) =>
+        Update(sink, e => e.Carbons == enabled ? e : e with { Carbons = enabled });
 
     /// XEP-0352: the resource said &lt;inactive/&gt; (true) or &lt;active/&gt; (false).
-    SessionEntry? SetCsiInactive(ISessionSink sink, bool inactive);
+    SessionEntry? SetCsiInactive(ISessionSink sink, bool inactive) =>
+        Update(sink, e => e.CsiInactive == inactive ? e : e with { CsiInactive = inactive });
 
     /// XEP-0191 §3.1: the resource retrieved the blocklist, so changes are pushed to it from now on.
-    SessionEntry? SetBlocklistRequested(ISessionSink sink);
+    SessionEntry? SetBlocklistRequested(ISessionSink sink) =>
+        Update(sink, static e => e.BlocklistRequested ? e : e with { BlocklistRequested = true });
 
     int Count { get; }
 

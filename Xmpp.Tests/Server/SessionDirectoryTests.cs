@@ -20,9 +20,9 @@ public sealed class SessionDirectoryTests
 
     private static readonly Jid Home = Jid.Parse("romeo@localhost/home");
 
-    private static (SessionDirectory Directory, Sink Sink) Bound(SessionEntry? template = null)
+    private static (ISessionDirectory Directory, Sink Sink) Bound(SessionEntry? template = null)
     {
-        var directory = new SessionDirectory();
+        ISessionDirectory directory = new SessionDirectory();
         var sink = new Sink(Home);
         directory.Bind((template ?? new SessionEntry(Home, sink)) with { Sink = sink });
         return (directory, sink);
@@ -81,7 +81,7 @@ public sealed class SessionDirectoryTests
         Assert.That(directory.SetBlocklistRequested(stranger), Is.Null);
         var e = directory.Find(Home)!;
         Assert.That((e.Carbons, e.CsiInactive, e.BlocklistRequested), Is.EqualTo((false, false, false)));
-        Assert.That(new SessionDirectory().SetCarbons(stranger, true), Is.Null);
+        Assert.That(((ISessionDirectory)new SessionDirectory()).SetCarbons(stranger, true), Is.Null);
     }
 
     [Test]
