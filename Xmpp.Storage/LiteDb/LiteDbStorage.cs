@@ -53,11 +53,39 @@ public sealed partial class LiteDbStorage : IStorage, IStorageBackup, IStorageIn
             // (nothing has been written yet), instead of a stack trace or a database that fails later, page by page.
             throw new StorageDamagedException(file, ex.Message, ex);
         }
+        CreateCollections(db);
         _writer = new LiteDbWriter(db, () => Open(file), Stall, dataDirectory);
         Accounts = new LiteDbAccountStore(_writer);
         Rosters = new LiteDbRosterStore(_writer);
         KeyValue = new LiteDbKeyValueStore(_writer);
         Uploads = new LiteDbUploadStore(_writer);
+    }
+
+    // Every collection the stores read outside the writer thread. LiteDB 5 fails a read of a collection while another
+    // transaction creates it (litedb-org/LiteDB#2792: the reader finds the new collection's page through the shared
+    // header and reads it at an older snapshot, "page type must be collection page") and then closes its engine for
+    // good, so one unlucky read on a fresh database (the first registration racing a login, `xmppd migrate` reading
+    // the target it fills) failed every later write. Creating them here, before any reader or the writer thread
+    // exists, means no collection is ever created while it can be read; an archive collection is created before its
+    // store is handed out (Archive). "writer" is the writer's group marker.
+    internal static readonly string[] FixedCollections =
+        ["accounts", "roster", "roster_versions", "kv", "uploads", "sequences", "writer"];
+
+    private static void CreateCollections(LiteDatabase db)
+    {
+        var missing = FixedCollections.Where(name => !db.CollectionExists(name)).ToArray();
+        if (missing.Length == 0)
+            return;
+        db.BeginTrans();
+        foreach (var name in missing)
+        {
+            // LiteDB creates a collection with its first document; the placeholder goes in the same transaction.
+            var collection = db.GetCollection(name);
+            collection.Insert(new BsonDocument { ["_id"] = "\u0001create" });
+            collection.Delete("\u0001create");
+        }
+        db.Commit();
+        db.Checkpoint();
     }
 
     private static LiteDatabase Open(string file) =>
@@ -102,7 +130,8 @@ public sealed partial class LiteDbStorage : IStorage, IStorageBackup, IStorageIn
             else
             {
                 var liteDbStore = new LiteDbArchiveStore(_writer, collection);
-                _ = liteDbStore.EnsureIndexesAsync();
+                // Waited for, so the collection exists before anyone can read it (see FixedCollections).
+                liteDbStore.EnsureIndexesAsync().GetAwaiter().GetResult();
                 store = liteDbStore;
             }
             _archives[collection] = store;

@@ -227,4 +227,44 @@ public sealed class LiteDbStorageTests
         TestContext.Out.WriteLine($"{Count} appends awaited one by one: {clock.Elapsed.TotalMilliseconds:F0} ms, " +
             $"{Count / clock.Elapsed.TotalSeconds:F0} appends/s");
     }
+
+    // LiteDB 5 fails a read of a collection that another transaction is creating at that moment ("page type must be
+    // collection page", litedb-org/LiteDB#2792) and then closes its engine, so every later write fails too. Seen as
+    // `xmppd migrate --to embedded` failing under load: the migration reads the target's stores while the writer
+    // creates their collections. Readers run from the first moment a fresh storage exists and an archive store is
+    // handed out, while the first writes create what they write to.
+    [Test]
+    public async Task Reads_while_the_first_writes_run_on_a_fresh_database_never_break_it()
+    {
+        for (var round = 0; round < 15; round++)
+        {
+            var directory = _directories.Create();
+            await using var storage = new LiteDbStorage(directory, new HashSet<string>());
+            using var stop = new CancellationTokenSource();
+            var readers = Enumerable.Range(0, 3).Select(n => Task.Run(async () =>
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    await storage.KeyValue.GetAsync("juliet", "k");
+                    await storage.Accounts.FindAsync("juliet");
+                    await storage.Rosters.GetAsync("juliet");
+                    await storage.Uploads.UsedBytesAsync("juliet");
+                    await storage.Archive("requests").CountAsync("juliet");
+                }
+            })).ToArray();
+            await Task.Delay(2);
+            var archive = storage.Archive("requests");
+            await Task.WhenAll(
+                storage.KeyValue.SetAsync("juliet", "k", new byte[] { 1 }).AsTask(),
+                storage.Accounts.CreateAsync(AccountStoreContract.SampleAccount("juliet")).AsTask(),
+                storage.Rosters.SetItemAsync("juliet", RosterStoreContract.Contact("romeo@montague.lit")).AsTask(),
+                archive.AppendAsync("juliet", T0, "romeo@montague.lit", Body(round)).AsTask());
+            stop.Cancel();
+            await Task.WhenAll(readers);
+
+            Assert.That(await storage.KeyValue.GetAsync("juliet", "k"), Is.EqualTo(new byte[] { 1 }), $"round {round}");
+            await storage.KeyValue.SetAsync("juliet", "k2", new byte[] { 2 });
+            Assert.That(await archive.CountAsync("juliet"), Is.EqualTo(1), $"round {round}");
+        }
+    }
 }
