@@ -82,7 +82,8 @@ internal sealed class LiteDbWriter : IAsyncDisposable
             {
                 return read(db);
             }
-            catch (Exception ex) when ((ex is ObjectDisposedException || StorageStall.IsOutOfSpaceAnywhere(ex)) && _reopen is not null
+            catch (Exception ex) when ((ex is ObjectDisposedException || StorageStall.IsOutOfSpaceAnywhere(ex)
+                                        || (ex is LiteException && !ReferenceEquals(db, Database))) && _reopen is not null
                                        && Environment.TickCount64 < deadline)
             {
                 while (ReferenceEquals(db, Database) && Environment.TickCount64 < deadline)
@@ -307,6 +308,10 @@ internal sealed class LiteDbWriter : IAsyncDisposable
                 // is known to be durable, so every write of it fails with the cause instead of hanging.
                 foreach (var operation in pending)
                     operation.Fail(_closing && StorageStall.IsOutOfSpaceAnywhere(ex) ? new StorageFullException(StoreName) : ex);
+                // LiteDB closes its engine on any I/O error and on a broken invariant (error 999), and refuses every
+                // later call; the file opened afresh (its recovery keeps every confirmed commit) takes the next writes.
+                if (_reopen is not null && !_closing && EngineFailure(_db) is not null)
+                    TryReopen();
                 return;
             }
 
@@ -377,6 +382,22 @@ internal sealed class LiteDbWriter : IAsyncDisposable
         return false;
     }
 
+    private void TryReopen()
+    {
+        var closed = _db;
+        try
+        {
+            Volatile.Write(ref _db, _reopen!());
+        }
+        catch (Exception)
+        {
+            // Left closed: the next group fails with LiteDB's own error and tries again.
+            return;
+        }
+        if (!ReferenceEquals(closed, _abandoned))
+            _ = Task.Factory.StartNew(() => TryDispose(closed), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    }
+
     private static void Wait(ref TimeSpan retry)
     {
         Thread.Sleep(retry);
@@ -415,11 +436,43 @@ internal sealed class LiteDbWriter : IAsyncDisposable
         // disk is full, it is given up (its thread stays blocked, on an instance nobody uses again) and the group is
         // held like any other that met a full disk. A slow disk with space left is waited for.
         var checkpoint = Task.Factory.StartNew(db.Checkpoint, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-        while (!checkpoint.Wait(CheckpointPatience))
+        var patience = Environment.TickCount64 + (long)CheckpointPatience.TotalMilliseconds;
+        while (!checkpoint.Wait(EngineCheck))
         {
+            // LiteDB 5.0.20's log writer (DiskWriterQueue.ExecuteQueue) stops on a write error without ever setting the
+            // "queue is empty" event that the checkpoint waits for, so the checkpoint waits forever, holding the engine's
+            // exclusive lock (readers queue behind it). It closes the engine first (EngineState.Handle), which is seen
+            // at once: the disk probe alone missed it when reopening had freed a little space (the full-disk tests hung
+            // here about one run in nine).
+            if (EngineFailure(db) is { } failure)
+            {
+                _abandoned = db;
+                throw failure;
+            }
+            if (Environment.TickCount64 < patience) continue;
+            patience = Environment.TickCount64 + (long)CheckpointPatience.TotalMilliseconds;
             if (!DiskIsFull()) continue;
             _abandoned = db;
             throw new IOException("The database checkpoint did not finish: the disk is full", Enospc);
+        }
+    }
+
+    // How often a checkpoint in progress is checked for an engine LiteDB closed under it.
+    private static readonly TimeSpan EngineCheck = TimeSpan.FromMilliseconds(50);
+
+    // The error LiteDB closed its engine with, or null while it is open. Rollback on a thread without a transaction
+    // (this one, between two groups) validates the engine's state and takes no lock, so it cannot wait behind the
+    // stuck checkpoint; it throws the closing error (or ObjectDisposedException-like engine-disposed error).
+    private static Exception? EngineFailure(LiteDatabase db)
+    {
+        try
+        {
+            db.Rollback();
+            return null;
+        }
+        catch (Exception ex)
+        {
+            return ex;
         }
     }
 

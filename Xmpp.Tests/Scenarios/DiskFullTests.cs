@@ -218,7 +218,6 @@ public sealed class DiskFullTests
     }
 
     [Test]
-    [Explicit("Flaky (issue 20): in about 1 run of 4 the LiteDB writer does not finish a held group within the test's wait after space returns; run by name")]
     public async Task Roster_pep_and_vcard_writes_on_a_full_disk_are_answered_only_once_stored_and_later_ones_get_a_wait_error()
     {
         var endpoint = new ServerEndpoint("127.0.0.1", _c2s, _tls);
@@ -277,7 +276,6 @@ public sealed class DiskFullTests
     }
 
     [Test]
-    [Explicit("Flaky (issue 20): in about 1 run of 4 the LiteDB writer does not finish a held group within the test's wait after space returns; run by name")]
     public async Task After_kill_9_during_a_full_disk_every_acknowledged_roster_write_is_there_and_the_database_opens()
     {
         var endpoint = new ServerEndpoint("127.0.0.1", _c2s, _tls);
