@@ -46,6 +46,16 @@ public sealed partial class LiteDbStorage : IStorage, IStorageBackup, IStorageIn
         try
         {
             db = Open(file);
+            try
+            {
+                CreateCollections(db);
+            }
+            catch (Exception)
+            {
+                try { db.Dispose(); }
+                catch (Exception) { /* the first error is the one to report */ }
+                throw;
+            }
         }
         catch (LiteException ex)
         {
@@ -53,7 +63,6 @@ public sealed partial class LiteDbStorage : IStorage, IStorageBackup, IStorageIn
             // (nothing has been written yet), instead of a stack trace or a database that fails later, page by page.
             throw new StorageDamagedException(file, ex.Message, ex);
         }
-        CreateCollections(db);
         _writer = new LiteDbWriter(db, () => Open(file), Stall, dataDirectory);
         Accounts = new LiteDbAccountStore(_writer);
         Rosters = new LiteDbRosterStore(_writer);
