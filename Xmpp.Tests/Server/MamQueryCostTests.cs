@@ -26,8 +26,9 @@ public sealed class MamQueryCostTests(string storage)
     private const int Messages = 40_000;
     private const int PageCap = 250; // Mam:MaxPageSize's default
     private const string Rare = "rare@localhost";
-    // Measured 3-230 ms on two shared cores (2026-12-07); the times are written to the test output.
-    private static readonly TimeSpan Prompt = TimeSpan.FromSeconds(2);
+    // Measured 2-230 ms on two shared cores at light load (2026-12-07); the bound leaves room for a CI machine at load
+    // 30-50 (test.sh). The times are written to the test output.
+    private static readonly TimeSpan Prompt = TimeSpan.FromSeconds(5);
     private static readonly DateTimeOffset Newest = DateTimeOffset.UtcNow.AddMinutes(-1);
     private static readonly DateTimeOffset Oldest = Newest.AddYears(-3);
 
@@ -183,7 +184,9 @@ public sealed class MamQueryCostTests(string storage)
         TestContext.Out.WriteLine($"{storage}: 40 queries answered in {clock.Elapsed.TotalMilliseconds:0} ms, {results} results sent");
         var refused = answers.Where(a => a.Attr("type") == "error").ToList();
         var served = answers.Count(a => a.Attr("type") == "result");
-        Assert.That(served, Is.InRange(10, 16), "the burst of 12, plus what refilled meanwhile");
+        // The burst of 12 less the four queries above, plus one a second refilled meanwhile (more on a slow machine).
+        Assert.That(served, Is.InRange(8, 24));
+        Assert.That(refused, Has.Count.GreaterThanOrEqualTo(16), "most of the flood is refused");
         Assert.That(results, Is.EqualTo(served * PageCap), "each served query got one capped page");
         foreach (var error in refused)
         {
