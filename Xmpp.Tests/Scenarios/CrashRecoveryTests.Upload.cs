@@ -83,7 +83,7 @@ public sealed partial class CrashRecoveryTests
             await killer;
             await alice.DisposeAsync();
         }
-        Assert.That(acked.Count, Is.GreaterThan(5), "uploads were flowing when the process was killed");
+        Assert.That(acked.Count, Is.GreaterThanOrEqualTo(3), "uploads were flowing when the process was killed");
         TestContext.Out.WriteLine($"{storage}: {acked.Count} uploads acknowledged before the kill ({acked.Sum(u => (long)u.Body.Length)} bytes), one more in flight: {inFlight is not null}");
 
         await using var restarted = await ServerProcess.StartAsync(_dir, _c2s, _environment, args);
