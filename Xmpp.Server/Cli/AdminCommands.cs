@@ -31,6 +31,7 @@ public static class AdminCommands
           xmppd backup DIR                      copy the data folder into a new or empty DIR, while the server runs too
           xmppd block add|del JID-or-DOMAIN     block a bare JID or a domain (with its subdomains) server-wide, or unblock it
           xmppd block list                      the server-wide block list (configured and added entries)
+          xmppd report list|clear               abuse and spam reports users filed (XEP-0377), oldest first, or remove them
           xmppd invite create [--reusable N] [--expires 7d] [--inviter JID] [--admin]
                                                 an invitation link: web sign-up page and xmpp: URI
           xmppd restore DIR                     with the server stopped, replace the data folder's contents with a backup's
@@ -122,7 +123,8 @@ public static class AdminCommands
         accounts.SetDeletedHandlers(provider.GetRequiredService<ModuleRegistry>().AccountDeleted);
         var blocks = provider.GetRequiredService<Limits.BlockList>();
         await blocks.LoadAsync();
-        var target = new AdminTarget(provider.GetRequiredService<IStorage>(), accounts, options, blocks, live: null);
+        var target = new AdminTarget(provider.GetRequiredService<IStorage>(), accounts, options, blocks,
+            provider.GetRequiredService<Modules.Blocking.AbuseReports>(), live: null);
         var exit = await new AdminOperations(target, Console.Out, Console.Error).RunAsync(args);
         // What the command queued in the background (an archive's deletion) is durable before the lock is let go.
         await target.Storage.FlushAsync();

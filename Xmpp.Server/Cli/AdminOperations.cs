@@ -12,7 +12,7 @@ namespace Xmpp.Server.Cli;
 public sealed class AdminOperations(AdminTarget target, TextWriter output, TextWriter error)
 {
     /// Verbs handled here; the CLI sends these to a running server.
-    public static readonly IReadOnlySet<string> Verbs = new HashSet<string>(StringComparer.Ordinal) { "user", "session", "room", "stats", "backup", "invite", "block" };
+    public static readonly IReadOnlySet<string> Verbs = new HashSet<string>(StringComparer.Ordinal) { "user", "session", "room", "stats", "backup", "invite", "block", "report" };
 
     private ServedDomains Domains => target.Domains;
 
@@ -34,6 +34,9 @@ public sealed class AdminOperations(AdminTarget target, TextWriter output, TextW
             ("block", "list") => BlockList(),
             ("block", "add" or "del") when words.Count == 3 => await BlockAsync(words[1], words[2]),
             ("block", _) => Fail("block: usage is 'block add JID-or-DOMAIN', 'block del JID-or-DOMAIN' or 'block list'"),
+            ("report", "list") => await ReportListAsync(),
+            ("report", "clear") => await ReportClearAsync(),
+            ("report", _) => Fail("report: usage is 'report list' or 'report clear'"),
             ("invite", _) => await InviteCommand.RunAsync(words, target.Options, target.Storage, output, error),
             _ => Fail($"unknown admin command '{string.Join(' ', words)}'"),
         };
@@ -88,6 +91,31 @@ public sealed class AdminOperations(AdminTarget target, TextWriter output, TextW
     private int BlockList()
     {
         foreach (var (entry, source) in target.Blocks.Entries) output.WriteLine($"{entry} ({source})");
+        return 0;
+    }
+
+    /// XEP-0377 reports, oldest first: a line per report, then its text and the reported messages indented.
+    private async Task<int> ReportListAsync()
+    {
+        var reports = await target.Reports.ListAsync();
+        foreach (var r in reports)
+        {
+            output.WriteLine($"{r.Time.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss'Z'} {r.Reporter} reported {r.Reported} for {r.Reason}" +
+                (r.StanzaIds.Count > 0 ? $" (stanza-ids {string.Join(' ', r.StanzaIds)})" : ""));
+            if (r.Text is { Length: > 0 } text) output.WriteLine("  text: " + OneLine(text));
+            foreach (var message in r.Messages) output.WriteLine("  message: " + OneLine(message));
+        }
+        output.WriteLine($"{reports.Count} report{(reports.Count == 1 ? "" : "s")}");
+        return 0;
+    }
+
+    // A reporter's text or a stored stanza may hold line breaks; one report stays one block of lines.
+    private static string OneLine(string text) => text.ReplaceLineEndings(" ");
+
+    private async Task<int> ReportClearAsync()
+    {
+        var removed = await target.Reports.ClearAsync();
+        output.WriteLine($"removed {removed} report{(removed == 1 ? "" : "s")}");
         return 0;
     }
 

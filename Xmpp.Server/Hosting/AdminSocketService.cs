@@ -23,6 +23,7 @@ public sealed class AdminSocketService(
     ConnectionTracker connections,
     MucModule muc,
     Limits.BlockList blocks,
+    Modules.Blocking.AbuseReports reports,
     TimeProvider time,
     ILogger<AdminSocketService> logger) : IHostedService
 {
@@ -42,7 +43,7 @@ public sealed class AdminSocketService(
                 _path, AdminSocket.MaxPathBytes);
             return Task.CompletedTask;
         }
-        _target = new AdminTarget(storage, accounts, options, blocks, new LiveServer(sessions, connections, muc, time.GetUtcNow(), time));
+        _target = new AdminTarget(storage, accounts, options, blocks, reports, new LiveServer(sessions, connections, muc, time.GetUtcNow(), time));
         // We hold the data folder's lock (DataDirLock), so a socket file here was left by a server that was killed.
         File.Delete(_path);
         var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);

@@ -317,6 +317,28 @@ public sealed class UploadHttpTests
     }
 
     [Test]
+    public async Task A_put_after_a_crash_between_the_rename_and_the_record_replaces_the_unrecorded_file()
+    {
+        // What a kill -9 after UploadFiles.Commit's rename and before the record's commit leaves: the file under its
+        // final name, no record, so it is not served and the client never got 201. Its retry of the same PUT must
+        // store the file (issue 20), not fail on the leftover.
+        var content = Encoding.ASCII.GetBytes("the whole file");
+        var (put, get) = await Slot("crash.txt", content.Length, "text/plain");
+        var files = _server.Get<UploadFiles>();
+        Directory.CreateDirectory(files.Root);
+        await File.WriteAllBytesAsync(files.PathOf(UploadHttpHandler.SlotId(new Uri(get).AbsolutePath.AsSpan(UploadSlots.PathPrefix.Length))!), content[..5]);
+        Assert.That((await _http.GetAsync(get)).StatusCode, Is.EqualTo(HttpStatusCode.NotFound), "an unrecorded file is not served");
+
+        using var retry = await UploadClient.PutAsync(_http, put, content, "text/plain");
+
+        Assert.That(retry.StatusCode, Is.EqualTo(HttpStatusCode.Created), await retry.Content.ReadAsStringAsync());
+        var (status, sha, length) = await UploadClient.DownloadAsync(_http, get);
+        Assert.That(status, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(length, Is.EqualTo(content.Length));
+        Assert.That(sha, Is.EqualTo(SHA256.HashData(content)));
+    }
+
+    [Test]
     public async Task A_put_without_content_length_gets_411()
     {
         var (put, _) = await Slot("a.txt", 3, "text/plain");

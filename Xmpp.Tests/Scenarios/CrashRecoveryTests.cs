@@ -4,10 +4,12 @@ using Xmpp.Tests.Support;
 namespace Xmpp.Tests.Scenarios;
 
 /// The offline spool is durable: a kill -9 in the middle of traffic loses nothing the server had confirmed,
-/// and a graceful stop tells clients and flushes storage. On the embedded store and on PostgreSQL.
+/// and a graceful stop tells clients and flushes storage. On the embedded store and on PostgreSQL. The room and upload
+/// writes are in CrashRecoveryTests.Muc.cs and CrashRecoveryTests.Upload.cs.
 [TestFixtureSource(nameof(Storages))]
 [NonParallelizable]
-public sealed class CrashRecoveryTests(string storage)
+[Category("Faults")]
+public sealed partial class CrashRecoveryTests(string storage)
 {
     public static IEnumerable<TestFixtureData> Storages()
     {
@@ -47,11 +49,11 @@ public sealed class CrashRecoveryTests(string storage)
     [TearDown]
     public void Cleanup() => Directory.Delete(_dir, recursive: true);
 
-    private string[] Args() =>
+    private string[] Args(int httpPort = 0) =>
     [
         "--domain", "localhost", "--c2s-port", _c2s.ToString(), "--c2s-tls-port", _tls.ToString(),
         "--data-dir", Path.Combine(_dir, "data"), "--cert-dir", Path.Combine(_dir, "certs"), "--listen", "127.0.0.1",
-        "--http-port", "0", "--log-level", "Warning", "--storage", storage,
+        "--http-port", httpPort.ToString(), "--log-level", "Warning", "--storage", storage,
     ];
 
     [Test]

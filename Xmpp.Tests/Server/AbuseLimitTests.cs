@@ -383,6 +383,56 @@ public sealed class AbuseLimitTests
         Assert.That(sw.Elapsed, Is.LessThan(TimeSpan.FromSeconds(5)));
     }
 
+    // A slowloris that never goes quiet: one byte of an element that never ends every 100 ms, from the given writer,
+    // while the stream error is awaited. The setup timeouts count from the connection, not from the last byte, so the
+    // trickle does not keep the stream alive. Returns the error and how long the trickle lasted.
+    private static async Task<(string? Error, TimeSpan Elapsed)> TrickleUntilClosedAsync(Func<string, Task> send, Task<string?> error, string element)
+    {
+        var clock = Stopwatch.StartNew();
+        var unfinished = element + new string('A', 300); // 30 s of bytes at this pace
+        for (int i = 0; i < unfinished.Length && !error.IsCompleted && clock.Elapsed < TimeSpan.FromSeconds(15); i++)
+        {
+            try
+            {
+                await send(unfinished[i].ToString());
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
+            {
+                break; // closed under us; the error says why
+            }
+            await Task.WhenAny(error, Task.Delay(100));
+        }
+        return (await error, clock.Elapsed);
+    }
+
+    [Test]
+    public async Task A_client_trickling_an_unfinished_auth_element_is_cut_off_at_the_unauthenticated_timeout()
+    {
+        await using var server = await Server(o => o["Xmpp:Limits:UnauthenticatedTimeoutSeconds"] = "1");
+        await using var c = await TestClient.ConnectRawAsync(server);
+        await c.OpenStreamAsync();
+        var (error, elapsed) = await TrickleUntilClosedAsync(c.SendRawAsync, c.ReadStreamErrorAsync(TimeSpan.FromSeconds(20)),
+            "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>");
+        Assert.That(error, Is.EqualTo(StreamErrors.ConnectionTimeout));
+        Assert.That(elapsed, Is.LessThan(TimeSpan.FromSeconds(5)));
+    }
+
+    [Test]
+    public async Task An_inbound_server_stream_trickling_an_unfinished_dialback_element_is_cut_off_at_the_setup_timeout()
+    {
+        await using var server = await Server(o =>
+        {
+            o["Xmpp:S2s:Enabled"] = "true";
+            o["Xmpp:S2s:Port"] = TestServer.FreePort().ToString();
+            o["Xmpp:S2s:SetupTimeoutSeconds"] = "1";
+        });
+        await using var raw = await RawS2sClient.ConnectAsync(server.Options.S2s.Port, "slow.example", "localhost");
+        var (error, elapsed) = await TrickleUntilClosedAsync(raw.SendRawAsync, raw.ReadStreamErrorAsync(TimeSpan.FromSeconds(20)),
+            "<db:result from='slow.example' to='localhost'>");
+        Assert.That(error, Is.EqualTo(StreamErrors.ConnectionTimeout));
+        Assert.That(elapsed, Is.LessThan(TimeSpan.FromSeconds(5)));
+    }
+
     [Test]
     public async Task Http_headers_sent_too_slowly_end_the_connection()
     {

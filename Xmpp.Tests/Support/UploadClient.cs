@@ -11,7 +11,10 @@ namespace Xmpp.Tests.Support;
 /// self-signed certificate and always connects to loopback, whatever host the URL names.
 public static class UploadClient
 {
-    public static HttpClient Http(TestServer server) => new(new SocketsHttpHandler
+    public static HttpClient Http(TestServer server) => Http();
+
+    /// The same for a server started as a process (Support/ServerProcess.cs).
+    public static HttpClient Http() => new(new SocketsHttpHandler
     {
         SslOptions = { RemoteCertificateValidationCallback = (_, _, _, _) => true },
         ConnectCallback = async (context, ct) =>

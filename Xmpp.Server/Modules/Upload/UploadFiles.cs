@@ -24,10 +24,12 @@ public sealed class UploadFiles
         return Path.Combine(TempRoot, $"{id}.{Guid.NewGuid():N}.part");
     }
 
-    /// Moves a complete, fsynced temporary file to its final name and makes the rename itself durable.
+    /// Moves a complete, fsynced temporary file to its final name and makes the rename itself durable. A file already
+    /// under that name has no record (the caller holds the slot and found none): a crash came between an earlier
+    /// attempt's rename and its record, and that client never got 201, so the retry's file replaces it.
     public void Commit(string tempPath, string id)
     {
-        File.Move(tempPath, PathOf(id), overwrite: false);
+        File.Move(tempPath, PathOf(id), overwrite: true);
         SyncDirectory(Root);
     }
 

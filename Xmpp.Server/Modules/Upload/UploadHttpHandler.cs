@@ -173,6 +173,9 @@ public sealed partial class UploadHttpHandler(UploadSlots slots, UploadFiles fil
         catch (Exception e) when (e is IOException or OperationCanceledException or BadHttpRequestException && !Xmpp.Storage.StorageStall.IsOutOfSpace(e))
         {
             logger.LogInformation("Upload {Path} broke off after {Received} of {Size} bytes: {Message}", Path.GetFileName(path), received, size, e.Message);
+            // A body slower than Http:MinRequestBodyBytesPerSecond ends here with Kestrel's 408, and the client is
+            // still listening: left at the default 200 it would take the broken upload for a stored one (issue 20).
+            await Status(context, e is BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status400BadRequest, "the upload broke off; try again");
             return false;
         }
         if (received != size)
