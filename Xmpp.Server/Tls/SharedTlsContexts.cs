@@ -35,6 +35,9 @@ internal static class SharedTlsContexts
     private delegate IntPtr SslGetSslCtx(IntPtr ssl);
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    private delegate int SslSessionReused(IntPtr ssl);
+
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     private delegate int SslCtxSetList(IntPtr ctx, [MarshalAs(UnmanagedType.LPUTF8Str)] string list);
 
     private static readonly Lazy<(SslGetSslCtx? GetCtx, SslCtxSetList? SetCipherList, SslCtxSetList? SetCipherSuites, string Problem)> Native = new(Load);
@@ -82,6 +85,16 @@ internal static class SharedTlsContexts
         var native = Native.Value;
         if (native.GetCtx is null || OpenSslBuffers.FindSslHandle(stream) is not { } ssl) return IntPtr.Zero;
         return (IntPtr)OpenSslBuffers.WithHandle(ssl, h => (long)native.GetCtx(h));
+    }
+
+    /// Whether the stream's handshake resumed an earlier session (SSL_session_reused), or null when it cannot be read (tests).
+    internal static bool? IsResumed(SslStream stream)
+    {
+        var (library, _) = OpenSslBuffers.LibSsl.Value;
+        if (library == IntPtr.Zero || !NativeLibrary.TryGetExport(library, "SSL_session_reused", out var reused)) return null;
+        if (OpenSslBuffers.FindSslHandle(stream) is not { } ssl) return null;
+        var call = Marshal.GetDelegateForFunctionPointer<SslSessionReused>(reused);
+        return OpenSslBuffers.WithHandle(ssl, h => call(h)) != 0;
     }
 
     /// A TLS handshake between two SslStreams over in-memory pipes; the server side's SSL_CTX, or why it is not known.

@@ -84,8 +84,9 @@ public sealed class SharedTlsContextTests
         await using var b = await TestClient.ConnectAsync(_server, "carol", "carol-pw", "b", TlsMode.Direct);
         await using var c = await TestClient.ConnectAsync(_server, "carol", "carol-pw", "c");
         await using var d = await TestClient.ConnectAsync(_server, "carol", "carol-pw", "d", TlsMode.Direct);
-        var contexts = _server.Get<Xmpp.Server.Streams.ConnectionTracker>().All
-            .Where(s => s.TlsStream is not null).Select(s => SharedTlsContexts.ContextOf(s.TlsStream!)).ToList();
+        var streams = _server.Get<Xmpp.Server.Streams.ConnectionTracker>().All.Where(s => s.TlsStream is not null).ToList();
+        var contexts = streams.Select(s => SharedTlsContexts.ContextOf(s.TlsStream!)).ToList();
+        Assert.That(streams.Select(s => SharedTlsContexts.IsResumed(s.TlsStream!)), Has.None.Null, "SSL_session_reused not readable");
         Assert.That(contexts, Has.Count.EqualTo(4));
         Assert.That(contexts, Has.None.EqualTo(IntPtr.Zero), "the SSL_CTX behind SslStream was not found: .NET changed its internals");
         // One for the STARTTLS connections (no ALPN) and one for direct TLS (ALPN): .NET keeps one of each per

@@ -194,6 +194,7 @@ public sealed partial class BenchClient : IAsyncDisposable
             // cores with the server). An empty custom trust store keeps the build to the one certificate.
             CertificateChainPolicy = UntrustedChainPolicy,
             ApplicationProtocols = _target.DirectTls ? [new SslApplicationProtocol("xmpp-client")] : null,
+            AllowTlsResume = _target.TlsResume,
         }, ct);
         _stream = ssl;
         // Zero-byte reads: 50,000 idle sessions in one generator process hold no read buffers while they wait.

@@ -17,6 +17,8 @@ public sealed class BenchOptions
     public bool SpreadSources { get; set; } = true;
     /// "basic" (TLS, SCRAM-SHA-1, bind, presence) or "messenger" (a phone client's whole session start).
     public string Client { get; set; } = "basic";
+    /// Offer earlier TLS sessions for resumption (.NET's default); --no-tls-resume makes every handshake a full one.
+    public bool TlsResume { get; set; } = true;
 
     public int Users { get; set; } = 100;
     public string UserPrefix { get; set; } = "u";
@@ -59,9 +61,9 @@ public sealed class BenchOptions
     // mam-page
     public int Queries { get; set; } = 200;
 
-    public Target Target => new(Host, Port, TlsPort, Domain, DirectTls, StreamManagement, Client == "messenger");
+    public Target Target => new(Host, Port, TlsPort, Domain, DirectTls, StreamManagement, Client == "messenger", TlsResume);
 
-    public Target PeerTarget => new(Host, PeerPort, PeerTlsPort, PeerDomain, DirectTls, StreamManagement, Client == "messenger");
+    public Target PeerTarget => new(Host, PeerPort, PeerTlsPort, PeerDomain, DirectTls, StreamManagement, Client == "messenger", TlsResume);
 
     public string UserName(int i) => UserPrefix + i.ToString(CultureInfo.InvariantCulture);
 
@@ -78,6 +80,7 @@ public sealed class BenchOptions
             if (key == "direct-tls") { o.DirectTls = true; continue; }
             if (key == "sm") { o.StreamManagement = true; continue; }
             if (key == "no-spread") { o.SpreadSources = false; continue; }
+            if (key == "no-tls-resume") { o.TlsResume = false; continue; }
             if (i + 1 >= args.Length) throw new ArgumentException($"--{key} needs a value");
             string v = args[++i];
             switch (key)
