@@ -44,7 +44,7 @@ public sealed partial class XmppStream
             return false;
         }
         _ssl = ssl;
-        _s.Metrics.Handshake(started);
+        _s.Metrics.Handshake(started, Tls.SharedTlsContexts.IsResumed(ssl));
         // OpenSSL's record buffers (~34 KiB) are given back whenever the connection has nothing in flight.
         Tls.OpenSslBuffers.ReleaseWhenIdle(ssl, _s.Logger);
         // Zero-byte reads: an idle connection waits for data without holding a buffer, here or in SslStream (which

@@ -87,14 +87,24 @@ internal static class SharedTlsContexts
         return (IntPtr)OpenSslBuffers.WithHandle(ssl, h => (long)native.GetCtx(h));
     }
 
-    /// Whether the stream's handshake resumed an earlier session (SSL_session_reused), or null when it cannot be read (tests).
+    private static readonly Lazy<SslSessionReused?> Reused = new(() =>
+        OpenSslBuffers.LibSsl.Value.Library is var library && library != IntPtr.Zero
+        && NativeLibrary.TryGetExport(library, "SSL_session_reused", out var reused)
+            ? Marshal.GetDelegateForFunctionPointer<SslSessionReused>(reused) : null);
+
+    /// Whether the stream's handshake resumed an earlier session (SSL_session_reused), or null when it cannot be read.
     internal static bool? IsResumed(SslStream stream)
     {
-        var (library, _) = OpenSslBuffers.LibSsl.Value;
-        if (library == IntPtr.Zero || !NativeLibrary.TryGetExport(library, "SSL_session_reused", out var reused)) return null;
-        if (OpenSslBuffers.FindSslHandle(stream) is not { } ssl) return null;
-        var call = Marshal.GetDelegateForFunctionPointer<SslSessionReused>(reused);
-        return OpenSslBuffers.WithHandle(ssl, h => call(h)) != 0;
+        if (!OperatingSystem.IsLinux() || Reused.Value is not { } call) return null;
+        try
+        {
+            if (OpenSslBuffers.FindSslHandle(stream) is not { } ssl) return null;
+            return OpenSslBuffers.WithHandle(ssl, h => call(h)) != 0;
+        }
+        catch (ObjectDisposedException)
+        {
+            return null;
+        }
     }
 
     /// A TLS handshake between two SslStreams over in-memory pipes; the server side's SSL_CTX, or why it is not known.
