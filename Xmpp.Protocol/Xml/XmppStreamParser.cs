@@ -65,7 +65,9 @@ public sealed partial class XmppStreamParser
     private Element? _result;
 
     // The token being read (name, attribute value, text, declaration): unescaped UTF-8, decoded once when complete.
-    private byte[] _buf;
+    // Rented from the shared pool when a token starts and given back by ReleaseBuffer between reads, so an idle
+    // connection's parser holds none.
+    private byte[] _buf = [];
     private int _len;
 
     private bool _sawSpace;      // whitespace seen since the last attribute (attributes must be separated)
@@ -95,7 +97,6 @@ public sealed partial class XmppStreamParser
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(_limits.MaxDepth, nameof(limits));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(_limits.MaxAttributes, nameof(limits));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(_limits.MaxNameLength, nameof(limits));
-        _buf = ArrayPool<byte>.Shared.Rent(InitialBufferSize);
         Reset();
     }
 
@@ -258,10 +259,10 @@ public sealed partial class XmppStreamParser
 
     private void Grow(int extra)
     {
-        int size = Math.Max(_buf.Length * 2, _len + extra);
+        int size = Math.Max(Math.Max(_buf.Length * 2, InitialBufferSize), _len + extra);
         var bigger = ArrayPool<byte>.Shared.Rent(size);
         _buf.AsSpan(0, _len).CopyTo(bigger);
-        ArrayPool<byte>.Shared.Return(_buf);
+        if (_buf.Length > 0) ArrayPool<byte>.Shared.Return(_buf);
         _buf = bigger;
     }
 
@@ -270,7 +271,16 @@ public sealed partial class XmppStreamParser
     {
         if (_buf.Length <= KeptBufferSize) return;
         ArrayPool<byte>.Shared.Return(_buf);
-        _buf = ArrayPool<byte>.Shared.Rent(InitialBufferSize);
+        _buf = [];
+    }
+
+    /// <summary>Gives the token buffer back to the shared pool when no token is half read, so a parser waiting for
+    /// input holds no buffer; the next token rents one again. Call it before waiting for more bytes.</summary>
+    public void ReleaseBuffer()
+    {
+        if (_len != 0 || _buf.Length == 0) return;
+        ArrayPool<byte>.Shared.Return(_buf);
+        _buf = [];
     }
 
     private ReadOnlySpan<byte> Token => _buf.AsSpan(0, _len);

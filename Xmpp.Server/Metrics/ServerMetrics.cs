@@ -64,7 +64,10 @@ public sealed class ServerMetrics : IDisposable
 
     public void Route(string outcome) => Routed.Add(1, Tag("outcome", outcome));
 
-    public void Handshake(long startedTimestamp) => TlsHandshake.Record(Stopwatch.GetElapsedTime(startedTimestamp).TotalSeconds);
+    /// resumed: whether the client resumed an earlier TLS session (null when OpenSSL cannot be asked); the tag lets an
+    /// operator see how many reconnecting clients skip the full handshake.
+    public void Handshake(long startedTimestamp, bool? resumed = null) => TlsHandshake.Record(Stopwatch.GetElapsedTime(startedTimestamp).TotalSeconds,
+        new KeyValuePair<string, object?>("resumed", resumed switch { true => "true", false => "false", null => "unknown" }));
 
     private T? Get<T>() where T : class => _services.GetService<T>();
 

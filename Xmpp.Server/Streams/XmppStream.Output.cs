@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Net.Security;
-using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Xmpp.Protocol;
 using Xmpp.Protocol.Xml;
@@ -21,7 +20,7 @@ public sealed partial class XmppStream
     private static readonly byte[] AckStart = "<a xmlns='urn:xmpp:sm:3' h='"u8.ToArray();
     private static readonly byte[] AckEnd = "'/>"u8.ToArray();
 
-    private Channel<Outgoing>? _queue;
+    private SendQueue<Outgoing>? _queue;
     private Task? _writer;
     private int _queued;
 
@@ -62,8 +61,7 @@ public sealed partial class XmppStream
 
     private void StartWriter()
     {
-        // Not SingleReader: that channel cannot count its items, and SendNowOrEnqueue writes inline only when none wait.
-        _queue = Channel.CreateUnbounded<Outgoing>(new UnboundedChannelOptions { SingleReader = false, SingleWriter = false });
+        _queue = new SendQueue<Outgoing>();
         _writer = Task.Run(WriterLoopAsync);
     }
 
@@ -86,8 +84,8 @@ public sealed partial class XmppStream
     internal bool SendNowOrEnqueue(Element stanza, bool tracked)
     {
         if (_closing || _queue is null) return false;
-        if (_queue.Reader.Count > 0 || Interlocked.CompareExchange(ref _writing, 1, 0) != 0) return Enqueue(stanza, tracked);
-        if (_queue.Reader.Count > 0 || _closing)
+        if (_queue.Count > 0 || Interlocked.CompareExchange(ref _writing, 1, 0) != 0) return Enqueue(stanza, tracked);
+        if (_queue.Count > 0 || _closing)
         {
             // Queued (or closed) between the check and taking the writer: the queue keeps the order.
             Volatile.Write(ref _writing, 0);
@@ -102,13 +100,13 @@ public sealed partial class XmppStream
             {
                 Interlocked.Exchange(ref _lastWriteTicks, Environment.TickCount64);
                 var result = flush.Result;
-                if (result.IsCompleted || result.IsCanceled) _queue.Writer.TryComplete(); // the writer loop ends the stream
+                if (result.IsCompleted || result.IsCanceled) _queue.TryComplete(); // the writer loop ends the stream
             }
             else
             {
                 // The socket is full: the writer loop takes the flush over and nothing else is written before it ends.
                 _pendingFlush = flush;
-                _queue.Writer.TryWrite(new Outgoing(null, null, FlushPending: true));
+                _queue.TryWrite(new Outgoing(null, null, FlushPending: true));
             }
             return true;
         }
@@ -117,7 +115,7 @@ public sealed partial class XmppStream
         {
             _s.Logger.LogDebug("Writing to {Ip} failed: {Message}", RemoteAddress, ex.Message);
             _closing = true;
-            _queue.Writer.TryComplete(); // the writer loop wakes, ends and closes the connection
+            _queue.TryComplete(); // the writer loop wakes, ends and closes the connection
             return false;
         }
         finally
@@ -147,7 +145,7 @@ public sealed partial class XmppStream
             CloseWithError(StreamErrors.PolicyViolation, "Too much unread data queued for this client");
             return false;
         }
-        if (_queue.Writer.TryWrite(item)) return true;
+        if (_queue.TryWrite(item)) return true;
         Interlocked.Decrement(ref _queued);
         return false;
     }
@@ -164,21 +162,21 @@ public sealed partial class XmppStream
     /// Sends a whitespace keepalive (RFC 6120 §4.6.1) if the stream is established.
     public void SendKeepalive()
     {
-        if (!_closing) _queue?.Writer.TryWrite(new Outgoing(null, Whitespace));
+        if (!_closing) _queue?.TryWrite(new Outgoing(null, Whitespace));
     }
 
     /// One writer per connection: serializes as many queued stanzas as are ready, then flushes once.
     private async Task WriterLoopAsync()
     {
-        var reader = _queue!.Reader;
+        var queue = _queue!;
         try
         {
-            while (await reader.WaitToReadAsync())
+            while (await queue.WaitToReadAsync())
             {
                 TakeWriterTurn();
                 try
                 {
-                    while (reader.TryRead(out var item))
+                    while (queue.TryRead(out var item))
                     {
                         if (item.FlushPending)
                         {
@@ -218,7 +216,7 @@ public sealed partial class XmppStream
         finally
         {
             _closing = true;
-            _queue.Writer.TryComplete();
+            queue.TryComplete();
             // The write side is done: stop reading too, so the connection ends.
             _cts.Cancel();
         }
@@ -247,10 +245,10 @@ public sealed partial class XmppStream
         if (Interlocked.Exchange(ref _closeRequested, 1) != 0) return;
         if (_queue is not null)
         {
-            _queue.Writer.TryWrite(new Outgoing(error, null));
-            _queue.Writer.TryWrite(new Outgoing(null, CloseTag));
+            _queue.TryWrite(new Outgoing(error, null));
+            _queue.TryWrite(new Outgoing(null, CloseTag));
             _closing = true;
-            _queue.Writer.TryComplete();
+            _queue.TryComplete();
             _ = AbortIfWriterStuckAsync();
         }
     }
@@ -304,9 +302,9 @@ public sealed partial class XmppStream
         {
             if (Interlocked.Exchange(ref _closeRequested, 1) == 0)
             {
-                _queue.Writer.TryWrite(new Outgoing(null, CloseTag));
+                _queue.TryWrite(new Outgoing(null, CloseTag));
                 _closing = true;
-                _queue.Writer.TryComplete();
+                _queue.TryComplete();
             }
             await WaitForWriterAsync();
             return;
@@ -338,7 +336,7 @@ public sealed partial class XmppStream
         var session = _session;
         if (session is not null)
         {
-            _queue?.Writer.TryComplete();
+            _queue?.TryComplete();
             if (session.StreamManagement is { } sm)
             {
                 // The session may outlive this connection: stream management decides whether it ends now.
@@ -392,7 +390,7 @@ public sealed partial class XmppStream
     {
         if (_queue is null) return;
         if (_writer is not null) await Task.WhenAny(_writer, Task.Delay(TimeSpan.FromSeconds(2)));
-        while (_queue.Reader.TryRead(out var item))
+        while (_queue.TryRead(out var item))
         {
             if (item.Tracked) continue; // stream management still holds it
             if (item.Stanza is { Name: "message" } m && m.Attr("type") is not ("error" or "groupchat" or "headline"))

@@ -227,9 +227,7 @@ public sealed partial class XmppStream
 
         var session = new ClientSession(full, this);
         session.AtBind(e => e with { UserAgentId = userAgentId });
-        StartWriter();
-        _session = session;
-        _state = StreamState.Bound;
+        EnterBound(session);
         var bound = new Element("bound", Ns.Bind2);
         foreach (var child in bind.Elements())
         {

@@ -38,12 +38,21 @@ public sealed partial class XmppStream
         }
 
         var session = new ClientSession(full, this);
-        StartWriter();
-        _session = session;
-        _state = StreamState.Bound;
+        EnterBound(session);
         Enqueue(new Element("iq", Ns.Client).SetAttr("type", "result").SetAttr("id", iq.Attr("id"))
             .Add(new Element("bind", Ns.Bind).Add(new Element("jid", Ns.Bind).SetText(full.ToString()))));
         await PublishSessionAsync(session);
+    }
+
+    /// The stream now serves a bound (or resumed) session: its writer starts, and what only the login needed goes (the
+    /// SASL exchange and the mechanisms offered), so an idle session does not keep it.
+    private void EnterBound(ClientSession session)
+    {
+        StartWriter();
+        _session = session;
+        _state = StreamState.Bound;
+        _auth = null;
+        _offered = null;
     }
 
     /// Makes a bound session reachable (RFC 6120 §7 bind or XEP-0386 Bind 2) and tells the modules.

@@ -54,9 +54,7 @@ public sealed partial class XmppStream
     private async ValueTask GoLiveHandedOverAsync(StreamManagementSession sm)
     {
         var session = sm.Session;
-        StartWriter();
-        _session = session;
-        _state = StreamState.Bound;
+        EnterBound(session);
         if (_s.Directory.Get(session.Jid.Bare).Find(session.Jid.Resource!) is { Sink: ClientSession old }) await EndReplacedAsync(old);
         var previous = _s.Directory.Bind(_s.StreamManagement.AdoptedEntry(sm, session.InitialEntry()));
         previous?.Sink.Replace("Replaced by a new connection with the same resource");
@@ -75,9 +73,7 @@ public sealed partial class XmppStream
         // §5: the old connection, if the server still thinks it open, is replaced.
         result.Previous?.CloseWithError(StreamErrors.Conflict, "Replaced by a resumed stream");
         var session = sm.Session;
-        StartWriter();
-        _session = session;
-        _state = StreamState.Bound;
+        EnterBound(session);
         session.Attach(this);
         if (!sm.GoLive(this))
         {

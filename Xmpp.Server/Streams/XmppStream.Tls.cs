@@ -35,8 +35,16 @@ public sealed partial class XmppStream
             await ssl.DisposeAsync();
             return false;
         }
+        // RFC 9325 §4.2: a context that shares OpenSSL state across connections is restricted to our suites when it is
+        // made (Tls/SharedTlsContexts.cs); this holds it for any connection that got past that.
+        if (!Tls.SharedTlsContexts.IsAllowed(ssl))
+        {
+            _s.Logger.LogWarning("TLS handshake with {Ip} negotiated {Suite}, which is not among ours; connection refused", RemoteAddress, ssl.NegotiatedCipherSuite);
+            await ssl.DisposeAsync();
+            return false;
+        }
         _ssl = ssl;
-        _s.Metrics.Handshake(started);
+        _s.Metrics.Handshake(started, Tls.SharedTlsContexts.IsResumed(ssl));
         // OpenSSL's record buffers (~34 KiB) are given back whenever the connection has nothing in flight.
         Tls.OpenSslBuffers.ReleaseWhenIdle(ssl, _s.Logger);
         // Zero-byte reads: an idle connection waits for data without holding a buffer, here or in SslStream (which

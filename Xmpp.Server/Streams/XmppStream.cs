@@ -151,6 +151,8 @@ public sealed partial class XmppStream
                     _s.Logger.LogDebug("Connection from {Ip} ended in the middle of a stanza; the partial stanza is discarded", RemoteAddress);
                 return;
             }
+            // Most reads end between stanzas: an idle connection then waits without the parser's token buffer.
+            _parser.ReleaseBuffer();
             await ThrottleReadAsync(length);
         }
     }

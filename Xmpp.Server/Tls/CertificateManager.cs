@@ -70,6 +70,9 @@ public sealed partial class CertificateManager : IDisposable
             try
             {
                 var snapshot = LoadSnapshot(loaded);
+                // Before the snapshot is published, so no client reaches a shared context before its suites are set.
+                foreach (var certificate in snapshot.Distinct)
+                    certificate.SharedTlsContext = SharedTlsContexts.Prime(certificate.Context, alpn => NewOptions(alpn, sharedContext: true), _logger);
                 _stamp = Stamp();
                 _owned.AddRange(loaded);
                 // Old certificates stay owned (not disposed) because an in-flight handshake may still use them.
@@ -97,7 +100,7 @@ public sealed partial class CertificateManager : IDisposable
     public SslServerAuthenticationOptions CreateServerOptions(string[]? alpn = null)
     {
         var snapshot = Current;
-        var options = NewOptions(alpn);
+        var options = NewOptions(alpn, sharedContext: snapshot.Distinct.Length == 1 && snapshot.Default.SharedTlsContext);
         if (snapshot.Distinct.Length == 1)
         {
             options.ServerCertificateContext = snapshot.Default.Context;
@@ -136,7 +139,7 @@ public sealed partial class CertificateManager : IDisposable
                 var certificate = Resolve(hello.ServerName);
                 var options = perCertificate.GetValue(certificate, c =>
                 {
-                    var o = NewOptions(protocols);
+                    var o = NewOptions(protocols, c.SharedTlsContext);
                     o.ServerCertificateContext = c.Context;
                     if (clientCertificates is not null)
                     {
@@ -226,14 +229,16 @@ public sealed partial class CertificateManager : IDisposable
     private Snapshot Current => _current ?? throw new InvalidOperationException(
         _disposed ? "The certificate manager has been disposed." : "Call LoadAll before using certificates.");
 
-    private static SslServerAuthenticationOptions NewOptions(string[]? alpn) => new()
+    /// sharedContext: the certificate's OpenSSL contexts are primed with our suites (SharedTlsContexts), so the options
+    /// must carry no CipherSuitesPolicy, without which .NET would not share them.
+    private static SslServerAuthenticationOptions NewOptions(string[]? alpn, bool sharedContext) => new()
     {
         // RFC 9325 §3.1.1: TLS 1.2 and 1.3 only.
         EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
         ClientCertificateRequired = false,
         CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
         ApplicationProtocols = alpn is { Length: > 0 } ? alpn.Select(p => new SslApplicationProtocol(p)).ToList() : null,
-        CipherSuitesPolicy = CipherSuites,
+        CipherSuitesPolicy = sharedContext ? null : CipherSuites,
     };
 
     /// RFC 9325 §4.2: AEAD suites with forward secrecy only, in our order of preference: AES-GCM (hardware-accelerated

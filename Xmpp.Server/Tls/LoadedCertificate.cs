@@ -26,6 +26,9 @@ internal sealed class LoadedCertificate : IDisposable
     public CertificateSource Source { get; }
     public IReadOnlyList<string> Names { get; }
 
+    /// Whether this certificate's connections share OpenSSL contexts restricted to our suites (SharedTlsContexts).
+    public bool SharedTlsContext { get; set; }
+
     public bool IsSelfSigned => Certificate.SubjectName.RawData.AsSpan().SequenceEqual(Certificate.IssuerName.RawData);
 
     /// Built once per certificate: creating a context builds the chain, which is too slow per handshake.

@@ -70,7 +70,7 @@ public static class OpenSslBuffers
 
     public static bool IsReleaseBuffersSet(long mode) => (mode & SslModeReleaseBuffers) != 0;
 
-    private static long WithHandle(SafeHandle handle, Func<IntPtr, long> call)
+    internal static long WithHandle(SafeHandle handle, Func<IntPtr, long> call)
     {
         bool added = false;
         try
@@ -89,7 +89,7 @@ public static class OpenSslBuffers
 
     /// SslStream → its security context (a SafeHandle on Unix: SafeDeleteSslContext) → the SafeSslHandle (SSL*).
     /// Fields are chosen by their types, so a renamed or reordered field does not matter; two levels at most.
-    private static SafeHandle? FindSslHandle(object stream)
+    internal static SafeHandle? FindSslHandle(object stream)
     {
         foreach (var context in SafeHandlesIn(stream))
         {
@@ -121,11 +121,21 @@ public static class OpenSslBuffers
             if (f.GetValue(owner) is SafeHandle h) yield return h;
     }
 
-    /// SSL_ctrl from the libssl already mapped into this process by System.Security.Cryptography.Native.OpenSsl
-    /// (/proc/self/maps), so the SSL* is handled by the very library that made it.
     private static (SslCtrl?, string) LoadSslCtrl()
     {
-        if (!OperatingSystem.IsLinux()) return (null, "not Linux");
+        var (library, problem) = LibSsl.Value;
+        if (library == IntPtr.Zero) return (null, problem);
+        if (!NativeLibrary.TryGetExport(library, "SSL_ctrl", out var ctrl)) return (null, problem + " exports no SSL_ctrl");
+        return (Marshal.GetDelegateForFunctionPointer<SslCtrl>(ctrl), "");
+    }
+
+    /// The libssl already mapped into this process by System.Security.Cryptography.Native.OpenSsl (/proc/self/maps),
+    /// so SSL and SSL_CTX objects are handled by the very library that made them; its path, or why there is none.
+    internal static readonly Lazy<(IntPtr Library, string PathOrProblem)> LibSsl = new(LoadLibSsl);
+
+    private static (IntPtr, string) LoadLibSsl()
+    {
+        if (!OperatingSystem.IsLinux()) return (IntPtr.Zero, "not Linux");
         string? path = null;
         foreach (var line in File.ReadLines("/proc/self/maps"))
         {
@@ -135,9 +145,7 @@ public static class OpenSslBuffers
             var name = Path.GetFileName(file);
             if (name.StartsWith("libssl.so", StringComparison.Ordinal)) { path = file; break; }
         }
-        if (path is null) return (null, "no libssl mapped into the process (is .NET using OpenSSL?)");
-        var library = NativeLibrary.Load(path);
-        if (!NativeLibrary.TryGetExport(library, "SSL_ctrl", out var ctrl)) return (null, path + " exports no SSL_ctrl");
-        return (Marshal.GetDelegateForFunctionPointer<SslCtrl>(ctrl), "");
+        if (path is null) return (IntPtr.Zero, "no libssl mapped into the process (is .NET using OpenSSL?)");
+        return (NativeLibrary.Load(path), path);
     }
 }

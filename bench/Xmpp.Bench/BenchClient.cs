@@ -14,7 +14,7 @@ namespace Xmpp.Bench;
 /// One client connection driven the way a real client drives it: TCP, STARTTLS or direct TLS (any certificate
 /// accepted), SASL SCRAM-SHA-1, resource binding and initial presence, using Xmpp.Protocol's parser, serializer
 /// and SCRAM client. After login a read loop (async, no thread of its own) hands every stanza to <see cref="OnStanza"/>.
-public sealed class BenchClient : IAsyncDisposable
+public sealed partial class BenchClient : IAsyncDisposable
 {
     private readonly Target _target;
     private readonly Socket _socket;
@@ -90,6 +90,12 @@ public sealed class BenchClient : IAsyncDisposable
         {
             await client.AuthenticateAsync(user, password, ct);
             await client.BindAsync(resource, ct);
+            if (target.Messenger)
+            {
+                configure?.Invoke(client);
+                await client.MessengerSessionStartAsync(ct);
+                return client;
+            }
             if (target.StreamManagement) await client.EnableStreamManagementAsync(ct);
             // Handlers are set before the read loop starts, so nothing the server sends right away is missed.
             configure?.Invoke(client);
@@ -123,10 +129,12 @@ public sealed class BenchClient : IAsyncDisposable
     private async Task AuthenticateAsync(string user, string password, CancellationToken ct)
     {
         var mechanisms = _features?.Child("mechanisms", Ns.Sasl)?.Elements("mechanism", Ns.Sasl).Select(m => m.Text).ToList() ?? [];
-        if (!mechanisms.Contains("SCRAM-SHA-1")) throw new BenchException("the server does not offer SCRAM-SHA-1");
+        // A messenger picks the strongest SCRAM the server offers, as Conversations and Gajim do (without -PLUS here).
+        var hash = _target.Messenger && mechanisms.Contains("SCRAM-SHA-256") ? ScramHash.Sha256 : ScramHash.Sha1;
+        if (hash == ScramHash.Sha1 && !mechanisms.Contains("SCRAM-SHA-1")) throw new BenchException("the server does not offer SCRAM-SHA-1");
         User = user;
-        var scram = new ScramClient(ScramHash.Sha1, user, password, cbindData: null);
-        await SendAsync(new Element("auth", Ns.Sasl).SetAttr("mechanism", "SCRAM-SHA-1")
+        var scram = new ScramClient(hash, user, password, cbindData: null);
+        await SendAsync(new Element("auth", Ns.Sasl).SetAttr("mechanism", scram.Mechanism)
             .SetText(Convert.ToBase64String(scram.ClientFirst())), ct);
         var challenge = await ReadElementAsync(ct);
         if (!challenge.Is("challenge", Ns.Sasl)) throw new BenchException($"SASL failed for {user}: {challenge}");
@@ -186,6 +194,7 @@ public sealed class BenchClient : IAsyncDisposable
             // cores with the server). An empty custom trust store keeps the build to the one certificate.
             CertificateChainPolicy = UntrustedChainPolicy,
             ApplicationProtocols = _target.DirectTls ? [new SslApplicationProtocol("xmpp-client")] : null,
+            AllowTlsResume = _target.TlsResume,
         }, ct);
         _stream = ssl;
         // Zero-byte reads: 50,000 idle sessions in one generator process hold no read buffers while they wait.
@@ -283,10 +292,10 @@ public sealed class BenchClient : IAsyncDisposable
 
     private static readonly byte[] AckRequest = "<r xmlns='urn:xmpp:sm:3'/>"u8.ToArray();
 
-    private async Task EnableStreamManagementAsync(CancellationToken ct)
+    private async Task EnableStreamManagementAsync(CancellationToken ct, bool resume = false)
     {
         if (_features?.Child("sm", Ns.StreamManagement) is null) throw new BenchException("the server does not offer stream management");
-        await SendRawAsync("<enable xmlns='urn:xmpp:sm:3'/>"u8.ToArray(), ct);
+        await SendRawAsync(resume ? "<enable xmlns='urn:xmpp:sm:3' resume='true'/>"u8.ToArray() : "<enable xmlns='urn:xmpp:sm:3'/>"u8.ToArray(), ct);
         var reply = await ReadElementAsync(ct);
         if (!reply.Is("enabled", Ns.StreamManagement)) throw new BenchException("stream management refused: " + reply);
         _sm = true;
@@ -305,6 +314,12 @@ public sealed class BenchClient : IAsyncDisposable
                 return;
             }
             Interlocked.Increment(ref _handled);
+        }
+        if (CompleteRequest(e)) return;
+        if (_target.Messenger && e.Name == "iq" && e.Attr("type") == "get" && e.Child("query", Ns.DiscoInfo) is { } query)
+        {
+            _ = SendAsync(DiscoInfoResult(e, query), CancellationToken.None);
+            return;
         }
         // Answer server pings (XEP-0199) so idle sessions stay up; other IQ gets are not ours to serve.
         if (e.Name == "iq" && e.Attr("type") == "get")

@@ -15,6 +15,10 @@ public sealed class BenchOptions
     public bool DirectTls { get; set; }
     public bool StreamManagement { get; set; }
     public bool SpreadSources { get; set; } = true;
+    /// "basic" (TLS, SCRAM-SHA-1, bind, presence) or "messenger" (a phone client's whole session start).
+    public string Client { get; set; } = "basic";
+    /// Offer earlier TLS sessions for resumption (.NET's default); --no-tls-resume makes every handshake a full one.
+    public bool TlsResume { get; set; } = true;
 
     public int Users { get; set; } = 100;
     public string UserPrefix { get; set; } = "u";
@@ -57,9 +61,9 @@ public sealed class BenchOptions
     // mam-page
     public int Queries { get; set; } = 200;
 
-    public Target Target => new(Host, Port, TlsPort, Domain, DirectTls, StreamManagement);
+    public Target Target => new(Host, Port, TlsPort, Domain, DirectTls, StreamManagement, Client == "messenger", TlsResume);
 
-    public Target PeerTarget => new(Host, PeerPort, PeerTlsPort, PeerDomain, DirectTls, StreamManagement);
+    public Target PeerTarget => new(Host, PeerPort, PeerTlsPort, PeerDomain, DirectTls, StreamManagement, Client == "messenger", TlsResume);
 
     public string UserName(int i) => UserPrefix + i.ToString(CultureInfo.InvariantCulture);
 
@@ -76,12 +80,14 @@ public sealed class BenchOptions
             if (key == "direct-tls") { o.DirectTls = true; continue; }
             if (key == "sm") { o.StreamManagement = true; continue; }
             if (key == "no-spread") { o.SpreadSources = false; continue; }
+            if (key == "no-tls-resume") { o.TlsResume = false; continue; }
             if (i + 1 >= args.Length) throw new ArgumentException($"--{key} needs a value");
             string v = args[++i];
             switch (key)
             {
                 case "scenario": o.Scenario = v; break;
                 case "server": o.Server = v; break;
+                case "client": o.Client = v; break;
                 case "host": o.Host = IPAddress.Parse(v); break;
                 case "port": o.Port = Int(v); break;
                 case "tls-port": o.TlsPort = Int(v); break;
@@ -117,6 +123,7 @@ public sealed class BenchOptions
         }
         if (!IPAddress.IsLoopback(o.Host)) throw new ArgumentException("the load generator only targets loopback addresses");
         if (o.Users <= 0 || o.Concurrency <= 0) throw new ArgumentException("--users and --concurrency must be positive");
+        if (o.Client is not ("basic" or "messenger")) throw new ArgumentException("--client is basic or messenger");
         if (o.RateFactor <= 1) throw new ArgumentException("--rate-factor must be above 1");
         return o;
     }

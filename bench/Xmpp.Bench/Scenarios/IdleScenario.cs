@@ -26,10 +26,15 @@ public static class IdleScenario
             await Task.Delay(TimeSpan.FromSeconds(o.IdleSeconds), ct);
             double cpu1 = o.ServerPid > 0 ? ProcessStats.CpuSeconds(o.ServerPid) : 0;
             int stillOpen = clients.Count(c => c is not null && !c.Closed.IsCompleted);
-            var r = new ResultLine("idle", o.Server).Add("requested", o.Sessions).Add("sessions", open).Add("failures", failures + (open - stillOpen))
+            var r = new ResultLine("idle", o.Server).Add("client", o.Client).Add("requested", o.Sessions).Add("sessions", open).Add("failures", failures + (open - stillOpen))
                 .Add("open_seconds", openSeconds).Add("rss_before_mb", rssBefore / 1048576.0).Add("rss_after_mb", rssAfter / 1048576.0)
                 .Add("rss_per_session_kb", open == 0 ? double.NaN : (rssAfter - rssBefore) / 1024.0 / open)
                 .Add("idle_cpu_percent", (cpu1 - cpu0) / window.Elapsed.TotalSeconds * 100);
+            if (o.Client == "messenger")
+            {
+                r.Add("start_iq_errors", clients.Sum(c => c?.StartErrors ?? 0));
+                if (clients.FirstOrDefault(c => c?.FirstStartError is not null)?.FirstStartError is { } error) r.Add("first_start_iq_error", error);
+            }
             if (firstError is not null) r.Add("first_error", firstError);
             return r;
         }
