@@ -24,9 +24,9 @@ public sealed class PostgresArchiveMeasurements
         {
             await connection.OpenAsync();
             await using var fill = new NpgsqlCommand("""
-                INSERT INTO archive_mam (owner, id, stamp, peer, stanza_id, payload, ordinal, peer_ordinal)
+                INSERT INTO archive_mam (owner, id, stamp, peer, stanza_id, payload, ordinal)
                 SELECT 'alice', n, 638000000000000000 + n::bigint * 10000000, 'peer' || (n % 20) || '@example.org', 'sid' || n,
-                       convert_to('<message><body>message ' || n || '</body></message>', 'UTF8'), n, n / 20 + 1
+                       convert_to('<message><body>message ' || n || '</body></message>', 'UTF8'), n
                 FROM generate_series(1, 1000000) n;
                 SELECT setval('archive_mam_ids', 1000000);
                 ANALYZE archive_mam;
@@ -82,6 +82,14 @@ public sealed class PostgresArchiveMeasurements
         await using (var warm = await _database.OpenFreshAsync()) { }
         var connectionString = await _database.ConnectionStringAsync() + (prepared ? "" : ";Max Auto Prepare=0");
         await using var storage = await PostgresStorage.OpenAsync(connectionString);
+        if (Environment.GetEnvironmentVariable("XMPP_MEASURE_SQL") is { Length: > 0 } experiment)
+        {
+            await using var setup = new NpgsqlConnection(await _database.ConnectionStringAsync());
+            await setup.OpenAsync();
+            await using var run = new NpgsqlCommand(experiment, setup);
+            await run.ExecuteNonQueryAsync();
+        }
+        var v7 = Environment.GetEnvironmentVariable("XMPP_MEASURE_V7") == "1";
         var mam = storage.Archive("mam");
         var payload = Encoding.UTF8.GetBytes("<message xmlns='jabber:client' to='u1@bench.localhost/r' from='u2@bench.localhost/r' type='chat' id='m1'><body>"
                                              + new string('x', 150) + "</body></message>");
@@ -92,7 +100,7 @@ public sealed class PostgresArchiveMeasurements
                 var tasks = new Task<long>[128];
                 for (var i = 0; i < tasks.Length; i++)
                     tasks[i] = mam.AppendAsync($"u{(g * 128 + i) % 50}", DateTimeOffset.UtcNow, $"u{(g * 128 + i) * 7 % 50}@bench.localhost",
-                        payload, Guid.NewGuid().ToString()).AsTask();
+                        payload, (v7 ? Guid.CreateVersion7() : Guid.NewGuid()).ToString()).AsTask();
                 await Task.WhenAll(tasks);
             }
         }

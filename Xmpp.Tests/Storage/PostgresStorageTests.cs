@@ -93,9 +93,9 @@ public sealed class PostgresStorageTests
         // 30,000 rows over 30 owners, written straight in SQL (the writer is tested elsewhere), then analyzed so the
         // planner sees a table where a sequential scan would be the slow choice.
         await ScalarAsync<object>("""
-            INSERT INTO archive_mam (owner, id, stamp, peer, stanza_id, origin_id, payload, ordinal, peer_ordinal)
+            INSERT INTO archive_mam (owner, id, stamp, peer, stanza_id, origin_id, payload, ordinal)
             SELECT 'user' || (n % 30), n, 638000000000000000 + n::bigint * 10000000, 'peer' || (n % 7), 'sid' || n, 'oid' || n, '\x00'::bytea,
-                   n / 30 + 1, n
+                   n / 30 + 1
             FROM generate_series(1, 30000) n;
             ANALYZE archive_mam;
             SELECT 1
