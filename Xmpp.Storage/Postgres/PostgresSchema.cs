@@ -169,9 +169,11 @@ internal static class PostgresSchema
     /// The schema's advisory lock for DDL run in a transaction (released at its end).
     internal static readonly string LockStatement = $"SELECT pg_advisory_xact_lock({LockKey})";
 
-    // Brings the schema up to Version; returns the version found before.
-    public static async Task<int> MigrateAsync(NpgsqlDataSource source, ILogger logger)
+    // Brings the schema up to Version (or upTo, which only tests ask for, to make an older server's database);
+    // returns the version found before.
+    public static async Task<int> MigrateAsync(NpgsqlDataSource source, ILogger logger, int? upTo = null)
     {
+        var target = upTo ?? Version;
         await using var connection = await source.OpenConnectionAsync().ConfigureAwait(false);
         await Execute(connection, $"SELECT pg_advisory_lock({LockKey})").ConfigureAwait(false);
         try
@@ -184,7 +186,7 @@ internal static class PostgresSchema
                 throw new StorageOpenException(
                     $"the PostgreSQL schema is at version {found}, newer than this server knows ({Version}): it was upgraded by a newer " +
                     "server. Run that version, or restore a backup taken before the upgrade.");
-            for (var version = found + 1; version <= Version; version++)
+            for (var version = found + 1; version <= target; version++)
             {
                 await using var transaction = await connection.BeginTransactionAsync().ConfigureAwait(false);
                 await Execute(connection, Migrations[version - 1]).ConfigureAwait(false);
