@@ -159,7 +159,7 @@ public sealed partial class PostgresStorage : IStorage, IStorageInventory
                 using var transaction = connection.BeginTransaction();
                 using (var lockCommand = new NpgsqlCommand(PostgresSchema.LockStatement, connection, transaction))
                     lockCommand.ExecuteNonQuery();
-                using (var command = new NpgsqlCommand(PostgresSchema.ArchiveTable(collection) + PostgresSchema.OriginIdColumn(collection), connection, transaction))
+                using (var command = new NpgsqlCommand(PostgresSchema.ArchiveTable(collection) + PostgresSchema.LaterArchiveChanges(collection), connection, transaction))
                     command.ExecuteNonQuery();
                 transaction.Commit();
             }

@@ -1,4 +1,5 @@
 using Npgsql;
+using Xmpp.Storage.Postgres;
 using Xmpp.Tests.Support;
 
 namespace Xmpp.Tests.Server;
@@ -53,7 +54,7 @@ public sealed class PostgresHostingTests
         var after = await ServerProcess.RunAsync(_dir, await Environment(), ["check", .. Args("postgresql")]);
 
         Assert.That(after.ExitCode, Is.EqualTo(0), after.Output);
-        Assert.That(after.Output, Does.Contain("schema version 3, current"));
+        Assert.That(after.Output, Does.Contain($"schema version {PostgresSchema.Version}, current"));
         Assert.That(before.Output + created.Output + after.Output, Does.Not.Contain(await PasswordAsync()));
     }
 
@@ -94,7 +95,7 @@ public sealed class PostgresHostingTests
         var result = await ServerProcess.RunAsync(_dir, await Environment(), ["run", .. Args("postgresql")]);
 
         Assert.That(result.ExitCode, Is.EqualTo(3), result.Output);
-        Assert.That(result.Output, Does.Contain("error: storage: the PostgreSQL schema is at version 999, newer than this server knows (3)"));
+        Assert.That(result.Output, Does.Contain($"error: storage: the PostgreSQL schema is at version 999, newer than this server knows ({PostgresSchema.Version})"));
         await using var cleanup = new NpgsqlConnection(await _database.ConnectionStringAsync());
         await cleanup.OpenAsync();
         await using var drop = new NpgsqlCommand("DROP TABLE schema_version", cleanup);
@@ -113,7 +114,7 @@ public sealed class PostgresHostingTests
         await using var postgres = await ServerProcess.StartAsync(_dir, _c2s, await Environment(), Args("postgresql"));
 
         Assert.That(File.ReadAllText($"/proc/{postgres.Pid}/maps"), Does.Contain("Npgsql.dll"));
-        Assert.That(postgres.Output, Does.Contain("Storage: PostgreSQL at 127.0.0.1:").And.Contain("schema version 3"));
+        Assert.That(postgres.Output, Does.Contain("Storage: PostgreSQL at 127.0.0.1:").And.Contain($"schema version {PostgresSchema.Version}"));
         Assert.That(postgres.Output, Does.Not.Contain(await PasswordAsync()));
         await postgres.TerminateAsync();
     }

@@ -93,9 +93,9 @@ public sealed class PostgresStorageTests
         // 30,000 rows over 30 owners, written straight in SQL (the writer is tested elsewhere), then analyzed so the
         // planner sees a table where a sequential scan would be the slow choice.
         await ScalarAsync<object>("""
-            INSERT INTO archive_mam (owner, id, stamp, peer, stanza_id, origin_id, payload, ordinal, peer_ordinal)
+            INSERT INTO archive_mam (owner, id, stamp, peer, stanza_id, origin_id, payload, ordinal)
             SELECT 'user' || (n % 30), n, 638000000000000000 + n::bigint * 10000000, 'peer' || (n % 7), 'sid' || n, 'oid' || n, '\x00'::bytea,
-                   n / 30 + 1, n
+                   n / 30 + 1
             FROM generate_series(1, 30000) n;
             ANALYZE archive_mam;
             SELECT 1
@@ -174,6 +174,70 @@ public sealed class PostgresStorageTests
 
         Assert.That(await ScalarAsync<int>("SELECT max(version) FROM schema_version"), Is.EqualTo(PostgresSchema.Version));
         Assert.That(await ((PostgresArchiveStore)_storage.Archive("mam")).FindIdByOriginIdAsync("juliet", "before-upgrade"), Is.EqualTo(id));
+    }
+
+    [Test]
+    public async Task A_version_3_database_with_archived_messages_is_upgraded_in_place_and_still_answers_every_query()
+    {
+        // A database as a version-3 server left it: its own migrations, then rows as its insert wrote them (an
+        // ordinal and a per-peer ordinal each, random version-4 UUIDs as stanza ids) and a deletion mark.
+        var old = new PostgresTestDatabase("v3upgrade");
+        var connectionString = await old.ConnectionStringAsync();
+        await using (var source = NpgsqlDataSource.Create(connectionString))
+            await PostgresSchema.MigrateAsync(source, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, upTo: 3);
+        await using (var connection = new NpgsqlConnection(connectionString))
+        {
+            await connection.OpenAsync();
+            await using var fill = new NpgsqlCommand($"""
+                INSERT INTO archive_mam (owner, id, stamp, peer, stanza_id, origin_id, payload, ordinal, peer_ordinal)
+                SELECT 'juliet', n, {T0.UtcTicks} + n * 10000000::bigint, p, md5('old' || n)::uuid::text, NULL,
+                       convert_to('<message><body>' || n || '</body></message>', 'UTF8'),
+                       n, row_number() OVER (PARTITION BY p ORDER BY n)
+                FROM (SELECT n, CASE WHEN n % 3 = 0 THEN 'romeo@montague.lit' ELSE 'nurse@capulet.lit' END AS p
+                      FROM generate_series(1, 30) n) s;
+                SELECT setval('archive_mam_ids', 30);
+                INSERT INTO archive_marks (collection, owner, through) VALUES ('mam', 'juliet', 4);
+                """, connection);
+            await fill.ExecuteNonQueryAsync();
+        }
+        async Task<T> Scalar<T>(string sql)
+        {
+            await using var connection = new NpgsqlConnection(connectionString);
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand(sql, connection);
+            return (T)(await command.ExecuteScalarAsync())!;
+        }
+        string OldId(int n) => new Guid(System.Security.Cryptography.MD5.HashData(Encoding.UTF8.GetBytes("old" + n)), bigEndian: true).ToString("D");
+        Assert.That(await Scalar<string>("SELECT stanza_id FROM archive_mam WHERE id = 20"), Is.EqualTo(OldId(20)), "the test's own id form");
+
+        await using var storage = await PostgresStorage.OpenAsync(connectionString, purgeInterval: TimeSpan.Zero);
+        var mam = storage.Archive("mam");
+
+        Assert.That(await Scalar<int>("SELECT max(version) FROM schema_version"), Is.EqualTo(4));
+        Assert.That(await Scalar<long>("SELECT count(*) FROM information_schema.columns WHERE column_name = 'peer_ordinal'"), Is.Zero);
+        Assert.That(await mam.CountAsync("juliet"), Is.EqualTo(26), "ids 5..30: the mark still hides 1..4");
+        var latest = await mam.QueryAsync(new ArchiveQuery("juliet", Max: 5, Reverse: true));
+        Assert.That(latest.Records.Select(r => r.Id), Is.EqualTo(new long[] { 26, 27, 28, 29, 30 }));
+        Assert.That(latest.TotalCount, Is.EqualTo(26));
+        Assert.That(latest.Records[^1].StanzaId, Is.EqualTo(OldId(30)));
+        var withRomeo = await mam.QueryAsync(new ArchiveQuery("juliet", With: "romeo@montague.lit", Max: 3));
+        Assert.That(withRomeo.Records.Select(r => r.Id), Is.EqualTo(new long[] { 6, 9, 12 }));
+        Assert.That(withRomeo.TotalCount, Is.EqualTo(9), "6, 9 ... 30");
+        Assert.That(await mam.FindIdAsync("juliet", OldId(20)), Is.EqualTo(20));
+        Assert.That(await mam.FindIdAsync("juliet", OldId(3)), Is.Null, "below the mark");
+        var byIds = await mam.QueryAsync(new ArchiveQuery("juliet", StanzaIds: [OldId(3), OldId(20), OldId(21)]));
+        Assert.That(byIds.Records.Select(r => r.Id), Is.EqualTo(new long[] { 20, 21 }));
+        var after = await mam.QueryAsync(new ArchiveQuery("juliet", AfterId: await mam.FindIdAsync("juliet", OldId(28)), Max: 10));
+        Assert.That(after.Records.Select(r => r.Id), Is.EqualTo(new long[] { 29, 30 }));
+
+        // New records continue the old ones: ids, ordinals (so counts) and stamps.
+        var added = await mam.AppendAsync("juliet", T0, "romeo@montague.lit", Body(31), "0190f4a2-7c1e-7abc-8def-0123456789ab");
+        Assert.That(added, Is.EqualTo(31));
+        Assert.That(await mam.CountAsync("juliet"), Is.EqualTo(27));
+        Assert.That((await mam.QueryAsync(new ArchiveQuery("juliet", With: "romeo@montague.lit", Max: 0))).TotalCount, Is.EqualTo(10));
+        var newest = await mam.QueryAsync(new ArchiveQuery("juliet", Max: 1, Reverse: true));
+        Assert.That(newest.Records[0].Stamp, Is.EqualTo(T0.AddSeconds(30)), "an earlier stamp is raised to the newest stored one");
+        Assert.That(await mam.FindIdAsync("juliet", "0190f4a2-7c1e-7abc-8def-0123456789ab"), Is.EqualTo(31));
     }
 
     [Test]

@@ -30,7 +30,7 @@ public static class ArchiveSeed
         for (var i = 0; i < count; i++)
         {
             var peer = string.Create(CultureInfo.InvariantCulture, $"u{1 + i % 100}@{domain}");
-            var stanzaId = Guid.NewGuid().ToString("D");
+            var stanzaId = Guid.CreateVersion7(start.AddSeconds(i)).ToString("D"); // time-ordered, as the server makes them (ArchiveIds)
             var payload = Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture,
                 $"<message xmlns=\"jabber:client\" from=\"{peer}/phone\" to=\"{owner}\" type=\"chat\" id=\"seed{i}\"><body>archived message {i}, "
                 + $"long enough to look like a real one</body><stanza-id xmlns=\"urn:xmpp:sid:0\" by=\"{owner}\" id=\"{stanzaId}\"/></message>"));
