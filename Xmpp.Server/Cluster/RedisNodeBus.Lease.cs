@@ -275,7 +275,7 @@ public sealed partial class RedisNodeBus
     {
         if (!_alive.TryRemove(new KeyValuePair<string, string>(node, token))) return;
         _deadTokens[token] = 0;
-        DropOutbox(node);
+        var unacked = DropOutbox(node, gone: true);
         FailPendingRequests(node);
         bool cleaner = await CleanupAsync(node, token);
         _log.LogWarning("Cluster node {Node} is down{Cleaner}", node, cleaner ? "; this node removes its sessions" : "");
@@ -284,6 +284,8 @@ public sealed partial class RedisNodeBus
         if (NodeDownCleanup is { } handlers)
             foreach (Func<string, string, bool, ValueTask> h in handlers.GetInvocationList())
                 await Guard(h(node, token, cleaner), "node-down");
+        // After the handlers: the directory no longer lists the node's sessions, so a message goes to the spool.
+        await RerouteAsync(node, unacked);
     }
 
     private async Task<bool> CleanupAsync(string node, string token)
