@@ -109,6 +109,11 @@ public sealed class ClusterNodes : IAsyncDisposable
     public Task<TestClient> ConnectAsync(int node, string user, string resource, bool presence = true) =>
         TestClient.ConnectAsync(Nodes[node].Endpoint, user, Password, resource, sendPresence: presence);
 
+    /// An xmppd admin command for one running node (over its admin socket, found from its data folder).
+    public Task<(int ExitCode, string Output)> CliAsync(int node, params string[] words) =>
+        ServerProcess.RunAsync(Nodes[node].Dir, new Dictionary<string, string> { ["XMPP__STORAGE__CONNECTIONSTRING"] = _connectionString },
+            [.. words, "--storage", "postgresql", "--domain", "localhost", "--data-dir", Path.Combine(Nodes[node].Dir, "data")]);
+
     public async Task<IDatabase> RedisDatabaseAsync() => (await ConnectionMultiplexer.ConnectAsync(Redis.ConnectionString)).GetDatabase();
 
     public void Signal(int node, int signal)
