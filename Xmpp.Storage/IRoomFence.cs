@@ -18,6 +18,10 @@ public interface IRoomFence
     ValueTask<long?> AppendAsync(string room, long epoch, string collection, DateTimeOffset stamp, string with,
         ReadOnlyMemory<byte> payload, string? stanzaId);
 
+    // One archive record's payload replaced (IArchiveStore.ReplaceAsync, a moderation tombstone) under the same
+    // condition: whether the record was there, or null when the write was refused.
+    ValueTask<bool?> ReplaceArchiveAsync(string room, long epoch, string collection, string owner, long id, ReadOnlyMemory<byte> payload);
+
     // The archive's records of owner deleted (IArchiveStore.DeleteAllAsync) under the same condition.
     ValueTask<bool> DeleteArchiveAsync(string room, long epoch, string collection, string owner);
 }

@@ -27,6 +27,7 @@ public sealed class ClusterLinks(
     {
         bus.DeliverHandler = DeliverAsync;
         bus.RouteHandler = (_, stanza) => router.RouteAsync(stanza, null);
+        bus.UnhandledHandler = RerouteAsync;
         var presence = modules.Modules.OfType<PresenceModule>().FirstOrDefault();
         directory.SessionsLost = entries => AnnounceAsync(presence, entries);
         _events = Task.Run(() => directory.ReadEventsAsync(_stopping.Token), CancellationToken.None);
@@ -46,6 +47,18 @@ public sealed class ClusterLinks(
         // hold) run here, where the session and its queues are.
         if (directory.FindLocal(to) is { } entry && await router.DeliverToSessionAsync(entry, stanza)) return;
         await router.UndeliveredAsync(stanza);
+    }
+
+    // A dead node's unhandled frames: a stanza for one of its sessions is treated as one for a session that ended (a
+    // message goes on to the account's other resources or the offline spool; its archive copy, made when it was first
+    // routed, keeps its stanza-id, so it is not archived twice); a stanza for its router (a room) is routed again.
+    private async ValueTask RerouteAsync(string node, IReadOnlyList<(string Kind, string? Target, Element Stanza)> frames)
+    {
+        foreach (var (kind, _, stanza) in frames)
+        {
+            if (kind == "d") await router.UndeliveredAsync(stanza);
+            else if (kind == "r") await router.RouteAsync(stanza, null);
+        }
     }
 
     private async ValueTask AnnounceAsync(PresenceModule? presence, IReadOnlyList<SessionEntry> entries)

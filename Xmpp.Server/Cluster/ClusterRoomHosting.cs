@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
+using Xmpp.Protocol;
 using Xmpp.Protocol.Xml;
 using Xmpp.Server.Modules.Muc;
 using Xmpp.Storage;
@@ -51,6 +52,29 @@ public sealed class ClusterRoomHosting : IRoomHosting
         _log = log;
         bus.NodeDown += OnNodeDown;
         bus.LeaseLost += OnLeaseLost;
+        bus.OnRequest(DestroyRequest, DestroyRequestedAsync);
+    }
+
+    private const string DestroyRequest = "muc-destroy";
+
+    private readonly ConcurrentDictionary<string, Func<string, string?, ValueTask<bool>>> _destroyers = new(StringComparer.Ordinal);
+
+    public async Task<bool?> DestroyOnHostAsync(string node, string room, string? reason)
+    {
+        var request = new Element("destroy", Ns.Cluster).SetAttr("room", room).SetAttr("reason", reason);
+        var answer = await _bus.RequestAsync(node, DestroyRequest, request, TimeSpan.FromSeconds(10));
+        return answer is null ? null : answer.Attr("done") == "1";
+    }
+
+    public void OnDestroyRequest(string domain, Func<string, string?, ValueTask<bool>> destroy) => _destroyers[domain] = destroy;
+
+    // Run by the room's own service on this node, which hosts it again or takes it (the request may have raced a move).
+    private async ValueTask<Element?> DestroyRequestedAsync(string from, Element request)
+    {
+        if (!Jid.TryParse(request.Attr("room"), out var room) || room!.Local is null
+            || !_destroyers.TryGetValue(room.Domain, out var destroy)) return null;
+        bool done = await destroy(room.ToString(), request.Attr("reason"));
+        return new Element("destroyed", Ns.Cluster).SetAttr("done", done ? "1" : "0");
     }
 
     public IRoomFence Fence { get; }

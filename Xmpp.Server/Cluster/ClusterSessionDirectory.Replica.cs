@@ -49,8 +49,10 @@ public sealed partial class ClusterSessionDirectory
         }
     }
 
-    /// Applies one record or event of another node. expectedToken: when loading a hash, records of another
-    /// registration of that node are stale and skipped.
+    /// Applies one record or event of another node. expectedToken: a record read from Redis (a node's hash, an
+    /// account's index), only for that registration of its node. Records carry a version (v) that grows with each
+    /// change the node writes: a record read from Redis is skipped when the node's events have already reached it
+    /// (the events may say the session ended since), and an event older than a record read earlier is skipped.
     private void Apply(Element e, string? expectedToken)
     {
         if (e.Name != "e" || e.Namespace != Ns.Cluster) return;
@@ -60,6 +62,8 @@ public sealed partial class ClusterSessionDirectory
         if (node is null || token is null || node == _bus.LocalNode || !Jid.TryParse(e.Attr("j"), out var jid) || jid!.Resource is null) return;
         if (expectedToken is not null && token != expectedToken) return;
         if (_bus.IsDeadToken(token)) return;
+        long version = long.TryParse(e.Attr("v"), CultureInfo.InvariantCulture, out var v) ? v : 0;
+        bool stored = expectedToken is not null;
         var replica = _replicas.GetOrAdd(node, _ => new Replica());
         SessionEntry? olderLocal = null;
         lock (replica)
@@ -69,19 +73,25 @@ public sealed partial class ClusterSessionDirectory
                 // A new registration of that node: what the old one had is gone.
                 if (replica.Token is not null) DropLocked(replica);
                 replica.Token = token;
+                replica.Applied = 0;
             }
+            if (stored && version <= replica.Applied) return;
+            if (!stored && version > replica.Applied) replica.Applied = version;
             var key = jid.ToString();
+            replica.Sinks.TryGetValue(key, out var sink);
+            if (sink is not null && (stored ? version <= sink.Version : version < sink.Version)) return;
             if (op == "x")
             {
-                if (replica.Sinks.Remove(key, out var gone)) _all.Unbind(gone);
+                if (sink is not null && replica.Sinks.Remove(key)) _all.Unbind(sink);
                 return;
             }
-            if (!replica.Sinks.TryGetValue(key, out var sink))
+            if (sink is null)
             {
                 if (op != "b") return;
                 sink = new RemoteSessionSink(_bus, node, jid);
                 replica.Sinks[key] = sink;
             }
+            sink.Version = version;
             var entry = new SessionEntry(jid, sink,
                 Available: e.Attr("a") == "1",
                 Priority: int.TryParse(e.Attr("p"), CultureInfo.InvariantCulture, out var p) ? p : 0,
@@ -142,6 +152,48 @@ public sealed partial class ClusterSessionDirectory
             }
         }
     }
+
+    /// The account's sessions as Redis has them now (its index, written with each bind, change and unbind), merged
+    /// into the replica, then the account's resources. Only records of a registration this node knows to be alive
+    /// count: a node not seen yet (its first second) or gone is not delivered to anyway.
+    public async ValueTask<ResourceSet> GetConfirmedAsync(Jid bare)
+    {
+        if (!_bus.HoldsLease) return ResourceSet.Empty;
+        HashEntry[] records;
+        try { records = await _redis.GetDatabase().HashGetAllAsync(AccountKey(bare)); }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            _log.LogWarning("Sessions of {Account} not read from Redis: {Error}", bare, e.Message);
+            return Get(bare);
+        }
+        Interlocked.Increment(ref _confirmations);
+        int before = Get(bare).Count;
+        var alive = _bus.AliveNodes;
+        foreach (var record in records)
+        {
+            List<Element> parsed;
+            try { parsed = ClusterXml.ReadAll(new XmppStreamParser(ClusterXml.Limits), (byte[])record.Value!); }
+            catch (XmppStreamException) { continue; }
+            foreach (var e in parsed)
+            {
+                if (e.Attr("n") is not { } node || !alive.TryGetValue(node, out var token) || e.Attr("i") != token) continue;
+                try { Apply(e, token); }
+                catch (Exception ex) when (ex is FormatException or JidFormatException) { }
+            }
+        }
+        var set = Get(bare);
+        if (set.Count > before)
+        {
+            Interlocked.Increment(ref _confirmedLate);
+            _log.LogDebug("Sessions of {Account} found in Redis before their events arrived", bare);
+        }
+        return set;
+    }
+
+    private long _confirmations, _confirmedLate;
+
+    /// Reads of the shared directory on an undeliverable path, and how many found a session the events had not yet brought.
+    public (long Reads, long FoundLate) Confirmations => (Interlocked.Read(ref _confirmations), Interlocked.Read(ref _confirmedLate));
 
     /// The node's sessions as this node knew them, removed from the directory.
     internal IReadOnlyList<SessionEntry> DropNode(string node, string? token)

@@ -13,7 +13,8 @@ namespace Xmpp.Server.Cluster;
 /// The session directory of a cluster node: the in-process directory's logic over this node's sessions and a replica
 /// of every other node's, so Get(bare) returns local and remote resources together and no module can tell them apart.
 /// Each local bind, update and unbind is written to this node's hash (xmpp:sessions:{node}, which a node starting or
-/// registering again loads) and published on xmpp:dir (node, its registration token, op, full JID, flags, presence).
+/// registering again loads) and the account's index (xmpp:account:{bare}, read on the undeliverable paths), and
+/// published on xmpp:dir (node, its registration token, op, version, full JID, flags, presence), in one script.
 /// While this node holds no valid lease it shows nobody online: nothing is delivered on a lease it lost.
 public sealed partial class ClusterSessionDirectory : ISessionDirectory
 {
@@ -35,11 +36,17 @@ public sealed partial class ClusterSessionDirectory : ISessionDirectory
     private sealed class Replica
     {
         public string? Token;
+        // The highest record version applied from that node's events (they arrive in version order).
+        public long Applied;
         public readonly Dictionary<string, RemoteSessionSink> Sinks = new(StringComparer.Ordinal);
     }
 
-    // One local change as written to Redis: the hash field (null value deletes it) and the event.
-    private readonly record struct Change(string Field, byte[]? Record, byte[] Event);
+    // One local change, encoded by the writer: op b (bind), u (update) or x (unbind).
+    private readonly record struct Change(string Op, SessionEntry Entry, long BoundAt, TaskCompletionSource Done);
+
+    // The last change queued per local session, done once Redis has it (PublishedAsync).
+    private readonly ConcurrentDictionary<ISessionSink, Task> _written = new(ReferenceEqualityComparer.Instance);
+    private long _version;
 
     public ClusterSessionDirectory(RedisNodeBus bus, IConnectionMultiplexer redis, ILogger<ClusterSessionDirectory> log)
     {
@@ -120,18 +127,24 @@ public sealed partial class ClusterSessionDirectory : ISessionDirectory
     private void Publish(string op, SessionEntry entry)
     {
         if (entry.Sink is RemoteSessionSink) return;
-        var field = entry.Jid.ToString();
-        var record = op == "x" ? null : Encode("b", entry);
-        _changes.Writer.TryWrite(new Change(field, record, op == "b" && record is not null ? record : Encode(op, entry)));
+        _boundAt.TryGetValue(entry.Sink, out var boundAt);
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (op == "x") _written.TryRemove(entry.Sink, out _);
+        else _written[entry.Sink] = done.Task;
+        if (!_changes.Writer.TryWrite(new Change(op, entry, boundAt, done))) done.TrySetResult();
     }
 
-    private byte[] Encode(string op, SessionEntry e)
+    public ValueTask PublishedAsync(ISessionSink sink) =>
+        _written.TryGetValue(sink, out var written) ? new ValueTask(written) : ValueTask.CompletedTask;
+
+    internal static string AccountKey(Jid bare) => "xmpp:account:" + bare;
+
+    private byte[] Encode(string op, SessionEntry e, long boundAt, long version)
     {
         var w = new ArrayBufferWriter<byte>(256);
-        _boundAt.TryGetValue(e.Sink, out var boundAt);
         ClusterXml.Write(w, "e", [
             ("op", op), ("n", _bus.LocalNode), ("i", _bus.Token), ("j", e.Jid.ToString()),
-            ("t", boundAt.ToString(CultureInfo.InvariantCulture)),
+            ("t", boundAt.ToString(CultureInfo.InvariantCulture)), ("v", version.ToString(CultureInfo.InvariantCulture)),
             ("a", e.Available ? "1" : null), ("p", e.Priority == 0 ? null : e.Priority.ToString(CultureInfo.InvariantCulture)),
             ("r", e.RosterRequested ? "1" : null), ("c", e.Carbons ? "1" : null), ("s", e.CsiInactive ? "1" : null),
             ("bl", e.BlocklistRequested ? "1" : null), ("u", e.UserAgentId),
@@ -139,32 +152,72 @@ public sealed partial class ClusterSessionDirectory : ISessionDirectory
         return w.WrittenSpan.ToArray();
     }
 
-    // One writer: the hash and the events change in the order the sessions did; events gathered meanwhile go out as
-    // one publish. Nothing is written while the lease is not held (the records would outlive a node declared dead).
+    // One batch of changes in one step: the node's hash, each account's index and the event publish together, and
+    // only while the lease key still holds this registration's token (a node that lost its lease writes nothing).
+    // KEYS: lease, node hash, then one account index per change. ARGV: token, node, channel, events, then per change
+    // the full JID and its record ('' removes it).
+    private const string WriteScript = """
+        if redis.call('get', KEYS[1]) ~= ARGV[1] then return -1 end
+        for i = 3, #KEYS do
+          local full, record = ARGV[2 * i - 1], ARGV[2 * i]
+          if record == '' then
+            redis.call('hdel', KEYS[2], full)
+            redis.call('hdel', KEYS[i], ARGV[2] .. ' ' .. full)
+          else
+            redis.call('hset', KEYS[2], full, record)
+            redis.call('hset', KEYS[i], ARGV[2] .. ' ' .. full, record)
+          end
+        end
+        return redis.call('publish', ARGV[3], ARGV[4])
+        """;
+
+    // One writer: the records and the events change in the order the sessions did, each numbered (v) so a node that
+    // reads a record from Redis can tell whether its copy from the events is already newer; events gathered meanwhile
+    // go out as one publish. The waiters of PublishedAsync are released once their batch is written (or has failed).
     private async Task WriteLoopAsync()
     {
         var reader = _changes.Reader;
         var batch = new ArrayBufferWriter<byte>(16 * 1024);
-        var pending = new List<Task>();
+        var keys = new List<RedisKey>();
+        var args = new List<RedisValue>();
+        var done = new List<TaskCompletionSource>();
         while (await reader.WaitToReadAsync())
         {
             batch.ResetWrittenCount();
-            pending.Clear();
-            var db = _redis.GetDatabase();
-            var key = RedisNodeBus.SessionsKey(_bus.LocalNode);
+            keys.Clear();
+            args.Clear();
+            done.Clear();
+            keys.Add(RedisNodeBus.LeaseKey(_bus.LocalNode));
+            keys.Add(RedisNodeBus.SessionsKey(_bus.LocalNode));
+            args.Add(_bus.Token);
+            args.Add(_bus.LocalNode);
+            args.Add(EventsChannel.ToString());
+            args.Add(RedisValue.EmptyString);
             while (batch.WrittenCount < 256 * 1024 && reader.TryRead(out var change))
             {
+                done.Add(change.Done);
                 if (!_bus.HoldsLease) continue;
-                pending.Add(change.Record is { } record ? db.HashSetAsync(key, change.Field, record) : db.HashDeleteAsync(key, change.Field));
-                batch.Write(change.Event);
+                long version = ++_version;
+                var record = change.Op == "x" ? null : Encode("b", change.Entry, change.BoundAt, version);
+                batch.Write(change.Op == "b" ? record! : Encode(change.Op, change.Entry, change.BoundAt, version));
+                keys.Add(AccountKey(change.Entry.Jid.Bare));
+                args.Add(change.Entry.Jid.ToString());
+                args.Add(record ?? RedisValue.EmptyString);
             }
-            if (batch.WrittenCount == 0) continue;
-            pending.Add(_redis.GetSubscriber().PublishAsync(EventsChannel, batch.WrittenSpan.ToArray()));
-            try { await Task.WhenAll(pending); }
-            catch (Exception e) when (e is RedisException or TimeoutException)
+            if (batch.WrittenCount > 0)
             {
-                _log.LogWarning("Session directory changes not written to Redis: {Error}", e.Message);
+                args[3] = batch.WrittenSpan.ToArray();
+                try
+                {
+                    var result = (long)await _redis.GetDatabase().ScriptEvaluateAsync(WriteScript, keys.ToArray(), args.ToArray());
+                    if (result < 0) _log.LogWarning("Session directory changes not written: Redis holds another lease token for this node");
+                }
+                catch (Exception e) when (e is RedisException or TimeoutException)
+                {
+                    _log.LogWarning("Session directory changes not written to Redis: {Error}", e.Message);
+                }
             }
+            foreach (var d in done) d.TrySetResult();
         }
     }
 

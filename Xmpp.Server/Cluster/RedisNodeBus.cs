@@ -12,8 +12,12 @@ namespace Xmpp.Server.Cluster;
 
 /// INodeBus on Redis pub/sub: one channel per node (xmpp:node:{id}); per destination node one bounded queue drained by
 /// one writer loop that publishes what has gathered as one batch, so order per node pair is kept and a broadcast to
-/// many sessions on one node costs one publish per batch. Frames: &lt;f k='d|r|q|a' n='sender' t='target' r='request id'
-/// q='request kind'&gt;stanza&lt;/f&gt; (deliver, route, request, answer). The lease and failure detection are in
+/// many sessions on one node costs one publish per batch. Frames: &lt;f k='d|r|q|a|k' n='sender' t='target' r='request id'
+/// q='request kind' s='sequence' d='destination token'&gt;stanza&lt;/f&gt; (deliver, route, request, answer, ack).
+/// Deliver and route frames are numbered per destination (s) and kept until the destination acknowledges them (one k
+/// frame per batch it has handled): when the destination dies, the frames it never handled, whether Redis had no
+/// subscriber for them or they sat unread in a frozen or killed process, are routed again here once the directory no
+/// longer lists its sessions (a message then goes to the offline spool). The lease and failure detection are in
 /// RedisNodeBus.Lease.cs.
 public sealed partial class RedisNodeBus : INodeBus, IHostedService, IAsyncDisposable
 {
@@ -47,6 +51,18 @@ public sealed partial class RedisNodeBus : INodeBus, IHostedService, IAsyncDispo
 
     /// Receives route frames: the sender node and the stanza. Set once at start by the router's side.
     public Func<string, Element, ValueTask>? RouteHandler { get; set; }
+
+    /// Receives, after a node is down and its sessions are gone from the directory, the deliver and route frames it
+    /// never acknowledged: the node, then each frame's kind (d or r), target and stanza, in the order they were sent.
+    public Func<string, IReadOnlyList<(string Kind, string? Target, Element Stanza)>, ValueTask>? UnhandledHandler { get; set; }
+
+    /// Deliver and route frames routed again here because their destination died without handling them; publishes
+    /// that found no subscriber (before a retry or the node's end).
+    public long Rerouted => Interlocked.Read(ref _rerouted);
+
+    public long Unreceived => Interlocked.Read(ref _unreceived);
+
+    private long _rerouted, _unreceived;
 
     /// Frames refused since start because this node did not hold its lease when they arrived.
     public long Fenced => Interlocked.Read(ref _fenced);
@@ -113,10 +129,9 @@ public sealed partial class RedisNodeBus : INodeBus, IHostedService, IAsyncDispo
 
     // ---- Sending ----
 
-    public void Deliver(string node, Jid fullJid, Element stanza) =>
-        Enqueue(node, Encode("d", fullJid.ToString(), 0, null, stanza));
+    public void Deliver(string node, Jid fullJid, Element stanza) => EnqueueTracked(node, "d", fullJid.ToString(), stanza);
 
-    public void Route(string node, Element stanza) => Enqueue(node, Encode("r", null, 0, null, stanza));
+    public void Route(string node, Element stanza) => EnqueueTracked(node, "r", null, stanza);
 
     public async Task<Element?> RequestAsync(string node, string kind, Element payload, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
@@ -144,11 +159,12 @@ public sealed partial class RedisNodeBus : INodeBus, IHostedService, IAsyncDispo
         if (!_handlers.TryAdd(kind, handler)) throw new InvalidOperationException($"cluster request kind {kind} already has a handler");
     }
 
-    private byte[] Encode(string kind, string? target, long requestId, string? name, Element? stanza)
+    private byte[] Encode(string kind, string? target, long requestId, string? name, Element? stanza, long seq = 0, string? destination = null)
     {
         var w = new ArrayBufferWriter<byte>(512);
         ClusterXml.Write(w, "f", [("k", kind), ("n", LocalNode), ("t", target),
-            ("r", requestId == 0 ? null : requestId.ToString(CultureInfo.InvariantCulture)), ("q", name)], stanza);
+            ("r", requestId == 0 ? null : requestId.ToString(CultureInfo.InvariantCulture)), ("q", name),
+            ("s", seq == 0 ? null : seq.ToString(CultureInfo.InvariantCulture)), ("d", destination)], stanza);
         return w.WrittenSpan.ToArray();
     }
 
@@ -167,19 +183,83 @@ public sealed partial class RedisNodeBus : INodeBus, IHostedService, IAsyncDispo
         }
     }
 
-    private void Enqueue(string node, byte[] frame)
+    private Outbox OutboxOf(string node)
     {
         if (node == LocalNode) throw new InvalidOperationException("a frame for this node itself");
+        return _outboxes.GetOrAdd(node, n => new Outbox(this, n, _alive.TryGetValue(n, out var token) ? token : null));
+    }
+
+    private void Enqueue(string node, byte[] frame)
+    {
+        var outbox = OutboxOf(node);
         if (_stopping.IsCancellationRequested) return;
-        var outbox = _outboxes.GetOrAdd(node, n => new Outbox(this, n));
         if (!outbox.Queue.Writer.TryWrite(frame))
             _log.LogWarning("Cluster link to {Node} is full ({Limit} frames queued): a frame was dropped", node, QueueLimit);
     }
 
-    // Completing the queue lets its loop publish what is already queued, then end.
-    private void DropOutbox(string node)
+    // Numbered and kept until acknowledged; numbered, kept and queued under one lock, so the queue is in number order.
+    private void EnqueueTracked(string node, string kind, string? target, Element stanza)
     {
-        if (_outboxes.TryRemove(node, out var outbox)) outbox.Queue.Writer.TryComplete();
+        var outbox = OutboxOf(node);
+        if (_stopping.IsCancellationRequested) return;
+        lock (outbox)
+        {
+            long seq = ++outbox.Seq;
+            var frame = Encode(kind, target, 0, null, stanza, seq, outbox.Token);
+            if (outbox.Unacked.Count >= QueueLimit)
+            {
+                outbox.Unacked.Dequeue();
+                if (outbox.Unacked.Count == QueueLimit - 1)
+                    _log.LogWarning("Cluster link to {Node}: {Limit} frames unacknowledged; the oldest are no longer kept for a reroute", node, QueueLimit);
+            }
+            outbox.Unacked.Enqueue((seq, frame));
+            if (!outbox.Queue.Writer.TryWrite(frame))
+                _log.LogWarning("Cluster link to {Node} is full ({Limit} frames queued): a frame was dropped", node, QueueLimit);
+        }
+    }
+
+    /// Completing the queue lets its loop publish what is already queued, then end; for a node that is down (gone:
+    /// true) nothing more is published, and the frames it did not acknowledge are returned to be routed again.
+    private List<byte[]> DropOutbox(string node, bool gone = false)
+    {
+        if (!_outboxes.TryRemove(node, out var outbox)) return [];
+        lock (outbox)
+        {
+            outbox.Gone = gone;
+            outbox.Queue.Writer.TryComplete();
+            if (!gone) return [];
+            var unacked = outbox.Unacked.Select(u => u.Frame).ToList();
+            outbox.Unacked.Clear();
+            return unacked;
+        }
+    }
+
+    private void Acknowledged(string from, Element frame)
+    {
+        if (!_outboxes.TryGetValue(from, out var outbox) || frame.Attr("d") != outbox.Token
+            || !long.TryParse(frame.Attr("r"), CultureInfo.InvariantCulture, out var upTo)) return;
+        lock (outbox)
+            while (outbox.Unacked.Count > 0 && outbox.Unacked.Peek().Seq <= upTo) outbox.Unacked.Dequeue();
+    }
+
+    // The frames a dead node did not acknowledge, handed to the router's side in the order they were sent.
+    private async ValueTask RerouteAsync(string node, List<byte[]> frames)
+    {
+        if (frames.Count == 0 || UnhandledHandler is not { } handler) return;
+        var parser = new XmppStreamParser(ClusterXml.Limits);
+        var unhandled = new List<(string, string?, Element)>(frames.Count);
+        foreach (var bytes in frames)
+        {
+            try
+            {
+                foreach (var f in ClusterXml.ReadAll(parser, bytes))
+                    if (f.Attr("k") is { } kind && f.FirstElement is { } stanza) unhandled.Add((kind, f.Attr("t"), stanza));
+            }
+            catch (XmppStreamException) { }
+        }
+        Interlocked.Add(ref _rerouted, unhandled.Count);
+        _log.LogWarning("Cluster node {Node} died with {Count} frames from this node unhandled: routed again here", node, unhandled.Count);
+        await Guard(handler(node, unhandled), "unhandled-frames");
     }
 
     private void FailPendingRequests(string? node)
@@ -188,7 +268,8 @@ public sealed partial class RedisNodeBus : INodeBus, IHostedService, IAsyncDispo
             if (node is null || p.Node == node) p.Answer.TrySetResult(null);
     }
 
-    /// One destination node: a bounded queue and the one loop that publishes it, in order, many frames per publish.
+    /// One destination node (one registration of it): a bounded queue and the one loop that publishes it, in order,
+    /// many frames per publish, and the deliver and route frames it has not acknowledged yet.
     private sealed class Outbox
     {
         public readonly Channel<byte[]> Queue = Channel.CreateBounded<byte[]>(new BoundedChannelOptions(QueueLimit)
@@ -197,11 +278,21 @@ public sealed partial class RedisNodeBus : INodeBus, IHostedService, IAsyncDispo
             FullMode = BoundedChannelFullMode.DropWrite,
         });
 
-        public Outbox(RedisNodeBus bus, string node) => _ = Task.Run(() => bus.WriteLoopAsync(node, Queue.Reader));
+        public readonly string? Token;
+        public readonly Queue<(long Seq, byte[] Frame)> Unacked = new();
+        public long Seq;
+        public volatile bool Gone;
+
+        public Outbox(RedisNodeBus bus, string node, string? token)
+        {
+            Token = token;
+            _ = Task.Run(() => bus.WriteLoopAsync(node, this));
+        }
     }
 
-    private async Task WriteLoopAsync(string node, ChannelReader<byte[]> reader)
+    private async Task WriteLoopAsync(string node, Outbox outbox)
     {
+        var reader = outbox.Queue.Reader;
         var channel = ChannelOf(node);
         var batch = new ArrayBufferWriter<byte>(64 * 1024);
         var subscriber = _redis.GetSubscriber();
@@ -214,7 +305,7 @@ public sealed partial class RedisNodeBus : INodeBus, IHostedService, IAsyncDispo
                 batch.Write(frame);
                 frames++;
             }
-            if (frames == 0) continue;
+            if (frames == 0 || outbox.Gone) continue;
             var payload = batch.WrittenSpan.ToArray();
             // A publish that fails while Redis reconnects is tried again for up to one lease; after that the node
             // counts as gone for these frames (the router's undeliverable paths cover a dead node's sessions).
@@ -223,7 +314,16 @@ public sealed partial class RedisNodeBus : INodeBus, IHostedService, IAsyncDispo
             {
                 try
                 {
-                    await subscriber.PublishAsync(channel, payload);
+                    long receivers = await subscriber.PublishAsync(channel, payload);
+                    if (receivers == 0 && !outbox.Gone && IsAlive(node) && DateTime.UtcNow < deadline && !_stopping.IsCancellationRequested)
+                    {
+                        // Nobody subscribed: the node is reconnecting to Redis, or dead and not yet declared so. Tried
+                        // again (in order: what follows waits) until it is back or down; when down, what it never
+                        // acknowledged is routed again here (DownAsync).
+                        Interlocked.Add(ref _unreceived, frames);
+                        await Task.Delay(200);
+                        continue;
+                    }
                     Interlocked.Increment(ref _batches);
                     Interlocked.Add(ref _framesSent, frames);
                     break;
@@ -259,17 +359,31 @@ public sealed partial class RedisNodeBus : INodeBus, IHostedService, IAsyncDispo
                 _log.LogError("Cluster batch on {Channel} refused: {Condition} {Text}", message.Channel, e.Condition, e.Text);
                 continue;
             }
+            Dictionary<string, (long Seq, string? Token)>? acks = null;
             foreach (var frame in frames)
             {
-                try { await HandleFrameAsync(frame); }
-                catch (Exception e) { _log.LogError(e, "Cluster frame of kind {Kind} from {Node} failed", frame.Attr("k"), frame.Attr("n")); }
+                bool handled;
+                try { handled = await HandleFrameAsync(frame); }
+                catch (Exception e)
+                {
+                    handled = true; // handled as far as it goes: routing it again elsewhere would not do better
+                    _log.LogError(e, "Cluster frame of kind {Kind} from {Node} failed", frame.Attr("k"), frame.Attr("n"));
+                }
+                if (handled && frame.Attr("n") is { } sender && long.TryParse(frame.Attr("s"), CultureInfo.InvariantCulture, out var seq))
+                    (acks ??= new(StringComparer.Ordinal))[sender] = (seq, frame.Attr("d"));
             }
+            // One acknowledgement per sender and batch, for the highest numbered frame handled.
+            if (acks is not null)
+                foreach (var (sender, ack) in acks)
+                    if (sender != LocalNode && sender.Length > 0 && HoldsLease)
+                        Enqueue(sender, Encode("k", null, ack.Seq, null, null, 0, ack.Token));
         }
     }
 
-    private async ValueTask HandleFrameAsync(Element frame)
+    /// False when the frame was not acted on (fenced), so it is not acknowledged.
+    private async ValueTask<bool> HandleFrameAsync(Element frame)
     {
-        if (frame.Name != "f" || frame.Namespace != Ns.Cluster) return;
+        if (frame.Name != "f" || frame.Namespace != Ns.Cluster) return false;
         var kind = frame.Attr("k");
         var from = frame.Attr("n") ?? "";
         var stanza = frame.FirstElement;
@@ -277,14 +391,20 @@ public sealed partial class RedisNodeBus : INodeBus, IHostedService, IAsyncDispo
         {
             if (long.TryParse(frame.Attr("r"), CultureInfo.InvariantCulture, out var answered) && _pending.TryRemove(answered, out var p))
                 p.Answer.TrySetResult(stanza);
-            return;
+            return false;
+        }
+        if (kind == "k")
+        {
+            Acknowledged(from, frame);
+            return false;
         }
         // Fencing: frames that arrive while this node has no valid lease (for example queued by Redis while the
-        // process was stopped) are not acted on; the senders have already treated this node as gone.
-        if (!HoldsLease)
+        // process was stopped), or that were sent to an earlier registration of it, are not acted on; the senders
+        // have already treated that registration as gone and route them again themselves.
+        if (!HoldsLease || (frame.Attr("d") is { } destination && destination != _token))
         {
             Interlocked.Increment(ref _fenced);
-            return;
+            return false;
         }
         switch (kind)
         {
@@ -298,6 +418,7 @@ public sealed partial class RedisNodeBus : INodeBus, IHostedService, IAsyncDispo
                 await AnswerAsync(from, frame, stanza);
                 break;
         }
+        return true;
     }
 
     private async ValueTask AnswerAsync(string from, Element frame, Element? payload)

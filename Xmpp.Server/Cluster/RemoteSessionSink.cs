@@ -14,6 +14,9 @@ public sealed class RemoteSessionSink(INodeBus bus, string node, Jid jid) : ISes
 
     public string Node { get; } = node;
 
+    // The version of the owner's record this entry was last set from (ClusterSessionDirectory.Apply).
+    internal long Version { get; set; }
+
     public bool Send(Element stanza)
     {
         if (!bus.IsAlive(Node)) return false;

@@ -178,7 +178,8 @@ public sealed class Router(
             await DispatchIq(c, to, IqTarget.Account);
             return;
         }
-        var target = directory.Find(to);
+        // As for messages: a resource another node bound a moment ago is looked up in the shared directory.
+        var target = directory.Find(to) ?? (await directory.GetConfirmedAsync(to.Bare)).Find(to.Resource);
         if (target is not null)
         {
             if (!await DeliverAsync(target, stanza, c.From) && request)
@@ -335,8 +336,12 @@ public sealed class Router(
                 await DeliverSharedAsync(set.Entries.Where(e => e.ReceivesBareMessages).ToList(), stanza, c.From);
                 return;
         }
-        // RFC 6121 §8.5.2.1.1: normal and chat go to the most available resource(s).
-        if (await DeliverSharedAsync(set.MostAvailable(), stanza, c.From))
+        // RFC 6121 §8.5.2.1.1: normal and chat go to the most available resource(s). Before treating the account as
+        // offline, a cluster node checks the shared directory: a resource another node bound a moment ago may not have
+        // reached this node's copy yet (docs/cluster-seams.md, the replication window).
+        var targets = set.MostAvailable();
+        if (targets.Count == 0) targets = (await directory.GetConfirmedAsync(bare)).MostAvailable();
+        if (await DeliverSharedAsync(targets, stanza, c.From))
         {
             metrics?.Route("delivered");
             return;

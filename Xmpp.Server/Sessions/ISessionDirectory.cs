@@ -30,6 +30,15 @@ public interface ISessionDirectory
     SessionEntry? SetBlocklistRequested(ISessionSink sink) =>
         Update(sink, static e => e.BlocklistRequested ? e : e with { BlocklistRequested = true });
 
+    /// Completes when every change of this session made so far can be read by any node that asks the shared
+    /// directory (GetConfirmedAsync); at once on a single node. Never throws.
+    ValueTask PublishedAsync(ISessionSink sink) => ValueTask.CompletedTask;
+
+    /// Get, checked against the shared directory where this node's copy may lag behind another node's binds (a
+    /// cluster). For the paths that would otherwise treat the account as offline (spool, store for later, bounce):
+    /// one Redis round trip there, none on the hot path. The same as Get on a single node.
+    ValueTask<ResourceSet> GetConfirmedAsync(Jid bare) => ValueTask.FromResult(Get(bare));
+
     int Count { get; }
 
     IEnumerable<SessionEntry> All();

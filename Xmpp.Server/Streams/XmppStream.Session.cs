@@ -62,6 +62,9 @@ public sealed partial class XmppStream
         var previous = _s.Directory.Bind(session.InitialEntry());
         // Another login for this resource that got in between: it is replaced the same way, its end run by its cleanup.
         previous?.Sink.Replace("Replaced by a new connection with the same resource");
+        // In a cluster: this stream reads the client's next stanza only once every node can find the session in the
+        // shared directory, so whoever learns of it from what the client sends can reach it.
+        await _s.Directory.PublishedAsync(session);
         _s.Logger.LogDebug("Bound {Jid}", session.Jid);
         foreach (var handler in _s.Modules.SessionBound) await handler(session);
     }

@@ -119,15 +119,18 @@ internal sealed partial class PostgresArchiveStore : IArchiveStore
     public ValueTask<bool> ReplaceAsync(string owner, long id, ReadOnlyMemory<byte> payload)
     {
         var bytes = payload.ToArray();
-        return new(_writer.Enqueue(new PostgresWrite<bool>(async connection =>
-        {
-            await using var command = new NpgsqlCommand(
-                $"UPDATE {_table} SET payload = $3 WHERE owner = $1 AND id = $2 AND id > {_mark}", connection);
-            command.Parameters.Add(Text(owner));
-            command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = id });
-            command.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = bytes });
-            return await command.ExecuteNonQueryAsync().ConfigureAwait(false) > 0;
-        }, _writer) { Archive = this }));
+        return new(_writer.Enqueue(new PostgresWrite<bool>(connection => ReplaceOnAsync(connection, owner, id, bytes), _writer) { Archive = this }));
+    }
+
+    /// The replacement inside a write the caller runs (PostgresRoomFence's fenced one).
+    internal async ValueTask<bool> ReplaceOnAsync(NpgsqlConnection connection, string owner, long id, byte[] bytes)
+    {
+        await using var command = new NpgsqlCommand(
+            $"UPDATE {_table} SET payload = $3 WHERE owner = $1 AND id = $2 AND id > {_mark}", connection);
+        command.Parameters.Add(Text(owner));
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = id });
+        command.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = bytes });
+        return await command.ExecuteNonQueryAsync().ConfigureAwait(false) > 0;
     }
 
     // Moves the mark; the count is of the owner's records between the old mark and the new one, read in the same

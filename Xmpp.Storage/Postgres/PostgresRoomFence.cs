@@ -65,6 +65,17 @@ internal sealed class PostgresRoomFence(PostgresStorage storage, PostgresWriter 
         }, writer) { Archive = archive }));
     }
 
+    public ValueTask<bool?> ReplaceArchiveAsync(string room, long epoch, string collection, string owner, long id, ReadOnlyMemory<byte> payload)
+    {
+        var archive = (PostgresArchiveStore)storage.Archive(collection);
+        var bytes = payload.ToArray();
+        return new(writer.Enqueue(new PostgresWrite<bool?>(async connection =>
+        {
+            if (await CurrentAsync(connection, room).ConfigureAwait(false) != epoch) return null;
+            return await archive.ReplaceOnAsync(connection, owner, id, bytes).ConfigureAwait(false);
+        }, writer) { Archive = archive }));
+    }
+
     public ValueTask<bool> DeleteArchiveAsync(string room, long epoch, string collection, string owner)
     {
         var archive = (PostgresArchiveStore)storage.Archive(collection);

@@ -13,6 +13,9 @@ namespace Xmpp.Tests.Cluster;
 public sealed class ClusterNodes : IAsyncDisposable
 {
     public const int LeaseSeconds = 3;
+
+    /// With a slow Redis link every lease renewal takes a round trip over it, and registering several: a longer lease.
+    public const int SlowLinkLeaseSeconds = 10;
     public const string Password = "cluster-test-password";
 
     private readonly string _root = Path.Combine(Path.GetTempPath(), "xmppd-cluster-" + Guid.NewGuid().ToString("N"));
@@ -35,11 +38,22 @@ public sealed class ClusterNodes : IAsyncDisposable
         public ServerProcess? Process { get; set; }
     }
 
+    /// A node (by index) that reaches Redis through a DelayingProxy: what Redis sends it (replies, the directory's
+    /// and the bus's pub/sub messages) arrives that much later, as over a slow or congested link.
+    public (int Node, TimeSpan Delay)? SlowRedisLink { get; private init; }
+
+    private DelayingProxy? _slowLink;
+
     public static Task<ClusterNodes> StartAsync(params string[] users) => StartAsync(false, users);
 
-    public static async Task<ClusterNodes> StartAsync(bool behindBalancer, params string[] users)
+    public static Task<ClusterNodes> StartWithSlowRedisLinkAsync(int node, TimeSpan delay, params string[] users) =>
+        StartAsync(new ClusterNodes { SlowRedisLink = (node, delay) }, users);
+
+    public static Task<ClusterNodes> StartAsync(bool behindBalancer, params string[] users) =>
+        StartAsync(new ClusterNodes { BehindBalancer = behindBalancer }, users);
+
+    private static async Task<ClusterNodes> StartAsync(ClusterNodes cluster, string[] users)
     {
-        var cluster = new ClusterNodes { BehindBalancer = behindBalancer };
         Directory.CreateDirectory(cluster._root);
         // A test run that ends without its teardown still stops the nodes it started (by their PIDs).
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
@@ -48,6 +62,7 @@ public sealed class ClusterNodes : IAsyncDisposable
                 if (n?.Process is { HasExited: false } p) { kill(p.Pid, 18); kill(p.Pid, 9); }
         };
         cluster.Redis = await RedisInstance.StartAsync();
+        if (cluster.SlowRedisLink is { } slow) cluster._slowLink = new DelayingProxy(cluster.Redis.Port, slow.Delay);
         await cluster._database.ResetAsync();
         cluster._connectionString = await cluster._database.ConnectionStringAsync();
         // The accounts, straight into the shared database (the schema comes with the first open).
@@ -64,7 +79,7 @@ public sealed class ClusterNodes : IAsyncDisposable
         {
             var dir = Path.Combine(cluster._root, "n" + (i + 1));
             Directory.CreateDirectory(dir);
-            cluster.Nodes[i] = new Node("n" + (i + 1), TestServer.FreePort(), TestServer.FreePort(), dir, behindBalancer ? TestServer.FreePort() : 0);
+            cluster.Nodes[i] = new Node("n" + (i + 1), TestServer.FreePort(), TestServer.FreePort(), dir, cluster.BehindBalancer ? TestServer.FreePort() : 0);
         }
         await Task.WhenAll(cluster.Nodes.Select(cluster.StartNodeAsync));
         return cluster;
@@ -75,14 +90,16 @@ public sealed class ClusterNodes : IAsyncDisposable
         var env = new Dictionary<string, string>
         {
             ["XMPP__STORAGE__CONNECTIONSTRING"] = _connectionString,
-            ["XMPP__CLUSTER__REDIS"] = Redis.ConnectionString,
+            ["XMPP__CLUSTER__REDIS"] = _slowLink is not null && SlowRedisLink?.Node == Array.IndexOf(Nodes, node)
+                ? Redis.ConnectionString.Replace($":{Redis.Port},", $":{_slowLink.Port},", StringComparison.Ordinal)
+                : Redis.ConnectionString,
         };
         node.Process = await ServerProcess.StartAsync(node.Dir, node.Endpoint.C2sPort, env,
         [
             "--storage", "postgresql", "--domain", "localhost", "--c2s-port", node.Endpoint.C2sPort.ToString(),
             "--c2s-tls-port", node.Endpoint.C2sTlsPort.ToString(), "--data-dir", Path.Combine(node.Dir, "data"),
             "--cert-dir", Path.Combine(node.Dir, "certs"), "--listen", "127.0.0.1", "--http-port", node.HttpPort.ToString(), "--log-level", "Information",
-            "--Xmpp:Cluster:Enabled=true", $"--Xmpp:Cluster:NodeId={node.Id}", $"--Xmpp:Cluster:LeaseSeconds={LeaseSeconds}",
+            "--Xmpp:Cluster:Enabled=true", $"--Xmpp:Cluster:NodeId={node.Id}", $"--Xmpp:Cluster:LeaseSeconds={(SlowRedisLink is null ? LeaseSeconds : SlowLinkLeaseSeconds)}",
             // Many messages from one client in a burst: the per-session rate limit is not what these tests are about.
             "--Xmpp:RateLimits:MessagesPerSecond=0",
             .. BehindBalancer ? [$"--Xmpp:ProxyProtocol:TrustedProxies:0={HaproxyInstance.SourceAddress}"] : Array.Empty<string>(),
@@ -91,6 +108,11 @@ public sealed class ClusterNodes : IAsyncDisposable
 
     public Task<TestClient> ConnectAsync(int node, string user, string resource, bool presence = true) =>
         TestClient.ConnectAsync(Nodes[node].Endpoint, user, Password, resource, sendPresence: presence);
+
+    /// An xmppd admin command for one running node (over its admin socket, found from its data folder).
+    public Task<(int ExitCode, string Output)> CliAsync(int node, params string[] words) =>
+        ServerProcess.RunAsync(Nodes[node].Dir, new Dictionary<string, string> { ["XMPP__STORAGE__CONNECTIONSTRING"] = _connectionString },
+            [.. words, "--storage", "postgresql", "--domain", "localhost", "--data-dir", Path.Combine(Nodes[node].Dir, "data")]);
 
     public async Task<IDatabase> RedisDatabaseAsync() => (await ConnectionMultiplexer.ConnectAsync(Redis.ConnectionString)).GetDatabase();
 
@@ -109,6 +131,7 @@ public sealed class ClusterNodes : IAsyncDisposable
             kill(p.Pid, 18);
             await p.DisposeAsync();
         }
+        if (_slowLink is not null) await _slowLink.DisposeAsync();
         Redis?.Stop();
         try { Directory.Delete(_root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }

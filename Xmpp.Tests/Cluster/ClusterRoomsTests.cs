@@ -52,6 +52,37 @@ public sealed class ClusterRoomsTests
         e.Name == "message" && e.Attr("type") == "groupchat" && e.ChildText("body", Ns.Client) == body;
 
     [Test]
+    public async Task Room_destroy_run_on_a_node_that_does_not_host_the_room_is_done_by_its_host_and_the_occupants_are_told()
+    {
+        // alice on n1 makes the room (n1 hosts it) and bob on n2 joins; the administrator runs the command on n3.
+        var alice = await LoginAsync("n1", "alice", "desk");
+        await alice.SendAsync(Join("alice"));
+        await alice.ReceiveAsync(SelfPresence);
+        var form = new Element("x", "jabber:x:data").SetAttr("type", "submit")
+            .Add(Field("FORM_TYPE", "http://jabber.org/protocol/muc#roomconfig"))
+            .Add(Field("muc#roomconfig_persistentroom", "1"));
+        var configured = await alice.IqAsync(new Element("iq", Ns.Client).SetAttr("type", "set").SetAttr("to", Room)
+            .Add(new Element("query", Ns.MucOwner).Add(form)));
+        Assert.That(configured.Attr("type"), Is.EqualTo("result"), configured.ToString());
+        var bob = await LoginAsync("n2", "bob", "laptop");
+        await bob.SendAsync(Join("bob"));
+        await bob.ReceiveAsync(SelfPresence);
+
+        var (code, output) = await _cluster.CliAsync(2, "room", "destroy", Room, "closing time");
+        Assert.That(code, Is.EqualTo(0), output);
+        Assert.That(output, Does.Contain($"destroyed {Room}"));
+        // XEP-0045 §10.9: every occupant, on whichever node, gets its unavailable presence with the destroy and reason.
+        foreach (var c in new[] { alice, bob })
+        {
+            var gone = await c.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") == "unavailable"
+                && e.Child("x", Ns.MucUser)?.Child("destroy", Ns.MucUser) is not null, TimeSpan.FromSeconds(10));
+            Assert.That(gone.Child("x", Ns.MucUser)!.Child("destroy", Ns.MucUser)!.ChildText("reason", Ns.MucUser), Is.EqualTo("closing time"));
+        }
+        var (_, again) = await _cluster.CliAsync(0, "room", "destroy", Room);
+        Assert.That(again, Does.Contain($"{Room} does not exist"), "gone for every node");
+    }
+
+    [Test]
     public async Task A_room_has_occupants_on_all_three_nodes_survives_its_hosts_death_and_the_occupants_rejoin()
     {
         // alice on n1 makes the room (so n1 hosts it), persistent and titled; bob on n2 and carol on n3 join.

@@ -13,6 +13,16 @@ public static class ClusterSteps
 
     public static string? Body(Element e) => e.ChildText("body", Ns.Client);
 
+    /// The id the recipient's archive gave a message (XEP-0359 stanza-id by the account): both copies of a message
+    /// delivered twice (live from a node that died before confirming it, then from the spool) carry the same one.
+    public static string? ArchiveId(Element message, string account) =>
+        message.Elements("stanza-id", Ns.StanzaId).FirstOrDefault(s => s.Attr("by") == account)?.Attr("id");
+
+    /// Bodies received both live and from the spool whose copies a client cannot tell are one message (no or different
+    /// stanza-ids), as "body" per duplicate.
+    public static List<string> UnrecognisableDuplicates(IReadOnlyDictionary<string, string?> live, IReadOnlyDictionary<string, string?> offline) =>
+        live.Keys.Intersect(offline.Keys).Where(b => live[b] is null || live[b] != offline[b]).ToList();
+
     /// Until the sender's node knows the receiver's session: headlines to it until one arrives (a headline to a
     /// resource nobody has is dropped, RFC 6121 §8.5.2.1.1, so nothing is left behind in a spool).
     public static async Task UntilReachableAsync(TestClient from, TestClient to, TimeSpan? timeout = null)

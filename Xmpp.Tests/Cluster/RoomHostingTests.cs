@@ -101,6 +101,9 @@ public sealed class RoomHostingTests
         Assert.That(await fence.AppendAsync(Room, 1, MucStore.Collection, DateTimeOffset.UtcNow, "alice", ElementWriter.ToBytes(Message("stale")), "s2"), Is.Null);
         Assert.That(await fence.DeleteAsync(Room, 1, Room, "muc-room"), Is.False);
         Assert.That(await fence.DeleteArchiveAsync(Room, 1, MucStore.Collection, Room), Is.False);
+        // A moderation tombstone (XEP-0425) over the archived message: refused too, and the message stays as it was.
+        var archived = (await a.Storage.Archive(MucStore.Collection).QueryAsync(new ArchiveQuery(Room, StanzaIds: ["s1"], Max: 1))).Records.Single();
+        Assert.That(await fence.ReplaceArchiveAsync(Room, 1, MucStore.Collection, Room, archived.Id, ElementWriter.ToBytes(Message("stale tombstone"))), Is.Null);
         // And through the room store: a's lease is gone, so it has no epoch at all and refuses before PostgreSQL.
         Assert.That(await Wait.UntilAsync(() => lost is not null, TimeSpan.FromSeconds(5)), "a found it lost its lease and dropped its rooms");
         Assert.That(a.Hosting.EpochOf(Room), Is.Null);
@@ -108,7 +111,9 @@ public sealed class RoomHostingTests
 
         Assert.That(await b.Store.LoadRoomAsync(Room), Has.Property("Subject").EqualTo("by b, epoch 2"), "the new host's write stands");
         var history = await b.Store.LoadHistoryAsync(Room, 10);
-        Assert.That(history.Select(h => h.Message.ChildText("body", Ns.Client)), Is.EqualTo(new[] { "one" }), "the stale append is not in the archive");
+        Assert.That(history.Select(h => h.Message.ChildText("body", Ns.Client)), Is.EqualTo(new[] { "one" }),
+            "neither the stale append nor the stale tombstone is in the archive");
+        Assert.That(await b.Store.ReplaceHistoryAsync(Room, archived.Id, Message("tombstone by b")), Is.True, "the current host's tombstone is written");
         Assert.That(await fence.SetAsync(Room, 2, Room, "muc-room", "{\"Subject\":\"epoch 2\"}"u8.ToArray()), Is.True, "the current epoch writes");
     }
 

@@ -17,6 +17,14 @@ public interface IRoomHosting
     /// Hands a stanza for a room to the node that hosts it.
     void Forward(string node, Element stanza);
 
+    /// Asks the node that hosts a room to destroy it as an administrator would (xmppd room destroy run on another node):
+    /// true when it did, false when the room does not exist there, null when that node did not answer.
+    Task<bool?> DestroyOnHostAsync(string node, string room, string? reason);
+
+    /// Destroys a room hosted here for another node's DestroyOnHostAsync: the room's bare JID and the reason. Set by
+    /// each MUC service for its domain.
+    void OnDestroyRequest(string domain, Func<string, string?, ValueTask<bool>> destroy);
+
     /// The room's host refused this node's writes (a newer epoch is recorded): ask again next time.
     void Forget(string room);
 

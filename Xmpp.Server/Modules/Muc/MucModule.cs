@@ -41,6 +41,7 @@ public sealed class MucModule(IRouter router, IStorage storage, ServedDomains do
             var service = new MucService(serviceDomain, router, new MucStore(storage, hosting), o, options.Value.Mam, loggers.CreateLogger<MucService>(),
                 options.Value.RateLimits, metrics, hosting);
             _services[serviceDomain] = service;
+            hosting?.OnDestroyRequest(serviceDomain, (room, reason) => service.DestroyAsync(Jid.Parse(room).Local!, reason));
             // §6.1, §6.3: the service's own address answers disco; rooms and occupants are the service's entities.
             module.Service(serviceDomain, domain, MucService.Name, service.HandleAsync);
             module.ServiceIq(serviceDomain, "query", Ns.DiscoInfo, service.InfoAsync);

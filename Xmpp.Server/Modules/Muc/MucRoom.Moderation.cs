@@ -43,7 +43,7 @@ internal sealed partial class MucRoom
             && (await service.Store.Archive.QueryAsync(new ArchiveQuery(RoomText, StanzaIds: [id], Max: 1))).Records is [var record])
         {
             var tombstone = Tombstone(StoredStanza.Parse(record.Payload), actor, reason, stamp);
-            found |= await service.Store.Archive.ReplaceAsync(RoomText, record.Id, ElementWriter.ToBytes(tombstone));
+            found |= await service.Store.ReplaceHistoryAsync(RoomText, record.Id, tombstone);
         }
         if (!found)
         {

@@ -234,6 +234,14 @@ public sealed class MucService(string domain, IRouter router, MucStore store, Mu
     internal async ValueTask<bool> DestroyAsync(string local, string? reason)
     {
         await EnsureIndexAsync();
+        if (hosting is not null)
+        {
+            // In a cluster the room lives on its host (issue 17): the destroy is done there, whichever node was asked.
+            var room = Jid.Create(local, Domain).ToString();
+            if (await hosting.HostAsync(room) is not { } host) return false;
+            if (!host.Local) return await hosting.DestroyOnHostAsync(host.Node, room, reason) ?? false;
+            if (host.Claimed) await RefreshSummaryAsync(local);
+        }
         Task<bool> done;
         lock (_rooms)
         {

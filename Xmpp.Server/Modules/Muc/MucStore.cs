@@ -109,6 +109,15 @@ public sealed class MucStore(IStorage storage, IRoomHosting? hosting = null)
             throw new RoomFencedException(room);
     }
 
+    /// A moderation tombstone in place of an archived message (XEP-0425), fenced by the room's epoch like every other
+    /// write of the room; false when the record is not there.
+    public async ValueTask<bool> ReplaceHistoryAsync(string room, long id, Element tombstone)
+    {
+        if (hosting is null) return await _archive.ReplaceAsync(room, id, ElementWriter.ToBytes(tombstone));
+        return await hosting.Fence.ReplaceArchiveAsync(room, EpochOf(room), Collection, room, id, ElementWriter.ToBytes(tombstone))
+            ?? throw new RoomFencedException(room);
+    }
+
     /// The newest max messages of a room, oldest first.
     public async ValueTask<List<(DateTimeOffset Stamp, Element Message)>> LoadHistoryAsync(string room, int max)
     {

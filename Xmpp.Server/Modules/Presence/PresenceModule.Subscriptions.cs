@@ -243,6 +243,9 @@ public sealed partial class PresenceModule
 
     private async ValueTask SendCurrentPresenceAsync(Jid owner, Jid subscriber)
     {
+        // A local subscriber who logged in on another node a moment ago: the shared directory is asked (which brings
+        // this node's copy up to date), so the presence routed below reaches it rather than being dropped.
+        if (IsLocal(subscriber) && !directory.Get(subscriber).Available().Any()) await directory.GetConfirmedAsync(subscriber);
         foreach (var e in directory.Get(owner).Available())
         {
             if (e.Presence is not { } last) continue;
@@ -250,9 +253,13 @@ public sealed partial class PresenceModule
         }
     }
 
+    /// §3.1.3: with no available resource the request is only remembered until the next login, so a cluster node
+    /// first checks the shared directory for a resource another node made available a moment ago.
     private async ValueTask DeliverToAvailableAsync(Jid owner, Element stanza)
     {
-        foreach (var e in directory.Get(owner).Available())
+        var set = directory.Get(owner);
+        if (!set.Available().Any()) set = await directory.GetConfirmedAsync(owner);
+        foreach (var e in set.Available())
             await router.DeliverAsync(e, stanza.Clone());
     }
 

@@ -98,6 +98,9 @@ public sealed partial class PresenceModule(
         if (directory.Update(session, e => e with { Available = true, Priority = priority, Presence = stored }) is null)
             return; // the session is no longer bound: nothing to announce
         state.SetAvailable(stored);
+        // In a cluster, before anyone hears of it: any node that then looks this resource up in the shared directory
+        // finds it available (a message or subscription request sent in reply is delivered, not stored for later).
+        if (initial) await directory.PublishedAsync(session);
         // §4.2.2, §4.4.2: to every subscriber, and to all of the account's available resources including this one
         // (an account is implicitly subscribed to its own presence).
         await BroadcastAsync(session.Jid, presence, includeSender: true);
