@@ -14,6 +14,9 @@ public sealed partial class PostgresStorage : IStorage, IStorageInventory
 
     private readonly NpgsqlDataSource _source;
     private readonly PostgresWriter _writer;
+
+    // Write groups run again after PostgreSQL broke a deadlock with another process's transaction (tests).
+    internal long WriteConflicts => _writer.Conflicts;
     private readonly PostgresArchivePurger _purger;
     private readonly Dictionary<string, PostgresArchiveStore> _archives = new(StringComparer.Ordinal);
     private int _disposed;

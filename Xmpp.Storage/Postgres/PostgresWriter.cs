@@ -139,6 +139,18 @@ internal sealed class PostgresWriter : IAsyncDisposable
                     _logger.LogInformation("PostgreSQL: the {Count} writes held through the outage are committed", group.Count);
                 return;
             }
+            catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure)
+            {
+                // Another process's transaction (another cluster node's group, an admin command) took the same rows in
+                // the other order, and PostgreSQL rolled this one back to break the deadlock: nothing of the group is
+                // stored and the connection is fine. That is no outage (it was reported as one, turning /ready to 503
+                // on every node under a login storm), so the group runs again at once, after a random pause of up to
+                // 50 ms so that the two groups do not meet again in step.
+                Interlocked.Increment(ref _conflicts);
+                if (Interlocked.Exchange(ref _conflictLogged, 1) == 0)
+                    _logger.LogWarning("PostgreSQL: a write group met a concurrent transaction ({State}) and runs again; said once", ex.SqlState);
+                await Task.Delay(Random.Shared.Next(1, 50), _stopping.Token).ConfigureAwait(false);
+            }
             catch (Exception ex) when (IsUnreachable(ex))
             {
                 await DropConnectionAsync().ConfigureAwait(false);
@@ -274,6 +286,12 @@ internal sealed class PostgresWriter : IAsyncDisposable
         await _loop.ConfigureAwait(false);
         _stopping.Dispose();
     }
+
+    // Write groups run again because PostgreSQL broke a deadlock or a serialization conflict with them.
+    internal long Conflicts => Interlocked.Read(ref _conflicts);
+
+    private long _conflicts;
+    private int _conflictLogged;
 
     private sealed class RefusedWriteException(PostgresException cause, PostgresWrite? write, List<ArchiveAppend>? appends)
         : Exception(cause.Message, cause)
