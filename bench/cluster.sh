@@ -290,9 +290,12 @@ for count in 1 3; do
 import json, sys
 path, requested, open_, failures, before, after, procs, per_node, fd = sys.argv[1:]
 open_ = int(open_); before = int(before); after = int(after)
-line = {"scenario": "idle", "server": "3-nodes", "requested": int(requested), "sessions": open_, "failures": int(failures),
+# What the nodes hold when their memory is read (established c2s sockets), not what the generators once opened: a
+# run whose sessions were dropped before the reading would otherwise divide the memory by sessions no longer there.
+held = sum(int(n) for n in per_node.split("/") if n.strip().isdigit())
+line = {"scenario": "idle", "server": "3-nodes", "requested": int(requested), "sessions": held, "opened": open_, "failures": int(failures),
         "rss_before_mb": before / 1048576, "rss_after_mb": after / 1048576,
-        "rss_per_session_kb": (after - before) / 1024 / open_ if open_ else None,
+        "rss_per_session_kb": (after - before) / 1024 / held if held else None,
         "haproxy_processes": int(procs), "sessions_per_node": per_node, "fd_limit_per_process": fd}
 open(path, "a").write(json.dumps(line) + "\n")
 print(json.dumps(line), file=sys.stderr)
