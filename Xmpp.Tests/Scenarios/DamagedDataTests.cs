@@ -34,12 +34,7 @@ public sealed class DamagedDataTests
 
     private string Segment => Path.Combine(Data, "archive", "offline", "00000001.log");
 
-    private string[] Args() =>
-    [
-        "--domain", "localhost", "--c2s-port", _c2s.ToString(), "--c2s-tls-port", _tls.ToString(),
-        "--data-dir", Data, "--cert-dir", Path.Combine(_dir, "certs"), "--listen", "127.0.0.1",
-        "--http-port", "0", "--log-level", "Warning",
-    ];
+    private string[] Args() => ServerProcess.LoopbackArgs(_c2s, _tls, Data, Path.Combine(_dir, "certs"));
 
     // Alice spools 20 messages for bob, a pong confirms them stored, and the server is killed: the index lags, so the
     // next start replays the segment.

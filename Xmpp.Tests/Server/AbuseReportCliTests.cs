@@ -18,11 +18,7 @@ public sealed class AbuseReportCliTests
         {
             int c2s = TestServer.FreePort(), tls = TestServer.FreePort();
             string[] args =
-            [
-                "--domain", "localhost", "--c2s-port", c2s.ToString(), "--c2s-tls-port", tls.ToString(),
-                "--data-dir", Path.Combine(dir, "data"), "--cert-dir", Path.Combine(dir, "certs"), "--listen", "127.0.0.1",
-                "--http-port", "0", "--log-level", "Warning",
-            ];
+            ServerProcess.LoopbackArgs(c2s, tls, Path.Combine(dir, "data"), Path.Combine(dir, "certs"));
             var endpoint = new ServerEndpoint("127.0.0.1", c2s, tls);
             Task<(int ExitCode, string Output)> Cli(params string[] words) => ServerProcess.RunAsync(dir, [.. words, .. args]);
 

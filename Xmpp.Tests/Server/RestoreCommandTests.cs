@@ -30,12 +30,7 @@ public sealed class RestoreCommandTests
 
     private string Backup => Path.Combine(_dir, "backup");
 
-    private string[] Args() =>
-    [
-        "--domain", "localhost", "--c2s-port", _c2s.ToString(), "--c2s-tls-port", _tls.ToString(),
-        "--data-dir", Data, "--cert-dir", Path.Combine(_dir, "certs"), "--listen", "127.0.0.1",
-        "--http-port", "0", "--log-level", "Warning",
-    ];
+    private string[] Args() => ServerProcess.LoopbackArgs(_c2s, _tls, Data, Path.Combine(_dir, "certs"));
 
     private async Task<string> Xmppd(params string[] words)
     {

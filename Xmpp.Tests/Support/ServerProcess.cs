@@ -60,6 +60,15 @@ public sealed class ServerProcess : IAsyncDisposable
         return psi;
     }
 
+    /// The options every test of a real xmppd starts from: domain localhost on loopback, the given client ports, the
+    /// data and certificate folders, no HTTP listener, warnings only.
+    public static string[] LoopbackArgs(int c2sPort, int tlsPort, string dataDir, string certDir) =>
+    [
+        "--domain", "localhost", "--c2s-port", c2sPort.ToString(), "--c2s-tls-port", tlsPort.ToString(),
+        "--data-dir", dataDir, "--cert-dir", certDir, "--listen", "127.0.0.1",
+        "--http-port", "0", "--log-level", "Warning",
+    ];
+
     /// Runs an admin command to completion and returns its exit code and output.
     public static Task<(int ExitCode, string Output)> RunAsync(string workingDir, params string[] args) => RunAsync(workingDir, null, args);
 
