@@ -206,6 +206,9 @@ public sealed partial class SecurityReviewTests
         ("RedisNodeBus.Lease.cs", "(string?)await own != _token"),
         ("RedisNodeBus.Lease.cs", "old == token"),
         ("ClusterRoomHosting.cs", "redis.call('hget', KEYS[1], 'token') == ARGV[4]"),
+        ("ClusterSessionDirectory.Replica.cs", "!alive.TryGetValue(node, out var token) || e.Attr(\"i\") != token"),
+        ("RedisNodeBus.cs", "frame.Attr(\"d\") != outbox.Token"),
+        ("RedisNodeBus.cs", "destination != _token"),
     ];
 
     [GeneratedRegex(@"(==|!=|\.SequenceEqual\(|string\.Equals\(|\.Equals\()")]
