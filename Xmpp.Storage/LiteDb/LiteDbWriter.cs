@@ -357,15 +357,7 @@ internal sealed class LiteDbWriter : IAsyncDisposable
         {
             try
             {
-                // Disposed on a thread of its own: the instance LiteDB closed may wait in Dispose for its dead disk
-                // writer as its checkpoint does (seen: the group commit thread hung there), and must not hold this one.
-                var closed = _db;
-                if (!ReferenceEquals(closed, _abandoned) && !ReferenceEquals(closed, _disposing))
-                {
-                    _disposing = closed;
-                    _ = Task.Factory.StartNew(() => TryDispose(closed), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-                }
-                Volatile.Write(ref _db, _reopen!());
+                Reopen();
                 break;
             }
             catch (Exception ex) when (StorageStall.IsOutOfSpaceAnywhere(ex) && !_closing)
@@ -384,18 +376,28 @@ internal sealed class LiteDbWriter : IAsyncDisposable
 
     private void TryReopen()
     {
-        var closed = _db;
         try
         {
-            Volatile.Write(ref _db, _reopen!());
+            Reopen();
         }
         catch (Exception)
         {
             // Left closed: the next group fails with LiteDB's own error and tries again.
-            return;
         }
-        if (!ReferenceEquals(closed, _abandoned))
+    }
+
+    // Opens the file afresh in place of the instance LiteDB closed. That instance is disposed on a thread of its own:
+    // it may wait in Dispose for its dead disk writer as its checkpoint does (seen: the group commit thread hung
+    // there), and must not hold this one; one given up in a checkpoint (_abandoned) is not disposed at all.
+    private void Reopen()
+    {
+        var closed = _db;
+        if (!ReferenceEquals(closed, _abandoned) && !ReferenceEquals(closed, _disposing))
+        {
+            _disposing = closed;
             _ = Task.Factory.StartNew(() => TryDispose(closed), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        }
+        Volatile.Write(ref _db, _reopen!());
     }
 
     private static void Wait(ref TimeSpan retry)
