@@ -338,11 +338,16 @@ if wants idle; then
     for n in $IDLE; do
         # The server holds n sockets and the generator n more, each in one process: both need n + headroom.
         if [ "$FD_LIMIT" != unlimited ] && [ $((n + 1024)) -gt "$FD_LIMIT" ]; then
-            log "idle $n skipped: the file-descriptor limit is $FD_LIMIT (ulimit -Hn); see bench/README.md"
+            # Issue 18 asks for the per-session figure at the most the limit allows as well: that size, in thousands,
+            # unless that size is in the list already.
+            fit=$(( (FD_LIMIT - 1024) / 1000 * 1000 ))
+            log "idle $n does not fit the file-descriptor limit $FD_LIMIT (ulimit -Hn; see bench/README.md): $fit instead"
             for s in "${LIVE[@]}"; do
-                echo "{\"scenario\":\"idle\",\"server\":\"$s\",\"requested\":$n,\"error\":\"skipped: file-descriptor limit $FD_LIMIT is below $n sessions + 1024\"}" >> "$RESULTS"
+                echo "{\"scenario\":\"idle\",\"server\":\"$s\",\"requested\":$n,\"error\":\"skipped: file-descriptor limit $FD_LIMIT is below $n sessions + 1024; measured at $fit instead\"}" >> "$RESULTS"
             done
-            continue
+            case " $IDLE " in *" $fit "*) continue ;; esac
+            [ "$fit" -gt 0 ] || continue
+            n=$fit
         fi
         for s in "${CORE[@]}"; do run_bench "$s" idle --users "$USERS" --sessions "$n" --server-pid "${PIDS[$s]}"; done
     done

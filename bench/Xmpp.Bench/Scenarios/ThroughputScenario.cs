@@ -40,8 +40,10 @@ public sealed class ThroughputScenario
         public readonly long[] SentAt = new long[messages];
         public readonly LatencyRecorder Latency = new(Math.Max(1, messages));
         public readonly LatencyRecorder ReceiptRtt = new(Math.Max(1, messages));
-        public int Received, Duplicates, Receipts, Markers;
-        public int Lost => SentAt.Length - Volatile.Read(ref Received);
+        public int Received, Duplicates, Receipts, Markers, Bounced;
+        /// Neither received nor answered with an error: a bounce (RFC 6120 §8.3, e.g. resource-constraint from a full
+        /// s2s queue) is a clear answer, counted apart, not a silent loss.
+        public int Lost => SentAt.Length - Volatile.Read(ref Received) - Volatile.Read(ref Bounced);
         public double SendSeconds;
     }
 
@@ -88,7 +90,7 @@ public sealed class ThroughputScenario
             var fixedStep = await RunStepAsync(2, _o.FixedRate, _o.FixedSeconds, ct);
             var p = fixedStep.Latency.PercentilesMs(0.5, 0.99, 0.999);
             r.Add("fixed_rate", _o.FixedRate).Add("fixed_sent", fixedStep.SentAt.Length).Add("p50_ms", p[0]).Add("p99_ms", p[1]).Add("p999_ms", p[2])
-                .Add("fixed_lost", fixedStep.Lost).Add("fixed_duplicates", fixedStep.Duplicates)
+                .Add("fixed_lost", fixedStep.Lost).Add("fixed_bounced", fixedStep.Bounced).Add("fixed_duplicates", fixedStep.Duplicates)
                 .Add("warmup_lost", warm?.Lost ?? 0).Add("warmup_duplicates", warm?.Duplicates ?? 0);
             if (_receipts)
             {
@@ -99,7 +101,7 @@ public sealed class ThroughputScenario
             }
 
             double best = 0, bestP99 = double.NaN, rate = _o.StartRate;
-            int id = 3, rampLost = 0;
+            int id = 3, rampLost = 0, rampBounced = 0;
             string stop = "max-rate";
             bool retried = false, descending = false;
             while (rate <= _o.MaxRate)
@@ -109,7 +111,8 @@ public sealed class ThroughputScenario
                 var s = await RunStepAsync(id++, rate, _o.StepSeconds, ct);
                 var (ok, why, achieved, p99) = Judge(s, rate);
                 rampLost += s.Lost;
-                Sessions.Log($"{name} {rate:F0}/s: sent {achieved:F0}/s, received {s.Received}/{s.SentAt.Length}, p99 {p99:F1} ms{(ok ? "" : " -> " + why)}");
+                rampBounced += s.Bounced;
+                Sessions.Log($"{name} {rate:F0}/s: sent {achieved:F0}/s, received {s.Received}/{s.SentAt.Length}{(s.Bounced > 0 ? $", bounced {s.Bounced}" : "")}, p99 {p99:F1} ms{(ok ? "" : " -> " + why)}");
                 if (!ok && !retried && why is "p99" or "sender-behind")
                 {
                     // Other processes share the CPU: a single noisy step gets one more try before it counts.
@@ -142,7 +145,7 @@ public sealed class ThroughputScenario
                 rate *= _o.RateFactor;
             }
             r.Add("max_sustained_rate", best).Add("p99_at_max_ms", bestP99).Add("stop_reason", stop).Add("late", _late)
-                .Add("ramp_lost", rampLost);
+                .Add("ramp_lost", rampLost).Add("ramp_bounced", rampBounced);
             return r;
         }
         catch (OperationCanceledException)
@@ -169,7 +172,7 @@ public sealed class ThroughputScenario
             var s = await RunStepAsync(nextId(), rate, _o.StepSeconds, ct);
             var (ok, why, achieved, p99) = Judge(s, rate);
             lost += s.Lost;
-            Sessions.Log($"refine {rate:F0}/s: sent {achieved:F0}/s, received {s.Received}/{s.SentAt.Length}, p99 {p99:F1} ms{(ok ? "" : " -> " + why)}");
+            Sessions.Log($"refine {rate:F0}/s: sent {achieved:F0}/s, received {s.Received}/{s.SentAt.Length}{(s.Bounced > 0 ? $", bounced {s.Bounced}" : "")}, p99 {p99:F1} ms{(ok ? "" : " -> " + why)}");
             if (ok)
             {
                 held = rate;
@@ -185,7 +188,8 @@ public sealed class ThroughputScenario
         double achieved = s.SentAt.Length / Math.Max(1e-9, s.SendSeconds);
         double p99 = s.Latency.PercentilesMs(0.99)[0];
         if (achieved < 0.95 * rate) return (false, "sender-behind", achieved, p99);
-        if (s.Received < s.SentAt.Length) return (false, "lost", achieved, p99);
+        if (s.Lost > 0) return (false, "lost", achieved, p99);
+        if (s.Bounced > 0) return (false, "bounced", achieved, p99);
         if (s.Duplicates > 0) return (false, "duplicates", achieved, p99);
         if (_receipts && (s.Receipts < s.SentAt.Length || s.Markers < s.SentAt.Length)) return (false, "receipts-lost", achieved, p99);
         if (!(p99 < _o.LatencyLimitMs)) return (false, "p99", achieved, p99);
@@ -227,7 +231,7 @@ public sealed class ThroughputScenario
         return s;
     }
 
-    private bool Complete(Step s) => Volatile.Read(ref s.Received) >= s.SentAt.Length
+    private bool Complete(Step s) => Volatile.Read(ref s.Received) + Volatile.Read(ref s.Bounced) >= s.SentAt.Length
         && (!_receipts || (Volatile.Read(ref s.Receipts) >= s.SentAt.Length && Volatile.Read(ref s.Markers) >= s.SentAt.Length));
 
     private Task Send(Step s, int seq, BenchClient from, BenchClient to, CancellationToken ct)
@@ -245,6 +249,16 @@ public sealed class ThroughputScenario
     private void OnStanza(BenchClient client, Element e)
     {
         if (e.Name != "message") return;
+        if (e.Attr("type") == "error")
+        {
+            if (TryParseId(e.Attr("id"), out int bouncedStep, out int bouncedSeq))
+            {
+                var b = Volatile.Read(ref _step);
+                if (bouncedStep == b.Id && bouncedSeq < b.SentAt.Length) Interlocked.Increment(ref b.Bounced);
+                else Interlocked.Increment(ref _late);
+            }
+            return;
+        }
         var body = e.ChildText("body", Ns.Client);
         if (body is not null)
         {
