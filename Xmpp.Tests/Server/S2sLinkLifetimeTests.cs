@@ -29,6 +29,42 @@ public sealed class S2sLinkLifetimeTests
         S2sPair.Links(server).Any(l => !l.Outbound && l.Remote == remote);
 
     [Test]
+    public async Task Aborting_a_link_that_has_already_ended_does_nothing()
+    {
+        // The server's stop aborts every outbound link it lists; a link can end between that listing and its Abort.
+        // Seen in a benchmark run: xmppd's stop failed with ObjectDisposedException from OutboundLink.Abort.
+        await using var pair = await S2sPair.StartAsync(S2sCertificates.SelfSigned, (_, o) =>
+        {
+            o["Xmpp:S2s:IdleTimeoutSeconds"] = "1";
+            o["Xmpp:S2s:PingIntervalSeconds"] = "0";
+        });
+        await pair.A.AddUserAsync("alice", "alice-secret");
+        await pair.B.AddUserAsync("bob", "bob-secret");
+        await using var alice = await Login(pair.A, "alice");
+        await using var bob = await Login(pair.B, "bob");
+        await alice.SendAsync("<message to='bob@b.test' type='chat' id='e1'><body>one</body></message>");
+        await bob.ReceiveAsync(e => e.Attr("id") == "e1", TimeSpan.FromSeconds(20));
+
+        var outbound = (System.Collections.IDictionary)typeof(S2sLinkManager)
+            .GetField("_outbound", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!
+            .GetValue(pair.A.Get<S2sLinkManager>())!;
+        var link = outbound.Values.Cast<OutboundLink>().Single(l => l.Remote == "b.test");
+        // Its run's finally block disposes the link's token source last: wait for that (Token throws once disposed).
+        var cts = (CancellationTokenSource)typeof(OutboundLink)
+            .GetField("_cts", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(link)!;
+        bool Disposed()
+        {
+            try { _ = cts.Token; return false; }
+            catch (ObjectDisposedException) { return true; }
+        }
+        Assert.That(await Wait.UntilAsync(() => link.State == S2sLinkState.Closed && Disposed(), TimeSpan.FromSeconds(10)),
+            "the idle link ended");
+
+        Assert.DoesNotThrow(() => link.Abort("the server is stopping"));
+        Assert.That(link.State, Is.EqualTo(S2sLinkState.Closed));
+    }
+
+    [Test]
     public async Task An_idle_link_closes_and_the_next_stanza_opens_a_new_one()
     {
         await using var pair = await S2sPair.StartAsync(S2sCertificates.SelfSigned, (_, o) =>

@@ -98,7 +98,9 @@ internal sealed class OutboundLink
         else _s.Logger.LogWarning("s2s {Local} -> {Remote}: {Reason}; closing the link", Local, Remote, reason);
         lock (_gate) { if (State != S2sLinkState.Closed) State = S2sLinkState.Closing; }
         _queue.Writer.TryComplete();
-        _cts.Cancel();
+        // A link that ended meanwhile has disposed its token source: there is nothing left to cancel. The server's
+        // stop aborts every link it still lists, and one can end between the listing and this call.
+        try { _cts.Cancel(); } catch (ObjectDisposedException) { }
     }
 
     internal async ValueTask SendPingAsync(string id)
