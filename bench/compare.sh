@@ -417,7 +417,7 @@ start_fed_ours() {
     peer=$(fed_domain ours "$other")
     XD_DOMAIN=$(fed_domain ours "$side") start_xmppd "ours-fed-$side" "$port" never \
         --Xmpp:S2s:Enabled=true --Xmpp:S2s:Port="$s2s" "--Xmpp:S2s:Peers:$peer=127.0.0.1:$peer_s2s" \
-        --Xmpp:S2s:ReadBytesPerSecond=1073741824 --Xmpp:S2s:ReadBurstBytes=1073741824
+        --Xmpp:S2s:ReadBytesPerSecond=1073741824 --Xmpp:S2s:ReadBurstBytes=1073741824 --Xmpp:S2s:StanzasPerSecondPerDomain=0
 }
 start_fed_prosody() {
     local side=$1 base; base=$(fed_base prosody)
