@@ -44,7 +44,7 @@ public sealed partial class ClusterSessionDirectory
         }
         foreach (var e in events)
         {
-            try { Apply(e, expectedToken: null); }
+            try { Apply(e, expectedToken: null, announce: true); }
             catch (Exception ex) when (ex is FormatException or JidFormatException) { _log.LogWarning("Session directory event refused: {Error}", ex.Message); }
         }
     }
@@ -53,7 +53,7 @@ public sealed partial class ClusterSessionDirectory
     /// account's index), only for that registration of its node. Records carry a version (v) that grows with each
     /// change the node writes: a record read from Redis is skipped when the node's events have already reached it
     /// (the events may say the session ended since), and an event older than a record read earlier is skipped.
-    private void Apply(Element e, string? expectedToken)
+    private void Apply(Element e, string? expectedToken, bool announce)
     {
         if (e.Name != "e" || e.Namespace != Ns.Cluster) return;
         var node = e.Attr("n");
@@ -62,10 +62,12 @@ public sealed partial class ClusterSessionDirectory
         if (node is null || token is null || node == _bus.LocalNode || !Jid.TryParse(e.Attr("j"), out var jid) || jid!.Resource is null) return;
         if (expectedToken is not null && token != expectedToken) return;
         if (_bus.IsDeadToken(token)) return;
+        // A node's events can arrive before the membership check has seen it: look it up now, so it is delivered to.
+        if (expectedToken is null) _bus.Notice(node);
         long version = long.TryParse(e.Attr("v"), CultureInfo.InvariantCulture, out var v) ? v : 0;
         bool stored = expectedToken is not null;
         var replica = _replicas.GetOrAdd(node, _ => new Replica());
-        SessionEntry? olderLocal = null;
+        SessionEntry? olderLocal = null, becameAvailable = null;
         lock (replica)
         {
             if (replica.Token != token)
@@ -100,7 +102,8 @@ public sealed partial class ClusterSessionDirectory
                 Carbons: e.Attr("c") == "1",
                 CsiInactive: e.Attr("s") == "1",
                 BlocklistRequested: e.Attr("bl") == "1",
-                UserAgentId: e.Attr("u"));
+                UserAgentId: e.Attr("u"),
+                Directed: e.Attr("dp") is { Length: > 0 } dp ? dp.Split(' ').Select(part => Uri.UnescapeDataString(part)).ToArray() : null);
             var current = _all.Find(jid);
             if (current is not null && current.Sink is not RemoteSessionSink && !ReferenceEquals(current.Sink, sink))
             {
@@ -110,8 +113,15 @@ public sealed partial class ClusterSessionDirectory
                 if (localAt > remoteAt || (localAt == remoteAt && string.CompareOrdinal(_bus.LocalNode, node) > 0)) return;
                 olderLocal = current;
             }
+            bool wasAvailable = current is not null && ReferenceEquals(current.Sink, sink) && current.Available;
             if (current is not null && ReferenceEquals(current.Sink, sink)) _all.Update(sink, _ => entry);
             else _all.Bind(entry);
+            if (announce && entry.Available && !wasAvailable) becameAvailable = entry;
+        }
+        if (becameAvailable is not null && RemoteAvailable is { } available)
+        {
+            try { available(becameAvailable); }
+            catch (Exception ex) { _log.LogError(ex, "A remote-available handler failed"); }
         }
         if (olderLocal is not null)
         {
@@ -147,7 +157,7 @@ public sealed partial class ClusterSessionDirectory
             catch (XmppStreamException) { continue; }
             foreach (var e in parsed)
             {
-                try { Apply(e, token); }
+                try { Apply(e, token, announce: false); }
                 catch (Exception ex) when (ex is FormatException or JidFormatException) { }
             }
         }
@@ -155,7 +165,7 @@ public sealed partial class ClusterSessionDirectory
 
     /// The account's sessions as Redis has them now (its index, written with each bind, change and unbind), merged
     /// into the replica, then the account's resources. Only records of a registration this node knows to be alive
-    /// count: a node not seen yet (its first second) or gone is not delivered to anyway.
+    /// count; a node not seen yet (its first second) has its lease read first (RedisNodeBus.IsAliveNowAsync).
     public async ValueTask<ResourceSet> GetConfirmedAsync(Jid bare)
     {
         if (!_bus.HoldsLease) return ResourceSet.Empty;
@@ -168,18 +178,20 @@ public sealed partial class ClusterSessionDirectory
         }
         Interlocked.Increment(ref _confirmations);
         int before = Get(bare).Count;
-        var alive = _bus.AliveNodes;
+        var found = new List<Element>();
         foreach (var record in records)
         {
-            List<Element> parsed;
-            try { parsed = ClusterXml.ReadAll(new XmppStreamParser(ClusterXml.Limits), (byte[])record.Value!); }
-            catch (XmppStreamException) { continue; }
-            foreach (var e in parsed)
-            {
-                if (e.Attr("n") is not { } node || !alive.TryGetValue(node, out var token) || e.Attr("i") != token) continue;
-                try { Apply(e, token); }
-                catch (Exception ex) when (ex is FormatException or JidFormatException) { }
-            }
+            try { found.AddRange(ClusterXml.ReadAll(new XmppStreamParser(ClusterXml.Limits), (byte[])record.Value!)); }
+            catch (XmppStreamException) { }
+        }
+        foreach (var node in found.Select(e => e.Attr("n")).Distinct(StringComparer.Ordinal))
+            if (node is not null && node != _bus.LocalNode && !_bus.IsAlive(node)) await _bus.IsAliveNowAsync(node);
+        var alive = _bus.AliveNodes;
+        foreach (var e in found)
+        {
+            if (e.Attr("n") is not { } node || !alive.TryGetValue(node, out var token) || e.Attr("i") != token) continue;
+            try { Apply(e, token, announce: true); }
+            catch (Exception ex) when (ex is FormatException or JidFormatException) { }
         }
         var set = Get(bare);
         if (set.Count > before)
