@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Globalization;
+using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 using Xmpp.Protocol;
@@ -11,10 +13,25 @@ namespace Xmpp.Server.Cluster;
 // their events, dropped when the node is down (or registered again under a new token).
 public sealed partial class ClusterSessionDirectory
 {
+    // Fault injection for tests (XMPP_CLUSTER_EVENT_DELAY_MS): this node applies each batch of events that much after it
+    // arrived, in order, as a node whose replica lags under load would; Redis replies are not delayed.
+    private static readonly TimeSpan EventDelay = TimeSpan.FromMilliseconds(
+        int.TryParse(Environment.GetEnvironmentVariable("XMPP_CLUSTER_EVENT_DELAY_MS"), CultureInfo.InvariantCulture, out var ms) ? ms : 0);
+
     /// Reads the xmpp:dir events until cancelled; one reader, so each node's events apply in the order it published them.
     internal async Task ReadEventsAsync(CancellationToken ct)
     {
         var queue = await _redis.GetSubscriber().SubscribeAsync(EventsChannel);
+        var late = EventDelay > TimeSpan.Zero ? Channel.CreateUnbounded<(long Arrived, byte[] Batch)>() : null;
+        var delayed = late is null ? Task.CompletedTask : Task.Run(async () =>
+        {
+            await foreach (var (arrived, batch) in late.Reader.ReadAllAsync(CancellationToken.None))
+            {
+                var wait = EventDelay - Stopwatch.GetElapsedTime(arrived);
+                if (wait > TimeSpan.Zero) await Task.Delay(wait, CancellationToken.None);
+                ApplyBatch(batch);
+            }
+        }, CancellationToken.None);
         try
         {
             while (!ct.IsCancellationRequested)
@@ -23,11 +40,13 @@ public sealed partial class ClusterSessionDirectory
                 try { message = await queue.ReadAsync(ct); }
                 catch (OperationCanceledException) { return; }
                 catch (System.Threading.Channels.ChannelClosedException) { return; }
-                ApplyBatch((byte[])message.Message!);
+                if (late is not null) late.Writer.TryWrite((Stopwatch.GetTimestamp(), (byte[])message.Message!));
+                else ApplyBatch((byte[])message.Message!);
             }
         }
         finally
         {
+            late?.Writer.TryComplete();
             try { await queue.UnsubscribeAsync(); }
             catch (Exception e) when (e is RedisException or TimeoutException) { }
         }

@@ -59,9 +59,14 @@ public sealed class ClusterNodes : IAsyncDisposable
     public static Task<ClusterNodes> StartWithSlowRedisLinkAsync(int node, TimeSpan delay, params string[] users) =>
         StartAsync(new ClusterNodes { SlowRedisLink = (node, delay) }, users);
 
-    /// As StartWithSlowRedisLinkAsync, with pairs of users who are each other's contacts (subscription both) from the start.
-    public static Task<ClusterNodes> StartWithSlowRedisLinkAsync(int node, TimeSpan delay, IReadOnlyList<(string, string)> contacts, params string[] users) =>
-        StartAsync(new ClusterNodes { SlowRedisLink = (node, delay), Contacts = contacts }, users);
+    /// As StartWithSlowRedisLinkAsync, with pairs of users who are each other's contacts (subscription both) from the start,
+    /// and that node applying the directory's events eventLag after they arrive (XMPP_CLUSTER_EVENT_DELAY_MS), while its
+    /// own Redis commands are only as slow as the link: its replica lags more than its writes.
+    public static Task<ClusterNodes> StartWithSlowRedisLinkAsync(int node, TimeSpan delay, TimeSpan eventLag, IReadOnlyList<(string, string)> contacts,
+        params string[] users) =>
+        StartAsync(new ClusterNodes { SlowRedisLink = (node, delay), EventLag = eventLag, Contacts = contacts }, users);
+
+    public TimeSpan EventLag { get; private init; }
 
     /// Pairs of users who are each other's contacts with a subscription both ways (RFC 6121 §3), written before the start.
     public IReadOnlyList<(string, string)> Contacts { get; private init; } = [];
@@ -142,6 +147,8 @@ public sealed class ClusterNodes : IAsyncDisposable
                 ? Redis.ConnectionString.Replace($":{Redis.Port},", $":{_slowLink.Port},", StringComparison.Ordinal)
                 : Redis.ConnectionString,
         };
+        if (EventLag > TimeSpan.Zero && SlowRedisLink?.Node == Array.IndexOf(Nodes, node))
+            env["XMPP_CLUSTER_EVENT_DELAY_MS"] = ((int)EventLag.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
         node.Process = await ServerProcess.StartAsync(node.Dir, node.Endpoint.C2sPort, env,
         [
             "--storage", "postgresql", "--domain", "localhost", "--c2s-port", node.Endpoint.C2sPort.ToString(),
