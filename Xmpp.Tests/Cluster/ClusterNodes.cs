@@ -120,10 +120,9 @@ public sealed class ClusterNodes : IAsyncDisposable
             return cluster;
         }
         await Task.WhenAll(cluster.Nodes.Select(cluster.StartNodeAsync));
-        // Nodes started together learn of each other from their once-a-second membership check, and a node not seen
-        // yet is not delivered to (docs/cluster-seams.md: a stanza in a node's first second can find its target's node
-        // unknown). The tests begin once every node has seen the other two, as in a running cluster; a node restarted
-        // into a running cluster is what the failure tests cover.
+        // Nodes started together learn of each other from their once-a-second membership check, or at once from whatever
+        // names a node not seen yet (docs/cluster-seams.md, "A node's first second", tested by ClusterFirstSecondTests).
+        // The tests begin once every node has seen the other two, as in a running cluster.
         await cluster.WaitUntilFormedAsync();
         return cluster;
     }
