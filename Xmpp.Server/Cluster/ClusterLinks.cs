@@ -67,10 +67,10 @@ public sealed class ClusterLinks(
         int told = 0;
         foreach (var e in entries)
         {
-            if (!e.Available) continue;
+            if (!e.Available && e.Directed is not { Count: > 0 }) continue;
             try
             {
-                await presence.AnnounceGoneAsync(e.Jid, e.Presence);
+                await presence.AnnounceGoneAsync(e.Jid, e.Presence, e.Available, e.Directed);
                 told++;
             }
             catch (Exception ex) { log.LogError(ex, "Unavailable presence for {Jid} of a dead node failed", e.Jid); }

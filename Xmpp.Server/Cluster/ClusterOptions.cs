@@ -17,4 +17,9 @@ public sealed class ClusterOptions
     /// How long a node's lease lives without renewal: within this time after a node dies (or freezes) the others remove
     /// its sessions and take over its rooms. Renewed every third of it.
     public int LeaseSeconds { get; set; } = 10;
+
+    /// How often a node reads the member set and every member's lease: bounds, with LeaseSeconds, how fast a dead node
+    /// is noticed. A node that has just come up is looked up at once when something names it (a frame from it, a
+    /// session record of it), so it need not wait for this check to be delivered to.
+    public int MembershipCheckMilliseconds { get; set; } = 1000;
 }

@@ -12,6 +12,9 @@ namespace Xmpp.Server.Cluster;
 /// Room hosting in a cluster (issue 17, point 3). In Redis, per room:
 ///   xmpp:room:{room}        hash node, epoch: the node that hosts the room and the epoch it took it with
 ///   xmpp:room-epoch:{room}  the room's epoch counter (only increases)
+///   xmpp:muc-live:{service} hash: the temporary public rooms, field the room's local part, value "{node} {token} {name}"
+///                           of the registration hosting it (for disco#items on every node; persistent ones are in
+///                           PostgreSQL)
 /// A node takes a room with one script that records it only when the recorded host is absent, this node itself (a
 /// new incarnation, whose memory of the room is gone) or without a lease; then it records the epoch in PostgreSQL
 /// (IRoomFence), where every write of the room's state checks it. The hot path is a local cache room → (node, epoch),
@@ -79,6 +82,58 @@ public sealed class ClusterRoomHosting : IRoomHosting
 
     public IRoomFence Fence { get; }
 
+    internal static string LiveRoomsKey(string domain) => "xmpp:muc-live:" + domain;
+
+    // Withdraws a room's entry only while it is still the one this registration wrote (the room may have been made
+    // again elsewhere since): KEYS[1] the service's hash, ARGV[1] the room, ARGV[2] "{node} {token} ".
+    private const string WithdrawScript = """
+        local v = redis.call('hget', KEYS[1], ARGV[1])
+        if v and string.sub(v, 1, #ARGV[2]) == ARGV[2] then return redis.call('hdel', KEYS[1], ARGV[1]) end
+        return 0
+        """;
+
+    private string Registration => $"{_bus.LocalNode} {(_bus as RedisNodeBus)?.Token ?? ""} ";
+
+    public void ShareLiveRoom(string domain, string local, string? name)
+    {
+        // Fire and forget, in order on the one connection: the room's worker does not wait for Redis.
+        var db = _redis.GetDatabase();
+        if (name is not null) db.HashSet(LiveRoomsKey(domain), local, Registration + name, flags: CommandFlags.FireAndForget);
+        else db.ScriptEvaluate(WithdrawScript, [LiveRoomsKey(domain)], [local, Registration], CommandFlags.FireAndForget);
+    }
+
+    public async ValueTask<IReadOnlyList<(string Local, string Name)>> LiveRoomsElsewhereAsync(string domain)
+    {
+        var db = _redis.GetDatabase();
+        HashEntry[] entries;
+        try { entries = await db.HashGetAllAsync(LiveRoomsKey(domain)); }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            _log.LogWarning("Temporary rooms of other nodes not read from Redis: {Error}", e.Message);
+            return [];
+        }
+        var bus = _bus as RedisNodeBus;
+        var rooms = new List<(string, string)>();
+        foreach (var entry in entries)
+        {
+            var parts = ((string?)entry.Value ?? "").Split(' ', 3);
+            if (parts.Length < 3) continue;
+            var (node, token, name) = (parts[0], parts[1], parts[2]);
+            if (node == _bus.LocalNode && token == bus?.Token) continue; // this node lists its own rooms from memory
+            string? current = null;
+            bool stale = bus?.IsDeadToken(token) == true || (node == _bus.LocalNode && token != bus?.Token)
+                || (await _bus.IsAliveNowAsync(node) && bus?.AliveNodes.TryGetValue(node, out current) == true && current != token);
+            if (stale)
+            {
+                // An ended registration's rooms ended with it.
+                db.ScriptEvaluate(WithdrawScript, [LiveRoomsKey(domain)], [(string)entry.Name!, $"{node} {token} "], CommandFlags.FireAndForget);
+                continue;
+            }
+            if (current == token) rooms.Add(((string)entry.Name!, name));
+        }
+        return rooms;
+    }
+
     public event Action<string?>? RoomsLost;
 
     public event Action<string>? NodeDown;
@@ -137,7 +192,8 @@ public sealed class ClusterRoomHosting : IRoomHosting
             var epoch = long.Parse((string)result[1]!, CultureInfo.InvariantCulture);
             if (node != _bus.LocalNode)
             {
-                if (!_bus.IsAlive(node)) return null; // alive in Redis, not yet known here: the next stanza asks again
+                // A host not seen here yet (it came up since the last membership check) is looked up at once.
+                if (!await _bus.IsAliveNowAsync(node)) return null;
                 _hosts[room] = (node, epoch);
                 return new RoomHost(node, epoch, false, false);
             }

@@ -23,6 +23,8 @@ public static class ClusterServices
         else if (RedisConfigurationError(c.Redis) is { } error)
             yield return $"Xmpp:Cluster:Redis is not a valid StackExchange.Redis configuration ({error}).";
         if (c.LeaseSeconds is < 2 or > 300) yield return $"Xmpp:Cluster:LeaseSeconds: {c.LeaseSeconds} is out of range (2-300).";
+        if (c.MembershipCheckMilliseconds is < 100 or > 600_000)
+            yield return $"Xmpp:Cluster:MembershipCheckMilliseconds: {c.MembershipCheckMilliseconds} is out of range (100-600000).";
         if (c.NodeId.Length > 100 || c.NodeId.Any(ch => char.IsWhiteSpace(ch) || char.IsControl(ch)))
             yield return "Xmpp:Cluster:NodeId must be at most 100 characters, without spaces.";
     }

@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Globalization;
+using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 using Xmpp.Protocol;
@@ -11,10 +13,25 @@ namespace Xmpp.Server.Cluster;
 // their events, dropped when the node is down (or registered again under a new token).
 public sealed partial class ClusterSessionDirectory
 {
+    // Fault injection for tests (XMPP_CLUSTER_EVENT_DELAY_MS): this node applies each batch of events that much after it
+    // arrived, in order, as a node whose replica lags under load would; Redis replies are not delayed.
+    private static readonly TimeSpan EventDelay = TimeSpan.FromMilliseconds(
+        int.TryParse(Environment.GetEnvironmentVariable("XMPP_CLUSTER_EVENT_DELAY_MS"), CultureInfo.InvariantCulture, out var ms) ? ms : 0);
+
     /// Reads the xmpp:dir events until cancelled; one reader, so each node's events apply in the order it published them.
     internal async Task ReadEventsAsync(CancellationToken ct)
     {
         var queue = await _redis.GetSubscriber().SubscribeAsync(EventsChannel);
+        var late = EventDelay > TimeSpan.Zero ? Channel.CreateUnbounded<(long Arrived, byte[] Batch)>() : null;
+        var delayed = late is null ? Task.CompletedTask : Task.Run(async () =>
+        {
+            await foreach (var (arrived, batch) in late.Reader.ReadAllAsync(CancellationToken.None))
+            {
+                var wait = EventDelay - Stopwatch.GetElapsedTime(arrived);
+                if (wait > TimeSpan.Zero) await Task.Delay(wait, CancellationToken.None);
+                ApplyBatch(batch);
+            }
+        }, CancellationToken.None);
         try
         {
             while (!ct.IsCancellationRequested)
@@ -23,11 +40,13 @@ public sealed partial class ClusterSessionDirectory
                 try { message = await queue.ReadAsync(ct); }
                 catch (OperationCanceledException) { return; }
                 catch (System.Threading.Channels.ChannelClosedException) { return; }
-                ApplyBatch((byte[])message.Message!);
+                if (late is not null) late.Writer.TryWrite((Stopwatch.GetTimestamp(), (byte[])message.Message!));
+                else ApplyBatch((byte[])message.Message!);
             }
         }
         finally
         {
+            late?.Writer.TryComplete();
             try { await queue.UnsubscribeAsync(); }
             catch (Exception e) when (e is RedisException or TimeoutException) { }
         }
@@ -44,7 +63,7 @@ public sealed partial class ClusterSessionDirectory
         }
         foreach (var e in events)
         {
-            try { Apply(e, expectedToken: null); }
+            try { Apply(e, expectedToken: null, announce: true); }
             catch (Exception ex) when (ex is FormatException or JidFormatException) { _log.LogWarning("Session directory event refused: {Error}", ex.Message); }
         }
     }
@@ -53,7 +72,7 @@ public sealed partial class ClusterSessionDirectory
     /// account's index), only for that registration of its node. Records carry a version (v) that grows with each
     /// change the node writes: a record read from Redis is skipped when the node's events have already reached it
     /// (the events may say the session ended since), and an event older than a record read earlier is skipped.
-    private void Apply(Element e, string? expectedToken)
+    private void Apply(Element e, string? expectedToken, bool announce)
     {
         if (e.Name != "e" || e.Namespace != Ns.Cluster) return;
         var node = e.Attr("n");
@@ -62,10 +81,12 @@ public sealed partial class ClusterSessionDirectory
         if (node is null || token is null || node == _bus.LocalNode || !Jid.TryParse(e.Attr("j"), out var jid) || jid!.Resource is null) return;
         if (expectedToken is not null && token != expectedToken) return;
         if (_bus.IsDeadToken(token)) return;
+        // A node's events can arrive before the membership check has seen it: look it up now, so it is delivered to.
+        if (expectedToken is null) _bus.Notice(node);
         long version = long.TryParse(e.Attr("v"), CultureInfo.InvariantCulture, out var v) ? v : 0;
         bool stored = expectedToken is not null;
         var replica = _replicas.GetOrAdd(node, _ => new Replica());
-        SessionEntry? olderLocal = null;
+        SessionEntry? olderLocal = null, becameAvailable = null;
         lock (replica)
         {
             if (replica.Token != token)
@@ -100,7 +121,8 @@ public sealed partial class ClusterSessionDirectory
                 Carbons: e.Attr("c") == "1",
                 CsiInactive: e.Attr("s") == "1",
                 BlocklistRequested: e.Attr("bl") == "1",
-                UserAgentId: e.Attr("u"));
+                UserAgentId: e.Attr("u"),
+                Directed: e.Attr("dp") is { Length: > 0 } dp ? dp.Split(' ').Select(part => Uri.UnescapeDataString(part)).ToArray() : null);
             var current = _all.Find(jid);
             if (current is not null && current.Sink is not RemoteSessionSink && !ReferenceEquals(current.Sink, sink))
             {
@@ -110,8 +132,15 @@ public sealed partial class ClusterSessionDirectory
                 if (localAt > remoteAt || (localAt == remoteAt && string.CompareOrdinal(_bus.LocalNode, node) > 0)) return;
                 olderLocal = current;
             }
+            bool wasAvailable = current is not null && ReferenceEquals(current.Sink, sink) && current.Available;
             if (current is not null && ReferenceEquals(current.Sink, sink)) _all.Update(sink, _ => entry);
             else _all.Bind(entry);
+            if (announce && entry.Available && !wasAvailable) becameAvailable = entry;
+        }
+        if (becameAvailable is not null && RemoteAvailable is { } available)
+        {
+            try { available(becameAvailable); }
+            catch (Exception ex) { _log.LogError(ex, "A remote-available handler failed"); }
         }
         if (olderLocal is not null)
         {
@@ -147,7 +176,7 @@ public sealed partial class ClusterSessionDirectory
             catch (XmppStreamException) { continue; }
             foreach (var e in parsed)
             {
-                try { Apply(e, token); }
+                try { Apply(e, token, announce: false); }
                 catch (Exception ex) when (ex is FormatException or JidFormatException) { }
             }
         }
@@ -155,7 +184,7 @@ public sealed partial class ClusterSessionDirectory
 
     /// The account's sessions as Redis has them now (its index, written with each bind, change and unbind), merged
     /// into the replica, then the account's resources. Only records of a registration this node knows to be alive
-    /// count: a node not seen yet (its first second) or gone is not delivered to anyway.
+    /// count; a node not seen yet (its first second) has its lease read first (RedisNodeBus.IsAliveNowAsync).
     public async ValueTask<ResourceSet> GetConfirmedAsync(Jid bare)
     {
         if (!_bus.HoldsLease) return ResourceSet.Empty;
@@ -168,18 +197,20 @@ public sealed partial class ClusterSessionDirectory
         }
         Interlocked.Increment(ref _confirmations);
         int before = Get(bare).Count;
-        var alive = _bus.AliveNodes;
+        var found = new List<Element>();
         foreach (var record in records)
         {
-            List<Element> parsed;
-            try { parsed = ClusterXml.ReadAll(new XmppStreamParser(ClusterXml.Limits), (byte[])record.Value!); }
-            catch (XmppStreamException) { continue; }
-            foreach (var e in parsed)
-            {
-                if (e.Attr("n") is not { } node || !alive.TryGetValue(node, out var token) || e.Attr("i") != token) continue;
-                try { Apply(e, token); }
-                catch (Exception ex) when (ex is FormatException or JidFormatException) { }
-            }
+            try { found.AddRange(ClusterXml.ReadAll(new XmppStreamParser(ClusterXml.Limits), (byte[])record.Value!)); }
+            catch (XmppStreamException) { }
+        }
+        foreach (var node in found.Select(e => e.Attr("n")).Distinct(StringComparer.Ordinal))
+            if (node is not null && node != _bus.LocalNode && !_bus.IsAlive(node)) await _bus.IsAliveNowAsync(node);
+        var alive = _bus.AliveNodes;
+        foreach (var e in found)
+        {
+            if (e.Attr("n") is not { } node || !alive.TryGetValue(node, out var token) || e.Attr("i") != token) continue;
+            try { Apply(e, token, announce: true); }
+            catch (Exception ex) when (ex is FormatException or JidFormatException) { }
         }
         var set = Get(bare);
         if (set.Count > before)

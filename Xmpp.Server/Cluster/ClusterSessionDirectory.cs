@@ -66,6 +66,8 @@ public sealed partial class ClusterSessionDirectory : ISessionDirectory
         _ = Task.Run(WriteLoopAsync);
     }
 
+    public event Action<SessionEntry>? RemoteAvailable;
+
     /// Called on the one survivor that cleans up after a dead node, with the sessions it had.
     public Func<IReadOnlyList<SessionEntry>, ValueTask>? SessionsLost { get; set; }
 
@@ -148,6 +150,8 @@ public sealed partial class ClusterSessionDirectory : ISessionDirectory
             ("a", e.Available ? "1" : null), ("p", e.Priority == 0 ? null : e.Priority.ToString(CultureInfo.InvariantCulture)),
             ("r", e.RosterRequested ? "1" : null), ("c", e.Carbons ? "1" : null), ("s", e.CsiInactive ? "1" : null),
             ("bl", e.BlocklistRequested ? "1" : null), ("u", e.UserAgentId),
+            // RFC 6121 §4.6 recipients, each escaped so that a space separates them (a resource may hold spaces).
+            ("dp", e.Directed is { Count: > 0 } d ? string.Join(' ', d.Select(jid => Uri.EscapeDataString(jid))) : null),
         ], op == "x" ? null : e.Presence);
         return w.WrittenSpan.ToArray();
     }

@@ -17,9 +17,15 @@ public interface INodeBus
     /// The node holds a live lease as far as this node knows.
     bool IsAlive(string node);
 
+    /// The node holds a live lease: as IsAlive, but a node this one has not seen yet (it came up since the last
+    /// membership check) is looked up in Redis now; concurrent calls for one node share one read.
+    ValueTask<bool> IsAliveNowAsync(string node);
+
     /// Queues a stanza for the session bound to fullJid on another node; that node hands it to the session (it is not
-    /// routed again). Stanzas queued for one node arrive there in the order they were queued.
-    void Deliver(string node, Jid fullJid, Element stanza);
+    /// routed again). Stanzas queued for one node arrive there in the order they were queued. For a node not seen
+    /// yet the stanza is held while its lease is read, then sent, or routed again here as undeliverable when the node
+    /// holds no lease. False when the node is known to hold none: the caller treats the session as gone.
+    bool Deliver(string node, Jid fullJid, Element stanza);
 
     /// Queues a stanza for another node's router, as a stanza from inside the cluster (its from is already stamped and
     /// trusted): for a target that node hosts, such as a room. Same ordered channel as Deliver.

@@ -8,7 +8,8 @@ namespace Xmpp.Server.Cluster;
 
 // The node lease, the membership set and failure detection.
 //   xmpp:lease:{node}   this node's random token, TTL LeaseSeconds, renewed every third of it with a compare-token script
-//   xmpp:nodes          the member set, which the other nodes scan every second
+//   xmpp:nodes          the member set, which the other nodes scan every second (MembershipCheckMilliseconds); a
+//                       node named before that scan has seen it is looked up at once (RedisNodeBus.FirstSeen.cs)
 //   xmpp:cleanup:{node}:{token}  SET NX lock: the one survivor that removes a dead incarnation's session records
 public sealed partial class RedisNodeBus
 {
@@ -216,7 +217,7 @@ public sealed partial class RedisNodeBus
     {
         while (!ct.IsCancellationRequested)
         {
-            try { await Task.Delay(TimeSpan.FromSeconds(1), ct); }
+            try { await Task.Delay(_membershipPeriod, ct); }
             catch (OperationCanceledException) { return; }
             await SuspendedForTest(ct);
             if (!HoldsLease) continue;
@@ -234,8 +235,11 @@ public sealed partial class RedisNodeBus
         var db = _redis.GetDatabase();
         var members = await db.SetMembersAsync(NodesKey);
         var others = members.Select(m => (string)m!).Where(m => m != LocalNode).ToList();
-        foreach (var known in _alive.Keys)
-            if (!others.Contains(known)) others.Add(known);
+        foreach (var node in _alive.Keys)
+            if (!others.Contains(node)) others.Add(node);
+        // What this node knew before the reads: a node that a lease read at once (SeenAsync) changed meanwhile is left
+        // to the next pass, so an older read here never declares a newer registration down.
+        var known = others.Select(n => _alive.TryGetValue(n, out var t) ? t : null).ToArray();
         var own = db.StringGetAsync(LeaseKey(LocalNode));
         var tokens = await Task.WhenAll(others.Select(n => db.StringGetAsync(LeaseKey(n))));
         if ((string?)await own != _token)
@@ -247,32 +251,50 @@ public sealed partial class RedisNodeBus
             return;
         }
         bool quiet = Stopwatch.GetTimestamp() < Interlocked.Read(ref _quietUntil);
-        for (int i = 0; i < others.Count; i++)
+        // One membership change at a time: this loop and a lease read at once for a node not seen yet (SeenAsync).
+        await _membershipGate.WaitAsync();
+        try
         {
-            var node = others[i];
-            var token = (string?)tokens[i];
-            _alive.TryGetValue(node, out var old);
-            if (token is not null)
+            for (int i = 0; i < others.Count; i++)
             {
-                if (old == token) continue;
+                var node = others[i];
+                var token = (string?)tokens[i];
+                _alive.TryGetValue(node, out var old);
+                if (old != known[i]) continue;
+                if (token is not null)
+                {
+                    await SeenAsync(node, token, "membership check");
+                    continue;
+                }
+                // Just after Redis came back, the others have not registered again yet: give them one lease.
+                if (quiet) continue;
                 if (old is not null) await DownAsync(node, old);
-                if (_deadTokens.ContainsKey(token)) continue;
-                _alive[node] = token;
-                _log.LogInformation("Cluster node {Node} is up", node);
-                if (NodeUp is { } handlers)
-                    foreach (Func<string, string, ValueTask> h in handlers.GetInvocationList())
-                        await Guard(h(node, token), "node-up");
-                continue;
+                else await CleanupAsync(node, "unknown"); // a member that died before this node saw it
             }
-            // Just after Redis came back, the others have not registered again yet: give them one lease.
-            if (quiet) continue;
-            if (old is not null) await DownAsync(node, old);
-            else await CleanupAsync(node, "unknown"); // a member that died before this node saw it
         }
+        finally { _membershipGate.Release(); }
+    }
+
+    /// A node's lease holds this token (read from Redis just now): a new registration is up (the one it replaces is
+    /// down). Called with the membership gate held.
+    private async Task SeenAsync(string node, string token, string how)
+    {
+        _alive.TryGetValue(node, out var old);
+        if (old == token) return;
+        if (old is not null) await DownAsync(node, old);
+        if (_deadTokens.ContainsKey(token)) return;
+        _absentUntil.TryRemove(node, out _);
+        _alive[node] = token;
+        _log.LogInformation("Cluster node {Node} is up ({How})", node, how);
+        if (NodeUp is { } handlers)
+            foreach (Func<string, string, ValueTask> h in handlers.GetInvocationList())
+                await Guard(h(node, token), "node-up");
     }
 
     private async Task DownAsync(string node, string token)
     {
+        // Not looked up again at once meanwhile: its sessions are about to leave the directory.
+        MarkAbsent(node);
         if (!_alive.TryRemove(new KeyValuePair<string, string>(node, token))) return;
         _deadTokens[token] = 0;
         var unacked = DropOutbox(node, gone: true);

@@ -27,6 +27,7 @@ public sealed partial class RedisNodeBus : INodeBus, IHostedService, IAsyncDispo
     private readonly IConnectionMultiplexer _redis;
     private readonly ILogger _log;
     private readonly TimeSpan _lease;
+    private readonly TimeSpan _membershipPeriod;
     private readonly ConcurrentDictionary<string, Outbox> _outboxes = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Func<string, Element, ValueTask<Element?>>> _handlers = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<long, (string Node, TaskCompletionSource<Element?> Answer)> _pending = new();
@@ -41,6 +42,7 @@ public sealed partial class RedisNodeBus : INodeBus, IHostedService, IAsyncDispo
         _redis = redis;
         _log = log;
         _lease = TimeSpan.FromSeconds(options.LeaseSeconds);
+        _membershipPeriod = TimeSpan.FromMilliseconds(options.MembershipCheckMilliseconds);
         LocalNode = options.NodeId;
     }
 
@@ -129,17 +131,16 @@ public sealed partial class RedisNodeBus : INodeBus, IHostedService, IAsyncDispo
 
     // ---- Sending ----
 
-    public void Deliver(string node, Jid fullJid, Element stanza) => EnqueueTracked(node, "d", fullJid.ToString(), stanza);
+    public bool Deliver(string node, Jid fullJid, Element stanza) => Send(node, "d", fullJid.ToString(), stanza);
 
-    public void Route(string node, Element stanza) => EnqueueTracked(node, "r", null, stanza);
+    public void Route(string node, Element stanza) => Send(node, "r", null, stanza);
 
     public async Task<Element?> RequestAsync(string node, string kind, Element payload, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         if (node == LocalNode) return null;
-        // A node that registered since the last membership check (it runs every second) is asked all the same when its
-        // lease is in Redis: a request is rare (resumption on another node), and a client resuming right after that
-        // node started must not be told its session is gone.
-        if (!IsAlive(node) && !await LeaseInRedisAsync(node)) return null;
+        // A node that registered since the last membership check is asked all the same when its lease is in Redis: a
+        // client resuming right after that node started must not be told its session is gone.
+        if (!await IsAliveNowAsync(node)) return null;
         long id = Interlocked.Increment(ref _requestSeq);
         var answer = new TaskCompletionSource<Element?>(TaskCreationOptions.RunContinuationsAsynchronously);
         _pending[id] = (node, answer);
@@ -166,21 +167,6 @@ public sealed partial class RedisNodeBus : INodeBus, IHostedService, IAsyncDispo
             ("r", requestId == 0 ? null : requestId.ToString(CultureInfo.InvariantCulture)), ("q", name),
             ("s", seq == 0 ? null : seq.ToString(CultureInfo.InvariantCulture)), ("d", destination)], stanza);
         return w.WrittenSpan.ToArray();
-    }
-
-    // The node's lease as Redis has it now (a live registration this node has not yet seen), false when Redis is away.
-    private async Task<bool> LeaseInRedisAsync(string node)
-    {
-        if (!HoldsLease) return false;
-        try
-        {
-            var lease = await _redis.GetDatabase().StringGetAsync(LeaseKey(node));
-            return !lease.IsNull && !_deadTokens.ContainsKey(lease.ToString());
-        }
-        catch (RedisException)
-        {
-            return false;
-        }
     }
 
     private Outbox OutboxOf(string node)
@@ -387,6 +373,8 @@ public sealed partial class RedisNodeBus : INodeBus, IHostedService, IAsyncDispo
         var kind = frame.Attr("k");
         var from = frame.Attr("n") ?? "";
         var stanza = frame.FirstElement;
+        // A node that sends before the membership check has seen it is up: its lease is read now, not in a second.
+        if (from.Length > 0) Notice(from);
         if (kind == "a")
         {
             if (long.TryParse(frame.Attr("r"), CultureInfo.InvariantCulture, out var answered) && _pending.TryRemove(answered, out var p))

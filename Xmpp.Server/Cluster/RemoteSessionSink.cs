@@ -17,12 +17,7 @@ public sealed class RemoteSessionSink(INodeBus bus, string node, Jid jid) : ISes
     // The version of the owner's record this entry was last set from (ClusterSessionDirectory.Apply).
     internal long Version { get; set; }
 
-    public bool Send(Element stanza)
-    {
-        if (!bus.IsAlive(Node)) return false;
-        bus.Deliver(Node, Jid, stanza);
-        return true;
-    }
+    public bool Send(Element stanza) => bus.Deliver(Node, Jid, stanza);
 
     public void Close(string streamErrorCondition, string? text = null)
     {

@@ -39,6 +39,10 @@ public interface ISessionDirectory
     /// one Redis round trip there, none on the hot path. The same as Get on a single node.
     ValueTask<ResourceSet> GetConfirmedAsync(Jid bare) => ValueTask.FromResult(Get(bare));
 
+    /// Raised (cluster) when this node learns that a session on another node has become available, from that node's
+    /// directory event or a read of the shared directory: a moment after it happened. Never raised on a single node.
+    event Action<SessionEntry>? RemoteAvailable { add { } remove { } }
+
     int Count { get; }
 
     IEnumerable<SessionEntry> All();

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using StackExchange.Redis;
 using Xmpp.Server.Auth;
 using Xmpp.Server.Hosting;
+using Xmpp.Storage;
 using Xmpp.Storage.Postgres;
 using Xmpp.Tests.Support;
 
@@ -44,10 +45,31 @@ public sealed class ClusterNodes : IAsyncDisposable
 
     private DelayingProxy? _slowLink;
 
+    /// A node (by index) started alone before the others, whose membership check runs only every ten minutes: it sees
+    /// the others only when something names them, so their whole test is their "first second" for it.
+    public int? LateWatcher { get; private init; }
+
+    /// A cluster whose node (by index) does not see the others by its membership check (LateWatcher); the fixture does
+    /// not wait for the nodes to see each other.
+    public static Task<ClusterNodes> StartWithLateWatcherAsync(int node, params string[] users) =>
+        StartAsync(new ClusterNodes { LateWatcher = node }, users);
+
     public static Task<ClusterNodes> StartAsync(params string[] users) => StartAsync(false, users);
 
     public static Task<ClusterNodes> StartWithSlowRedisLinkAsync(int node, TimeSpan delay, params string[] users) =>
         StartAsync(new ClusterNodes { SlowRedisLink = (node, delay) }, users);
+
+    /// As StartWithSlowRedisLinkAsync, with pairs of users who are each other's contacts (subscription both) from the start,
+    /// and that node applying the directory's events eventLag after they arrive (XMPP_CLUSTER_EVENT_DELAY_MS), while its
+    /// own Redis commands are only as slow as the link: its replica lags more than its writes.
+    public static Task<ClusterNodes> StartWithSlowRedisLinkAsync(int node, TimeSpan delay, TimeSpan eventLag, IReadOnlyList<(string, string)> contacts,
+        params string[] users) =>
+        StartAsync(new ClusterNodes { SlowRedisLink = (node, delay), EventLag = eventLag, Contacts = contacts }, users);
+
+    public TimeSpan EventLag { get; private init; }
+
+    /// Pairs of users who are each other's contacts with a subscription both ways (RFC 6121 §3), written before the start.
+    public IReadOnlyList<(string, string)> Contacts { get; private init; } = [];
 
     public static Task<ClusterNodes> StartAsync(bool behindBalancer, params string[] users) =>
         StartAsync(new ClusterNodes { BehindBalancer = behindBalancer }, users);
@@ -72,6 +94,11 @@ public sealed class ClusterNodes : IAsyncDisposable
             var accounts = new AccountService(storage, new XmppServerOptionsAccessor(new XmppServerOptions { Domains = ["localhost"] }),
                 NullLogger<AccountService>.Instance);
             foreach (var u in users) await accounts.CreateAsync(u, Password);
+            foreach (var (a, b) in cluster.Contacts)
+            {
+                await storage.Rosters.SetItemAsync(a, new RosterItem($"{b}@localhost", null, [], Subscription.Both, false, false, false, true));
+                await storage.Rosters.SetItemAsync(b, new RosterItem($"{a}@localhost", null, [], Subscription.Both, false, false, false, true));
+            }
             await storage.FlushAsync();
         }
         finally { await storage.DisposeAsync(); }
@@ -81,11 +108,21 @@ public sealed class ClusterNodes : IAsyncDisposable
             Directory.CreateDirectory(dir);
             cluster.Nodes[i] = new Node("n" + (i + 1), TestServer.FreePort(), TestServer.FreePort(), dir, cluster.BehindBalancer ? TestServer.FreePort() : 0);
         }
+        if (cluster.LateWatcher is { } first)
+        {
+            // Registered before the others start, so they see it at their start and it has not seen them.
+            var watcher = cluster.Nodes[first];
+            await cluster.StartNodeAsync(watcher);
+            var registered = DateTime.UtcNow.AddSeconds(20);
+            while (!watcher.Process!.Output.Contains($"Cluster node {watcher.Id} registered", StringComparison.Ordinal) && DateTime.UtcNow < registered)
+                await Task.Delay(50);
+            await Task.WhenAll(cluster.Nodes.Where(n => n != watcher).Select(cluster.StartNodeAsync));
+            return cluster;
+        }
         await Task.WhenAll(cluster.Nodes.Select(cluster.StartNodeAsync));
-        // Nodes started together learn of each other from their once-a-second membership check, and a node not seen
-        // yet is not delivered to (docs/cluster-seams.md: a stanza in a node's first second can find its target's node
-        // unknown). The tests begin once every node has seen the other two, as in a running cluster; a node restarted
-        // into a running cluster is what the failure tests cover.
+        // Nodes started together learn of each other from their once-a-second membership check, or at once from whatever
+        // names a node not seen yet (docs/cluster-seams.md, "A node's first second", tested by ClusterFirstSecondTests).
+        // The tests begin once every node has seen the other two, as in a running cluster.
         await cluster.WaitUntilFormedAsync();
         return cluster;
     }
@@ -109,6 +146,8 @@ public sealed class ClusterNodes : IAsyncDisposable
                 ? Redis.ConnectionString.Replace($":{Redis.Port},", $":{_slowLink.Port},", StringComparison.Ordinal)
                 : Redis.ConnectionString,
         };
+        if (EventLag > TimeSpan.Zero && SlowRedisLink?.Node == Array.IndexOf(Nodes, node))
+            env["XMPP_CLUSTER_EVENT_DELAY_MS"] = ((int)EventLag.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
         node.Process = await ServerProcess.StartAsync(node.Dir, node.Endpoint.C2sPort, env,
         [
             "--storage", "postgresql", "--domain", "localhost", "--c2s-port", node.Endpoint.C2sPort.ToString(),
@@ -117,6 +156,7 @@ public sealed class ClusterNodes : IAsyncDisposable
             "--Xmpp:Cluster:Enabled=true", $"--Xmpp:Cluster:NodeId={node.Id}", $"--Xmpp:Cluster:LeaseSeconds={(SlowRedisLink is null ? LeaseSeconds : SlowLinkLeaseSeconds)}",
             // Many messages from one client in a burst: the per-session rate limit is not what these tests are about.
             "--Xmpp:RateLimits:MessagesPerSecond=0",
+            .. LateWatcher == Array.IndexOf(Nodes, node) ? ["--Xmpp:Cluster:MembershipCheckMilliseconds=600000"] : Array.Empty<string>(),
             .. BehindBalancer ? [$"--Xmpp:ProxyProtocol:TrustedProxies:0={HaproxyInstance.SourceAddress}"] : Array.Empty<string>(),
         ]);
     }

@@ -196,6 +196,57 @@ public sealed class ClusterTests
         await second.ReceiveAsync(e => Body(e) == "to the new one");
     }
 
+    [Test, Order(8)]
+    public async Task Every_node_lists_a_temporary_public_room_whichever_node_hosts_it_and_a_hidden_one_on_none()
+    {
+        const string open = "open-house@conference.localhost", hidden = "back-room@conference.localhost";
+        // gina on n1 makes both rooms (n1 hosts them) and stays in them: a temporary room ends with its last occupant.
+        await using var gina = await _cluster.ConnectAsync(0, "gina", "pc");
+        await MakeRoomAsync(gina, open, ("muc#roomconfig_roomname", "Open house"));
+        await MakeRoomAsync(gina, hidden, ("muc#roomconfig_publicroom", "0"));
+        await using var henry = await _cluster.ConnectAsync(1, "henry", "pc");
+        await using var ivan = await _cluster.ConnectAsync(2, "ivan", "pc");
+        // XEP-0045 §6.3: the service's disco#items lists the public rooms, whichever node is asked.
+        foreach (var c in new[] { gina, henry, ivan })
+        {
+            Dictionary<string, string?> items = [];
+            var deadline = DateTime.UtcNow.AddSeconds(3);
+            while (!items.ContainsKey(open) && DateTime.UtcNow < deadline)
+            {
+                items = await RoomItemsAsync(c);
+                if (!items.ContainsKey(open)) await Task.Delay(200); // within the IQ rate limit
+            }
+            Assert.That(items, Does.ContainKey(open), $"{c.Jid} lists the room n1 hosts");
+            Assert.That(items[open], Is.EqualTo("Open house"));
+            Assert.That(items, Does.Not.ContainKey(hidden), $"{c.Jid}: a hidden room stays hidden");
+        }
+        // The last occupant leaves: the temporary room is gone (XEP-0045 §10.1.x), from every node's list.
+        await gina.SendAsync($"<presence to='{open}/gina' type='unavailable'/>");
+        await gina.ReceiveAsync(e => e.Name == "presence" && e.Attr("from") == $"{open}/gina" && e.Attr("type") == "unavailable");
+        var gone = DateTime.UtcNow.AddSeconds(3);
+        while ((await RoomItemsAsync(ivan)).ContainsKey(open) && DateTime.UtcNow < gone) await Task.Delay(50);
+        Assert.That(await RoomItemsAsync(ivan), Does.Not.ContainKey(open), "withdrawn once the room is gone");
+    }
+
+    private static async Task MakeRoomAsync(TestClient owner, string room, params (string Var, string Value)[] config)
+    {
+        await owner.SendAsync($"<presence to='{room}/{owner.Jid!.Local}'><x xmlns='{Ns.Muc}'/></presence>");
+        await owner.ReceiveAsync(e => e.Name == "presence" && e.Attr("from") == $"{room}/{owner.Jid!.Local}", TimeSpan.FromSeconds(10));
+        var form = new Element("x", "jabber:x:data").SetAttr("type", "submit")
+            .Add(new Element("field", "jabber:x:data").SetAttr("var", "FORM_TYPE").Add(new Element("value", "jabber:x:data").AddText("http://jabber.org/protocol/muc#roomconfig")));
+        foreach (var (v, value) in config)
+            form.Add(new Element("field", "jabber:x:data").SetAttr("var", v).Add(new Element("value", "jabber:x:data").AddText(value)));
+        var result = await owner.IqAsync(new Element("iq", Ns.Client).SetAttr("type", "set").SetAttr("to", room).Add(new Element("query", Ns.MucOwner).Add(form)));
+        Assert.That(result.Attr("type"), Is.EqualTo("result"), result.ToString());
+    }
+
+    private static async Task<Dictionary<string, string?>> RoomItemsAsync(TestClient c)
+    {
+        var answer = await c.IqAsync($"<iq type='get' to='conference.localhost'><query xmlns='{Ns.DiscoItems}'/></iq>");
+        Assert.That(answer.Attr("type"), Is.EqualTo("result"), answer.ToString());
+        return answer.Child("query", Ns.DiscoItems)!.Elements("item", Ns.DiscoItems).ToDictionary(i => i.Attr("jid")!, i => i.Attr("name"));
+    }
+
     // ---- Failures ----
 
     private static async Task EnableSmAsync(TestClient c)
@@ -247,6 +298,10 @@ public sealed class ClusterTests
         await leo.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") == "subscribe");
         await leo.SendAsync("<presence to='kim@localhost' type='subscribed'/>");
         await kim.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") is null && e.Attr("from") == "leo@localhost/pc");
+        // henry (n2) is not leo's contact; leo sends him directed presence (RFC 6121 §4.6), which only leo's node knew.
+        await using var henry = await _cluster.ConnectAsync(1, "henry", "desk");
+        await leo.SendAsync("<presence to='henry@localhost/desk'/>");
+        await henry.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") is null && e.Attr("from") == "leo@localhost/pc");
         await EnableSmAsync(kim);
         var live = new List<string>();
         var liveIds = new Dictionary<string, string?>();
@@ -276,6 +331,8 @@ public sealed class ClusterTests
         await removal;
         // RFC 6121 §4.5.2: the survivor that cleaned up told leo's contacts he is gone.
         await kim.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") == "unavailable" && e.Attr("from") == "leo@localhost/pc");
+        // §4.6.3: and so is the entity leo sent directed presence to.
+        await henry.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") == "unavailable" && e.Attr("from") == "leo@localhost/pc");
         var detection = Stopwatch.GetElapsedTime(killedAt, removedAt);
         await reading;
         await leo.DisposeAsync();

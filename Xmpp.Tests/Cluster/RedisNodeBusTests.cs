@@ -36,9 +36,12 @@ public sealed class RedisNodeBusTests
         await admin.GetServers()[0].FlushAllDatabasesAsync();
     }
 
-    private async Task<RedisNodeBus> NodeAsync(string id, int leaseSeconds = 3, Action<RedisNodeBus>? before = null)
+    private async Task<RedisNodeBus> NodeAsync(string id, int leaseSeconds = 3, Action<RedisNodeBus>? before = null, int membershipCheckMs = 1000)
     {
-        var options = new ClusterOptions { Enabled = true, Redis = _redis.ConnectionString, NodeId = id, LeaseSeconds = leaseSeconds };
+        var options = new ClusterOptions
+        {
+            Enabled = true, Redis = _redis.ConnectionString, NodeId = id, LeaseSeconds = leaseSeconds, MembershipCheckMilliseconds = membershipCheckMs,
+        };
         var connection = (ConnectionMultiplexer)ClusterServices.Connect(options, NullLogger.Instance);
         var bus = new RedisNodeBus(connection, options, NullLogger<RedisNodeBus>.Instance);
         before?.Invoke(bus);
@@ -134,6 +137,41 @@ public sealed class RedisNodeBusTests
         var list = seen.ToArray();
         for (int i = 0; i < 100; i++)
             Assert.That(list[i], Is.EqualTo(i % 2 == 0 ? $"r:a:m{i} <&> ü" : $"d:m{i} <&> ü"));
+    }
+
+    [Test]
+    public async Task A_node_not_yet_seen_is_looked_up_at_once_delivered_to_in_order_and_one_without_a_lease_gets_nothing()
+    {
+        // a's membership check runs every ten minutes: b, started after it, is in its first second for the whole test.
+        var received = new ConcurrentQueue<string>();
+        var rerouted = new ConcurrentQueue<string>();
+        var a = await NodeAsync("a", membershipCheckMs: 600_000, before: bus => bus.UnhandledHandler = (node, frames) =>
+        {
+            foreach (var (kind, _, stanza) in frames) rerouted.Enqueue($"{node}:{kind}:{stanza.ChildText("body", Ns.Client)}");
+            return ValueTask.CompletedTask;
+        });
+        var b = await NodeAsync("b", before: bus =>
+        {
+            bus.DeliverHandler = (_, _, s) => { received.Enqueue("d:" + s.ChildText("body", Ns.Client)); return ValueTask.CompletedTask; };
+            bus.RouteHandler = (_, s) => { received.Enqueue("r:" + s.ChildText("body", Ns.Client)); return ValueTask.CompletedTask; };
+        });
+        Assert.That(a.IsAlive("b"), Is.False, "a has not seen b");
+        for (int i = 0; i < 200; i++)
+        {
+            if (i % 10 == 0) a.Route("b", Message(i));
+            else Assert.That(a.Deliver("b", Jid.Parse("b@example.com/y"), Message(i)), "accepted while b's lease is read");
+        }
+        Assert.That(await Wait.UntilAsync(() => received.Count >= 200, TimeSpan.FromSeconds(5)), $"{received.Count} of 200 arrived");
+        Assert.That(received.ToArray(), Is.EqualTo(Enumerable.Range(0, 200).Select(i => (i % 10 == 0 ? "r:" : "d:") + $"m{i} <&> ü")), "in order");
+        Assert.That(a.IsAlive("b"), "b is up for a now");
+        Assert.That(a.FirstSeen, Is.EqualTo((1L, 1L)), "the burst cost one read of b's lease");
+
+        // A node named without a lease (gone before a saw it): what was held for it comes back to a's router.
+        for (int i = 0; i < 3; i++) a.Deliver("ghost", Jid.Parse("g@example.com/z"), Message(i));
+        Assert.That(await Wait.UntilAsync(() => rerouted.Count >= 3, TimeSpan.FromSeconds(5)));
+        Assert.That(rerouted.ToArray(), Is.EqualTo(new[] { "ghost:d:m0 <&> ü", "ghost:d:m1 <&> ü", "ghost:d:m2 <&> ü" }));
+        Assert.That(a.Deliver("ghost", Jid.Parse("g@example.com/z"), Message(3)), Is.False, "known to hold no lease: the session is as good as gone");
+        Assert.That(await a.IsAliveNowAsync("ghost"), Is.False);
     }
 
     [Test]

@@ -209,6 +209,11 @@ public sealed partial class SecurityReviewTests
         ("ClusterSessionDirectory.Replica.cs", "!alive.TryGetValue(node, out var token) || e.Attr(\"i\") != token"),
         ("RedisNodeBus.cs", "frame.Attr(\"d\") != outbox.Token"),
         ("RedisNodeBus.cs", "destination != _token"),
+        // The registration that lists a temporary room (xmpp:muc-live): the same random lease tokens as above.
+        ("ClusterRoomHosting.cs", "node == _bus.LocalNode && token == bus?.Token"),
+        ("ClusterRoomHosting.cs", "node == _bus.LocalNode && token != bus?.Token"),
+        ("ClusterRoomHosting.cs", "out current) == true && current != token"),
+        ("ClusterRoomHosting.cs", "if (current == token) rooms.Add"),
     ];
 
     [GeneratedRegex(@"(==|!=|\.SequenceEqual\(|string\.Equals\(|\.Equals\()")]

@@ -25,6 +25,13 @@ public interface IRoomHosting
     /// each MUC service for its domain.
     void OnDestroyRequest(string domain, Func<string, string?, ValueTask<bool>> destroy);
 
+    /// Lists a temporary public room this node hosts (its local part and name) for the other nodes' disco#items, or
+    /// withdraws it (name null): when it is unloaded, hidden or made persistent (persistent rooms are in storage).
+    void ShareLiveRoom(string domain, string local, string? name);
+
+    /// The temporary public rooms of a service that other live nodes host: local part and name (XEP-0045 §6.3).
+    ValueTask<IReadOnlyList<(string Local, string Name)>> LiveRoomsElsewhereAsync(string domain);
+
     /// The room's host refused this node's writes (a newer epoch is recorded): ask again next time.
     void Forget(string room);
 

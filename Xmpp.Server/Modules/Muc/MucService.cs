@@ -104,6 +104,9 @@ public sealed class MucService(string domain, IRouter router, MucStore store, Mu
             {
                 _rooms.Remove(room.Jid.Local!);
                 room.Closed = true;
+                // A temporary room lives only in its host's memory: it is gone from this node's list too.
+                if (!room.Config.Persistent)
+                    lock (_live) _live.Remove(room.Jid.Local!);
             }
         }
     }
@@ -141,7 +144,11 @@ public sealed class MucService(string domain, IRouter router, MucStore store, Mu
             room.Closed = true;
         }
         if (!room.Config.Persistent)
-            lock (_live) _live.Remove(room.Jid.Local!);
+        {
+            bool listed;
+            lock (_live) listed = _live.Remove(room.Jid.Local!);
+            if (listed) hosting?.ShareLiveRoom(Domain, room.Jid.Local!, null);
+        }
         return true;
     }
 
@@ -161,7 +168,7 @@ public sealed class MucService(string domain, IRouter router, MucStore store, Mu
     }
 
     // In a cluster other nodes make and change persistent rooms: the list is read from storage each time. Temporary
-    // rooms are listed only by the node hosting them.
+    // rooms are in memory on their host only; the host lists the public ones in Redis for the others (ItemsAsync).
     private async ValueTask ReloadIndexInClusterAsync()
     {
         if (hosting is null) return;
@@ -190,10 +197,18 @@ public sealed class MucService(string domain, IRouter router, MucStore store, Mu
             if (persistentNow) _directory[local] = summary!;
             else _directory.Remove(local);
         }
+        bool wasLive;
         lock (_live)
         {
+            wasLive = _live.ContainsKey(local);
             if (summary is null || persistentNow) _live.Remove(local);
             else _live[local] = summary;
+        }
+        // In a cluster the other nodes' disco#items list this node's temporary public rooms from Redis.
+        if (hosting is not null)
+        {
+            if (summary is { Persistent: false, Public: true }) hosting.ShareLiveRoom(Domain, local, summary.Title.Length > 0 ? summary.Title : local);
+            else if (wasLive) hosting.ShareLiveRoom(Domain, local, null);
         }
         if (persistentNow) await store.SaveSummaryAsync(Domain, local, summary!);
         else if (persistentBefore) await store.DeleteSummaryAsync(Domain, local);
@@ -281,10 +296,17 @@ public sealed class MucService(string domain, IRouter router, MucStore store, Mu
         if (c.Payload.Attr("node") is not null || !c.To.IsDomain) { c.Error(StanzaErrors.ItemNotFound); return; }
         await EnsureIndexAsync();
         await ReloadIndexInClusterAsync();
+        var rooms = PublicRooms().Select(r => (r.Local, Name: r.Summary.Title.Length > 0 ? r.Summary.Title : r.Local)).ToList();
+        // In a cluster, the temporary public rooms other nodes host as well (persistent ones came from storage).
+        if (hosting is not null)
+        {
+            var listed = rooms.Select(r => r.Local).ToHashSet(StringComparer.Ordinal);
+            foreach (var r in await hosting.LiveRoomsElsewhereAsync(Domain))
+                if (listed.Add(r.Local)) rooms.Add(r);
+        }
         var result = new Element("query", Ns.DiscoItems);
-        foreach (var (local, summary) in PublicRooms().OrderBy(r => r.Local, StringComparer.Ordinal))
-            result.Add(new Element("item", Ns.DiscoItems).SetAttr("jid", Jid.Create(local, Domain).ToString())
-                .SetAttr("name", summary.Title.Length > 0 ? summary.Title : local));
+        foreach (var (local, name) in rooms.OrderBy(r => r.Local, StringComparer.Ordinal))
+            result.Add(new Element("item", Ns.DiscoItems).SetAttr("jid", Jid.Create(local, Domain).ToString()).SetAttr("name", name));
         c.Result(result);
     }
 }

@@ -19,7 +19,7 @@ namespace Xmpp.Server.Modules.Offline;
 [Xep("XEP-0160", "1.0.1")]
 [Xep("XEP-0203", "2.0", "delay stamps on spooled messages")]
 public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomains domains, XmppServerOptionsAccessor options,
-    ILogger<OfflineModule> logger)
+    ISessionDirectory directory, ILogger<OfflineModule> logger)
     : IXmppModule
 {
     public const string Collection = "offline";
@@ -52,6 +52,8 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
         module.Hook(HookPoint.Undeliverable, 100, StoreAsync);
         // On the node that holds the session (the one draining its spool), also for stanzas routed from another node.
         module.Hook(HookPoint.DeliverToSession, 900, HoldWhileDraining);
+        // Before any hook that could hold it (CSI): a request to look at the spool again is never written to a client.
+        module.Hook(HookPoint.DeliverToSession, 0, SpoolCheckAsync);
         module.OnSessionBound(session => { session.State<DrainState>(); return ValueTask.CompletedTask; });
         module.OnSessionAvailable(DeliverSpoolAsync);
         module.OnSessionClosed(ReleaseHeldAsync);
@@ -95,18 +97,58 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
         // to the available resources instead (exactly as the router would have; one still draining holds it behind
         // the spool), and spooled only if none takes it.
         var gate = Gate(user);
+        bool spooled;
         await gate.WaitAsync();
         try
         {
             if (await router.DeliverToBareAsync(c.To.Bare, message)) return true;
-            return await SpoolAsync(c, user, message);
+            spooled = await SpoolAsync(c, user, message);
         }
         finally
         {
             gate.Release();
         }
+        if (spooled && _countsShared) await CheckAfterSpoolingAsync(c.To.Bare, user);
+        return true;
     }
 
+    // Cluster: the gate above is per node. A login on another node may have drained this account's spool between the
+    // router's "nobody available" and this write's commit: its drain reads the spool after its initial presence is in
+    // Redis (PresenceModule waits for that before the session-available handlers), so once the write is committed, an
+    // available resource found now is one whose drain may have missed it. Its node is asked to look at the spool again
+    // (SpoolCheckAsync there, under that node's gate, so each message is handed over once: XEP-0160 §4), and the
+    // sender's next stanza waits for this, so a message routed to that resource afterwards arrives behind the spooled
+    // one (the request and it share the ordered channel between the two nodes; RFC 6121 §8.5.2.2.1 order kept). Costs
+    // a commit wait and at most one Redis read per message spooled, in cluster mode only.
+    private async ValueTask CheckAfterSpoolingAsync(Jid bare, string user)
+    {
+        try { await _queued.WaitAsync(user); }
+        catch (Exception) { return; } // not stored: the sender has its error (SpoolFailedAsync)
+        var set = directory.Get(bare);
+        if (!set.Available().Any()) set = await directory.GetConfirmedAsync(bare);
+        // The resource a message to the bare JID would go to; else any available one (its login drains the spool too).
+        if ((set.MostAvailable().FirstOrDefault() ?? set.Available().FirstOrDefault()) is not { } target) return;
+        Interlocked.Increment(ref _spoolChecks);
+        await router.DeliverToSessionAsync(target, new Element(SpoolCheck, Ns.Cluster).SetAttr("from", domains.Default).SetAttr("to", target.Jid.ToString()));
+    }
+
+    private const string SpoolCheck = "spool-check";
+    private long _spoolChecks;
+
+    /// Requests to look at a spool again sent after a spool write found the recipient available (cluster mode).
+    public long SpoolChecks => Interlocked.Read(ref _spoolChecks);
+
+    // On the node that holds the session (on the routing node TargetSession is null for a session elsewhere, and the
+    // request goes on to its node): hands over what is spooled now, as at initial presence.
+    private async ValueTask<bool> SpoolCheckAsync(StanzaContext c)
+    {
+        if (c.Stanza.Name != SpoolCheck || c.Stanza.Namespace != Ns.Cluster) return false;
+        if (c.TargetSession is not { } session) return false;
+        if (!session.IsClosing) await DeliverSpoolAsync(session);
+        return true;
+    }
+
+    /// False when the message was not spooled (the sender got an error instead).
     private async ValueTask<bool> SpoolAsync(StanzaContext c, string user, Element message)
     {
         if (storage.Stall is { Active: true })
@@ -114,7 +156,7 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
             // RFC 6120 §8.3.3.18: resource-constraint, type wait (try again later): the disk is full, and a message
             // taken now would be held in memory behind the writes already waiting for space.
             await router.BounceAsync(message, StanzaErrors.ResourceConstraint, "The server's storage is full; try again later");
-            return true;
+            return false;
         }
         int max = options.Value.Offline.MaxMessagesPerAccount;
         var count = await CountAsync(user);
@@ -123,7 +165,7 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
             Interlocked.Decrement(ref count.Value);
             logger.LogInformation("Offline storage of {User} is full", user);
             await router.BounceAsync(message, StanzaErrors.ServiceUnavailable, "The recipient's offline message storage is full");
-            return true;
+            return false;
         }
         var stamped = message.Clone();
         if (stamped.Child("delay", Ns.Delay) is null)

@@ -39,6 +39,7 @@ public sealed partial class PresenceModule(
         module.Hook(HookPoint.OutboundPresence, HookOrder, OutboundAsync);
         module.Hook(HookPoint.InboundPresence, HookOrder, InboundAsync);
         module.OnSessionClosed(SessionClosedAsync);
+        if (WatchesWindow) directory.RemoteAvailable += OnRemoteAvailable;
     }
 
     private async ValueTask<bool> OutboundAsync(StanzaContext c)
@@ -116,12 +117,14 @@ public sealed partial class PresenceModule(
         {
             // Never available: only the entities it sent directed presence to have something to forget (§4.6.3).
             await NotifyDirectedAsync(session.Jid, state, presence, []);
+            if (WatchesWindow) PublishDirected(session, state);
             return;
         }
         directory.Update(session, e => e with { Available = false, Presence = null });
         state.SetUnavailable(presence.Clone());
         var told = await BroadcastAsync(session.Jid, presence, includeSender: false);
         await NotifyDirectedAsync(session.Jid, state, presence, told);
+        if (WatchesWindow) PublishDirected(session, state);
     }
 
     /// The session ended: without an explicit unavailable the server sends one on its behalf (RFC 6121 §4.5.2, and
@@ -151,14 +154,21 @@ public sealed partial class PresenceModule(
     /// returns the contacts (bare JIDs) reached through the roster.
     /// A session that ended with no one on its node left to say so (the node died; in a cluster, the survivor that
     /// cleans up calls this): its contacts and the account's other resources get the unavailable presence its end
-    /// would have sent (RFC 6121 §4.5.2). Directed presence it had sent was known only to its node and is not ended.
-    public async ValueTask AnnounceGoneAsync(Jid full, Element? lastPresence)
+    /// would have sent (RFC 6121 §4.5.2), and so do the entities it sent directed presence to (§4.6.3; the session's
+    /// entry lists them in a cluster). available: it had sent initial presence.
+    public async ValueTask AnnounceGoneAsync(Jid full, Element? lastPresence, bool available = true, IReadOnlyList<string>? directed = null)
     {
         var unavailable = new Element("presence", Ns.Client).SetAttr("type", "unavailable").SetAttr("from", full.ToString());
         if (lastPresence is not null)
             foreach (var status in lastPresence.Elements("status", Ns.Client)) unavailable.Add(status.Clone());
-        await BroadcastAsync(full, unavailable, includeSender: false);
-        await accounts.RecordLogoutAsync(full.Local!, StatusText(unavailable));
+        var told = available ? await BroadcastAsync(full, unavailable, includeSender: false) : new HashSet<string>(StringComparer.Ordinal);
+        foreach (var target in directed ?? Array.Empty<string>())
+        {
+            if (!Jid.TryParse(target, out var jid) || jid is null) continue;
+            if (jid.Bare == full.Bare || told.Contains(jid.Bare.ToString())) continue;
+            await router.RouteAsync(unavailable.Clone().SetAttr("to", target), null);
+        }
+        if (available) await accounts.RecordLogoutAsync(full.Local!, StatusText(unavailable));
     }
 
     private async ValueTask<HashSet<string>> BroadcastAsync(Jid from, Element presence, bool includeSender)
@@ -183,13 +193,21 @@ public sealed partial class PresenceModule(
 
     // ---- Directed presence (§4.6) ----
 
-    private static void RememberDirected(StanzaContext c, ISession session)
+    private void RememberDirected(StanzaContext c, ISession session)
     {
         var to = c.To!.ToString();
         var state = session.State<PresenceState>();
         // §4.6.3: the server remembers where directed availability went, so the session's end reaches there too.
         if (c.Type == "unavailable") state.RemoveDirected(to);
         else state.AddDirected(to);
+        // In a cluster also in the session's entry: if this node dies, the node that cleans up tells them.
+        if (WatchesWindow) PublishDirected(session, state);
+    }
+
+    private void PublishDirected(ISession session, PresenceState state)
+    {
+        var directed = state.Directed();
+        directory.Update(session, e => e with { Directed = directed.Length == 0 ? null : directed });
     }
 
     private async ValueTask NotifyDirectedAsync(Jid from, PresenceState state, Element unavailable, HashSet<string> told)
@@ -211,7 +229,10 @@ public sealed partial class PresenceModule(
     private async ValueTask ProbeContactsAsync(ISession session)
     {
         var user = session.Jid.Bare;
-        foreach (var item in await rosters.ItemsAsync(user))
+        var items = await rosters.ItemsAsync(user);
+        // Before the probes: a contact whose login this node learns of from now on is told to this session too.
+        if (WatchesWindow) RememberContacts(session, items);
+        foreach (var item in items)
         {
             if (!item.InRoster || item.Subscription is not (Subscription.To or Subscription.Both)) continue;
             if (!Jid.TryParse(item.Jid, out var contact) || contact is null || contact.Bare == user) continue;

@@ -46,6 +46,12 @@ internal sealed class PresenceState
         lock (_gate) _directed.Remove(jid);
     }
 
+    /// The directed-presence recipients, as they are now.
+    public string[] Directed()
+    {
+        lock (_gate) return [.. _directed];
+    }
+
     /// The directed-presence recipients, forgetting them (they are told about unavailability once).
     public List<string> TakeDirected()
     {
