@@ -56,11 +56,10 @@ internal sealed class PostgresWriter : IAsyncDisposable
         Interlocked.Increment(ref _pending);
         // Counted before it enters the queue: every write ahead of it in the queue was counted before it (FlushAsync).
         Interlocked.Increment(ref _queuedCount);
+        // Refused only once the writer is stopping: a flush counting this write then waits until the loop has drained
+        // the writes queued before it and ended (ReleaseFlushes), never less.
         if (!_queue.Writer.TryWrite(write))
-        {
             write.Fail(new ObjectDisposedException(nameof(PostgresStorage)));
-            ReleaseFlushes();
-        }
         return write.Task;
     }
 
