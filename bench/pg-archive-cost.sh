@@ -6,11 +6,16 @@
 # archives, clients with XEP-0198 and an ack asked after every write, which waits for the archive's commit).
 # Interleaved, ROUNDS times each. Prints one JSON line per run (max sustained rate, CPU seconds of xmppd and of all
 # PostgreSQL processes during the throughput run, archived rows, load average) to stdout, progress to stderr.
+# MODES (default "never always") may add "never-sm": archiving off with the same XEP-0198 clients as "always", which
+# separates what the acks cost from what archiving costs.
+# TRACE=FILE also records a thread-time sampling dotnet-trace of xmppd (FILE-MODE-ROUND.nettrace, 20 s from 10 s into the
+# throughput run): for finding the cost, not for the figures, which it disturbs.
 # Build first: dotnet build XmppServer.sln -c Release
-#   bench/pg-archive-cost.sh [rounds]
+#   bench/pg-archive-cost.sh [rounds] [modes]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ROUNDS=${1:-2}
+MODES=${2:-never always}
 XMPPD=$ROOT/Xmpp.Server/bin/Release/net10.0/xmppd
 BENCH=$ROOT/bench/Xmpp.Bench/bin/Release/net10.0/xmpp-bench
 DOMAIN=bench.localhost
@@ -71,8 +76,10 @@ cpu_of() {
 }
 
 run() {
-    local mode=$1 round=$2 d=$WORK/$1-$2 port tls db
-    port=$(free_port); tls=$(free_port); db="arch_${mode}_$round"
+    local mode=$1 round=$2 d=$WORK/$1-$2 port tls db sm=
+    [ "$mode" = never-sm ] && { mode=never; sm=1; }
+    [ "$mode" = always ] && sm=1
+    port=$(free_port); tls=$(free_port); db="arch_${mode}${sm:+_sm}_$round"
     psql_ -c "CREATE DATABASE $db" postgres
     mkdir -p "$d"
     (cd "$d" && exec "$XMPPD" run --domain "$DOMAIN" --data-dir "$d/data" --cert-dir "$WORK/certs" \
@@ -87,16 +94,20 @@ run() {
     SERVER_PID=$!
     for _ in $(seq 1 120); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.5; done
     local common=(--server ours --port "$port" --tls-port "$tls" --domain "$DOMAIN" --password "$PASSWORD" --concurrency 50 --max-seconds 120)
-    [ "$mode" = always ] && common+=(--sm)
-    log "round $round, archiving $mode"
+    [ -n "$sm" ] && common+=(--sm)
+    log "round $round, archiving $mode${sm:+, XEP-0198 acks}"
     "$BENCH" register --users 200 "${common[@]}" | tail -n 1 >/dev/null
     local load0 x0 p0 line x1 p1 rows
     load0=$(cut -d' ' -f1 /proc/loadavg); x0=$(cpu_of "$SERVER_PID"); p0=$(cpu_of "$postmaster" tree)
+    if [ -n "${TRACE:-}" ]; then
+        (sleep 10; "${DOTNET_TRACE:-$HOME/.dotnet/tools/dotnet-trace}" collect -p "$SERVER_PID" --profile dotnet-sampled-thread-time \
+            --duration 00:00:00:20 -o "$TRACE-$mode${sm:+-sm}-$round.nettrace" > "$TRACE-$mode${sm:+-sm}-$round.log" 2>&1) &
+    fi
     line=$("$BENCH" throughput --users 200 --online 50 --fixed-rate 200 --fixed-seconds 3 --start-rate 500 --step-seconds 2 \
         "${common[@]}" | tail -n 1) || line='{"error":"no result"}'
     x1=$(cpu_of "$SERVER_PID"); p1=$(cpu_of "$postmaster" tree)
     rows=$(psql_ -c "SELECT count(*) FROM archive_mam" "$db" 2>/dev/null || echo 0)
-    echo "{\"archiving\":\"$mode\",\"round\":$round,\"load_start\":$load0,\"load_end\":$(cut -d' ' -f1 /proc/loadavg),\"xmppd_cpu_s\":$(( (x1 - x0) ))e-2,\"postgres_cpu_s\":$(( (p1 - p0) ))e-2,\"archived_rows\":$rows,\"result\":$line}"
+    echo "{\"archiving\":\"$mode\",\"sm\":${sm:-0},\"round\":$round,\"load_start\":$load0,\"load_end\":$(cut -d' ' -f1 /proc/loadavg),\"xmppd_cpu_s\":$(( (x1 - x0) ))e-2,\"postgres_cpu_s\":$(( (p1 - p0) ))e-2,\"archived_rows\":$rows,\"result\":$line}"
     kill "$SERVER_PID" 2>/dev/null || true
     for _ in $(seq 1 40); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.5; done
     kill -9 "$SERVER_PID" 2>/dev/null || true
@@ -105,6 +116,5 @@ run() {
 }
 
 for round in $(seq 1 "$ROUNDS"); do
-    run never "$round"
-    run always "$round"
+    for mode in $MODES; do run "$mode" "$round"; done
 done

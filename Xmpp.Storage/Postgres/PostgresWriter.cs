@@ -29,7 +29,6 @@ internal sealed class PostgresWriter : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _loop;
     private NpgsqlConnection? _connection;
-    private Task? _lastQueued;
     private int _pending;
     private long _commits;
 
@@ -55,7 +54,10 @@ internal sealed class PostgresWriter : IAsyncDisposable
     public Task<T> Enqueue<T>(PostgresWrite<T> write)
     {
         Interlocked.Increment(ref _pending);
-        Volatile.Write(ref _lastQueued, write.Task);
+        // Counted before it enters the queue: every write ahead of it in the queue was counted before it (FlushAsync).
+        Interlocked.Increment(ref _queuedCount);
+        // Refused only once the writer is stopping: a flush counting this write then waits until the loop has drained
+        // the writes queued before it and ended (ReleaseFlushes), never less.
         if (!_queue.Writer.TryWrite(write))
             write.Fail(new ObjectDisposedException(nameof(PostgresStorage)));
         return write.Task;
@@ -63,19 +65,80 @@ internal sealed class PostgresWriter : IAsyncDisposable
 
     internal void Finished() => Interlocked.Decrement(ref _pending);
 
-    // Groups commit in queue order, so once the last write queued before the call is done every earlier one is.
-    public Task FlushAsync() => Volatile.Read(ref _lastQueued) is { IsCompleted: false } last ? Quietly(last) : Task.CompletedTask;
+    // Flushes. Groups finish (commit, with any refused write failed) in queue order, so a flush completes once as many
+    // writes have finished as had been counted when it was asked. A flush asked while the writer has not yet taken all
+    // that the previous one waits for joins it: every XEP-0198 ack a session asks for during one group gets the same
+    // task, which StreamManagementSession answers with one continuation, instead of a task, a wrapper and a thread-pool
+    // hop of its own per <r/> (bench/results/2026-12-07-postgresql-archiving-s25.md). A flush only waits: a failed
+    // write's own caller sees its failure.
+    private readonly Lock _flushGate = new();
+    private readonly Queue<FlushWaiter> _flushes = new();
+    private FlushWaiter? _lastFlush;
+    private long _queuedCount;  // writes ever queued (Interlocked)
+    private long _takenCount;   // under _flushGate: writes the loop has taken from the queue
+    private long _doneCount;    // under _flushGate: writes of finished groups
+    private bool _released;     // under _flushGate: the loop has ended, nothing is waited for any more
 
-    private static async Task Quietly(Task write)
+    private sealed class FlushWaiter(long target)
     {
-        try
+        public long Target { get; set; } = target;
+
+        // Continuations must not run on the writer's loop: they would delay the next group.
+        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    public Task FlushAsync()
+    {
+        if (Pending == 0) return Task.CompletedTask;
+        var target = Interlocked.Read(ref _queuedCount);
+        lock (_flushGate)
         {
-            await write.ConfigureAwait(false);
+            if (_released || _doneCount >= target) return Task.CompletedTask;
+            if (_lastFlush is { } last && last.Target > _takenCount)
+            {
+                last.Target = Math.Max(last.Target, target);
+                return last.Done.Task;
+            }
+            var waiter = new FlushWaiter(Math.Max(target, _lastFlush?.Target ?? 0));
+            _flushes.Enqueue(waiter);
+            _lastFlush = waiter;
+            return waiter.Done.Task;
         }
-        catch (Exception)
+    }
+
+    private void Taken(int count)
+    {
+        lock (_flushGate)
+            _takenCount += count;
+    }
+
+    // Loop only: a group of count writes has finished (each committed or failed).
+    private void GroupFinished(int count)
+    {
+        List<FlushWaiter>? ready = null;
+        lock (_flushGate)
         {
-            // The write's own caller sees its failure; a flush only waits for it.
+            _doneCount += count;
+            while (_flushes.TryPeek(out var waiter) && waiter.Target <= _doneCount)
+                (ready ??= []).Add(_flushes.Dequeue());
         }
+        if (ready is not null)
+            foreach (var waiter in ready)
+                waiter.Done.TrySetResult();
+    }
+
+    // The loop has ended (stopped, or broken): every write was failed, no flush may wait for it.
+    private void ReleaseFlushes()
+    {
+        FlushWaiter[] waiting;
+        lock (_flushGate)
+        {
+            _released = true;
+            waiting = [.. _flushes];
+            _flushes.Clear();
+        }
+        foreach (var waiter in waiting)
+            waiter.Done.TrySetResult();
     }
 
     private async Task RunAsync()
@@ -88,7 +151,11 @@ internal sealed class PostgresWriter : IAsyncDisposable
             {
                 while (batch.Count < MaxBatch && reader.TryRead(out var write))
                     batch.Add(write);
+                // CommitWithRetryAsync removes refused writes from the list.
+                var taken = batch.Count;
+                Taken(taken);
                 await CommitWithRetryAsync(batch).ConfigureAwait(false);
+                GroupFinished(taken);
                 batch.Clear();
             }
         }
@@ -104,6 +171,7 @@ internal sealed class PostgresWriter : IAsyncDisposable
         }
         finally
         {
+            ReleaseFlushes();
             if (_connection is not null)
                 await _connection.DisposeAsync().ConfigureAwait(false);
         }

@@ -346,6 +346,36 @@ public sealed class PostgresStorageTests
     }
 
     [Test]
+    public async Task Flushes_asked_while_the_writer_is_busy_share_one_task_which_waits_for_every_write_before_them()
+    {
+        // The writer is held inside a group: its write to kv waits for a lock another connection holds.
+        await using var blocker = new NpgsqlConnection(await _database.ConnectionStringAsync());
+        await blocker.OpenAsync();
+        await using var transaction = await blocker.BeginTransactionAsync();
+        await using (var lockTable = new NpgsqlCommand("LOCK TABLE kv IN ACCESS EXCLUSIVE MODE", blocker))
+            await lockTable.ExecuteNonQueryAsync();
+        var held = _storage.KeyValue.SetAsync("juliet", "vcard", Body(1)).AsTask();
+        for (var i = 0; i < 200 && await ScalarAsync<long>(
+                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'") == 0; i++)
+            await Task.Delay(25);
+        var mam = _storage.Archive("mam");
+
+        _ = mam.AppendAsync("juliet", T0, "romeo@montague.lit", Body(1));
+        var first = _storage.FlushAsync();
+        _ = mam.AppendAsync("juliet", T0, "romeo@montague.lit", Body(2));
+        var second = _storage.FlushAsync();
+
+        // XEP-0198 acks asked during one group wait on one task (StreamManagementSession merges them).
+        Assert.That(second, Is.SameAs(first));
+        await Task.Delay(100);
+        Assert.That(first.IsCompleted, Is.False, "the writer is still held");
+        await transaction.CommitAsync();
+        await first.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.That(held.IsCompletedSuccessfully, Is.True);
+        Assert.That(await ScalarAsync<long>("SELECT count(*) FROM archive_mam WHERE owner = 'juliet'"), Is.EqualTo(2));
+    }
+
+    [Test]
     public async Task A_flush_after_a_refused_last_write_waits_for_the_good_writes_queued_before_it()
     {
         var mam = _storage.Archive("mam");

@@ -49,6 +49,8 @@ public sealed class ThroughputScenario
 
     private const double MinRate = 10;
     private int _late;
+    // Messages of every step so far (warm-up, fixed, ramp, refinement), to turn a process's CPU time into a cost per message.
+    private long _messages;
 
     private async Task<ResultLine> RunAsync(CancellationToken ct)
     {
@@ -145,7 +147,7 @@ public sealed class ThroughputScenario
                 rate *= _o.RateFactor;
             }
             r.Add("max_sustained_rate", best).Add("p99_at_max_ms", bestP99).Add("stop_reason", stop).Add("late", _late)
-                .Add("ramp_lost", rampLost).Add("ramp_bounced", rampBounced);
+                .Add("ramp_lost", rampLost).Add("ramp_bounced", rampBounced).Add("messages", _messages);
             return r;
         }
         catch (OperationCanceledException)
@@ -200,6 +202,7 @@ public sealed class ThroughputScenario
     {
         int n = Math.Max(1, (int)(rate * seconds));
         var s = new Step(id, n);
+        _messages += n;
         Volatile.Write(ref _step, s);
         var pending = new List<Task>(n);
         var rnd = new Random(id);
