@@ -125,10 +125,8 @@ public sealed class AccountService(IStorage storage, XmppServerOptionsAccessor o
         return disabled;
     }
 
-    public async ValueTask RecordLogoutAsync(string username, string? status)
-    {
-        var account = await storage.Accounts.FindAsync(username);
-        if (account is not null)
-            await storage.Accounts.UpdateAsync(account with { LastLogout = DateTimeOffset.UtcNow, LastStatus = status });
-    }
+    /// XEP-0012: when the account's last session ended. Only the two fields are written, so a password changed while
+    /// the session ended is kept (a read-then-replace here could put the old keys back).
+    public ValueTask RecordLogoutAsync(string username, string? status) =>
+        storage.Accounts.RecordLogoutAsync(username, DateTimeOffset.UtcNow, status);
 }
