@@ -10,8 +10,32 @@ namespace Xmpp.Server.Auth;
 
 /// Accounts as the server uses them: SCRAM keys only (never a password), an existence cache for the router,
 /// and the account-deleted event that lets every module remove its data.
-public sealed class AccountService(IStorage storage, XmppServerOptionsAccessor options, ILogger<AccountService> logger)
+public sealed class AccountService
 {
+    private readonly IStorage storage;
+    private readonly XmppServerOptionsAccessor options;
+    private readonly ILogger<AccountService> logger;
+    private readonly Caching.ICacheInvalidation? _invalidation;
+
+    public AccountService(IStorage storage, XmppServerOptionsAccessor options, ILogger<AccountService> logger,
+        Caching.ICacheInvalidation? invalidation = null)
+    {
+        this.storage = storage;
+        this.options = options;
+        this.logger = logger;
+        _invalidation = invalidation;
+        // Another node changed or deleted an account: its keys go here too, and reads under way do not keep theirs.
+        invalidation?.Subscribe(KeysCacheName, user =>
+        {
+            lock (_keysLock)
+            {
+                _keyWrites++;
+                if (user is null) _keys.Clear();
+                else _keys.TryRemove(user, out _);
+            }
+        });
+    }
+
     private readonly ConcurrentDictionary<string, bool> _exists = new(StringComparer.Ordinal);
     // Node-local like _exists: every change goes through this service on this process. A cluster (issue 17) must
     // invalidate both across nodes.
@@ -36,6 +60,49 @@ public sealed class AccountService(IStorage storage, XmppServerOptionsAccessor o
     }
 
     public ValueTask<Account?> FindAsync(string username) => storage.Accounts.FindAsync(username);
+
+    // The SCRAM keys of the accounts that logged in lately, so a reconnecting client's login reads no account from the
+    // store (a LiteDB FindById was ~4 % of a login's server CPU). ejabberd keeps the same by default (auth_use_cache).
+    // Bounded: at most MaxCachedKeys accounts (~0.3 KiB each), all dropped when full. Every change of keys goes
+    // through this service and drops the account's entry after the store has it, and a read that overlapped any
+    // change does not keep what it read; in a cluster the change reaches the other nodes through ICacheInvalidation.
+    internal const string KeysCacheName = "account-keys";
+    internal const int MaxCachedKeys = 4096;
+    private readonly ConcurrentDictionary<string, Account> _keys = new(StringComparer.Ordinal);
+    private readonly Lock _keysLock = new();
+    private long _keyWrites;
+
+    /// The account as a login needs it: its username and SCRAM keys (the last-logout fields are not kept current).
+    public ValueTask<Account?> FindForLoginAsync(string username) =>
+        _keys.TryGetValue(username, out var known) ? ValueTask.FromResult<Account?>(known) : ReadForLoginAsync(username);
+
+    private async ValueTask<Account?> ReadForLoginAsync(string username)
+    {
+        long writesBefore = Volatile.Read(ref _keyWrites);
+        var account = await storage.Accounts.FindAsync(username);
+        if (account is null) return null;
+        var keys = account with { LastLogout = null, LastStatus = null };
+        lock (_keysLock)
+        {
+            if (_keyWrites == writesBefore)
+            {
+                if (_keys.Count >= MaxCachedKeys) _keys.Clear();
+                _keys[username] = keys;
+            }
+        }
+        return keys;
+    }
+
+    // After the store has the change: this node's copy goes, then the other nodes' copies.
+    private async ValueTask KeysChangedAsync(string username)
+    {
+        lock (_keysLock)
+        {
+            _keyWrites++;
+            _keys.TryRemove(username, out _);
+        }
+        if (_invalidation is { Shared: true } shared) await shared.ChangedAsync(KeysCacheName, username);
+    }
 
     public ValueTask<int> CountAsync() => storage.Accounts.CountAsync();
 
@@ -65,6 +132,7 @@ public sealed class AccountService(IStorage storage, XmppServerOptionsAccessor o
         var created = await storage.Accounts.CreateAsync(new Account(username, DeriveKeys(password), DateTimeOffset.UtcNow));
         if (created)
         {
+            await KeysChangedAsync(username);
             _exists[username] = true;
             logger.LogInformation("Account {User} created", username);
         }
@@ -76,6 +144,7 @@ public sealed class AccountService(IStorage storage, XmppServerOptionsAccessor o
         var account = await storage.Accounts.FindAsync(username);
         if (account is null) return false;
         await storage.Accounts.UpdateAsync(account with { Credentials = DeriveKeys(password) });
+        await KeysChangedAsync(username);
         // XEP-0484: a token stands in for the password, so a new password ends every client's token.
         await FastTokenService.RevokeAllAsync(storage, username);
         logger.LogInformation("Password of {User} changed", username);
@@ -85,6 +154,7 @@ public sealed class AccountService(IStorage storage, XmppServerOptionsAccessor o
     public async ValueTask<bool> DeleteAsync(string username)
     {
         var deleted = await storage.Accounts.DeleteAsync(username);
+        await KeysChangedAsync(username);
         _exists[username] = false;
         if (!deleted) return false;
         await FastTokenService.RevokeAllAsync(storage, username);
@@ -125,10 +195,8 @@ public sealed class AccountService(IStorage storage, XmppServerOptionsAccessor o
         return disabled;
     }
 
-    public async ValueTask RecordLogoutAsync(string username, string? status)
-    {
-        var account = await storage.Accounts.FindAsync(username);
-        if (account is not null)
-            await storage.Accounts.UpdateAsync(account with { LastLogout = DateTimeOffset.UtcNow, LastStatus = status });
-    }
+    /// XEP-0012: when the account's last session ended. Only the two fields are written, so a password changed while
+    /// the session ended is kept (a read-then-replace here could put the old keys back).
+    public ValueTask RecordLogoutAsync(string username, string? status) =>
+        storage.Accounts.RecordLogoutAsync(username, DateTimeOffset.UtcNow, status);
 }

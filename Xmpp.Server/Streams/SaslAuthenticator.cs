@@ -147,7 +147,7 @@ internal sealed class SaslAuthenticator(StreamServices s, FastTokenService fast,
             return Fail(SaslFailures.InvalidAuthzid, null, countsAsGuess: false);
         if (_user is not null && s.Throttle.RetryAfter(AuthThrottle.UserKey(_user)) is { } wait)
             return Fail(SaslFailures.TemporaryAuthFailure, RetryText(wait), countsAsGuess: false);
-        _account = _user is null ? null : await s.Accounts.FindAsync(_user);
+        _account = _user is null ? null : await s.Accounts.FindForLoginAsync(_user);
         var credential = _account is null ? null : AccountService.Credential(_account, _scramHash);
         var serverFirst = _scram.ServerFirst(credential);
         if (credential is null) _account = null;
@@ -177,7 +177,7 @@ internal sealed class SaslAuthenticator(StreamServices s, FastTokenService fast,
             return Fail(SaslFailures.InvalidAuthzid, null, countsAsGuess: false);
         if (_user is not null && s.Throttle.RetryAfter(AuthThrottle.UserKey(_user)) is { } wait)
             return Fail(SaslFailures.TemporaryAuthFailure, RetryText(wait), countsAsGuess: false);
-        var account = _user is null ? null : await s.Accounts.FindAsync(_user);
+        var account = _user is null ? null : await s.Accounts.FindForLoginAsync(_user);
         var credential = account is null ? null
             : AccountService.Credential(account, ScramHash.Sha256) ?? AccountService.Credential(account, ScramHash.Sha1);
         bool ok;

@@ -322,10 +322,17 @@ public sealed partial class XmppStream
         }
     }
 
-    private async ValueTask WaitForWriterAsync()
+    private async ValueTask WaitForWriterAsync() => await WriterEndedAsync(TimeSpan.FromSeconds(5));
+
+    /// True when the writer loop ended (or never started) within the time. Its timer goes as soon as the writer ends:
+    /// a Task.Delay raced against it stayed queued for the whole time after every session end (three per logout).
+    private async ValueTask<bool> WriterEndedAsync(TimeSpan limit)
     {
-        if (_writer is null) return;
-        await Task.WhenAny(_writer, Task.Delay(TimeSpan.FromSeconds(5)));
+        if (_writer is null || _writer.IsCompleted) return true;
+        // A timeout, or the writer's own failure (its loop's to log): either way, whether it has ended says it all.
+        try { await _writer.WaitAsync(limit); }
+        catch (Exception) { }
+        return _writer.IsCompleted;
     }
 
     private async ValueTask CleanupAsync()
@@ -356,7 +363,7 @@ public sealed partial class XmppStream
         _s.Connections.Remove(this);
         try
         {
-            bool written = _writer is null || await Task.WhenAny(_writer, Task.Delay(TimeSpan.FromSeconds(2))) == _writer;
+            bool written = await WriterEndedAsync(TimeSpan.FromSeconds(2));
             // Kept from here on: an inline write that got in before _closing was seen finishes first, and none follows.
             if (written && _writer is not null) TakeWriterTurn();
             if (_ssl is not null)
@@ -389,7 +396,7 @@ public sealed partial class XmppStream
     private async ValueTask RerouteUnsentAsync()
     {
         if (_queue is null) return;
-        if (_writer is not null) await Task.WhenAny(_writer, Task.Delay(TimeSpan.FromSeconds(2)));
+        await WriterEndedAsync(TimeSpan.FromSeconds(2));
         while (_queue.TryRead(out var item))
         {
             if (item.Tracked) continue; // stream management still holds it

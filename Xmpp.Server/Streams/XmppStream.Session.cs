@@ -39,8 +39,10 @@ public sealed partial class XmppStream
 
         var session = new ClientSession(full, this);
         EnterBound(session);
-        Enqueue(new Element("iq", Ns.Client).SetAttr("type", "result").SetAttr("id", iq.Attr("id"))
-            .Add(new Element("bind", Ns.Bind).Add(new Element("jid", Ns.Bind).SetText(full.ToString()))));
+        // Written by this thread while nothing else can be queued yet (the session is not published), rather than
+        // handed to the writer loop on another thread: one thread hand-off fewer per login.
+        SendNowOrEnqueue(new Element("iq", Ns.Client).SetAttr("type", "result").SetAttr("id", iq.Attr("id"))
+            .Add(new Element("bind", Ns.Bind).Add(new Element("jid", Ns.Bind).SetText(full.ToString()))), tracked: false);
         await PublishSessionAsync(session);
     }
 

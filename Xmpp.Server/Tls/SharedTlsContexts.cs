@@ -68,6 +68,10 @@ internal static class SharedTlsContexts
                     problem = "SSL_CTX_set_cipher_list or SSL_CTX_set_ciphersuites refused our suites";
                     break;
                 }
+                // RFC 8446 §4.6.1: a client resumes with one ticket; OpenSSL issues two after every full TLS 1.3
+                // handshake (each one a session serialized, encrypted and MACed). One is enough for a reconnecting
+                // phone, and the second was server CPU on every login. Not essential: left at two if it cannot be set.
+                NumTickets.Value?.Invoke(ctx.Ctx, TicketsPerHandshake);
             }
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
@@ -86,6 +90,29 @@ internal static class SharedTlsContexts
         if (native.GetCtx is null || OpenSslBuffers.FindSslHandle(stream) is not { } ssl) return IntPtr.Zero;
         return (IntPtr)OpenSslBuffers.WithHandle(ssl, h => (long)native.GetCtx(h));
     }
+
+    internal const int TicketsPerHandshake = 1;
+
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    private delegate int SslCtxSetNumTickets(IntPtr ctx, nuint tickets);
+
+    private static readonly Lazy<SslCtxSetNumTickets?> NumTickets = new(() =>
+        OpenSslBuffers.LibSsl.Value.Library is var library && library != IntPtr.Zero
+        && NativeLibrary.TryGetExport(library, "SSL_CTX_set_num_tickets", out var set)
+            ? Marshal.GetDelegateForFunctionPointer<SslCtxSetNumTickets>(set) : null);
+
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    private delegate nuint SslCtxGetNumTickets(IntPtr ctx);
+
+    private static readonly Lazy<SslCtxGetNumTickets?> GetNumTickets = new(() =>
+        OpenSslBuffers.LibSsl.Value.Library is var library && library != IntPtr.Zero
+        && NativeLibrary.TryGetExport(library, "SSL_CTX_get_num_tickets", out var get)
+            ? Marshal.GetDelegateForFunctionPointer<SslCtxGetNumTickets>(get) : null);
+
+    /// The TLS 1.3 tickets the stream's context issues after a full handshake (SSL_CTX_get_num_tickets), or null
+    /// when it cannot be read (tests).
+    internal static long? TicketsPerFullHandshake(SslStream stream) =>
+        GetNumTickets.Value is { } get && ContextOf(stream) is var ctx && ctx != IntPtr.Zero ? (long)get(ctx) : null;
 
     private static readonly Lazy<SslSessionReused?> Reused = new(() =>
         OpenSslBuffers.LibSsl.Value.Library is var library && library != IntPtr.Zero

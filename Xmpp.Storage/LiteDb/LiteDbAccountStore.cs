@@ -33,6 +33,20 @@ internal sealed class LiteDbAccountStore(LiteDbWriter writer) : IAccountStore
         return new(writer.Enqueue(db => db.GetCollection(CollectionName).Update(document)));
     }
 
+    // Read and written inside the writer's transaction, so nothing another write changed in between is put back.
+    public ValueTask RecordLogoutAsync(string username, DateTimeOffset at, string? status)
+    {
+        var logout = LiteDbKeys.Ticks(at);
+        return new(writer.Enqueue(db =>
+        {
+            var accounts = db.GetCollection(CollectionName);
+            if (accounts.FindById(username) is not { } document) return false;
+            document["lastLogout"] = logout;
+            document["lastStatus"] = status is null ? BsonValue.Null : new BsonValue(status);
+            return accounts.Update(document);
+        }));
+    }
+
     public ValueTask<bool> DeleteAsync(string username) =>
         new(writer.Enqueue(db => db.GetCollection(CollectionName).Delete(username)));
 

@@ -33,6 +33,16 @@ internal sealed class MemoryAccountStore : IAccountStore
         return ValueTask.CompletedTask;
     }
 
+    public ValueTask RecordLogoutAsync(string username, DateTimeOffset at, string? status)
+    {
+        lock (_accounts)
+        {
+            if (_accounts.TryGetValue(username, out var account))
+                _accounts[username] = account with { LastLogout = at, LastStatus = status };
+        }
+        return ValueTask.CompletedTask;
+    }
+
     public ValueTask<bool> DeleteAsync(string username)
     {
         lock (_accounts)

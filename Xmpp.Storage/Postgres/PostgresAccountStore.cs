@@ -57,6 +57,16 @@ internal sealed class PostgresAccountStore(NpgsqlDataSource source, PostgresWrit
         }));
     }
 
+    public ValueTask RecordLogoutAsync(string username, DateTimeOffset at, string? status) =>
+        new(writer.Enqueue(async connection =>
+        {
+            await using var command = new NpgsqlCommand("UPDATE accounts SET last_logout = $2, last_status = $3 WHERE username = $1", connection);
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = username });
+            command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = at.UtcTicks });
+            command.Parameters.Add(new NpgsqlParameter<string?> { TypedValue = status });
+            return await command.ExecuteNonQueryAsync().ConfigureAwait(false);
+        }));
+
     public ValueTask<bool> DeleteAsync(string username) =>
         new(writer.Enqueue(async connection =>
         {

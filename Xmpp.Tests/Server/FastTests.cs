@@ -163,6 +163,30 @@ public sealed class FastTests
         Assert.That(failure.Condition(), Is.EqualTo(SaslFailures.NotAuthorized), failure.ToString());
     }
 
+    // AccountService keeps the SCRAM keys of accounts that logged in lately: a change must never leave the old ones usable.
+    [Test]
+    public async Task After_a_password_change_or_a_new_account_of_the_same_name_only_the_new_password_logs_in()
+    {
+        async Task<Element> LoginAsync(string user, string password)
+        {
+            await using var c = await TestClient.OpenAsync(_server);
+            return (await c.ScramAsync(user, password, "SCRAM-SHA-256")).Item1;
+        }
+        var accounts = _server.Get<AccountService>();
+        await _server.AddUserAsync("erin", "first-password");
+        Assert.That((await LoginAsync("erin", "first-password")).Is("success", Ns.Sasl2));
+
+        await accounts.ChangePasswordAsync("erin", "second-password");
+        Assert.That((await LoginAsync("erin", "first-password")).Condition(), Is.EqualTo(SaslFailures.NotAuthorized));
+        Assert.That((await LoginAsync("erin", "second-password")).Is("success", Ns.Sasl2));
+
+        await accounts.DeleteAsync("erin");
+        Assert.That((await LoginAsync("erin", "second-password")).Condition(), Is.EqualTo(SaslFailures.NotAuthorized));
+        await accounts.CreateAsync("erin", "third-password");
+        Assert.That((await LoginAsync("erin", "second-password")).Condition(), Is.EqualTo(SaslFailures.NotAuthorized));
+        Assert.That((await LoginAsync("erin", "third-password")).Is("success", Ns.Sasl2));
+    }
+
     [Test]
     public async Task Requesting_a_token_for_a_mechanism_not_offered_fails()
     {

@@ -92,5 +92,8 @@ public sealed class SharedTlsContextTests
         // One for the STARTTLS connections (no ALPN) and one for direct TLS (ALPN): .NET keeps one of each per
         // certificate. A context per connection would make four.
         Assert.That(contexts.Distinct().Count(), Is.EqualTo(2));
+        // One TLS 1.3 ticket per full handshake, not OpenSSL's default two (server CPU on every login).
+        Assert.That(streams.Select(s => SharedTlsContexts.TicketsPerFullHandshake(s.TlsStream!)),
+            Has.All.EqualTo(SharedTlsContexts.TicketsPerHandshake));
     }
 }

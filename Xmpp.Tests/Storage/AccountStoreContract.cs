@@ -99,6 +99,29 @@ public abstract class AccountStoreContract : StorageContract
     }
 
     [Test]
+    public async Task Recording_a_logout_sets_its_time_and_status_and_keeps_credentials_changed_before_it()
+    {
+        await Storage.Accounts.CreateAsync(SampleAccount("juliet"));
+        var changed = SampleAccount("juliet") with { Credentials = [new ScramKeys("SHA-512", [42], 10000, [1], [2])] };
+        await Storage.Accounts.UpdateAsync(changed);
+
+        await Storage.Accounts.RecordLogoutAsync("juliet", Created.AddHours(5), "gone to Mantua");
+        AssertSameAccount(await Storage.Accounts.FindAsync("juliet"), changed with { LastLogout = Created.AddHours(5), LastStatus = "gone to Mantua" });
+
+        await Storage.Accounts.RecordLogoutAsync("juliet", Created.AddHours(6), null);
+        AssertSameAccount(await Storage.Accounts.FindAsync("juliet"), changed with { LastLogout = Created.AddHours(6) });
+    }
+
+    [Test]
+    public async Task Recording_a_logout_of_a_missing_account_does_not_create_it()
+    {
+        await Storage.Accounts.RecordLogoutAsync("ghost", Created, "boo");
+
+        Assert.That(await Storage.Accounts.FindAsync("ghost"), Is.Null);
+        Assert.That(await Storage.Accounts.CountAsync(), Is.Zero);
+    }
+
+    [Test]
     public async Task Delete_returns_true_once_and_then_false()
     {
         await Storage.Accounts.CreateAsync(SampleAccount("tybalt"));
