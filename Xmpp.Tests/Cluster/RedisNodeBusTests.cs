@@ -178,7 +178,9 @@ public sealed class RedisNodeBusTests
     public async Task A_batch_that_breaks_the_parser_limits_is_refused_and_the_channel_keeps_working()
     {
         var bodies = new ConcurrentQueue<string>();
-        var a = await NodeAsync("a");
+        // a's own membership check stays out of the way: if it noticed b's lease gone first, it would send b nothing
+        // (seen in CI under load), and the frame must reach b while b is fenced.
+        var a = await NodeAsync("a", membershipCheckMs: 600_000);
         var b = await NodeAsync("b", before: bus => bus.DeliverHandler = (_, _, s) =>
         {
             bodies.Enqueue(s.ChildText("body", Ns.Client) ?? "");
@@ -234,7 +236,9 @@ public sealed class RedisNodeBusTests
     public async Task Frames_that_arrive_while_the_lease_is_lost_are_not_acted_on()
     {
         var bodies = new ConcurrentQueue<string>();
-        var a = await NodeAsync("a");
+        // a's own membership check stays out of the way: if it noticed b's lease gone first, it would send b nothing
+        // (seen in CI under load), and the frame must reach b while b is fenced.
+        var a = await NodeAsync("a", membershipCheckMs: 600_000);
         var b = await NodeAsync("b", before: bus => bus.DeliverHandler = (_, _, s) =>
         {
             bodies.Enqueue(s.ChildText("body", Ns.Client) ?? "");
