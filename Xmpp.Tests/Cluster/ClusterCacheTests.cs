@@ -11,27 +11,16 @@ namespace Xmpp.Tests.Cluster;
 /// changes its data through one node, and the other node acts on the change at once, not on what it had cached.
 /// Every test first makes the second node cache the old value, so a missing invalidation fails it.
 [TestFixture, Category("Cluster"), NonParallelizable]
-public sealed class ClusterCacheTests
+public sealed class ClusterCacheTests : ClusterFixture
 {
     private static readonly string[] Users = ["rita", "ross", "bea", "sid", "olga", "pete", "vera", "mia", "sam"];
     private const string CapsNode = "https://example.org/cluster-client";
     private const string PepNode = "urn:example:cluster-mood";
 
-    private ClusterNodes _cluster = null!;
     private readonly HashSet<int> _capsResolvedOn = [];
 
-    [OneTimeSetUp]
-    public async Task StartCluster() => _cluster = await ClusterNodes.StartAsync(Users);
-
-    [OneTimeTearDown]
-    public async Task StopCluster() => await _cluster.DisposeAsync();
-
-    [TearDown]
-    public void ShowLogsOnFailure()
-    {
-        if (TestContext.CurrentContext.Result.Outcome.Status == NUnit.Framework.Interfaces.TestStatus.Failed)
-            TestContext.Out.WriteLine(_cluster.Logs());
-    }
+    protected override Task<ClusterNodes> StartAsync() =>
+        ClusterNodes.StartAsync(Users);
 
     /// RFC 6121 §3.1: watcher asks owner for a subscription and owner (through ownerClient) approves it.
     private static async Task SubscribeAsync(TestClient watcher, TestClient ownerClient)
@@ -46,9 +35,9 @@ public sealed class ClusterCacheTests
     [Test]
     public async Task A_roster_change_through_one_node_is_in_the_roster_and_presence_routing_of_the_other()
     {
-        await using var ritaA = await _cluster.ConnectAsync(0, "rita", "a");
-        await using var ritaB = await _cluster.ConnectAsync(1, "rita", "b");
-        await using var ross = await _cluster.ConnectAsync(2, "ross", "pc");
+        await using var ritaA = await Cluster.ConnectAsync(0, "rita", "a");
+        await using var ritaB = await Cluster.ConnectAsync(1, "rita", "b");
+        await using var ross = await Cluster.ConnectAsync(2, "ross", "pc");
         await UntilReachableAsync(ross, ritaA);
         await UntilReachableAsync(ross, ritaB);
         // Node B reads (and caches) rita's empty roster.
@@ -74,9 +63,9 @@ public sealed class ClusterCacheTests
     [Test]
     public async Task A_block_made_through_one_node_stops_the_next_message_routed_by_another_at_once()
     {
-        await using var beaA = await _cluster.ConnectAsync(0, "bea", "a");
-        await using var beaB = await _cluster.ConnectAsync(1, "bea", "b");
-        await using var sid = await _cluster.ConnectAsync(1, "sid", "pc");
+        await using var beaA = await Cluster.ConnectAsync(0, "bea", "a");
+        await using var beaB = await Cluster.ConnectAsync(1, "bea", "b");
+        await using var sid = await Cluster.ConnectAsync(1, "sid", "pc");
         await UntilReachableAsync(sid, beaA);
         // Node B routes sid's message and reads (and caches) bea's empty blocklist.
         await sid.SendAsync(Chat("bea@localhost/a", "before the block"));
@@ -105,7 +94,7 @@ public sealed class ClusterCacheTests
     /// Available presence with caps; the first client on each node answers that node's disco#info query (XEP-0115 §6.2).
     private async Task<TestClient> OnlineWithCapsAsync(int node, string user, string resource)
     {
-        var c = await _cluster.ConnectAsync(node, user, resource, presence: false);
+        var c = await Cluster.ConnectAsync(node, user, resource, presence: false);
         var (info, ver) = ClientInfo();
         await c.SendAsync($"<presence><c xmlns='{Ns.Caps}' hash='sha-1' node='{CapsNode}' ver='{ver}'/></presence>");
         if (_capsResolvedOn.Add(node))
@@ -154,8 +143,8 @@ public sealed class ClusterCacheTests
     [Test]
     public async Task An_avatar_set_through_one_node_changes_the_hash_the_other_node_stamps_into_presence()
     {
-        await using var veraA = await _cluster.ConnectAsync(0, "vera", "a");
-        await using var veraB = await _cluster.ConnectAsync(1, "vera", "b", presence: false);
+        await using var veraA = await Cluster.ConnectAsync(0, "vera", "a");
+        await using var veraB = await Cluster.ConnectAsync(1, "vera", "b", presence: false);
         // Node B stamps (and caches) vera's avatar hash: none yet. Her other resource receives the presence.
         await veraB.SendAsync("<presence/>");
         var first = await veraA.ReceiveAsync(e => e.Name == "presence" && e.Attr("from") == "vera@localhost/b", TimeSpan.FromSeconds(5));
@@ -173,9 +162,9 @@ public sealed class ClusterCacheTests
     [Test]
     public async Task Mam_preferences_set_through_one_node_decide_archiving_of_a_message_routed_by_another()
     {
-        await using var miaA = await _cluster.ConnectAsync(0, "mia", "a");
-        await using var miaB = await _cluster.ConnectAsync(1, "mia", "b");
-        await using var sam = await _cluster.ConnectAsync(1, "sam", "pc");
+        await using var miaA = await Cluster.ConnectAsync(0, "mia", "a");
+        await using var miaB = await Cluster.ConnectAsync(1, "mia", "b");
+        await using var sam = await Cluster.ConnectAsync(1, "sam", "pc");
         await UntilReachableAsync(sam, miaA);
         // Node B routes sam's message, reads (and caches) mia's preferences: the default, archive always.
         await sam.SendAsync(Chat("mia@localhost/a", "archived"));

@@ -9,39 +9,26 @@ namespace Xmpp.Tests.Cluster;
 /// events, a moment after they bind. Two users who log in on different nodes and at once write to each other must
 /// get what they wrote live, never through the offline spool or a subscription request stored until the next login.
 [TestFixture, Category("Cluster"), NonParallelizable]
-public sealed class ClusterReplicationWindowTests
+public sealed class ClusterReplicationWindowTests : ClusterFixture
 {
     private const int Rounds = 15;
     private const int Pairs = 12;
     private const int Contacts = 12;
 
-    private ClusterNodes _cluster = null!;
-
     // Node n1 hears from Redis 250 ms late (its replica of the others' sessions lags that much), as a node on a busy
     // machine or link does: the window is then wide enough to be hit in every round that routes through n1. Its
     // replica lags another 500 ms (events applied late), as under load, where the events queue behind other work.
-    [OneTimeSetUp]
-    public async Task StartCluster() =>
-        _cluster = await ClusterNodes.StartWithSlowRedisLinkAsync(0, TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(500),
+    protected override Task<ClusterNodes> StartAsync() =>
+        ClusterNodes.StartWithSlowRedisLinkAsync(0, TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(500),
             [.. Enumerable.Range(0, Contacts).Select(i => ($"ada{i}", $"ben{i}"))],
             [.. Enumerable.Range(0, Rounds).SelectMany(i => new[] { $"romeo{i}", $"juliet{i}" }),
              .. Enumerable.Range(0, Pairs).SelectMany(i => new[] { $"rosa{i}", $"lena{i}" }),
              .. Enumerable.Range(0, Contacts).SelectMany(i => new[] { $"ada{i}", $"ben{i}" })]);
 
-    [OneTimeTearDown]
-    public async Task StopCluster() => await _cluster.DisposeAsync();
-
-    [TearDown]
-    public void ShowLogsOnFailure()
-    {
-        if (TestContext.CurrentContext.Result.Outcome.Status == NUnit.Framework.Interfaces.TestStatus.Failed)
-            TestContext.Out.WriteLine(_cluster.Logs());
-    }
-
     /// Logged in as a client sees it: bound, and its initial presence reflected back (RFC 6121 §4.2.2).
     private async Task<TestClient> LogInAsync(int node, string user)
     {
-        var c = await _cluster.ConnectAsync(node, user, "r");
+        var c = await Cluster.ConnectAsync(node, user, "r");
         await c.ReceiveAsync(e => e.Name == "presence" && e.Attr("from") == c.Jid!.ToString(), TimeSpan.FromSeconds(10));
         return c;
     }
@@ -79,7 +66,7 @@ public sealed class ClusterReplicationWindowTests
         {
             var results = await Task.WhenAll(Enumerable.Range(0, Pairs).Select(async i =>
             {
-                var login = _cluster.ConnectAsync(1 + i % 2, $"lena{i}", "r");
+                var login = Cluster.ConnectAsync(1 + i % 2, $"lena{i}", "r");
                 for (int k = 0; k < 3; k++) await senders[i].SendAsync(Chat($"lena{i}@localhost", $"m{i}-{k}"));
                 await using var lena = await login;
                 var got = new List<string>();
@@ -108,7 +95,7 @@ public sealed class ClusterReplicationWindowTests
         var missed = new List<string>();
         var results = await Task.WhenAll(Enumerable.Range(0, Contacts).Select(async i =>
         {
-            var logins = new[] { _cluster.ConnectAsync(0, $"ada{i}", "r"), _cluster.ConnectAsync(1 + i % 2, $"ben{i}", "r") };
+            var logins = new[] { Cluster.ConnectAsync(0, $"ada{i}", "r"), Cluster.ConnectAsync(1 + i % 2, $"ben{i}", "r") };
             await using var ada = await logins[0];
             await using var ben = await logins[1];
             var adaSees = ada.TryReceiveAsync(e => e.Name == "presence" && e.Attr("type") is null && e.Attr("from") == ben.Jid!.ToString(), TimeSpan.FromSeconds(5));

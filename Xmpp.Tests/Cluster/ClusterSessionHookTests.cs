@@ -7,24 +7,12 @@ namespace Xmpp.Tests.Cluster;
 /// The per-session delivery rules (HookPoint.DeliverToSession) hold on the node that holds the session, whichever node
 /// routed the stanza: the same test runs with the sender on another node and on the receiver's own node.
 [TestFixture, Category("Cluster"), NonParallelizable]
-public sealed class ClusterSessionHookTests
+public sealed class ClusterSessionHookTests : ClusterFixture
 {
     private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(500);
 
-    private ClusterNodes _cluster = null!;
-
-    [OneTimeSetUp]
-    public async Task StartCluster() => _cluster = await ClusterNodes.StartAsync("romeo", "juliet", "benedick", "beatrice");
-
-    [OneTimeTearDown]
-    public async Task StopCluster() => await _cluster.DisposeAsync();
-
-    [TearDown]
-    public void ShowLogsOnFailure()
-    {
-        if (TestContext.CurrentContext.Result.Outcome.Status == NUnit.Framework.Interfaces.TestStatus.Failed)
-            TestContext.Out.WriteLine(_cluster.Logs());
-    }
+    protected override Task<ClusterNodes> StartAsync() =>
+        ClusterNodes.StartAsync("romeo", "juliet", "benedick", "beatrice");
 
     /// A ping round trip: the stream has handled everything this client sent before it, nonzas included.
     private static async Task Settle(TestClient c) =>
@@ -39,8 +27,8 @@ public sealed class ClusterSessionHookTests
     [TestCase(1, "benedick", "beatrice", TestName = "A CSI-inactive phone gets a message from its own node at once and presence updates only when active")]
     public async Task Csi_rules_apply_on_the_node_that_holds_the_session(int contactNode, string user, string contact)
     {
-        await using var phone = await _cluster.ConnectAsync(1, user, "phone");
-        await using var balcony = await _cluster.ConnectAsync(contactNode, contact, "balcony");
+        await using var phone = await Cluster.ConnectAsync(1, user, "phone");
+        await using var balcony = await Cluster.ConnectAsync(contactNode, contact, "balcony");
         string contactBare = contact + "@localhost", contactFull = contactBare + "/balcony";
         // No waiting until each node has learnt of the other's session: a node that does not know it yet asks the
         // shared directory before storing the request for later (docs/cluster-seams.md, the replication window).

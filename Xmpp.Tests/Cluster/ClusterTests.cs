@@ -9,31 +9,19 @@ namespace Xmpp.Tests.Cluster;
 /// One domain served by three xmppd processes sharing PostgreSQL and Redis (issue 17): users on different nodes talk
 /// as if on one server, and nodes die, freeze and lose Redis under them.
 [TestFixture, Category("Cluster"), NonParallelizable]
-public sealed class ClusterTests
+public sealed class ClusterTests : ClusterFixture
 {
     private static readonly string[] Users =
         ["alice", "bob", "carol", "dave", "erin", "frank", "gina", "henry", "ivan", "judy", "kim", "leo"];
 
-    private ClusterNodes _cluster = null!;
-
-    [OneTimeSetUp]
-    public async Task StartCluster() => _cluster = await ClusterNodes.StartAsync(Users);
-
-    [OneTimeTearDown]
-    public async Task StopCluster() => await _cluster.DisposeAsync();
-
-    [TearDown]
-    public void ShowLogsOnFailure()
-    {
-        if (TestContext.CurrentContext.Result.Outcome.Status == NUnit.Framework.Interfaces.TestStatus.Failed)
-            TestContext.Out.WriteLine(_cluster.Logs());
-    }
+    protected override Task<ClusterNodes> StartAsync() =>
+        ClusterNodes.StartAsync(Users);
 
     [Test, Order(1)]
     public async Task Users_on_different_nodes_chat_both_ways_with_five_hundred_messages_each_in_order_and_none_twice()
     {
-        await using var alice = await _cluster.ConnectAsync(0, "alice", "pc");
-        await using var bob = await _cluster.ConnectAsync(1, "bob", "phone");
+        await using var alice = await Cluster.ConnectAsync(0, "alice", "pc");
+        await using var bob = await Cluster.ConnectAsync(1, "bob", "phone");
         await UntilReachableAsync(alice, bob);
         await UntilReachableAsync(bob, alice);
         var watch = Stopwatch.StartNew();
@@ -63,8 +51,8 @@ public sealed class ClusterTests
     [Test, Order(2)]
     public async Task A_subscription_across_nodes_is_approved_and_presence_flows_to_the_subscriber()
     {
-        await using var carol = await _cluster.ConnectAsync(0, "carol", "pc");
-        await using var dave = await _cluster.ConnectAsync(2, "dave", "pc");
+        await using var carol = await Cluster.ConnectAsync(0, "carol", "pc");
+        await using var dave = await Cluster.ConnectAsync(2, "dave", "pc");
         await UntilReachableAsync(carol, dave);
         await carol.IqAsync("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>");
         await carol.SendAsync("<presence to='dave@localhost' type='subscribe'/>");
@@ -84,9 +72,9 @@ public sealed class ClusterTests
     [Test, Order(3)]
     public async Task Carbons_reach_the_accounts_resource_on_another_node_for_received_and_sent_messages()
     {
-        await using var phone = await _cluster.ConnectAsync(0, "erin", "phone");
-        await using var laptop = await _cluster.ConnectAsync(1, "erin", "laptop");
-        await using var frank = await _cluster.ConnectAsync(2, "frank", "pc");
+        await using var phone = await Cluster.ConnectAsync(0, "erin", "phone");
+        await using var laptop = await Cluster.ConnectAsync(1, "erin", "laptop");
+        await using var frank = await Cluster.ConnectAsync(2, "frank", "pc");
         foreach (var c in new[] { phone, laptop })
             Assert.That((await c.IqAsync("<iq type='set' id='c1'><enable xmlns='urn:xmpp:carbons:2'/></iq>")).Attr("type"), Is.EqualTo("result"));
         await UntilReachableAsync(frank, phone);
@@ -109,8 +97,8 @@ public sealed class ClusterTests
     [Test, Order(4)]
     public async Task An_iq_to_a_full_jid_on_another_node_is_delivered_and_its_answer_comes_back()
     {
-        await using var gina = await _cluster.ConnectAsync(0, "gina", "pc");
-        await using var henry = await _cluster.ConnectAsync(2, "henry", "pc");
+        await using var gina = await Cluster.ConnectAsync(0, "gina", "pc");
+        await using var henry = await Cluster.ConnectAsync(2, "henry", "pc");
         await UntilReachableAsync(gina, henry);
         await gina.SendAsync("<iq type='get' id='v1' to='henry@localhost/pc'><query xmlns='jabber:iq:version'/></iq>");
         var request = await henry.ReceiveAsync(e => e.Name == "iq" && e.Attr("id") == "v1");
@@ -128,9 +116,9 @@ public sealed class ClusterTests
     [Test, Order(5)]
     public async Task A_message_to_a_bare_jid_goes_to_the_most_available_resource_whichever_node_holds_it()
     {
-        await using var a = await _cluster.ConnectAsync(0, "ivan", "a", presence: false);
-        await using var b = await _cluster.ConnectAsync(2, "ivan", "b", presence: false);
-        await using var judy = await _cluster.ConnectAsync(1, "judy", "pc");
+        await using var a = await Cluster.ConnectAsync(0, "ivan", "a", presence: false);
+        await using var b = await Cluster.ConnectAsync(2, "ivan", "b", presence: false);
+        await using var judy = await Cluster.ConnectAsync(1, "judy", "pc");
         await a.SendAsync("<presence><priority>5</priority></presence>");
         await b.SendAsync("<presence><priority>1</priority></presence>");
         await UntilReachableAsync(judy, a);
@@ -157,7 +145,7 @@ public sealed class ClusterTests
     public async Task Only_a_cluster_node_loads_the_redis_client_and_cluster_mode_without_postgresql_is_refused_in_one_line()
     {
         // The assemblies a .NET process has loaded are mapped files.
-        Assert.That(File.ReadAllText($"/proc/{_cluster.Nodes[0].Process!.Pid}/maps"), Does.Contain("StackExchange.Redis.dll"));
+        Assert.That(File.ReadAllText($"/proc/{Cluster.Nodes[0].Process!.Pid}/maps"), Does.Contain("StackExchange.Redis.dll"));
         var dir = Path.Combine(Path.GetTempPath(), "xmppd-embedded-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
         try
@@ -181,13 +169,13 @@ public sealed class ClusterTests
     [Test, Order(7)]
     public async Task Binding_a_full_jid_held_on_another_node_ends_the_older_session_with_conflict()
     {
-        var first = await _cluster.ConnectAsync(0, "frank", "same");
-        await using var judy = await _cluster.ConnectAsync(2, "judy", "pc");
+        var first = await Cluster.ConnectAsync(0, "frank", "same");
+        await using var judy = await Cluster.ConnectAsync(2, "judy", "pc");
         await UntilReachableAsync(judy, first);
         var ended = new List<string>();
         var reading = CollectUntilEndAsync(first, "never", ended);
         // RFC 6120 §7.7.2.2: the server terminates the session that was there first.
-        await using var second = await _cluster.ConnectAsync(1, "frank", "same");
+        await using var second = await Cluster.ConnectAsync(1, "frank", "same");
         var errors = await reading.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.That(errors, Is.EqualTo(new[] { "conflict" }));
         await first.DisposeAsync();
@@ -201,11 +189,11 @@ public sealed class ClusterTests
     {
         const string open = "open-house@conference.localhost", hidden = "back-room@conference.localhost";
         // gina on n1 makes both rooms (n1 hosts them) and stays in them: a temporary room ends with its last occupant.
-        await using var gina = await _cluster.ConnectAsync(0, "gina", "pc");
+        await using var gina = await Cluster.ConnectAsync(0, "gina", "pc");
         await MakeRoomAsync(gina, open, ("muc#roomconfig_roomname", "Open house"));
         await MakeRoomAsync(gina, hidden, ("muc#roomconfig_publicroom", "0"));
-        await using var henry = await _cluster.ConnectAsync(1, "henry", "pc");
-        await using var ivan = await _cluster.ConnectAsync(2, "ivan", "pc");
+        await using var henry = await Cluster.ConnectAsync(1, "henry", "pc");
+        await using var ivan = await Cluster.ConnectAsync(2, "ivan", "pc");
         // XEP-0045 §6.3: the service's disco#items lists the public rooms, whichever node is asked.
         foreach (var c in new[] { gina, henry, ivan })
         {
@@ -288,9 +276,9 @@ public sealed class ClusterTests
     [Test, Order(10)]
     public async Task A_node_killed_under_traffic_is_removed_within_the_lease_and_nothing_acknowledged_is_lost()
     {
-        var db = await _cluster.RedisDatabaseAsync();
-        await using var kim = await _cluster.ConnectAsync(0, "kim", "pc");
-        var leo = await _cluster.ConnectAsync(2, "leo", "pc");
+        var db = await Cluster.RedisDatabaseAsync();
+        await using var kim = await Cluster.ConnectAsync(0, "kim", "pc");
+        var leo = await Cluster.ConnectAsync(2, "leo", "pc");
         await UntilReachableAsync(kim, leo);
         // kim follows leo's presence, so leo's end must reach kim even though leo's node cannot say it.
         await kim.IqAsync("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
@@ -299,7 +287,7 @@ public sealed class ClusterTests
         await leo.SendAsync("<presence to='kim@localhost' type='subscribed'/>");
         await kim.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") is null && e.Attr("from") == "leo@localhost/pc");
         // henry (n2) is not leo's contact; leo sends him directed presence (RFC 6121 §4.6), which only leo's node knew.
-        await using var henry = await _cluster.ConnectAsync(1, "henry", "desk");
+        await using var henry = await Cluster.ConnectAsync(1, "henry", "desk");
         await leo.SendAsync("<presence to='henry@localhost/desk'/>");
         await henry.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") is null && e.Attr("from") == "leo@localhost/pc");
         await EnableSmAsync(kim);
@@ -322,7 +310,7 @@ public sealed class ClusterTests
             sent++;
             if (sent == 20)
             {
-                _cluster.Nodes[2].Process!.KillHard();
+                Cluster.Nodes[2].Process!.KillHard();
                 killedAt = Stopwatch.GetTimestamp();
             }
             await Task.Delay(50);
@@ -338,7 +326,7 @@ public sealed class ClusterTests
         await leo.DisposeAsync();
 
         // leo comes back on another node: the offline spool first, then the archive for what was in flight.
-        await using var back = await _cluster.ConnectAsync(1, "leo", "pc2");
+        await using var back = await Cluster.ConnectAsync(1, "leo", "pc2");
         var spooled = (await back.DrainAsync(TimeSpan.FromSeconds(2)))
             .Where(e => e.Name == "message" && Body(e)?.StartsWith("k", StringComparison.Ordinal) == true).ToList();
         var offline = spooled.Select(e => Body(e)!).ToList();
@@ -359,21 +347,21 @@ public sealed class ClusterTests
         Assert.That(inFlight.Except(archived), Is.Empty, "every acknowledged message not received is in the archive");
         Assert.That(archived, Is.SupersetOf(offline));
 
-        await _cluster.StartNodeAsync(_cluster.Nodes[2]);
+        await Cluster.StartNodeAsync(Cluster.Nodes[2]);
     }
 
     [Test, Order(11)]
     public async Task A_node_stopped_longer_than_its_lease_closes_its_sessions_when_continued_and_delivers_nothing_on_the_old_lease()
     {
-        var db = await _cluster.RedisDatabaseAsync();
-        await using var ivan = await _cluster.ConnectAsync(0, "ivan", "pc");
-        var judy = await _cluster.ConnectAsync(1, "judy", "pc");
+        var db = await Cluster.RedisDatabaseAsync();
+        await using var ivan = await Cluster.ConnectAsync(0, "ivan", "pc");
+        var judy = await Cluster.ConnectAsync(1, "judy", "pc");
         await UntilReachableAsync(ivan, judy);
         await EnableSmAsync(ivan);
         var oldToken = (string?)await db.StringGetAsync("xmpp:lease:n2");
         var onOldStream = new List<string>();
         var reading = CollectUntilEndAsync(judy, "s", onOldStream);
-        _cluster.Signal(1, 19); // SIGSTOP
+        Cluster.Signal(1, 19); // SIGSTOP
         int sent = 0;
         var watch = Stopwatch.StartNew();
         while (watch.Elapsed < TimeSpan.FromSeconds(2 * ClusterNodes.LeaseSeconds))
@@ -383,7 +371,7 @@ public sealed class ClusterTests
             await Task.Delay(50);
         }
         int acked = await AckedAsync(ivan);
-        _cluster.Signal(1, 18); // SIGCONT
+        Cluster.Signal(1, 18); // SIGCONT
         var continued = Stopwatch.StartNew();
         var errors = await reading.WaitAsync(TimeSpan.FromSeconds(15));
         TestContext.Out.WriteLine($"old stream ended {continued.Elapsed.TotalSeconds:0.0} s after SIGCONT with {string.Join(",", errors)}");
@@ -393,7 +381,7 @@ public sealed class ClusterTests
             TimeSpan.FromSeconds(10)), "n2 registered again with a new token");
         await judy.DisposeAsync();
 
-        await using var back = await _cluster.ConnectAsync(1, "judy", "pc2");
+        await using var back = await Cluster.ConnectAsync(1, "judy", "pc2");
         var offline = (await back.DrainAsync(TimeSpan.FromSeconds(2)))
             .Where(e => e.Name == "message" && Body(e)?.StartsWith("s", StringComparison.Ordinal) == true).Select(e => Body(e)!).ToList();
         var archived = await ArchivedFromAsync(back, "ivan@localhost");
@@ -407,11 +395,11 @@ public sealed class ClusterTests
     [Test, Order(12)]
     public async Task After_redis_restarts_the_nodes_register_again_and_chat_works_again()
     {
-        await using var alice = await _cluster.ConnectAsync(0, "alice", "pc");
-        await using var bob = await _cluster.ConnectAsync(2, "bob", "pc");
+        await using var alice = await Cluster.ConnectAsync(0, "alice", "pc");
+        await using var bob = await Cluster.ConnectAsync(2, "bob", "pc");
         await UntilReachableAsync(alice, bob);
-        await _cluster.Redis.RestartAsync();
-        var db = await _cluster.RedisDatabaseAsync();
+        await Cluster.Redis.RestartAsync();
+        var db = await Cluster.RedisDatabaseAsync();
         Assert.That(await Wait.UntilAsync(async () =>
         {
             foreach (var n in new[] { "n1", "n2", "n3" })

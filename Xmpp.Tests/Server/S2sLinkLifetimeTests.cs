@@ -28,20 +28,37 @@ public sealed class S2sLinkLifetimeTests
     private static bool HasInbound(TestServer server, string remote) =>
         S2sPair.Links(server).Any(l => !l.Outbound && l.Remote == remote);
 
-    [Test]
-    public async Task Aborting_a_link_that_has_already_ended_does_nothing()
+    /// a.test and b.test, whose links close after a second without stanzas (no pings), with alice logged in on a.test
+    /// and bob on b.test.
+    private sealed record IdleClosingPair(S2sPair Pair, TestClient Alice, TestClient Bob) : IAsyncDisposable
     {
-        // The server's stop aborts every outbound link it lists; a link can end between that listing and its Abort.
-        // Seen in a benchmark run: xmppd's stop failed with ObjectDisposedException from OutboundLink.Abort.
-        await using var pair = await S2sPair.StartAsync(S2sCertificates.SelfSigned, (_, o) =>
+        public async ValueTask DisposeAsync()
+        {
+            await Alice.DisposeAsync();
+            await Bob.DisposeAsync();
+            await Pair.DisposeAsync();
+        }
+    }
+
+    private static async Task<IdleClosingPair> IdleClosingPairAsync()
+    {
+        var pair = await S2sPair.StartAsync(S2sCertificates.SelfSigned, (_, o) =>
         {
             o["Xmpp:S2s:IdleTimeoutSeconds"] = "1";
             o["Xmpp:S2s:PingIntervalSeconds"] = "0";
         });
         await pair.A.AddUserAsync("alice", "alice-secret");
         await pair.B.AddUserAsync("bob", "bob-secret");
-        await using var alice = await Login(pair.A, "alice");
-        await using var bob = await Login(pair.B, "bob");
+        return new IdleClosingPair(pair, await Login(pair.A, "alice"), await Login(pair.B, "bob"));
+    }
+
+    [Test]
+    public async Task Aborting_a_link_that_has_already_ended_does_nothing()
+    {
+        // The server's stop aborts every outbound link it lists; a link can end between that listing and its Abort.
+        // Seen in a benchmark run: xmppd's stop failed with ObjectDisposedException from OutboundLink.Abort.
+        await using var users = await IdleClosingPairAsync();
+        var (pair, alice, bob) = (users.Pair, users.Alice, users.Bob);
         await alice.SendAsync("<message to='bob@b.test' type='chat' id='e1'><body>one</body></message>");
         await bob.ReceiveAsync(e => e.Attr("id") == "e1", TimeSpan.FromSeconds(20));
 
@@ -67,15 +84,8 @@ public sealed class S2sLinkLifetimeTests
     [Test]
     public async Task An_idle_link_closes_and_the_next_stanza_opens_a_new_one()
     {
-        await using var pair = await S2sPair.StartAsync(S2sCertificates.SelfSigned, (_, o) =>
-        {
-            o["Xmpp:S2s:IdleTimeoutSeconds"] = "1";
-            o["Xmpp:S2s:PingIntervalSeconds"] = "0";
-        });
-        await pair.A.AddUserAsync("alice", "alice-secret");
-        await pair.B.AddUserAsync("bob", "bob-secret");
-        await using var alice = await Login(pair.A, "alice");
-        await using var bob = await Login(pair.B, "bob");
+        await using var users = await IdleClosingPairAsync();
+        var (pair, alice, bob) = (users.Pair, users.Alice, users.Bob);
 
         await alice.SendAsync("<message to='bob@b.test' type='chat' id='i1'><body>one</body></message>");
         await bob.ReceiveAsync(e => e.Attr("id") == "i1", TimeSpan.FromSeconds(20));
