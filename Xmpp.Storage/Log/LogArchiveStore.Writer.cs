@@ -37,7 +37,7 @@ internal sealed partial class LogArchiveStore
                 PaceGroups();
                 while (batch.Count < MaxBatch && reader.TryRead(out var write))
                     batch.Add(write);
-                Taken(batch.Count);
+                _flushes.Taken(batch.Count);
                 _lastGroupStart = Environment.TickCount64;
                 Process(batch);
                 batch.Clear();
@@ -58,7 +58,9 @@ internal sealed partial class LogArchiveStore
         }
         finally
         {
-            EndFlushes(_fault);
+            // After the queue was closed every write that entered it is done (one refused at the closed queue was
+            // counted but failed on the spot); after a failure no flush can complete.
+            _flushes.End(_fault);
             _writerStopped.TrySetResult();
         }
     }
@@ -167,7 +169,7 @@ internal sealed partial class LogArchiveStore
             if (write.Queued) queued++;
         }
         _group.Clear();
-        Done(queued);
+        _flushes.Done(queued);
     }
 
     // A full disk is an outage to wait out, not a fault: the group stays the writer's (its tasks, hence every flush and

@@ -83,9 +83,9 @@ internal sealed partial class LogArchiveStore : IArchiveStore, IAsyncDisposable
     private Task<long> Enqueue(LogWrite write)
     {
         Interlocked.Increment(ref _pending);
-        // Counted before it enters the queue, so a flush asked for once this returns waits for it (Flushes).
+        // Counted before it enters the queue, so a flush asked for once this returns waits for it (FlushWaiters).
         write.Queued = true;
-        Interlocked.Increment(ref _queuedCount);
+        _flushes.Queued();
         var task = write.Task;
         if (!_queue.Writer.TryWrite(write))
             Fail(write, _fault ?? new ObjectDisposedException(nameof(LogArchiveStore)));

@@ -37,7 +37,7 @@ internal sealed class LogWrite
 
     public ReadOnlyMemory<byte> Payload { get; }
 
-    // Came through the queue (not an import at open), so flushes count it (LogArchiveStore.Flushes).
+    // Came through the queue (not an import at open), so flushes count it (FlushWaiters).
     public bool Queued { get; set; }
 
     // Set by the writer: whether a record goes to the log, and where it went.

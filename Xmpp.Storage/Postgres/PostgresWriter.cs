@@ -55,9 +55,9 @@ internal sealed class PostgresWriter : IAsyncDisposable
     {
         Interlocked.Increment(ref _pending);
         // Counted before it enters the queue: every write ahead of it in the queue was counted before it (FlushAsync).
-        Interlocked.Increment(ref _queuedCount);
+        _flushes.Queued();
         // Refused only once the writer is stopping: a flush counting this write then waits until the loop has drained
-        // the writes queued before it and ended (ReleaseFlushes), never less.
+        // the writes queued before it and ended (FlushWaiters.End), never less.
         if (!_queue.Writer.TryWrite(write))
             write.Fail(new ObjectDisposedException(nameof(PostgresStorage)));
         return write.Task;
@@ -71,75 +71,9 @@ internal sealed class PostgresWriter : IAsyncDisposable
     // task, which StreamManagementSession answers with one continuation, instead of a task, a wrapper and a thread-pool
     // hop of its own per <r/> (bench/results/2026-12-07-postgresql-archiving-s25.md). A flush only waits: a failed
     // write's own caller sees its failure.
-    private readonly Lock _flushGate = new();
-    private readonly Queue<FlushWaiter> _flushes = new();
-    private FlushWaiter? _lastFlush;
-    private long _queuedCount;  // writes ever queued (Interlocked)
-    private long _takenCount;   // under _flushGate: writes the loop has taken from the queue
-    private long _doneCount;    // under _flushGate: writes of finished groups
-    private bool _released;     // under _flushGate: the loop has ended, nothing is waited for any more
+    private readonly FlushWaiters _flushes = new();
 
-    private sealed class FlushWaiter(long target)
-    {
-        public long Target { get; set; } = target;
-
-        // Continuations must not run on the writer's loop: they would delay the next group.
-        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    }
-
-    public Task FlushAsync()
-    {
-        if (Pending == 0) return Task.CompletedTask;
-        var target = Interlocked.Read(ref _queuedCount);
-        lock (_flushGate)
-        {
-            if (_released || _doneCount >= target) return Task.CompletedTask;
-            if (_lastFlush is { } last && last.Target > _takenCount)
-            {
-                last.Target = Math.Max(last.Target, target);
-                return last.Done.Task;
-            }
-            var waiter = new FlushWaiter(Math.Max(target, _lastFlush?.Target ?? 0));
-            _flushes.Enqueue(waiter);
-            _lastFlush = waiter;
-            return waiter.Done.Task;
-        }
-    }
-
-    private void Taken(int count)
-    {
-        lock (_flushGate)
-            _takenCount += count;
-    }
-
-    // Loop only: a group of count writes has finished (each committed or failed).
-    private void GroupFinished(int count)
-    {
-        List<FlushWaiter>? ready = null;
-        lock (_flushGate)
-        {
-            _doneCount += count;
-            while (_flushes.TryPeek(out var waiter) && waiter.Target <= _doneCount)
-                (ready ??= []).Add(_flushes.Dequeue());
-        }
-        if (ready is not null)
-            foreach (var waiter in ready)
-                waiter.Done.TrySetResult();
-    }
-
-    // The loop has ended (stopped, or broken): every write was failed, no flush may wait for it.
-    private void ReleaseFlushes()
-    {
-        FlushWaiter[] waiting;
-        lock (_flushGate)
-        {
-            _released = true;
-            waiting = [.. _flushes];
-            _flushes.Clear();
-        }
-        foreach (var waiter in waiting)
-            waiter.Done.TrySetResult();
-    }
+    public Task FlushAsync() => Pending == 0 ? Task.CompletedTask : _flushes.WaitAsync();
 
     private async Task RunAsync()
     {
@@ -153,9 +87,9 @@ internal sealed class PostgresWriter : IAsyncDisposable
                     batch.Add(write);
                 // CommitWithRetryAsync removes refused writes from the list.
                 var taken = batch.Count;
-                Taken(taken);
+                _flushes.Taken(taken);
                 await CommitWithRetryAsync(batch).ConfigureAwait(false);
-                GroupFinished(taken);
+                _flushes.Done(taken);
                 batch.Clear();
             }
         }
@@ -171,7 +105,8 @@ internal sealed class PostgresWriter : IAsyncDisposable
         }
         finally
         {
-            ReleaseFlushes();
+            // Every write was committed or failed: no flush may wait for the ended loop.
+            _flushes.End(null);
             if (_connection is not null)
                 await _connection.DisposeAsync().ConfigureAwait(false);
         }
