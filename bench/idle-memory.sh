@@ -13,16 +13,11 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SESSIONS=${1:-2000}; CLIENTS=${2:-"basic messenger"}
-WORK=$(mktemp -d /tmp/xmpp-idle.XXXXXX)
-PID=
-stop() { [ -n "$PID" ] && { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }; PID=; }
-trap 'stop; rm -rf "$WORK"' EXIT
-dotnet build "$ROOT/Xmpp.Server" -c Release -v quiet -nologo >&2
-dotnet build "$ROOT/bench/Xmpp.Bench" -c Release -v quiet -nologo >&2
-# A copy of the build, so a rebuild while this runs does not change the server between the kinds of client.
-cp -r "$ROOT/Xmpp.Server/bin/Release/net10.0" "$WORK/xmppd"; cp -r "$ROOT/bench/Xmpp.Bench/bin/Release/net10.0" "$WORK/bench"
+. "$ROOT/bench/tools/one-server.sh"
+# The server and generator are copies of the build, so a rebuild while this runs does not change the server between
+# the kinds of client.
+one_server_setup xmpp-idle
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 GCDUMP_TOOL=$HOME/.dotnet/tools/dotnet-gcdump
 TRACE_TOOL=$HOME/.dotnet/tools/dotnet-trace
@@ -34,21 +29,10 @@ gc_rss() {
     fi
     sleep 2; rss_kb "$1"
 }
-B=(dotnet "$WORK/bench/xmpp-bench.dll")
 for client in $CLIENTS; do
     d=$WORK/$client; mkdir -p "$d"
-    C2S=$(port); TLS=$(port)
     # shellcheck disable=SC2086
-    env ${XMPPD_ENV:-} dotnet "$WORK/xmppd/xmppd.dll" run --domain bench.localhost \
-        --data-dir "$d/data" --cert-dir "$d/certs" --c2s-port "$C2S" --c2s-tls-port "$TLS" --listen 127.0.0.1 \
-        --log-level Warning --allow-registration true --Xmpp:Registration:MinSecondsBetweenPerIp=0 \
-        --Xmpp:Limits:MaxConnectionsPerIp=1000000 --Xmpp:Limits:ReadBytesPerSecond=1073741824 \
-        --Xmpp:Limits:ReadBurstBytes=1073741824 --Xmpp:Limits:MaxResourcesPerAccount=1000 \
-        --Xmpp:RateLimits:MessagesPerSecond=0 --Xmpp:RateLimits:PresencePerSecond=0 --Xmpp:RateLimits:IqPerSecond=0 \
-        --Xmpp:Mam:DefaultMode=never --http-port 0 --Xmpp:S2s:Enabled=false --Xmpp:S2s:Port=0 --Xmpp:Proxy65:Port=0 \
-        > "$d/server.log" 2>&1 &
-    PID=$!
-    for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/"$C2S") 2>/dev/null && break; sleep 0.3; done
+    start_ours "$d" ${XMPPD_ENV:-}
     C=(--port "$C2S" --tls-port "$TLS" --domain bench.localhost --server ours --users "${ACCOUNTS:-1000}" --max-seconds 300 --client "$client" ${BENCH_ARGS:-})
     "${B[@]}" register "${C[@]}" --concurrency 20 >/dev/null
     "${B[@]}" login "${C[@]}" --sessions "${ACCOUNTS:-1000}" --concurrency 50 >/dev/null 2>&1

@@ -29,7 +29,7 @@ public sealed class S2sLinkLifetimeTests
         S2sPair.Links(server).Any(l => !l.Outbound && l.Remote == remote);
 
     /// a.test and b.test, whose links close after a second without stanzas (no pings), with alice logged in on a.test
-    /// and bob on b.test.
+    /// and bob on b.test, and a.test's link to b.test open.
     private sealed record IdleClosingPair(S2sPair Pair, TestClient Alice, TestClient Bob) : IAsyncDisposable
     {
         public async ValueTask DisposeAsync()
@@ -49,8 +49,15 @@ public sealed class S2sLinkLifetimeTests
         });
         await pair.A.AddUserAsync("alice", "alice-secret");
         await pair.B.AddUserAsync("bob", "bob-secret");
-        return new IdleClosingPair(pair, await Login(pair.A, "alice"), await Login(pair.B, "bob"));
+        var users = new IdleClosingPair(pair, await Login(pair.A, "alice"), await Login(pair.B, "bob"));
+        // One message from alice to bob opens the link.
+        await users.Alice.SendAsync("<message to='bob@b.test' type='chat' id='i1'><body>one</body></message>");
+        await users.Bob.ReceiveAsync(e => e.Attr("id") == "i1", TimeSpan.FromSeconds(20));
+        return users;
     }
+
+    private static T PrivateField<T>(object owner, string name) =>
+        (T)owner.GetType().GetField(name, System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(owner)!;
 
     [Test]
     public async Task Aborting_a_link_that_has_already_ended_does_nothing()
@@ -58,17 +65,11 @@ public sealed class S2sLinkLifetimeTests
         // The server's stop aborts every outbound link it lists; a link can end between that listing and its Abort.
         // Seen in a benchmark run: xmppd's stop failed with ObjectDisposedException from OutboundLink.Abort.
         await using var users = await IdleClosingPairAsync();
-        var (pair, alice, bob) = (users.Pair, users.Alice, users.Bob);
-        await alice.SendAsync("<message to='bob@b.test' type='chat' id='e1'><body>one</body></message>");
-        await bob.ReceiveAsync(e => e.Attr("id") == "e1", TimeSpan.FromSeconds(20));
 
-        var outbound = (System.Collections.IDictionary)typeof(S2sLinkManager)
-            .GetField("_outbound", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!
-            .GetValue(pair.A.Get<S2sLinkManager>())!;
+        var outbound = PrivateField<System.Collections.IDictionary>(users.Pair.A.Get<S2sLinkManager>(), "_outbound");
         var link = outbound.Values.Cast<OutboundLink>().Single(l => l.Remote == "b.test");
         // Its run's finally block disposes the link's token source last: wait for that (Token throws once disposed).
-        var cts = (CancellationTokenSource)typeof(OutboundLink)
-            .GetField("_cts", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(link)!;
+        var cts = PrivateField<CancellationTokenSource>(link, "_cts");
         bool Disposed()
         {
             try { _ = cts.Token; return false; }
@@ -87,8 +88,6 @@ public sealed class S2sLinkLifetimeTests
         await using var users = await IdleClosingPairAsync();
         var (pair, alice, bob) = (users.Pair, users.Alice, users.Bob);
 
-        await alice.SendAsync("<message to='bob@b.test' type='chat' id='i1'><body>one</body></message>");
-        await bob.ReceiveAsync(e => e.Attr("id") == "i1", TimeSpan.FromSeconds(20));
         Assert.That(HasOutbound(pair.A, "b.test"), Is.True);
         Assert.That(HasInbound(pair.B, "a.test"), Is.True);
 
