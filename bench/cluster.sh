@@ -275,7 +275,7 @@ for count in $COUNTS; do
         sleep 3
         for k in $(seq 1 "$procs"); do
             "${BENCH[@]}" idle --server "3-nodes" --port "${IDLE_PORT[$k]}" --tls-port $((IDLE_PORT[$k] + 1)) \
-                --domain "$DOMAIN" --password "$PASSWORD" --users "$USERS" --sessions "$per" --user-prefix u \
+                --domain "$DOMAIN" --password "$PASSWORD" --users "$USERS" --sessions "$per" --user-prefix u --resource-prefix "idle$k-" \
                 --concurrency "$idle_conc" --max-seconds "$MAX_S" --idle-seconds 40 > "$WORK/idle$k.json" 2> "$WORK/idle$k.log" &
             gen_pids+=("$!"); STARTED_PIDS+=("$!")
         done

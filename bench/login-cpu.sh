@@ -22,7 +22,8 @@ for case in $CASES; do
         per-connection) env=(XMPP_TLS_CONTEXT_PER_CONNECTION=1); extra=(--no-tls-resume) ;;
         shared-full) extra=(--no-tls-resume) ;;
     esac
-    start_ours "$d" "${env[@]}"
+    # shellcheck disable=SC2086
+    start_ours "$d" "${env[@]}" ${XMPPD_ENV:-}
     C=(--port "$C2S" --tls-port "$TLS" --domain bench.localhost --server ours --users 500 --max-seconds 300 --client "$CLIENT" "${extra[@]}")
     "${B[@]}" register "${C[@]}" --concurrency 20 >/dev/null
     for _ in $(seq "$WARMUP"); do "${B[@]}" login "${C[@]}" --sessions "$LOGINS" --concurrency 50 >/dev/null 2>&1; done

@@ -22,6 +22,10 @@ public sealed class BenchOptions
 
     public int Users { get; set; } = 100;
     public string UserPrefix { get; set; } = "u";
+
+    /// Resources of the idle scenario's sessions: {prefix}{i}. Several generators holding sessions of the same accounts
+    /// need different prefixes, or each bind replaces the other generator's session with the same full JID.
+    public string ResourcePrefix { get; set; } = "idle";
     public string Password { get; set; } = "bench-password";
     public int Concurrency { get; set; } = 50;
     public int Sessions { get; set; } = 100;
@@ -94,6 +98,7 @@ public sealed class BenchOptions
                 case "domain": o.Domain = v; break;
                 case "users": o.Users = Int(v); break;
                 case "user-prefix": o.UserPrefix = v; break;
+                case "resource-prefix": o.ResourcePrefix = v; break;
                 case "password": o.Password = v; break;
                 case "concurrency": o.Concurrency = Int(v); break;
                 case "sessions": o.Sessions = Int(v); break;

@@ -9,7 +9,7 @@ public static class BenchRunner
         usage: xmpp-bench SCENARIO [--key value ...]
           scenarios: register | login | idle | throughput | receipts | federation | offline | mam-page
           target:    --host 127.0.0.1 --port 5222 --tls-port 5223 [--direct-tls] [--sm] --domain localhost --server NAME
-          accounts:  --users 100 --user-prefix u --password bench-password   (accounts u0..u{users-1})
+          accounts:  --users 100 --user-prefix u --resource-prefix idle --password bench-password   (accounts u0..u{users-1})
           common:    --concurrency 50 --max-seconds 120 --login-timeout 30 [--no-spread] [--no-tls-resume]
                      --client basic|messenger   (messenger: SCRAM-SHA-256, bind, SM with resume, roster, carbons,
                      presence with caps and the disco#info answer, MAM last page, bookmarks, blocklist, CSI inactive)

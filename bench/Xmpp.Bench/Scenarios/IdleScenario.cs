@@ -12,7 +12,7 @@ public static class IdleScenario
         long rssBefore = o.ServerPid > 0 ? ProcessStats.RssBytes(o.ServerPid) : 0;
         var sw = Stopwatch.StartNew();
         var (clients, failures, firstError) = await Sessions.LoginManyAsync(o, sources, o.Sessions,
-            i => o.UserName(i % o.Users), i => "idle" + i, null, presence: true, ct);
+            i => o.UserName(i % o.Users), i => o.ResourcePrefix + i, null, presence: true, ct);
         double openSeconds = sw.Elapsed.TotalSeconds;
         int open = clients.Count(c => c is not null);
         Sessions.Log($"{open} sessions open in {openSeconds:F1} s, {failures} failures; settling");
