@@ -20,7 +20,8 @@ public sealed class Router(
     IRemoteLinks remote,
     Limits.BlockList blockList,
     ILogger<Router> logger,
-    Metrics.ServerMetrics? metrics = null) : IRouter
+    Metrics.ServerMetrics? metrics = null,
+    Cluster.INodeBus? nodeBus = null) : IRouter
 {
     private readonly ConcurrentDictionary<string, TaskCompletionSource<Element?>> _pending = new(StringComparer.Ordinal);
     private ModuleRegistry? _modules;
@@ -248,6 +249,9 @@ public sealed class Router(
     public Task<Element?> RequestAsync(Element iq, TimeSpan timeout)
     {
         var id = "s2c-" + Interlocked.Increment(ref _requestSeq).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        // In a cluster the answer reaches the node holding the session that was asked, which may be another one: the id
+        // names this node, so that node hands the answer back (CompleteRequest).
+        if (nodeBus is not null) id += "." + nodeBus.LocalNode;
         iq.SetAttr("id", id);
         var tcs = new TaskCompletionSource<Element?>(TaskCreationOptions.RunContinuationsAsynchronously);
         _pending[id] = tcs;
@@ -264,7 +268,17 @@ public sealed class Router(
     private void CompleteRequest(Element response)
     {
         var id = response.Attr("id");
-        if (id is not null && _pending.TryRemove(id, out var tcs)) tcs.TrySetResult(response);
+        if (id is null) return;
+        if (_pending.TryRemove(id, out var tcs))
+        {
+            tcs.TrySetResult(response);
+            return;
+        }
+        // The answer to another node's request (RequestAsync there): it goes back to that node's router, once; an
+        // answer naming this node that matches nothing (timed out) ends here.
+        if (nodeBus is not null && id.StartsWith("s2c-", StringComparison.Ordinal) && id.IndexOf('.') is > 4 and var dot
+            && id[(dot + 1)..] is { Length: > 0 } node && node != nodeBus.LocalNode)
+            nodeBus.Route(node, response);
     }
 
     // ---- Messages (RFC 6121 §8.5) ----

@@ -13,7 +13,7 @@ namespace Xmpp.Tests.Cluster;
 [TestFixture, Category("Cluster"), NonParallelizable]
 public sealed class ClusterCacheTests : ClusterFixture
 {
-    private static readonly string[] Users = ["rita", "ross", "bea", "sid", "olga", "pete", "vera", "mia", "sam"];
+    private static readonly string[] Users = ["rita", "ross", "bea", "sid", "olga", "pete", "vera", "mia", "sam", "lena", "kai"];
     private const string CapsNode = "https://example.org/cluster-client";
     private const string PepNode = "urn:example:cluster-mood";
 
@@ -82,11 +82,11 @@ public sealed class ClusterCacheTests : ClusterFixture
     }
 
     /// A disco#info answer with +notify for the test node, and its XEP-0115 sha-1 verification string.
-    private static (Element Query, string Ver) ClientInfo()
+    private static (Element Query, string Ver) ClientInfo(params string[] more)
     {
         var query = new Element("query", Ns.DiscoInfo)
             .Add(new Element("identity", Ns.DiscoInfo).SetAttr("category", "client").SetAttr("type", "pc").SetAttr("name", "cluster-test"));
-        foreach (var f in new[] { Ns.DiscoInfo, Ns.Caps, PepNode + "+notify" })
+        foreach (var f in new[] { Ns.DiscoInfo, Ns.Caps, PepNode + "+notify" }.Concat(more))
             query.Add(new Element("feature", Ns.DiscoInfo).SetAttr("var", f));
         return (query, PepCaps.VerificationString(query, "sha-1")!);
     }
@@ -138,6 +138,46 @@ public sealed class ClusterCacheTests : ClusterFixture
         var again = await Items(olgaB, "olga@localhost");
         Assert.That(again.Child("pubsub", Ns.PubSub)!.Child("items", Ns.PubSub)!.Elements("item", Ns.PubSub).Select(i => i.Attr("id")),
             Does.Contain("second"));
+    }
+
+    /// Answers one disco#info query for its caps node with info (XEP-0115 §6.2); returns who asked.
+    private static async Task<string?> AnswerCapsQueryAsync(TestClient c, Element info, string ver)
+    {
+        var q = await c.ReceiveAsync(e => e.Name == "iq" && e.Attr("type") == "get" && e.Child("query", Ns.DiscoInfo) is not null, TimeSpan.FromSeconds(5));
+        await c.SendAsync(new Element("iq", Ns.Client).SetAttr("type", "result").SetAttr("id", q.Attr("id")).SetAttr("to", q.Attr("from"))
+            .Add(info.Clone().SetAttr("node", CapsNode + "#" + ver)));
+        return q.Attr("from");
+    }
+
+    [Test]
+    public async Task A_pep_publish_notifies_a_contact_on_another_node_whose_caps_no_client_of_the_publishing_node_has_sent()
+    {
+        await using var lena = await OnlineWithCapsAsync(0, "lena", "a");
+        // Kai's client is the only one anywhere with this verification string: node C resolves it at his presence;
+        // node A, which handles lena's publish, has never seen it (caps are cached per node, by hash).
+        var (info, ver) = ClientInfo("urn:example:only-kai");
+        await using var kai = await Cluster.ConnectAsync(2, "kai", "phone", presence: false);
+        await kai.SendAsync($"<presence><c xmlns='{Ns.Caps}' hash='sha-1' node='{CapsNode}' ver='{ver}'/></presence>");
+        await AnswerCapsQueryAsync(kai, info, ver);
+        await kai.ReceiveAsync(e => e.Name == "presence" && e.Attr("from") == kai.Jid!.ToString());
+        await UntilReachableAsync(kai, lena);
+        await SubscribeAsync(kai, lena);
+        await kai.DrainAsync(TimeSpan.FromMilliseconds(200));
+
+        Assert.That((await lena.IqAsync(
+            $"<iq type='set'><pubsub xmlns='{Ns.PubSub}'><publish node='{PepNode}'><item id='k1'><mood xmlns='urn:example:m'>curious</mood></item></publish></pubsub></iq>")).Attr("type"),
+            Is.EqualTo("result"));
+        // XEP-0163 §4.2 with XEP-0115 §6.2: node A asks kai's resource once, then sends the event it wants.
+        Assert.That(await AnswerCapsQueryAsync(kai, info, ver), Is.EqualTo("localhost"));
+        var first = await kai.ReceiveAsync(e => e.Name == "message" && e.Child("event", Ns.PubSubEvent) is not null, TimeSpan.FromSeconds(5));
+        Assert.That(first.Child("event", Ns.PubSubEvent)!.Child("items", Ns.PubSubEvent)!.Child("item", Ns.PubSubEvent)!.Attr("id"), Is.EqualTo("k1"));
+
+        // The verified hash is cached on node A now: the next event comes without another query.
+        await lena.IqAsync(
+            $"<iq type='set'><pubsub xmlns='{Ns.PubSub}'><publish node='{PepNode}'><item id='k2'><mood xmlns='urn:example:m'>calm</mood></item></publish></pubsub></iq>");
+        var next = await kai.ReceiveAsync(e => (e.Name == "message" && e.Child("event", Ns.PubSubEvent) is not null) || e.Name == "iq", TimeSpan.FromSeconds(5));
+        Assert.That(next.Name, Is.EqualTo("message"), "node A asked for caps it had already verified");
+        Assert.That(next.Child("event", Ns.PubSubEvent)!.Child("items", Ns.PubSubEvent)!.Child("item", Ns.PubSubEvent)!.Attr("id"), Is.EqualTo("k2"));
     }
 
     [Test]

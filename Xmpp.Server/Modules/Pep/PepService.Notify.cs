@@ -54,10 +54,11 @@ public sealed partial class PepService
     private async ValueTask NotifyAsync(Jid owner, PepNodeSnapshot node, Element eventChild)
     {
         if (!node.Config.DeliverNotifications) return;
-        var recipients = await RecipientsAsync(owner, node);
+        var (recipients, unresolved) = await RecipientsAsync(owner, node);
         logger.LogDebug("PEP event on {Owner} {Node} to {Count} resources", owner, node.Name, recipients.Count);
         foreach (var entry in recipients)
             await SendEventAsync(owner, entry, eventChild, null);
+        if (unresolved is not null) _ = NotifyOnceResolvedAsync(owner, node.Name + "+notify", unresolved, eventChild);
         foreach (var remote in await RemoteRecipientsAsync(owner, node))
             await SendRemoteEventAsync(owner, remote, eventChild, null);
     }
@@ -65,24 +66,60 @@ public sealed partial class PepService
     /// XEP-0163 §4.1, §4.2: the owner's resources and contacts with a presence subscription to the owner are
     /// subscribed automatically, but only resources whose caps carry NODE+notify receive anything. Local contacts
     /// here; contacts on other servers in PepService.Remote.cs.
-    private async ValueTask<List<SessionEntry>> RecipientsAsync(Jid owner, PepNodeSnapshot node)
+    /// The interested resources, and those whose caps this node has not resolved yet (null when none).
+    private async ValueTask<(List<SessionEntry> Known, List<(SessionEntry Entry, PepCaps.Caps Caps)>? Unresolved)> RecipientsAsync(
+        Jid owner, PepNodeSnapshot node)
     {
         var feature = node.Name + "+notify";
         var list = new List<SessionEntry>();
+        List<(SessionEntry, PepCaps.Caps)>? unresolved = null;
         foreach (var e in directory.Get(owner).Available())
-            if (Wants(e, feature)) list.Add(e);
+            Sort(e, feature, list, ref unresolved);
         foreach (var item in await rosters.ItemsAsync(owner))
         {
             if (!item.InRoster || item.Subscription is not (Subscription.From or Subscription.Both)) continue;
             if (!Jid.TryParse(item.Jid, out var contact) || !domains.IsLocal(contact) || contact.Bare == owner) continue;
-            var available = directory.Get(contact.Bare).Available().Where(e => Wants(e, feature)).ToList();
-            if (available.Count == 0 || await CheckReadAsync(owner, node, contact) is not null) continue;
-            list.AddRange(available);
+            var wanted = new List<SessionEntry>();
+            List<(SessionEntry, PepCaps.Caps)>? pending = null;
+            foreach (var e in directory.Get(contact.Bare).Available()) Sort(e, feature, wanted, ref pending);
+            if ((wanted.Count == 0 && pending is null) || await CheckReadAsync(owner, node, contact) is not null) continue;
+            list.AddRange(wanted);
+            if (pending is not null) (unresolved ??= []).AddRange(pending);
         }
-        return list;
+        return (list, unresolved);
     }
 
-    private bool Wants(SessionEntry e, string feature) => caps.Known(e.Jid, e.Presence) is { } features && features.Contains(feature);
+    private void Sort(SessionEntry e, string feature, List<SessionEntry> wanted, ref List<(SessionEntry, PepCaps.Caps)>? unresolved)
+    {
+        if (caps.Known(e.Jid, e.Presence) is { } features)
+        {
+            if (features.Contains(feature)) wanted.Add(e);
+        }
+        else if (PepCaps.Read(e.Presence) is { } announced)
+        {
+            (unresolved ??= []).Add((e, announced));
+        }
+    }
+
+    /// Resources announcing caps this node has not resolved: in a cluster, a resource on another node with a verification
+    /// string no client of this node has used (its own node resolved it; caps are not shared between nodes), or one
+    /// whose resolution is still under way. Each is asked once (XEP-0115 §6.2, then cached by hash, §5.4) off the
+    /// publisher's path, and gets the event if its features include NODE+notify (XEP-0163 §4.2).
+    private async Task NotifyOnceResolvedAsync(Jid owner, string feature, List<(SessionEntry Entry, PepCaps.Caps Caps)> unresolved, Element eventChild)
+    {
+        try
+        {
+            await Task.WhenAll(unresolved.Select(async u =>
+            {
+                var features = await caps.ResolveAsync(u.Entry.Jid, u.Caps);
+                if (features.Contains(feature)) await SendEventAsync(owner, u.Entry, eventChild, null);
+            }));
+        }
+        catch (Exception ex)
+        {
+            logger.LogError(ex, "PEP event of {Owner} to resources with unresolved caps failed", owner);
+        }
+    }
 
     private async ValueTask SendEventAsync(Jid owner, SessionEntry to, Element eventChild, DateTimeOffset? delay)
     {
