@@ -13,7 +13,7 @@ namespace Xmpp.Tests.Cluster;
 [TestFixture, Category("Cluster"), NonParallelizable]
 public sealed class ClusterCacheTests : ClusterFixture
 {
-    private static readonly string[] Users = ["rita", "ross", "bea", "sid", "olga", "pete", "vera", "mia", "sam", "lena", "kai"];
+    private static readonly string[] Users = ["rita", "ross", "bea", "sid", "olga", "pete", "vera", "mia", "sam", "lena", "kai", "nina"];
     private const string CapsNode = "https://example.org/cluster-client";
     private const string PepNode = "urn:example:cluster-mood";
 
@@ -178,6 +178,37 @@ public sealed class ClusterCacheTests : ClusterFixture
         var next = await kai.ReceiveAsync(e => (e.Name == "message" && e.Child("event", Ns.PubSubEvent) is not null) || e.Name == "iq", TimeSpan.FromSeconds(5));
         Assert.That(next.Name, Is.EqualTo("message"), "node A asked for caps it had already verified");
         Assert.That(next.Child("event", Ns.PubSubEvent)!.Child("items", Ns.PubSubEvent)!.Child("item", Ns.PubSubEvent)!.Attr("id"), Is.EqualTo("k2"));
+    }
+
+    [Test]
+    public async Task Pep_nodes_created_and_deleted_through_two_nodes_at_once_all_stay_in_the_accounts_node_list()
+    {
+        await using var ninaA = await Cluster.ConnectAsync(0, "nina", "a");
+        await using var ninaB = await Cluster.ConnectAsync(1, "nina", "b");
+        await using var ninaC = await Cluster.ConnectAsync(2, "nina", "c");
+        static string Create(string node) =>
+            $"<iq type='set'><pubsub xmlns='{Ns.PubSub}'><create node='{node}'/></pubsub></iq>";
+        static string Delete(string node) =>
+            $"<iq type='set'><pubsub xmlns='{Ns.PubSubOwner}'><delete node='{node}'/></pubsub></iq>";
+        // Each round, one node through A and one through B at the same moment: each node's account gate is its own,
+        // so only the stored list's read-modify-write keeps both (before, each wrote the list it had cached).
+        const int Rounds = 12;
+        for (int i = 0; i < Rounds; i++)
+        {
+            var both = await Task.WhenAll(ninaA.IqAsync(Create($"urn:example:a{i}")), ninaB.IqAsync(Create($"urn:example:b{i}")));
+            Assert.That(both.Select(r => r.Attr("type")), Is.All.EqualTo("result"));
+        }
+        // Then deletes of half of them, again in pairs.
+        for (int i = 0; i < Rounds; i += 2)
+        {
+            var both = await Task.WhenAll(ninaA.IqAsync(Delete($"urn:example:a{i}")), ninaB.IqAsync(Delete($"urn:example:b{i}")));
+            Assert.That(both.Select(r => r.Attr("type")), Is.All.EqualTo("result"));
+        }
+        // XEP-0163 §3 / XEP-0030: node C lists the account's nodes from the stored list.
+        var items = await ninaC.IqAsync($"<iq type='get' to='nina@localhost'><query xmlns='{Ns.DiscoItems}'/></iq>");
+        var listed = items.Child("query", Ns.DiscoItems)!.Elements("item", Ns.DiscoItems).Select(e => e.Attr("node")).Order().ToList();
+        var expected = Enumerable.Range(0, Rounds).Where(i => i % 2 == 1).SelectMany(i => new[] { $"urn:example:a{i}", $"urn:example:b{i}" }).Order().ToList();
+        Assert.That(listed, Is.EqualTo(expected));
     }
 
     [Test]

@@ -173,7 +173,7 @@ public sealed partial class PepService(
         node.Items.Add(item);
         Trim(node);
         if (created || node.Config.PersistItems) await store.SaveNodeAsync(user, node);
-        if (created) await store.SaveIndexAsync(user, nodes.Keys);
+        if (created) await store.AddToIndexAsync(user, name);
         return (id, node.Snapshot(), null);
     }
 
@@ -242,7 +242,7 @@ public sealed partial class PepService(
         var node = new PepNode(name, config);
         nodes[name] = node;
         await store.SaveNodeAsync(owner.Local!, node);
-        await store.SaveIndexAsync(owner.Local!, nodes.Keys);
+        await store.AddToIndexAsync(owner.Local!, name);
         return (PepError?)null;
     });
 
@@ -269,7 +269,7 @@ public sealed partial class PepService(
             {
                 nodes.Remove(name);
                 await store.DeleteNodeAsync(owner.Local!, name);
-                await store.SaveIndexAsync(owner.Local!, nodes.Keys);
+                await store.RemoveFromIndexAsync(owner.Local!, name);
             }
             else
             {

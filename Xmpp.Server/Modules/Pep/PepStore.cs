@@ -40,11 +40,27 @@ public sealed class PepStore(IStorage storage, Caching.ICacheInvalidation invali
         await invalidation.ChangedAsync(PepService.CacheName, user);
     }
 
-    public async ValueTask SaveIndexAsync(string user, IEnumerable<string> names)
+    /// Adds or removes one name in the account's node list as one read-modify-write of the stored list
+    /// (IKeyValueStore.UpdateAsync): two cluster nodes creating or deleting different PEP nodes of one account at the
+    /// same moment both keep their change, where writing the list each had cached would drop the other's.
+    public ValueTask AddToIndexAsync(string user, string name) => ChangeIndexAsync(user, name, add: true);
+
+    public ValueTask RemoveFromIndexAsync(string user, string name) => ChangeIndexAsync(user, name, add: false);
+
+    private async ValueTask ChangeIndexAsync(string user, string name, bool add)
     {
-        var index = new Element("nodes", StoreNs);
-        foreach (var name in names) index.Add(new Element("node", StoreNs).SetAttr("name", name));
-        await storage.KeyValue.SetAsync(user, IndexKey, Bytes(index));
+        await storage.KeyValue.UpdateAsync(user, IndexKey, stored =>
+        {
+            var names = stored is null
+                ? []
+                : StoredStanza.Parse(stored).Elements("node", StoreNs).Select(n => n.Attr("name")).OfType<string>().ToList();
+            if (add == names.Contains(name, StringComparer.Ordinal)) return stored;
+            if (add) names.Add(name);
+            else names.RemoveAll(n => n == name);
+            var index = new Element("nodes", StoreNs);
+            foreach (var n in names) index.Add(new Element("node", StoreNs).SetAttr("name", n));
+            return Bytes(index);
+        });
         await invalidation.ChangedAsync(PepService.CacheName, user);
     }
 
