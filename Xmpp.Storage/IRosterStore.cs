@@ -16,4 +16,20 @@ public interface IRosterStore
     ValueTask<string?> RemoveItemAsync(string user, string jid);
 
     ValueTask DeleteAllAsync(string user);
+
+    // Read-modify-write of one item: change gets the stored item (null: none) and returns the new one (null removes it;
+    // the same instance changes nothing). Returns the item before and after and the new version (null when nothing
+    // changed or a removed item was already absent). A store shared by several processes (PostgreSQL under cluster
+    // nodes) runs it as one step under a lock on (user, jid), so two nodes changing the same contact of one account at
+    // once never lose an update; change may then run more than once and must only compute. The default suits stores
+    // one process owns, whose caller already serialises an account's changes (RosterService's per-account gate).
+    async ValueTask<(RosterItem? Before, RosterItem? After, string? Version)> ChangeItemAsync(string user, string jid,
+        Func<RosterItem?, RosterItem?> change)
+    {
+        var before = await GetItemAsync(user, jid);
+        var after = change(before);
+        if (ReferenceEquals(before, after)) return (before, before, null);
+        var version = after is null ? await RemoveItemAsync(user, jid) : await SetItemAsync(user, after);
+        return (before, after, version);
+    }
 }

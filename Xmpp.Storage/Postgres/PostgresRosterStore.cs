@@ -46,45 +46,73 @@ internal sealed class PostgresRosterStore(NpgsqlDataSource source, PostgresWrite
         return await reader.ReadAsync().ConfigureAwait(false) ? Read(reader, 0) : null;
     }
 
-    public ValueTask<string> SetItemAsync(string user, RosterItem item)
-    {
-        var groups = item.Groups.ToArray();
-        return new(writer.Enqueue(async connection =>
-        {
-            await using var command = new NpgsqlCommand($"""
-                WITH item AS (
-                    INSERT INTO roster_items (username, {Columns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                    ON CONFLICT (username, jid) DO UPDATE SET name = EXCLUDED.name, groups = EXCLUDED.groups,
-                        subscription = EXCLUDED.subscription, ask_out = EXCLUDED.ask_out, pending_in = EXCLUDED.pending_in,
-                        pre_approved = EXCLUDED.pre_approved, in_roster = EXCLUDED.in_roster, pending_in_status = EXCLUDED.pending_in_status)
-                {string.Format(CultureInfo.InvariantCulture, Bump, "")}
-                """, connection);
-            command.Parameters.Add(Text(user));
-            command.Parameters.Add(Text(item.Jid));
-            command.Parameters.Add(new NpgsqlParameter<string?> { TypedValue = item.Name });
-            command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = groups });
-            command.Parameters.Add(new NpgsqlParameter<short> { TypedValue = (short)item.Subscription });
-            command.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = item.AskOut });
-            command.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = item.PendingIn });
-            command.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = item.PreApproved });
-            command.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = item.InRoster });
-            command.Parameters.Add(new NpgsqlParameter<string?> { TypedValue = item.PendingInStatus });
-            return Render((long)(await command.ExecuteScalarAsync().ConfigureAwait(false))!);
-        }));
-    }
+    public ValueTask<string> SetItemAsync(string user, RosterItem item) =>
+        new(writer.Enqueue(connection => UpsertAsync(connection, user, item)));
 
-    // The bump takes its row from the deletion, so nothing is bumped (and null returned) when there was no item.
     public ValueTask<string?> RemoveItemAsync(string user, string jid) =>
+        new(writer.Enqueue(connection => RemoveAsync(connection, user, jid)));
+
+    // In the writer's transaction, under a transaction-scoped advisory lock on (user, jid): a change made through another
+    // node waits for this one's group to commit and then reads its result (see IRosterStore.ChangeItemAsync).
+    public ValueTask<(RosterItem? Before, RosterItem? After, string? Version)> ChangeItemAsync(string user, string jid,
+        Func<RosterItem?, RosterItem?> change) =>
         new(writer.Enqueue(async connection =>
         {
-            await using var command = new NpgsqlCommand($"""
-                WITH gone AS (DELETE FROM roster_items WHERE username = $1 AND jid = $2 RETURNING 1)
-                {string.Format(CultureInfo.InvariantCulture, Bump, "FROM gone")}
-                """, connection);
-            command.Parameters.Add(Text(user));
-            command.Parameters.Add(Text(jid));
-            return await command.ExecuteScalarAsync().ConfigureAwait(false) is long version ? Render(version) : null;
+            await using (var lockCommand = new NpgsqlCommand("SELECT pg_advisory_xact_lock(hashtextextended('roster/' || $1 || '/' || $2, 0))", connection))
+            {
+                lockCommand.Parameters.Add(Text(user));
+                lockCommand.Parameters.Add(Text(jid));
+                await lockCommand.ExecuteNonQueryAsync().ConfigureAwait(false);
+            }
+            RosterItem? before;
+            await using (var read = new NpgsqlCommand($"SELECT {Columns} FROM roster_items WHERE username = $1 AND jid = $2", connection))
+            {
+                read.Parameters.Add(Text(user));
+                read.Parameters.Add(Text(jid));
+                await using var reader = await read.ExecuteReaderAsync().ConfigureAwait(false);
+                before = await reader.ReadAsync().ConfigureAwait(false) ? Read(reader, 0) : null;
+            }
+            var after = change(before);
+            if (ReferenceEquals(before, after)) return (before, before, (string?)null);
+            var version = after is null ? await RemoveAsync(connection, user, jid).ConfigureAwait(false)
+                : await UpsertAsync(connection, user, after).ConfigureAwait(false);
+            return (before, after, version);
         }));
+
+    private static async ValueTask<string> UpsertAsync(NpgsqlConnection connection, string user, RosterItem item)
+    {
+        var groups = item.Groups.ToArray();
+        await using var command = new NpgsqlCommand($"""
+            WITH item AS (
+                INSERT INTO roster_items (username, {Columns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                ON CONFLICT (username, jid) DO UPDATE SET name = EXCLUDED.name, groups = EXCLUDED.groups,
+                    subscription = EXCLUDED.subscription, ask_out = EXCLUDED.ask_out, pending_in = EXCLUDED.pending_in,
+                    pre_approved = EXCLUDED.pre_approved, in_roster = EXCLUDED.in_roster, pending_in_status = EXCLUDED.pending_in_status)
+            {string.Format(CultureInfo.InvariantCulture, Bump, "")}
+            """, connection);
+        command.Parameters.Add(Text(user));
+        command.Parameters.Add(Text(item.Jid));
+        command.Parameters.Add(new NpgsqlParameter<string?> { TypedValue = item.Name });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = groups });
+        command.Parameters.Add(new NpgsqlParameter<short> { TypedValue = (short)item.Subscription });
+        command.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = item.AskOut });
+        command.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = item.PendingIn });
+        command.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = item.PreApproved });
+        command.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = item.InRoster });
+        command.Parameters.Add(new NpgsqlParameter<string?> { TypedValue = item.PendingInStatus });
+        return Render((long)(await command.ExecuteScalarAsync().ConfigureAwait(false))!);
+    }
+
+    private static async ValueTask<string?> RemoveAsync(NpgsqlConnection connection, string user, string jid)
+    {
+        await using var command = new NpgsqlCommand($"""
+            WITH gone AS (DELETE FROM roster_items WHERE username = $1 AND jid = $2 RETURNING 1)
+            {string.Format(CultureInfo.InvariantCulture, Bump, "FROM gone")}
+            """, connection);
+        command.Parameters.Add(Text(user));
+        command.Parameters.Add(Text(jid));
+        return await command.ExecuteScalarAsync().ConfigureAwait(false) is long version ? Render(version) : null;
+    }
 
     // The counter is kept and bumped (see IRosterStore) so a recreated account never repeats an old version.
     public ValueTask DeleteAllAsync(string user) =>

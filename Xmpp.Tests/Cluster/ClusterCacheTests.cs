@@ -13,7 +13,8 @@ namespace Xmpp.Tests.Cluster;
 [TestFixture, Category("Cluster"), NonParallelizable]
 public sealed class ClusterCacheTests : ClusterFixture
 {
-    private static readonly string[] Users = ["rita", "ross", "bea", "sid", "olga", "pete", "vera", "mia", "sam", "lena", "kai", "nina"];
+    private static readonly string[] Users = ["rita", "ross", "bea", "sid", "olga", "pete", "vera", "mia", "sam", "lena", "kai", "nina", "tara", .. Enumerable.Range(0, RaceRounds).Select(i => $"rc{i}")];
+    private const int RaceRounds = 24;
     private const string CapsNode = "https://example.org/cluster-client";
     private const string PepNode = "urn:example:cluster-mood";
 
@@ -209,6 +210,48 @@ public sealed class ClusterCacheTests : ClusterFixture
         var listed = items.Child("query", Ns.DiscoItems)!.Elements("item", Ns.DiscoItems).Select(e => e.Attr("node")).Order().ToList();
         var expected = Enumerable.Range(0, Rounds).Where(i => i % 2 == 1).SelectMany(i => new[] { $"urn:example:a{i}", $"urn:example:b{i}" }).Order().ToList();
         Assert.That(listed, Is.EqualTo(expected));
+    }
+
+    [Test]
+    public async Task Subscription_requests_crossing_through_two_nodes_at_once_both_stay_in_the_roster_item()
+    {
+        // Tara on node A asks each contact for a subscription while that contact, on node B, asks tara at the same
+        // moment: node A writes tara's item for the contact (ask, RFC 6121 §3.1.2) and node B the same item (the
+        // pending inbound request, §3.1.3). Each is a read-modify-write of one item; before, the later write was
+        // computed from what its node had read before the other's, and dropped it.
+        await using var taraA = await Cluster.ConnectAsync(0, "tara", "a");
+        var contacts = new List<TestClient>();
+        try
+        {
+            for (int i = 0; i < RaceRounds; i++) contacts.Add(await Cluster.ConnectAsync(1, $"rc{i}", "pc"));
+            await UntilReachableAsync(contacts[0], taraA);
+            for (int i = 0; i < RaceRounds; i++)
+            {
+                var contact = contacts[i];
+                await Task.WhenAll(taraA.SendAsync($"<presence to='rc{i}@localhost' type='subscribe'/>"),
+                    contact.SendAsync("<presence to='tara@localhost' type='subscribe'/>"));
+                await taraA.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") == "subscribe" && e.Attr("from") == $"rc{i}@localhost", TimeSpan.FromSeconds(5));
+                await contact.ReceiveAsync(e => e.Name == "presence" && e.Attr("type") == "subscribe" && e.Attr("from") == "tara@localhost", TimeSpan.FromSeconds(5));
+            }
+            // §2.1.2.2: tara's own request shows as ask='subscribe' on every item.
+            var roster = await taraA.IqAsync("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
+            var asked = roster.Child("query", Ns.Roster)!.Elements("item", Ns.Roster).Where(e => e.Attr("ask") == "subscribe")
+                .Select(e => e.Attr("jid")).Order().ToList();
+            Assert.That(asked, Is.EqualTo(Enumerable.Range(0, RaceRounds).Select(i => $"rc{i}@localhost").Order().ToList()),
+                "an outbound request was lost from tara's items");
+            // §3.1.3: every contact's request is still pending, so a resource that comes online gets each again.
+            await using var taraC = await Cluster.ConnectAsync(2, "tara", "c");
+            var pending = new HashSet<string>();
+            while (pending.Count < RaceRounds
+                   && await taraC.TryReceiveAsync(e => e.Name == "presence" && e.Attr("type") == "subscribe", TimeSpan.FromSeconds(3)) is { } request)
+                pending.Add(request.Attr("from")!);
+            Assert.That(pending.Order().ToList(), Is.EqualTo(Enumerable.Range(0, RaceRounds).Select(i => $"rc{i}@localhost").Order().ToList()),
+                "an inbound request was lost from tara's items");
+        }
+        finally
+        {
+            foreach (var c in contacts) await c.DisposeAsync();
+        }
     }
 
     [Test]

@@ -124,34 +124,48 @@ public sealed class RosterService : IRosterService
         await gate.WaitAsync();
         try
         {
-            var before = await Store.GetItemAsync(key, contactKey);
-            var after = change(before);
-            if (ReferenceEquals(before, after)) return new RosterChange(before, before, null);
             // Items only the server keeps (a stranger's pending request) count too: a flood of requests from many
-            // addresses must not grow a roster without bound.
-            if (before is null && after is not null && options.Value.Limits.MaxRosterItems is > 0 and var max
-                && await CountAsync(key) >= max)
-                return new RosterChange(null, null, null) { Refused = true };
+            // addresses must not grow a roster without bound. Counted only when this change would add an item; in a
+            // cluster the count may be a few items stale, which a limit tolerates.
+            bool full = false;
+            if (options.Value.Limits.MaxRosterItems is > 0 and var max && await Store.GetItemAsync(key, contactKey) is null
+                && change(null) is not null)
+                full = await CountAsync(key) >= max;
+            bool refused = false;
+            RosterItem? before, after;
             string? version;
+            bool wrote = true; // unknown if the store fails
             try
             {
-                if (after is null)
+                // One read-modify-write in the store: two cluster nodes changing this contact of this account at the
+                // same moment (a roster set on one, the contact's subscription stanza on the other) both count, each
+                // computed from the other's result (IRosterStore.ChangeItemAsync). May run more than once: it only computes.
+                (before, after, version) = await Store.ChangeItemAsync(key, contactKey, stored =>
                 {
-                    version = await Store.RemoveItemAsync(key, contactKey);
-                }
-                else
-                {
-                    if (after.Jid != contactKey) after = after with { Jid = contactKey };
-                    version = await Store.SetItemAsync(key, after);
-                }
+                    refused = false;
+                    var next = change(stored);
+                    if (ReferenceEquals(stored, next)) return stored;
+                    if (stored is null && next is not null && full)
+                    {
+                        refused = true;
+                        return stored;
+                    }
+                    return next is not null && next.Jid != contactKey ? next with { Jid = contactKey } : next;
+                });
+                wrote = !ReferenceEquals(before, after);
             }
             finally
             {
                 // Also when the write failed: whether the store has it is then unknown.
-                Changed(key);
-                // Before the push and the caller's result: other nodes route presence by the new roster from now on.
-                await _invalidation.ChangedAsync(CacheName, key);
+                if (wrote)
+                {
+                    Changed(key);
+                    // Before the push and the caller's result: other nodes route presence by the new roster from now on.
+                    await _invalidation.ChangedAsync(CacheName, key);
+                }
             }
+            if (refused) return new RosterChange(null, null, null) { Refused = true };
+            if (ReferenceEquals(before, after)) return new RosterChange(before, before, null);
             if (VisiblyDiffers(before, after))
             {
                 // RFC 6121 §2.1.6: a visible change is pushed to every interested resource; an item that leaves the
