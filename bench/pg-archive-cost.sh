@@ -10,13 +10,19 @@
 # separates what the acks cost from what archiving costs.
 # TRACE=FILE also records a thread-time sampling dotnet-trace of xmppd (FILE-MODE-ROUND.nettrace, 20 s from 10 s into the
 # throughput run): for finding the cost, not for the figures, which it disturbs.
-# Build first: dotnet build XmppServer.sln -c Release
+# PERF=DIR records `perf record -g` of xmppd (JIT frames named through DOTNET_PerfMapEnabled) and of every PostgreSQL
+# process for 15 s from 10 s into the throughput run: DIR/MODE-ROUND-{xmppd,postgres}.{data,txt} (self time by symbol).
+# RATE=N offers N msgs/s for 15 s and one step instead of the ramp: CPU per message of every mode at one rate, which
+# separates what archiving costs per message from what a lower rate costs (fewer stanzas per wake-up and per write).
+# Each line also gives the database's commits (pg_stat_database.xact_commit) and its WAL (pg_stat_wal: records,
+# full-page images, bytes) during the throughput run.
+# Build first: dotnet build XmppServer.sln -c Release (XMPPD=PATH runs another build of the server, e.g. a copy of the one before a change)
 #   bench/pg-archive-cost.sh [rounds] [modes]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ROUNDS=${1:-2}
 MODES=${2:-never always}
-XMPPD=$ROOT/Xmpp.Server/bin/Release/net10.0/xmppd
+XMPPD=${XMPPD:-$ROOT/Xmpp.Server/bin/Release/net10.0/xmppd}
 BENCH=$ROOT/bench/Xmpp.Bench/bin/Release/net10.0/xmpp-bench
 DOMAIN=bench.localhost
 PASSWORD=bench-password
@@ -82,7 +88,7 @@ run() {
     port=$(free_port); tls=$(free_port); db="arch_${mode}${sm:+_sm}_$round"
     psql_ -c "CREATE DATABASE $db" postgres
     mkdir -p "$d"
-    (cd "$d" && exec "$XMPPD" run --domain "$DOMAIN" --data-dir "$d/data" --cert-dir "$WORK/certs" \
+    (cd "$d" && exec ${PERF:+env DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0} "$XMPPD" run --domain "$DOMAIN" --data-dir "$d/data" --cert-dir "$WORK/certs" \
         --c2s-port "$port" --c2s-tls-port "$tls" --listen 127.0.0.1 --log-level Warning --allow-registration true \
         --Xmpp:Registration:MinSecondsBetweenPerIp=0 --Xmpp:Limits:MaxConnectionsPerIp=1000000 \
         --Xmpp:Limits:ReadBytesPerSecond=1073741824 --Xmpp:Limits:ReadBurstBytes=1073741824 \
@@ -98,16 +104,38 @@ run() {
     log "round $round, archiving $mode${sm:+, XEP-0198 acks}"
     "$BENCH" register --users 200 "${common[@]}" | tail -n 1 >/dev/null
     local load0 x0 p0 line x1 p1 rows
+    local c0 w0 c1 w1 perf_pid=
+    c0=$(psql_ -c "SELECT xact_commit FROM pg_stat_database WHERE datname = '$db'" postgres)
+    w0=$(psql_ -F ' ' -c "SELECT wal_records, wal_fpi, wal_bytes FROM pg_stat_wal" postgres)
     load0=$(cut -d' ' -f1 /proc/loadavg); x0=$(cpu_of "$SERVER_PID"); p0=$(cpu_of "$postmaster" tree)
+    if [ -n "${PERF:-}" ]; then
+        mkdir -p "$PERF"
+        local out=$PERF/$mode${sm:+-sm}-$round pgpids
+        pgpids=$(ps -o pid= --ppid "$postmaster" | tr -s ' \n' ',' | sed 's/^,//; s/,$//')
+        (sleep 10
+         perf record -F 999 -g -p "$SERVER_PID" -o "$out-xmppd.data" -- sleep 15 >/dev/null 2>&1 &
+         perf record -F 999 -g -p "$postmaster,$pgpids" -o "$out-postgres.data" -- sleep 15 >/dev/null 2>&1 &
+         wait
+         for w in xmppd postgres; do
+             perf report -i "$out-$w.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -120 > "$out-$w.txt" || true
+             perf report -i "$out-$w.data" --children --sort sym --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -200 > "$out-$w-inclusive.txt" || true
+         done) &
+        perf_pid=$!
+    fi
     if [ -n "${TRACE:-}" ]; then
         (sleep 10; "${DOTNET_TRACE:-$HOME/.dotnet/tools/dotnet-trace}" collect -p "$SERVER_PID" --profile dotnet-sampled-thread-time \
             --duration 00:00:00:20 -o "$TRACE-$mode${sm:+-sm}-$round.nettrace" > "$TRACE-$mode${sm:+-sm}-$round.log" 2>&1) &
     fi
-    line=$("$BENCH" throughput --users 200 --online 50 --fixed-rate 200 --fixed-seconds 3 --start-rate 500 --step-seconds 2 \
-        "${common[@]}" | tail -n 1) || line='{"error":"no result"}'
+    local rates=(--fixed-rate 200 --fixed-seconds 3 --start-rate 500 --step-seconds 2)
+    [ -n "${RATE:-}" ] && rates=(--fixed-rate "$RATE" --fixed-seconds 15 --start-rate "$RATE" --max-rate "$RATE" --step-seconds 2)
+    line=$("$BENCH" throughput --users 200 --online 50 "${rates[@]}" "${common[@]}" | tail -n 1) || line='{"error":"no result"}'
     x1=$(cpu_of "$SERVER_PID"); p1=$(cpu_of "$postmaster" tree)
+    if [ -n "$perf_pid" ]; then wait "$perf_pid" || true; fi
+    c1=$(psql_ -c "SELECT xact_commit FROM pg_stat_database WHERE datname = '$db'" postgres)
+    w1=$(psql_ -F ' ' -c "SELECT wal_records, wal_fpi, wal_bytes FROM pg_stat_wal" postgres)
     rows=$(psql_ -c "SELECT count(*) FROM archive_mam" "$db" 2>/dev/null || echo 0)
-    echo "{\"archiving\":\"$mode\",\"sm\":${sm:-0},\"round\":$round,\"load_start\":$load0,\"load_end\":$(cut -d' ' -f1 /proc/loadavg),\"xmppd_cpu_s\":$(( (x1 - x0) ))e-2,\"postgres_cpu_s\":$(( (p1 - p0) ))e-2,\"archived_rows\":$rows,\"result\":$line}"
+    local wal; wal=$(echo "$w0 $w1" | awk '{printf "\"wal_records\":%d,\"wal_fpi\":%d,\"wal_bytes\":%d", $4-$1, $5-$2, $6-$3}')
+    echo "{\"archiving\":\"$mode\",\"sm\":${sm:-0},\"round\":$round,\"load_start\":$load0,\"load_end\":$(cut -d' ' -f1 /proc/loadavg),\"xmppd_cpu_s\":$(( (x1 - x0) ))e-2,\"postgres_cpu_s\":$(( (p1 - p0) ))e-2,\"archived_rows\":$rows,\"commits\":$((c1 - c0)),$wal,\"result\":$line}"
     kill "$SERVER_PID" 2>/dev/null || true
     for _ in $(seq 1 40); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.5; done
     kill -9 "$SERVER_PID" 2>/dev/null || true

@@ -27,28 +27,50 @@ internal sealed partial class PostgresArchiveStore : IArchiveStore
         // Time never runs backwards within an owner's archive (see IArchiveStore): each row's stamp is raised to the
         // latest stamp before it, among the owner's stored rows (the newest one, found by one seek of the primary key)
         // and the rows of this insert. The ordinals continue from the owner's newest row (PostgresSchema.ArchiveTable).
-        // ON CONFLICT makes a group that is run again after a lost commit answer harmless (_insert; _firstInsert is
-        // for appends never tried before). The newest row is looked up once per owner of the group, not once per row
+        // The newest row is looked up once per owner of the group, not once per row
         // (MATERIALIZED keeps the planner from folding the lookup back into the row loop): a third less time per
         // group of 4,096 appends of 200 owners (bench/results/2026-12-07-quick-postgresql.md).
-        _insert = $"""
-            WITH v AS MATERIALIZED (
-                     SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bytea[], $7::text[])
-                          AS v(owner, id, stamp, peer, stanza_id, payload, origin_id)),
-                 n AS MATERIALIZED (
-                     SELECT o.owner, l.newest, l.ordinal FROM (SELECT DISTINCT owner FROM v) o
-                     LEFT JOIN LATERAL (SELECT a.stamp AS newest, a.ordinal FROM {_table} a WHERE a.owner = o.owner ORDER BY a.id DESC LIMIT 1) l ON true)
-            INSERT INTO {_table} (owner, id, stamp, peer, stanza_id, origin_id, payload, ordinal)
+        const string rows = """
             SELECT v.owner, v.id,
                    GREATEST(max(v.stamp) OVER (PARTITION BY v.owner ORDER BY v.id), COALESCE(n.newest, v.stamp)),
                    v.peer, v.stanza_id, v.origin_id, v.payload,
                    COALESCE(n.ordinal, 0) + row_number() OVER (PARTITION BY v.owner ORDER BY v.id)
             FROM v JOIN n ON n.owner = v.owner
             """;
-        // Appends whose ids were given just now cannot be in the table yet: they go in without the conflict check,
-        // whose speculative insertion costs a probe of the primary key per row (InsertAsync).
-        _firstInsert = _insert;
-        _insert += "\nON CONFLICT (owner, id) DO NOTHING";
+        var newest = $"""
+                 n AS MATERIALIZED (
+                     SELECT o.owner, l.newest, l.ordinal FROM (SELECT DISTINCT owner FROM v) o
+                     LEFT JOIN LATERAL (SELECT a.stamp AS newest, a.ordinal FROM {_table} a WHERE a.owner = o.owner ORDER BY a.id DESC LIMIT 1) l ON true)
+            """;
+        var columns = $"INSERT INTO {_table} (owner, id, stamp, peer, stanza_id, origin_id, payload, ordinal)";
+        // ON CONFLICT makes a group that is run again after a lost commit answer harmless: its appends keep the ids
+        // they were given the first time.
+        _insert = $"""
+            WITH v AS MATERIALIZED (
+                     SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bytea[], $7::text[])
+                          AS v(owner, id, stamp, peer, stanza_id, payload, origin_id)),
+            {newest}
+            {columns}
+            {rows}
+            ON CONFLICT (owner, id) DO NOTHING
+            """;
+        // Appends never tried before take their ids in the same statement, in queue order, and get them back from it:
+        // one round trip per group instead of two (allocating, then inserting). They go in without the conflict check,
+        // whose speculative insertion costs a probe of the primary key per row: these ids are new. The ids are known
+        // before the commit is sent, so a commit whose answer is lost runs again as _insert.
+        _firstInsert = $"""
+            WITH ids AS MATERIALIZED (
+                     SELECT array_agg(x ORDER BY x) AS ids
+                     FROM (SELECT nextval('{_table}_ids') AS x FROM generate_series(1, cardinality($1::text[]))) g),
+                 v AS MATERIALIZED (
+                     SELECT u.owner, ids.ids[u.i] AS id, u.stamp, u.peer, u.stanza_id, u.payload, u.origin_id
+                     FROM ids, unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bytea[], $6::text[])
+                          WITH ORDINALITY AS u(owner, stamp, peer, stanza_id, payload, origin_id, i)),
+            {newest},
+                 inserted AS ({columns}
+            {rows})
+            SELECT ids FROM ids
+            """;
     }
 
     // How many of the owner's records match filter (SQL over "a", the owner as $1). Without a peer: the ordinal of
@@ -71,12 +93,21 @@ internal sealed partial class PostgresArchiveStore : IArchiveStore
         return new(_writer.Enqueue(new ArchiveAppend(this, _writer, owner, stamp.UtcTicks, with, stanzaId, payload)));
     }
 
-    // Writer only: stores a run of appends with one id allocation and one multi-row insert. Ids are given once, so a
-    // run that is inserted again (after a lost connection) keeps them.
+    // Writer only: stores a run of appends with one multi-row insert. Ids are given once, so a run that is inserted
+    // again (after a lost connection or a refused write of its group) keeps them.
     internal async ValueTask InsertAsync(NpgsqlConnection connection, List<ArchiveAppend> run)
     {
-        var missing = run.Count(a => a.Id == 0);
-        var again = missing < run.Count;
+        var fresh = true;
+        foreach (var append in run)
+            if (append.Id != 0) { fresh = false; break; }
+        if (fresh)
+        {
+            await FirstInsertAsync(connection, run).ConfigureAwait(false);
+            return;
+        }
+        var missing = 0;
+        foreach (var append in run)
+            if (append.Id == 0) missing++;
         if (missing > 0)
         {
             await using var allocate = new NpgsqlCommand($"SELECT nextval('{_table}_ids') FROM generate_series(1, $1)", connection);
@@ -105,7 +136,7 @@ internal sealed partial class PostgresArchiveStore : IArchiveStore
             originIds[i] = OriginIds.Find(a.Payload);
             a.SetResult(a.Id);
         }
-        await using var insert = new NpgsqlCommand(again ? _insert : _firstInsert, connection);
+        await using var insert = new NpgsqlCommand(_insert, connection);
         insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = owners });
         insert.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = idValues });
         insert.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = stamps });
@@ -114,6 +145,36 @@ internal sealed partial class PostgresArchiveStore : IArchiveStore
         insert.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = payloads });
         insert.Parameters.Add(new NpgsqlParameter { Value = originIds, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         await insert.ExecuteNonQueryAsync().ConfigureAwait(false);
+    }
+
+    // Appends never tried: the ids come back from the insert itself (_firstInsert), in run order.
+    private async ValueTask FirstInsertAsync(NpgsqlConnection connection, List<ArchiveAppend> run)
+    {
+        var owners = new string[run.Count];
+        var stamps = new long[run.Count];
+        var peers = new string[run.Count];
+        var stanzaIds = new string?[run.Count];
+        var payloads = new byte[run.Count][];
+        var originIds = new string?[run.Count];
+        for (var i = 0; i < run.Count; i++)
+        {
+            var a = run[i];
+            (owners[i], stamps[i], peers[i], stanzaIds[i], payloads[i]) = (a.Owner, a.Stamp, a.With, a.StanzaId, a.Payload);
+            originIds[i] = OriginIds.Find(a.Payload);
+        }
+        await using var insert = new NpgsqlCommand(_firstInsert, connection);
+        insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = owners });
+        insert.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = stamps });
+        insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = peers });
+        insert.Parameters.Add(new NpgsqlParameter { Value = stanzaIds, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        insert.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = payloads });
+        insert.Parameters.Add(new NpgsqlParameter { Value = originIds, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        var ids = (long[])(await insert.ExecuteScalarAsync().ConfigureAwait(false))!;
+        for (var i = 0; i < run.Count; i++)
+        {
+            run[i].Id = ids[i];
+            run[i].SetResult(ids[i]);
+        }
     }
 
     public ValueTask<bool> ReplaceAsync(string owner, long id, ReadOnlyMemory<byte> payload)

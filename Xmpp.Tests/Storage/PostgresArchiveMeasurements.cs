@@ -47,6 +47,11 @@ public sealed class PostgresArchiveMeasurements
                      ("latest 50", new ArchiveQuery("alice", Max: 50, Reverse: true)),
                      ("latest 50 with one peer", new ArchiveQuery("alice", With: "peer3@example.org", Max: 50, Reverse: true)),
                      ("50 after an id in the middle", new ArchiveQuery("alice", AfterId: 500_000, Max: 50)),
+                     // Start and End are found by binary searches of the primary key (migration 5 dropped the stamp index).
+                     ("50 from a start time in the middle", new ArchiveQuery("alice",
+                         Start: new DateTimeOffset(638000000000000000 + 500_000L * 10000000, TimeSpan.Zero), Max: 50)),
+                     ("latest 50 before an end time in the middle", new ArchiveQuery("alice",
+                         End: new DateTimeOffset(638000000000000000 + 500_000L * 10000000, TimeSpan.Zero), Max: 50, Reverse: true)),
                  })
         {
             for (var i = 0; i < 5; i++)

@@ -107,8 +107,9 @@ public sealed class PostgresStorageTests
             ($"SELECT * FROM archive_mam a WHERE a.owner = 'user5' AND a.id > {mark} ORDER BY a.id DESC LIMIT 51", "archive_mam_pkey"),
             // with a peer
             ($"SELECT * FROM archive_mam a WHERE a.owner = 'user5' AND a.id > {mark} AND a.peer = 'peer3' ORDER BY a.id DESC LIMIT 51", "archive_mam_peer"),
-            // a time range (the planner may walk the primary key or the stamp index)
-            ($"SELECT * FROM archive_mam a WHERE a.owner = 'user5' AND a.id > {mark} AND a.stamp >= 638000000500000000 AND a.stamp <= 638000000600000000 ORDER BY a.id LIMIT 51", "archive_mam_"),
+            // a time range: a range of ids, each end found by a binary search of the primary key (migration 5)
+            ($"SELECT * FROM archive_mam a WHERE a.owner = 'user5' AND a.id > {mark} AND a.id >= {FirstIdWhere(">= 638000000500000000")} " +
+             $"AND a.id < {FirstIdWhere("> 638000000600000000")} ORDER BY a.id LIMIT 51", "archive_mam_pkey"),
             // a stanza id (XEP-0359)
             ($"SELECT a.id FROM archive_mam a WHERE a.owner = 'user5' AND a.stanza_id = 'sid505' AND a.id > {mark} ORDER BY a.id DESC LIMIT 1", "archive_mam_stanza_id"),
             // an origin id (XEP-0359), as FindIdByOriginIdAsync asks
@@ -122,15 +123,48 @@ public sealed class PostgresStorageTests
         }
     }
 
+    private string FirstIdWhere(string comparison) =>
+        ((PostgresArchiveStore)_storage.Archive("mam")).FirstIdWhere(comparison).Replace("$1", "'user5'");
+
     [Test]
-    public async Task Every_archive_table_has_the_indexes_of_owner_time_peer_stanza_id_and_origin_id()
+    public async Task Start_and_end_find_the_same_records_as_a_scan_of_the_stamps()
+    {
+        // Three owners interleaved, ids with gaps, and stamps that stay equal over runs of rows (as the insert's raising
+        // makes them): every bound the binary search can meet, compared with a plain filter on the stamp column.
+        await ScalarAsync<object>("""
+            INSERT INTO archive_mam (owner, id, stamp, peer, stanza_id, payload, ordinal)
+            SELECT 'user' || (n % 3), n * 7 + n % 5, 638000000000000000 + (n / 15)::bigint * 10000000, 'peer', 'sid' || n, '\x00'::bytea, n / 3 + 1
+            FROM generate_series(1, 3000) n;
+            SELECT setval('archive_mam_ids', 30000);
+            SELECT 1
+            """);
+        var archive = _storage.Archive("mam");
+        const long t = 638000000000000000;
+        long[] bounds = [t - 1, t, t + 1, t + 10000000, t + 57 * 10000000L, t + 57 * 10000000L + 1, t + 199 * 10000000L, t + 200 * 10000000L, t + 10000 * 10000000L];
+        foreach (var owner in new[] { "user0", "user1", "user2" })
+        foreach (var start in bounds.Prepend(-1))
+        foreach (var end in bounds.Prepend(-1))
+        {
+            var condition = (start < 0 ? "" : $" AND stamp >= {start}") + (end < 0 ? "" : $" AND stamp <= {end}");
+            var expected = await ScalarAsync<long[]>(
+                $"SELECT COALESCE(array_agg(id ORDER BY id), '{{}}') FROM archive_mam WHERE owner = '{owner}'{condition}");
+            var page = await archive.QueryAsync(new ArchiveQuery(owner, Max: 5000,
+                Start: start < 0 ? null : new DateTimeOffset(start, TimeSpan.Zero), End: end < 0 ? null : new DateTimeOffset(end, TimeSpan.Zero)));
+            Assert.That(page.Records.Select(r => r.Id), Is.EqualTo(expected), $"{owner}{condition}");
+            Assert.That(page.TotalCount, Is.EqualTo(expected.Length), $"{owner}{condition}");
+        }
+    }
+
+    [Test]
+    public async Task Every_archive_table_has_the_indexes_of_owner_peer_stanza_id_and_origin_id_and_none_of_time()
     {
         _ = _storage.Archive("later"); // a collection whose table is made after the migrations
         foreach (var table in new[] { "archive_offline", "archive_mam", "archive_muc", "archive_later" })
         {
             var definitions = await ScalarAsync<string>($"SELECT string_agg(indexdef, E'\\n') FROM pg_indexes WHERE tablename = '{table}'");
             Assert.That(definitions, Does.Contain($"{table}_pkey ON public.{table} USING btree (owner, id)"));
-            Assert.That(definitions, Does.Contain($"{table}_stamp ON public.{table} USING btree (owner, stamp)"));
+            // Migration 5: time bounds are found along the primary key.
+            Assert.That(definitions, Does.Not.Contain($"{table}_stamp"));
             Assert.That(definitions, Does.Contain($"{table}_peer ON public.{table} USING btree (owner, peer, id)"));
             Assert.That(definitions, Does.Contain($"{table}_stanza_id ON public.{table} USING btree (owner, stanza_id, id) WHERE (stanza_id IS NOT NULL)"));
             Assert.That(definitions, Does.Contain($"{table}_origin_id ON public.{table} USING btree (owner, origin_id, id) WHERE (origin_id IS NOT NULL)"));
@@ -213,8 +247,12 @@ public sealed class PostgresStorageTests
         await using var storage = await PostgresStorage.OpenAsync(connectionString, purgeInterval: TimeSpan.Zero);
         var mam = storage.Archive("mam");
 
-        Assert.That(await Scalar<int>("SELECT max(version) FROM schema_version"), Is.EqualTo(4));
+        Assert.That(await Scalar<int>("SELECT max(version) FROM schema_version"), Is.EqualTo(PostgresSchema.Version));
         Assert.That(await Scalar<long>("SELECT count(*) FROM information_schema.columns WHERE column_name = 'peer_ordinal'"), Is.Zero);
+        Assert.That(await Scalar<long>("SELECT count(*) FROM pg_indexes WHERE indexname LIKE 'archive_%_stamp'"), Is.Zero, "migration 5");
+        var range = await mam.QueryAsync(new ArchiveQuery("juliet", Start: T0.AddSeconds(10), End: T0.AddSeconds(12)));
+        Assert.That(range.Records.Select(r => r.Id), Is.EqualTo(new long[] { 10, 11, 12 }), "a time range without the stamp index");
+        Assert.That(range.TotalCount, Is.EqualTo(3));
         Assert.That(await mam.CountAsync("juliet"), Is.EqualTo(26), "ids 5..30: the mark still hides 1..4");
         var latest = await mam.QueryAsync(new ArchiveQuery("juliet", Max: 5, Reverse: true));
         Assert.That(latest.Records.Select(r => r.Id), Is.EqualTo(new long[] { 26, 27, 28, 29, 30 }));
