@@ -63,7 +63,7 @@ public static class ClusterServices
         services.AddHostedService<ClusterLinks>();
         services.AddHostedService(sp => sp.GetRequiredService<RedisNodeBus>());
         services.AddSingleton<IReadinessCheck, ClusterReadiness>();
-        services.AddSingleton<RedisClusterLocks>();
+        services.AddSingleton(sp => new RedisClusterLocks(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<ILogger<RedisClusterLocks>>()));
         services.AddSingleton<IClusterLocks>(sp => sp.GetRequiredService<RedisClusterLocks>());
     }
 

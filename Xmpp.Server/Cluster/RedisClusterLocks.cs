@@ -10,10 +10,14 @@ namespace Xmpp.Server.Cluster;
 /// compare-and-delete, so a holder never extends or removes another's lock. A node that dies (or freezes) holding a
 /// lock blocks it for at most its time to live; the holder itself stops trusting the lock once its last successful
 /// renewal was sent longer ago than that (Held), so it never acts on a lock that has expired under it.
-public sealed class RedisClusterLocks(IConnectionMultiplexer redis, ILogger<RedisClusterLocks> log) : IClusterLocks
+public sealed class RedisClusterLocks(IConnectionMultiplexer redis, ILogger<RedisClusterLocks> log, TimeSpan timeToLive) : IClusterLocks
 {
-    /// How long a lock outlives its holder's last renewal.
-    public static readonly TimeSpan TimeToLive = TimeSpan.FromSeconds(6);
+    /// How long a lock outlives its holder's last renewal, unless a test asks for another time.
+    public static readonly TimeSpan DefaultTimeToLive = TimeSpan.FromSeconds(6);
+
+    public RedisClusterLocks(IConnectionMultiplexer redis, ILogger<RedisClusterLocks> log) : this(redis, log, DefaultTimeToLive) { }
+
+    public TimeSpan TimeToLive { get; } = timeToLive;
 
     private const string RenewScript = """
         if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
@@ -90,8 +94,8 @@ public sealed class RedisClusterLocks(IConnectionMultiplexer redis, ILogger<Redi
             _key = key;
             _token = token;
             // Valid from when the SET was sent, not when its answer came: Redis may have started the clock earlier.
-            _validUntil = sentAt + (long)(TimeToLive.TotalSeconds * Stopwatch.Frequency);
-            var every = TimeToLive / 3;
+            _validUntil = sentAt + (long)(owner.TimeToLive.TotalSeconds * Stopwatch.Frequency);
+            var every = owner.TimeToLive / 3;
             _renewal = new Timer(_ => _ = RenewAsync(), null, every, every);
         }
 
@@ -103,8 +107,9 @@ public sealed class RedisClusterLocks(IConnectionMultiplexer redis, ILogger<Redi
             long sent = Stopwatch.GetTimestamp();
             try
             {
-                var renewed = (long)await _db.ScriptEvaluateAsync(RenewScript, [_key], [_token, (long)TimeToLive.TotalMilliseconds]);
-                if (renewed == 1) Volatile.Write(ref _validUntil, sent + (long)(TimeToLive.TotalSeconds * Stopwatch.Frequency));
+                var ttl = _owner.TimeToLive;
+                var renewed = (long)await _db.ScriptEvaluateAsync(RenewScript, [_key], [_token, (long)ttl.TotalMilliseconds]);
+                if (renewed == 1) Volatile.Write(ref _validUntil, sent + (long)(ttl.TotalSeconds * Stopwatch.Frequency));
                 else if (Volatile.Read(ref _released) == 0)
                 {
                     _lost = true;
