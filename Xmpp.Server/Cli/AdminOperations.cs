@@ -166,27 +166,28 @@ public sealed class AdminOperations(AdminTarget target, TextWriter output, TextW
 
     private async Task<int> RoomListAsync()
     {
-        foreach (var (room, summary, live) in await RoomsAsync())
+        foreach (var (room, summary, live, node) in await RoomsAsync())
             output.WriteLine($"{room} {(summary.Persistent ? "persistent" : "temporary")} {(summary.Public ? "public" : "hidden")}"
-                + (live ? "" : " (stored)") + (summary.Title.Length > 0 ? $" \"{summary.Title}\"" : ""));
+                + (live ? "" : " (stored)") + (summary.Title.Length > 0 ? $" \"{summary.Title}\"" : "") + (node is null ? "" : $" (on {node})"));
         return 0;
     }
 
-    /// Rooms with their summaries; Live is false when read from the store of a stopped server.
-    private async Task<List<(Jid Room, MucRoomSummary Summary, bool Live)>> RoomsAsync()
+    /// Rooms with their summaries; Live is false when read from the store of a stopped server; Node names the cluster
+    /// node that hosts a temporary room when it is not the one asked.
+    private async Task<List<(Jid Room, MucRoomSummary Summary, bool Live, string? Node)>> RoomsAsync()
     {
-        var list = new List<(Jid, MucRoomSummary, bool)>();
+        var list = new List<(Jid, MucRoomSummary, bool, string?)>();
         if (target.Live is { } live)
         {
             foreach (var (domain, service) in live.Muc.Services.OrderBy(s => s.Key, StringComparer.Ordinal))
-                foreach (var (local, summary) in await service.AllRoomsAsync())
-                    list.Add((Jid.Create(local, domain), summary, true));
+                foreach (var (local, summary, node) in await service.AllRoomsAsync())
+                    list.Add((Jid.Create(local, domain), summary, true, node));
             return list;
         }
         var store = new MucStore(target.Storage);
         foreach (var domain in MucDomains())
             foreach (var (local, summary) in (await store.LoadDirectoryAsync(domain)).OrderBy(r => r.Key, StringComparer.Ordinal))
-                list.Add((Jid.Create(local, domain), summary, false));
+                list.Add((Jid.Create(local, domain), summary, false, null));
         return list;
     }
 

@@ -12,9 +12,10 @@ namespace Xmpp.Server.Cluster;
 /// Room hosting in a cluster (issue 17, point 3). In Redis, per room:
 ///   xmpp:room:{room}        hash node, epoch: the node that hosts the room and the epoch it took it with
 ///   xmpp:room-epoch:{room}  the room's epoch counter (only increases)
-///   xmpp:muc-live:{service} hash: the temporary public rooms, field the room's local part, value "{node} {token} {name}"
+///   xmpp:muc-live:{service} hash: the temporary public rooms, field the room's local part, value "{node} {token} {title}"
 ///                           of the registration hosting it (for disco#items on every node; persistent ones are in
 ///                           PostgreSQL)
+///   xmpp:muc-hidden:{service} the same for the temporary rooms not listed publicly (for the admin room list only)
 /// A node takes a room with one script that records it only when the recorded host is absent, this node itself (a
 /// new incarnation, whose memory of the room is gone) or without a lease; then it records the epoch in PostgreSQL
 /// (IRoomFence), where every write of the room's state checks it. The hot path is a local cache room → (node, epoch),
@@ -84,6 +85,8 @@ public sealed class ClusterRoomHosting : IRoomHosting
 
     internal static string LiveRoomsKey(string domain) => "xmpp:muc-live:" + domain;
 
+    internal static string HiddenRoomsKey(string domain) => "xmpp:muc-hidden:" + domain;
+
     // Withdraws a room's entry only while it is still the one this registration wrote (the room may have been made
     // again elsewhere since): KEYS[1] the service's hash, ARGV[1] the room, ARGV[2] "{node} {token} ".
     private const string WithdrawScript = """
@@ -94,31 +97,41 @@ public sealed class ClusterRoomHosting : IRoomHosting
 
     private string Registration => $"{_bus.LocalNode} {(_bus as RedisNodeBus)?.Token ?? ""} ";
 
-    public void ShareLiveRoom(string domain, string local, string? name)
+    public void ShareLiveRoom(string domain, string local, MucRoomSummary? summary)
     {
-        // Fire and forget, in order on the one connection: the room's worker does not wait for Redis.
+        // Fire and forget, in order on the one connection: the room's worker does not wait for Redis. A room is in one
+        // of the two lists: public ones for everybody's disco#items, hidden ones (locked new rooms too) for the admin.
         var db = _redis.GetDatabase();
-        if (name is not null) db.HashSet(LiveRoomsKey(domain), local, Registration + name, flags: CommandFlags.FireAndForget);
-        else db.ScriptEvaluate(WithdrawScript, [LiveRoomsKey(domain)], [local, Registration], CommandFlags.FireAndForget);
+        var (into, other) = summary?.Public == true ? (LiveRoomsKey(domain), HiddenRoomsKey(domain)) : (HiddenRoomsKey(domain), LiveRoomsKey(domain));
+        if (summary is not null) db.HashSet(into, local, Registration + summary.Title, flags: CommandFlags.FireAndForget);
+        else db.ScriptEvaluate(WithdrawScript, [into], [local, Registration], CommandFlags.FireAndForget);
+        db.ScriptEvaluate(WithdrawScript, [other], [local, Registration], CommandFlags.FireAndForget);
     }
 
-    public async ValueTask<IReadOnlyList<(string Local, string Name)>> LiveRoomsElsewhereAsync(string domain)
+    public async ValueTask<IReadOnlyList<LiveRoom>> LiveRoomsElsewhereAsync(string domain, bool hiddenToo = false)
+    {
+        var rooms = await ReadLiveRoomsAsync(LiveRoomsKey(domain), true);
+        if (hiddenToo) rooms.AddRange(await ReadLiveRoomsAsync(HiddenRoomsKey(domain), false));
+        return rooms;
+    }
+
+    private async ValueTask<List<LiveRoom>> ReadLiveRoomsAsync(string key, bool listed)
     {
         var db = _redis.GetDatabase();
         HashEntry[] entries;
-        try { entries = await db.HashGetAllAsync(LiveRoomsKey(domain)); }
+        try { entries = await db.HashGetAllAsync(key); }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
             _log.LogWarning("Temporary rooms of other nodes not read from Redis: {Error}", e.Message);
             return [];
         }
         var bus = _bus as RedisNodeBus;
-        var rooms = new List<(string, string)>();
+        var rooms = new List<LiveRoom>();
         foreach (var entry in entries)
         {
             var parts = ((string?)entry.Value ?? "").Split(' ', 3);
             if (parts.Length < 3) continue;
-            var (node, token, name) = (parts[0], parts[1], parts[2]);
+            var (node, token, title) = (parts[0], parts[1], parts[2]);
             if (node == _bus.LocalNode && token == bus?.Token) continue; // this node lists its own rooms from memory
             string? current = null;
             bool stale = bus?.IsDeadToken(token) == true || (node == _bus.LocalNode && token != bus?.Token)
@@ -126,10 +139,10 @@ public sealed class ClusterRoomHosting : IRoomHosting
             if (stale)
             {
                 // An ended registration's rooms ended with it.
-                db.ScriptEvaluate(WithdrawScript, [LiveRoomsKey(domain)], [(string)entry.Name!, $"{node} {token} "], CommandFlags.FireAndForget);
+                db.ScriptEvaluate(WithdrawScript, [key], [(string)entry.Name!, $"{node} {token} "], CommandFlags.FireAndForget);
                 continue;
             }
-            if (current == token) rooms.Add(((string)entry.Name!, name));
+            if (current == token) rooms.Add(new LiveRoom((string)entry.Name!, title, listed, node));
         }
         return rooms;
     }

@@ -63,6 +63,8 @@ public static class ClusterServices
         services.AddHostedService<ClusterLinks>();
         services.AddHostedService(sp => sp.GetRequiredService<RedisNodeBus>());
         services.AddSingleton<IReadinessCheck, ClusterReadiness>();
+        services.AddSingleton(sp => new RedisClusterLocks(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<ILogger<RedisClusterLocks>>()));
+        services.AddSingleton<IClusterLocks>(sp => sp.GetRequiredService<RedisClusterLocks>());
     }
 
     public static IConnectionMultiplexer Connect(ClusterOptions c, ILogger log)

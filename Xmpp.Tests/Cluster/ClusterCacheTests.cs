@@ -13,8 +13,13 @@ namespace Xmpp.Tests.Cluster;
 [TestFixture, Category("Cluster"), NonParallelizable]
 public sealed class ClusterCacheTests : ClusterFixture
 {
-    private static readonly string[] Users = ["rita", "ross", "bea", "sid", "olga", "pete", "vera", "mia", "sam", "lena", "kai", "nina", "tara", .. Enumerable.Range(0, RaceRounds).Select(i => $"rc{i}")];
+    private const int Strangers = 8;
     private const int RaceRounds = 24;
+
+    private static readonly string[] Users =
+        ["rita", "ross", "bea", "sid", "olga", "pete", "vera", "mia", "sam", "portia", "lena", "kai", "nina", "tara",
+         .. Enumerable.Range(0, Strangers).SelectMany(i => new[] { $"suitor{i}", $"friend{i}" }),
+         .. Enumerable.Range(0, RaceRounds).Select(i => $"rc{i}")];
     private const string CapsNode = "https://example.org/cluster-client";
     private const string PepNode = "urn:example:cluster-mood";
 
@@ -303,5 +308,59 @@ public sealed class ClusterCacheTests : ClusterFixture
         }
         Assert.That(bodies, Does.Contain("archived"));
         Assert.That(bodies, Does.Not.Contain("not archived"), "node B archived with the preferences it had cached");
+    }
+
+    // Message requests keep one state document per account (accepted strangers, waiting requests). portia, with requests
+    // on, accepts eight strangers by writing to them through n1 while eight others' first messages are held through
+    // n2, all at once: each node's change is read-modify-written in the store (IKeyValueStore.UpdateAsync), so both
+    // nodes' changes are kept. Written whole from each node's copy, one node's changes overwrote the other's.
+    [Test]
+    public async Task Two_nodes_changing_one_accounts_message_requests_at_once_both_keep_their_change()
+    {
+        const string settings = "urn:xmppd:message-requests#settings";
+        await using var portia = await Cluster.ConnectAsync(0, "portia", "pc");
+        var first = await portia.IqAsync($"<iq type='set' to='localhost'><command xmlns='{Ns.Commands}' node='{settings}' action='execute'/></iq>");
+        var done = await portia.IqAsync($"<iq type='set' to='localhost'><command xmlns='{Ns.Commands}' node='{settings}' "
+            + $"sessionid='{first.Child("command", Ns.Commands)!.Attr("sessionid")}' action='complete'><x xmlns='jabber:x:data' type='submit'>"
+            + "<field var='enabled'><value>1</value></field></x></command></iq>");
+        Assert.That(done.Child("command", Ns.Commands)?.Attr("status"), Is.EqualTo("completed"), done.ToString());
+        var suitors = await Task.WhenAll(Enumerable.Range(0, Strangers).Select(i => Cluster.ConnectAsync(1, $"suitor{i}", "pc")));
+        var friends = await Task.WhenAll(Enumerable.Range(0, Strangers).Select(i => Cluster.ConnectAsync(1, $"friend{i}", "pc")));
+        try
+        {
+            // n1 accepts the friends (portia writes to each) while n2 holds the suitors' messages (each a new request).
+            Task[] atOnce =
+            [
+                Task.Run(async () =>
+                {
+                    for (int i = 0; i < Strangers; i++) await portia.SendAsync(Chat($"friend{i}@localhost", "Welcome, friend " + i));
+                    await portia.IqAsync("<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
+                }),
+                .. suitors.Select(async (s, i) =>
+                {
+                    await s.SendAsync(Chat("portia@localhost", "Choose my casket " + i));
+                    await s.IqAsync("<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
+                }),
+            ];
+            await Task.WhenAll(atOnce);
+            // Every suitor's request waits (listed through either node)...
+            var list = await portia.IqAsync($"<iq type='set' to='localhost'><command xmlns='{Ns.Commands}' node='urn:xmppd:message-requests#list' action='execute'/></iq>");
+            var waiting = list.Child("command", Ns.Commands)!.Child("x", "jabber:x:data")!.Elements("field", "jabber:x:data")
+                .Select(f => f.Attr("var")).Where(v => v?.StartsWith("suitor", StringComparison.Ordinal) == true).Order(StringComparer.Ordinal).ToList();
+            Assert.That(waiting, Is.EqualTo(Enumerable.Range(0, Strangers).Select(i => $"suitor{i}@localhost").Order(StringComparer.Ordinal)),
+                "the requests held through n2");
+            // ...and every friend is accepted: their messages through n2 arrive at once, none held as a request.
+            foreach (var (f, i) in friends.Select((f, i) => (f, i))) await f.SendAsync(Chat("portia@localhost", "Thanks " + i));
+            var arrived = new List<string>();
+            while (arrived.Count < Strangers && await portia.TryReceiveAsync(e => e.Name == "message" && Body(e)?.StartsWith("Thanks ", StringComparison.Ordinal) == true,
+                       TimeSpan.FromSeconds(3)) is { } m)
+                arrived.Add(Body(m)!);
+            Assert.That(arrived.Order(StringComparer.Ordinal), Is.EqualTo(Enumerable.Range(0, Strangers).Select(i => "Thanks " + i).Order(StringComparer.Ordinal)),
+                "the strangers accepted through n1");
+        }
+        finally
+        {
+            foreach (var c in suitors.Concat(friends)) await c.DisposeAsync();
+        }
     }
 }

@@ -12,7 +12,7 @@ namespace Xmpp.Tests.Cluster;
 public sealed class ClusterTests : ClusterFixture
 {
     private static readonly string[] Users =
-        ["alice", "bob", "carol", "dave", "erin", "frank", "gina", "henry", "ivan", "judy", "kim", "leo"];
+        ["alice", "bob", "carol", "dave", "erin", "frank", "gina", "henry", "ivan", "judy", "kim", "leo", "mia", "ned"];
 
     protected override Task<ClusterNodes> StartAsync() =>
         ClusterNodes.StartAsync(Users);
@@ -214,6 +214,41 @@ public sealed class ClusterTests : ClusterFixture
         var gone = DateTime.UtcNow.AddSeconds(3);
         while ((await RoomItemsAsync(ivan)).ContainsKey(open) && DateTime.UtcNow < gone) await Task.Delay(50);
         Assert.That(await RoomItemsAsync(ivan), Does.Not.ContainKey(open), "withdrawn once the room is gone");
+    }
+
+    [Test, Order(9)]
+    public async Task The_admin_room_list_on_any_node_shows_every_room_of_the_cluster_hidden_ones_too_with_their_host()
+    {
+        const string lantern = "lantern@conference.localhost", cellar = "cellar@conference.localhost", library = "library@conference.localhost";
+        // mia on n2 makes a public and a hidden temporary room (n2 hosts them, while she is in them); ned on n3 a
+        // persistent one, which stays when he leaves.
+        await using var mia = await Cluster.ConnectAsync(1, "mia", "pc");
+        await MakeRoomAsync(mia, lantern, ("muc#roomconfig_roomname", "The Lantern"));
+        await MakeRoomAsync(mia, cellar, ("muc#roomconfig_publicroom", "0"));
+        await using (var ned = await Cluster.ConnectAsync(2, "ned", "pc"))
+            await MakeRoomAsync(ned, library, ("muc#roomconfig_persistentroom", "1"), ("muc#roomconfig_roomname", "Library"));
+        string Line(string output, string room) =>
+            output.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith(room + " ", StringComparison.Ordinal)) ?? "";
+        foreach (var node in new[] { 0, 2 })
+        {
+            var (code, output) = await Cluster.CliAsync(node, "room", "list");
+            Assert.That(code, Is.EqualTo(0), output);
+            Assert.That(Line(output, lantern), Is.EqualTo($"{lantern} temporary public \"The Lantern\" (on n2)"), $"n{node + 1}:\n{output}");
+            Assert.That(Line(output, cellar), Is.EqualTo($"{cellar} temporary hidden (on n2)"), $"n{node + 1}: the administrator sees hidden rooms too");
+            Assert.That(Line(output, library), Is.EqualTo($"{library} persistent public \"Library\""), $"n{node + 1}: persistent rooms come from storage");
+        }
+        // Its host lists its own rooms from memory, with no host named.
+        var (_, own) = await Cluster.CliAsync(1, "room", "list");
+        Assert.That(Line(own, cellar), Is.EqualTo($"{cellar} temporary hidden"), own);
+        // The last occupant leaves: the temporary rooms are gone from every node's list.
+        await mia.SendAsync($"<presence to='{lantern}/mia' type='unavailable'/>");
+        await mia.SendAsync($"<presence to='{cellar}/mia' type='unavailable'/>");
+        await mia.ReceiveAsync(e => e.Name == "presence" && e.Attr("from") == $"{cellar}/mia" && e.Attr("type") == "unavailable");
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        string after;
+        do after = (await Cluster.CliAsync(0, "room", "list")).Output;
+        while ((Line(after, lantern).Length > 0 || Line(after, cellar).Length > 0) && DateTime.UtcNow < deadline);
+        Assert.That((Line(after, lantern), Line(after, cellar)), Is.EqualTo(("", "")), after);
     }
 
     private static async Task MakeRoomAsync(TestClient owner, string room, params (string Var, string Value)[] config)

@@ -214,6 +214,7 @@ public sealed partial class SecurityReviewTests
         ("ClusterRoomHosting.cs", "node == _bus.LocalNode && token != bus?.Token"),
         ("ClusterRoomHosting.cs", "out current) == true && current != token"),
         ("ClusterRoomHosting.cs", "if (current == token) rooms.Add"),
+        ("ClusterRoomHosting.cs", "summary?.Public == true ? (LiveRoomsKey"),
     ];
 
     [GeneratedRegex(@"(==|!=|\.SequenceEqual\(|string\.Equals\(|\.Equals\()")]

@@ -25,12 +25,14 @@ public interface IRoomHosting
     /// each MUC service for its domain.
     void OnDestroyRequest(string domain, Func<string, string?, ValueTask<bool>> destroy);
 
-    /// Lists a temporary public room this node hosts (its local part and name) for the other nodes' disco#items, or
-    /// withdraws it (name null): when it is unloaded, hidden or made persistent (persistent rooms are in storage).
-    void ShareLiveRoom(string domain, string local, string? name);
+    /// Lists a temporary room this node hosts (its summary) for the other nodes: a public one for their disco#items, a
+    /// hidden one for their admin room list; or withdraws it (summary null) when it is unloaded or made persistent
+    /// (persistent rooms are in storage).
+    void ShareLiveRoom(string domain, string local, MucRoomSummary? summary);
 
-    /// The temporary public rooms of a service that other live nodes host: local part and name (XEP-0045 §6.3).
-    ValueTask<IReadOnlyList<(string Local, string Name)>> LiveRoomsElsewhereAsync(string domain);
+    /// The temporary rooms of a service that other live nodes host: the public ones (XEP-0045 §6.3), and with hiddenToo
+    /// the hidden ones as well (for the administrator).
+    ValueTask<IReadOnlyList<LiveRoom>> LiveRoomsElsewhereAsync(string domain, bool hiddenToo = false);
 
     /// The room's host refused this node's writes (a newer epoch is recorded): ask again next time.
     void Forget(string room);
@@ -44,6 +46,9 @@ public interface IRoomHosting
     /// Another node is gone (its lease ended): rooms hosted here drop that node's occupants.
     event Action<string>? NodeDown;
 }
+
+/// A temporary room another node hosts: its local part, its title (may be empty), whether it is public, its host.
+public readonly record struct LiveRoom(string Local, string Title, bool Public, string Node);
 
 /// The host of a room: Local when it is this node; Claimed when this node has just taken it (load it from storage).
 public readonly record struct RoomHost(string Node, long Epoch, bool Local, bool Claimed);

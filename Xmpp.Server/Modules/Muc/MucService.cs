@@ -204,10 +204,11 @@ public sealed class MucService(string domain, IRouter router, MucStore store, Mu
             if (summary is null || persistentNow) _live.Remove(local);
             else _live[local] = summary;
         }
-        // In a cluster the other nodes' disco#items list this node's temporary public rooms from Redis.
+        // In a cluster the other nodes list this node's temporary rooms from Redis: the public ones in their disco#items,
+        // every one in their admin room list.
         if (hosting is not null)
         {
-            if (summary is { Persistent: false, Public: true }) hosting.ShareLiveRoom(Domain, local, summary.Title.Length > 0 ? summary.Title : local);
+            if (summary is { Persistent: false }) hosting.ShareLiveRoom(Domain, local, summary);
             else if (wasLive) hosting.ShareLiveRoom(Domain, local, null);
         }
         if (persistentNow) await store.SaveSummaryAsync(Domain, local, summary!);
@@ -233,14 +234,23 @@ public sealed class MucService(string domain, IRouter router, MucStore store, Mu
 
     // ---- For the admin socket (xmppd room list, room destroy) ----
 
-    /// Every room, persistent or alive, public or not, ordered by name.
-    internal async ValueTask<List<(string Local, MucRoomSummary Summary)>> AllRoomsAsync()
+    /// Every room, persistent or alive, public or not, ordered by name; in a cluster the temporary rooms other nodes
+    /// host too, with their host (Node; null for a room hosted here or only stored).
+    internal async ValueTask<List<(string Local, MucRoomSummary Summary, string? Node)>> AllRoomsAsync()
     {
         await EnsureIndexAsync();
         await ReloadIndexInClusterAsync();
-        var list = new List<(string Local, MucRoomSummary Summary)>();
-        lock (_directory!) list.AddRange(_directory.Select(r => (r.Key, r.Value)));
-        lock (_live) list.AddRange(_live.Select(r => (r.Key, r.Value)));
+        var list = new List<(string Local, MucRoomSummary Summary, string? Node)>();
+        lock (_directory!) list.AddRange(_directory.Select(r => (r.Key, r.Value, (string?)null)));
+        lock (_live) list.AddRange(_live.Select(r => (r.Key, r.Value, (string?)null)));
+        if (hosting is not null)
+        {
+            // The administrator sees every room of the cluster, hidden ones too (a hidden room is one nobody is told
+            // about, not one the operator may not see), and which node hosts it: the node to look at for its logs.
+            var listed = list.Select(r => r.Local).ToHashSet(StringComparer.Ordinal);
+            foreach (var r in await hosting.LiveRoomsElsewhereAsync(Domain, hiddenToo: true))
+                if (listed.Add(r.Local)) list.Add((r.Local, new MucRoomSummary { Title = r.Title, Public = r.Public }, r.Node));
+        }
         list.Sort((a, b) => string.CompareOrdinal(a.Local, b.Local));
         return list;
     }
@@ -302,7 +312,7 @@ public sealed class MucService(string domain, IRouter router, MucStore store, Mu
         {
             var listed = rooms.Select(r => r.Local).ToHashSet(StringComparer.Ordinal);
             foreach (var r in await hosting.LiveRoomsElsewhereAsync(Domain))
-                if (listed.Add(r.Local)) rooms.Add(r);
+                if (listed.Add(r.Local)) rooms.Add((r.Local, r.Title.Length > 0 ? r.Title : r.Local));
         }
         var result = new Element("query", Ns.DiscoItems);
         foreach (var (local, name) in rooms.OrderBy(r => r.Local, StringComparer.Ordinal))

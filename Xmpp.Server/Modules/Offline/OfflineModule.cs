@@ -6,6 +6,7 @@ using System.Text;
 using Microsoft.Extensions.Logging;
 using Xmpp.Protocol;
 using Xmpp.Protocol.Xml;
+using Xmpp.Server.Cluster;
 using Xmpp.Server.Hosting;
 using Xmpp.Server.Routing;
 using Xmpp.Server.Sessions;
@@ -19,7 +20,7 @@ namespace Xmpp.Server.Modules.Offline;
 [Xep("XEP-0160", "1.0.1")]
 [Xep("XEP-0203", "2.0", "delay stamps on spooled messages")]
 public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomains domains, XmppServerOptionsAccessor options,
-    ISessionDirectory directory, ILogger<OfflineModule> logger)
+    ISessionDirectory directory, ILogger<OfflineModule> logger, IClusterLocks? clusterLocks = null)
     : IXmppModule
 {
     public const string Collection = "offline";
@@ -38,6 +39,13 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
     // In a cluster another node may spool for the same account at any time, so a count kept here says nothing about
     // the spool: every login queries it and the quota counts what is stored (docs/cluster-seams.md).
     private readonly bool _countsShared = options.Value.Cluster.Enabled;
+
+    // Cluster: the per-node gate cannot keep two nodes from handing one spool to two resources logging in at once on
+    // each; a drain that finds the spool not empty takes the account's cluster lock too. Null on a single node.
+    private readonly IClusterLocks? _clusterLocks = options.Value.Cluster.Enabled ? clusterLocks : null;
+
+    /// How long a drain waits for another node's drain of the same spool (a long one renews its lock meanwhile).
+    private static readonly TimeSpan DrainLockWait = TimeSpan.FromSeconds(30);
 
     /// Per-session: until the spool has been handed over, messages delivered directly wait behind it.
     private sealed class DrainState
@@ -238,20 +246,44 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
         var user = session.Jid.Local!;
         var gate = Gate(user);
         await gate.WaitAsync();
+        IClusterLock? drainLock = null;
         try
         {
             await _queued.WaitAsync(user);
             // Every spooled message is counted under this gate before it is written, so a known count of zero means an
             // empty spool and the login needs no query (one per initial presence was ~6 % of a login's server CPU).
             if (!_countsShared && _counts.TryGetValue(user, out var known) && Interlocked.Read(ref known.Value) == 0) return;
+            var page = await _spool.QueryAsync(new ArchiveQuery(user, Max: Batch));
+            if (page.Records.Count > 0 && _clusterLocks is not null)
+            {
+                // Cluster: another resource of the account may be logging in on another node right now, and its drain
+                // read the same records. Under the account's cluster lock the spool is read again: what the other
+                // drain handed over, it deleted before letting go, so each message goes to one resource (XEP-0160 §4),
+                // as the gate does on one node. An empty spool (most logins) costs no Redis round trip: a message
+                // spooled after that read is handed over by the spool-check (CheckAfterSpoolingAsync).
+                drainLock = await _clusterLocks.AcquireAsync("offline:" + user, DrainLockWait, () => session.IsClosing);
+                if (drainLock is null)
+                {
+                    if (!session.IsClosing)
+                        logger.LogWarning("The offline spool of {User} was not handed over: another node's drain did not end", user);
+                    return;
+                }
+                page = await _spool.QueryAsync(new ArchiveQuery(user, Max: Batch));
+            }
             while (true)
             {
-                var page = await _spool.QueryAsync(new ArchiveQuery(user, Max: Batch));
                 if (page.Records.Count == 0)
                 {
                     // Nothing spooled and nothing being spooled (the gate is held): the count is known from here on.
                     if (!_countsShared) _counts.TryAdd(user, new StrongBox<long>(0));
                     break;
+                }
+                if (drainLock is { Held: false })
+                {
+                    // Another node may hold the account's lock now and hand over the same records: the rest stays
+                    // spooled for that drain or the next login.
+                    logger.LogWarning("The offline spool of {User}: the cluster lock was lost during its hand-over", user);
+                    return;
                 }
                 foreach (var record in page.Records)
                 {
@@ -263,10 +295,13 @@ public sealed class OfflineModule(IStorage storage, IRouter router, ServedDomain
                 await _spool.DeleteThroughAsync(user, page.Records[^1].Id);
                 if (_counts.TryGetValue(user, out var count)) Interlocked.Add(ref count.Value, -page.Records.Count);
                 if (page.Records.Count < Batch) break;
+                page = await _spool.QueryAsync(new ArchiveQuery(user, Max: Batch));
             }
         }
         finally
         {
+            // Released once the deletes have committed (DeleteThroughAsync waits for that): the next drain reads after.
+            if (drainLock is not null) await drainLock.DisposeAsync();
             gate.Release();
             FlushHeld(session);
         }

@@ -52,8 +52,8 @@ public sealed class MessageRequestsModule(
     private readonly ConcurrentDictionary<string, bool> _enabled = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
 
-    /// Per account with requests on: its state once read, changed only under the account's gate by this module, so
-    /// an account's own chatting costs no storage read.
+    /// Per account with requests on: its state once read, replaced by what was stored after each change this node
+    /// makes, so an account's own chatting costs no storage read.
     private readonly ConcurrentDictionary<string, State> _states = new(StringComparer.Ordinal);
 
     // Changed by the account's own IQs and messages on whichever node it uses: another node's change drops the
@@ -179,7 +179,8 @@ public sealed class MessageRequestsModule(
 
     private SemaphoreSlim Gate(string user) => _locks.GetOrAdd(user, static _ => new SemaphoreSlim(1, 1));
 
-    /// Callers that change the state hold the account's gate; the returned object is the cached one.
+    /// The account's state as this node last knew it (the cached object: read it under the account's gate, never change
+    /// it; changes go through ChangeAsync).
     private async ValueTask<State> LoadAsync(string user)
     {
         if (_states.TryGetValue(user, out var known)) return known;
@@ -201,10 +202,26 @@ public sealed class MessageRequestsModule(
         finally { gate.Release(); }
     }
 
-    private async ValueTask SaveAsync(string user, State state)
+    /// Changes the account's state in one read-modify-write of the stored document (IKeyValueStore.UpdateAsync, which
+    /// PostgreSQL runs under a lock on the account's document): a change another node makes at the same moment (a
+    /// stranger's message held there while the account accepts another stranger here) is read and kept, not written
+    /// over. change works on the stored state and says whether it changed it; it may run more than once, so it only
+    /// computes. The cached state becomes what was stored, unless another node announced a change meanwhile.
+    private async ValueTask<State> ChangeAsync(string user, Func<State, bool> change)
     {
-        await storage.KeyValue.SetAsync(user, StateKey, JsonSerializer.SerializeToUtf8Bytes(state, Json));
-        await invalidation.ChangedAsync(CacheName, user);
+        State after = null!;
+        bool changed = false;
+        long drops = Volatile.Read(ref _drops);
+        await storage.KeyValue.UpdateAsync(user, StateKey, stored =>
+        {
+            after = stored is null ? new State([], []) : JsonSerializer.Deserialize<State>(stored, Json)!;
+            changed = change(after);
+            return changed ? JsonSerializer.SerializeToUtf8Bytes(after, Json) : stored;
+        });
+        if (Volatile.Read(ref _drops) == drops) _states[user] = after;
+        else _states.TryRemove(user, out _);
+        if (changed) await invalidation.ChangedAsync(CacheName, user);
+        return after;
     }
 
     /// The archive owner of one stranger's waiting messages: '/' cannot occur in a username, so it names one pair.
@@ -228,17 +245,31 @@ public sealed class MessageRequestsModule(
         if (!await EnabledAsync(user)) return false;
         var gate = Gate(user);
         await gate.WaitAsync();
-        bool first;
+        bool first = false, full = false, accepted = false;
         string preview;
         try
         {
-            var state = await LoadAsync(user);
-            if (!await IsStrangerAsync(c.To, c.From, c.Stanza, state)) return false;
+            if (!await IsStrangerAsync(c.To, c.From, c.Stanza, await LoadAsync(user))) return false;
             var from = c.From.Bare.ToString();
-            var index = state.Waiting.FindIndex(w => w.From == from);
-            first = index < 0;
-            if ((first && state.Waiting.Count >= Options.MaxSendersPerAccount)
-                || (!first && state.Waiting[index].Count >= Options.MaxMessagesPerSender))
+            preview = c.Stanza.ChildText("body", Ns.Client) is { Length: > 0 } body ? (body.Length > 140 ? body[..140] + "…" : body) : "(encrypted)";
+            var since = DateTimeOffset.UtcNow;
+            // The request is counted before its message is kept, so an acceptance on another node that reads the
+            // stored state after this either sees the sender waiting or has made it accepted (then the message passes).
+            await ChangeAsync(user, state =>
+            {
+                accepted = state.Accepted.Contains(from);
+                if (accepted) return false; // accepted through another node since this node's copy was read
+                var index = state.Waiting.FindIndex(w => w.From == from);
+                first = index < 0;
+                full = (first && state.Waiting.Count >= Options.MaxSendersPerAccount)
+                       || (!first && state.Waiting[index].Count >= Options.MaxMessagesPerSender);
+                if (full) return false;
+                if (first) state.Waiting.Add(new Request(from, 1, preview, since));
+                else state.Waiting[index] = state.Waiting[index] with { Count = state.Waiting[index].Count + 1 };
+                return true;
+            });
+            if (accepted) return false;
+            if (full)
             {
                 await router.BounceAsync(c.Stanza, StanzaErrors.ResourceConstraint,
                     "The recipient holds messages from unknown senders as requests, and yours is full");
@@ -246,12 +277,8 @@ public sealed class MessageRequestsModule(
             }
             var stamped = c.Stanza.Clone();
             if (stamped.Child("delay", Ns.Delay) is null)
-                stamped.Add(new Element("delay", Ns.Delay).SetAttr("from", c.To.Domain).SetAttr("stamp", DateTimeProfile.Format(DateTimeOffset.UtcNow)));
-            await _held.AppendAsync(Owner(user, c.From), DateTimeOffset.UtcNow, from, ElementWriter.ToBytes(stamped));
-            preview = c.Stanza.ChildText("body", Ns.Client) is { Length: > 0 } body ? (body.Length > 140 ? body[..140] + "…" : body) : "(encrypted)";
-            if (first) state.Waiting.Add(new Request(from, 1, preview, DateTimeOffset.UtcNow));
-            else state.Waiting[index] = state.Waiting[index] with { Count = state.Waiting[index].Count + 1 };
-            await SaveAsync(user, state);
+                stamped.Add(new Element("delay", Ns.Delay).SetAttr("from", c.To.Domain).SetAttr("stamp", DateTimeProfile.Format(since)));
+            await _held.AppendAsync(Owner(user, c.From), since, from, ElementWriter.ToBytes(stamped));
         }
         finally
         {
@@ -307,21 +334,24 @@ public sealed class MessageRequestsModule(
         await gate.WaitAsync();
         try
         {
-            var state = await LoadAsync(user);
-            bool waiting = state.Waiting.RemoveAll(w => w.From == from) > 0;
-            if (!waiting && state.Accepted.Contains(from)) return;
-            if (!state.Accepted.Contains(from))
+            // The account's every message passes here: one already accepted and not waiting costs no storage write.
+            var known = await LoadAsync(user);
+            if (known.Accepted.Contains(from) && !known.Waiting.Any(w => w.From == from)) return;
+            bool waiting = false;
+            await ChangeAsync(user, state =>
             {
+                waiting = state.Waiting.RemoveAll(w => w.From == from) > 0;
+                if (state.Accepted.Contains(from)) return waiting;
                 state.Accepted.Add(from);
                 if (state.Accepted.Count > MaxAccepted) state.Accepted.RemoveAt(0);
-            }
+                return true;
+            });
             if (waiting)
             {
                 var page = await _held.QueryAsync(new ArchiveQuery(Owner(user, stranger), Max: Options.MaxMessagesPerSender + 10));
                 messages = page.Records.Select(r => StoredStanza.Parse(r.Payload)).ToList();
+                await _held.DeleteAllAsync(Owner(user, stranger));
             }
-            await SaveAsync(user, state);
-            if (waiting) await _held.DeleteAllAsync(Owner(user, stranger));
         }
         finally
         {
@@ -339,9 +369,9 @@ public sealed class MessageRequestsModule(
         await gate.WaitAsync();
         try
         {
-            var state = await LoadAsync(user);
-            if (state.Waiting.RemoveAll(w => w.From == from) == 0) return;
-            await SaveAsync(user, state);
+            bool dropped = false;
+            await ChangeAsync(user, state => dropped = state.Waiting.RemoveAll(w => w.From == from) > 0);
+            if (!dropped) return;
             await _held.DeleteAllAsync(Owner(user, stranger));
         }
         finally
