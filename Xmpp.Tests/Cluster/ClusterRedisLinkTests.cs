@@ -12,7 +12,7 @@ namespace Xmpp.Tests.Cluster;
 public sealed class ClusterRedisLinkTests : ClusterFixture
 {
     protected override Task<ClusterNodes> StartAsync() =>
-        ClusterNodes.StartWithStallableRedisLinkAsync(2, "romeo", "juliet");
+        ClusterNodes.StartWithStallableRedisLinkAsync(2, "romeo", "juliet", "rosa", "lena");
 
     private StallingProxy Link => Cluster.RedisLink!;
 
@@ -61,5 +61,32 @@ public sealed class ClusterRedisLinkTests : ClusterFixture
         Assert.That(Cluster.Nodes[0].Process!.Output, Does.Not.Contain("Cluster node n3 is down"));
         Assert.That(Count(log.Output, "Cluster lease renewal failed") - failedBefore, Is.EqualTo(1), "exactly one renewal went unanswered in time");
         TestContext.Out.WriteLine($"message received {stalled.Elapsed.TotalSeconds:0.0} s after the stall began");
+    }
+
+    [Test]
+    public async Task A_session_whose_directory_write_was_lost_with_the_redis_connection_is_written_again()
+    {
+        await using var rosa = await LogInAsync(0, "rosa", "office");
+        var lena = Jid.Parse("lena@localhost/desk");
+        // lena binds on n3 and sends no presence: the bind's write is the only one that tells Redis and the other nodes
+        // of her session. The link holds that write (one script: n3's lease key, its session hash, lena's account
+        // index) and everything after it, and at once breaks, dropping it: Redis never gets it, n3 sees it fail.
+        var held = Link.StallOnAsync(Keys(RedisNodeBus.SessionsKey("n3"), ClusterSessionDirectory.AccountKey(lena.Bare)),
+            Timeout.InfiniteTimeSpan, TimeSpan.FromSeconds(10));
+        var connecting = Cluster.ConnectAsync(2, "lena", "desk", presence: false);
+        await held;
+        Link.Cut();
+        await using var client = await connecting;
+
+        Assert.That(await Wait.UntilAsync(() => Cluster.Nodes[2].Process!.Output.Contains("Session directory changes not written to Redis",
+            StringComparison.Ordinal), TimeSpan.FromSeconds(5)), "n3 saw the write fail");
+        var redis = await Cluster.RedisDatabaseAsync();
+        Assert.That(await Wait.UntilAsync(async () => await redis.HashExistsAsync(RedisNodeBus.SessionsKey("n3"), lena.ToString()), TimeSpan.FromSeconds(5)),
+            "n3 wrote lena's session again once its connection was back");
+        // RFC 6121 §8.5.3.1: a message to the full JID of a connected resource is delivered to it; n1 knows the
+        // session from the directory's event (or, at the latest, from lena's account index).
+        await rosa.SendAsync(Chat(lena.ToString(), "Lena, are you there?"));
+        Assert.That(await client.TryReceiveAsync(e => e.Name == "message" && Body(e) == "Lena, are you there?", TimeSpan.FromSeconds(5)),
+            Is.Not.Null, "delivered live, not spooled for a session n1 never heard of");
     }
 }
