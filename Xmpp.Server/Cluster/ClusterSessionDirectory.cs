@@ -41,8 +41,14 @@ public sealed partial class ClusterSessionDirectory : ISessionDirectory
         public readonly Dictionary<string, RemoteSessionSink> Sinks = new(StringComparer.Ordinal);
     }
 
-    // One local change, encoded by the writer: op b (bind), u (update) or x (unbind).
-    private readonly record struct Change(string Op, SessionEntry Entry, long BoundAt, TaskCompletionSource Done);
+    // One local change, encoded by the writer: op b (bind), u (update) or x (unbind); or r, a write of the session's
+    // state as it is when the writer takes it (bound: b, else x), for a change whose write failed (Attempt: how often).
+    private readonly record struct Change(string Op, SessionEntry Entry, long BoundAt, TaskCompletionSource? Done, int Attempt = 0);
+
+    // A change whose write fails is written again (from the session's state then) at most this many times, each after
+    // a short pause; a node that loses its lease meanwhile writes everything again when it registers anew.
+    private const int WriteAttempts = 10;
+    private static readonly TimeSpan WriteRetryDelay = TimeSpan.FromMilliseconds(250);
 
     // The last change queued per local session, done once Redis has it (PublishedAsync).
     private readonly ConcurrentDictionary<ISessionSink, Task> _written = new(ReferenceEqualityComparer.Instance);
@@ -178,6 +184,9 @@ public sealed partial class ClusterSessionDirectory : ISessionDirectory
     // One writer: the records and the events change in the order the sessions did, each numbered (v) so a node that
     // reads a record from Redis can tell whether its copy from the events is already newer; events gathered meanwhile
     // go out as one publish. The waiters of PublishedAsync are released once their batch is written (or has failed).
+    // A batch whose write fails (the connection broke, Redis did not answer in time) may or may not have reached Redis;
+    // each session it named is written again, as it is by then (r), behind whatever changed since: the same record
+    // twice, or an unbind twice, changes nothing, and a stale state can never overwrite a newer one.
     private async Task WriteLoopAsync()
     {
         var reader = _changes.Reader;
@@ -185,12 +194,15 @@ public sealed partial class ClusterSessionDirectory : ISessionDirectory
         var keys = new List<RedisKey>();
         var args = new List<RedisValue>();
         var done = new List<TaskCompletionSource>();
+        var written = new List<Change>();
+        var again = new HashSet<string>(StringComparer.Ordinal);
         while (await reader.WaitToReadAsync())
         {
             batch.ResetWrittenCount();
             keys.Clear();
             args.Clear();
             done.Clear();
+            written.Clear();
             keys.Add(RedisNodeBus.LeaseKey(_bus.LocalNode));
             keys.Add(RedisNodeBus.SessionsKey(_bus.LocalNode));
             args.Add(_bus.Token);
@@ -199,31 +211,55 @@ public sealed partial class ClusterSessionDirectory : ISessionDirectory
             args.Add(RedisValue.EmptyString);
             while (batch.WrittenCount < 256 * 1024 && reader.TryRead(out var change))
             {
-                done.Add(change.Done);
+                if (change.Done is { } waiter) done.Add(waiter);
+                if (change.Op == "r") again.Remove(change.Entry.Jid.ToString());
                 if (!_bus.HoldsLease) continue;
+                written.Add(change);
+                var (op, entry, boundAt) = change.Op == "r" ? AsItIsNow(change.Entry) : (change.Op, change.Entry, change.BoundAt);
                 long version = ++_version;
-                var record = change.Op == "x" ? null : Encode("b", change.Entry, change.BoundAt, version);
-                batch.Write(change.Op == "b" ? record! : Encode(change.Op, change.Entry, change.BoundAt, version));
-                keys.Add(AccountKey(change.Entry.Jid.Bare));
-                args.Add(change.Entry.Jid.ToString());
+                var record = op == "x" ? null : Encode("b", entry, boundAt, version);
+                batch.Write(op == "b" ? record! : Encode(op, entry, boundAt, version));
+                keys.Add(AccountKey(entry.Jid.Bare));
+                args.Add(entry.Jid.ToString());
                 args.Add(record ?? RedisValue.EmptyString);
             }
-            if (batch.WrittenCount > 0)
+            if (batch.WrittenCount == 0)
             {
-                args[3] = batch.WrittenSpan.ToArray();
-                try
-                {
-                    var result = (long)await _redis.GetDatabase().ScriptEvaluateAsync(WriteScript, keys.ToArray(), args.ToArray());
-                    if (result < 0) _log.LogWarning("Session directory changes not written: Redis holds another lease token for this node");
-                }
-                catch (Exception e) when (e is RedisException or TimeoutException)
-                {
-                    _log.LogWarning("Session directory changes not written to Redis: {Error}", e.Message);
-                }
+                foreach (var d in done) d.TrySetResult();
+                continue;
+            }
+            args[3] = batch.WrittenSpan.ToArray();
+            bool failed = false;
+            try
+            {
+                var result = (long)await _redis.GetDatabase().ScriptEvaluateAsync(WriteScript, keys.ToArray(), args.ToArray());
+                if (result < 0) _log.LogWarning("Session directory changes not written: Redis holds another lease token for this node");
+            }
+            catch (Exception e) when (e is RedisException or TimeoutException)
+            {
+                failed = true;
+                _log.LogWarning("Session directory changes not written to Redis ({Count}): {Error}; writing them again", written.Count, e.Message);
             }
             foreach (var d in done) d.TrySetResult();
+            if (!failed) continue;
+            await Task.Delay(WriteRetryDelay);
+            foreach (var c in written)
+            {
+                if (c.Attempt + 1 >= WriteAttempts)
+                {
+                    _log.LogError("Session directory: {Jid} not written to Redis after {Attempts} attempts", c.Entry.Jid, WriteAttempts);
+                    continue;
+                }
+                if (again.Add(c.Entry.Jid.ToString())) _changes.Writer.TryWrite(new Change("r", c.Entry, 0, null, c.Attempt + 1));
+            }
         }
     }
+
+    // The session bound to this full JID here now (b), or none (x: this node's record of the JID goes).
+    private (string Op, SessionEntry Entry, long BoundAt) AsItIsNow(SessionEntry then) =>
+        FindLocal(then.Jid) is { } now
+            ? ("b", now, _boundAt.TryGetValue(now.Sink, out var boundAt) ? boundAt : 0)
+            : ("x", then, 0);
 
     // After (re-)registering, and after Redis lost its data: every local session again, under the current token.
     private ValueTask PublishAllAsync()

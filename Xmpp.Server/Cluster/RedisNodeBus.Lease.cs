@@ -8,6 +8,7 @@ namespace Xmpp.Server.Cluster;
 
 // The node lease, the membership set and failure detection.
 //   xmpp:lease:{node}   this node's random token, TTL LeaseSeconds, renewed every third of it with a compare-token script
+//                       (after a failed attempt, again within 250 ms, until the lease ends)
 //   xmpp:nodes          the member set, which the other nodes scan every second (MembershipCheckMilliseconds); a
 //                       node named before that scan has seen it is looked up at once (RedisNodeBus.FirstSeen.cs)
 //   xmpp:cleanup:{node}:{token}  SET NX lock: the one survivor that removes a dead incarnation's session records
@@ -120,58 +121,71 @@ public sealed partial class RedisNodeBus
                 await Guard(h(), "registered");
     }
 
+    // After a renewal that failed (no answer within its bound, a broken connection) the next attempt comes this soon, not
+    // a period later: one slow answer must not cost the lease. Attempts stop when the lease has ended (the fence).
+    private TimeSpan RetryDelay => TimeSpan.FromMilliseconds(Math.Min(250, _lease.TotalMilliseconds / 12));
+
     private async Task RenewLoopAsync(CancellationToken ct)
     {
         var period = _lease / 3;
+        var wait = period;
         while (!ct.IsCancellationRequested)
         {
-            try { await Task.Delay(period, ct); }
+            try { await Task.Delay(wait, ct); }
             catch (OperationCanceledException) { return; }
             await SuspendedForTest(ct);
-            await RenewAsync();
+            wait = await RenewAsync() ? period : RetryDelay;
         }
     }
 
     /// One renewal: first the fence (a pause longer than the lease, e.g. SIGSTOP then SIGCONT, is found here before
-    /// the renewal goes out), then the compare-token script.
-    internal async Task RenewAsync()
+    /// the renewal goes out), then the compare-token script. Its answer is awaited for a third of the lease at most,
+    /// and never past the lease's end, so a retry fits before it ends; the lease counts from before the command was
+    /// sent, so a renewal Redis applies after this node stopped waiting only makes Redis's TTL outlast this node's
+    /// clock. False when the attempt failed while the lease is still valid: the caller tries again soon.
+    internal async Task<bool> RenewAsync()
     {
         await _leaseGate.WaitAsync();
         try
         {
-            if (_stopping.IsCancellationRequested) return;
+            if (_stopping.IsCancellationRequested) return true;
             if (!_registered)
             {
                 await TryRegisterAsync();
-                return;
+                return true;
             }
             var since = Stopwatch.GetElapsedTime(Volatile.Read(ref _renewedAt));
             if (since >= _lease)
             {
                 await LoseAsync($"no renewal for {since.TotalSeconds:0.0} s");
-                return;
+                return true;
             }
+            var left = _lease - since;
+            var bound = left < _lease / 3 ? left : _lease / 3;
             var sent = Stopwatch.GetTimestamp();
             long result;
-            try
-            {
-                result = (long)await _redis.GetDatabase().ScriptEvaluateAsync(RenewScript,
-                    [LeaseKey(LocalNode), NodesKey], [_token, (long)_lease.TotalMilliseconds, LocalNode]);
-            }
+            var renewal = _redis.GetDatabase().ScriptEvaluateAsync(RenewScript,
+                [LeaseKey(LocalNode), NodesKey], [_token, (long)_lease.TotalMilliseconds, LocalNode]);
+            try { result = (long)await renewal.WaitAsync(bound); }
             catch (Exception e) when (e is RedisException or TimeoutException)
             {
-                _log.LogWarning("Cluster lease renewal failed: {Error}", e.Message);
-                return;
+                // Its own failure, if it comes after this wait, is observed here and not reported again.
+                _ = renewal.ContinueWith(static t => t.Exception, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously);
+                _log.LogWarning("Cluster lease renewal failed: {Error}", e is TimeoutException && !renewal.IsCompleted
+                    ? $"no answer within {bound.TotalMilliseconds:0} ms" : e.Message);
+                return false;
+            }
+            // The fence again: an answer that comes after the lease ended (the process was paused meanwhile) does not
+            // revive it, since Redis may have let the key expire and the other nodes may have acted on that.
+            if (Stopwatch.GetElapsedTime(Volatile.Read(ref _renewedAt)) >= _lease)
+            {
+                await LoseAsync("the renewal was answered after the lease had ended");
+                return true;
             }
             if (result == 0)
             {
                 await LoseAsync("another registration holds this node's lease key");
-                return;
-            }
-            if (Stopwatch.GetElapsedTime(sent) >= _lease)
-            {
-                await LoseAsync("the renewal took longer than the lease");
-                return;
+                return true;
             }
             Volatile.Write(ref _renewedAt, sent);
             if (result == 2)
@@ -182,6 +196,7 @@ public sealed partial class RedisNodeBus
                     foreach (Func<ValueTask> h in handlers.GetInvocationList())
                         await Guard(h(), "restored");
             }
+            return true;
         }
         finally { _leaseGate.Release(); }
     }

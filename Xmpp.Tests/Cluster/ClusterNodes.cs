@@ -45,6 +45,14 @@ public sealed class ClusterNodes : IAsyncDisposable
 
     private DelayingProxy? _slowLink;
 
+    /// A node (by index) that reaches Redis through a StallingProxy (RedisLink), which a test stalls or cuts.
+    public int? StallableRedisLink { get; private init; }
+
+    public StallingProxy? RedisLink { get; private set; }
+
+    public static Task<ClusterNodes> StartWithStallableRedisLinkAsync(int node, params string[] users) =>
+        StartAsync(new ClusterNodes { StallableRedisLink = node }, users);
+
     /// A node (by index) started alone before the others, whose membership check runs only every ten minutes: it sees
     /// the others only when something names them, so their whole test is their "first second" for it.
     public int? LateWatcher { get; private init; }
@@ -85,6 +93,7 @@ public sealed class ClusterNodes : IAsyncDisposable
         };
         cluster.Redis = await RedisInstance.StartAsync();
         if (cluster.SlowRedisLink is { } slow) cluster._slowLink = new DelayingProxy(cluster.Redis.Port, slow.Delay);
+        if (cluster.StallableRedisLink is not null) cluster.RedisLink = new StallingProxy(cluster.Redis.Port);
         await cluster._database.ResetAsync();
         cluster._connectionString = await cluster._database.ConnectionStringAsync();
         // The accounts, straight into the shared database (the schema comes with the first open).
@@ -139,11 +148,14 @@ public sealed class ClusterNodes : IAsyncDisposable
 
     public async Task StartNodeAsync(Node node)
     {
+        int index = Array.IndexOf(Nodes, node);
+        int? via = _slowLink is not null && SlowRedisLink?.Node == index ? _slowLink.Port
+            : RedisLink is not null && StallableRedisLink == index ? RedisLink.Port : null;
         var env = new Dictionary<string, string>
         {
             ["XMPP__STORAGE__CONNECTIONSTRING"] = _connectionString,
-            ["XMPP__CLUSTER__REDIS"] = _slowLink is not null && SlowRedisLink?.Node == Array.IndexOf(Nodes, node)
-                ? Redis.ConnectionString.Replace($":{Redis.Port},", $":{_slowLink.Port},", StringComparison.Ordinal)
+            ["XMPP__CLUSTER__REDIS"] = via is { } port
+                ? Redis.ConnectionString.Replace($":{Redis.Port},", $":{port},", StringComparison.Ordinal)
                 : Redis.ConnectionString,
         };
         if (EventLag > TimeSpan.Zero && SlowRedisLink?.Node == Array.IndexOf(Nodes, node))
@@ -187,6 +199,7 @@ public sealed class ClusterNodes : IAsyncDisposable
             await p.DisposeAsync();
         }
         if (_slowLink is not null) await _slowLink.DisposeAsync();
+        if (RedisLink is not null) await RedisLink.DisposeAsync();
         Redis?.Stop();
         try { Directory.Delete(_root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }

@@ -1,0 +1,92 @@
+using System.Diagnostics;
+using Xmpp.Protocol;
+using Xmpp.Server.Cluster;
+using Xmpp.Tests.Support;
+using static Xmpp.Tests.Cluster.ClusterSteps;
+
+namespace Xmpp.Tests.Cluster;
+
+/// A node whose link to Redis stalls or breaks (docs/cluster-seams.md, "Lease renewal" and "Directory writes"): n3
+/// reaches Redis through a StallingProxy, which holds what passes for a while or cuts the connections and drops it.
+[TestFixture, Category("Cluster"), NonParallelizable]
+public sealed class ClusterRedisLinkTests : ClusterFixture
+{
+    protected override Task<ClusterNodes> StartAsync() =>
+        ClusterNodes.StartWithStallableRedisLinkAsync(2, "romeo", "juliet", "rosa", "lena");
+
+    private StallingProxy Link => Cluster.RedisLink!;
+
+    /// What a Redis command carries when it names these keys one after the other (RESP bulk strings): a pattern that
+    /// tells one of the node's commands from the others in the bytes the proxy sees.
+    private static string Keys(params string[] keys) =>
+        string.Join("\r\n", keys.Select((k, i) => i == 0 ? k : $"${k.Length}\r\n{k}")) + "\r\n";
+
+    private async Task<TestClient> LogInAsync(int node, string user, string resource)
+    {
+        var c = await Cluster.ConnectAsync(node, user, resource);
+        await c.ReceiveAsync(e => e.Name == "presence" && e.Attr("from") == c.Jid!.ToString(), TimeSpan.FromSeconds(10));
+        return c;
+    }
+
+    private static int Count(string text, string part)
+    {
+        int n = 0;
+        for (int i = text.IndexOf(part, StringComparison.Ordinal); i >= 0; i = text.IndexOf(part, i + part.Length, StringComparison.Ordinal)) n++;
+        return n;
+    }
+
+    [Test]
+    public async Task A_node_whose_redis_answers_one_lease_renewal_too_late_keeps_its_lease_and_its_sessions()
+    {
+        await using var juliet = await LogInAsync(2, "juliet", "balcony");
+        await using var romeo = await LogInAsync(0, "romeo", "garden");
+        await UntilReachableAsync(romeo, juliet);
+        var log = Cluster.Nodes[2].Process!;
+        int failedBefore = Count(log.Output, "Cluster lease renewal failed");
+
+        // The lease is 3 s, renewed every second; an attempt waits at most a second for its answer. From n3's next
+        // renewal (the compare-token script names its lease key, then the member set), the link holds everything for
+        // 1.5 s: that renewal gets no answer in time. Without a retry the next attempt would come a period after that
+        // failure, two seconds after the last renewal that counted went out plus that one's second: the lease's end.
+        await Link.StallOnAsync(Keys(RedisNodeBus.LeaseKey("n3"), RedisNodeBus.NodesKey), TimeSpan.FromSeconds(1.5), TimeSpan.FromSeconds(5));
+        var stalled = Stopwatch.StartNew();
+        // Past the moment n3 would have given its lease up (2 s after the stall began), with some slack for its log.
+        await Task.Delay(TimeSpan.FromSeconds(2.6));
+
+        Assert.That(juliet.StreamEnded, Is.False, "juliet's session on n3 stays up");
+        await romeo.SendAsync(Chat(juliet.Jid!.ToString(), "Still there, after the stall?"));
+        var message = await juliet.TryReceiveAsync(e => e.Name == "message" && Body(e) == "Still there, after the stall?", TimeSpan.FromSeconds(5));
+        Assert.That(message, Is.Not.Null, "routed from n1 to juliet on n3 after the stall");
+        Assert.That(log.Output, Does.Not.Contain("lost its lease"));
+        Assert.That(Cluster.Nodes[0].Process!.Output, Does.Not.Contain("Cluster node n3 is down"));
+        Assert.That(Count(log.Output, "Cluster lease renewal failed") - failedBefore, Is.EqualTo(1), "exactly one renewal went unanswered in time");
+        TestContext.Out.WriteLine($"message received {stalled.Elapsed.TotalSeconds:0.0} s after the stall began");
+    }
+
+    [Test]
+    public async Task A_session_whose_directory_write_was_lost_with_the_redis_connection_is_written_again()
+    {
+        await using var rosa = await LogInAsync(0, "rosa", "office");
+        var lena = Jid.Parse("lena@localhost/desk");
+        // lena binds on n3 and sends no presence: the bind's write is the only one that tells Redis and the other nodes
+        // of her session. The link holds that write (one script: n3's lease key, its session hash, lena's account
+        // index) and everything after it, and at once breaks, dropping it: Redis never gets it, n3 sees it fail.
+        var held = Link.StallOnAsync(Keys(RedisNodeBus.SessionsKey("n3"), ClusterSessionDirectory.AccountKey(lena.Bare)),
+            Timeout.InfiniteTimeSpan, TimeSpan.FromSeconds(10));
+        var connecting = Cluster.ConnectAsync(2, "lena", "desk", presence: false);
+        await held;
+        Link.Cut();
+        await using var client = await connecting;
+
+        Assert.That(await Wait.UntilAsync(() => Cluster.Nodes[2].Process!.Output.Contains("Session directory changes not written to Redis",
+            StringComparison.Ordinal), TimeSpan.FromSeconds(5)), "n3 saw the write fail");
+        var redis = await Cluster.RedisDatabaseAsync();
+        Assert.That(await Wait.UntilAsync(async () => await redis.HashExistsAsync(RedisNodeBus.SessionsKey("n3"), lena.ToString()), TimeSpan.FromSeconds(5)),
+            "n3 wrote lena's session again once its connection was back");
+        // RFC 6121 §8.5.3.1: a message to the full JID of a connected resource is delivered to it; n1 knows the
+        // session from the directory's event (or, at the latest, from lena's account index).
+        await rosa.SendAsync(Chat(lena.ToString(), "Lena, are you there?"));
+        Assert.That(await client.TryReceiveAsync(e => e.Name == "message" && Body(e) == "Lena, are you there?", TimeSpan.FromSeconds(5)),
+            Is.Not.Null, "delivered live, not spooled for a session n1 never heard of");
+    }
+}
