@@ -225,6 +225,7 @@ public sealed partial class RedisNodeBus
     {
         foreach (var node in _alive.Keys) DropOutbox(node);
         _alive.Clear();
+        ForgetReceived(null, null);
         FailPendingRequests(null);
     }
 
@@ -236,6 +237,7 @@ public sealed partial class RedisNodeBus
             catch (OperationCanceledException) { return; }
             await SuspendedForTest(ct);
             if (!HoldsLease) continue;
+            ResendStale();
             try { await WatchOnceAsync(); }
             catch (Exception e) when (e is RedisException or TimeoutException)
             {
@@ -312,6 +314,7 @@ public sealed partial class RedisNodeBus
         MarkAbsent(node);
         if (!_alive.TryRemove(new KeyValuePair<string, string>(node, token))) return;
         _deadTokens[token] = 0;
+        ForgetReceived(node, token);
         var unacked = DropOutbox(node, gone: true);
         FailPendingRequests(node);
         bool cleaner = await CleanupAsync(node, token);

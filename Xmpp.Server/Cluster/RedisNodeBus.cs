@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Globalization;
 using System.Threading.Channels;
 using Microsoft.Extensions.Hosting;
@@ -160,12 +161,13 @@ public sealed partial class RedisNodeBus : INodeBus, IHostedService, IAsyncDispo
         if (!_handlers.TryAdd(kind, handler)) throw new InvalidOperationException($"cluster request kind {kind} already has a handler");
     }
 
-    private byte[] Encode(string kind, string? target, long requestId, string? name, Element? stanza, long seq = 0, string? destination = null)
+    private byte[] Encode(string kind, string? target, long requestId, string? name, Element? stanza, long seq = 0, string? destination = null,
+        string? origin = null)
     {
         var w = new ArrayBufferWriter<byte>(512);
         ClusterXml.Write(w, "f", [("k", kind), ("n", LocalNode), ("t", target),
             ("r", requestId == 0 ? null : requestId.ToString(CultureInfo.InvariantCulture)), ("q", name),
-            ("s", seq == 0 ? null : seq.ToString(CultureInfo.InvariantCulture)), ("d", destination)], stanza);
+            ("s", seq == 0 ? null : seq.ToString(CultureInfo.InvariantCulture)), ("d", destination), ("o", origin)], stanza);
         return w.WrittenSpan.ToArray();
     }
 
@@ -191,7 +193,8 @@ public sealed partial class RedisNodeBus : INodeBus, IHostedService, IAsyncDispo
         lock (outbox)
         {
             long seq = ++outbox.Seq;
-            var frame = Encode(kind, target, 0, null, stanza, seq, outbox.Token);
+            var frame = Encode(kind, target, 0, null, stanza, seq, outbox.Token, _token);
+            if (outbox.Unacked.Count == 0) outbox.Progress = Stopwatch.GetTimestamp();
             if (outbox.Unacked.Count >= QueueLimit)
             {
                 outbox.Unacked.Dequeue();
@@ -225,7 +228,58 @@ public sealed partial class RedisNodeBus : INodeBus, IHostedService, IAsyncDispo
         if (!_outboxes.TryGetValue(from, out var outbox) || frame.Attr("d") != outbox.Token
             || !long.TryParse(frame.Attr("r"), CultureInfo.InvariantCulture, out var upTo)) return;
         lock (outbox)
-            while (outbox.Unacked.Count > 0 && outbox.Unacked.Peek().Seq <= upTo) outbox.Unacked.Dequeue();
+        {
+            bool progress = false;
+            while (outbox.Unacked.Count > 0 && outbox.Unacked.Peek().Seq <= upTo)
+            {
+                outbox.Unacked.Dequeue();
+                progress = true;
+            }
+            if (progress) outbox.Progress = Stopwatch.GetTimestamp();
+        }
+    }
+
+    /// Go-back-N: the destination asks for every frame from a number on (it missed that one: a frame Redis handed to a
+    /// connection that broke before it read it is gone, and pub/sub keeps nothing). They are queued again in order;
+    /// what arrives twice is skipped there. Frames no longer kept (over QueueLimit unacknowledged) cannot come back:
+    /// the destination is told to go on after them.
+    private void Resend(string from, Element frame)
+    {
+        if (!_outboxes.TryGetValue(from, out var outbox) || frame.Attr("d") != outbox.Token
+            || !long.TryParse(frame.Attr("r"), CultureInfo.InvariantCulture, out var first)) return;
+        lock (outbox) ResendLocked(from, outbox, first);
+    }
+
+    private void ResendLocked(string node, Outbox outbox, long first)
+    {
+        long oldest = outbox.Unacked.Count > 0 ? outbox.Unacked.Peek().Seq : outbox.Seq + 1;
+        if (oldest > first)
+        {
+            _log.LogWarning("Cluster link to {Node}: frames {First}-{Last} asked for again are no longer kept", node, first, oldest - 1);
+            outbox.Queue.Writer.TryWrite(Encode("j", null, oldest - 1, null, null, 0, outbox.Token, _token));
+        }
+        int again = 0;
+        foreach (var (seq, bytes) in outbox.Unacked)
+            if (seq >= first && outbox.Queue.Writer.TryWrite(bytes)) again++;
+        outbox.Progress = Stopwatch.GetTimestamp();
+        Interlocked.Add(ref _resent, again);
+    }
+
+    /// Frames sent again since start (asked for by their destination, or unacknowledged for too long).
+    public long Resent => Interlocked.Read(ref _resent);
+
+    private long _resent;
+
+    // A destination that missed the last frames sent to it has nothing after them to notice the gap by; frames with no
+    // acknowledgement for this long are sent again (run by the membership loop, every MembershipCheckMilliseconds).
+    private static readonly TimeSpan UnackedResendAfter = TimeSpan.FromSeconds(2);
+
+    internal void ResendStale()
+    {
+        foreach (var (node, outbox) in _outboxes)
+            lock (outbox)
+                if (outbox.Unacked.Count > 0 && !outbox.Gone && Stopwatch.GetElapsedTime(outbox.Progress) >= UnackedResendAfter)
+                    ResendLocked(node, outbox, outbox.Unacked.Peek().Seq);
     }
 
     // The frames a dead node did not acknowledge, handed to the router's side in the order they were sent.
@@ -267,6 +321,8 @@ public sealed partial class RedisNodeBus : INodeBus, IHostedService, IAsyncDispo
         public readonly string? Token;
         public readonly Queue<(long Seq, byte[] Frame)> Unacked = new();
         public long Seq;
+        /// When the oldest unacknowledged frame was queued or the last acknowledgement (or resend) came.
+        public long Progress;
         public volatile bool Gone;
 
         public Outbox(RedisNodeBus bus, string node, string? token)
@@ -348,6 +404,15 @@ public sealed partial class RedisNodeBus : INodeBus, IHostedService, IAsyncDispo
             Dictionary<string, (long Seq, string? Token)>? acks = null;
             foreach (var frame in frames)
             {
+                var order = InOrder(frame, out long seq);
+                if (order != Order.Next)
+                {
+                    // A frame already handled (sent again) is acknowledged again and skipped; one after a gap is skipped
+                    // unacknowledged, and the missing ones are asked for: the sender sends them all again, in order.
+                    if (order == Order.Duplicate && frame.Attr("n") is { } dupSender)
+                        (acks ??= new(StringComparer.Ordinal))[dupSender] = (Math.Max(seq, acks.TryGetValue(dupSender, out var a) ? a.Seq : 0), frame.Attr("d"));
+                    continue;
+                }
                 bool handled;
                 try { handled = await HandleFrameAsync(frame); }
                 catch (Exception e)
@@ -355,8 +420,11 @@ public sealed partial class RedisNodeBus : INodeBus, IHostedService, IAsyncDispo
                     handled = true; // handled as far as it goes: routing it again elsewhere would not do better
                     _log.LogError(e, "Cluster frame of kind {Kind} from {Node} failed", frame.Attr("k"), frame.Attr("n"));
                 }
-                if (handled && frame.Attr("n") is { } sender && long.TryParse(frame.Attr("s"), CultureInfo.InvariantCulture, out var seq))
+                if (handled && seq > 0 && frame.Attr("n") is { } sender)
+                {
+                    _received[sender + " " + frame.Attr("o")] = seq;
                     (acks ??= new(StringComparer.Ordinal))[sender] = (seq, frame.Attr("d"));
+                }
             }
             // One acknowledgement per sender and batch, for the highest numbered frame handled.
             if (acks is not null)
@@ -384,6 +452,11 @@ public sealed partial class RedisNodeBus : INodeBus, IHostedService, IAsyncDispo
         if (kind == "k")
         {
             Acknowledged(from, frame);
+            return false;
+        }
+        if (kind == "g")
+        {
+            Resend(from, frame);
             return false;
         }
         // Fencing: frames that arrive while this node has no valid lease (for example queued by Redis while the
