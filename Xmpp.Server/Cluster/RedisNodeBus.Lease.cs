@@ -237,7 +237,7 @@ public sealed partial class RedisNodeBus
             catch (OperationCanceledException) { return; }
             await SuspendedForTest(ct);
             if (!HoldsLease) continue;
-            ResendStale();
+            ProbeStale();
             try { await WatchOnceAsync(); }
             catch (Exception e) when (e is RedisException or TimeoutException)
             {

@@ -10,7 +10,8 @@ namespace Xmpp.Server.Cluster;
 // keeps nothing: a frame Redis handed to a subscriber connection that broke before the node read it is gone, and the
 // acknowledgement of a later frame would have cleared it at the sender. So a node acts on a sender's frames only in
 // number order (go-back-N): one already handled is skipped and acknowledged again; one after a gap is skipped and the
-// sender is asked ("g") for everything from the first missing number on, which it queues again in order. Frames are
+// sender is asked ("g") for everything from the first missing number on, which it queues again in order. A sender
+// whose frames go unacknowledged for a while names its last number ("p"), so a lost end is asked for too. Frames are
 // counted per sender registration (its lease token, attribute "o"): a sender that registers again starts at 1.
 public sealed partial class RedisNodeBus
 {
@@ -47,21 +48,33 @@ public sealed partial class RedisNodeBus
             }
             return Order.Ignore;
         }
-        if (!long.TryParse(frame.Attr("s"), CultureInfo.InvariantCulture, out seq)) return Order.Next;
         long handled = _received.TryGetValue(key, out var h) ? h : 0;
+        if (frame.Attr("k") == "p")
+        {
+            // The sender has had no acknowledgement for a while and names the last frame it sent: either this node
+            // has it (the acknowledgement was lost or late: acknowledge again) or it missed the end (ask for it).
+            if (long.TryParse(frame.Attr("r"), CultureInfo.InvariantCulture, out var last) && HoldsLease)
+            {
+                if (handled < last) AskFrom(sender, key, handled + 1, frame.Attr("d"), last);
+                else if (handled > 0) Enqueue(sender, Encode("k", null, handled, null, null, 0, frame.Attr("d")));
+            }
+            return Order.Ignore;
+        }
+        if (!long.TryParse(frame.Attr("s"), CultureInfo.InvariantCulture, out seq)) return Order.Next;
         if (seq <= handled) return Order.Duplicate;
         if (seq == handled + 1) return Order.Next;
         Interlocked.Increment(ref _outOfOrder);
-        long first = handled + 1;
-        long now = Stopwatch.GetTimestamp();
-        if (HoldsLease && (!_asked.TryGetValue(key, out var asked) || asked.First != first
-                || Stopwatch.GetElapsedTime(asked.At, now) >= AskAgainAfter))
-        {
-            _asked[key] = (first, now);
-            _log.LogInformation("Cluster frames from {Node}: {Seq} arrived before {First}; asking for the frames from there on again", sender, seq, first);
-            Enqueue(sender, Encode("g", null, first, null, null, 0, frame.Attr("d")));
-        }
+        if (HoldsLease) AskFrom(sender, key, handled + 1, frame.Attr("d"), seq);
         return Order.Gap;
+    }
+
+    private void AskFrom(string sender, string key, long first, string? destination, long seen)
+    {
+        long now = Stopwatch.GetTimestamp();
+        if (_asked.TryGetValue(key, out var asked) && asked.First == first && Stopwatch.GetElapsedTime(asked.At, now) < AskAgainAfter) return;
+        _asked[key] = (first, now);
+        _log.LogInformation("Cluster frames from {Node}: {Seq} sent, {First} missing; asking for the frames from there on again", sender, seen, first);
+        Enqueue(sender, Encode("g", null, first, null, null, 0, destination));
     }
 
     // A sender that is down (or this node's own new registration) starts its numbering again.

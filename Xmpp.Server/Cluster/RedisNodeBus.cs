@@ -265,21 +265,26 @@ public sealed partial class RedisNodeBus : INodeBus, IHostedService, IAsyncDispo
         Interlocked.Add(ref _resent, again);
     }
 
-    /// Frames sent again since start (asked for by their destination, or unacknowledged for too long).
+    /// Frames sent again since start, asked for by their destination.
     public long Resent => Interlocked.Read(ref _resent);
 
     private long _resent;
 
-    // A destination that missed the last frames sent to it has nothing after them to notice the gap by; frames with no
-    // acknowledgement for this long are sent again (run by the membership loop, every MembershipCheckMilliseconds).
-    private static readonly TimeSpan UnackedResendAfter = TimeSpan.FromSeconds(2);
+    // A destination that missed the last frames sent to it has nothing after them to notice the gap by: when frames have
+    // had no acknowledgement for this long, a probe names the last one sent, and the destination acknowledges again or
+    // asks for what it missed (run by the membership loop, every MembershipCheckMilliseconds). Nothing is sent twice
+    // unless it was missed, so a destination that is only slow (acknowledgements late under load) gets no duplicates.
+    private static readonly TimeSpan UnackedProbeAfter = TimeSpan.FromSeconds(2);
 
-    internal void ResendStale()
+    internal void ProbeStale()
     {
         foreach (var (node, outbox) in _outboxes)
             lock (outbox)
-                if (outbox.Unacked.Count > 0 && !outbox.Gone && Stopwatch.GetElapsedTime(outbox.Progress) >= UnackedResendAfter)
-                    ResendLocked(node, outbox, outbox.Unacked.Peek().Seq);
+                if (outbox.Unacked.Count > 0 && !outbox.Gone && Stopwatch.GetElapsedTime(outbox.Progress) >= UnackedProbeAfter)
+                {
+                    outbox.Queue.Writer.TryWrite(Encode("p", null, outbox.Seq, null, null, 0, outbox.Token, _token));
+                    outbox.Progress = Stopwatch.GetTimestamp();
+                }
     }
 
     // The frames a dead node did not acknowledge, handed to the router's side in the order they were sent.

@@ -117,4 +117,21 @@ public sealed class ClusterRedisLinkTests : ClusterFixture
         Assert.That(Cluster.Nodes[2].Process!.Output, Does.Not.Contain("lost its lease"));
         TestContext.Out.WriteLine(string.Join("\n", n1.Output.Split('\n').Where(l => l.Contains("Cluster", StringComparison.Ordinal)).TakeLast(5)));
     }
+
+    [Test]
+    public async Task The_last_message_lost_with_a_broken_redis_connection_is_sent_again_with_nothing_after_it()
+    {
+        await using var juliet = await LogInAsync(2, "juliet", "garden");
+        await using var romeo = await LogInAsync(0, "romeo", "gate");
+        await UntilReachableAsync(romeo, juliet);
+        Link.Stall();
+        await romeo.SendAsync(Chat(juliet.Jid!.ToString(), "the only words"));
+        await Task.Delay(TimeSpan.FromMilliseconds(400));
+        Link.Cut();
+        // No later frame shows n3 the gap: n1, without an acknowledgement for 2 s, names its last frame, and n3 asks for it.
+        var message = await juliet.TryReceiveAsync(e => e.Name == "message" && Body(e) == "the only words", TimeSpan.FromSeconds(8));
+        Assert.That(message, Is.Not.Null, "the lost frame was never sent again");
+        Assert.That(await juliet.TryReceiveAsync(e => e.Name == "message" && Body(e) == "the only words", TimeSpan.FromMilliseconds(800)), Is.Null,
+            "delivered twice");
+    }
 }
