@@ -122,6 +122,26 @@ internal sealed partial class PostgresArchiveStore : IArchiveStore
                 if (append.Id == 0)
                     append.Id = ids[next++];
         }
+        await using var insert = InsertCommand(_insert, connection, run, withIds: true);
+        foreach (var append in run) append.SetResult(append.Id);
+        await insert.ExecuteNonQueryAsync().ConfigureAwait(false);
+    }
+
+    // Appends never tried: the ids come back from the insert itself (_firstInsert), in run order.
+    private async ValueTask FirstInsertAsync(NpgsqlConnection connection, List<ArchiveAppend> run)
+    {
+        await using var insert = InsertCommand(_firstInsert, connection, run, withIds: false);
+        var ids = (long[])(await insert.ExecuteScalarAsync().ConfigureAwait(false))!;
+        for (var i = 0; i < run.Count; i++)
+        {
+            run[i].Id = ids[i];
+            run[i].SetResult(ids[i]);
+        }
+    }
+
+    // The run as one array per column, in the parameter order of _insert (with the ids) or _firstInsert (without).
+    private static NpgsqlCommand InsertCommand(string sql, NpgsqlConnection connection, List<ArchiveAppend> run, bool withIds)
+    {
         var owners = new string[run.Count];
         var idValues = new long[run.Count];
         var stamps = new long[run.Count];
@@ -134,47 +154,16 @@ internal sealed partial class PostgresArchiveStore : IArchiveStore
             var a = run[i];
             (owners[i], idValues[i], stamps[i], peers[i], stanzaIds[i], payloads[i]) = (a.Owner, a.Id, a.Stamp, a.With, a.StanzaId, a.Payload);
             originIds[i] = OriginIds.Find(a.Payload);
-            a.SetResult(a.Id);
         }
-        await using var insert = new NpgsqlCommand(_insert, connection);
+        var insert = new NpgsqlCommand(sql, connection);
         insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = owners });
-        insert.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = idValues });
+        if (withIds) insert.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = idValues });
         insert.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = stamps });
         insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = peers });
         insert.Parameters.Add(new NpgsqlParameter { Value = stanzaIds, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         insert.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = payloads });
         insert.Parameters.Add(new NpgsqlParameter { Value = originIds, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
-        await insert.ExecuteNonQueryAsync().ConfigureAwait(false);
-    }
-
-    // Appends never tried: the ids come back from the insert itself (_firstInsert), in run order.
-    private async ValueTask FirstInsertAsync(NpgsqlConnection connection, List<ArchiveAppend> run)
-    {
-        var owners = new string[run.Count];
-        var stamps = new long[run.Count];
-        var peers = new string[run.Count];
-        var stanzaIds = new string?[run.Count];
-        var payloads = new byte[run.Count][];
-        var originIds = new string?[run.Count];
-        for (var i = 0; i < run.Count; i++)
-        {
-            var a = run[i];
-            (owners[i], stamps[i], peers[i], stanzaIds[i], payloads[i]) = (a.Owner, a.Stamp, a.With, a.StanzaId, a.Payload);
-            originIds[i] = OriginIds.Find(a.Payload);
-        }
-        await using var insert = new NpgsqlCommand(_firstInsert, connection);
-        insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = owners });
-        insert.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = stamps });
-        insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = peers });
-        insert.Parameters.Add(new NpgsqlParameter { Value = stanzaIds, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
-        insert.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = payloads });
-        insert.Parameters.Add(new NpgsqlParameter { Value = originIds, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
-        var ids = (long[])(await insert.ExecuteScalarAsync().ConfigureAwait(false))!;
-        for (var i = 0; i < run.Count; i++)
-        {
-            run[i].Id = ids[i];
-            run[i].SetResult(ids[i]);
-        }
+        return insert;
     }
 
     public ValueTask<bool> ReplaceAsync(string owner, long id, ReadOnlyMemory<byte> payload)
