@@ -39,11 +39,11 @@ public sealed class ClusterNodes : IAsyncDisposable
         public ServerProcess? Process { get; set; }
     }
 
-    /// A node (by index) that reaches Redis through a DelayingProxy: what Redis sends it (replies, the directory's
+    /// A node (by index) that reaches Redis through a StallingProxy with a reply delay: what Redis sends it (replies, the directory's
     /// and the bus's pub/sub messages) arrives that much later, as over a slow or congested link.
     public (int Node, TimeSpan Delay)? SlowRedisLink { get; private init; }
 
-    private DelayingProxy? _slowLink;
+    private StallingProxy? _slowLink;
 
     /// A node (by index) that reaches Redis through a StallingProxy (RedisLink), which a test stalls or cuts.
     public int? StallableRedisLink { get; private init; }
@@ -92,7 +92,7 @@ public sealed class ClusterNodes : IAsyncDisposable
                 if (n?.Process is { HasExited: false } p) { kill(p.Pid, 18); kill(p.Pid, 9); }
         };
         cluster.Redis = await RedisInstance.StartAsync();
-        if (cluster.SlowRedisLink is { } slow) cluster._slowLink = new DelayingProxy(cluster.Redis.Port, slow.Delay);
+        if (cluster.SlowRedisLink is { } slow) cluster._slowLink = new StallingProxy(cluster.Redis.Port, replyDelay: slow.Delay);
         if (cluster.StallableRedisLink is not null) cluster.RedisLink = new StallingProxy(cluster.Redis.Port);
         await cluster._database.ResetAsync();
         cluster._connectionString = await cluster._database.ConnectionStringAsync();

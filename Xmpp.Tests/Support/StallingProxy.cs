@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -9,20 +10,24 @@ namespace Xmpp.Tests.Support;
 /// directions and on every connection (new ones too), and forwards nothing until the stall ends, when what it held
 /// goes on in order; or until it is told to cut, when every connection is closed and what it held is dropped, as a
 /// broken network path would. Between a cluster node and Redis: a Redis that answers late, or a write that is lost.
+/// With a reply delay, it also holds every byte coming back from the target for that long (the other direction
+/// passes at once): a slow link, as between a cluster node and a distant Redis.
 public sealed class StallingProxy : IAsyncDisposable
 {
     private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Link> _links = [];
     private readonly int _target;
+    private readonly TimeSpan _replyDelay;
     private readonly Task _accepting;
     // Completed while bytes pass; a new, pending one while stalled.
     private TaskCompletionSource _open = Opened();
     private (byte[] Pattern, TimeSpan Duration, TaskCompletionSource Started)? _trigger;
 
-    public StallingProxy(int targetPort)
+    public StallingProxy(int targetPort, TimeSpan replyDelay = default)
     {
         _target = targetPort;
+        _replyDelay = replyDelay;
         _listener.Start();
         _accepting = Task.Run(AcceptLoopAsync);
     }
@@ -118,15 +123,18 @@ public sealed class StallingProxy : IAsyncDisposable
     // trigger) and a writer that sends each one once the proxy does not stall.
     private async Task PumpAsync(Link link, Socket from, Socket to, bool fromClient)
     {
-        var chunks = Channel.CreateUnbounded<byte[]>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        var chunks = Channel.CreateUnbounded<(long Due, byte[] Bytes)>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        var delay = fromClient ? TimeSpan.Zero : _replyDelay;
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, link.Cut.Token);
         var ct = stopping.Token;
         var writing = Task.Run(async () =>
         {
             try
             {
-                await foreach (var bytes in chunks.Reader.ReadAllAsync(ct))
+                await foreach (var (due, bytes) in chunks.Reader.ReadAllAsync(ct))
                 {
+                    var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), due);
+                    if (wait > TimeSpan.Zero) await Task.Delay(wait, ct);
                     Task open;
                     lock (_links) open = _open.Task;
                     await open.WaitAsync(ct);
@@ -151,7 +159,7 @@ public sealed class StallingProxy : IAsyncDisposable
                     lock (_links) Inspect(seen, tail.Length);
                     tail = seen[Math.Max(0, seen.Length - 256)..];
                 }
-                chunks.Writer.TryWrite(bytes);
+                chunks.Writer.TryWrite((Stopwatch.GetTimestamp() + (long)(delay.TotalSeconds * Stopwatch.Frequency), bytes));
             }
         }
         catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException) { }
