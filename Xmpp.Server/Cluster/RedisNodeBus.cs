@@ -247,8 +247,18 @@ public sealed partial class RedisNodeBus : INodeBus, IHostedService, IAsyncDispo
     {
         if (!_outboxes.TryGetValue(from, out var outbox) || frame.Attr("d") != outbox.Token
             || !long.TryParse(frame.Attr("r"), CultureInfo.InvariantCulture, out var first)) return;
-        lock (outbox) ResendLocked(from, outbox, first);
+        lock (outbox)
+        {
+            // The destination asks again while the frames sent again are still on their way (a long queue under load):
+            // one resend from one number per second, or every ask would queue all of them once more.
+            if (outbox.ResentFrom == first && Stopwatch.GetElapsedTime(outbox.ResentAt) < ResendAgainAfter) return;
+            outbox.ResentFrom = first;
+            outbox.ResentAt = Stopwatch.GetTimestamp();
+            ResendLocked(from, outbox, first);
+        }
     }
+
+    private static readonly TimeSpan ResendAgainAfter = TimeSpan.FromSeconds(1);
 
     private void ResendLocked(string node, Outbox outbox, long first)
     {
@@ -328,6 +338,8 @@ public sealed partial class RedisNodeBus : INodeBus, IHostedService, IAsyncDispo
         public long Seq;
         /// When the oldest unacknowledged frame was queued or the last acknowledgement (or resend) came.
         public long Progress;
+        /// The number the last resend asked for started from, and when it was queued.
+        public long ResentFrom, ResentAt;
         public volatile bool Gone;
 
         public Outbox(RedisNodeBus bus, string node, string? token)
