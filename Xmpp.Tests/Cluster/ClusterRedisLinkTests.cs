@@ -90,6 +90,16 @@ public sealed class ClusterRedisLinkTests : ClusterFixture
             Is.Not.Null, "delivered live, not spooled for a session n1 never heard of");
     }
 
+    /// The link holds everything while from sends body to to (n1 publishes the deliver frame, Redis hands it to n3's
+    /// subscriber connection and the proxy holds it), then breaks and drops it: n3 never reads that frame.
+    private async Task SendWhileTheLinkBreaksAsync(TestClient from, TestClient to, string body)
+    {
+        Link.Stall();
+        await from.SendAsync(Chat(to.Jid!.ToString(), body));
+        await Task.Delay(TimeSpan.FromMilliseconds(400));
+        Link.Cut();
+    }
+
     [Test]
     public async Task A_message_redis_handed_to_a_node_whose_connection_then_broke_is_sent_again_and_arrives_in_order()
     {
@@ -100,10 +110,7 @@ public sealed class ClusterRedisLinkTests : ClusterFixture
         // The link holds everything: n1 publishes the deliver frame, Redis hands it to n3's subscriber connection (so the
         // publish counts one receiver) and the proxy holds it; then the connections break and it is dropped. n3 never
         // reads it, and Redis pub/sub keeps nothing to read again.
-        Link.Stall();
-        await romeo.SendAsync(Chat(juliet.Jid!.ToString(), "first words"));
-        await Task.Delay(TimeSpan.FromMilliseconds(400));
-        Link.Cut();
+        await SendWhileTheLinkBreaksAsync(romeo, juliet, "first words");
         // Once n3 is back, the next message's frame shows the gap: n3 asks n1 for the frames from the missing one on.
         // (Before, its acknowledgement also acknowledged the lost frame at n1, and "first words" was gone.)
         await Task.Delay(TimeSpan.FromMilliseconds(700));
@@ -124,10 +131,7 @@ public sealed class ClusterRedisLinkTests : ClusterFixture
         await using var juliet = await LogInAsync(2, "juliet", "garden");
         await using var romeo = await LogInAsync(0, "romeo", "gate");
         await UntilReachableAsync(romeo, juliet);
-        Link.Stall();
-        await romeo.SendAsync(Chat(juliet.Jid!.ToString(), "the only words"));
-        await Task.Delay(TimeSpan.FromMilliseconds(400));
-        Link.Cut();
+        await SendWhileTheLinkBreaksAsync(romeo, juliet, "the only words");
         // No later frame shows n3 the gap: n1, without an acknowledgement for 2 s, names its last frame, and n3 asks for it.
         var message = await juliet.TryReceiveAsync(e => e.Name == "message" && Body(e) == "the only words", TimeSpan.FromSeconds(8));
         Assert.That(message, Is.Not.Null, "the lost frame was never sent again");
