@@ -129,6 +129,7 @@ public sealed class AccountService
     /// Creates an account; false when it exists already.
     public async ValueTask<bool> CreateAsync(string username, string password)
     {
+        await BlockingWork.ToPool(); // PBKDF2 must not hold a socket engine's thread
         var created = await storage.Accounts.CreateAsync(new Account(username, DeriveKeys(password), DateTimeOffset.UtcNow));
         if (created)
         {
@@ -143,6 +144,7 @@ public sealed class AccountService
     {
         var account = await storage.Accounts.FindAsync(username);
         if (account is null) return false;
+        await BlockingWork.ToPool(); // PBKDF2 must not hold a socket engine's thread
         await storage.Accounts.UpdateAsync(account with { Credentials = DeriveKeys(password) });
         await KeysChangedAsync(username);
         // XEP-0484: a token stands in for the password, so a new password ends every client's token.

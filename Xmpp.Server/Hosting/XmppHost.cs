@@ -117,6 +117,7 @@ public static class XmppHost
         AddServices(builder.Services, options);
         // Registered last so it stops first: no admin command starts while storage is being flushed and closed.
         builder.Services.AddHostedService<AdminSocketService>();
+        builder.Services.AddHostedService<InlineSocketCompletionsCheck>();
         builder.Services.AddWebSockets(w => w.KeepAliveInterval = TimeSpan.FromSeconds(30));
         configureServices?.Invoke(builder.Services);
         var app = builder.Build();

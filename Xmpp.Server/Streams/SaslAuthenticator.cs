@@ -181,6 +181,7 @@ internal sealed class SaslAuthenticator(StreamServices s, FastTokenService fast,
         var credential = account is null ? null
             : AccountService.Credential(account, ScramHash.Sha256) ?? AccountService.Credential(account, ScramHash.Sha1);
         bool ok;
+        await BlockingWork.ToPool(); // PBKDF2 (Auth:ScramIterations rounds) must not hold a socket engine's thread
         try { ok = credential is not null && credential.VerifyPassword(password); }
         catch (FormatException) { ok = false; }
         if (!ok) return Fail(SaslFailures.NotAuthorized, null, countsAsGuess: true);

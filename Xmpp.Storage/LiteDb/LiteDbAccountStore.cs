@@ -9,8 +9,7 @@ internal sealed class LiteDbAccountStore(LiteDbWriter writer) : IAccountStore
 
     public ValueTask<Account?> FindAsync(string username)
     {
-        var document = writer.Read(db => db.GetCollection(CollectionName).FindById(username));
-        return ValueTask.FromResult(document is null ? null : FromDocument(document));
+        return writer.ReadAsync(db => db.GetCollection(CollectionName).FindById(username) is { } document ? FromDocument(document) : null);
     }
 
     public ValueTask<bool> CreateAsync(Account account)
@@ -53,13 +52,12 @@ internal sealed class LiteDbAccountStore(LiteDbWriter writer) : IAccountStore
     public ValueTask<IReadOnlyList<string>> ListAsync()
     {
         // The primary key index is ordered by the database's ordinal collation.
-        IReadOnlyList<string> names = writer.Read(db => db.GetCollection(CollectionName)
+        return writer.ReadAsync<IReadOnlyList<string>>(db => db.GetCollection(CollectionName)
             .Query().OrderBy("_id").Select("_id").ToEnumerable()
             .Select(d => d["_id"].AsString).ToArray());
-        return ValueTask.FromResult(names);
     }
 
-    public ValueTask<int> CountAsync() => ValueTask.FromResult(writer.Read(db => db.GetCollection(CollectionName).Count()));
+    public ValueTask<int> CountAsync() => writer.ReadAsync(db => db.GetCollection(CollectionName).Count());
 
     private static BsonDocument ToDocument(Account account)
     {

@@ -156,12 +156,11 @@ internal sealed class LiteDbArchiveStore : IArchiveStore
     public ValueTask<ArchivePage> QueryAsync(ArchiveQuery query)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(query.Max);
-        var page = _writer.Read(db =>
+        return _writer.ReadAsync(db =>
         {
             var records = db.GetCollection(_collectionName);
             return query.StanzaIds is { } stanzaIds ? QueryByStanzaIds(records, query, stanzaIds) : QueryByRange(records, query);
         });
-        return ValueTask.FromResult(page);
     }
 
     public ValueTask<long?> FindIdAsync(string owner, string stanzaId)
@@ -169,8 +168,8 @@ internal sealed class LiteDbArchiveStore : IArchiveStore
         if (stanzaId.Length == 0 || stanzaId.Contains(LiteDbKeys.Separator))
             return ValueTask.FromResult<long?>(null);
         var prefix = LiteDbKeys.Prefix(owner) + LiteDbKeys.Prefix(stanzaId);
-        var key = _writer.Read(db => Keys(db.GetCollection(_collectionName), SidKey, LiteDbKeys.StartsWith(SidKey, prefix), descending: false, 1).FirstOrDefault());
-        return ValueTask.FromResult(key is null ? null : (long?)Number(key, key.Length - NumberLength));
+        return _writer.ReadAsync(db => Keys(db.GetCollection(_collectionName), SidKey, LiteDbKeys.StartsWith(SidKey, prefix), descending: false, 1)
+            .FirstOrDefault() is { } key ? Number(key, key.Length - NumberLength) : (long?)null);
     }
 
     public ValueTask<bool> ReplaceAsync(string owner, long id, ReadOnlyMemory<byte> payload)
@@ -196,7 +195,7 @@ internal sealed class LiteDbArchiveStore : IArchiveStore
 
     public ValueTask<int> CountAsync(string owner)
     {
-        return ValueTask.FromResult(_writer.Read(db => Count(db.GetCollection(_collectionName), OwnerKey, LiteDbKeys.StartsWith(OwnerKey, LiteDbKeys.Prefix(owner)))));
+        return _writer.ReadAsync(db => Count(db.GetCollection(_collectionName), OwnerKey, LiteDbKeys.StartsWith(OwnerKey, LiteDbKeys.Prefix(owner))));
     }
 
     public ValueTask DeleteAllAsync(string owner)

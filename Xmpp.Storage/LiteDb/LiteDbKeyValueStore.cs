@@ -9,8 +9,7 @@ internal sealed class LiteDbKeyValueStore(LiteDbWriter writer) : IKeyValueStore
 
     public ValueTask<byte[]?> GetAsync(string owner, string key)
     {
-        var document = writer.Read(db => db.GetCollection(CollectionName).FindById(LiteDbKeys.Prefix(owner) + key));
-        return ValueTask.FromResult(document?["value"].AsBinary);
+        return writer.ReadAsync(db => db.GetCollection(CollectionName).FindById(LiteDbKeys.Prefix(owner) + key)?["value"].AsBinary);
     }
 
     public ValueTask SetAsync(string owner, string key, ReadOnlyMemory<byte> value)
@@ -28,12 +27,11 @@ internal sealed class LiteDbKeyValueStore(LiteDbWriter writer) : IKeyValueStore
     public ValueTask<IReadOnlyList<KeyValuePair<string, byte[]>>> ListAsync(string owner)
     {
         var prefix = LiteDbKeys.Prefix(owner);
-        IReadOnlyList<KeyValuePair<string, byte[]>> list = writer.Read(db => db.GetCollection(CollectionName)
+        return writer.ReadAsync<IReadOnlyList<KeyValuePair<string, byte[]>>>(db => db.GetCollection(CollectionName)
             .Find(LiteDbKeys.StartsWith("_id", prefix))
             .Select(d => KeyValuePair.Create(d["_id"].AsString[prefix.Length..], d["value"].AsBinary))
             .OrderBy(p => p.Key, StringComparer.Ordinal)
             .ToList());
-        return ValueTask.FromResult(list);
     }
 
     public ValueTask DeleteAllAsync(string owner)

@@ -15,7 +15,7 @@ internal sealed class LiteDbRosterStore(LiteDbWriter writer) : IRosterStore
         var range = LiteDbKeys.StartsWith("_id", LiteDbKeys.Prefix(user));
         // Without a read transaction the items and the version are two reads; every change bumps the version, so
         // reading the same version before and after proves no change slipped in between.
-        return ValueTask.FromResult(writer.Read(db =>
+        return writer.ReadAsync(db =>
         {
             while (true)
             {
@@ -24,13 +24,12 @@ internal sealed class LiteDbRosterStore(LiteDbWriter writer) : IRosterStore
                 if (ReadVersion(db, user) == before)
                     return new RosterSnapshot(Render(before), items);
             }
-        }));
+        });
     }
 
     public ValueTask<RosterItem?> GetItemAsync(string user, string jid)
     {
-        var document = writer.Read(db => db.GetCollection(ItemsName).FindById(LiteDbKeys.Prefix(user) + jid));
-        return ValueTask.FromResult(document is null ? null : FromDocument(document));
+        return writer.ReadAsync(db => db.GetCollection(ItemsName).FindById(LiteDbKeys.Prefix(user) + jid) is { } document ? FromDocument(document) : null);
     }
 
     public ValueTask<string> SetItemAsync(string user, RosterItem item)

@@ -44,8 +44,7 @@ internal sealed class LiteDbUploadStore : IUploadStore
 
     public ValueTask<UploadRecord?> GetAsync(string id)
     {
-        var document = _writer.Read(db => db.GetCollection(CollectionName).FindById(id));
-        return ValueTask.FromResult(document is null ? null : FromDocument(document));
+        return _writer.ReadAsync(db => db.GetCollection(CollectionName).FindById(id) is { } document ? FromDocument(document) : null);
     }
 
     public ValueTask<bool> DeleteAsync(string id) =>
@@ -53,23 +52,20 @@ internal sealed class LiteDbUploadStore : IUploadStore
 
     public ValueTask<long> UsedBytesAsync(string owner)
     {
-        var total = _writer.Read(db => db.GetCollection(CollectionName).Find(Query.EQ("owner", owner)).Sum(d => d["size"].AsInt64));
-        return ValueTask.FromResult(total);
+        return _writer.ReadAsync(db => db.GetCollection(CollectionName).Find(Query.EQ("owner", owner)).Sum(d => d["size"].AsInt64));
     }
 
     public ValueTask<IReadOnlyList<UploadRecord>> ListByOwnerAsync(string owner)
     {
-        IReadOnlyList<UploadRecord> list = _writer.Read(db => db.GetCollection(CollectionName).Find(Query.EQ("owner", owner))
+        return _writer.ReadAsync<IReadOnlyList<UploadRecord>>(db => db.GetCollection(CollectionName).Find(Query.EQ("owner", owner))
             .Select(FromDocument).OrderBy(r => r.Created).ThenBy(r => r.Id, StringComparer.Ordinal).ToArray());
-        return ValueTask.FromResult(list);
     }
 
     public ValueTask<IReadOnlyList<UploadRecord>> ListCreatedBeforeAsync(DateTimeOffset before, int limit)
     {
-        IReadOnlyList<UploadRecord> list = _writer.Read(db => db.GetCollection(CollectionName)
+        return _writer.ReadAsync<IReadOnlyList<UploadRecord>>(db => db.GetCollection(CollectionName)
             .Find(Query.LT("created", LiteDbKeys.Ticks(before)))
             .Select(FromDocument).OrderBy(r => r.Created).ThenBy(r => r.Id, StringComparer.Ordinal).Take(limit).ToArray());
-        return ValueTask.FromResult(list);
     }
 
     private static UploadRecord FromDocument(BsonDocument d) => new(

@@ -92,6 +92,10 @@ internal sealed class LiteDbWriter : IAsyncDisposable
         }
     }
 
+    // Read for a caller that may be on a socket engine's thread (BlockingWork): a read can wait for the writer's lock,
+    // for the disk, or (above) for a reopened database, none of which may stall every connection that thread serves.
+    public ValueTask<T> ReadAsync<T>(Func<LiteDatabase, T> read) => BlockingWork.Run(read, Read);
+
     // Whether the writer holds a group until the disk has space again.
     public bool Full => Volatile.Read(ref _fullSince) != 0;
 

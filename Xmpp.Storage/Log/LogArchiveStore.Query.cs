@@ -5,6 +5,7 @@ internal sealed partial class LogArchiveStore
     public async ValueTask<ArchivePage> QueryAsync(ArchiveQuery query)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(query.Max);
+        await BlockingWork.ToPool(); // the page reads segment and index files synchronously
         try
         {
             return Page(query);
