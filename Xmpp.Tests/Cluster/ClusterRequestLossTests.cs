@@ -55,6 +55,42 @@ public sealed class ClusterRequestLossTests : ClusterFixture
     }
 
     [Test]
+    public async Task A_late_disconnect_request_leaves_alone_a_newer_session_that_bound_the_same_full_jid()
+    {
+        var juliet = await LogInAsync(2, "juliet", "window");
+        await using var _ = juliet;
+        await using var romeo = await LogInAsync(0, "romeo", "lane");
+        await UntilReachableAsync(romeo, juliet);
+        // A second connection of juliet's, authenticated on n3 and not bound yet.
+        await using var newer = await TestClient.OpenAsync(Cluster.Nodes[2].Endpoint);
+        await newer.AuthenticateAsync("juliet", ClusterNodes.Password);
+
+        // The kick of the session n1 knows reaches n3 late: n3's link holds it while the newer connection binds the same
+        // full JID there (RFC 6120 §7.7.2.2: the older session ends with conflict).
+        var held = Link.StallOnAsync(RemoteSessionSink.CloseRequest, Timeout.InfiniteTimeSpan, TimeSpan.FromSeconds(15), replies: true);
+        var (code, output) = await Cluster.CliAsync(0, "session", "kick", "juliet@localhost/window");
+        Assert.That(code, Is.EqualTo(0), output);
+        await held;
+        Task binding;
+        try
+        {
+            binding = newer.BindAsync("window");
+            var replaced = await juliet.TryReceiveAsync(e => IsStreamError(e, StreamErrors.Conflict), TimeSpan.FromSeconds(2));
+            Assert.That(replaced, Is.Not.Null, "the older session was not replaced while the request was held");
+        }
+        finally { Link.Release(); }
+        await binding;
+        newer.StartReading();
+        await newer.SendAsync(new Element("presence", Ns.Client));
+
+        // The request names the session n1 knew; the one bound now is newer and stays.
+        var ended = await newer.TryReceiveAsync(e => e.Is("error", Ns.Streams), TimeSpan.FromSeconds(3));
+        Assert.That(ended, Is.Null, "the late request ended the newer session");
+        Assert.That(newer.StreamEnded, Is.False);
+        Assert.That(Cluster.Nodes[2].Process!.Output, Does.Contain("the session bound here now is newer: left alone"));
+    }
+
+    [Test]
     public async Task A_removed_accounts_session_on_another_node_ends_though_the_close_request_was_lost()
     {
         await using var tybalt = await LogInAsync(2, "tybalt", "street");
