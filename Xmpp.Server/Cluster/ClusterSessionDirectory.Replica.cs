@@ -261,10 +261,16 @@ public sealed partial class ClusterSessionDirectory
     {
         var answer = new Element("closed", Ns.Cluster);
         if (!Jid.TryParse(request.Attr("jid"), out var jid) || FindLocal(jid!) is not { } local)
+        {
+            _log.LogInformation("Node {Node} asked to end {Jid}: no such session here (it has ended)", from, request.Attr("jid"));
             return ValueTask.FromResult<Element?>(answer.SetAttr("none", "1"));
+        }
         // A lease token is an identifier of a registration, shared with every node, not a secret.
         if (request.Attr("i") is { Length: > 0 } registration && registration != _bus.Token)
+        {
+            _log.LogInformation("Node {Node} asked to end {Jid} of an earlier registration of this node: left alone", from, jid);
             return ValueTask.FromResult<Element?>(answer.SetAttr("none", "1"));
+        }
         if (long.TryParse(request.Attr("v"), NumberStyles.None, CultureInfo.InvariantCulture, out var seen)
             && (!_firstVersion.TryGetValue(local.Sink, out var first) || first > seen))
         {
