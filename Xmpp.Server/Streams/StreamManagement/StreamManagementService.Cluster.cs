@@ -122,8 +122,8 @@ public sealed partial class StreamManagementService
             || !uint.TryParse(answer.Attr("handled"), NumberStyles.None, CultureInfo.InvariantCulture, out var handled)
             || !int.TryParse(answer.Attr("count"), NumberStyles.None, CultureInfo.InvariantCulture, out var count))
             return new(Failed(StanzaErrors.ItemNotFound, null), null, false);
-        // This node takes the session: the old node keeps what it handed over until it hears so.
-        _ = ConfirmTakenAsync(bus, node, previd, full);
+        // This node takes the session: the old node keeps what it handed over (if anything) until it hears so.
+        if (count > 0) _ = ConfirmTakenAsync(bus, node, previd, full);
         var stanzas = Decode(answer);
         while (stanzas.Count < count)
         {
