@@ -24,21 +24,31 @@ public sealed class AccountService
         this.options = options;
         this.logger = logger;
         _invalidation = invalidation;
-        // Another node changed or deleted an account: its keys go here too, and reads under way do not keep theirs.
+        // Another node created, changed or deleted an account: its keys and whether it exists go here too, and reads
+        // under way do not keep theirs.
         invalidation?.Subscribe(KeysCacheName, user =>
         {
             lock (_keysLock)
             {
                 _keyWrites++;
-                if (user is null) _keys.Clear();
-                else _keys.TryRemove(user, out _);
+                if (user is null)
+                {
+                    _keys.Clear();
+                    _exists.Clear();
+                }
+                else
+                {
+                    _keys.TryRemove(user, out _);
+                    _exists.TryRemove(user, out _);
+                }
             }
         });
     }
 
+    // In a cluster, dropped with the keys when another node creates or deletes the account (account-keys).
     private readonly ConcurrentDictionary<string, bool> _exists = new(StringComparer.Ordinal);
-    // Node-local like _exists: every change goes through this service on this process. A cluster (issue 17) must
-    // invalidate both across nodes.
+    // Node-local: every change goes through this service on this process. A cluster (issue 17) must invalidate it
+    // across nodes.
     private readonly ConcurrentDictionary<string, bool> _disabled = new(StringComparer.Ordinal);
     private Func<string, ValueTask>[] _deleted = [];
 
@@ -54,8 +64,10 @@ public sealed class AccountService
     public async ValueTask<bool> ExistsAsync(string username)
     {
         if (_exists.TryGetValue(username, out var known)) return known;
+        long writesBefore = Volatile.Read(ref _keyWrites);
         var found = await storage.Accounts.FindAsync(username) is not null;
-        _exists[username] = found;
+        lock (_keysLock)
+            if (_keyWrites == writesBefore) _exists[username] = found;
         return found;
     }
 

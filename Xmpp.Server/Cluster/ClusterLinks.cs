@@ -2,6 +2,8 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Xmpp.Protocol;
 using Xmpp.Protocol.Xml;
+using Xmpp.Server.Auth;
+using Xmpp.Server.Hosting;
 using Xmpp.Server.Modules;
 using Xmpp.Server.Modules.Presence;
 using Xmpp.Server.Routing;
@@ -18,6 +20,9 @@ public sealed class ClusterLinks(
     ClusterSessionDirectory directory,
     IRouter router,
     ModuleRegistry modules,
+    AccountService accounts,
+    Caching.ICacheInvalidation invalidation,
+    ServedDomains domains,
     ILogger<ClusterLinks> log) : IHostedService
 {
     private readonly CancellationTokenSource _stopping = new();
@@ -31,7 +36,42 @@ public sealed class ClusterLinks(
         var presence = modules.Modules.OfType<PresenceModule>().FirstOrDefault();
         directory.SessionsLost = entries => AnnounceAsync(presence, entries);
         _events = Task.Run(() => directory.ReadEventsAsync(_stopping.Token), CancellationToken.None);
+        invalidation.Subscribe(AccountService.KeysCacheName, AccountKeysChanged);
         return Task.CompletedTask;
+    }
+
+    // XEP-0077 §3.2, XEP-0133 §4.2: the sessions of a removed account end. The node that removes it asks each session's
+    // node to end it (session-close, asked again until answered); that request can still fail to arrive (the owner
+    // stays unreachable for all its attempts). So every node also checks its own sessions when it learns by any path
+    // that an account's keys changed (a removal does that: the cache-drop request and the xmpp:cache message): when it
+    // holds sessions of that account and the account is no longer in the store, it ends them. One store read per
+    // change of keys of an account with sessions here; a password change finds the account and ends nothing.
+    private void AccountKeysChanged(string? user)
+    {
+        if (user is null) return;
+        var held = new List<SessionEntry>();
+        foreach (var domain in domains.All)
+        {
+            Jid bare;
+            try { bare = Jid.Create(user, domain); }
+            catch (JidFormatException) { continue; }
+            foreach (var e in directory.Get(bare).Entries)
+                if (directory.FindLocal(e.Jid) is { } local && ReferenceEquals(local.Sink, e.Sink)) held.Add(local);
+        }
+        if (held.Count == 0) return;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                if (await accounts.FindAsync(user) is not null) return;
+                foreach (var e in held)
+                {
+                    log.LogInformation("The account of {Jid} has been removed on another node: its session here ends", e.Jid);
+                    e.Sink.Close(StreamErrors.NotAuthorized, "The account has been removed");
+                }
+            }
+            catch (Exception ex) { log.LogError(ex, "Checking the sessions of the removed account {User} failed", user); }
+        });
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)

@@ -109,7 +109,7 @@ public sealed partial class ClusterSessionDirectory
             if (sink is null)
             {
                 if (op != "b") return;
-                sink = new RemoteSessionSink(_bus, node, jid);
+                sink = new RemoteSessionSink(_bus, node, jid, token, _log);
                 replica.Sinks[key] = sink;
             }
             sink.Version = version;
@@ -252,16 +252,34 @@ public sealed partial class ClusterSessionDirectory
         foreach (var node in _replicas.Keys) DropNode(node, null);
     }
 
-    // Another node ends a session bound here (a conflict on its full JID).
+    // Another node ends a session bound here (a conflict on its full JID, an account removed, an administrator's
+    // disconnect). The request names the incarnation it saw: this registration (i) and the version of the newest record
+    // of it that node had (v). A session whose first record is newer than that bound the full JID after it and is left
+    // alone; so is every session when the request names an earlier registration (those were closed when its lease was
+    // lost). Every request is answered, so the asking node stops asking again.
     private ValueTask<Element?> CloseRequestedAsync(string from, Element request)
     {
-        if (Jid.TryParse(request.Attr("jid"), out var jid) && FindLocal(jid!) is { } local)
+        var answer = new Element("closed", Ns.Cluster);
+        if (!Jid.TryParse(request.Attr("jid"), out var jid) || FindLocal(jid!) is not { } local)
         {
-            var condition = request.Attr("condition") ?? StreamErrors.Conflict;
-            if (condition == StreamErrors.Conflict) local.Sink.Replace(request.Attr("text") ?? "Replaced by a new connection with the same resource");
-            else local.Sink.Close(condition, request.Attr("text"));
-            return ValueTask.FromResult<Element?>(new Element("closed", Ns.Cluster));
+            _log.LogInformation("Node {Node} asked to end {Jid}: no such session here (it has ended)", from, request.Attr("jid"));
+            return ValueTask.FromResult<Element?>(answer.SetAttr("none", "1"));
         }
-        return ValueTask.FromResult<Element?>(null);
+        // A lease token is an identifier of a registration, shared with every node, not a secret.
+        if (request.Attr("i") is { Length: > 0 } registration && registration != _bus.Token)
+        {
+            _log.LogInformation("Node {Node} asked to end {Jid} of an earlier registration of this node: left alone", from, jid);
+            return ValueTask.FromResult<Element?>(answer.SetAttr("none", "1"));
+        }
+        if (long.TryParse(request.Attr("v"), NumberStyles.None, CultureInfo.InvariantCulture, out var seen)
+            && (!_firstVersion.TryGetValue(local.Sink, out var first) || first > seen))
+        {
+            _log.LogInformation("Node {Node} asked to end {Jid} as of record {Version}; the session bound here now is newer: left alone", from, jid, seen);
+            return ValueTask.FromResult<Element?>(answer.SetAttr("newer", "1"));
+        }
+        var condition = request.Attr("condition") ?? StreamErrors.Conflict;
+        if (condition == StreamErrors.Conflict) local.Sink.Replace(request.Attr("text") ?? "Replaced by a new connection with the same resource");
+        else local.Sink.Close(condition, request.Attr("text"));
+        return ValueTask.FromResult<Element?>(answer);
     }
 }

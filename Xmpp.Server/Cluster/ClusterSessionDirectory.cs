@@ -25,6 +25,8 @@ public sealed partial class ClusterSessionDirectory : ISessionDirectory
     private readonly IConnectionMultiplexer _redis;
     private readonly ILogger _log;
     private readonly ConcurrentDictionary<ISessionSink, long> _boundAt = new(ReferenceEqualityComparer.Instance);
+    // The version of the first record written of each local session: its incarnation, as a session-close names it.
+    private readonly ConcurrentDictionary<ISessionSink, long> _firstVersion = new(ReferenceEqualityComparer.Instance);
     // Sessions that were bound when this node lost its lease: closing, and never delivered to again, even once the
     // node has registered anew (a stopped process may read frames queued for it only after that).
     private readonly ConcurrentDictionary<ISessionSink, byte> _fenced = new(ReferenceEqualityComparer.Instance);
@@ -123,6 +125,7 @@ public sealed partial class ClusterSessionDirectory : ISessionDirectory
     {
         var removed = _all.Unbind(sink);
         _boundAt.TryRemove(sink, out _);
+        _firstVersion.TryRemove(sink, out _);
         _fenced.TryRemove(sink, out _);
         if (removed is null || sink is RemoteSessionSink) return removed;
         Interlocked.Decrement(ref _localCount);
@@ -217,6 +220,7 @@ public sealed partial class ClusterSessionDirectory : ISessionDirectory
                 written.Add(change);
                 var (op, entry, boundAt) = change.Op == "r" ? AsItIsNow(change.Entry) : (change.Op, change.Entry, change.BoundAt);
                 long version = ++_version;
+                if (op != "x" && _boundAt.ContainsKey(entry.Sink)) _firstVersion.TryAdd(entry.Sink, version);
                 var record = op == "x" ? null : Encode("b", entry, boundAt, version);
                 batch.Write(op == "b" ? record! : Encode(op, entry, boundAt, version));
                 keys.Add(AccountKey(entry.Jid.Bare));

@@ -89,7 +89,11 @@ public sealed class ClusterNodes : IAsyncDisposable
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
             foreach (var n in cluster.Nodes)
-                if (n?.Process is { HasExited: false } p) { kill(p.Pid, 18); kill(p.Pid, 9); }
+            {
+                // A node the teardown stopped has a disposed process, which no longer answers HasExited.
+                try { if (n?.Process is { HasExited: false } p) { kill(p.Pid, 18); kill(p.Pid, 9); } }
+                catch (InvalidOperationException) { }
+            }
         };
         cluster.Redis = await RedisInstance.StartAsync();
         if (cluster.SlowRedisLink is { } slow) cluster._slowLink = new StallingProxy(cluster.Redis.Port, replyDelay: slow.Delay);

@@ -203,6 +203,7 @@ public sealed partial class SecurityReviewTests
         ("ClusterSessionDirectory.Replica.cs", "node is null || token is null || node == _bus.LocalNode"),
         ("ClusterSessionDirectory.Replica.cs", "token != expectedToken"),
         ("ClusterSessionDirectory.Replica.cs", "replica.Token != token"),
+        ("ClusterSessionDirectory.Replica.cs", "registration != _bus.Token"), // a lease token (public within the cluster): a session-close naming an earlier registration
         ("RedisNodeBus.Lease.cs", "(string?)await own != _token"),
         ("RedisNodeBus.Lease.cs", "old == token"),
         ("ClusterRoomHosting.cs", "redis.call('hget', KEYS[1], 'token') == ARGV[4]"),

@@ -22,7 +22,7 @@ public sealed class StallingProxy : IAsyncDisposable
     private readonly Task _accepting;
     // Completed while bytes pass; a new, pending one while stalled.
     private TaskCompletionSource _open = Opened();
-    private (byte[] Pattern, TimeSpan Duration, TaskCompletionSource Started)? _trigger;
+    private (byte[] Pattern, TimeSpan Duration, TaskCompletionSource Started, bool Replies)? _trigger;
 
     public StallingProxy(int targetPort, TimeSpan replyDelay = default)
     {
@@ -59,6 +59,12 @@ public sealed class StallingProxy : IAsyncDisposable
         return _open;
     }
 
+    /// Forgets a StallOnAsync pattern that has not been seen yet.
+    public void Disarm()
+    {
+        lock (_links) _trigger = null;
+    }
+
     /// Forwards what is held, in order, and passes bytes again.
     public void Release()
     {
@@ -66,11 +72,12 @@ public sealed class StallingProxy : IAsyncDisposable
     }
 
     /// Stalls for duration (infinite: until Release or Cut) from the first chunk a client sends, from now on, that
-    /// contains pattern (ASCII; that chunk is held too); completes when the stall begins.
-    public async Task StallOnAsync(string pattern, TimeSpan duration, TimeSpan timeout)
+    /// contains pattern (ASCII; that chunk is held too); with replies, the first such chunk the target sends back (for
+    /// Redis: a reply or a pub/sub message to the client). Completes when the stall begins.
+    public async Task StallOnAsync(string pattern, TimeSpan duration, TimeSpan timeout, bool replies = false)
     {
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        lock (_links) _trigger = (Encoding.ASCII.GetBytes(pattern), duration, started);
+        lock (_links) _trigger = (Encoding.ASCII.GetBytes(pattern), duration, started, replies);
         try { await started.Task.WaitAsync(timeout); }
         finally { lock (_links) if (_trigger?.Started == started) _trigger = null; }
     }
@@ -152,13 +159,10 @@ public sealed class StallingProxy : IAsyncDisposable
                 int n = await from.ReceiveAsync(buffer, SocketFlags.None, ct);
                 if (n == 0) break;
                 var bytes = buffer[..n];
-                if (fromClient)
-                {
-                    // The chunk with the end of what came before, so a pattern split between two reads is found.
-                    var seen = tail.Concat(bytes).ToArray();
-                    lock (_links) Inspect(seen, tail.Length);
-                    tail = seen[Math.Max(0, seen.Length - 256)..];
-                }
+                // The chunk with the end of what came before, so a pattern split between two reads is found.
+                var seen = tail.Concat(bytes).ToArray();
+                lock (_links) Inspect(seen, tail.Length, fromClient);
+                tail = seen[Math.Max(0, seen.Length - 256)..];
                 chunks.Writer.TryWrite((Stopwatch.GetTimestamp() + (long)(delay.TotalSeconds * Stopwatch.Frequency), bytes));
             }
         }
@@ -173,9 +177,9 @@ public sealed class StallingProxy : IAsyncDisposable
     private static bool Contains(byte[] seen, int old, byte[] pattern) =>
         seen.AsSpan(Math.Max(0, old - pattern.Length + 1)).IndexOf(pattern) >= 0;
 
-    private void Inspect(byte[] seen, int old)
+    private void Inspect(byte[] seen, int old, bool fromClient)
     {
-        if (_trigger is not { } t || !Contains(seen, old, t.Pattern)) return;
+        if (_trigger is not { } t || t.Replies == fromClient || !Contains(seen, old, t.Pattern)) return;
         _trigger = null;
         var stall = StallLocked();
         if (t.Duration != Timeout.InfiniteTimeSpan)

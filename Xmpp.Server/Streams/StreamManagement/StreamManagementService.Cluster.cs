@@ -23,7 +23,21 @@ public sealed partial class StreamManagementService
 {
     private const string HandOverKind = "sm-handover";
     private const string ChunkKind = "sm-chunk";
+    private const string TakenKind = "sm-taken";
     private static readonly TimeSpan HandOverTimeout = TimeSpan.FromSeconds(5);
+
+    // A chunk is asked again when no answer comes within this, at most ChunkAttempts times (the old node keeps the
+    // chunks 30 s and reading one changes nothing there).
+    private static readonly TimeSpan ChunkAttemptTimeout = TimeSpan.FromSeconds(2);
+    private const int ChunkAttempts = 4;
+
+    // The new node confirms it took the session (sm-taken) as soon as it has the hand-over's answer, asking again when
+    // no answer comes within TakenAttemptTimeout, at most TakenAttempts times. The old node waits TakenWithin from its
+    // answer: the new node waits at most HandOverTimeout for that answer, so a confirmation that does not come by then
+    // means the answer was lost or came after the new node had given up.
+    private static readonly TimeSpan TakenAttemptTimeout = TimeSpan.FromSeconds(1);
+    private const int TakenAttempts = 3;
+    internal static readonly TimeSpan TakenWithin = HandOverTimeout + TimeSpan.FromSeconds(3);
 
     // Stanzas handed over and not yet fetched by the new node, kept for a short while.
     private readonly ConcurrentDictionary<string, (List<string> Chunks, DateTimeOffset Until)> _handedOut = new(StringComparer.Ordinal);
@@ -74,6 +88,7 @@ public sealed partial class StreamManagementService
         if (Bus is not { } bus) return;
         bus.OnRequest(HandOverKind, HandOverAsync);
         bus.OnRequest(ChunkKind, (_, request) => ValueTask.FromResult<Element?>(Chunk(request)));
+        bus.OnRequest(TakenKind, (from, request) => ValueTask.FromResult<Element?>(Taken(from, request)));
     }
 
     internal readonly record struct HandOver(Element Reply, StreamManagementSession? Session, bool StreamError);
@@ -107,11 +122,21 @@ public sealed partial class StreamManagementService
             || !uint.TryParse(answer.Attr("handled"), NumberStyles.None, CultureInfo.InvariantCulture, out var handled)
             || !int.TryParse(answer.Attr("count"), NumberStyles.None, CultureInfo.InvariantCulture, out var count))
             return new(Failed(StanzaErrors.ItemNotFound, null), null, false);
+        // This node takes the session: the old node keeps what it handed over (if anything) until it hears so.
+        if (count > 0) _ = ConfirmTakenAsync(bus, node, previd, full);
         var stanzas = Decode(answer);
         while (stanzas.Count < count)
         {
-            var more = await bus.RequestAsync(node, ChunkKind, new Element("chunk", Ns.Cluster).SetAttr("previd", previd)
-                .SetAttr("from", stanzas.Count.ToString(CultureInfo.InvariantCulture)), HandOverTimeout);
+            var ask = new Element("chunk", Ns.Cluster).SetAttr("previd", previd).SetAttr("from", stanzas.Count.ToString(CultureInfo.InvariantCulture));
+            Element? more = null;
+            // A lost request or answer is asked again (reading a chunk changes nothing on the old node).
+            for (int attempt = 1; attempt <= ChunkAttempts && more is null; attempt++)
+            {
+                more = await bus.RequestAsync(node, ChunkKind, ask, ChunkAttemptTimeout);
+                if (more is null && !bus.IsAlive(node)) break;
+                if (more is null) logger.LogWarning("Resumption of {Jid}: no answer from node {Node} for the stanzas from {From} (attempt {Attempt} of {Attempts})",
+                    full, node, stanzas.Count, attempt, ChunkAttempts);
+            }
             if (more is null) break;
             var next = Decode(more);
             if (next.Count == 0) break;
@@ -135,6 +160,54 @@ public sealed partial class StreamManagementService
     }
 
     private readonly ConcurrentDictionary<StreamManagementSession, Element?> _adopted = new();
+
+    private async Task ConfirmTakenAsync(INodeBus bus, string node, string previd, Jid full)
+    {
+        var request = new Element("taken", Ns.Cluster).SetAttr("previd", previd);
+        for (int attempt = 1; attempt <= TakenAttempts; attempt++)
+        {
+            if (await bus.RequestAsync(node, TakenKind, request, TakenAttemptTimeout) is { } answer)
+            {
+                // Too late: the old node has routed the stanzas again already (each with its stanza-id, so a client that
+                // gets one twice can tell).
+                if (answer.Attr("late") is not null)
+                    logger.LogWarning("Resumption of {Jid}: node {Node} had routed the unacknowledged stanzas again before it heard this node took them", full, node);
+                return;
+            }
+            if (!bus.IsAlive(node)) return;
+        }
+        logger.LogWarning("Resumption of {Jid}: node {Node} did not confirm that this node took the session", full, node);
+    }
+
+    // The old node: what it handed over, until the new node confirms it took the session.
+    private sealed record Unconfirmed(string Node, Jid Jid, List<UnackedStanza> Stanzas);
+
+    private readonly ConcurrentDictionary<string, Unconfirmed> _unconfirmed = new(StringComparer.Ordinal);
+
+    private Element Taken(string from, Element request)
+    {
+        var previd = request.Attr("previd") ?? "";
+        if (_unconfirmed.TryGetValue(previd, out var pending) && pending.Node == from && _unconfirmed.TryRemove(new(previd, pending)))
+            return new Element("taken", Ns.Cluster);
+        return new Element("taken", Ns.Cluster).SetAttr("late", "1");
+    }
+
+    // No confirmation in time: the answer was lost, or came after the new node gave up (its client got <failed> and
+    // binds anew). The session is gone from here already, so what the client never acknowledged is routed again as
+    // when a detached session expires (another resource of the account or the offline spool; the same stanzas with
+    // the same stanza-ids, so a copy the new node did deliver is recognisable as one).
+    private async Task RerouteUnconfirmedLaterAsync(string previd, Unconfirmed pending)
+    {
+        try
+        {
+            await Task.Delay(TakenWithin, time);
+            if (!_unconfirmed.TryRemove(new(previd, pending))) return;
+            logger.LogWarning("Node {Node} did not confirm it took {Jid} within {Seconds} s: its {Count} unacknowledged stanzas are routed again here",
+                pending.Node, pending.Jid, TakenWithin.TotalSeconds, pending.Stanzas.Count);
+            await RerouteAsync(pending.Stanzas);
+        }
+        catch (Exception ex) { logger.LogError(ex, "Routing again what {Jid} had not acknowledged failed", pending.Jid); }
+    }
 
     /// After &lt;resumed/&gt; went out on the new node: the session is bound again with what the directory knew of it.
     internal SessionEntry AdoptedEntry(StreamManagementSession sm, SessionEntry initial)
@@ -177,7 +250,7 @@ public sealed partial class StreamManagementService
         var known = directory.Find(session.Jid);
         directory.Unbind(session);
         previous?.CloseWithError(StreamErrors.Conflict, "Resumed on another node");
-        var chunks = Chunks(unacked);
+        var chunks = Chunks(unacked.ConvertAll(u => u.Stanza));
         var answer = new Element("handover", Ns.Cluster).SetAttr("jid", session.Jid.ToString())
             .SetAttr("handled", sm.Handled.ToString(CultureInfo.InvariantCulture))
             .SetAttr("count", unacked.Count.ToString(CultureInfo.InvariantCulture))
@@ -195,6 +268,12 @@ public sealed partial class StreamManagementService
         if (chunks.Count > 0) answer.Add(new Element("s", Ns.Cluster).SetText(chunks[0]));
         if (chunks.Count > 1) _handedOut[previd] = (chunks, Now + TimeSpan.FromSeconds(30));
         logger.LogInformation("Handed {Jid} over to node {Node} ({Count} unacknowledged stanzas)", session.Jid, from, unacked.Count);
+        if (unacked.Count > 0)
+        {
+            var pending = new Unconfirmed(from, session.Jid, unacked);
+            _unconfirmed[previd] = pending;
+            _ = RerouteUnconfirmedLaterAsync(previd, pending);
+        }
         await ValueTask.CompletedTask;
         return answer;
     }
@@ -217,7 +296,8 @@ public sealed partial class StreamManagementService
         foreach (var (id, v) in _handedOut)
             if (v.Until < Now) _handedOut.TryRemove(id, out _);
         if (!_handedOut.TryGetValue(request.Attr("previd") ?? "", out var held)
-            || !int.TryParse(request.Attr("from"), NumberStyles.None, CultureInfo.InvariantCulture, out var index)) return null;
+            || !int.TryParse(request.Attr("from"), NumberStyles.None, CultureInfo.InvariantCulture, out var index))
+            return new Element("chunk", Ns.Cluster); // none (any more): an answer, so the new node does not ask again
         // Chunks hold whole stanzas; find the chunk that starts at the index the new node has reached.
         int at = 0;
         foreach (var chunk in held.Chunks)

@@ -56,7 +56,7 @@ public sealed class StreamManagementSession
 
     /// Issue 17: the session moves to another node. Like TakeOver, the client's h releases what it got; the rest is
     /// handed out and the session ends here without its end (the new node binds the same resource).
-    internal ResumeOutcome HandOut(uint h, out XmppStream? previous, out uint sent, out List<Element> unacked)
+    internal ResumeOutcome HandOut(uint h, out XmppStream? previous, out uint sent, out List<UnackedStanza> unacked)
     {
         lock (_gate)
         {
@@ -71,11 +71,12 @@ public sealed class StreamManagementSession
             _live = false;
             _ended = true;
             _generation++;
-            // Each goes out again on the new node, which re-routes it if that session ends: settled here.
+            // Each goes out again on the new node, which re-routes it if that session ends: settled here. (Kept here
+            // too until the new node confirms it took them; without that, routed again here, with no shared delivery.)
             foreach (var item in _unacked.TakeAll())
             {
                 item.Shared?.Settle();
-                unacked.Add(item.Stanza);
+                unacked.Add(item with { Shared = null });
             }
             return ResumeOutcome.TakenOver;
         }
