@@ -167,7 +167,7 @@ public sealed class C2sListener(StreamServices services, IServiceProvider provid
                 return;
             }
             // The stream closes the transport when its run ends, whatever ends it.
-            _ = new XmppStream(transport, services, port.DirectTls).RunAsync();
+            _ = new XmppStream(WrapTransport?.Invoke(transport) ?? transport, services, port.DirectTls).RunAsync();
         }
         catch (Exception ex)
         {
@@ -175,6 +175,9 @@ public sealed class C2sListener(StreamServices services, IServiceProvider provid
             transport.Close();
         }
     }
+
+    /// For tests that watch a connection's writes (Xmpp.Tests/Support/CountingTransport.cs).
+    internal Func<IStreamTransport, IStreamTransport>? WrapTransport { get; set; }
 
     internal void Closed() => Interlocked.Decrement(ref _open);
 
