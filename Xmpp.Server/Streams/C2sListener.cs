@@ -14,7 +14,7 @@ namespace Xmpp.Server.Streams;
 /// TLS port the ACME tls-alpn-01 answer. The other listeners (HTTP, s2s, components, proxy65) stay on Kestrel.
 /// Registered before ShutdownService, which the host stops first: accepting goes on through the drain (Xmpp:DrainSeconds)
 /// and ends when the drain ends; what ShutdownService's close and wait leave open is cut when the host's time is up.
-public sealed class C2sListener(StreamServices services, IServiceProvider provider, ILogger<C2sListener> logger) : IHostedLifecycleService
+public sealed class C2sListener(StreamServices services, IServiceProvider provider, ILogger<C2sListener> logger) : IHostedLifecycleService, IDisposable
 {
     private readonly List<Socket> _sockets = [];
     private readonly List<Task> _loops = [];
@@ -211,6 +211,9 @@ public sealed class C2sListener(StreamServices services, IServiceProvider provid
         foreach (var stream in services.Connections.All)
             if (stream.Connection is SocketTransport socket) socket.Abort();
     }
+
+    /// A host whose start failed after this one's never stops it: its listening sockets close when the host is disposed.
+    public void Dispose() => StopAccepting();
 
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;

@@ -58,6 +58,17 @@ public sealed class C2sListenerTests
     }
 
     [Test]
+    public void A_port_that_is_taken_fails_the_start_with_the_listener_and_address_in_the_message()
+    {
+        using var taken = new TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        int port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+        var failure = Assert.ThrowsAsync<IOException>(async () =>
+            await (await TestServer.StartAsync(configure: o => o["Xmpp:C2sTlsPort"] = port.ToString())).DisposeAsync());
+        Assert.That(failure!.Message, Does.Contain($"c2s direct TLS listener to 127.0.0.1:{port}"));
+    }
+
+    [Test]
     public async Task Stopping_the_server_closes_open_connections_and_ends_accepting()
     {
         var server = await TestServer.StartAsync();
