@@ -64,8 +64,13 @@ internal sealed class SocketTransport : IStreamTransport
     public void Abort()
     {
         if (Interlocked.Exchange(ref _socketClosed, 1) != 0) return;
-        try { _socket.Shutdown(SocketShutdown.Both); }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException) { }
+        // Not after a send or receive failed (a peer that reset or closed): shutdown would fail with ENOTCONN, an
+        // exception per logout for nothing.
+        if (_socket.Connected)
+        {
+            try { _socket.Shutdown(SocketShutdown.Both); }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException) { }
+        }
         _socket.Dispose();
     }
 
