@@ -28,29 +28,46 @@ public sealed class C2sListener(StreamServices services, IServiceProvider provid
     /// What a port does with a connection before its stream starts.
     private sealed record Port(string Name, bool DirectTls, ProxyProtocol.ProxyProtocolMiddleware? Proxy, Tls.Acme.TlsAlpn01Responder? Acme);
 
+    private readonly List<(Socket Socket, Port Port)> _bound = [];
+
+    /// Binds the ports, so one that is taken fails the start at once, as a Kestrel listener that cannot bind does.
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var options = services.Options;
-        var ports = new List<(Socket, Port)>();
         try
         {
-            Bind(ports, options, options.C2sPort, new Port("c2s", false,
+            Bind(_bound, options, options.C2sPort, new Port("c2s", false,
                 ProxyProtocol.ProxyProtocolMiddleware.Create(options.ProxyProtocol, "c2s", provider), null));
-            Bind(ports, options, options.C2sTlsPort, new Port("c2s direct TLS", true,
+            Bind(_bound, options, options.C2sTlsPort, new Port("c2s direct TLS", true,
                 ProxyProtocol.ProxyProtocolMiddleware.Create(options.ProxyProtocol, "c2s direct TLS", provider),
                 provider.GetService<Tls.Acme.TlsAlpn01Responder>()));
         }
         catch
         {
-            foreach (var (socket, _) in ports) socket.Dispose();
+            foreach (var (socket, _) in _bound) socket.Dispose();
+            _bound.Clear();
             throw;
         }
-        foreach (var (socket, port) in ports)
+        return Task.CompletedTask;
+    }
+
+    /// Listens once every other service has started, Kestrel's listeners included: a client, load balancer or script
+    /// that waits for the client port to answer finds the HTTP, s2s and component ports up too, as when Kestrel
+    /// opened them all.
+    public Task StartedAsync(CancellationToken cancellationToken)
+    {
+        foreach (var (socket, port) in _bound)
         {
-            _sockets.Add(socket);
+            try { socket.Listen(services.Options.ListenBacklog); }
+            catch (SocketException ex)
+            {
+                throw new IOException($"Failed to listen on {socket.LocalEndPoint} for the {port.Name} listener: {ex.Message}", ex);
+            }
+            lock (_sockets) _sockets.Add(socket);
             _loops.Add(AcceptLoopAsync(socket, port));
             logger.LogDebug("Listening for {Name} connections on {EndPoint}", port.Name, socket.LocalEndPoint);
         }
+        _bound.Clear();
         return Task.CompletedTask;
     }
 
@@ -62,23 +79,23 @@ public sealed class C2sListener(StreamServices services, IServiceProvider provid
         if (options.ListenAddresses.Count == 0 || options.ListenAddresses.Contains("any"))
         {
             Socket socket;
-            try { socket = Bind(new IPEndPoint(IPAddress.IPv6Any, port), options.ListenBacklog, what.Name); }
+            try { socket = Bind(new IPEndPoint(IPAddress.IPv6Any, port), what.Name); }
             catch (IOException ex) when (ex.InnerException is SocketException
                                          {
                                              SocketErrorCode: SocketError.AddressFamilyNotSupported or SocketError.AddressNotAvailable
                                              or SocketError.ProtocolNotSupported or SocketError.ProtocolFamilyNotSupported
                                          })
             {
-                socket = Bind(new IPEndPoint(IPAddress.Any, port), options.ListenBacklog, what.Name);
+                socket = Bind(new IPEndPoint(IPAddress.Any, port), what.Name);
             }
             bound.Add((socket, what));
             return;
         }
         foreach (var address in options.ListenAddresses)
-            bound.Add((Bind(new IPEndPoint(IPAddress.Parse(address), port), options.ListenBacklog, what.Name), what));
+            bound.Add((Bind(new IPEndPoint(IPAddress.Parse(address), port), what.Name), what));
     }
 
-    private static Socket Bind(IPEndPoint endpoint, int backlog, string name)
+    private static Socket Bind(IPEndPoint endpoint, string name)
     {
         Socket? socket = null;
         try
@@ -86,13 +103,11 @@ public sealed class C2sListener(StreamServices services, IServiceProvider provid
             socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
             if (endpoint.Address.Equals(IPAddress.IPv6Any)) socket.DualMode = true;
             socket.Bind(endpoint);
-            socket.Listen(backlog);
             return socket;
         }
         catch (SocketException ex)
         {
             socket?.Dispose();
-            // Fails the host's start, as a Kestrel listener that cannot bind does.
             throw new IOException($"Failed to bind the {name} listener to {endpoint}: {ex.Message}", ex);
         }
     }
@@ -213,9 +228,12 @@ public sealed class C2sListener(StreamServices services, IServiceProvider provid
     }
 
     /// A host whose start failed after this one's never stops it: its listening sockets close when the host is disposed.
-    public void Dispose() => StopAccepting();
+    public void Dispose()
+    {
+        StopAccepting();
+        foreach (var (socket, _) in _bound) socket.Dispose();
+    }
 
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
