@@ -77,6 +77,27 @@ public static class XmppHost
             builder.Services.AddSingleton<IHostLifetime, Microsoft.Extensions.Hosting.Internal.ConsoleLifetime>();
         builder.WebHost.UseKestrelCore();
         builder.WebHost.UseSockets(sockets => sockets.Backlog = options.ListenBacklog);
+        // The client ports (Xmpp:C2sPort, Xmpp:C2sTlsPort) are not Kestrel's: Streams/C2sListener.cs.
+        var kestrelListeners = new List<Action<KestrelServerOptions>>();
+        void Listen(int port, Action<ListenOptions> configure)
+        {
+            if (port != 0) kestrelListeners.Add(kestrel => ListenOn(kestrel, options, port, configure));
+        }
+        HttpEndpoint.Listen(options, Listen);
+        Listen(options.Proxy65.Port, l => l.UseConnectionHandler<Socks5ConnectionHandler>());
+        // Plain HTTP for ACME http-01 challenges only (HttpEndpoint serves nothing else without TLS).
+        if (options.Acme is { Enabled: true, UsesHttp01: true }) Listen(options.Acme.Http01Port, l => l.Protocols = HttpProtocols.Http1);
+        if (options.S2s.Enabled)
+        {
+            Listen(options.S2s.Port, l => l.UseConnectionHandler<S2sConnectionHandler>());
+            Listen(options.S2s.DirectTlsPort, l => l.UseConnectionHandler<S2sDirectTlsConnectionHandler>());
+        }
+        // XEP-0114 components: their own addresses (loopback by default), not the client-facing ones.
+        if (options.Components.Enabled && options.Components.Port > 0)
+            foreach (var address in options.Components.Addresses)
+                kestrelListeners.Add(kestrel => kestrel.Listen(IPAddress.Parse(address), options.Components.Port, l => l.UseConnectionHandler<ComponentConnectionHandler>()));
+        // Kestrel without a single endpoint would listen on localhost:5000 of its own accord.
+        if (kestrelListeners.Count == 0) builder.Services.AddSingleton<Microsoft.AspNetCore.Hosting.Server.IServer, NoHttpServer>();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
@@ -85,31 +106,7 @@ public static class XmppHost
             kestrel.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(options.Http.KeepAliveTimeoutSeconds);
             kestrel.Limits.MinRequestBodyDataRate = options.Http.MinRequestBodyBytesPerSecond > 0
                 ? new MinDataRate(options.Http.MinRequestBodyBytesPerSecond, TimeSpan.FromSeconds(5)) : null;
-            // The PROXY header (from trusted load balancers only) is read first, before TLS and every per-IP limit.
-            Listen(kestrel, options, options.C2sPort, l =>
-            {
-                ProxyProtocol.ProxyProtocolMiddleware.Use(l, options.ProxyProtocol, "c2s");
-                l.UseConnectionHandler<C2sConnectionHandler>();
-            });
-            Listen(kestrel, options, options.C2sTlsPort, l =>
-            {
-                ProxyProtocol.ProxyProtocolMiddleware.Use(l, options.ProxyProtocol, "c2s direct TLS");
-                Tls.Acme.TlsAlpn01Responder.Use(l);
-                l.UseConnectionHandler<DirectTlsConnectionHandler>();
-            });
-            HttpEndpoint.Listen(kestrel, options, (k, port, configure) => Listen(k, options, port, configure));
-            Listen(kestrel, options, options.Proxy65.Port, l => l.UseConnectionHandler<Socks5ConnectionHandler>());
-            // Plain HTTP for ACME http-01 challenges only (HttpEndpoint serves nothing else without TLS).
-            if (options.Acme is { Enabled: true, UsesHttp01: true }) Listen(kestrel, options, options.Acme.Http01Port, l => l.Protocols = HttpProtocols.Http1);
-            if (options.S2s.Enabled)
-            {
-                Listen(kestrel, options, options.S2s.Port, l => l.UseConnectionHandler<S2sConnectionHandler>());
-                Listen(kestrel, options, options.S2s.DirectTlsPort, l => l.UseConnectionHandler<S2sDirectTlsConnectionHandler>());
-            }
-            // XEP-0114 components: their own addresses (loopback by default), not the client-facing ones.
-            if (options.Components.Enabled && options.Components.Port > 0)
-                foreach (var address in options.Components.Addresses)
-                    kestrel.Listen(IPAddress.Parse(address), options.Components.Port, l => l.UseConnectionHandler<ComponentConnectionHandler>());
+            foreach (var listen in kestrelListeners) listen(kestrel);
         });
         // The drain (Xmpp:DrainSeconds, /ready answering 503 while the listeners still accept) comes on top of the 15 s.
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(15 + options.DrainSeconds));
@@ -131,9 +128,8 @@ public static class XmppHost
         return app;
     }
 
-    private static void Listen(KestrelServerOptions kestrel, XmppServerOptions options, int port, Action<ListenOptions> configure)
+    private static void ListenOn(KestrelServerOptions kestrel, XmppServerOptions options, int port, Action<ListenOptions> configure)
     {
-        if (port == 0) return;
         if (options.ListenAddresses.Count == 0 || options.ListenAddresses.Contains("any"))
         {
             kestrel.ListenAnyIP(port, configure); // IPv6 any with IPv4 mapped, or IPv4 alone where IPv6 is off
@@ -212,6 +208,9 @@ public static class XmppHost
         WebClientServices.Add(services);
         ModuleCatalog.AddModules(services);
         services.AddHostedService<ConnectionSweeper>();
+        // Before ShutdownService: the host stops services in reverse order, so the client ports accept through the drain.
+        services.AddSingleton<C2sListener>();
+        services.AddHostedService(sp => sp.GetRequiredService<C2sListener>());
         services.AddSingleton<ShutdownService>();
         services.AddHostedService(sp => sp.GetRequiredService<ShutdownService>());
         services.AddSingleton<Metrics.IReadinessCheck>(sp => sp.GetRequiredService<ShutdownService>());

@@ -16,13 +16,13 @@ public sealed class HttpEndpoint(IEnumerable<IHttpHandler> handlers)
     private static readonly string[] Alpn = ["h2", "http/1.1"];
     private readonly IHttpHandler[] _handlers = handlers.ToArray();
 
-    public static void Listen(KestrelServerOptions kestrel, XmppServerOptions options, Action<KestrelServerOptions, int, Action<ListenOptions>> listen)
+    public static void Listen(XmppServerOptions options, Action<int, Action<ListenOptions>> listen)
     {
         if (options.HttpPort == 0) return;
-        listen(kestrel, options.HttpPort, l =>
+        listen(options.HttpPort, l =>
         {
             l.Protocols = HttpProtocols.Http1AndHttp2;
-            var certificates = kestrel.ApplicationServices.GetRequiredService<CertificateManager>();
+            var certificates = l.ApplicationServices.GetRequiredService<CertificateManager>();
             // The same certificates and SNI selection as the XMPP ports; the selector is looked up per handshake, so a
             // certificate reload reaches HTTPS too.
             ProxyProtocol.ProxyProtocolMiddleware.Use(l, options.ProxyProtocol, "HTTPS");

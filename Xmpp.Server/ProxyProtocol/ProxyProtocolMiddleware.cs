@@ -1,3 +1,4 @@
+using System.IO.Pipelines;
 using System.Net;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
@@ -28,16 +29,21 @@ public sealed class ProxyProtocolMiddleware
         _logger = logger;
     }
 
-    /// Adds the middleware to a listener; nothing when no proxy is trusted. Call it before every other Use.
+    /// Adds the middleware to a Kestrel listener; nothing when no proxy is trusted. Call it before every other Use.
     public static void Use(IConnectionBuilder listener, ProxyProtocolOptions options, string listenerName)
     {
-        if (options.TrustedProxies.Count == 0) return;
+        if (Create(options, listenerName, listener.ApplicationServices) is not { } middleware) return;
+        listener.Use(next => connection => middleware.HandleAsync(connection, next));
+    }
+
+    /// The header reader for one listener (Kestrel's or the c2s listener's); null when no proxy is trusted.
+    public static ProxyProtocolMiddleware? Create(ProxyProtocolOptions options, string listenerName, IServiceProvider services)
+    {
+        if (options.TrustedProxies.Count == 0) return null;
         var trusted = options.TrustedProxies.Select(e => ProxyProtocolOptions.TryParseNetwork(e, out var n)
             ? n : throw new ArgumentException($"'{e}' is not an address or CIDR range")).ToArray();
-        var services = listener.ApplicationServices;
-        var middleware = new ProxyProtocolMiddleware(trusted, TimeSpan.FromMilliseconds(options.HeaderTimeoutMilliseconds), listenerName,
+        return new ProxyProtocolMiddleware(trusted, TimeSpan.FromMilliseconds(options.HeaderTimeoutMilliseconds), listenerName,
             services.GetService<Metrics.ServerMetrics>(), services.GetRequiredService<ILoggerFactory>().CreateLogger<ProxyProtocolMiddleware>());
-        listener.Use(next => connection => middleware.HandleAsync(connection, next));
     }
 
     internal bool IsTrusted(EndPoint? remote)
@@ -56,13 +62,9 @@ public sealed class ProxyProtocolMiddleware
             await next(connection);
             return;
         }
-        var proxy = connection.RemoteEndPoint;
-        var (header, problem) = await ReadHeaderAsync(connection);
-        if (problem is not null)
+        if (await AcceptHeaderAsync(connection.Transport.Input, connection.RemoteEndPoint, connection.ConnectionClosed) is not { } header)
         {
-            _metrics?.Refuse("proxy-protocol-header");
-            _logger.LogWarning("Connection from proxy {Proxy} on the {Listener} listener closed: {Problem}", proxy, _listener, problem);
-            connection.Abort(new ConnectionAbortedException("Bad PROXY protocol header: " + problem));
+            connection.Abort(new ConnectionAbortedException("Bad PROXY protocol header"));
             return;
         }
         if (header.Source is { } source)
@@ -70,15 +72,28 @@ public sealed class ProxyProtocolMiddleware
             connection.RemoteEndPoint = source;
             if (header.Destination is { } destination) connection.LocalEndPoint = destination;
         }
-        _logger.LogDebug("PROXY v{Version} header from {Proxy} on the {Listener} listener: client {Client}", header.Version, proxy, _listener,
-            header.Source?.ToString() ?? (header.Local ? "LOCAL (the proxy itself)" : "unknown (the proxy's address is kept)"));
         await next(connection);
     }
 
-    private async Task<(ProxyHeader Header, string? Problem)> ReadHeaderAsync(ConnectionContext connection)
+    /// Reads the header a trusted proxy sends first; null (logged and counted) when the connection must be closed.
+    /// The bytes after the header stay in the input, unexamined, for whoever reads next.
+    internal async Task<ProxyHeader?> AcceptHeaderAsync(PipeReader input, EndPoint? proxy, CancellationToken closed)
     {
-        var input = connection.Transport.Input;
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed);
+        var (header, problem) = await ReadHeaderAsync(input, closed);
+        if (problem is not null)
+        {
+            _metrics?.Refuse("proxy-protocol-header");
+            _logger.LogWarning("Connection from proxy {Proxy} on the {Listener} listener closed: {Problem}", proxy, _listener, problem);
+            return null;
+        }
+        _logger.LogDebug("PROXY v{Version} header from {Proxy} on the {Listener} listener: client {Client}", header.Version, proxy, _listener,
+            header.Source?.ToString() ?? (header.Local ? "LOCAL (the proxy itself)" : "unknown (the proxy's address is kept)"));
+        return header;
+    }
+
+    private async Task<(ProxyHeader Header, string? Problem)> ReadHeaderAsync(PipeReader input, CancellationToken closed)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(closed);
         deadline.CancelAfter(_timeout);
         try
         {

@@ -234,7 +234,9 @@ public sealed partial class XmppStream
             // Before binding the read task owns the output: hand it the error and wake it.
             _pendingError = (condition, text);
             _closing = true;
-            _input.CancelPendingRead();
+            // During a handshake _input is the plain reader TLS took over and completed: the handshake's timeout ends it.
+            try { _input.CancelPendingRead(); }
+            catch (ObjectDisposedException) { }
         }
     }
 
@@ -261,7 +263,7 @@ public sealed partial class XmppStream
         if (await Task.WhenAny(_writer, Task.Delay(CloseGrace)) == _writer) return;
         _s.Logger.LogInformation("Connection from {Ip} did not take its closing data within {Seconds} s; aborting it", RemoteAddress, CloseGrace.TotalSeconds);
         _output.CancelPendingFlush();
-        _connection.Abort(new Microsoft.AspNetCore.Connections.ConnectionAbortedException("peer stopped reading"));
+        _transport.Abort(); // peer stopped reading
         try { _cts.Cancel(); } catch (ObjectDisposedException) { }
     }
 

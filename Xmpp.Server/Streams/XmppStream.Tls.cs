@@ -18,21 +18,23 @@ public sealed partial class XmppStream
     /// as Kestrel's HTTPS middleware does (RFC 6120 §5.4.3.3; XEP-0368 for direct TLS with ALPN xmpp-client).
     private async ValueTask<bool> StartTlsAsync(string[]? alpn)
     {
-        var ssl = new SslStream(new DuplexPipeStream(_connection.Transport), leaveInnerStreamOpen: false);
+        SslStream? ssl = null;
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_cts.Token);
             timeout.CancelAfter(TimeSpan.FromSeconds(_s.Options.Limits.TlsHandshakeTimeoutSeconds));
             // COMPAT(go-sendxmpp): whitespace after <starttls/> is legal between elements, but it must not reach TLS.
-            if (!_directTls && !await SkipWhitespaceAsync(_connection.Transport.Input, timeout.Token)) return false;
+            if (!_directTls && !await SkipWhitespaceAsync(_input, timeout.Token)) return false;
+            // TLS runs on the transport's raw stream, which gives SslStream first what the plain reader still holds.
+            ssl = new SslStream(_transport.TakeForTls(), leaveInnerStreamOpen: false);
             // The selector keeps each certificate's intermediates in the handshake, whatever SNI picks.
             await ssl.AuthenticateAsServerAsync(_s.Certificates.CreateServerOptionsSelector(alpn), null, timeout.Token);
         }
         catch (Exception ex)
         {
             _s.Logger.LogDebug("TLS handshake with {Ip} failed: {Message}", RemoteAddress, ex.Message);
-            await ssl.DisposeAsync();
+            if (ssl is not null) await ssl.DisposeAsync();
             return false;
         }
         // RFC 9325 §4.2: a context that shares OpenSSL state across connections is restricted to our suites when it is

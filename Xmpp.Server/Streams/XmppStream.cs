@@ -17,7 +17,7 @@ namespace Xmpp.Server.Streams;
 public sealed partial class XmppStream
 {
     private readonly StreamServices _s;
-    private readonly ConnectionContext _connection;
+    private readonly IStreamTransport _transport;
     private readonly bool _directTls;
     private readonly XmppStreamParser _parser;
     private readonly CancellationTokenSource _cts = new();
@@ -40,20 +40,20 @@ public sealed partial class XmppStream
 
     /// transportSecure: the connection already runs inside TLS that is not ours (WebSocket and BOSH over HTTPS),
     /// so the stream counts as encrypted and offers no STARTTLS.
-    public XmppStream(ConnectionContext connection, StreamServices services, bool directTls, bool transportSecure = false, bool web = false)
+    public XmppStream(IStreamTransport transport, StreamServices services, bool directTls, bool transportSecure = false, bool web = false)
     {
         _transportSecure = transportSecure;
         _web = web;
         _s = services;
-        _connection = connection;
+        _transport = transport;
         _directTls = directTls;
-        _input = connection.Transport.Input;
-        _output = connection.Transport.Output;
+        _input = transport.Input;
+        _output = transport.Output;
         _parser = new XmppStreamParser(services.ParserLimits);
         _domain = services.Domains.Default;
-        RemoteAddress = connection.RemoteEndPoint is IPEndPoint ip
+        RemoteAddress = transport.RemoteEndPoint is IPEndPoint ip
             ? (ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address).ToString()
-            : connection.RemoteEndPoint?.ToString() ?? "unknown";
+            : transport.RemoteEndPoint?.ToString() ?? "unknown";
         ConnectedAt = services.Time.GetUtcNow();
         _lastReadTicks = Environment.TickCount64;
         _readTokens = services.Options.Limits.ReadBurstBytes;
@@ -65,6 +65,7 @@ public sealed partial class XmppStream
     public bool IsSecure => _ssl is not null || _transportSecure;
     internal SslStream? TlsStream => _ssl;
     public StreamState State => _state;
+    internal IStreamTransport Connection => _transport;
     public ClientSession? Session => _session;
     public long MillisecondsSinceRead => Environment.TickCount64 - Interlocked.Read(ref _lastReadTicks);
     public string Domain => _domain;
@@ -102,7 +103,8 @@ public sealed partial class XmppStream
         }
         finally
         {
-            await CleanupAsync();
+            try { await CleanupAsync(); }
+            finally { _transport.Close(); }
         }
     }
 
@@ -135,7 +137,9 @@ public sealed partial class XmppStream
             }
             finally
             {
-                _input.AdvanceTo(buffer.Start, buffer.End);
+                // Before TLS, what follows <starttls/> is left unexamined: a ClientHello sent without waiting for
+                // <proceed/> is already here, and the next read (SkipWhitespaceAsync) must return it, not wait for more.
+                _input.AdvanceTo(buffer.Start, action == StreamAction.StartTls ? buffer.Start : buffer.End);
             }
             switch (action)
             {

@@ -14,11 +14,12 @@ public sealed class PacketsPerStreamTests
     [Test]
     public async Task Header_and_features_go_out_in_one_write_at_every_stream_start()
     {
-        await using var server = await TestServer.StartAsync(services: CountingTransport.Register(out var transport));
+        await using var server = await TestServer.StartAsync();
+        var transport = CountingTransport.Attach(server);
         await server.AddUserAsync("alice", "alice-pw");
         await using var c = await TestClient.ConnectRawAsync(server);
-        CountingTransport.CountingWriter? output = null;
-        Assert.That(await Wait.UntilAsync(() => transport().Connections.TryDequeue(out output), TimeSpan.FromSeconds(5)), Is.True);
+        CountingTransport.ConnectionWrites? output = null;
+        Assert.That(await Wait.UntilAsync(() => transport.Connections.TryDequeue(out output), TimeSpan.FromSeconds(5)), Is.True);
 
         Assert.That(await WritesWhileAsync(output!, c, () => c.OpenStreamAsync()), Is.EqualTo((1, 1)), "first stream, before TLS");
         await c.StartTlsAsync();
@@ -33,10 +34,11 @@ public sealed class PacketsPerStreamTests
     [Test]
     public async Task Header_and_features_go_out_in_one_write_on_direct_tls()
     {
-        await using var server = await TestServer.StartAsync(services: CountingTransport.Register(out var transport));
+        await using var server = await TestServer.StartAsync();
+        var transport = CountingTransport.Attach(server);
         await using var c = await TestClient.ConnectRawAsync(server, directTls: true);
-        CountingTransport.CountingWriter? output = null;
-        Assert.That(await Wait.UntilAsync(() => transport().Connections.TryDequeue(out output), TimeSpan.FromSeconds(5)), Is.True);
+        CountingTransport.ConnectionWrites? output = null;
+        Assert.That(await Wait.UntilAsync(() => transport.Connections.TryDequeue(out output), TimeSpan.FromSeconds(5)), Is.True);
         await Task.Delay(100);
         Assert.That(await WritesWhileAsync(output!, c, () => c.OpenStreamAsync()), Is.EqualTo((1, 1)));
     }
@@ -60,7 +62,7 @@ public sealed class PacketsPerStreamTests
     /// The server's socket writes while the action ran, and the TCP segments with data that reached the client
     /// (Linux tcp_info.tcpi_data_segs_in): the segments show the wire, the writes make the count independent of
     /// whether the transport happened to merge two writes into one send.
-    private static async Task<(int Writes, int Segments)> WritesWhileAsync(CountingTransport.CountingWriter output, TestClient c, Func<Task> action)
+    private static async Task<(int Writes, int Segments)> WritesWhileAsync(CountingTransport.ConnectionWrites output, TestClient c, Func<Task> action)
     {
         int writes = output.Flushes;
         uint segments = DataSegmentsIn(c.Socket);

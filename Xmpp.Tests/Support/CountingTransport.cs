@@ -1,74 +1,49 @@
 using System.Collections.Concurrent;
 using System.IO.Pipelines;
 using System.Net;
-using Microsoft.AspNetCore.Connections;
-using Microsoft.AspNetCore.Http.Features;
-using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
+using Xmpp.Server.Streams;
 
 namespace Xmpp.Tests.Support;
 
-/// Kestrel's socket transport with every accepted connection's output wrapped to count flushes: each flush is one
-/// write to the socket, so a test sees how many writes a step of the protocol took without racing the wire.
-/// Register with TestServer.StartAsync(services: CountingTransport.Register(out var transport)).
-public sealed class CountingTransport : IConnectionListenerFactory
+/// The c2s listener's connections with their socket writes counted: before TLS each flush of the output pipe that
+/// holds data, after it each write SslStream makes to the socket's stream. A test sees how many writes a step of the
+/// protocol took without racing the wire. Attach after the server started and before the client connects.
+public sealed class CountingTransport
 {
-    private readonly SocketTransportFactory _inner;
-    public ConcurrentQueue<CountingWriter> Connections { get; } = new();
+    public ConcurrentQueue<ConnectionWrites> Connections { get; } = new();
 
-    private CountingTransport(SocketTransportFactory inner) => _inner = inner;
-
-    public static Action<IServiceCollection> Register(out Func<CountingTransport> transport)
+    public static CountingTransport Attach(TestServer server)
     {
-        CountingTransport? created = null;
-        transport = () => created ?? throw new InvalidOperationException("the server did not use the counting transport");
-        return services => services.AddSingleton<IConnectionListenerFactory>(sp => created = new CountingTransport(
-            new SocketTransportFactory(sp.GetRequiredService<IOptions<SocketTransportOptions>>(), sp.GetRequiredService<ILoggerFactory>())));
-    }
-
-    public async ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken ct = default) =>
-        new Listener(await _inner.BindAsync(endpoint, ct), this);
-
-    private sealed class Listener(IConnectionListener inner, CountingTransport owner) : IConnectionListener
-    {
-        public EndPoint EndPoint => inner.EndPoint;
-        public ValueTask UnbindAsync(CancellationToken ct = default) => inner.UnbindAsync(ct);
-        public ValueTask DisposeAsync() => inner.DisposeAsync();
-
-        public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken ct = default)
+        var counting = new CountingTransport();
+        server.Get<C2sListener>().WrapTransport = transport =>
         {
-            var connection = await inner.AcceptAsync(ct);
-            if (connection is null) return null;
-            var writer = new CountingWriter(connection.Transport.Output);
-            owner.Connections.Enqueue(writer);
-            return new Connection(connection, new Pipe(connection.Transport.Input, writer));
-        }
+            var counted = new ConnectionWrites(transport);
+            counting.Connections.Enqueue(counted);
+            return counted;
+        };
+        return counting;
     }
 
-    private sealed record Pipe(PipeReader Input, PipeWriter Output) : IDuplexPipe;
-
-    private sealed class Connection(ConnectionContext inner, IDuplexPipe transport) : ConnectionContext
+    /// One connection's transport, passing everything through and counting writes.
+    public sealed class ConnectionWrites(IStreamTransport inner) : IStreamTransport
     {
-        public override IDuplexPipe Transport { get => transport; set => throw new NotSupportedException(); }
-        public override string ConnectionId { get => inner.ConnectionId; set => inner.ConnectionId = value; }
-        public override IFeatureCollection Features => inner.Features;
-        public override IDictionary<object, object?> Items { get => inner.Items; set => inner.Items = value; }
-        public override EndPoint? LocalEndPoint { get => inner.LocalEndPoint; set => inner.LocalEndPoint = value; }
-        public override EndPoint? RemoteEndPoint { get => inner.RemoteEndPoint; set => inner.RemoteEndPoint = value; }
-        public override CancellationToken ConnectionClosed { get => inner.ConnectionClosed; set => inner.ConnectionClosed = value; }
-        public override void Abort(ConnectionAbortedException reason) => inner.Abort(reason);
-        public override void Abort() => inner.Abort();
-        public override ValueTask DisposeAsync() => inner.DisposeAsync();
+        private int _flushes;
+        private CountingWriter? _output;
+
+        public int Flushes => Volatile.Read(ref _flushes);
+        public EndPoint? RemoteEndPoint => inner.RemoteEndPoint;
+        public PipeReader Input => inner.Input;
+        public PipeWriter Output => _output ??= new CountingWriter(inner.Output, this);
+        public Stream TakeForTls() => new CountingStream(inner.TakeForTls(), this);
+        public void Abort() => inner.Abort();
+        public void Close() => inner.Close();
+
+        internal void Counted() => Interlocked.Increment(ref _flushes);
     }
 
-    /// A connection's output that counts the flushes (socket writes) holding data.
-    public sealed class CountingWriter(PipeWriter inner) : PipeWriter
+    private sealed class CountingWriter(PipeWriter inner, ConnectionWrites owner) : PipeWriter
     {
         private long _unflushed;
-        private int _flushes;
-        public int Flushes => Volatile.Read(ref _flushes);
 
         public override void Advance(int bytes)
         {
@@ -86,9 +61,47 @@ public sealed class CountingTransport : IConnectionListenerFactory
 
         public override ValueTask<FlushResult> FlushAsync(CancellationToken ct = default)
         {
-            if (_unflushed > 0) Interlocked.Increment(ref _flushes);
+            if (_unflushed > 0) owner.Counted();
             _unflushed = 0;
             return inner.FlushAsync(ct);
+        }
+    }
+
+    private sealed class CountingStream(Stream inner, ConnectionWrites owner) : Stream
+    {
+        public override bool CanRead => true;
+        public override bool CanWrite => true;
+        public override bool CanSeek => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) => inner.ReadAsync(buffer, ct);
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) => inner.ReadAsync(buffer, offset, count, ct);
+        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken ct = default)
+        {
+            if (!buffer.IsEmpty) owner.Counted();
+            return inner.WriteAsync(buffer, ct);
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken ct) => WriteAsync(buffer.AsMemory(offset, count), ct).AsTask();
+
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            if (count > 0) owner.Counted();
+            inner.Write(buffer, offset, count);
+        }
+
+        public override Task FlushAsync(CancellationToken ct) => inner.FlushAsync(ct);
+        public override void Flush() => inner.Flush();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) inner.Dispose();
+            base.Dispose(disposing);
         }
     }
 }

@@ -37,13 +37,8 @@ internal sealed class FramedStream
 
     public Task Completion => _run ?? Task.CompletedTask;
 
-    public void Start() => _run = RunAsync();
-
-    private async Task RunAsync()
-    {
-        try { await Stream.RunAsync(); }
-        finally { _connection.StreamEnded(); }
-    }
+    /// The stream closes its transport (FramedConnection.Close) when its run ends.
+    public void Start() => _run = Stream.RunAsync();
 
     /// Reads the stream's output item by item; a SASL success means the client opens a new stream next.
     public Task PumpAsync(Func<XmlItemKind, Element?, ValueTask> onItem, CancellationToken ct) =>

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Formats.Asn1;
 using System.IO.Pipelines;
+using System.Net;
 using System.Net.Security;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
@@ -60,14 +61,19 @@ public sealed class TlsAlpn01Responder(ILogger<TlsAlpn01Responder> logger)
 
     private async Task HandleAsync(ConnectionContext connection, ConnectionDelegate next)
     {
-        if (_pending.IsEmpty || await PeekAsync(connection.Transport.Input, connection.ConnectionClosed) is not { } hello
-            || hello.Protocols is not [Protocol] || hello.ServerName is null || !_pending.TryGetValue(hello.ServerName, out var certificate))
-        {
+        if (!await TryAnswerAsync(connection.Transport.Input, () => new Streams.DuplexPipeStream(connection.Transport),
+                connection.RemoteEndPoint, connection.ConnectionClosed))
             await next(connection);
-            return;
-        }
-        await using var stream = new DuplexStream(connection.Transport);
-        await using var ssl = new SslStream(stream);
+    }
+
+    /// Answers the connection when its ClientHello is a pending challenge's (true: the caller closes it); otherwise
+    /// nothing is consumed and the connection goes on. transport gives the raw byte stream for the challenge's TLS.
+    internal async Task<bool> TryAnswerAsync(PipeReader input, Func<Stream> transport, EndPoint? remote, CancellationToken closed)
+    {
+        if (_pending.IsEmpty || await PeekAsync(input, closed) is not { } hello
+            || hello.Protocols is not [Protocol] || hello.ServerName is null || !_pending.TryGetValue(hello.ServerName, out var certificate))
+            return false;
+        await using var ssl = new SslStream(transport());
         try
         {
             using var timeout = new CancellationTokenSource(PeekTimeout);
@@ -76,12 +82,13 @@ public sealed class TlsAlpn01Responder(ILogger<TlsAlpn01Responder> logger)
                 ServerCertificate = certificate,
                 ApplicationProtocols = [new SslApplicationProtocol(Protocol)],
             }, timeout.Token);
-            logger.LogInformation("ACME: answered the tls-alpn-01 challenge for {Name} from {Remote}", hello.ServerName, connection.RemoteEndPoint);
+            logger.LogInformation("ACME: answered the tls-alpn-01 challenge for {Name} from {Remote}", hello.ServerName, remote);
         }
         catch (Exception e) when (e is IOException or OperationCanceledException or System.Security.Authentication.AuthenticationException)
         {
             logger.LogWarning("ACME: a tls-alpn-01 handshake for {Name} failed: {Error}", hello.ServerName, e.Message);
         }
+        return true;
     }
 
     internal sealed record Hello(string? ServerName, IReadOnlyList<string> Protocols);
@@ -166,27 +173,5 @@ public sealed class TlsAlpn01Responder(ILogger<TlsAlpn01Responder> logger)
             _at += n;
             return bytes;
         }
-    }
-
-    /// The connection's pipes as one Stream for SslStream.
-    private sealed class DuplexStream(IDuplexPipe pipe) : Stream
-    {
-        private readonly Stream _in = pipe.Input.AsStream(leaveOpen: true);
-        private readonly Stream _out = pipe.Output.AsStream(leaveOpen: true);
-        public override bool CanRead => true;
-        public override bool CanWrite => true;
-        public override bool CanSeek => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() => _out.Flush();
-        public override Task FlushAsync(CancellationToken cancellationToken) => _out.FlushAsync(cancellationToken);
-        public override int Read(byte[] buffer, int offset, int count) => _in.Read(buffer, offset, count);
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => _in.ReadAsync(buffer, cancellationToken);
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => _in.ReadAsync(buffer, offset, count, cancellationToken);
-        public override void Write(byte[] buffer, int offset, int count) => _out.Write(buffer, offset, count);
-        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => _out.WriteAsync(buffer, cancellationToken);
-        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => _out.WriteAsync(buffer, offset, count, cancellationToken);
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
     }
 }
