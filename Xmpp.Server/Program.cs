@@ -1,8 +1,6 @@
 using Xmpp.Server.Cli;
 using Xmpp.Server.Hosting;
 
-// Before anything opens a socket (the runtime reads it when its socket engine starts).
-InlineSocketCompletions.EnableUnlessSet();
 var loaded = ConfigurationLoader.Load(args);
 var words = loaded.Positional;
 var verb = words.Count > 0 ? words[0] : "run";

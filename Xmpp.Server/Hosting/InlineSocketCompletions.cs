@@ -10,16 +10,13 @@ namespace Xmpp.Server.Hosting;
 /// socket without waiting for a pool thread (issue 18: median −25 %, the 1,000 msgs/s p99 from 1.2–7.8 ms to under
 /// 0.9 ms, −30 % server CPU per login, bench/results/2026-12-07-s26-latency-memory-experiments.md). The price is that
 /// nothing on those threads may block: storage reads, file reads and key derivation leave for the pool first
-/// (Xmpp.Storage.BlockingWork). The runtime reads DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS once, when its socket
-/// engine starts, so it is set first thing in Main; an operator's own value ("0" turns it off) is left alone.
+/// (Xmpp.Storage.BlockingWork). Opt-in (DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 in the service's environment),
+/// not the default: a synchronous wait for socket I/O on an engine thread deadlocks that engine, and CI found one
+/// (PostgresStorage.Archive waits for its table to be created; `xmppd migrate` hung in it). Every such wait must go
+/// before this can be the default.
 public static class InlineSocketCompletions
 {
     public const string Variable = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
-
-    public static void EnableUnlessSet()
-    {
-        if (Environment.GetEnvironmentVariable(Variable) is null) Environment.SetEnvironmentVariable(Variable, "1");
-    }
 
     /// Whether a receive that completes later continues on a thread the pool does not own (so completions run inline):
     /// a loopback pair, one byte. The setting is the runtime's, so this checks it still has its documented effect.

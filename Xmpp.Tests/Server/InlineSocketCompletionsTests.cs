@@ -46,13 +46,13 @@ public sealed class InlineSocketCompletionsTests
     }
 
     [Test]
-    public async Task The_server_runs_socket_completions_inline_and_says_so_unless_the_operator_turned_it_off()
+    public async Task The_server_runs_socket_completions_on_the_pool_by_default_and_inline_when_the_operator_asks_and_says_which()
     {
         var dir = Path.Combine(Path.GetTempPath(), "xmppd-inline-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(dir);
         try
         {
-            foreach (var (value, expected) in new[] { ((string?)null, "Socket completions run inline on"), ("0", "Socket completions run on the thread pool") })
+            foreach (var (value, expected) in new[] { ((string?)null, "Socket completions run on the thread pool"), ("1", "Socket completions run inline on") })
             {
                 int c2s = TestServer.FreePort(), tls = TestServer.FreePort();
                 string[] args = [.. ServerProcess.LoopbackArgs(c2s, tls, Path.Combine(dir, "data" + value), Path.Combine(dir, "certs")), "--log-level", "Information"];
@@ -92,7 +92,7 @@ public sealed class InlineSocketCompletionsTests
                     Assert.That((await ServerProcess.RunAsync(dir, [.. new[] { "user", "add", u + "@localhost", u + "-password" }, .. args])).ExitCode, Is.Zero);
                 await setup.TerminateAsync();
             }
-            var slow = new Dictionary<string, string> { ["Xmpp__Auth__ScramIterations"] = "400000" };
+            var slow = new Dictionary<string, string> { ["Xmpp__Auth__ScramIterations"] = "400000", ["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = "1" };
             await using var server = await ServerProcess.StartAsync(dir, c2s, slow, args);
             var clients = new Dictionary<string, TestClient>();
             try
