@@ -34,6 +34,21 @@ public interface INodeBus
     /// A request of a named kind to another node; the answer, or null when the node is gone or does not answer in time.
     Task<Element?> RequestAsync(string node, string kind, Element payload, TimeSpan timeout, CancellationToken cancellationToken = default);
 
+    /// A request whose handler may run more than once, asked again when no answer comes within attemptTimeout, at most
+    /// attempts times, while the node is alive: the first answer, or null. unanswered(attempt) is called after each
+    /// attempt that got no answer from a node still alive.
+    async Task<Element?> RequestAgainAsync(string node, string kind, Element payload, TimeSpan attemptTimeout, int attempts,
+        Action<int>? unanswered = null)
+    {
+        for (int attempt = 1; attempt <= attempts; attempt++)
+        {
+            if (await RequestAsync(node, kind, payload, attemptTimeout) is { } answer) return answer;
+            if (!IsAlive(node)) return null;
+            unanswered?.Invoke(attempt);
+        }
+        return null;
+    }
+
     /// Answers requests of one kind from other nodes (registered at start; one handler per kind).
     void OnRequest(string kind, Func<string, Element, ValueTask<Element?>> handler);
 

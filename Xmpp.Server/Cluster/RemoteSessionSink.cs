@@ -37,20 +37,11 @@ public sealed class RemoteSessionSink(INodeBus bus, string node, Jid jid, string
     {
         var request = new Element("close", Ns.Cluster).SetAttr("jid", Jid.ToString()).SetAttr("condition", streamErrorCondition)
             .SetAttr("text", text).SetAttr("i", Token).SetAttr("v", Version.ToString(CultureInfo.InvariantCulture));
-        _ = CloseAsync(request);
-    }
-
-    private async Task CloseAsync(Element request)
-    {
-        for (int attempt = 1; attempt <= CloseAttempts; attempt++)
-        {
-            // Any answer settles it: the owner ended that session, or holds none that old (it ended, or a newer one has
-            // the full JID). No answer: the request or its answer was lost, or came too late; a node that is gone took
-            // its sessions with it.
-            if (await bus.RequestAsync(Node, CloseRequest, request, CloseAttemptTimeout) is not null) return;
-            if (!bus.IsAlive(Node)) return;
-            log?.LogWarning("Ending {Jid} on node {Node}: no answer to attempt {Attempt} of {Attempts}", Jid, Node, attempt, CloseAttempts);
-        }
+        // Any answer settles it: the owner ended that session, or holds none that old (it ended, or a newer one has the
+        // full JID). No answer: the request or its answer was lost, or came too late; a node that is gone took its
+        // sessions with it.
+        _ = bus.RequestAgainAsync(Node, CloseRequest, request, CloseAttemptTimeout, CloseAttempts, attempt =>
+            log?.LogWarning("Ending {Jid} on node {Node}: no answer to attempt {Attempt} of {Attempts}", Jid, Node, attempt, CloseAttempts));
     }
 
     public void Replace(string text) => Close(StreamErrors.Conflict, text);

@@ -48,7 +48,12 @@ internal sealed class InlineSocketCompletionsCheck(ILogger<InlineSocketCompletio
 {
     public async Task StartAsync(CancellationToken ct)
     {
-        bool asked = Environment.GetEnvironmentVariable(InlineSocketCompletions.Variable) == "1";
+        // The runtime inlines only when asked: without the variable there is nothing to check, and no probe at every start.
+        if (Environment.GetEnvironmentVariable(InlineSocketCompletions.Variable) != "1")
+        {
+            logger.LogInformation("Socket completions run on the thread pool ({Variable} is not 1)", InlineSocketCompletions.Variable);
+            return;
+        }
         bool inline;
         try { inline = await InlineSocketCompletions.ProbeAsync(ct).WaitAsync(TimeSpan.FromSeconds(5), ct); }
         catch (Exception ex) when (ex is SocketException or TimeoutException)
@@ -58,10 +63,8 @@ internal sealed class InlineSocketCompletionsCheck(ILogger<InlineSocketCompletio
         }
         if (inline)
             logger.LogInformation("Socket completions run inline on {Count} socket engine threads", Environment.ProcessorCount);
-        else if (asked)
-            logger.LogWarning("Socket completions were asked to run inline ({Variable}=1) but run on the thread pool: this runtime does not honour the setting", InlineSocketCompletions.Variable);
         else
-            logger.LogInformation("Socket completions run on the thread pool ({Variable} is not 1)", InlineSocketCompletions.Variable);
+            logger.LogWarning("Socket completions were asked to run inline ({Variable}=1) but run on the thread pool: this runtime does not honour the setting", InlineSocketCompletions.Variable);
     }
 
     public Task StopAsync(CancellationToken ct) => Task.CompletedTask;

@@ -17,7 +17,7 @@ public sealed class InlineSocketCompletionsTests
         var dedicated = new Thread(() =>
         {
             int caller = Environment.CurrentManagedThreadId;
-            var work = BlockingWork.Run(() => (Thread.CurrentThread.IsThreadPoolThread, Environment.CurrentManagedThreadId));
+            var work = BlockingWork.Run(0, _ => (Thread.CurrentThread.IsThreadPoolThread, Environment.CurrentManagedThreadId));
             fromDedicated = work.AsTask().GetAwaiter().GetResult();
             Assert.That(fromDedicated.Thread, Is.Not.EqualTo(caller));
         });
@@ -28,7 +28,7 @@ public sealed class InlineSocketCompletionsTests
         var (caller, ran, completed) = await Task.Run(() =>
         {
             int id = Environment.CurrentManagedThreadId;
-            var work = BlockingWork.Run(() => Environment.CurrentManagedThreadId);
+            var work = BlockingWork.Run(0, _ => Environment.CurrentManagedThreadId);
             return (id, work.Result, work.IsCompleted);
         });
         Assert.That(completed, Is.True, "on a pool thread the work runs synchronously");

@@ -128,15 +128,11 @@ public sealed partial class StreamManagementService
         while (stanzas.Count < count)
         {
             var ask = new Element("chunk", Ns.Cluster).SetAttr("previd", previd).SetAttr("from", stanzas.Count.ToString(CultureInfo.InvariantCulture));
-            Element? more = null;
             // A lost request or answer is asked again (reading a chunk changes nothing on the old node).
-            for (int attempt = 1; attempt <= ChunkAttempts && more is null; attempt++)
-            {
-                more = await bus.RequestAsync(node, ChunkKind, ask, ChunkAttemptTimeout);
-                if (more is null && !bus.IsAlive(node)) break;
-                if (more is null) logger.LogWarning("Resumption of {Jid}: no answer from node {Node} for the stanzas from {From} (attempt {Attempt} of {Attempts})",
-                    full, node, stanzas.Count, attempt, ChunkAttempts);
-            }
+            int from = stanzas.Count;
+            var more = await bus.RequestAgainAsync(node, ChunkKind, ask, ChunkAttemptTimeout, ChunkAttempts, attempt =>
+                logger.LogWarning("Resumption of {Jid}: no answer from node {Node} for the stanzas from {From} (attempt {Attempt} of {Attempts})",
+                    full, node, from, attempt, ChunkAttempts));
             if (more is null) break;
             var next = Decode(more);
             if (next.Count == 0) break;
@@ -164,19 +160,15 @@ public sealed partial class StreamManagementService
     private async Task ConfirmTakenAsync(INodeBus bus, string node, string previd, Jid full)
     {
         var request = new Element("taken", Ns.Cluster).SetAttr("previd", previd);
-        for (int attempt = 1; attempt <= TakenAttempts; attempt++)
+        var answer = await bus.RequestAgainAsync(node, TakenKind, request, TakenAttemptTimeout, TakenAttempts, attempt =>
         {
-            if (await bus.RequestAsync(node, TakenKind, request, TakenAttemptTimeout) is { } answer)
-            {
-                // Too late: the old node has routed the stanzas again already (each with its stanza-id, so a client that
-                // gets one twice can tell).
-                if (answer.Attr("late") is not null)
-                    logger.LogWarning("Resumption of {Jid}: node {Node} had routed the unacknowledged stanzas again before it heard this node took them", full, node);
-                return;
-            }
-            if (!bus.IsAlive(node)) return;
-        }
-        logger.LogWarning("Resumption of {Jid}: node {Node} did not confirm that this node took the session", full, node);
+            if (attempt == TakenAttempts)
+                logger.LogWarning("Resumption of {Jid}: node {Node} did not confirm that this node took the session", full, node);
+        });
+        // Too late: the old node has routed the stanzas again already (each with its stanza-id, so a client that gets
+        // one twice can tell).
+        if (answer?.Attr("late") is not null)
+            logger.LogWarning("Resumption of {Jid}: node {Node} had routed the unacknowledged stanzas again before it heard this node took them", full, node);
     }
 
     // The old node: what it handed over, until the new node confirms it took the session.
